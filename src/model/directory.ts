@@ -1,0 +1,45 @@
+/**
+ * What an identity provider (or a file export) says about the people and groups in scope.
+ * Connectors translate their wire formats into these plain records; the core only sees these.
+ */
+
+export interface DirectoryUser {
+  /** The IdP's stable object id (Entra objectId, Okta id, JumpCloud _id, file `id`). */
+  id: string;
+  /** The address the IdP holds, exact case: becomes TeamViewer's userName. */
+  email?: string;
+  displayName?: string;
+  /** name.formatted, where the IdP has one. */
+  formattedName?: string;
+  givenName?: string;
+  familyName?: string;
+  active: boolean;
+  preferredLanguage?: string;
+}
+
+export interface DirectoryGroup {
+  id: string;
+  name: string;
+  /** Ids of DirectoryUsers that are (direct or flattened) members. */
+  memberIds: string[];
+}
+
+/** A record a connector could not turn into a DirectoryUser or DirectoryGroup. */
+export interface DirectoryIssue {
+  objectId?: string;
+  kind: 'user' | 'group' | 'membership';
+  reason: string;
+}
+
+/**
+ * One read of the IdP. `complete` is the source-read guard's input: only a read that covered the
+ * whole scope may lead to deactivations.
+ */
+export interface DirectoryRead {
+  users: DirectoryUser[];
+  groups: DirectoryGroup[];
+  complete: boolean;
+  /** Why the read is not complete, for the report. */
+  incompleteReason?: string;
+  issues: DirectoryIssue[];
+}

@@ -1,0 +1,57 @@
+import type { DirectoryRead } from '../model/directory.js';
+
+export interface ReadOptions {
+  signal?: AbortSignal;
+  /** Incremental connectors may be asked for a full read (first cycle, drift correction). */
+  mode?: 'full' | 'incremental';
+}
+
+export interface ConnectionCheck {
+  ok: boolean;
+  checks: { name: string; ok: boolean; detail: string }[];
+}
+
+/**
+ * Where the users and groups in scope come from. A read either covers the whole scope or says it
+ * does not (`complete: false`), or throws: it never returns a silently partial list.
+ */
+export interface DirectorySource {
+  readonly kind: string;
+  read(opts?: ReadOptions): Promise<DirectoryRead>;
+  /** Like the IdPs' "Test connection": reads a little, writes nothing. */
+  check(): Promise<ConnectionCheck>;
+}
+
+/**
+ * Small per-sync key/value state a connector keeps between cycles (delta links, the last full
+ * snapshot). Redis-backed in the daemon, in-memory for `tvsync plan` and tests.
+ */
+export interface SourceStateStore {
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string): Promise<void>;
+  delete(key: string): Promise<void>;
+}
+
+export class MemoryStateStore implements SourceStateStore {
+  private readonly values = new Map<string, string>();
+  async get(key: string): Promise<string | undefined> {
+    return this.values.get(key);
+  }
+  async set(key: string, value: string): Promise<void> {
+    this.values.set(key, value);
+  }
+  async delete(key: string): Promise<void> {
+    this.values.delete(key);
+  }
+}
+
+/** Thrown when a read cannot cover the scope; the cycle then plans no deactivation. */
+export class SourceReadError extends Error {
+  constructor(
+    message: string,
+    override readonly cause?: unknown,
+  ) {
+    super(message);
+    this.name = 'SourceReadError';
+  }
+}
