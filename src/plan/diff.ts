@@ -1,0 +1,317 @@
+import type { DirectoryRead } from '../model/directory.js';
+import type { TvUser, TvUserChanges } from '../model/teamviewer.js';
+import { emailKey, mapDirectoryUser, type MappedUser } from './mapping.js';
+import type {
+  ChangeUserOperation,
+  LinkChange,
+  OutsideCompanyRecord,
+  Plan,
+  PlanPolicy,
+  SkippedItem,
+  SkipReason,
+  UserOperation,
+  UserOperationKind,
+} from './types.js';
+
+export interface PlanInput {
+  directory: Pick<DirectoryRead, 'users' | 'complete' | 'incompleteReason'>;
+  teamviewer: readonly TvUser[];
+  /** IdP object id → TeamViewer user id, as this sync learned them. */
+  links: ReadonlyMap<string, string>;
+  /** Addresses whose create failed because a TeamViewer account outside the company owns them (by lower-cased e-mail). */
+  outsideCompany: ReadonlyMap<string, OutsideCompanyRecord>;
+  nowMs: number;
+  policy: PlanPolicy;
+}
+
+const KIND_ORDER: Record<UserOperationKind, number> = { createUser: 0, reactivateUser: 1, updateUser: 2, deactivateUser: 3 };
+
+/**
+ * Computes what must change in TeamViewer. Pure and deterministic: the same input gives the same
+ * plan in the same order. It never plans a user DELETE (TeamViewer has none) and never deactivates
+ * a user this sync does not manage.
+ */
+export function computePlan(input: PlanInput): Plan {
+  const { directory, teamviewer, links, policy } = input;
+  const skipped: SkippedItem[] = [];
+  const operations: UserOperation[] = [];
+  const linkChanges: LinkChange[] = [];
+  const deactivations: ChangeUserOperation[] = [];
+  let unchanged = 0;
+
+  const tvById = new Map<string, TvUser>();
+  const tvByEmail = new Map<string, TvUser>();
+  for (const tv of teamviewer) {
+    tvById.set(tv.id, tv);
+    const key = emailKey(tv.email || tv.userName);
+    if (!tvByEmail.has(key)) tvByEmail.set(key, tv);
+  }
+  const sourceIds = new Set(directory.users.map((u) => u.id));
+  const linkedSourceOf = new Map<string, string[]>();
+  for (const [sourceId, tvId] of links) {
+    const list = linkedSourceOf.get(tvId);
+    if (list) list.push(sourceId);
+    else linkedSourceOf.set(tvId, [sourceId]);
+  }
+  /** TeamViewer users a present IdP user stands for: never deactivated as "removed". */
+  const claimed = new Set<string>();
+
+  const mapped: MappedUser[] = [];
+  for (const user of [...directory.users].sort((a, b) => compare(a.id, b.id))) {
+    const result = mapDirectoryUser(user);
+    if (result.ok) mapped.push(result);
+    else {
+      skipped.push(skip(result.reason, result.message, { sourceId: result.sourceId, email: result.email }));
+      const linked = links.get(user.id);
+      if (linked) claimed.add(linked);
+    }
+  }
+
+  const byEmail = new Map<string, MappedUser[]>();
+  for (const user of mapped) {
+    const list = byEmail.get(user.emailKey);
+    if (list) list.push(user);
+    else byEmail.set(user.emailKey, [user]);
+  }
+
+  for (const user of mapped) {
+    const sameEmail = byEmail.get(user.emailKey) ?? [];
+    if (sameEmail.length > 1) {
+      const others = sameEmail.filter((u) => u !== user).map((u) => u.sourceId).join(', ');
+      skipped.push(skip('duplicate-email', `${user.email} is used by more than one IdP user in scope (also ${others}); none of them is created or changed until the IdP has one owner for it`, { sourceId: user.sourceId, email: user.email }));
+      const linked = links.get(user.sourceId);
+      if (linked) claimed.add(linked);
+      continue;
+    }
+
+    let tv: TvUser | undefined;
+    const linkedId = links.get(user.sourceId);
+    if (linkedId !== undefined) {
+      tv = tvById.get(linkedId);
+      if (!tv) linkChanges.push({ action: 'drop', sourceId: user.sourceId, tvUserId: linkedId, reason: 'teamviewer-user-gone' });
+    }
+
+    if (tv) {
+      claimed.add(tv.id);
+      const tvEmail = tv.email || tv.userName;
+      if (emailKey(tvEmail) !== user.emailKey) {
+        skipped.push(skip('email-change-unsupported', `The IdP changed this user's e-mail from ${tvEmail} to ${user.email}; TeamViewer cannot change an e-mail, so tvsync keeps the TeamViewer user ${tv.id} (${tvEmail}) and creates no second one. Change the address in TeamViewer by hand or revert it in the IdP.`, { sourceId: user.sourceId, email: user.email, tvUserId: tv.id }));
+      }
+    } else {
+      tv = tvByEmail.get(user.emailKey);
+      if (tv) {
+        const holders = (linkedSourceOf.get(tv.id) ?? []).filter((id) => id !== user.sourceId);
+        const presentHolder = holders.find((id) => sourceIds.has(id));
+        if (presentHolder !== undefined) {
+          skipped.push(skip('email-held-by-other-user', `${user.email} is held in TeamViewer by user ${tv.id}, which this sync links to IdP user ${presentHolder}; it is not taken over.`, { sourceId: user.sourceId, email: user.email, tvUserId: tv.id }));
+          continue;
+        }
+        claimed.add(tv.id);
+        for (const holder of holders) linkChanges.push({ action: 'drop', sourceId: holder, tvUserId: tv.id, reason: 'relinked' });
+        linkChanges.push({ action: 'set', sourceId: user.sourceId, tvUserId: tv.id, reason: 'matched-by-email' });
+      }
+    }
+
+    if (!tv) {
+      const create = planCreate(user, input);
+      if ('kind' in create) operations.push(create);
+      else skipped.push(create);
+      continue;
+    }
+
+    const change = planChange(user, tv);
+    if (!change) unchanged++;
+    else if (change.kind === 'deactivateUser') deactivations.push(change);
+    else operations.push(change);
+  }
+
+  // Users this sync manages whose IdP object is no longer in scope.
+  const removedSeen = new Set<string>();
+  for (const [sourceId, tvId] of [...links].sort((a, b) => compare(a[0], b[0]))) {
+    if (sourceIds.has(sourceId) || claimed.has(tvId) || removedSeen.has(tvId)) continue;
+    removedSeen.add(tvId);
+    const tv = tvById.get(tvId);
+    if (!tv) {
+      linkChanges.push({ action: 'drop', sourceId, tvUserId: tvId, reason: 'teamviewer-user-gone' });
+      continue;
+    }
+    if (!tv.active) continue;
+    deactivations.push({
+      kind: 'deactivateUser',
+      sourceId,
+      email: tv.email || tv.userName,
+      tvUserId: tv.id,
+      changes: { active: false },
+      before: { displayName: tv.displayName, active: tv.active },
+      reason: 'removed-from-scope',
+      message: `deactivate ${tv.email || tv.userName}: IdP user ${sourceId} is no longer in scope`,
+    });
+  }
+
+  const managed = countManaged(links, linkChanges, tvById);
+  const gate = gateDeactivations(deactivations, input, managed);
+  operations.push(...gate.run);
+  skipped.push(...gate.skipped);
+
+  operations.sort((a, b) => KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || compare(emailKey(a.email), emailKey(b.email)) || compare(a.sourceId, b.sourceId));
+  skipped.sort((a, b) => compare(a.reason, b.reason) || compare(a.email ?? '', b.email ?? '') || compare(a.sourceId ?? '', b.sourceId ?? ''));
+  linkChanges.sort((a, b) => compare(a.sourceId, b.sourceId) || compare(a.action, b.action));
+
+  const notices = [...gate.notices];
+  const operationCounts: Record<UserOperationKind, number> = { createUser: 0, updateUser: 0, deactivateUser: 0, reactivateUser: 0 };
+  for (const op of operations) operationCounts[op.kind]++;
+  const skippedCounts: Partial<Record<SkipReason, number>> = {};
+  for (const item of skipped) skippedCounts[item.reason] = (skippedCounts[item.reason] ?? 0) + 1;
+
+  const plan: Plan = {
+    operations,
+    held: gate.held,
+    skipped,
+    links: linkChanges,
+    notices,
+    threshold: { deactivations: gate.candidates, managed, exceeded: gate.held.length > 0 },
+    summary: {
+      inScope: directory.users.length,
+      teamviewerUsers: teamviewer.length,
+      managed,
+      unchanged,
+      operations: operationCounts,
+      held: gate.held.length,
+      skipped: skippedCounts,
+    },
+  };
+  if (gate.blocked) plan.deactivationsBlocked = gate.blocked;
+  return plan;
+}
+
+function planCreate(user: MappedUser, input: PlanInput): UserOperation | SkippedItem {
+  if (!user.active) {
+    return skip('inactive-not-in-teamviewer', `${user.email} is disabled in the IdP and not in TeamViewer; a disabled user is not created`, { sourceId: user.sourceId, email: user.email });
+  }
+  const outside = input.outsideCompany.get(user.emailKey);
+  if (outside && input.nowMs - outside.atMs < input.policy.outsideCompanyRetryMs) {
+    const retryAt = new Date(outside.atMs + input.policy.outsideCompanyRetryMs).toISOString();
+    return skip('owned-outside-company', `${user.email} belongs to a TeamViewer account outside the company (${outside.message}); the owner must release it or it must be added to the company. Tried again after ${retryAt}.`, { sourceId: user.sourceId, email: user.email });
+  }
+  const newUser: UserOperation & { kind: 'createUser' } = {
+    kind: 'createUser',
+    sourceId: user.sourceId,
+    email: user.email,
+    user: { userName: user.email, displayName: user.displayName, active: true },
+    reason: outside ? 'retry-after-outside-conflict' : 'new-in-scope',
+    message: outside
+      ? `create ${user.email} (${user.displayName}): trying again after it was owned outside the company`
+      : `create ${user.email} (${user.displayName}): new in the IdP scope`,
+  };
+  if (user.preferredLanguage) newUser.user.preferredLanguage = user.preferredLanguage;
+  if (input.policy.ssoCustomerId) newUser.user.ssoCustomerId = input.policy.ssoCustomerId;
+  return newUser;
+}
+
+/** Only displayName and active are compared: everything else TeamViewer will not let us change. */
+function planChange(user: MappedUser, tv: TvUser): ChangeUserOperation | undefined {
+  const changes: TvUserChanges = {};
+  if (user.displayName !== tv.displayName) changes.displayName = user.displayName;
+  if (user.active !== tv.active) changes.active = user.active;
+  if (changes.displayName === undefined && changes.active === undefined) return undefined;
+
+  const email = tv.email || tv.userName;
+  const what: string[] = [];
+  if (changes.displayName !== undefined) what.push(`name "${tv.displayName}" → "${changes.displayName}"`);
+  const base = { sourceId: user.sourceId, email, tvUserId: tv.id, changes, before: { displayName: tv.displayName, active: tv.active } };
+  if (changes.active === false) {
+    return { ...base, kind: 'deactivateUser', reason: 'disabled-in-idp', message: `deactivate ${email}: disabled in the IdP${what.length ? `; ${what.join(', ')}` : ''}` };
+  }
+  if (changes.active === true) {
+    return { ...base, kind: 'reactivateUser', reason: 'enabled-in-idp', message: `reactivate ${email}: active in the IdP${what.length ? `; ${what.join(', ')}` : ''}` };
+  }
+  return { ...base, kind: 'updateUser', reason: 'attributes-changed', message: `update ${email}: ${what.join(', ')}` };
+}
+
+function countManaged(links: ReadonlyMap<string, string>, changes: LinkChange[], tvById: ReadonlyMap<string, TvUser>): number {
+  const managed = new Set<string>();
+  for (const tvId of links.values()) if (tvById.has(tvId)) managed.add(tvId);
+  for (const change of changes) if (change.action === 'set') managed.add(change.tvUserId);
+  return managed.size;
+}
+
+interface Gate {
+  run: UserOperation[];
+  held: ChangeUserOperation[];
+  skipped: SkippedItem[];
+  notices: string[];
+  candidates: number;
+  blocked?: Plan['deactivationsBlocked'];
+}
+
+/** Protect list, token owner, source-read guard, then the threshold, in that order. */
+function gateDeactivations(candidates: ChangeUserOperation[], input: PlanInput, managed: number): Gate {
+  const { policy, directory } = input;
+  const gate: Gate = { run: [], held: [], skipped: [], notices: [], candidates: 0 };
+  const protectedEmails = new Set(policy.protect.map(emailKey));
+  if (policy.tokenOwnerEmail) protectedEmails.add(emailKey(policy.tokenOwnerEmail));
+
+  // A deactivation that also renames keeps its rename when the deactivation itself is stopped.
+  const keepRename = (op: ChangeUserOperation): void => {
+    if (op.changes.displayName === undefined) return;
+    gate.run.push({ ...op, kind: 'updateUser', reason: 'attributes-changed', changes: { displayName: op.changes.displayName }, message: `update ${op.email}: name "${op.before.displayName}" → "${op.changes.displayName}"` });
+  };
+
+  let blocked: Gate['blocked'];
+  if (!directory.complete) {
+    blocked = { reason: 'source-read-incomplete', message: `The IdP read did not cover the whole scope (${directory.incompleteReason ?? 'reason not given'}); no user is deactivated this cycle.` };
+  } else if (directory.users.length === 0) {
+    blocked = { reason: 'source-empty', message: 'The IdP returned no user in scope; that looks like a scoping or permission mistake, so no user is deactivated this cycle.' };
+  }
+
+  const pending: ChangeUserOperation[] = [];
+  for (const op of candidates) {
+    if (protectedEmails.has(emailKey(op.email))) {
+      const who = policy.tokenOwnerEmail && emailKey(policy.tokenOwnerEmail) === emailKey(op.email) ? 'the owner of the TeamViewer token' : 'on the protect list';
+      gate.skipped.push(skip('protected', `${op.email} would be deactivated (${op.reason}) but is ${who}; left active`, { sourceId: op.sourceId, email: op.email, tvUserId: op.tvUserId }));
+      keepRename(op);
+    } else if (blocked) {
+      gate.skipped.push(skip('source-read-incomplete', `${op.email} would be deactivated (${op.reason}); not done because ${blocked.message}`, { sourceId: op.sourceId, email: op.email, tvUserId: op.tvUserId }));
+      keepRename(op);
+    } else {
+      pending.push(op);
+    }
+  }
+  if (blocked) {
+    gate.blocked = blocked;
+    gate.notices.push(blocked.message);
+  }
+
+  gate.candidates = pending.length;
+  const approved = policy.approvedDeactivations ?? new Set<string>();
+  const unapproved = pending.filter((op) => !approved.has(op.tvUserId));
+  const { maxCount, maxPercent, minCountForPercent } = policy.threshold;
+  const overCount = unapproved.length > maxCount;
+  const overPercent = unapproved.length > minCountForPercent && unapproved.length * 100 > maxPercent * Math.max(managed, 1);
+  if (overCount || overPercent) {
+    for (const op of pending) {
+      if (approved.has(op.tvUserId)) gate.run.push(op);
+      else {
+        gate.held.push(op);
+        keepRename(op);
+      }
+    }
+    const share = managed > 0 ? ` (${((unapproved.length * 100) / managed).toFixed(1)}% of ${managed} managed users)` : '';
+    gate.notices.push(`${unapproved.length} deactivations${share} exceed the threshold (more than ${maxCount}, or more than ${maxPercent}%); they are held for approval while creates and updates run.`);
+  } else {
+    gate.run.push(...pending);
+  }
+  return gate;
+}
+
+function skip(reason: SkipReason, message: string, who: { sourceId?: string; email?: string | undefined; tvUserId?: string }): SkippedItem {
+  const item: SkippedItem = { reason, message };
+  if (who.sourceId !== undefined) item.sourceId = who.sourceId;
+  if (who.email !== undefined) item.email = who.email;
+  if (who.tvUserId !== undefined) item.tvUserId = who.tvUserId;
+  return item;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,106 @@
+import type { NewTvUser, TvUserChanges } from '../model/teamviewer.js';
+import type { MappingSkipReason } from './mapping.js';
+
+/** Why an operation is planned: machine-readable, stable across versions (reports and metrics use it). */
+export type OperationReason =
+  | 'new-in-scope'
+  | 'retry-after-outside-conflict'
+  | 'attributes-changed'
+  | 'disabled-in-idp'
+  | 'enabled-in-idp'
+  | 'removed-from-scope';
+
+export type SkipReason =
+  | MappingSkipReason
+  | 'duplicate-email'
+  | 'email-change-unsupported'
+  | 'email-held-by-other-user'
+  | 'inactive-not-in-teamviewer'
+  | 'owned-outside-company'
+  | 'protected'
+  | 'source-read-incomplete';
+
+export interface CreateUserOperation {
+  kind: 'createUser';
+  sourceId: string;
+  email: string;
+  user: NewTvUser;
+  reason: OperationReason;
+  message: string;
+}
+
+export interface ChangeUserOperation {
+  kind: 'updateUser' | 'deactivateUser' | 'reactivateUser';
+  /** For a user who left the scope: the IdP id the link still names. */
+  sourceId: string;
+  email: string;
+  tvUserId: string;
+  changes: TvUserChanges;
+  before: { displayName: string; active: boolean };
+  reason: OperationReason;
+  message: string;
+}
+
+export type UserOperation = CreateUserOperation | ChangeUserOperation;
+export type UserOperationKind = UserOperation['kind'];
+
+export interface SkippedItem {
+  sourceId?: string;
+  email?: string;
+  tvUserId?: string;
+  reason: SkipReason;
+  message: string;
+}
+
+export type LinkChange =
+  | { action: 'set'; sourceId: string; tvUserId: string; reason: 'matched-by-email' }
+  | { action: 'drop'; sourceId: string; tvUserId: string; reason: 'teamviewer-user-gone' | 'relinked' };
+
+export interface DeactivationThreshold {
+  /** Hold the plan's deactivations when there are more than this many. */
+  maxCount: number;
+  /** …or when they are more than this share (%) of the users the sync manages… */
+  maxPercent: number;
+  /** …provided there are more than this many (so 1 of 3 users does not trip the percentage). */
+  minCountForPercent: number;
+}
+
+export interface PlanPolicy {
+  ssoCustomerId?: string;
+  /** Addresses never deactivated (any case). */
+  protect: readonly string[];
+  tokenOwnerEmail?: string;
+  threshold: DeactivationThreshold;
+  /** How long a create that failed because the address is owned outside the company waits before it is tried again. */
+  outsideCompanyRetryMs: number;
+  /** TeamViewer user ids whose deactivation a person approved: they pass the threshold. */
+  approvedDeactivations?: ReadonlySet<string>;
+}
+
+export interface OutsideCompanyRecord {
+  atMs: number;
+  message: string;
+}
+
+export interface PlanSummary {
+  inScope: number;
+  teamviewerUsers: number;
+  managed: number;
+  unchanged: number;
+  operations: Record<UserOperationKind, number>;
+  held: number;
+  skipped: Partial<Record<SkipReason, number>>;
+}
+
+export interface Plan {
+  operations: UserOperation[];
+  /** Deactivations above the threshold: not run until a person approves them. */
+  held: ChangeUserOperation[];
+  skipped: SkippedItem[];
+  links: LinkChange[];
+  /** Plan-wide facts a person should read first (guard tripped, threshold exceeded, links unknown). */
+  notices: string[];
+  deactivationsBlocked?: { reason: 'source-read-incomplete' | 'source-empty'; message: string };
+  threshold: { deactivations: number; managed: number; exceeded: boolean };
+  summary: PlanSummary;
+}
