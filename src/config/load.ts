@@ -1,0 +1,127 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type TvsyncConfig } from './schema.js';
+
+/** Keys that hold secrets: they must come from ${ENV_VAR} or a `<key>File`, never sit in the file. */
+export const SECRET_KEYS = new Set(['token', 'apiToken', 'apiKey', 'clientSecret', 'privateKey', 'triggerToken', 'password']);
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Path = (string | number)[];
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out ? `.${String(part)}` : String(part);
+  }
+  return out || '(top level)';
+}
+
+const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+function interpolate(text: string, env: NodeJS.ProcessEnv, path: Path, problems: string[]): string {
+  return text.replace(REFERENCE, (_whole, name: string, fallback: string | undefined) => {
+    const value = env[name];
+    if (value !== undefined && value !== '') return value;
+    if (fallback !== undefined) return fallback;
+    problems.push(`${formatPath(path)}: environment variable ${name} is not set`);
+    return '';
+  });
+}
+
+/**
+ * Resolves ${ENV} references and `<key>File` keys (Docker/Kubernetes secrets) in the parsed YAML,
+ * and refuses secrets written literally into the file.
+ */
+function resolveValues(node: unknown, env: NodeJS.ProcessEnv, baseDir: string, path: Path, problems: string[]): unknown {
+  if (Array.isArray(node)) return node.map((item, i) => resolveValues(item, env, baseDir, [...path, i], problems));
+  if (typeof node === 'string') return interpolate(node, env, path, problems);
+  if (node === null || typeof node !== 'object') return node;
+
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(node)) {
+    const here = [...path, key];
+    if (key.endsWith('File') && SECRET_KEYS.has(key.slice(0, -4))) {
+      const target = key.slice(0, -4);
+      if (target in node) {
+        problems.push(`${formatPath(here)}: give either ${target} or ${key}, not both`);
+        continue;
+      }
+      if (typeof value !== 'string') {
+        problems.push(`${formatPath(here)}: expected a file path`);
+        continue;
+      }
+      const file = interpolate(value, env, here, problems);
+      try {
+        out[target] = readFileSync(isAbsolute(file) ? file : resolve(baseDir, file), 'utf8').trim();
+      } catch (err) {
+        problems.push(`${formatPath(here)}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+      continue;
+    }
+    if (SECRET_KEYS.has(key) && typeof value === 'string' && !/^\$\{[^}]+\}$/.test(value.trim())) {
+      problems.push(`${formatPath(here)}: secrets must not be written in the config file; use \${ENV_VAR} or ${key}File`);
+      continue;
+    }
+    out[key] = resolveValues(value, env, baseDir, here, problems);
+  }
+  return out;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const where = formatPath(issue.path);
+  if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) return `${where}: required`;
+  if (issue.code === 'unrecognized_keys') return `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+  if (issue.code === 'invalid_union' && 'discriminator' in issue && issue.discriminator) return `${where}.${issue.discriminator}: ${issue.message}`;
+  return `${where}: ${issue.message}`;
+}
+
+export function parseConfig(text: string, opts: { env?: NodeJS.ProcessEnv; baseDir?: string } = {}): TvsyncConfig {
+  const env = opts.env ?? process.env;
+  const baseDir = opts.baseDir ?? process.cwd();
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}` : '';
+    throw new ConfigError([`the file is not valid YAML${where}: ${(err as Error).message.split('\n')[0]}`]);
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(['the file must hold a mapping with a `syncs` list']);
+
+  const problems: string[] = [];
+  const resolved = resolveValues(raw, env, baseDir, [], problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const result = configSchema.safeParse(resolved);
+  if (!result.success) throw new ConfigError(result.error.issues.map(describeIssue));
+
+  for (const sync of result.data.syncs) {
+    if (sync.source.type === 'file' && !isAbsolute(sync.source.path)) sync.source.path = resolve(baseDir, sync.source.path);
+  }
+  return result.data;
+}
+
+/** Path from --config, else TVSYNC_CONFIG. */
+export function configPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const path = flag ?? env.TVSYNC_CONFIG;
+  if (!path) throw new ConfigError(['no configuration file: pass --config FILE or set TVSYNC_CONFIG']);
+  return path;
+}
+
+export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): TvsyncConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`]);
+  }
+  return parseConfig(text, { env, baseDir: dirname(resolve(path)) });
+}

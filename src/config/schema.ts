@@ -1,0 +1,80 @@
+import { z } from 'zod';
+import { durationSchema } from './duration.js';
+import { fileSourceConfigSchema } from '../connectors/file.js';
+
+const syncName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'use lower-case letters, digits, "-" and "_" (it names Redis keys and job ids)');
+
+export const targetSchema = z.strictObject({
+  baseUrl: z.url().default('https://webapi.teamviewer.com/scim/v2').describe('TeamViewer SCIM base URL'),
+  webApiBaseUrl: z.url().optional().describe('TeamViewer Web API base URL, for the token owner; default: baseUrl with /scim/v2 → /api/v1'),
+  token: z.string().min(1).describe('TeamViewer script token'),
+  tokenOwner: z.email().optional().describe('e-mail of the token owner, never deactivated; looked up when absent'),
+  timeout: durationSchema.default(30_000),
+  pageSize: z.number().int().min(1).max(1000).default(100),
+  requestsPerSecond: z.number().positive().max(1000).default(10),
+  concurrency: z.number().int().min(1).max(64).default(4),
+});
+
+export const policySchema = z.strictObject({
+  deactivationThreshold: z
+    .strictObject({
+      maxCount: z.number().int().nonnegative().default(50),
+      maxPercent: z.number().min(0).max(100).default(20),
+      minCountForPercent: z.number().int().nonnegative().default(5),
+    })
+    .default({ maxCount: 50, maxPercent: 20, minCountForPercent: 5 }),
+  outsideCompanyRetry: durationSchema.default(86_400_000),
+});
+
+export const groupsSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  onIdpDelete: z.enum(['delete', 'leave']).default('delete'),
+  batchSize: z.number().int().min(1).max(1000).default(100),
+});
+
+/** Sources register here; each connector owns its schema. */
+export const sourceSchema = z.discriminatedUnion('type', [fileSourceConfigSchema]);
+
+export const syncSchema = z.strictObject({
+  name: syncName,
+  source: sourceSchema,
+  target: targetSchema,
+  ssoCustomerId: z.string().min(1).optional().describe('sent on create only'),
+  schedule: z.strictObject({ every: durationSchema.default(40 * 60_000) }).default({ every: 40 * 60_000 }),
+  protect: z.array(z.email()).default([]).describe('addresses never deactivated'),
+  policy: policySchema.default({ deactivationThreshold: { maxCount: 50, maxPercent: 20, minCountForPercent: 5 }, outsideCompanyRetry: 86_400_000 }),
+  groups: groupsSchema.default({ enabled: true, onIdpDelete: 'delete', batchSize: 100 }),
+});
+
+export const configSchema = z
+  .strictObject({
+    redis: z
+      .strictObject({
+        url: z.string().regex(/^rediss?:\/\//, 'expected redis://… or rediss://…').default('redis://127.0.0.1:6379'),
+        prefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default('tvsync'),
+      })
+      .default({ url: 'redis://127.0.0.1:6379', prefix: 'tvsync' }),
+    http: z
+      .strictObject({
+        host: z.string().default('0.0.0.0'),
+        port: z.number().int().min(0).max(65535).default(9464),
+        triggerToken: z.string().min(16, 'use at least 16 characters').optional(),
+      })
+      .default({ host: '0.0.0.0', port: 9464 }),
+    log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).default({ level: 'info' }),
+    syncs: z.array(syncSchema).min(1, 'at least one sync is needed'),
+  })
+  .superRefine((config, ctx) => {
+    const seen = new Set<string>();
+    config.syncs.forEach((sync, i) => {
+      if (seen.has(sync.name)) ctx.addIssue({ code: 'custom', path: ['syncs', i, 'name'], message: `"${sync.name}" is used by another sync` });
+      seen.add(sync.name);
+    });
+  });
+
+export type TvsyncConfig = z.output<typeof configSchema>;
+export type SyncConfig = TvsyncConfig['syncs'][number];
+export type SourceConfig = SyncConfig['source'];
+export type TargetConfig = SyncConfig['target'];
