@@ -1,0 +1,133 @@
+import type { Redis } from 'ioredis';
+import type { LinkChange, OutsideCompanyRecord } from '../plan/types.js';
+import { MemoryStateStore, type SourceStateStore } from '../sources/source.js';
+
+/**
+ * What one sync remembers between cycles: which IdP object is which TeamViewer user (TeamViewer
+ * keeps no externalId), which addresses are owned outside the company, and the connector's own
+ * state. Every key lives under `<prefix>:sync:<name>:` so syncs never see each other's state.
+ */
+export interface SyncState {
+  /** False for the in-memory state of `tvsync plan` without Redis: links are then unknown. */
+  readonly durable: boolean;
+  readonly source: SourceStateStore;
+  loadLinks(): Promise<Map<string, string>>;
+  setLink(sourceId: string, tvUserId: string): Promise<void>;
+  applyLinkChanges(changes: readonly LinkChange[]): Promise<void>;
+  loadOutsideCompany(): Promise<Map<string, OutsideCompanyRecord>>;
+  recordOutsideCompany(emailKey: string, record: OutsideCompanyRecord): Promise<void>;
+  clearOutsideCompany(emailKey: string): Promise<void>;
+}
+
+const DROP_IF_UNCHANGED = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0`;
+
+export function syncKey(prefix: string, syncName: string, ...parts: string[]): string {
+  return [prefix, 'sync', syncName, ...parts].join(':');
+}
+
+export class RedisSyncState implements SyncState {
+  readonly durable = true;
+  readonly source: SourceStateStore;
+  private readonly links: string;
+  private readonly outside: string;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    syncName: string,
+  ) {
+    this.links = syncKey(prefix, syncName, 'links');
+    this.outside = syncKey(prefix, syncName, 'outside-company');
+    const sourceKey = (key: string) => syncKey(prefix, syncName, 'source', key);
+    this.source = {
+      get: async (key) => (await redis.get(sourceKey(key))) ?? undefined,
+      set: async (key, value) => {
+        await redis.set(sourceKey(key), value);
+      },
+      delete: async (key) => {
+        await redis.del(sourceKey(key));
+      },
+    };
+  }
+
+  async loadLinks(): Promise<Map<string, string>> {
+    return new Map(Object.entries(await this.redis.hgetall(this.links)));
+  }
+
+  async setLink(sourceId: string, tvUserId: string): Promise<void> {
+    await this.redis.hset(this.links, sourceId, tvUserId);
+  }
+
+  async applyLinkChanges(changes: readonly LinkChange[]): Promise<void> {
+    if (changes.length === 0) return;
+    const relinked = new Set(changes.filter((c) => c.action === 'set').map((c) => c.sourceId));
+    const tx = this.redis.multi();
+    for (const change of changes) {
+      if (change.action === 'set') tx.hset(this.links, change.sourceId, change.tvUserId);
+      // A drop only removes the link if it still points where the plan saw it.
+      else if (!relinked.has(change.sourceId)) tx.eval(DROP_IF_UNCHANGED, 1, this.links, change.sourceId, change.tvUserId);
+    }
+    await tx.exec();
+  }
+
+  async loadOutsideCompany(): Promise<Map<string, OutsideCompanyRecord>> {
+    const raw = await this.redis.hgetall(this.outside);
+    const out = new Map<string, OutsideCompanyRecord>();
+    for (const [key, value] of Object.entries(raw)) {
+      const parsed = parseOutside(value);
+      if (parsed) out.set(key, parsed);
+    }
+    return out;
+  }
+
+  async recordOutsideCompany(emailKey: string, record: OutsideCompanyRecord): Promise<void> {
+    await this.redis.hset(this.outside, emailKey, JSON.stringify(record));
+  }
+
+  async clearOutsideCompany(emailKey: string): Promise<void> {
+    await this.redis.hdel(this.outside, emailKey);
+  }
+}
+
+function parseOutside(value: string): OutsideCompanyRecord | undefined {
+  try {
+    const parsed: unknown = JSON.parse(value);
+    if (parsed && typeof parsed === 'object' && 'atMs' in parsed && typeof parsed.atMs === 'number' && 'message' in parsed && typeof parsed.message === 'string') {
+      return { atMs: parsed.atMs, message: parsed.message };
+    }
+  } catch {
+    // A record we cannot read only means the address is tried again; not worth failing a cycle.
+  }
+  return undefined;
+}
+
+export class MemorySyncState implements SyncState {
+  readonly durable = false;
+  readonly source = new MemoryStateStore();
+  private readonly links = new Map<string, string>();
+  private readonly outside = new Map<string, OutsideCompanyRecord>();
+
+  async loadLinks(): Promise<Map<string, string>> {
+    return new Map(this.links);
+  }
+  async setLink(sourceId: string, tvUserId: string): Promise<void> {
+    this.links.set(sourceId, tvUserId);
+  }
+  async applyLinkChanges(changes: readonly LinkChange[]): Promise<void> {
+    for (const change of changes) {
+      if (change.action === 'set') this.links.set(change.sourceId, change.tvUserId);
+      else if (this.links.get(change.sourceId) === change.tvUserId && !changes.some((c) => c.action === 'set' && c.sourceId === change.sourceId)) {
+        this.links.delete(change.sourceId);
+      }
+    }
+  }
+  async loadOutsideCompany(): Promise<Map<string, OutsideCompanyRecord>> {
+    return new Map(this.outside);
+  }
+  async recordOutsideCompany(emailKey: string, record: OutsideCompanyRecord): Promise<void> {
+    this.outside.set(emailKey, record);
+  }
+  async clearOutsideCompany(emailKey: string): Promise<void> {
+    this.outside.delete(emailKey);
+  }
+}

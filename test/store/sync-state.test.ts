@@ -1,0 +1,64 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemorySyncState, RedisSyncState, type SyncState } from '../../src/store/sync-state.js';
+
+const redisUrl = process.env.TVSYNC_TEST_REDIS ?? 'redis://127.0.0.1:6379';
+const prefix = `tvsync-test-state-${process.pid}`;
+let redis: Redis;
+
+beforeAll(() => {
+  redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+});
+afterAll(async () => {
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length) await redis.del(...keys);
+  await redis.quit();
+});
+
+const kinds: [string, () => SyncState][] = [
+  ['redis', () => new RedisSyncState(redis, prefix, `s${Math.random().toString(36).slice(2)}`)],
+  ['memory', () => new MemorySyncState()],
+];
+
+describe.each(kinds)('%s sync state', (_kind, make) => {
+  it('keeps links, applies set and drop, and drops only links that still point where the plan saw them', async () => {
+    const state = make();
+    await state.setLink('a', 'u1');
+    await state.setLink('b', 'u2');
+    await state.setLink('c', 'u3');
+    await state.applyLinkChanges([
+      { action: 'set', sourceId: 'd', tvUserId: 'u4', reason: 'matched-by-email' },
+      { action: 'drop', sourceId: 'a', tvUserId: 'u1', reason: 'teamviewer-user-gone' },
+      { action: 'drop', sourceId: 'b', tvUserId: 'u-other', reason: 'relinked' },
+    ]);
+    expect(Object.fromEntries(await state.loadLinks())).toEqual({ b: 'u2', c: 'u3', d: 'u4' });
+  });
+
+  it('keeps outside-company records', async () => {
+    const state = make();
+    await state.recordOutsideCompany('x@y.test', { atMs: 5, message: 'owned elsewhere' });
+    expect(await state.loadOutsideCompany()).toEqual(new Map([['x@y.test', { atMs: 5, message: 'owned elsewhere' }]]));
+    await state.clearOutsideCompany('x@y.test');
+    expect((await state.loadOutsideCompany()).size).toBe(0);
+  });
+
+  it('keeps connector state', async () => {
+    const state = make();
+    await state.source.set('delta', 'link-1');
+    expect(await state.source.get('delta')).toBe('link-1');
+    await state.source.delete('delta');
+    expect(await state.source.get('delta')).toBeUndefined();
+  });
+});
+
+describe('namespacing', () => {
+  it('keeps two syncs apart', async () => {
+    const one = new RedisSyncState(redis, prefix, 'one');
+    const two = new RedisSyncState(redis, prefix, 'two');
+    await one.setLink('a', 'u1');
+    await two.source.set('k', 'v');
+    expect((await two.loadLinks()).size).toBe(0);
+    expect(await one.source.get('k')).toBeUndefined();
+    expect(await redis.hget(`${prefix}:sync:one:links`, 'a')).toBe('u1');
+  });
+});
