@@ -1,0 +1,151 @@
+import { SCIM_ERROR_SCHEMA } from '../model/teamviewer.js';
+import { SyncError, type FailureClass } from '../model/failure.js';
+import { parseRetryAfter } from '../net/retry.js';
+import { scimErrorSchema, webApiErrorSchema } from './wire.js';
+
+export interface HttpFailure {
+  method: string;
+  /** The request path, without host or query string. */
+  path: string;
+  /** Absent when no answer came (connection failure, timeout). */
+  status?: number;
+  body?: unknown;
+  headers?: Record<string, unknown>;
+  /** Node or axios error code, e.g. ECONNRESET, ETIMEDOUT, ECONNABORTED. */
+  code?: string;
+}
+
+const DETAIL_LIMIT = 300;
+
+const RATE_LIMIT_TAGS = new Set(['rate_limit_reached', 'too_many_retries']);
+const UNAUTHORISED_TAGS = new Set(['invalid_token', 'token_expired', 'wrong_credentials', 'invalid_client']);
+const FORBIDDEN_TAGS = new Set(['invalid_permission']);
+const TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT', 'ESOCKETTIMEDOUT']);
+/** Failures that happen before a request leaves the machine: a POST that met one cannot have been applied. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+/** TeamViewer's wording for an address that is taken is undocumented; match the common phrasings. */
+const ALREADY_EXISTS = /already (exists|in use|registered|taken|been taken|assigned)|exists already|duplicate/i;
+
+interface ErrorBody {
+  /** scimType or the Web API `error` category. */
+  tag?: string;
+  detail?: string;
+}
+
+/** Reads a SCIM error body, a TeamViewer Web API error body, or falls back to the raw text. */
+function readErrorBody(body: unknown): ErrorBody {
+  const parsed = typeof body === 'string' ? parseJson(body) : body;
+  const web = webApiErrorSchema.safeParse(parsed);
+  if (web.success) return { tag: web.data.error, detail: web.data.error_description ?? web.data.error };
+  const scim = scimErrorSchema.safeParse(parsed);
+  if (
+    scim.success &&
+    (scim.data.schemas?.includes(SCIM_ERROR_SCHEMA) || scim.data.detail !== undefined || scim.data.scimType !== undefined)
+  ) {
+    return { ...(scim.data.scimType ? { tag: scim.data.scimType } : {}), ...(scim.data.detail ? { detail: scim.data.detail } : {}) };
+  }
+  if (typeof body === 'string') return body.trim() === '' ? {} : { detail: body };
+  if (body === undefined || body === null) return {};
+  return { detail: JSON.stringify(body) };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Collapses whitespace, cuts to a readable length and blanks anything that looks like a bearer token. */
+function cleanDetail(text: string): string {
+  const flat = text
+    .replace(/Bearer\s+[\w\-.~+/=]+/gi, 'Bearer [redacted]')
+    .replace(/\s+/g, ' ')
+    .trim();
+  return flat.length > DETAIL_LIMIT ? `${flat.slice(0, DETAIL_LIMIT)}…` : flat;
+}
+
+function headerValue(headers: Record<string, unknown> | undefined, name: string): unknown {
+  if (!headers) return undefined;
+  const key = Object.keys(headers).find((k) => k.toLowerCase() === name);
+  return key === undefined ? undefined : headers[key];
+}
+
+function classOf(status: number, tag: string | undefined, detail: string | undefined): FailureClass {
+  if (status === 429 || (tag && RATE_LIMIT_TAGS.has(tag))) return 'rate-limited';
+  if (status === 401 || (tag && UNAUTHORISED_TAGS.has(tag))) return 'unauthorised';
+  if (status === 403 || (tag && FORBIDDEN_TAGS.has(tag))) return 'forbidden';
+  if (status === 409 || tag === 'uniqueness') return 'conflict';
+  if ((status === 400 || status === 422) && detail !== undefined && ALREADY_EXISTS.test(detail)) return 'conflict';
+  if (status >= 500 || status === 408) return 'transient';
+  if (status === 404 || tag === 'not_found') return 'not-found';
+  return 'invalid';
+}
+
+const HINTS: Partial<Record<FailureClass, string>> = {
+  unauthorised: 'The TeamViewer script token is invalid, expired or revoked; create a new one in the Management Console.',
+  forbidden:
+    'The script token lacks a permission for this (user management, or "users and admins" to change admins; user groups for groups).',
+  transient: 'TeamViewer or the network failed; the call is retried.',
+};
+
+function hintFor(failureClass: FailureClass, retryAfterMs: number | undefined): string | undefined {
+  if (failureClass === 'rate-limited') {
+    return retryAfterMs === undefined
+      ? 'TeamViewer asks to slow down; retrying with backoff.'
+      : `TeamViewer asks to wait ${Math.ceil(retryAfterMs / 1000)} s.`;
+  }
+  return HINTS[failureClass];
+}
+
+function sentence(head: string, hint: string | undefined): string {
+  if (hint === undefined) return head;
+  return /[.!?…]$/.test(head) ? `${head} ${hint}` : `${head}. ${hint}`;
+}
+
+/**
+ * Turns a failed TeamViewer call (an error answer or no answer at all) into a classified SyncError.
+ * The message names the call and what TeamViewer said; it never carries request headers.
+ */
+export function classifyHttpFailure(input: HttpFailure): SyncError {
+  const call = `${input.method.toUpperCase()} ${input.path}`;
+  const isPost = input.method.toUpperCase() === 'POST';
+
+  if (input.status === undefined) {
+    const code = input.code ?? 'network error';
+    const timedOut = TIMEOUT_CODES.has(code);
+    const what = timedOut ? 'no answer in time' : 'the connection failed';
+    // A create that timed out or lost its connection may have reached TeamViewer all the same.
+    const maybeApplied = isPost && !NOT_SENT_CODES.has(code);
+    return new SyncError('transient', sentence(`${call} → ${code} transient: ${what}`, HINTS.transient), { maybeApplied });
+  }
+
+  const status = input.status;
+  const body = readErrorBody(input.body);
+  const detail = body.detail === undefined ? undefined : cleanDetail(body.detail);
+  const failureClass = classOf(status, body.tag, detail);
+  const retryAfterMs =
+    failureClass === 'rate-limited' ? parseRetryAfter(headerValue(input.headers, 'retry-after')) : undefined;
+  const maybeApplied = isPost && failureClass === 'transient';
+
+  const tag = body.tag ? ` (${cleanDetail(body.tag)})` : '';
+  const hint = hintFor(failureClass, retryAfterMs);
+  const message = sentence(`${call} → ${status} ${failureClass}${tag}: ${detail ?? 'no detail given'}`, hint);
+  return new SyncError(failureClass, message, {
+    status,
+    maybeApplied,
+    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+  });
+}
+
+/**
+ * Whether a failed /Groups call means the tenant has no usable SCIM group endpoint, rather than a
+ * problem with one group: 405/501 anywhere under /Groups, or 404 on the collection itself (a 404 on
+ * /Groups/{id} is a group that is gone).
+ */
+export function isEndpointUnavailable(err: SyncError, path: string): boolean {
+  if (!/^\/Groups(\/|$)/.test(path)) return false;
+  if (err.status === 405 || err.status === 501) return true;
+  return err.status === 404 && /^\/Groups\/?$/.test(path);
+}

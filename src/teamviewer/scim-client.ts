@@ -1,0 +1,420 @@
+import axios, { type AxiosInstance } from 'axios';
+import type { z } from 'zod';
+import { SyncError } from '../model/failure.js';
+import {
+  SCIM_GROUP_SCHEMA,
+  SCIM_PATCH_SCHEMA,
+  SCIM_USER_SCHEMA,
+  SSO_USER_SCHEMA,
+  type NewTvUser,
+  type TvGroup,
+  type TvUser,
+  type TvUserChanges,
+} from '../model/teamviewer.js';
+import { classifyHttpFailure, isEndpointUnavailable } from './errors.js';
+import {
+  listResponseSchema,
+  scimGroupSchema,
+  scimUserSchema,
+  toTvGroup,
+  toTvUser,
+  webApiAccountSchema,
+} from './wire.js';
+
+export interface ScimClientOptions {
+  /** e.g. https://webapi.teamviewer.com/scim/v2 */
+  baseUrl: string;
+  /** TeamViewer Web API v1; default: baseUrl with /scim/v2 replaced by /api/v1. */
+  webApiBaseUrl?: string;
+  token: string;
+  /** Default 30000. */
+  timeoutMs?: number;
+  /** Items asked for per list page. Default 100. */
+  pageSize?: number;
+  /** Called for every answer; `path` is the route template (e.g. /Users/{id}), fit for a metric label. */
+  onResponse?: (info: { method: string; path: string; status: number; ms: number }) => void;
+}
+
+export interface TokenOwner {
+  id?: string;
+  email: string;
+  name?: string;
+}
+
+type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+interface Call {
+  method: Method;
+  /** Concrete path below the base URL, without query. */
+  path: string;
+  /** Path template for metrics. */
+  route: string;
+  api?: 'scim' | 'web';
+  query?: Record<string, string | number>;
+  body?: unknown;
+  signal?: AbortSignal;
+}
+
+interface Answer {
+  status: number;
+  body: unknown;
+  headers: Record<string, unknown>;
+}
+
+/** No TeamViewer company comes near this; reaching it means the server's paging is broken. */
+const MAX_LIST_ITEMS = 1_000_000;
+
+/** Quotes a value for a SCIM filter: backslash and double quote are escaped. */
+export function scimFilterString(value: string): string {
+  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+function defaultWebApiBaseUrl(baseUrl: string): string {
+  const trimmed = baseUrl.replace(/\/+$/, '');
+  return /\/scim\/v2$/.test(trimmed) ? trimmed.replace(/\/scim\/v2$/, '/api/v1') : `${new URL(trimmed).origin}/api/v1`;
+}
+
+function queryString(query: Record<string, string | number> | undefined): string {
+  if (!query) return '';
+  // Built by hand so spaces in filters go out as %20, not as the `+` form encoding axios would use.
+  const parts = Object.entries(query).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`);
+  return parts.length === 0 ? '' : `?${parts.join('&')}`;
+}
+
+function decodeBody(text: unknown): unknown {
+  if (typeof text !== 'string') return text;
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function errorCode(err: unknown): string | undefined {
+  if (!axios.isAxiosError(err)) return undefined;
+  if (typeof err.code === 'string' && err.code !== 'ERR_NETWORK') return err.code;
+  const cause: unknown = err.cause;
+  if (cause && typeof cause === 'object' && 'code' in cause && typeof cause.code === 'string') return cause.code;
+  return err.code;
+}
+
+function patchBody(operations: unknown[]): unknown {
+  return { schemas: [SCIM_PATCH_SCHEMA], Operations: operations };
+}
+
+function memberRefs(memberIds: string[]): { value: string }[] {
+  return memberIds.map((value) => ({ value }));
+}
+
+/** SCIM wants name parts; TeamViewer splits at the first space and leaves one-word names unsplit. */
+function nameOf(displayName: string): { formatted: string; givenName?: string; familyName?: string } {
+  const space = displayName.indexOf(' ');
+  const givenName = space > 0 ? displayName.slice(0, space) : '';
+  const familyName = space > 0 ? displayName.slice(space + 1).trim() : '';
+  if (givenName === '' || familyName === '') return { formatted: displayName };
+  return { formatted: displayName, givenName, familyName };
+}
+
+/**
+ * TeamViewer's SCIM v2 API. Users follow TeamViewer's published contract. /Groups has no published
+ * contract at all: the group calls use the RFC 7644 forms the IdPs' own TeamViewer apps send, accept
+ * 200 or 204 where either is plausible, and read missing `members` as none.
+ *
+ * Users are never deleted: TeamViewer's SCIM API cannot, so there is deliberately no such method.
+ * Every failure is thrown as a classified SyncError; no HTTP library error (which would carry the
+ * token in its request headers) leaves this class.
+ */
+export class TeamViewerScimClient {
+  private readonly http: AxiosInstance;
+  private readonly baseUrl: string;
+  private readonly webApiBaseUrl: string;
+  private readonly pageSize: number;
+  private readonly onResponse: ScimClientOptions['onResponse'];
+
+  constructor(options: ScimClientOptions) {
+    const pageSize = options.pageSize ?? 100;
+    if (!Number.isInteger(pageSize) || pageSize < 1) throw new RangeError('pageSize must be a positive integer');
+    this.pageSize = pageSize;
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.webApiBaseUrl = (options.webApiBaseUrl ?? defaultWebApiBaseUrl(options.baseUrl)).replace(/\/+$/, '');
+    this.onResponse = options.onResponse;
+    this.http = axios.create({
+      timeout: options.timeoutMs ?? 30_000,
+      headers: {
+        Authorization: `Bearer ${options.token}`,
+        'Content-Type': 'application/scim+json',
+        Accept: 'application/scim+json, application/json',
+      },
+      // Status codes and bodies are judged here, so every answer comes back as text.
+      validateStatus: () => true,
+      responseType: 'text',
+      transformResponse: [(data: unknown) => data],
+      maxRedirects: 0,
+    });
+  }
+
+  // ---- users ----
+
+  async listUsers(opts: { signal?: AbortSignal } = {}): Promise<TvUser[]> {
+    const users = await this.listAll('/Users', scimUserSchema, undefined, opts.signal);
+    return users.map(toTvUser);
+  }
+
+  async getUser(id: string): Promise<TvUser | undefined> {
+    const call: Call = { method: 'GET', path: `/Users/${encodeURIComponent(id)}`, route: '/Users/{id}' };
+    const answer = await this.send(call);
+    if (answer.status === 404) return undefined;
+    return toTvUser(this.expect(call, answer, [200], scimUserSchema, 'a SCIM User'));
+  }
+
+  /** Filters match case-sensitively at TeamViewer, so the exact address is tried, then its lower case. */
+  async findUserByEmail(email: string): Promise<TvUser | undefined> {
+    const candidates = email === email.toLowerCase() ? [email] : [email, email.toLowerCase()];
+    for (const value of candidates) {
+      const users = await this.listAll('/Users', scimUserSchema, `userName eq ${scimFilterString(value)}`);
+      // The filter is not trusted blindly: a server that ignored it would hand back anyone.
+      const match = users.find((u) => u.userName.toLowerCase() === value.toLowerCase());
+      if (match) return toTvUser(match);
+    }
+    return undefined;
+  }
+
+  async createUser(user: NewTvUser): Promise<TvUser> {
+    const sso = user.ssoCustomerId !== undefined;
+    const body = {
+      schemas: sso ? [SCIM_USER_SCHEMA, SSO_USER_SCHEMA] : [SCIM_USER_SCHEMA],
+      userName: user.userName,
+      displayName: user.displayName,
+      emails: [{ value: user.userName, primary: true }],
+      name: nameOf(user.displayName),
+      active: user.active,
+      ...(user.preferredLanguage !== undefined ? { preferredLanguage: user.preferredLanguage } : {}),
+      ...(sso ? { [SSO_USER_SCHEMA]: { ssoCustomerId: user.ssoCustomerId } } : {}),
+    };
+    const call: Call = { method: 'POST', path: '/Users', route: '/Users', body };
+    return toTvUser(this.expect(call, await this.send(call), [201, 200], scimUserSchema, 'a SCIM User'));
+  }
+
+  /** TeamViewer supports only `replace`; one operation per changed attribute. */
+  async updateUser(id: string, changes: TvUserChanges): Promise<TvUser> {
+    const operations: { op: 'replace'; path: string; value: string | boolean }[] = [];
+    if (changes.displayName !== undefined) operations.push({ op: 'replace', path: 'displayName', value: changes.displayName });
+    if (changes.active !== undefined) operations.push({ op: 'replace', path: 'active', value: changes.active });
+    if (operations.length === 0) throw new Error(`updateUser(${id}) called without any change`);
+    const call: Call = {
+      method: 'PATCH',
+      path: `/Users/${encodeURIComponent(id)}`,
+      route: '/Users/{id}',
+      body: patchBody(operations),
+    };
+    return toTvUser(this.expect(call, await this.send(call), [200], scimUserSchema, 'a SCIM User'));
+  }
+
+  deactivateUser(id: string): Promise<TvUser> {
+    return this.updateUser(id, { active: false });
+  }
+
+  reactivateUser(id: string): Promise<TvUser> {
+    return this.updateUser(id, { active: true });
+  }
+
+  /**
+   * The account the script token belongs to (Web API v1), so the sync never locks itself out.
+   * Undefined when the token may not read account data (403/404).
+   */
+  async getTokenOwner(): Promise<TokenOwner | undefined> {
+    const call: Call = { method: 'GET', path: '/account', route: '/account', api: 'web' };
+    const answer = await this.send(call);
+    if (answer.status === 403 || answer.status === 404) return undefined;
+    const account = this.expect(call, answer, [200], webApiAccountSchema, 'a Web API account');
+    return {
+      email: account.email,
+      ...(account.userid !== undefined ? { id: account.userid } : {}),
+      ...(account.name !== undefined ? { name: account.name } : {}),
+    };
+  }
+
+  // ---- groups (undocumented contract, see the class comment) ----
+
+  async listGroups(opts: { signal?: AbortSignal } = {}): Promise<TvGroup[]> {
+    const groups = await this.listAll('/Groups', scimGroupSchema, undefined, opts.signal);
+    return groups.map(toTvGroup);
+  }
+
+  async findGroupByName(name: string): Promise<TvGroup | undefined> {
+    const groups = await this.listAll('/Groups', scimGroupSchema, `displayName eq ${scimFilterString(name)}`);
+    const match = groups.find((g) => g.displayName === name);
+    return match && toTvGroup(match);
+  }
+
+  async createGroup(displayName: string, memberIds: string[]): Promise<TvGroup> {
+    const body = {
+      schemas: [SCIM_GROUP_SCHEMA],
+      displayName,
+      ...(memberIds.length > 0 ? { members: memberRefs(memberIds) } : {}),
+    };
+    const call: Call = { method: 'POST', path: '/Groups', route: '/Groups', body };
+    const created = this.expect(call, await this.send(call), [201, 200], scimGroupSchema, 'a SCIM Group');
+    // A server that does not echo members still holds the ones just sent.
+    return { ...toTvGroup(created), ...(created.members == null ? { memberIds: [...memberIds] } : {}) };
+  }
+
+  async renameGroup(id: string, displayName: string): Promise<void> {
+    await this.patchGroup(id, [{ op: 'replace', path: 'displayName', value: displayName }]);
+  }
+
+  /** One request for all ids given; the caller decides the batch size. */
+  async addGroupMembers(id: string, memberIds: string[]): Promise<void> {
+    if (memberIds.length === 0) throw new Error(`addGroupMembers(${id}) called without members`);
+    await this.patchGroup(id, [{ op: 'add', path: 'members', value: memberRefs(memberIds) }]);
+  }
+
+  /** One request for all ids given, one remove operation per member. */
+  async removeGroupMembers(id: string, memberIds: string[]): Promise<void> {
+    if (memberIds.length === 0) throw new Error(`removeGroupMembers(${id}) called without members`);
+    await this.patchGroup(
+      id,
+      memberIds.map((member) => ({ op: 'remove', path: `members[value eq ${scimFilterString(member)}]` })),
+    );
+  }
+
+  /** A group that is already gone counts as deleted. */
+  async deleteGroup(id: string): Promise<void> {
+    const call: Call = { method: 'DELETE', path: `/Groups/${encodeURIComponent(id)}`, route: '/Groups/{id}' };
+    const answer = await this.send(call);
+    if (answer.status === 204 || answer.status === 200 || answer.status === 404) return;
+    throw this.fail(call, answer);
+  }
+
+  private async patchGroup(id: string, operations: unknown[]): Promise<void> {
+    const call: Call = {
+      method: 'PATCH',
+      path: `/Groups/${encodeURIComponent(id)}`,
+      route: '/Groups/{id}',
+      body: patchBody(operations),
+    };
+    const answer = await this.send(call);
+    // The answer's body, if any, is not needed: the caller already knows what it asked for.
+    if (answer.status !== 200 && answer.status !== 204) throw this.fail(call, answer);
+  }
+
+  // ---- plumbing ----
+
+  /**
+   * Reads every page: an explicit count and startIndex on each request, startIndex advanced by what
+   * arrived (the echoed one is unreliable). Stops on an empty page, once totalResults is reached, or,
+   * when the server gives no totalResults, on a short page. A short page while totalResults says more
+   * remain is read as a server-side page-size cap, and paging goes on.
+   */
+  private async listAll<S extends z.ZodType<{ id: string }>>(
+    route: '/Users' | '/Groups',
+    item: S,
+    filter: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<z.output<S>[]> {
+    const pageSchema = listResponseSchema(item);
+    const items: z.output<S>[] = [];
+    const seen = new Set<string>();
+    for (let startIndex = 1; ; ) {
+      const query = { ...(filter !== undefined ? { filter } : {}), startIndex, count: this.pageSize };
+      const call: Call = { method: 'GET', path: route, route, query, ...(signal ? { signal } : {}) };
+      const page = this.expect(call, await this.send(call), [200], pageSchema, 'a SCIM ListResponse');
+      const resources = page.Resources ?? [];
+      if (resources.length === 0) break;
+
+      const fresh = resources.filter((r) => !seen.has(r.id));
+      if (fresh.length === 0) {
+        throw new SyncError(
+          'invalid',
+          `GET ${route} → the page at startIndex ${startIndex} repeats items already received: TeamViewer ` +
+            'seems to ignore startIndex, so the list cannot be read completely. Try a larger pageSize.',
+          { status: 200 },
+        );
+      }
+      for (const r of fresh) {
+        seen.add(r.id);
+        items.push(r);
+      }
+      if (items.length > MAX_LIST_ITEMS) {
+        throw new SyncError(
+          'invalid',
+          `GET ${route} → more than ${MAX_LIST_ITEMS} items without an end; the server's paging looks broken, reading stopped.`,
+          { status: 200 },
+        );
+      }
+      startIndex += resources.length;
+      const done = page.totalResults !== undefined ? items.length >= page.totalResults : resources.length < this.pageSize;
+      if (done) break;
+    }
+    return items;
+  }
+
+  /** Checks the status and parses the body; any other status becomes a classified SyncError. */
+  private expect<S extends z.ZodType>(call: Call, answer: Answer, ok: number[], schema: S, what: string): z.output<S> {
+    if (!ok.includes(answer.status)) throw this.fail(call, answer);
+    const parsed = schema.safeParse(answer.body);
+    if (parsed.success) return parsed.data;
+    const issue = parsed.error.issues[0];
+    const where = issue ? `${issue.path.join('.') || 'body'}: ${issue.message}` : 'unreadable';
+    // Not retried: the same answer would come again. A write that got this far did take effect.
+    const write = call.method !== 'GET';
+    throw new SyncError(
+      'invalid',
+      `${call.method} ${call.path} → ${answer.status} but the body is not ${what} (${where}). ` +
+        (write
+          ? 'The change was most likely applied; the next cycle re-reads TeamViewer.'
+          : "TeamViewer's answer does not match what tvsync understands; nothing was changed."),
+      { status: answer.status, maybeApplied: write },
+    );
+  }
+
+  private fail(call: Call, answer: Answer): SyncError {
+    const err = classifyHttpFailure({
+      method: call.method,
+      path: call.path,
+      status: answer.status,
+      body: answer.body,
+      headers: answer.headers,
+    });
+    if (!isEndpointUnavailable(err, call.path)) return err;
+    return new SyncError(
+      'unavailable',
+      `${call.method} ${call.path} → ${answer.status} unavailable: TeamViewer does not offer ${call.method} ` +
+        `${call.route} over SCIM for this company (user groups need a Tensor licence and a token allowed to manage ` +
+        'user groups); groups cannot be synced this way.',
+      { status: answer.status },
+    );
+  }
+
+  private async send(call: Call): Promise<Answer> {
+    const started = performance.now();
+    let response;
+    try {
+      response = await this.http.request<unknown>({
+        method: call.method,
+        baseURL: call.api === 'web' ? this.webApiBaseUrl : this.baseUrl,
+        url: `${call.path}${queryString(call.query)}`,
+        ...(call.body !== undefined ? { data: JSON.stringify(call.body) } : {}),
+        ...(call.signal ? { signal: call.signal } : {}),
+      });
+    } catch (err) {
+      // A caller's abort is not a TeamViewer failure: surface the caller's own reason.
+      if (call.signal?.aborted) throw call.signal.reason;
+      // The original error holds the request headers, and so the token: only its code travels on.
+      const code = errorCode(err);
+      throw classifyHttpFailure({ method: call.method, path: call.path, ...(code !== undefined ? { code } : {}) });
+    }
+    this.onResponse?.({
+      method: call.method,
+      path: call.route,
+      status: response.status,
+      ms: Math.round(performance.now() - started),
+    });
+    return {
+      status: response.status,
+      body: decodeBody(response.data),
+      headers: Object.fromEntries(Object.entries(response.headers)),
+    };
+  }
+}

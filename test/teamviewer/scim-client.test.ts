@@ -1,0 +1,640 @@
+import { inspect } from 'node:util';
+import nock from 'nock';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SyncError } from '../../src/model/failure.js';
+import {
+  SCIM_ERROR_SCHEMA,
+  SCIM_GROUP_SCHEMA,
+  SCIM_LIST_SCHEMA,
+  SCIM_PATCH_SCHEMA,
+  SCIM_USER_SCHEMA,
+  SSO_USER_SCHEMA,
+} from '../../src/model/teamviewer.js';
+import { TeamViewerScimClient, scimFilterString, type ScimClientOptions } from '../../src/teamviewer/scim-client.js';
+
+const HOST = 'https://tv.example.test';
+const BASE = `${HOST}/scim/v2`;
+const TOKEN = '9876543-SeCrEtScRiPtToKeN';
+
+const client = (extra: Partial<ScimClientOptions> = {}) =>
+  new TeamViewerScimClient({ baseUrl: BASE, token: TOKEN, pageSize: 2, ...extra });
+
+const scim = () => nock(HOST).matchHeader('authorization', `Bearer ${TOKEN}`);
+
+const wireUser = (n: number, extra: Record<string, unknown> = {}) => ({
+  schemas: [SCIM_USER_SCHEMA],
+  id: `u${n}`,
+  userName: `user${n}@example.test`,
+  displayName: `User ${n}`,
+  name: { formatted: `User ${n}`, givenName: 'User', familyName: String(n) },
+  emails: [{ primary: true, value: `user${n}@example.test` }],
+  active: true,
+  ...extra,
+});
+
+const listPage = (resources: unknown[], totalResults?: number) => ({
+  schemas: [SCIM_LIST_SCHEMA],
+  ...(totalResults !== undefined ? { totalResults } : {}),
+  startIndex: 0, // TeamViewer's own example echoes 0; it must not matter
+  itemsPerPage: resources.length,
+  Resources: resources,
+});
+
+const patchOf = (operations: nock.DataMatcherMap[]) => ({ schemas: [SCIM_PATCH_SCHEMA], Operations: operations });
+
+const page = (startIndex: number, count = 2, extra: Record<string, string> = {}) => ({
+  ...extra,
+  startIndex: String(startIndex),
+  count: String(count),
+});
+
+async function failure(promise: Promise<unknown>): Promise<SyncError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(SyncError);
+  return err as SyncError;
+}
+
+beforeEach(() => {
+  nock.disableNetConnect();
+});
+
+afterEach(() => {
+  const pending = nock.pendingMocks();
+  nock.cleanAll();
+  nock.enableNetConnect();
+  expect(pending).toEqual([]);
+});
+
+describe('listUsers paging', () => {
+  it('sends count and startIndex, advances by the items received and ignores the echoed startIndex', async () => {
+    scim()
+      .get('/scim/v2/Users')
+      .query(page(1))
+      .reply(200, listPage([wireUser(1), wireUser(2)], 5), { 'Content-Type': 'application/scim+json' })
+      // A page shorter than asked while totalResults says more remain: the server caps pages, keep going.
+      .get('/scim/v2/Users')
+      .query(page(3))
+      .reply(200, listPage([wireUser(3)], 5))
+      .get('/scim/v2/Users')
+      .query(page(4))
+      .reply(200, listPage([wireUser(4), wireUser(5)], 5));
+
+    const users = await client().listUsers();
+    expect(users.map((u) => u.id)).toEqual(['u1', 'u2', 'u3', 'u4', 'u5']);
+    expect(users[0]).toEqual({
+      id: 'u1',
+      userName: 'user1@example.test',
+      email: 'user1@example.test',
+      displayName: 'User 1',
+      active: true,
+    });
+  });
+
+  it('stops on a short page when no totalResults is given', async () => {
+    scim()
+      .get('/scim/v2/Users')
+      .query(page(1))
+      .reply(200, listPage([wireUser(1), wireUser(2)]))
+      .get('/scim/v2/Users')
+      .query(page(3))
+      .reply(200, listPage([wireUser(3)]));
+    expect((await client().listUsers()).map((u) => u.id)).toEqual(['u1', 'u2', 'u3']);
+  });
+
+  it('stops once totalResults is reached, without asking for another page', async () => {
+    scim()
+      .get('/scim/v2/Users')
+      .query(page(1))
+      .reply(200, listPage([wireUser(1), wireUser(2)], 4))
+      .get('/scim/v2/Users')
+      .query(page(3))
+      .reply(200, listPage([wireUser(3), wireUser(4)], 4));
+    expect(await client().listUsers()).toHaveLength(4);
+  });
+
+  it('stops on an empty page', async () => {
+    scim()
+      .get('/scim/v2/Users')
+      .query(page(1))
+      .reply(200, listPage([wireUser(1), wireUser(2)]))
+      .get('/scim/v2/Users')
+      .query(page(3))
+      .reply(200, listPage([]));
+    expect(await client().listUsers()).toHaveLength(2);
+  });
+
+  it('stops on a page that lists no Resources at all', async () => {
+    scim().get('/scim/v2/Users').query(page(1, 100)).reply(200, { schemas: [SCIM_LIST_SCHEMA], totalResults: 0 });
+    expect(await client({ pageSize: 100 }).listUsers()).toEqual([]);
+  });
+
+  it('fails clearly instead of looping when the server keeps sending the same page', async () => {
+    scim()
+      .get('/scim/v2/Users')
+      .query(page(1))
+      .reply(200, listPage([wireUser(1), wireUser(2)]))
+      .get('/scim/v2/Users')
+      .query(page(3))
+      .reply(200, listPage([wireUser(1), wireUser(2)]));
+    const err = await failure(client().listUsers());
+    expect(err.failureClass).toBe('invalid');
+    expect(err.retryable).toBe(false);
+    expect(err.message).toMatch(/^GET \/Users → the page at startIndex 3 repeats items already received/);
+  });
+
+  it('rejects a malformed page as invalid, naming the endpoint and the field', async () => {
+    const broken = { ...wireUser(2) } as Record<string, unknown>;
+    delete broken.active;
+    scim().get('/scim/v2/Users').query(page(1)).reply(200, listPage([wireUser(1), broken], 2));
+    const err = await failure(client().listUsers());
+    expect(err.failureClass).toBe('invalid');
+    expect(err.status).toBe(200);
+    expect(err.maybeApplied).toBe(false);
+    expect(err.message).toMatch(/^GET \/Users → 200 but the body is not a SCIM ListResponse \(Resources\.1\.active: /);
+  });
+
+  it('rejects a non-JSON success body as invalid', async () => {
+    scim().get('/scim/v2/Users').query(page(1)).reply(200, '<html>login</html>');
+    expect((await failure(client().listUsers())).failureClass).toBe('invalid');
+  });
+
+  it('reports every answer to the metrics hook with the route, not the concrete path', async () => {
+    const seen: { method: string; path: string; status: number }[] = [];
+    scim().get('/scim/v2/Users/u7').reply(404).get('/scim/v2/Users').query(page(1)).reply(200, listPage([], 0));
+    const c = client({
+      onResponse: ({ method, path, status, ms }) => {
+        expect(ms).toBeGreaterThanOrEqual(0);
+        seen.push({ method, path, status });
+      },
+    });
+    await c.getUser('u7');
+    await c.listUsers();
+    expect(seen).toEqual([
+      { method: 'GET', path: '/Users/{id}', status: 404 },
+      { method: 'GET', path: '/Users', status: 200 },
+    ]);
+  });
+
+  it('surfaces the caller’s abort reason, not a sync failure', async () => {
+    scim().get('/scim/v2/Users').query(page(1)).delay(1000).reply(200, listPage([], 0));
+    const controller = new AbortController();
+    const pending = client().listUsers({ signal: controller.signal });
+    setTimeout(() => controller.abort(new Error('shutting down')), 20);
+    await expect(pending).rejects.toThrow('shutting down');
+    nock.abortPendingRequests();
+  });
+});
+
+describe('single users', () => {
+  it('gets a user, reading the primary e-mail, and returns undefined on 404', async () => {
+    scim()
+      .get('/scim/v2/Users/u42')
+      .reply(
+        200,
+        wireUser(42, {
+          emails: [
+            { value: 'old@example.test' },
+            { value: 'Jane@Example.test', primary: true },
+          ],
+          displayName: undefined,
+          name: { formatted: 'Jane Doe' },
+          active: false,
+        }),
+      )
+      .get('/scim/v2/Users/u404')
+      .reply(404, { schemas: [SCIM_ERROR_SCHEMA], status: '404', detail: 'User not found' });
+    const c = client();
+    expect(await c.getUser('u42')).toEqual({
+      id: 'u42',
+      userName: 'user42@example.test',
+      email: 'Jane@Example.test',
+      displayName: 'Jane Doe',
+      active: false,
+    });
+    expect(await c.getUser('u404')).toBeUndefined();
+  });
+
+  it('finds by the exact address first, then by its lower case', async () => {
+    scim()
+      .get('/scim/v2/Users')
+      .query(page(1, 2, { filter: 'userName eq "Jane.Doe@Example.test"' }))
+      .reply(200, listPage([], 0))
+      .get('/scim/v2/Users')
+      .query(page(1, 2, { filter: 'userName eq "jane.doe@example.test"' }))
+      .reply(200, listPage([wireUser(7, { userName: 'jane.doe@example.test' })], 1));
+    const found = await client().findUserByEmail('Jane.Doe@Example.test');
+    expect(found?.id).toBe('u7');
+  });
+
+  it('asks once when the address is already lower case, and sends the filter with %20 spaces', async () => {
+    scim()
+      .get('/scim/v2/Users?filter=userName%20eq%20%22jane%40example.test%22&startIndex=1&count=2')
+      .reply(200, listPage([wireUser(8, { userName: 'jane@example.test' })], 1));
+    expect((await client().findUserByEmail('jane@example.test'))?.id).toBe('u8');
+  });
+
+  it('escapes quotes and backslashes in the filter value', async () => {
+    expect(scimFilterString('a"b\\c')).toBe('"a\\"b\\\\c"');
+    scim()
+      .get('/scim/v2/Users')
+      .query(page(1, 2, { filter: 'userName eq "o\\"brien\\\\x@example.test"' }))
+      .reply(200, listPage([], 0));
+    expect(await client().findUserByEmail('o"brien\\x@example.test')).toBeUndefined();
+  });
+
+  it('does not take a user the filter should have excluded', async () => {
+    scim()
+      .get('/scim/v2/Users')
+      .query(page(1, 2, { filter: 'userName eq "nobody@example.test"' }))
+      .reply(200, listPage([wireUser(1)], 1));
+    expect(await client().findUserByEmail('nobody@example.test')).toBeUndefined();
+  });
+});
+
+describe('createUser', () => {
+  it('posts the full SSO user with language and returns the created user', async () => {
+    let sent: unknown;
+    scim()
+      .matchHeader('content-type', 'application/scim+json')
+      .matchHeader('accept', 'application/scim+json, application/json')
+      .post('/scim/v2/Users', (body: unknown) => {
+        sent = body;
+        return true;
+      })
+      .reply(201, wireUser(9, { userName: 'Jane.Doe@example.test', displayName: 'Jane Mary Doe' }));
+    const created = await client().createUser({
+      userName: 'Jane.Doe@example.test',
+      displayName: 'Jane Mary Doe',
+      active: true,
+      preferredLanguage: 'de',
+      ssoCustomerId: 'a1b2c3',
+    });
+    expect(sent).toEqual({
+      schemas: [SCIM_USER_SCHEMA, SSO_USER_SCHEMA],
+      userName: 'Jane.Doe@example.test',
+      displayName: 'Jane Mary Doe',
+      emails: [{ value: 'Jane.Doe@example.test', primary: true }],
+      name: { formatted: 'Jane Mary Doe', givenName: 'Jane', familyName: 'Mary Doe' },
+      active: true,
+      preferredLanguage: 'de',
+      [SSO_USER_SCHEMA]: { ssoCustomerId: 'a1b2c3' },
+    });
+    expect(created.id).toBe('u9');
+  });
+
+  it('posts a plain user without extension, language or name parts for a one-word name; accepts 200', async () => {
+    let sent: unknown;
+    scim()
+      .post('/scim/v2/Users', (body: unknown) => {
+        sent = body;
+        return true;
+      })
+      .reply(200, wireUser(10, { active: false }));
+    const created = await client().createUser({ userName: 'cher@example.test', displayName: 'Cher', active: false });
+    expect(sent).toEqual({
+      schemas: [SCIM_USER_SCHEMA],
+      userName: 'cher@example.test',
+      displayName: 'Cher',
+      emails: [{ value: 'cher@example.test', primary: true }],
+      name: { formatted: 'Cher' },
+      active: false,
+    });
+    expect(created.active).toBe(false);
+  });
+
+  it('marks an unreadable 201 as invalid but maybe applied', async () => {
+    scim().post('/scim/v2/Users').reply(201, { schemas: [SCIM_USER_SCHEMA] });
+    const err = await failure(client().createUser({ userName: 'a@example.test', displayName: 'A', active: true }));
+    expect(err.failureClass).toBe('invalid');
+    expect(err.maybeApplied).toBe(true);
+    expect(err.message).toMatch(/^POST \/Users → 201 but the body is not a SCIM User \(id: /);
+  });
+});
+
+describe('updateUser', () => {
+  it('sends one replace per changed attribute', async () => {
+    scim()
+      .matchHeader('content-type', 'application/scim+json')
+      .patch(
+        '/scim/v2/Users/u3',
+        patchOf([
+          { op: 'replace', path: 'displayName', value: 'New Name' },
+          { op: 'replace', path: 'active', value: false },
+        ]),
+      )
+      .reply(200, wireUser(3, { displayName: 'New Name', active: false }));
+    expect(await client().updateUser('u3', { displayName: 'New Name', active: false })).toMatchObject({
+      displayName: 'New Name',
+      active: false,
+    });
+  });
+
+  it('deactivates and reactivates with a single active replace', async () => {
+    scim()
+      .patch('/scim/v2/Users/u3', patchOf([{ op: 'replace', path: 'active', value: false }]))
+      .reply(200, wireUser(3, { active: false }))
+      .patch('/scim/v2/Users/u3', patchOf([{ op: 'replace', path: 'active', value: true }]))
+      .reply(200, wireUser(3, { active: true }));
+    const c = client();
+    expect((await c.deactivateUser('u3')).active).toBe(false);
+    expect((await c.reactivateUser('u3')).active).toBe(true);
+  });
+
+  it('refuses a call without changes, before any request', async () => {
+    await expect(client().updateUser('u3', {})).rejects.toThrow('without any change');
+  });
+
+  it('offers no way to delete a user', () => {
+    const methods = Object.getOwnPropertyNames(TeamViewerScimClient.prototype);
+    expect(methods.filter((m) => /delete|remove/i.test(m))).toEqual(['removeGroupMembers', 'deleteGroup']);
+  });
+});
+
+describe('getTokenOwner', () => {
+  it('reads /api/v1/account next to the SCIM base by default', async () => {
+    nock(HOST)
+      .matchHeader('authorization', `Bearer ${TOKEN}`)
+      .get('/api/v1/account')
+      .reply(200, { userid: 'u100', email: 'admin@example.test', name: 'Admin', company_name: 'Acme' });
+    expect(await client().getTokenOwner()).toEqual({ id: 'u100', email: 'admin@example.test', name: 'Admin' });
+  });
+
+  it('uses a configured Web API base', async () => {
+    nock('https://eu.example.test').get('/tv/api/v1/account').reply(200, { email: 'admin@example.test' });
+    expect(await client({ webApiBaseUrl: 'https://eu.example.test/tv/api/v1/' }).getTokenOwner()).toEqual({
+      email: 'admin@example.test',
+    });
+  });
+
+  it.each([403, 404])('returns undefined on %i', async (status) => {
+    nock(HOST)
+      .get('/api/v1/account')
+      .reply(status, { error: 'invalid_permission', error_description: 'no', error_code: status });
+    expect(await client().getTokenOwner()).toBeUndefined();
+  });
+
+  it('throws other failures classified', async () => {
+    nock(HOST)
+      .get('/api/v1/account')
+      .reply(401, { error: 'invalid_token', error_description: 'Token invalid', error_code: 401 });
+    const err = await failure(client().getTokenOwner());
+    expect(err.failureClass).toBe('unauthorised');
+    expect(err.message).toMatch(/^GET \/account → 401 unauthorised \(invalid_token\): Token invalid\./);
+  });
+});
+
+describe('groups', () => {
+  const wireGroup = (id: string, name: string, members?: string[]) => ({
+    schemas: [SCIM_GROUP_SCHEMA],
+    id,
+    displayName: name,
+    ...(members ? { members: members.map((value) => ({ value, display: value })) } : {}),
+  });
+
+  it('lists groups page by page, reading absent members as none', async () => {
+    scim()
+      .get('/scim/v2/Groups')
+      .query(page(1))
+      .reply(200, listPage([wireGroup('g1', 'Sales', ['u1', 'u2']), wireGroup('g2', 'Empty')], 3))
+      .get('/scim/v2/Groups')
+      .query(page(3))
+      .reply(200, listPage([{ id: 3, displayName: 'Numeric', members: [{ value: 'u3' }] }], 3));
+    expect(await client().listGroups()).toEqual([
+      { id: 'g1', displayName: 'Sales', memberIds: ['u1', 'u2'] },
+      { id: 'g2', displayName: 'Empty', memberIds: [] },
+      { id: '3', displayName: 'Numeric', memberIds: ['u3'] },
+    ]);
+  });
+
+  it('finds a group by its exact name', async () => {
+    scim()
+      .get('/scim/v2/Groups')
+      .query(page(1, 2, { filter: 'displayName eq "R&D \\"Core\\""' }))
+      .reply(200, listPage([wireGroup('g5', 'R&D "Core"', ['u1'])], 1))
+      .get('/scim/v2/Groups')
+      .query(page(1, 2, { filter: 'displayName eq "Nope"' }))
+      .reply(200, listPage([], 0));
+    const c = client();
+    expect(await c.findGroupByName('R&D "Core"')).toEqual({ id: 'g5', displayName: 'R&D "Core"', memberIds: ['u1'] });
+    expect(await c.findGroupByName('Nope')).toBeUndefined();
+  });
+
+  it('creates a group with members', async () => {
+    scim()
+      .post('/scim/v2/Groups', { schemas: [SCIM_GROUP_SCHEMA], displayName: 'Sales', members: [{ value: 'u1' }, { value: 'u2' }] })
+      .reply(201, wireGroup('g1', 'Sales', ['u1', 'u2']));
+    expect(await client().createGroup('Sales', ['u1', 'u2'])).toEqual({
+      id: 'g1',
+      displayName: 'Sales',
+      memberIds: ['u1', 'u2'],
+    });
+  });
+
+  it('creates an empty group, and keeps the members sent when the answer leaves them out', async () => {
+    scim()
+      .post('/scim/v2/Groups', { schemas: [SCIM_GROUP_SCHEMA], displayName: 'Empty' })
+      .reply(201, wireGroup('g2', 'Empty'))
+      .post('/scim/v2/Groups', { schemas: [SCIM_GROUP_SCHEMA], displayName: 'Quiet', members: [{ value: 'u9' }] })
+      .reply(200, wireGroup('g3', 'Quiet'));
+    const c = client();
+    expect(await c.createGroup('Empty', [])).toEqual({ id: 'g2', displayName: 'Empty', memberIds: [] });
+    expect(await c.createGroup('Quiet', ['u9'])).toEqual({ id: 'g3', displayName: 'Quiet', memberIds: ['u9'] });
+  });
+
+  it('renames with a displayName replace', async () => {
+    scim()
+      .patch('/scim/v2/Groups/g1', patchOf([{ op: 'replace', path: 'displayName', value: 'Sales EMEA' }]))
+      .reply(204);
+    await expect(client().renameGroup('g1', 'Sales EMEA')).resolves.toBeUndefined();
+  });
+
+  it('adds members in one add operation', async () => {
+    scim()
+      .patch('/scim/v2/Groups/g1', patchOf([{ op: 'add', path: 'members', value: [{ value: 'u1' }, { value: 'u2' }] }]))
+      .reply(200, wireGroup('g1', 'Sales', ['u1', 'u2']));
+    await client().addGroupMembers('g1', ['u1', 'u2']);
+  });
+
+  it('removes members with one remove operation each, in one request', async () => {
+    scim()
+      .patch(
+        '/scim/v2/Groups/g1',
+        patchOf([
+          { op: 'remove', path: 'members[value eq "u1"]' },
+          { op: 'remove', path: 'members[value eq "u2"]' },
+        ]),
+      )
+      .reply(204);
+    await client().removeGroupMembers('g1', ['u1', 'u2']);
+  });
+
+  it('refuses empty member lists before any request', async () => {
+    await expect(client().addGroupMembers('g1', [])).rejects.toThrow('without members');
+    await expect(client().removeGroupMembers('g1', [])).rejects.toThrow('without members');
+  });
+
+  it('deletes a group, and counts a 404 as already gone', async () => {
+    scim().delete('/scim/v2/Groups/g1').reply(204).delete('/scim/v2/Groups/g2').reply(404);
+    const c = client();
+    await expect(c.deleteGroup('g1')).resolves.toBeUndefined();
+    await expect(c.deleteGroup('g2')).resolves.toBeUndefined();
+  });
+
+  it('reports a missing /Groups endpoint as unavailable', async () => {
+    scim().get('/scim/v2/Groups').query(page(1)).reply(404, 'Not Found');
+    const err = await failure(client().listGroups());
+    expect(err.failureClass).toBe('unavailable');
+    expect(err.status).toBe(404);
+    expect(err.message).toMatch(/^GET \/Groups → 404 unavailable: /);
+  });
+
+  it('reports an unsupported group PATCH as unavailable but a vanished group as not-found', async () => {
+    scim()
+      .patch('/scim/v2/Groups/g1')
+      .reply(405, { schemas: [SCIM_ERROR_SCHEMA], status: '405', detail: 'Method not allowed' })
+      .patch('/scim/v2/Groups/g2')
+      .reply(404, { schemas: [SCIM_ERROR_SCHEMA], status: '404', detail: 'Group not found' });
+    const c = client();
+    expect((await failure(c.renameGroup('g1', 'x'))).failureClass).toBe('unavailable');
+    const gone = await failure(c.addGroupMembers('g2', ['u1']));
+    expect(gone.failureClass).toBe('not-found');
+    expect(gone.message).toBe('PATCH /Groups/g2 → 404 not-found: Group not found');
+  });
+
+  it('classifies a failed delete', async () => {
+    scim().delete('/scim/v2/Groups/g1').reply(403, { error: 'invalid_permission', error_description: 'Denied', error_code: 403 });
+    expect((await failure(client().deleteGroup('g1'))).failureClass).toBe('forbidden');
+  });
+});
+
+describe('failures', () => {
+  const newUser = { userName: 'a@example.test', displayName: 'A B', active: true };
+
+  it('429 with Retry-After in seconds', async () => {
+    scim().get('/scim/v2/Users/u1').reply(429, 'Too Many Requests', { 'Retry-After': '12' });
+    const err = await failure(client().getUser('u1'));
+    expect([err.failureClass, err.retryAfterMs, err.status]).toEqual(['rate-limited', 12_000, 429]);
+  });
+
+  it('429 with Retry-After as an HTTP date', async () => {
+    const at = new Date(Date.now() + 30_000).toUTCString();
+    scim().get('/scim/v2/Users/u1').reply(429, '', { 'Retry-After': at });
+    const err = await failure(client().getUser('u1'));
+    expect(err.failureClass).toBe('rate-limited');
+    expect(err.retryAfterMs).toBeGreaterThan(25_000);
+    expect(err.retryAfterMs).toBeLessThanOrEqual(30_000);
+  });
+
+  it('429 with a Web API rate_limit_reached body', async () => {
+    scim()
+      .get('/scim/v2/Users/u1')
+      .reply(429, { error: 'rate_limit_reached', error_description: 'Rate limit reached', error_code: 429 });
+    const err = await failure(client().getUser('u1'));
+    expect(err.failureClass).toBe('rate-limited');
+    expect(err.retryAfterMs).toBeUndefined();
+    expect(err.message).toMatch(/^GET \/Users\/u1 → 429 rate-limited \(rate_limit_reached\): Rate limit reached\./);
+  });
+
+  it.each([500, 502, 503])('%i is transient; on a create it may have been applied', async (status) => {
+    scim().get('/scim/v2/Users/u1').reply(status).post('/scim/v2/Users').reply(status, 'upstream error');
+    const c = client();
+    const read = await failure(c.getUser('u1'));
+    const create = await failure(c.createUser(newUser));
+    expect([read.failureClass, read.maybeApplied]).toEqual(['transient', false]);
+    expect([create.failureClass, create.maybeApplied, create.status]).toEqual(['transient', true, status]);
+  });
+
+  it('a reset connection is transient', async () => {
+    scim()
+      .get('/scim/v2/Users/u1')
+      .replyWithError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+    const err = await failure(client().getUser('u1'));
+    expect(err.failureClass).toBe('transient');
+    expect(err.status).toBeUndefined();
+    expect(err.message).toMatch(/^GET \/Users\/u1 → ECONNRESET transient: the connection failed\./);
+  });
+
+  it('a timeout is transient, and on a create may have been applied', async () => {
+    scim().post('/scim/v2/Users').delay(500).reply(201, wireUser(1));
+    const err = await failure(client({ timeoutMs: 50 }).createUser(newUser));
+    expect(err.failureClass).toBe('transient');
+    expect(err.maybeApplied).toBe(true);
+    expect(err.message).toMatch(/no answer in time/);
+    nock.abortPendingRequests();
+  });
+
+  it('401 stops with advice on the token', async () => {
+    scim().get('/scim/v2/Users').query(true).reply(401, { schemas: [SCIM_ERROR_SCHEMA], status: '401', detail: 'Unauthorized' });
+    const err = await failure(client().listUsers());
+    expect(err.failureClass).toBe('unauthorised');
+    expect(err.message).toMatch(/^GET \/Users → 401 unauthorised: Unauthorized\. The TeamViewer script token/);
+  });
+
+  it('403 is forbidden', async () => {
+    scim().patch('/scim/v2/Users/u1').reply(403, { schemas: [SCIM_ERROR_SCHEMA], status: '403', detail: 'Admin' });
+    expect((await failure(client().deactivateUser('u1'))).failureClass).toBe('forbidden');
+  });
+
+  it('404 on an update is not-found', async () => {
+    scim().patch('/scim/v2/Users/u404').reply(404, { error: 'not_found', error_description: 'User not found', error_code: 404 });
+    const err = await failure(client().deactivateUser('u404'));
+    expect(err.failureClass).toBe('not-found');
+    expect(err.message).toBe('PATCH /Users/u404 → 404 not-found (not_found): User not found');
+  });
+
+  it('409 uniqueness is a conflict', async () => {
+    scim()
+      .post('/scim/v2/Users')
+      .reply(409, { schemas: [SCIM_ERROR_SCHEMA], status: '409', scimType: 'uniqueness', detail: 'User already exists' });
+    const err = await failure(client().createUser(newUser));
+    expect(err.failureClass).toBe('conflict');
+    expect(err.maybeApplied).toBe(false);
+    expect(err.message).toBe('POST /Users → 409 conflict (uniqueness): User already exists');
+  });
+
+  it('400 is invalid', async () => {
+    scim()
+      .post('/scim/v2/Users')
+      .reply(400, { error: 'invalid_request', error_description: 'Name is too long', error_code: 400 });
+    const err = await failure(client().createUser(newUser));
+    expect(err.failureClass).toBe('invalid');
+    expect(err.message).toBe('POST /Users → 400 invalid (invalid_request): Name is too long');
+  });
+
+  it('a redirect is not followed with the token', async () => {
+    scim().get('/scim/v2/Users/u1').reply(302, '', { Location: 'https://elsewhere.example.test/' });
+    const err = await failure(client().getUser('u1'));
+    expect(err.failureClass).toBe('invalid');
+    expect(err.status).toBe(302);
+  });
+
+  it('never lets the token into an error, its serialisations or its stack', async () => {
+    scim()
+      .get('/scim/v2/Users/u1')
+      .replyWithError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }))
+      .get('/scim/v2/Users/u2')
+      .reply(401, `invalid token Bearer ${TOKEN}`)
+      .post('/scim/v2/Users')
+      .reply(500)
+      .post('/scim/v2/Users')
+      .delay(500)
+      .reply(201, wireUser(1));
+    const errors = [
+      await failure(client().getUser('u1')),
+      await failure(client().getUser('u2')),
+      await failure(client().createUser(newUser)),
+      await failure(client({ timeoutMs: 50 }).createUser(newUser)),
+    ];
+    nock.abortPendingRequests();
+    for (const err of errors) {
+      for (const text of [JSON.stringify(err), String(err), err.stack ?? '', inspect(err, { depth: 10 })]) {
+        expect(text).not.toContain(TOKEN);
+        expect(text).not.toContain('SeCrEt');
+      }
+      expect(err.cause).toBeUndefined();
+    }
+  });
+});
