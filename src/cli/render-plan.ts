@@ -1,0 +1,22 @@
+import type { Plan } from '../plan/types.js';
+
+const VERB = { createUser: 'create', updateUser: 'update', deactivateUser: 'deactivate', reactivateUser: 'reactivate' } as const;
+
+/** The human form of a plan: counts first, then one line per operation and per skipped item. */
+export function renderPlan(syncName: string, plan: Plan): string {
+  const s = plan.summary;
+  const skipped = Object.values(s.skipped).reduce((a, b) => a + (b ?? 0), 0);
+  const lines = [
+    `sync ${syncName}: ${s.inScope} users in the IdP scope, ${s.teamviewerUsers} in TeamViewer, ${s.managed} managed by this sync`,
+    `  create ${s.operations.createUser} · update ${s.operations.updateUser} · reactivate ${s.operations.reactivateUser} · deactivate ${s.operations.deactivateUser} · held ${s.held} · unchanged ${s.unchanged} · skipped ${skipped}`,
+  ];
+  if (plan.notices.length) lines.push('', 'notices:', ...plan.notices.map((n) => `  ! ${n}`));
+  if (plan.operations.length) lines.push('', 'operations:', ...plan.operations.map((op) => `  ${VERB[op.kind].padEnd(10)} ${op.message}`));
+  if (plan.held.length) lines.push('', 'held for approval (deactivation threshold):', ...plan.held.map((op) => `  ${'held'.padEnd(10)} ${op.message}`));
+  if (plan.skipped.length) lines.push('', 'skipped:', ...plan.skipped.map((item) => `  ${item.reason.padEnd(26)} ${item.message}`));
+  if (plan.links.length) {
+    const set = plan.links.filter((l) => l.action === 'set').length;
+    lines.push('', `links: ${set} learned by e-mail match, ${plan.links.length - set} dropped`);
+  }
+  return lines.join('\n');
+}

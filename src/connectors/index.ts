@@ -1,0 +1,17 @@
+import type { Logger } from 'pino';
+import type { SourceConfig } from '../config/schema.js';
+import type { DirectorySource, SourceStateStore } from '../sources/source.js';
+import { createFileSource } from './file.js';
+
+export interface SourceDeps {
+  state: SourceStateStore;
+  log: Logger;
+  now?: () => number;
+}
+
+export function createSource(config: SourceConfig, deps: SourceDeps): DirectorySource {
+  switch (config.type) {
+    case 'file':
+      return createFileSource(config);
+  }
+}

@@ -1,0 +1,29 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { SyncConfig } from '../config/schema.js';
+import { createSource } from '../connectors/index.js';
+import { MemorySyncState, RedisSyncState, type SyncState } from '../store/sync-state.js';
+import { TeamViewerScimClient, type ScimClientOptions } from '../teamviewer/scim-client.js';
+import type { SyncSides } from './prepare.js';
+
+export function createTeamViewerClient(target: SyncConfig['target'], onResponse?: ScimClientOptions['onResponse']): TeamViewerScimClient {
+  const options: ScimClientOptions = { baseUrl: target.baseUrl, token: target.token, timeoutMs: target.timeout, pageSize: target.pageSize };
+  if (target.webApiBaseUrl) options.webApiBaseUrl = target.webApiBaseUrl;
+  if (onResponse) options.onResponse = onResponse;
+  return new TeamViewerScimClient(options);
+}
+
+/** Builds the edges of one sync from its config: Redis-backed state when a connection is given. */
+export function buildSyncSides(sync: SyncConfig, deps: { redis?: Redis; prefix: string; log: Logger; now?: () => number; onResponse?: ScimClientOptions['onResponse'] }): SyncSides {
+  const state: SyncState = deps.redis ? new RedisSyncState(deps.redis, deps.prefix, sync.name) : new MemorySyncState();
+  const log = deps.log.child({ sync: sync.name });
+  const now = deps.now ?? Date.now;
+  return {
+    sync,
+    source: createSource(sync.source, { state: state.source, log, now }),
+    client: createTeamViewerClient(sync.target, deps.onResponse),
+    state,
+    log,
+    now,
+  };
+}
