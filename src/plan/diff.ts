@@ -40,24 +40,36 @@ export function computePlan(input: PlanInput): Plan {
   let unchanged = 0;
 
   const tvById = new Map<string, TvUser>();
-  const tvByEmail = new Map<string, TvUser>();
-  for (const tv of teamviewer) {
-    tvById.set(tv.id, tv);
-    const key = emailKey(tv.email || tv.userName);
-    if (!tvByEmail.has(key)) tvByEmail.set(key, tv);
-  }
-  const sourceIds = new Set(directory.users.map((u) => u.id));
-  const linkedSourceOf = new Map<string, string[]>();
-  for (const [sourceId, tvId] of links) {
-    const list = linkedSourceOf.get(tvId);
-    if (list) list.push(sourceId);
-    else linkedSourceOf.set(tvId, [sourceId]);
-  }
+  for (const tv of teamviewer) tvById.set(tv.id, tv);
+  const sourceIds = new Set<string>();
+  for (const user of directory.users) sourceIds.add(user.id);
+  // In a steady state nearly every user is found through its link; these two indexes serve only
+  // the users that are not, so they are built on first use.
+  const tvByEmail = lazy(() => {
+    const index = new Map<string, TvUser>();
+    for (const tv of teamviewer) {
+      const key = emailKey(tv.email || tv.userName);
+      const held = index.get(key);
+      // TeamViewer addresses are unique; should a list ever repeat one, the choice must not depend on order.
+      if (!held || compare(tv.id, held.id) < 0) index.set(key, tv);
+    }
+    return index;
+  });
+  const linkedSourceOf = lazy(() => {
+    const index = new Map<string, string[]>();
+    for (const [sourceId, tvId] of links) {
+      const list = index.get(tvId);
+      if (list) list.push(sourceId);
+      else index.set(tvId, [sourceId]);
+    }
+    return index;
+  });
   /** TeamViewer users a present IdP user stands for: never deactivated as "removed". */
   const claimed = new Set<string>();
 
   const mapped: MappedUser[] = [];
-  for (const user of [...directory.users].sort((a, b) => compare(a.id, b.id))) {
+  // Input order does not matter: every list in the plan is sorted before it is returned.
+  for (const user of directory.users) {
     const result = mapDirectoryUser(user);
     if (result.ok) mapped.push(result);
     else {
@@ -77,7 +89,7 @@ export function computePlan(input: PlanInput): Plan {
   for (const user of mapped) {
     const sameEmail = byEmail.get(user.emailKey) ?? [];
     if (sameEmail.length > 1) {
-      const others = sameEmail.filter((u) => u !== user).map((u) => u.sourceId).join(', ');
+      const others = sameEmail.filter((u) => u !== user).map((u) => u.sourceId).sort().join(', ');
       skipped.push(skip('duplicate-email', `${user.email} is used by more than one IdP user in scope (also ${others}); none of them is created or changed until the IdP has one owner for it`, { sourceId: user.sourceId, email: user.email }));
       const linked = links.get(user.sourceId);
       if (linked) claimed.add(linked);
@@ -98,9 +110,9 @@ export function computePlan(input: PlanInput): Plan {
         skipped.push(skip('email-change-unsupported', `The IdP changed this user's e-mail from ${tvEmail} to ${user.email}; TeamViewer cannot change an e-mail, so tvsync keeps the TeamViewer user ${tv.id} (${tvEmail}) and creates no second one. Change the address in TeamViewer by hand or revert it in the IdP.`, { sourceId: user.sourceId, email: user.email, tvUserId: tv.id }));
       }
     } else {
-      tv = tvByEmail.get(user.emailKey);
+      tv = tvByEmail().get(user.emailKey);
       if (tv) {
-        const holders = (linkedSourceOf.get(tv.id) ?? []).filter((id) => id !== user.sourceId);
+        const holders = (linkedSourceOf().get(tv.id) ?? []).filter((id) => id !== user.sourceId);
         const presentHolder = holders.find((id) => sourceIds.has(id));
         if (presentHolder !== undefined) {
           skipped.push(skip('email-held-by-other-user', `${user.email} is held in TeamViewer by user ${tv.id}, which this sync links to IdP user ${presentHolder}; it is not taken over.`, { sourceId: user.sourceId, email: user.email, tvUserId: tv.id }));
@@ -127,8 +139,10 @@ export function computePlan(input: PlanInput): Plan {
 
   // Users this sync manages whose IdP object is no longer in scope.
   const removedSeen = new Set<string>();
-  for (const [sourceId, tvId] of [...links].sort((a, b) => compare(a[0], b[0]))) {
-    if (sourceIds.has(sourceId) || claimed.has(tvId) || removedSeen.has(tvId)) continue;
+  const gone: [string, string][] = [];
+  for (const entry of links) if (!sourceIds.has(entry[0]) && !claimed.has(entry[1])) gone.push(entry);
+  for (const [sourceId, tvId] of gone.sort((a, b) => compare(a[0], b[0]))) {
+    if (removedSeen.has(tvId)) continue;
     removedSeen.add(tvId);
     const tv = tvById.get(tvId);
     if (!tv) {
@@ -228,11 +242,19 @@ function planChange(user: MappedUser, tv: TvUser): ChangeUserOperation | undefin
   return { ...base, kind: 'updateUser', reason: 'attributes-changed', message: `update ${email}: ${what.join(', ')}` };
 }
 
+/**
+ * TeamViewer users this sync links to after the plan's link changes. Counted per link: two IdP ids
+ * on one TeamViewer user last only until the next relink drops one, and the figure only scales the threshold.
+ */
 function countManaged(links: ReadonlyMap<string, string>, changes: LinkChange[], tvById: ReadonlyMap<string, TvUser>): number {
-  const managed = new Set<string>();
-  for (const tvId of links.values()) if (tvById.has(tvId)) managed.add(tvId);
-  for (const change of changes) if (change.action === 'set') managed.add(change.tvUserId);
-  return managed.size;
+  let managed = 0;
+  for (const tvId of links.values()) if (tvById.has(tvId)) managed++;
+  for (const change of changes) {
+    const before = links.get(change.sourceId);
+    if (change.action === 'set' && !(before !== undefined && tvById.has(before))) managed++;
+    else if (change.action === 'drop' && tvById.has(change.tvUserId)) managed--;
+  }
+  return managed;
 }
 
 interface Gate {
@@ -310,6 +332,11 @@ function skip(reason: SkipReason, message: string, who: { sourceId?: string; ema
   if (who.email !== undefined) item.email = who.email;
   if (who.tvUserId !== undefined) item.tvUserId = who.tvUserId;
   return item;
+}
+
+function lazy<T>(build: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= build());
 }
 
 function compare(a: string, b: string): number {
