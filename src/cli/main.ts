@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, configPath, loadConfig } from '../config/load.js';
 import type { SyncConfig, TvsyncConfig } from '../config/schema.js';
@@ -161,8 +163,18 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const invokedDirectly = process.argv[1] !== undefined && /(?:^|[\\/])main\.(?:js|ts)$/.test(process.argv[1]);
-if (invokedDirectly) {
+function invokedDirectly(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    // Through npm's bin link the script path is a symlink to this file.
+    return realpathSync(script) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) {
   main(process.argv).then((code) => {
     if (code !== EXIT.ok) process.exitCode = code;
   });

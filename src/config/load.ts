@@ -6,6 +6,8 @@ import { configSchema, type TvsyncConfig } from './schema.js';
 
 /** Keys that hold secrets: they must come from ${ENV_VAR} or a `<key>File`, never sit in the file. */
 export const SECRET_KEYS = new Set(['token', 'apiToken', 'apiKey', 'clientSecret', 'privateKey', 'triggerToken', 'password']);
+/** Keys that may also be read from a file (`<key>File`): the secrets, and certificates, which are long but public. */
+const FILE_KEYS = new Set([...SECRET_KEYS, 'certificate']);
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -49,7 +51,7 @@ function resolveValues(node: unknown, env: NodeJS.ProcessEnv, baseDir: string, p
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(node)) {
     const here = [...path, key];
-    if (key.endsWith('File') && SECRET_KEYS.has(key.slice(0, -4))) {
+    if (key.endsWith('File') && FILE_KEYS.has(key.slice(0, -4))) {
       const target = key.slice(0, -4);
       if (target in node) {
         problems.push(`${formatPath(here)}: give either ${target} or ${key}, not both`);

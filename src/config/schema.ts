@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { durationSchema } from './duration.js';
+import { entraSourceConfigSchema } from '../connectors/entra.js';
 import { fileSourceConfigSchema } from '../connectors/file.js';
+import { jumpcloudSourceConfigSchema } from '../connectors/jumpcloud.js';
 
 const syncName = z
   .string()
@@ -35,7 +37,7 @@ export const groupsSchema = z.strictObject({
 });
 
 /** Sources register here; each connector owns its schema. */
-export const sourceSchema = z.discriminatedUnion('type', [fileSourceConfigSchema]);
+export const sourceSchema = z.discriminatedUnion('type', [fileSourceConfigSchema, entraSourceConfigSchema, jumpcloudSourceConfigSchema]);
 
 export const syncSchema = z.strictObject({
   name: syncName,

@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
 import type { SourceConfig } from '../config/schema.js';
 import type { DirectorySource, SourceStateStore } from '../sources/source.js';
+import { createEntraSource } from './entra.js';
 import { createFileSource } from './file.js';
+import { createJumpcloudSource } from './jumpcloud.js';
 
 export interface SourceDeps {
   state: SourceStateStore;
@@ -13,5 +15,9 @@ export function createSource(config: SourceConfig, deps: SourceDeps): DirectoryS
   switch (config.type) {
     case 'file':
       return createFileSource(config);
+    case 'entra':
+      return createEntraSource(config, deps);
+    case 'jumpcloud':
+      return createJumpcloudSource(config, deps);
   }
 }

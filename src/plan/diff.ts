@@ -14,7 +14,7 @@ import type {
 } from './types.js';
 
 export interface PlanInput {
-  directory: Pick<DirectoryRead, 'users' | 'complete' | 'incompleteReason'>;
+  directory: Pick<DirectoryRead, 'users' | 'complete' | 'incompleteReason'> & { issues?: DirectoryRead['issues'] };
   teamviewer: readonly TvUser[];
   /** IdP object id → TeamViewer user id, as this sync learned them. */
   links: ReadonlyMap<string, string>;
@@ -43,6 +43,14 @@ export function computePlan(input: PlanInput): Plan {
   for (const tv of teamviewer) tvById.set(tv.id, tv);
   const sourceIds = new Set<string>();
   for (const user of directory.users) sourceIds.add(user.id);
+  // A user record the connector could not read is still in scope: its TeamViewer user must not be
+  // taken for removed. One that cannot even be named makes every removal doubtful.
+  let unnamedUserIssues = 0;
+  for (const issue of directory.issues ?? []) {
+    if (issue.kind !== 'user') continue;
+    if (issue.objectId !== undefined) sourceIds.add(issue.objectId);
+    else unnamedUserIssues++;
+  }
   // In a steady state nearly every user is found through its link; these two indexes serve only
   // the users that are not, so they are built on first use.
   const tvByEmail = lazy(() => {
@@ -163,7 +171,7 @@ export function computePlan(input: PlanInput): Plan {
   }
 
   const managed = countManaged(links, linkChanges, tvById);
-  const gate = gateDeactivations(deactivations, input, managed);
+  const gate = gateDeactivations(deactivations, input, managed, unnamedUserIssues);
   operations.push(...gate.run);
   skipped.push(...gate.skipped);
 
@@ -267,7 +275,7 @@ interface Gate {
 }
 
 /** Protect list, token owner, source-read guard, then the threshold, in that order. */
-function gateDeactivations(candidates: ChangeUserOperation[], input: PlanInput, managed: number): Gate {
+function gateDeactivations(candidates: ChangeUserOperation[], input: PlanInput, managed: number, unnamedUserIssues: number): Gate {
   const { policy, directory } = input;
   const gate: Gate = { run: [], held: [], skipped: [], notices: [], candidates: 0 };
   const protectedEmails = new Set(policy.protect.map(emailKey));
@@ -282,6 +290,8 @@ function gateDeactivations(candidates: ChangeUserOperation[], input: PlanInput, 
   let blocked: Gate['blocked'];
   if (!directory.complete) {
     blocked = { reason: 'source-read-incomplete', message: `The IdP read did not cover the whole scope (${directory.incompleteReason ?? 'reason not given'}); no user is deactivated this cycle.` };
+  } else if (unnamedUserIssues > 0) {
+    blocked = { reason: 'source-read-incomplete', message: `The IdP returned ${unnamedUserIssues} user record(s) without a usable id; no user is deactivated this cycle.` };
   } else if (directory.users.length === 0) {
     blocked = { reason: 'source-empty', message: 'The IdP returned no user in scope; that looks like a scoping or permission mistake, so no user is deactivated this cycle.' };
   }

@@ -96,3 +96,10 @@ syncs:
     expect(sync.policy.outsideCompanyRetry).toBe(2 * 86_400_000);
   });
 });
+
+describe('shipped examples', () => {
+  it('config/example.yaml is valid and documents a working sync', () => {
+    const config = loadConfig(new URL('../../config/example.yaml', import.meta.url).pathname, { TEAMVIEWER_TOKEN: 'example-token' });
+    expect(config.syncs[0]).toMatchObject({ name: 'corp', source: { type: 'file' }, schedule: { every: 40 * 60_000 }, protect: ['it-admin@example.com'] });
+  });
+});

@@ -3,7 +3,7 @@ import { computePlan } from '../../src/plan/diff.js';
 import type { Plan } from '../../src/plan/types.js';
 import { applyUserOperation } from '../../src/runtime/apply.js';
 import { readAndPlan, type SyncSides } from '../../src/runtime/prepare.js';
-import { createFileSource } from '../../src/connectors/file.js';
+import { createSource } from '../../src/connectors/index.js';
 import { MemorySyncState } from '../../src/store/sync-state.js';
 import { TeamViewerScimClient } from '../../src/teamviewer/scim-client.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -28,7 +28,7 @@ function sidesFor(users: DirectoryUser[], state: MemorySyncState, extraYaml = ''
   const sync = config.syncs[0]!;
   return {
     sync,
-    source: createFileSource(sync.source),
+    source: createSource(sync.source, { state: state.source, log: silentLog }),
     client: new TeamViewerScimClient({ baseUrl: tv.baseUrl, token: TOKEN }),
     state,
     log: silentLog,

@@ -260,3 +260,17 @@ describe('determinism', () => {
     expect(a.operations.length).toBeGreaterThan(10);
   });
 });
+
+describe('records the connector could not read', () => {
+  const teamviewer = [tv('u1', 'a@x.test'), tv('u2', 'b@x.test')];
+  const links = new Map([['1', 'u1'], ['2', 'u2']]);
+  it('keeps the TeamViewer user of an unreadable record that has an id', () => {
+    const plan = computePlan(input({ directory: { users: [idp('1', 'a@x.test', { displayName: 'Name 1' })], complete: true, issues: [{ kind: 'user', objectId: '2', reason: 'malformed' }] }, teamviewer, links }));
+    expect(plan.operations).toEqual([]);
+  });
+  it('deactivates nobody when an unreadable record has no id', () => {
+    const plan = computePlan(input({ directory: { users: [idp('1', 'a@x.test', { displayName: 'Name 1' })], complete: true, issues: [{ kind: 'user', reason: 'no id' }] }, teamviewer, links }));
+    expect(plan.operations).toEqual([]);
+    expect(plan.deactivationsBlocked?.message).toMatch(/without a usable id/);
+  });
+});

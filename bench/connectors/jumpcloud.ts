@@ -1,0 +1,114 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import { createJumpcloudSource, jumpcloudSourceConfigSchema } from '../../src/connectors/jumpcloud.js';
+import { MemoryStateStore } from '../../src/sources/source.js';
+
+const KEY = 'bench-key';
+const APP = '6a0000000000000000000a01';
+const PAGE_SIZE = 100;
+
+const userId = (n: number) => `5f${n.toString(16).padStart(22, '0')}`;
+const groupId = (n: number) => `64${n.toString(16).padStart(22, '0')}`;
+const indexOf = (id: string) => Number.parseInt(id.slice(2), 16);
+
+/**
+ * A fake JumpCloud API on 127.0.0.1 answering in JumpCloud's wire format. User n belongs to group
+ * n mod groups; every group is bound to the application. Records are made per request, so the
+ * fake itself holds no directory in memory.
+ */
+function fakeJumpcloud(users: number, groups: number) {
+  let requests = 0;
+  const edge = (id: string, type: string) => ({ to: { id, type, attributes: null }, attributes: null });
+  const systemUser = (n: number) => ({
+    _id: userId(n),
+    email: `user${n}@example.test`,
+    firstname: `First${n}`,
+    lastname: `Last${n}`,
+    displayname: `First${n} Last${n}`,
+    suspended: n % 97 === 0,
+    password_expired: false,
+    state: 'ACTIVATED',
+  });
+  const slice = (total: number, url: URL, make: (n: number) => unknown) => {
+    const skip = Number(url.searchParams.get('skip') ?? 0);
+    const limit = Math.min(PAGE_SIZE, Number(url.searchParams.get('limit') ?? 10));
+    const end = Math.min(total, skip + limit);
+    return Array.from({ length: Math.max(0, end - skip) }, (_, i) => make(skip + i));
+  };
+
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    requests++;
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const send = (body: unknown, total?: number, status = 200) => {
+      res.writeHead(status, { 'content-type': 'application/json', ...(total !== undefined ? { 'x-total-count': String(total) } : {}) });
+      res.end(JSON.stringify(body));
+    };
+    if (req.headers['x-api-key'] !== KEY) return send({ message: 'Unauthorized' }, undefined, 401);
+    const path = url.pathname.replace(/^\/api/, '');
+    let m: RegExpExecArray | null;
+    if (path === '/systemusers') return send({ totalCount: users, results: slice(users, url, systemUser) });
+    if ((m = /^\/systemusers\/(\w+)$/.exec(path)) && m[1]) return send(systemUser(indexOf(m[1])));
+    if (path === `/v2/applications/${APP}/usergroups`) {
+      const bound = (g: number) => ({ id: groupId(g), type: 'user_group', compiledAttributes: {}, paths: [[edge(groupId(g), 'user_group')]] });
+      return send(slice(groups, url, bound), groups);
+    }
+    if (path === `/v2/applications/${APP}/users`) {
+      const viaGroup = (n: number) => [edge(groupId(n % groups), 'user_group'), edge(userId(n), 'user')];
+      return send(slice(users, url, (n) => ({ id: userId(n), type: 'user', compiledAttributes: {}, paths: [viaGroup(n)] })), users);
+    }
+    if (path === '/v2/usergroups') return send(slice(groups, url, (g) => ({ id: groupId(g), name: `Group ${g}` })), groups);
+    if ((m = /^\/v2\/usergroups\/(\w+)$/.exec(path)) && m[1]) return send({ id: m[1], name: `Group ${indexOf(m[1])}` });
+    if ((m = /^\/v2\/usergroups\/(\w+)\/members$/.exec(path)) && m[1]) {
+      const g = indexOf(m[1]);
+      const size = Math.ceil((users - g) / groups);
+      return send(slice(size, url, (i) => edge(userId(g + i * groups), 'user')), size);
+    }
+    return send({ message: 'Not Found' }, undefined, 404);
+  });
+  return { server, requests: () => requests };
+}
+
+/** A full read() of a large fake directory: wall time, peak RSS (this process, fake included) and requests. */
+export async function benchJumpcloudRead(opts: { users?: number; groups?: number } = {}): Promise<{
+  connector: string;
+  users: number;
+  groups: number;
+  pageSize: number;
+  requests: number;
+  ms: number;
+  peakRssMb: number;
+}> {
+  const fake = fakeJumpcloud(opts.users ?? 100_000, opts.groups ?? 1_000);
+  await new Promise<void>((resolve) => fake.server.listen(0, '127.0.0.1', resolve));
+  const { port } = fake.server.address() as AddressInfo;
+  const config = jumpcloudSourceConfigSchema.parse({
+    type: 'jumpcloud',
+    apiKey: KEY,
+    baseUrl: `http://127.0.0.1:${port}/api`,
+    scope: { mode: 'application', applicationId: APP },
+  });
+  const source = createJumpcloudSource(config, { state: new MemoryStateStore(), log: pino({ level: 'silent' }) });
+
+  let peakRss = process.memoryUsage.rss();
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 20);
+  try {
+    const started = performance.now();
+    const read = await source.read();
+    const ms = Math.round(performance.now() - started);
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
+    return {
+      connector: 'jumpcloud',
+      users: read.users.length,
+      groups: read.groups.length,
+      pageSize: PAGE_SIZE,
+      requests: fake.requests(),
+      ms,
+      peakRssMb: Math.round((peakRss / 2 ** 20) * 10) / 10,
+    };
+  } finally {
+    clearInterval(sampler);
+    fake.server.closeAllConnections();
+    await new Promise<void>((resolve) => fake.server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,677 @@
+import { createHash } from 'node:crypto';
+import { ClientCertificateCredential, ClientSecretCredential, type TokenCredential } from '@azure/identity';
+import { Client, GraphError, HTTPMessageHandler } from '@microsoft/microsoft-graph-client';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { durationSchema } from '../config/duration.js';
+import type { DirectoryIssue, DirectoryRead, DirectoryUser } from '../model/directory.js';
+import { SyncError } from '../model/failure.js';
+import { DEFAULT_BACKOFF, parseRetryAfter, withRetries, type BackoffPolicy } from '../net/retry.js';
+import {
+  SourceReadError,
+  type ConnectionCheck,
+  type DirectorySource,
+  type ReadOptions,
+  type SourceStateStore,
+} from '../sources/source.js';
+import {
+  GROUP_DELTA_FIELDS,
+  GROUP_TYPE,
+  USER_FIELDS,
+  USER_TYPE,
+  appRoleAssignmentSchema,
+  groupSchema,
+  objectRefSchema,
+  pageSchema,
+  userSchema,
+  type GraphPage,
+} from './entra-wire.js';
+
+const scopeSchema = z.discriminatedUnion('mode', [
+  z.strictObject({
+    mode: z.literal('assignment'),
+    servicePrincipalId: z
+      .string()
+      .min(1)
+      .describe('object id of the TeamViewer enterprise application (its service principal, not the appId)'),
+  }),
+  z.strictObject({
+    mode: z.literal('groups'),
+    groupIds: z.array(z.string().min(1)).min(1).describe('object ids of the groups whose members are in scope'),
+  }),
+]);
+
+export const entraSourceConfigSchema = z
+  .strictObject({
+    type: z.literal('entra'),
+    tenantId: z.string().min(1).describe('directory (tenant) id'),
+    clientId: z.string().min(1).describe('application (client) id of the app registration tvsync signs in as'),
+    clientSecret: z.string().min(1).optional().describe('client secret; or give certificate and privateKey'),
+    certificate: z.string().min(1).optional().describe('PEM certificate uploaded to the app registration'),
+    privateKey: z.string().min(1).optional().describe('PEM private key of that certificate'),
+    graphBaseUrl: z
+      .url()
+      .default('https://graph.microsoft.com')
+      .describe('Graph endpoint (scheme and host); US Gov: https://graph.microsoft.us, China: https://microsoftgraph.chinacloudapi.cn'),
+    authorityHost: z
+      .url()
+      .default('https://login.microsoftonline.com')
+      .describe('sign-in endpoint; US Gov: https://login.microsoftonline.us, China: https://login.chinacloudapi.cn'),
+    scope: scopeSchema.describe('who is in scope: the users and groups assigned to the enterprise app, or members of listed groups'),
+    nestedGroups: z
+      .boolean()
+      .default(false)
+      .describe('count members of nested groups too; Entra app assignment itself grants only direct members'),
+    emailAttribute: z
+      .enum(['userPrincipalName', 'mail'])
+      .default('userPrincipalName')
+      .describe('user property that becomes the TeamViewer e-mail'),
+    fullReadInterval: durationSchema.default(86_400_000).describe('read everything at least this often; delta queries in between'),
+    timeout: durationSchema.default(30_000).describe('per Graph request'),
+    concurrency: z.number().int().min(1).max(16).default(4).describe('group listings in flight at once'),
+    maxPages: z.number().int().min(1).default(10_000).describe('pages per listing; a listing that needs more fails the read'),
+  })
+  .superRefine((c, ctx) => {
+    const certificate = c.certificate !== undefined && c.privateKey !== undefined;
+    if (c.clientSecret === undefined && !certificate) {
+      ctx.addIssue({ code: 'custom', path: ['clientSecret'], message: 'give clientSecret, or certificate and privateKey' });
+    }
+    if (c.clientSecret !== undefined && (c.certificate !== undefined || c.privateKey !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['clientSecret'], message: 'give either clientSecret or certificate and privateKey, not both' });
+    }
+  });
+export type EntraSourceConfig = z.output<typeof entraSourceConfigSchema>;
+
+export interface EntraSourceDeps {
+  state: SourceStateStore;
+  log: Logger;
+  now?: () => number;
+  backoff?: BackoffPolicy;
+  /** Replaces the credential built from the config (managed or workload identity, local fakes). */
+  credential?: TokenCredential;
+}
+
+const PAGE_SIZE = 999;
+const SNAPSHOT_KEY = 'entra.snapshot';
+
+/** Thrown when the saved delta state cannot continue (expired link, unreadable change): read everything. */
+class FullReadNeeded extends Error {}
+
+/** What a Graph call is for: names it in messages, and says which permission a 403 lacks. */
+interface Call {
+  what: string;
+  permission: string;
+}
+const LIST_USERS: Call = { what: 'reading users', permission: 'User.Read.All' };
+const READ_GROUPS: Call = { what: 'reading groups', permission: 'GroupMember.Read.All' };
+const LIST_ASSIGNMENTS: Call = { what: 'listing the app assignments', permission: 'Application.Read.All' };
+
+interface GetOptions {
+  /** First request only: later pages carry them in their links. */
+  select?: readonly string[];
+  top?: number;
+  query?: Record<string, string>;
+  /** Every request of a listing. */
+  headers?: Record<string, string>;
+  policy?: BackoffPolicy;
+}
+
+/** Graph over the SDK's request builder, with tvsync's own token, retries and failure classes. */
+class EntraGraph {
+  private readonly client: Client;
+  private readonly origin: string;
+  private readonly secrets: string[];
+
+  constructor(
+    private readonly config: EntraSourceConfig,
+    private readonly credential: TokenCredential,
+    private readonly log: Logger,
+    private readonly backoff: BackoffPolicy,
+    private readonly now: () => number,
+  ) {
+    this.origin = new URL(config.graphBaseUrl).origin;
+    this.secrets = [config.clientSecret, config.privateKey].filter((s): s is string => s !== undefined);
+    // No SDK auth or retry middleware: its AuthenticationHandler drops the token for hosts it does not
+    // know (any http:// fake, custom hosts) and tvsync retries itself, honouring Retry-After.
+    this.client = Client.initWithMiddleware({ baseUrl: `${this.origin}/`, defaultVersion: 'v1.0', middleware: new HTTPMessageHandler() });
+  }
+
+  async token(): Promise<string> {
+    try {
+      const token = await this.credential.getToken(`${this.origin}/.default`);
+      if (token) return token.token;
+    } catch (err) {
+      const reason = this.scrub(err instanceof Error ? (err.message.split('\n')[0] ?? err.name) : 'unknown error');
+      const network = /ECONN|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|socket|network|endpoints_resolution/i.test(reason);
+      throw new SyncError(
+        network ? 'transient' : 'unauthorised',
+        `signing in to Entra tenant ${this.config.tenantId} as app ${this.config.clientId} failed: ${reason}. ` +
+          (network ? `Check that ${this.config.authorityHost} can be reached.` : 'Check tenantId, clientId and the client secret or certificate (it may have expired).'),
+      );
+    }
+    throw new SyncError('unauthorised', `signing in to Entra tenant ${this.config.tenantId} as app ${this.config.clientId} returned no token`);
+  }
+
+  async get(call: Call, target: string, opts: GetOptions = {}, signal?: AbortSignal): Promise<unknown> {
+    const path = this.relative(target);
+    return withRetries(
+      async () => {
+        const authorization = `Bearer ${await this.token()}`;
+        const timeout = AbortSignal.timeout(this.config.timeout);
+        let request = this.client
+          .api(path)
+          .headers({ ...opts.headers, Authorization: authorization })
+          .option('signal', signal ? AbortSignal.any([signal, timeout]) : timeout);
+        if (opts.select) request = request.select([...opts.select]);
+        if (opts.top !== undefined) request = request.top(opts.top);
+        if (opts.query) request = request.query(opts.query);
+        try {
+          const body: unknown = await request.get();
+          return body;
+        } catch (err) {
+          if (signal?.aborted) throw new SourceReadError(`${call.what}: cancelled`);
+          throw this.failure(err, call);
+        }
+      },
+      opts.policy ?? this.backoff,
+      {
+        ...(signal ? { signal } : {}),
+        onRetry: (err, waitMs, attempt) =>
+          this.log.warn({ status: err.status, waitMs, attempt: attempt + 1 }, `Entra: ${call.what}: ${err.failureClass}, retrying`),
+      },
+    );
+  }
+
+  /** Every page of a listing, following @odata.nextLink to the end (or maxPages). */
+  async *pages(call: Call, first: string, opts: GetOptions, signal?: AbortSignal): AsyncGenerator<GraphPage> {
+    const later: GetOptions = { ...(opts.headers ? { headers: opts.headers } : {}), ...(opts.policy ? { policy: opts.policy } : {}) };
+    let body = await this.get(call, first, opts, signal);
+    for (let count = 1; ; count++) {
+      const page = pageSchema.safeParse(body);
+      if (!page.success) throw new SyncError('invalid', `${call.what}: Graph sent a page tvsync cannot read (${zodReason(page.error)})`);
+      yield page.data;
+      const next = page.data['@odata.nextLink'];
+      if (!next) return;
+      if (count >= this.config.maxPages) {
+        throw new SyncError('invalid', `${call.what}: stopped after ${count} pages (maxPages); raise maxPages if the directory really is that large`);
+      }
+      body = await this.get(call, next, later, signal);
+    }
+  }
+
+  /** The SDK only recognises https links as absolute, so links become paths on the configured origin. */
+  private relative(target: string): string {
+    if (!/^https?:\/\//i.test(target)) return target;
+    const url = new URL(target);
+    if (url.origin !== this.origin) {
+      throw new SyncError('invalid', `Graph sent a link to ${url.origin}, not to the configured graphBaseUrl ${this.origin}; not following it`);
+    }
+    return url.pathname.replace(/^\/v1\.0\//, '/') + url.search;
+  }
+
+  private failure(err: unknown, call: Call): SyncError | FullReadNeeded {
+    if (err instanceof SyncError) return err;
+    if (!(err instanceof GraphError) || err.statusCode <= 0) {
+      const reason = err instanceof Error ? err.message || err.name : 'unknown error';
+      return new SyncError('transient', `${call.what}: no answer from ${this.origin} (${this.scrub(reason)}); check network access to Microsoft Graph`);
+    }
+    const status = err.statusCode;
+    const code = err.code ?? '';
+    const detail = `HTTP ${status}${code ? ` ${code}` : ''}${err.message ? `: ${this.scrub(err.message).slice(0, 300)}` : ''}`;
+    if (status === 410 || /^(syncStateNotFound|resyncRequired)$/i.test(code)) return new FullReadNeeded(`${call.what}: ${detail}`);
+    const retryAfterMs = parseRetryAfter(err.headers?.get('retry-after') ?? undefined, this.now());
+    if (status === 429 || (status >= 500 && retryAfterMs !== undefined)) {
+      return new SyncError('rate-limited', `${call.what}: Graph is throttling (${detail})`, { status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+    }
+    if (status >= 500) return new SyncError('transient', `${call.what}: Graph failed (${detail})`, { status });
+    if (status === 401) return new SyncError('unauthorised', `${call.what}: Graph refused the token (${detail}); check tenantId and the app's credentials`, { status });
+    if (status === 403) {
+      return new SyncError(
+        'forbidden',
+        `${call.what}: access denied (${detail}); grant the app the Microsoft Graph application permission ${call.permission} and admin consent`,
+        { status },
+      );
+    }
+    return new SyncError(status === 404 ? 'not-found' : 'invalid', `${call.what}: ${detail}`, { status });
+  }
+
+  private scrub(text: string): string {
+    return this.secrets.reduce((out, secret) => out.replaceAll(secret, '[redacted]'), text);
+  }
+}
+
+function zodReason(error: z.ZodError): string {
+  const issue = error.issues[0];
+  return issue ? `${issue.path.join('.') || 'record'}: ${issue.message}` : 'invalid';
+}
+
+type UserParse = { user: DirectoryUser } | { reason: string };
+
+function toDirectoryUser(raw: unknown, emailAttribute: EntraSourceConfig['emailAttribute']): UserParse {
+  const parsed = userSchema.safeParse(raw);
+  if (!parsed.success) return { reason: zodReason(parsed.error) };
+  const u = parsed.data;
+  // accountEnabled is null for a few object kinds and absent without User.Read.All: Entra's default is enabled.
+  const user: DirectoryUser = { id: u.id, active: u.accountEnabled ?? true };
+  const fields = { email: u[emailAttribute], displayName: u.displayName, givenName: u.givenName, familyName: u.surname, preferredLanguage: u.preferredLanguage };
+  for (const [key, value] of Object.entries(fields) as [keyof typeof fields, string | undefined][]) {
+    if (value !== undefined) user[key] = value;
+  }
+  return { user };
+}
+
+/** Runs fn over items with at most `limit` in flight; stops handing out items after the first failure. */
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await fn(item);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+const issueSchema = z.object({ objectId: z.string().optional(), kind: z.enum(['user', 'group', 'membership']), reason: z.string() });
+const scopedGroupSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  /** Every member id read, also of members whose record was unreadable (their later fix arrives by delta). */
+  memberIds: z.array(z.string()),
+  /** Nested mode: groups inside this one, whose membership changes touch it. */
+  nestedGroupIds: z.array(z.string()),
+});
+type ScopedGroup = z.output<typeof scopedGroupSchema>;
+
+/** What a read leaves behind so the next one can start from delta links and still return the whole scope. */
+const snapshotSchema = z.object({
+  version: z.literal(1),
+  fingerprint: z.string(),
+  fullReadAt: z.number(),
+  usersDeltaLink: z.string(),
+  groupsDeltaLink: z.string(),
+  directUserIds: z.array(z.string()),
+  groups: z.array(scopedGroupSchema),
+  users: z.array(
+    z.object({
+      id: z.string(),
+      email: z.string().optional(),
+      displayName: z.string().optional(),
+      formattedName: z.string().optional(),
+      givenName: z.string().optional(),
+      familyName: z.string().optional(),
+      active: z.boolean(),
+      preferredLanguage: z.string().optional(),
+    }),
+  ),
+  issues: z.array(issueSchema),
+});
+type Snapshot = z.output<typeof snapshotSchema>;
+
+/** The in-scope roots: users and groups assigned to the app, or the configured groups. */
+interface ScopeRoots {
+  directUserIds: Set<string>;
+  /** Group id → name where the listing already told it. */
+  groups: Map<string, string | undefined>;
+}
+
+type UserChange = { kind: 'updated'; user: DirectoryUser } | { kind: 'removed' } | { kind: 'unreadable'; reason: string };
+
+export function createEntraSource(config: EntraSourceConfig, deps: EntraSourceDeps): DirectorySource {
+  const now = deps.now ?? Date.now;
+  const log = deps.log;
+  const backoff = deps.backoff ?? DEFAULT_BACKOFF;
+  const graph = new EntraGraph(config, deps.credential ?? credentialFrom(config), log, backoff, now);
+  const fingerprint = createHash('sha256')
+    .update(JSON.stringify([config.tenantId, new URL(config.graphBaseUrl).origin, config.scope, config.nestedGroups, config.emailAttribute]))
+    .digest('hex')
+    .slice(0, 16);
+
+  async function latestDeltaLink(kind: 'users' | 'groups', signal?: AbortSignal): Promise<string> {
+    const call = kind === 'users' ? LIST_USERS : READ_GROUPS;
+    const select = kind === 'users' ? USER_FIELDS : GROUP_DELTA_FIELDS;
+    let link: string | undefined;
+    for await (const page of graph.pages(call, `/${kind}/delta`, { select, query: { $deltaToken: 'latest' } }, signal)) {
+      link = page['@odata.deltaLink'] ?? link;
+    }
+    if (!link) throw new SyncError('invalid', `${call.what}: Graph sent no delta link for ${kind}`);
+    return link;
+  }
+
+  async function readScopeRoots(issues: DirectoryIssue[], signal?: AbortSignal): Promise<ScopeRoots> {
+    const roots: ScopeRoots = { directUserIds: new Set(), groups: new Map() };
+    if (config.scope.mode === 'groups') {
+      for (const id of config.scope.groupIds) roots.groups.set(id, undefined);
+      return roots;
+    }
+    const path = `/servicePrincipals/${encodeURIComponent(config.scope.servicePrincipalId)}/appRoleAssignedTo`;
+    const select = ['principalId', 'principalType', 'principalDisplayName'];
+    for await (const page of graph.pages(LIST_ASSIGNMENTS, path, { select, top: PAGE_SIZE }, signal)) {
+      for (const raw of page.value) {
+        const parsed = appRoleAssignmentSchema.safeParse(raw);
+        if (!parsed.success) {
+          issues.push({ kind: 'membership', reason: `an app assignment could not be read (${zodReason(parsed.error)}); skipped` });
+          continue;
+        }
+        const { principalId, principalType, principalDisplayName } = parsed.data;
+        if (principalType === 'User') roots.directUserIds.add(principalId);
+        // Entra grants an assigned group's direct members only; nested members come in only with nestedGroups.
+        else if (principalType === 'Group') roots.groups.set(principalId, principalDisplayName);
+      }
+    }
+    return roots;
+  }
+
+  /** Lists one scoped group's members into `users`; undefined when an assigned group has gone. */
+  async function readGroup(
+    id: string,
+    nameHint: string | undefined,
+    users: Map<string, DirectoryUser>,
+    issues: DirectoryIssue[],
+    signal?: AbortSignal,
+  ): Promise<ScopedGroup | undefined> {
+    const groupPath = `/groups/${encodeURIComponent(id)}`;
+    const call: Call = { ...READ_GROUPS, what: `reading group ${id}` };
+    try {
+      let name = nameHint;
+      if (name === undefined) {
+        const group = groupSchema.safeParse(await graph.get(call, groupPath, { select: ['id', 'displayName'] }, signal));
+        if (!group.success) throw new SyncError('invalid', `${call.what}: Graph sent a group tvsync cannot read (${zodReason(group.error)})`);
+        name = group.data.displayName ?? id;
+      }
+      const memberIds = new Set<string>();
+      const nestedGroupIds = new Set<string>();
+      const path = config.nestedGroups ? `${groupPath}/transitiveMembers` : `${groupPath}/members/microsoft.graph.user`;
+      for await (const page of graph.pages(call, path, { select: USER_FIELDS, top: PAGE_SIZE }, signal)) {
+        for (const raw of page.value) {
+          const ref = objectRefSchema.safeParse(raw);
+          if (!ref.success) {
+            issues.push({ kind: 'membership', objectId: id, reason: `a member of group ${name} could not be read (${zodReason(ref.error)}); skipped` });
+            continue;
+          }
+          const type = ref.data['@odata.type'];
+          if (type === GROUP_TYPE) nestedGroupIds.add(ref.data.id);
+          if (type !== undefined && type !== USER_TYPE) continue; // devices, contacts, service principals
+          memberIds.add(ref.data.id);
+          const parsed = toDirectoryUser(raw, config.emailAttribute);
+          if ('user' in parsed) users.set(parsed.user.id, parsed.user);
+          else issues.push({ kind: 'user', objectId: ref.data.id, reason: `user record could not be read (${parsed.reason}); skipped` });
+        }
+      }
+      return { id, name, memberIds: [...memberIds], nestedGroupIds: [...nestedGroupIds] };
+    } catch (err) {
+      if (!(err instanceof SyncError) || err.failureClass !== 'not-found') throw err;
+      if (config.scope.mode === 'groups') {
+        throw new SyncError('not-found', `group ${id} in scope.groupIds was not found in Entra; fix or remove the id`, { status: 404 });
+      }
+      issues.push({ kind: 'group', objectId: id, reason: `group ${nameHint ?? id} is assigned to the app but was not found (deleted?); skipped` });
+      return undefined;
+    }
+  }
+
+  async function readDirectUsers(ids: string[], users: Map<string, DirectoryUser>, issues: DirectoryIssue[], signal?: AbortSignal): Promise<void> {
+    await forEachLimited(ids, config.concurrency, async (id) => {
+      let raw: unknown;
+      try {
+        raw = await graph.get({ ...LIST_USERS, what: `reading user ${id}` }, `/users/${encodeURIComponent(id)}`, { select: USER_FIELDS }, signal);
+      } catch (err) {
+        if (!(err instanceof SyncError) || err.failureClass !== 'not-found') throw err;
+        issues.push({ kind: 'user', objectId: id, reason: 'user is assigned to the app but was not found (deleted, or not replicated yet); skipped' });
+        return;
+      }
+      const parsed = toDirectoryUser(raw, config.emailAttribute);
+      if ('user' in parsed) users.set(id, parsed.user);
+      else issues.push({ kind: 'user', objectId: id, reason: `user record could not be read (${parsed.reason}); skipped` });
+    });
+  }
+
+  async function readGroups(
+    wanted: [string, string | undefined][],
+    users: Map<string, DirectoryUser>,
+    issues: DirectoryIssue[],
+    signal?: AbortSignal,
+  ): Promise<ScopedGroup[]> {
+    const read = new Map<string, ScopedGroup>();
+    await forEachLimited(wanted, config.concurrency, async ([id, name]) => {
+      const group = await readGroup(id, name, users, issues, signal);
+      if (group) read.set(id, group);
+    });
+    return wanted.flatMap(([id]) => read.get(id) ?? []);
+  }
+
+  async function readUserChanges(link: string, signal?: AbortSignal): Promise<{ changes: Map<string, UserChange>; link: string }> {
+    const changes = new Map<string, UserChange>();
+    let next: string | undefined;
+    for await (const page of graph.pages(LIST_USERS, link, { headers: { Prefer: `odata.maxpagesize=${PAGE_SIZE}` } }, signal)) {
+      for (const raw of page.value) {
+        const ref = objectRefSchema.safeParse(raw);
+        if (!ref.success) throw new FullReadNeeded(`a user change could not be read (${zodReason(ref.error)})`);
+        if (ref.data['@removed']) {
+          changes.set(ref.data.id, { kind: 'removed' });
+          continue;
+        }
+        const parsed = toDirectoryUser(raw, config.emailAttribute);
+        changes.set(ref.data.id, 'user' in parsed ? { kind: 'updated', user: parsed.user } : { kind: 'unreadable', reason: parsed.reason });
+      }
+      next = page['@odata.deltaLink'] ?? next;
+    }
+    if (!next) throw new SyncError('invalid', 'reading user changes: the delta round ended without a delta link');
+    return { changes, link: next };
+  }
+
+  /** Which groups changed (members, name, removal); the same group may come on several pages. */
+  async function readGroupChanges(link: string, signal?: AbortSignal): Promise<{ touched: Set<string>; names: Map<string, string>; link: string }> {
+    const touched = new Set<string>();
+    const names = new Map<string, string>();
+    let next: string | undefined;
+    for await (const page of graph.pages(READ_GROUPS, link, { headers: { Prefer: `odata.maxpagesize=${PAGE_SIZE}` } }, signal)) {
+      for (const raw of page.value) {
+        const ref = objectRefSchema.safeParse(raw);
+        if (!ref.success) throw new FullReadNeeded(`a group change could not be read (${zodReason(ref.error)})`);
+        touched.add(ref.data.id);
+        const group = groupSchema.safeParse(raw);
+        if (!ref.data['@removed'] && group.success && group.data.displayName) names.set(group.data.id, group.data.displayName);
+      }
+      next = page['@odata.deltaLink'] ?? next;
+    }
+    if (!next) throw new SyncError('invalid', 'reading group changes: the delta round ended without a delta link');
+    return { touched, names, link: next };
+  }
+
+  async function finish(
+    base: Pick<Snapshot, 'fullReadAt' | 'usersDeltaLink' | 'groupsDeltaLink'>,
+    roots: ScopeRoots,
+    groups: ScopedGroup[],
+    users: Map<string, DirectoryUser>,
+    issues: DirectoryIssue[],
+  ): Promise<DirectoryRead> {
+    const inScope = new Set([...roots.directUserIds, ...groups.flatMap((g) => g.memberIds)]);
+    const readUsers = [...inScope].flatMap((id) => users.get(id) ?? []);
+    const present = new Set(readUsers.map((u) => u.id));
+    const seen = new Set<string>();
+    const uniqueIssues = issues.filter((i) => {
+      const key = `${i.kind}\u0000${i.objectId ?? ''}\u0000${i.reason}`;
+      return seen.has(key) ? false : (seen.add(key), true);
+    });
+    const snapshot: Snapshot = {
+      version: 1,
+      fingerprint,
+      ...base,
+      directUserIds: [...roots.directUserIds],
+      groups,
+      users: readUsers,
+      issues: uniqueIssues,
+    };
+    await deps.state.set(SNAPSHOT_KEY, JSON.stringify(snapshot));
+    return {
+      users: readUsers,
+      groups: groups.map((g) => ({ id: g.id, name: g.name, memberIds: g.memberIds.filter((id) => present.has(id)) })),
+      complete: true,
+      issues: uniqueIssues,
+    };
+  }
+
+  async function fullRead(signal?: AbortSignal): Promise<DirectoryRead> {
+    // Links first: what changes while the listing runs is replayed next cycle instead of being lost.
+    const usersDeltaLink = await latestDeltaLink('users', signal);
+    const groupsDeltaLink = await latestDeltaLink('groups', signal);
+    const users = new Map<string, DirectoryUser>();
+    const issues: DirectoryIssue[] = [];
+    const roots = await readScopeRoots(issues, signal);
+    const groups = await readGroups([...roots.groups], users, issues, signal);
+    await readDirectUsers([...roots.directUserIds].filter((id) => !users.has(id)), users, issues, signal);
+    return finish({ fullReadAt: now(), usersDeltaLink, groupsDeltaLink }, roots, groups, users, issues);
+  }
+
+  async function incrementalRead(saved: Snapshot, signal?: AbortSignal): Promise<DirectoryRead> {
+    const userChanges = await readUserChanges(saved.usersDeltaLink, signal);
+    const groupChanges = await readGroupChanges(saved.groupsDeltaLink, signal);
+    const issues: DirectoryIssue[] = [];
+    const users = new Map(saved.users.map((u): [string, DirectoryUser] => [u.id, u]));
+    // Users once in scope, also those whose record was unreadable or who were soft-deleted (they may come back).
+    const known = new Set([...saved.directUserIds, ...saved.groups.flatMap((g) => g.memberIds)]);
+    for (const [id, change] of userChanges.changes) {
+      if (!known.has(id)) continue;
+      if (change.kind === 'updated') users.set(id, change.user);
+      else if (change.kind === 'removed') users.delete(id);
+      else issues.push({ kind: 'user', objectId: id, reason: `changed user record could not be read (${change.reason}); kept as it was` });
+    }
+
+    const roots = await readScopeRoots(issues, signal);
+    const previous = new Map(saved.groups.map((g) => [g.id, g]));
+    const touched = (g: ScopedGroup): boolean => groupChanges.touched.has(g.id) || g.nestedGroupIds.some((id) => groupChanges.touched.has(id));
+    const kept: ScopedGroup[] = [];
+    const stale: [string, string | undefined][] = [];
+    for (const [id, assignedName] of roots.groups) {
+      const prev = previous.get(id);
+      const name = assignedName ?? groupChanges.names.get(id) ?? prev?.name;
+      if (prev && name !== undefined && !touched(prev)) kept.push({ ...prev, name });
+      else stale.push([id, name]);
+    }
+    const relisted = await readGroups(stale, users, issues, signal);
+    const byId = new Map([...kept, ...relisted].map((g) => [g.id, g]));
+    const groups = [...roots.groups.keys()].flatMap((id) => byId.get(id) ?? []);
+    await readDirectUsers([...roots.directUserIds].filter((id) => !users.has(id)), users, issues, signal);
+
+    // Problems found by earlier reads stay reported while they last; relisted groups reported theirs afresh.
+    const wanted = new Set([...roots.directUserIds, ...groups.flatMap((g) => g.memberIds)]);
+    const relistedIds = new Set(relisted.map((g) => g.id));
+    const carried = saved.issues.filter((i) =>
+      i.objectId === undefined
+        ? false
+        : i.kind === 'user'
+          ? wanted.has(i.objectId) && !users.has(i.objectId)
+          : roots.groups.has(i.objectId) && !relistedIds.has(i.objectId),
+    );
+    const base = { fullReadAt: saved.fullReadAt, usersDeltaLink: userChanges.link, groupsDeltaLink: groupChanges.link };
+    return finish(base, roots, groups, users, [...carried, ...issues]);
+  }
+
+  async function loadSnapshot(): Promise<Snapshot | undefined> {
+    const text = await deps.state.get(SNAPSHOT_KEY);
+    if (text === undefined) return undefined;
+    try {
+      return snapshotSchema.parse(JSON.parse(text));
+    } catch {
+      log.warn('Entra: saved delta state is unreadable; reading everything');
+      return undefined;
+    }
+  }
+
+  function fullReadReason(saved: Snapshot | undefined, opts: ReadOptions): string | undefined {
+    if (opts.mode === 'full') return 'a full read was asked for';
+    if (!saved) return 'no saved delta state';
+    if (saved.fingerprint !== fingerprint) return 'the scope or attribute settings changed';
+    if (now() - saved.fullReadAt >= config.fullReadInterval) return 'the full read interval has passed';
+    return undefined;
+  }
+
+  async function read(opts: ReadOptions = {}): Promise<DirectoryRead> {
+    try {
+      const saved = opts.mode === 'full' ? undefined : await loadSnapshot();
+      const reason = fullReadReason(saved, opts);
+      if (saved && reason === undefined) {
+        try {
+          return await incrementalRead(saved, opts.signal);
+        } catch (err) {
+          if (!(err instanceof FullReadNeeded)) throw err;
+          log.info({ reason: err.message }, 'Entra: delta state cannot continue; reading everything');
+        }
+      } else {
+        log.info({ reason }, 'Entra: full read');
+      }
+      return await fullRead(opts.signal);
+    } catch (err) {
+      if (err instanceof SourceReadError) throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      throw new SourceReadError(`Entra read failed: ${message}`, err);
+    }
+  }
+
+  async function check(): Promise<ConnectionCheck> {
+    const checks: ConnectionCheck['checks'] = [];
+    const policy: BackoffPolicy = { ...backoff, attempts: Math.min(backoff.attempts, 2) };
+    const attempt = async (name: string, fn: () => Promise<string>): Promise<boolean> => {
+      try {
+        checks.push({ name, ok: true, detail: await fn() });
+        return true;
+      } catch (err) {
+        checks.push({ name, ok: false, detail: err instanceof Error ? err.message : String(err) });
+        return false;
+      }
+    };
+    const firstPage = async (call: Call, path: string, opts: GetOptions): Promise<unknown[]> => {
+      const page = pageSchema.safeParse(await graph.get(call, path, { ...opts, top: 5, policy }));
+      if (!page.success) throw new SyncError('invalid', `${call.what}: Graph sent a page tvsync cannot read`);
+      return page.data.value;
+    };
+    const tryGroup = (id: string): Promise<boolean> =>
+      attempt(`read group ${id}`, async () => {
+        const group = groupSchema.safeParse(await graph.get({ ...READ_GROUPS, what: `reading group ${id}` }, `/groups/${encodeURIComponent(id)}`, { select: ['id', 'displayName'], policy }));
+        if (!group.success) throw new SyncError('invalid', `reading group ${id}: Graph sent a group tvsync cannot read (${zodReason(group.error)})`);
+        const members = await firstPage({ ...READ_GROUPS, what: `reading members of group ${id}` }, `/groups/${encodeURIComponent(id)}/members/microsoft.graph.user`, { select: ['id'] });
+        return `group "${group.data.displayName ?? id}": members can be read (${members.length} on a first page of 5)`;
+      });
+
+    const signedIn = await attempt('sign in', async () => {
+      await graph.token();
+      return `signed in to tenant ${config.tenantId} as app ${config.clientId}`;
+    });
+    if (!signedIn) return { ok: false, checks };
+    await attempt('read users', async () => `users can be read (${(await firstPage(LIST_USERS, '/users', { select: ['id'] })).length} on a first page of 5)`);
+    if (config.scope.mode === 'groups') {
+      for (const id of config.scope.groupIds) await tryGroup(id);
+    } else {
+      let firstGroup: string | undefined;
+      const path = `/servicePrincipals/${encodeURIComponent(config.scope.servicePrincipalId)}/appRoleAssignedTo`;
+      await attempt('read app assignments', async () => {
+        const assignments = (await firstPage(LIST_ASSIGNMENTS, path, { select: ['principalId', 'principalType'] })).flatMap((raw) => {
+          const parsed = appRoleAssignmentSchema.safeParse(raw);
+          return parsed.success ? [parsed.data] : [];
+        });
+        firstGroup = assignments.find((a) => a.principalType === 'Group')?.principalId;
+        return assignments.length === 0
+          ? 'no user or group is assigned to the app yet: nothing is in scope'
+          : `app assignments can be read (${assignments.length} on a first page of 5)`;
+      });
+      if (firstGroup !== undefined) await tryGroup(firstGroup);
+    }
+    return { ok: checks.every((c) => c.ok), checks };
+  }
+
+  return { kind: 'entra', read, check };
+}
+
+function credentialFrom(config: EntraSourceConfig): TokenCredential {
+  const options = { authorityHost: config.authorityHost };
+  if (config.clientSecret !== undefined) return new ClientSecretCredential(config.tenantId, config.clientId, config.clientSecret, options);
+  // @azure/identity wants key and certificate in one PEM.
+  const pem = `${config.privateKey ?? ''}\n${config.certificate ?? ''}`;
+  return new ClientCertificateCredential(config.tenantId, config.clientId, { certificate: pem }, options);
+}

@@ -1,0 +1,570 @@
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import nock from 'nock';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createEntraSource, entraSourceConfigSchema, type EntraSourceDeps } from '../../src/connectors/entra.js';
+import type { DirectoryRead } from '../../src/model/directory.js';
+import { SyncError } from '../../src/model/failure.js';
+import { MemoryStateStore, SourceReadError } from '../../src/sources/source.js';
+
+const GRAPH = 'https://graph.microsoft.com';
+const LOGIN = 'https://login.microsoftonline.com';
+const USER_SELECT = 'id,userPrincipalName,mail,displayName,givenName,surname,accountEnabled,preferredLanguage';
+const SECRET = 'Sup3r~Secret.Value_123';
+const HOUR = 3_600_000;
+
+const credential: NonNullable<EntraSourceDeps['credential']> = {
+  getToken: async () => ({ token: 'test-token', expiresOnTimestamp: Date.now() + HOUR }),
+};
+
+function configOf(overrides: Record<string, unknown> = {}) {
+  return entraSourceConfigSchema.parse({
+    type: 'entra',
+    tenantId: 'tid',
+    clientId: 'cid',
+    clientSecret: SECRET,
+    scope: { mode: 'assignment', servicePrincipalId: 'sp1' },
+    ...overrides,
+  });
+}
+
+function sourceOf(overrides: Record<string, unknown> = {}, deps: Partial<EntraSourceDeps> = {}) {
+  const state = deps.state ?? new MemoryStateStore();
+  const source = createEntraSource(configOf(overrides), {
+    state,
+    log: pino({ level: 'silent' }),
+    credential,
+    backoff: { attempts: 3, baseMs: 1, capMs: 5, maxWaitMs: 2000 },
+    ...deps,
+  });
+  return { source, state };
+}
+
+/** A Graph user as /users and /groups/{id}/members send it. */
+function user(id: string, over: Record<string, unknown> = {}) {
+  return {
+    id,
+    userPrincipalName: `${id}@contoso.test`,
+    mail: `${id}.mail@contoso.test`,
+    displayName: `User ${id}`,
+    givenName: 'Given',
+    surname: `Sur-${id}`,
+    accountEnabled: true,
+    preferredLanguage: 'en-US',
+    ...over,
+  };
+}
+const typed = (type: 'user' | 'group' | 'device', body: Record<string, unknown>) => ({ '@odata.type': `#microsoft.graph.${type}`, ...body });
+
+function page(value: unknown[], links: { next?: string; delta?: string } = {}) {
+  return {
+    '@odata.context': `${GRAPH}/v1.0/$metadata#directoryObjects`,
+    value,
+    ...(links.next ? { '@odata.nextLink': links.next } : {}),
+    ...(links.delta ? { '@odata.deltaLink': links.delta } : {}),
+  };
+}
+
+const graph = () => nock(GRAPH).matchHeader('authorization', 'Bearer test-token');
+const assignment = (principalId: string, principalType: string, principalDisplayName: string) => ({
+  id: `as-${principalId}`,
+  appRoleId: '00000000-0000-0000-0000-000000000000',
+  principalId,
+  principalType,
+  principalDisplayName,
+  resourceId: 'sp1',
+});
+
+/** The "sync from now" links a full read takes before listing. */
+function mockLatestLinks(scope: nock.Scope, users = 'U1', groups = 'G1'): void {
+  scope
+    .get('/v1.0/users/delta')
+    .query({ $select: USER_SELECT, $deltaToken: 'latest' })
+    .reply(200, page([], { delta: `${GRAPH}/v1.0/users/delta?$deltatoken=${users}` }))
+    .get('/v1.0/groups/delta')
+    .query({ $select: 'displayName,members', $deltaToken: 'latest' })
+    .reply(200, page([], { delta: `${GRAPH}/v1.0/groups/delta?$deltatoken=${groups}` }));
+}
+
+function mockAssignments(scope: nock.Scope, rows: unknown[]): void {
+  scope
+    .get('/v1.0/servicePrincipals/sp1/appRoleAssignedTo')
+    .query({ $select: 'principalId,principalType,principalDisplayName', $top: '999' })
+    .reply(200, page(rows));
+}
+
+function mockMembers(scope: nock.Scope, groupId: string, members: unknown[]): void {
+  scope.get(`/v1.0/groups/${groupId}/members/microsoft.graph.user`).query({ $select: USER_SELECT, $top: '999' }).reply(200, page(members));
+}
+
+const byId = (read: DirectoryRead) => Object.fromEntries(read.users.map((u) => [u.id, u]));
+const membersOf = (read: DirectoryRead) => Object.fromEntries(read.groups.map((g) => [g.name, [...g.memberIds].sort()]));
+
+beforeAll(() => nock.disableNetConnect());
+afterEach(() => {
+  nock.cleanAll();
+});
+afterAll(() => nock.enableNetConnect());
+
+describe('Entra full read', () => {
+  it('reads assigned users and the direct members of assigned groups across pages', async () => {
+    const scope = graph();
+    mockLatestLinks(scope);
+    scope
+      .get('/v1.0/servicePrincipals/sp1/appRoleAssignedTo')
+      .query({ $select: 'principalId,principalType,principalDisplayName', $top: '999' })
+      .reply(
+        200,
+        page([assignment('u1', 'User', 'User u1'), assignment('g1', 'Group', 'Sales')], {
+          next: `${GRAPH}/v1.0/servicePrincipals/sp1/appRoleAssignedTo?$select=principalId,principalType,principalDisplayName&$top=999&$skiptoken=X%27A1%3d%27`,
+        }),
+      )
+      .get('/v1.0/servicePrincipals/sp1/appRoleAssignedTo')
+      .query({ $select: 'principalId,principalType,principalDisplayName', $top: '999', $skiptoken: "X'A1='" })
+      .reply(200, page([assignment('g2', 'Group', 'Ops'), assignment('sp9', 'ServicePrincipal', 'Robot'), assignment('u1', 'User', 'User u1')]))
+      .get('/v1.0/groups/g1/members/microsoft.graph.user')
+      .query({ $select: USER_SELECT, $top: '999' })
+      .reply(200, page([user('u2'), user('u3')], { next: `${GRAPH}/v1.0/groups/g1/members/microsoft.graph.user?$select=${USER_SELECT}&$top=999&$skiptoken=M2` }))
+      .get('/v1.0/groups/g1/members/microsoft.graph.user')
+      .query({ $select: USER_SELECT, $top: '999', $skiptoken: 'M2' })
+      .reply(200, page([user('u4', { accountEnabled: false, preferredLanguage: null })]))
+      .get('/v1.0/users/u1')
+      .query({ $select: USER_SELECT })
+      .reply(200, { '@odata.context': `${GRAPH}/v1.0/$metadata#users/$entity`, ...user('u1') });
+    mockMembers(scope, 'g2', [user('u3'), user('u5')]);
+
+    const read = await sourceOf().source.read();
+
+    expect(scope.isDone()).toBe(true);
+    expect(read.complete).toBe(true);
+    expect(read.issues).toEqual([]);
+    expect(read.users.map((u) => u.id).sort()).toEqual(['u1', 'u2', 'u3', 'u4', 'u5']);
+    expect(byId(read).u1).toEqual({
+      id: 'u1',
+      email: 'u1@contoso.test',
+      displayName: 'User u1',
+      givenName: 'Given',
+      familyName: 'Sur-u1',
+      active: true,
+      preferredLanguage: 'en-US',
+    });
+    expect(byId(read).u4).toMatchObject({ active: false });
+    expect(byId(read).u4).not.toHaveProperty('preferredLanguage');
+    expect(read.groups.map((g) => [g.id, g.name])).toEqual([
+      ['g1', 'Sales'],
+      ['g2', 'Ops'],
+    ]);
+    expect(membersOf(read)).toEqual({ Sales: ['u2', 'u3', 'u4'], Ops: ['u3', 'u5'] });
+  });
+
+  it('reads configured groups, takes mail as the e-mail when asked, and fails on a group that does not exist', async () => {
+    const scope = graph();
+    mockLatestLinks(scope);
+    scope
+      .get('/v1.0/groups/g1')
+      .query({ $select: 'id,displayName' })
+      .reply(200, { id: 'g1', displayName: 'Engineering' });
+    mockMembers(scope, 'g1', [user('u1'), user('u2', { mail: null })]);
+    const read = await sourceOf({ scope: { mode: 'groups', groupIds: ['g1'] }, emailAttribute: 'mail' }).source.read();
+    expect(byId(read).u1?.email).toBe('u1.mail@contoso.test');
+    expect(byId(read).u2).not.toHaveProperty('email');
+    expect(membersOf(read)).toEqual({ Engineering: ['u1', 'u2'] });
+
+    const missing = graph();
+    mockLatestLinks(missing);
+    missing
+      .get('/v1.0/groups/gone')
+      .query(true)
+      .reply(404, { error: { code: 'Request_ResourceNotFound', message: "Resource 'gone' does not exist." } });
+    const err = await sourceOf({ scope: { mode: 'groups', groupIds: ['gone'] } }).source.read().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SourceReadError);
+    expect((err as Error).message).toMatch(/group gone in scope.groupIds was not found/);
+  });
+
+  it('flattens nested groups through transitiveMembers when nestedGroups is on', async () => {
+    const scope = graph();
+    mockLatestLinks(scope);
+    scope.get('/v1.0/groups/g1').query(true).reply(200, { id: 'g1', displayName: 'Engineering' });
+    scope
+      .get('/v1.0/groups/g1/transitiveMembers')
+      .query({ $select: USER_SELECT, $top: '999' })
+      .reply(
+        200,
+        page([
+          typed('user', user('u1')),
+          typed('group', { id: 'g3', displayName: 'Platform' }),
+          typed('user', user('u2')),
+          typed('device', { id: 'd1', displayName: 'Laptop', accountEnabled: true }),
+        ]),
+      );
+    const read = await sourceOf({ scope: { mode: 'groups', groupIds: ['g1'] }, nestedGroups: true }).source.read();
+    expect(scope.isDone()).toBe(true);
+    expect(read.users.map((u) => u.id)).toEqual(['u1', 'u2']);
+    expect(membersOf(read)).toEqual({ Engineering: ['u1', 'u2'] });
+  });
+
+  it('skips a malformed record with an issue, and fails the read on a malformed page', async () => {
+    const scope = graph();
+    mockLatestLinks(scope);
+    mockAssignments(scope, [assignment('g1', 'Group', 'Sales'), { principalType: 'User' }]);
+    mockMembers(scope, 'g1', [user('u1'), user('u2', { accountEnabled: 'yes' }), { displayName: 'no id' }]);
+    const read = await sourceOf().source.read();
+    expect(read.users.map((u) => u.id)).toEqual(['u1']);
+    expect(membersOf(read)).toEqual({ Sales: ['u1'] });
+    expect(read.issues).toEqual([
+      expect.objectContaining({ kind: 'membership', reason: expect.stringMatching(/app assignment could not be read/) }),
+      expect.objectContaining({ kind: 'user', objectId: 'u2', reason: expect.stringMatching(/accountEnabled/) }),
+      expect.objectContaining({ kind: 'membership', objectId: 'g1', reason: expect.stringMatching(/member of group Sales could not be read/) }),
+    ]);
+
+    const bad = graph();
+    mockLatestLinks(bad);
+    mockAssignments(bad, [assignment('g1', 'Group', 'Sales')]);
+    bad.get('/v1.0/groups/g1/members/microsoft.graph.user').query(true).reply(200, { value: 'not a list' });
+    await expect(sourceOf().source.read()).rejects.toThrow(/reading group g1: Graph sent a page tvsync cannot read/);
+  });
+
+  it('throws SourceReadError when page 3 of 5 keeps failing, and saves no state', async () => {
+    const scope = graph();
+    mockLatestLinks(scope);
+    mockAssignments(scope, [assignment('g1', 'Group', 'Sales')]);
+    const link = (n: number) => `${GRAPH}/v1.0/groups/g1/members/microsoft.graph.user?$select=${USER_SELECT}&$top=999&$skiptoken=P${n}`;
+    scope.get('/v1.0/groups/g1/members/microsoft.graph.user').query({ $select: USER_SELECT, $top: '999' }).reply(200, page([user('u1')], { next: link(2) }));
+    scope.get('/v1.0/groups/g1/members/microsoft.graph.user').query({ $select: USER_SELECT, $top: '999', $skiptoken: 'P2' }).reply(200, page([user('u2')], { next: link(3) }));
+    scope
+      .get('/v1.0/groups/g1/members/microsoft.graph.user')
+      .query({ $select: USER_SELECT, $top: '999', $skiptoken: 'P3' })
+      .times(3)
+      .reply(500, { error: { code: 'UnknownError', message: 'Backend unavailable' } });
+    const { source, state } = sourceOf();
+    const err = await source.read().catch((e: unknown) => e);
+    expect(scope.isDone()).toBe(true);
+    expect(err).toBeInstanceOf(SourceReadError);
+    expect((err as Error).message).toMatch(/reading group g1: Graph failed \(HTTP 500 UnknownError/);
+    expect((err as SourceReadError).cause).toBeInstanceOf(SyncError);
+    expect(await state.get('entra.snapshot')).toBeUndefined();
+  });
+
+  it('retries 429 after Retry-After, 503 and a connection reset, then completes', async () => {
+    const scope = graph();
+    mockLatestLinks(scope);
+    scope
+      .get('/v1.0/servicePrincipals/sp1/appRoleAssignedTo')
+      .query(true)
+      .reply(429, { error: { code: 'TooManyRequests', message: 'Too many requests' } }, { 'Retry-After': '1' })
+      .get('/v1.0/servicePrincipals/sp1/appRoleAssignedTo')
+      .query(true)
+      .reply(200, page([assignment('g1', 'Group', 'Sales')]))
+      .get('/v1.0/groups/g1/members/microsoft.graph.user')
+      .query(true)
+      .reply(503, { error: { code: 'ServiceUnavailable', message: 'Try later' } })
+      .get('/v1.0/groups/g1/members/microsoft.graph.user')
+      .query(true)
+      .replyWithError({ code: 'ECONNRESET', message: 'socket hang up' });
+    mockMembers(scope, 'g1', [user('u1')]);
+    const started = Date.now();
+    const read = await sourceOf().source.read();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+    expect(scope.isDone()).toBe(true);
+    expect(read.users.map((u) => u.id)).toEqual(['u1']);
+  });
+
+  it('gives up on endless throttling with a rate-limited cause', async () => {
+    const scope = graph();
+    mockLatestLinks(scope);
+    scope.get('/v1.0/servicePrincipals/sp1/appRoleAssignedTo').query(true).times(3).reply(429, {}, { 'Retry-After': '0' });
+    const err = await sourceOf().source.read().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SourceReadError);
+    expect((err as SourceReadError).cause).toMatchObject({ failureClass: 'rate-limited', status: 429 });
+  });
+
+  it('stops at the page cap and refuses links to another host', async () => {
+    const capped = graph();
+    mockLatestLinks(capped);
+    mockAssignments(capped, [assignment('g1', 'Group', 'Sales')]);
+    capped.get('/v1.0/groups/g1/members/microsoft.graph.user').query(true).times(2).reply(200, page([user('u1')], { next: `${GRAPH}/v1.0/groups/g1/members/microsoft.graph.user?$skiptoken=again` }));
+    await expect(sourceOf({ maxPages: 2 }).source.read()).rejects.toThrow(/stopped after 2 pages \(maxPages\)/);
+
+    const elsewhere = graph();
+    mockLatestLinks(elsewhere);
+    mockAssignments(elsewhere, [assignment('g1', 'Group', 'Sales')]);
+    elsewhere.get('/v1.0/groups/g1/members/microsoft.graph.user').query(true).reply(200, page([user('u1')], { next: 'https://collector.example/v1.0/steal' }));
+    await expect(sourceOf().source.read()).rejects.toThrow(/link to https:\/\/collector.example.*not following it/);
+  });
+});
+
+describe('Entra incremental read', () => {
+  async function fullReadFirst(overrides: Record<string, unknown> = {}, clock = { now: 0 }) {
+    const scope = graph();
+    mockLatestLinks(scope);
+    mockAssignments(scope, [assignment('u1', 'User', 'User u1'), assignment('g1', 'Group', 'Sales'), assignment('g2', 'Group', 'Ops')]);
+    mockMembers(scope, 'g1', [user('u2'), user('u3'), user('u4')]);
+    mockMembers(scope, 'g2', [user('u5')]);
+    scope.get('/v1.0/users/u1').query(true).reply(200, user('u1'));
+    const made = sourceOf(overrides, { now: () => clock.now });
+    await made.source.read();
+    expect(scope.isDone()).toBe(true);
+    return made;
+  }
+
+  it('applies user and group changes, re-lists only the changed group, and returns the whole scope', async () => {
+    const { source } = await fullReadFirst();
+    const delta = graph().matchHeader('prefer', 'odata.maxpagesize=999');
+    delta
+      .get('/v1.0/users/delta')
+      .query({ $deltatoken: 'U1' })
+      .reply(200, page([user('u2', { displayName: 'Renamed' }), { id: 'u3', '@removed': { reason: 'deleted' } }], { next: `${GRAPH}/v1.0/users/delta?$skiptoken=US2` }))
+      .get('/v1.0/users/delta')
+      .query({ $skiptoken: 'US2' })
+      .reply(200, page([user('u99'), user('u5', { accountEnabled: false })], { delta: `${GRAPH}/v1.0/users/delta?$deltatoken=U2` }))
+      .get('/v1.0/groups/delta')
+      .query({ $deltatoken: 'G1' })
+      .reply(200, page([{ id: 'g1', displayName: 'Sales', 'members@delta': [typed('user', { id: 'u6' })] }], { next: `${GRAPH}/v1.0/groups/delta?$skiptoken=GS2` }))
+      .get('/v1.0/groups/delta')
+      .query({ $skiptoken: 'GS2' })
+      .reply(
+        200,
+        page(
+          [
+            { id: 'g1', displayName: 'Sales', 'members@delta': [typed('user', { id: 'u4', '@removed': { reason: 'deleted' } })] },
+            { id: 'g7', displayName: 'Unrelated', 'members@delta': [] },
+          ],
+          { delta: `${GRAPH}/v1.0/groups/delta?$deltatoken=G2` },
+        ),
+      );
+    const scope = graph();
+    mockAssignments(scope, [assignment('u1', 'User', 'User u1'), assignment('g1', 'Group', 'Sales'), assignment('g2', 'Group', 'Ops')]);
+    mockMembers(scope, 'g1', [user('u2', { displayName: 'Renamed' }), user('u6')]);
+
+    const read = await source.read();
+    expect(delta.isDone() && scope.isDone()).toBe(true);
+    expect(read.complete).toBe(true);
+    expect(read.users.map((u) => u.id).sort()).toEqual(['u1', 'u2', 'u5', 'u6']);
+    expect(byId(read).u2?.displayName).toBe('Renamed');
+    expect(byId(read).u5?.active).toBe(false);
+    expect(membersOf(read)).toEqual({ Sales: ['u2', 'u6'], Ops: ['u5'] });
+
+    // The next cycle follows the new links; nothing changed, nothing is re-listed.
+    const quiet = graph();
+    quiet
+      .get('/v1.0/users/delta')
+      .query({ $deltatoken: 'U2' })
+      .reply(200, page([], { delta: `${GRAPH}/v1.0/users/delta?$deltatoken=U3` }))
+      .get('/v1.0/groups/delta')
+      .query({ $deltatoken: 'G2' })
+      .reply(200, page([], { delta: `${GRAPH}/v1.0/groups/delta?$deltatoken=G3` }));
+    mockAssignments(quiet, [assignment('u1', 'User', 'User u1'), assignment('g1', 'Group', 'Sales'), assignment('g2', 'Group', 'Ops')]);
+    const again = await source.read();
+    expect(quiet.isDone()).toBe(true);
+    expect(again.users).toEqual(read.users);
+    expect(again.groups).toEqual(read.groups);
+  });
+
+  it('re-lists a flattened group when a group nested in it changes', async () => {
+    const overrides = { scope: { mode: 'groups', groupIds: ['g1'] }, nestedGroups: true };
+    const first = graph();
+    mockLatestLinks(first);
+    first.get('/v1.0/groups/g1').query(true).reply(200, { id: 'g1', displayName: 'Engineering' });
+    first.get('/v1.0/groups/g1/transitiveMembers').query(true).reply(200, page([typed('user', user('u1')), typed('group', { id: 'g3' }), typed('user', user('u2'))]));
+    const { source } = sourceOf(overrides);
+    await source.read();
+
+    const scope = graph();
+    scope
+      .get('/v1.0/users/delta')
+      .query({ $deltatoken: 'U1' })
+      .reply(200, page([], { delta: `${GRAPH}/v1.0/users/delta?$deltatoken=U2` }))
+      .get('/v1.0/groups/delta')
+      .query({ $deltatoken: 'G1' })
+      .reply(200, page([{ id: 'g3', displayName: 'Platform', 'members@delta': [typed('user', { id: 'u7' })] }], { delta: `${GRAPH}/v1.0/groups/delta?$deltatoken=G2` }))
+      .get('/v1.0/groups/g1/transitiveMembers')
+      .query({ $select: USER_SELECT, $top: '999' })
+      .reply(200, page([typed('user', user('u1')), typed('group', { id: 'g3' }), typed('user', user('u2')), typed('user', user('u7'))]));
+    const read = await source.read();
+    expect(scope.isDone()).toBe(true);
+    expect(membersOf(read)).toEqual({ Engineering: ['u1', 'u2', 'u7'] });
+  });
+
+  it.each([
+    ['410 Gone', 410, { error: { code: 'Gone', message: 'Delta token expired' } }],
+    ['syncStateNotFound', 400, { error: { code: 'syncStateNotFound', message: 'The delta token is no longer valid' } }],
+  ])('falls back to a full read when the delta link has expired (%s)', async (_name, status, body) => {
+    const { source } = await fullReadFirst();
+    const scope = graph();
+    scope.get('/v1.0/users/delta').query({ $deltatoken: 'U1' }).reply(status, body, { Location: `${GRAPH}/v1.0/users/delta` });
+    mockLatestLinks(scope, 'U9', 'G9');
+    mockAssignments(scope, [assignment('g1', 'Group', 'Sales')]);
+    mockMembers(scope, 'g1', [user('u2')]);
+    const read = await source.read();
+    expect(scope.isDone()).toBe(true);
+    expect(read.users.map((u) => u.id)).toEqual(['u2']);
+
+    // The fresh links were saved.
+    const next = graph();
+    next
+      .get('/v1.0/users/delta')
+      .query({ $deltatoken: 'U9' })
+      .reply(200, page([], { delta: `${GRAPH}/v1.0/users/delta?$deltatoken=U10` }))
+      .get('/v1.0/groups/delta')
+      .query({ $deltatoken: 'G9' })
+      .reply(200, page([], { delta: `${GRAPH}/v1.0/groups/delta?$deltatoken=G10` }));
+    mockAssignments(next, [assignment('g1', 'Group', 'Sales')]);
+    await source.read();
+    expect(next.isDone()).toBe(true);
+  });
+
+  it('reads everything when asked, when the interval has passed, and when the scope changed', async () => {
+    const clock = { now: 0 };
+    const { source, state } = await fullReadFirst({}, clock);
+    const expectFullRead = async (read: () => Promise<unknown>) => {
+      const scope = graph();
+      mockLatestLinks(scope);
+      mockAssignments(scope, [assignment('g1', 'Group', 'Sales')]);
+      mockMembers(scope, 'g1', [user('u2')]);
+      await read();
+      expect(scope.isDone()).toBe(true);
+    };
+    await expectFullRead(() => source.read({ mode: 'full' }));
+    clock.now = 24 * HOUR;
+    await expectFullRead(() => source.read());
+    const widened = sourceOf({ nestedGroups: true }, { state, now: () => clock.now }).source;
+    const scope = graph();
+    mockLatestLinks(scope);
+    mockAssignments(scope, [assignment('g1', 'Group', 'Sales')]);
+    scope.get('/v1.0/groups/g1/transitiveMembers').query(true).reply(200, page([typed('user', user('u2'))]));
+    await widened.read();
+    expect(scope.isDone()).toBe(true);
+  });
+});
+
+describe('Entra check', () => {
+  it('signs in, reads a page of users, the assignments and one assigned group', async () => {
+    const scope = graph();
+    scope
+      .get('/v1.0/users')
+      .query({ $select: 'id', $top: '5' })
+      .reply(200, page([{ id: 'u1' }, { id: 'u2' }]))
+      .get('/v1.0/servicePrincipals/sp1/appRoleAssignedTo')
+      .query({ $select: 'principalId,principalType', $top: '5' })
+      .reply(200, page([assignment('u1', 'User', 'User u1'), assignment('g1', 'Group', 'Sales')]))
+      .get('/v1.0/groups/g1')
+      .query(true)
+      .reply(200, { id: 'g1', displayName: 'Sales' })
+      .get('/v1.0/groups/g1/members/microsoft.graph.user')
+      .query({ $select: 'id', $top: '5' })
+      .reply(200, page([{ id: 'u2' }]));
+    const result = await sourceOf().source.check();
+    expect(scope.isDone()).toBe(true);
+    expect(result.ok).toBe(true);
+    expect(result.checks.map((c) => [c.name, c.ok])).toEqual([
+      ['sign in', true],
+      ['read users', true],
+      ['read app assignments', true],
+      ['read group g1', true],
+    ]);
+    expect(result.checks[3]?.detail).toMatch(/group "Sales": members can be read/);
+  });
+
+  it('reports a missing permission and an unreachable Graph without throwing', async () => {
+    const scope = graph();
+    scope
+      .get('/v1.0/users')
+      .query(true)
+      .times(2)
+      .replyWithError({ code: 'ECONNREFUSED', message: 'connect ECONNREFUSED' })
+      .get('/v1.0/servicePrincipals/sp1/appRoleAssignedTo')
+      .query(true)
+      .reply(403, { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } });
+    const result = await sourceOf().source.check();
+    expect(scope.isDone()).toBe(true);
+    expect(result.ok).toBe(false);
+    expect(result.checks[1]).toMatchObject({ name: 'read users', ok: false, detail: expect.stringMatching(/no answer from https:\/\/graph.microsoft.com/) });
+    expect(result.checks[2]).toMatchObject({ name: 'read app assignments', ok: false, detail: expect.stringMatching(/HTTP 403.*Application\.Read\.All/) });
+  });
+});
+
+describe('Entra sign-in', () => {
+  const tokenReply = { token_type: 'Bearer', expires_in: 3600, ext_expires_in: 3600, access_token: 'aad-token' };
+
+  it('gets a token with client credentials and sends it to Graph, also in a national cloud', async () => {
+    const login = nock(LOGIN)
+      .post('/tid/oauth2/v2.0/token', (body: Record<string, string>) =>
+        body.grant_type === 'client_credentials' && body.client_id === 'cid' && body.client_secret === SECRET && body.scope === `${GRAPH}/.default`,
+      )
+      .query(true)
+      .reply(200, tokenReply);
+    const api = nock(GRAPH).matchHeader('authorization', 'Bearer aad-token').get('/v1.0/users').query(true).reply(200, page([]));
+    api.get('/v1.0/servicePrincipals/sp1/appRoleAssignedTo').query(true).reply(200, page([]));
+    const result = await sourceOf({}, { credential: undefined }).source.check();
+    expect(login.isDone() && api.isDone()).toBe(true);
+    expect(result.ok).toBe(true);
+
+    const usLogin = nock('https://login.microsoftonline.us')
+      .post('/tid/oauth2/v2.0/token', (body: Record<string, string>) => body.scope === 'https://graph.microsoft.us/.default')
+      .query(true)
+      .reply(200, tokenReply);
+    const usApi = nock('https://graph.microsoft.us').matchHeader('authorization', 'Bearer aad-token').get('/v1.0/users').query(true).reply(200, page([]));
+    usApi.get('/v1.0/servicePrincipals/sp1/appRoleAssignedTo').query(true).reply(200, page([]));
+    const us = sourceOf(
+      { graphBaseUrl: 'https://graph.microsoft.us', authorityHost: 'https://login.microsoftonline.us' },
+      { credential: undefined },
+    ).source;
+    expect((await us.check()).ok).toBe(true);
+    expect(usLogin.isDone() && usApi.isDone()).toBe(true);
+  });
+
+  it('signs in with a certificate through a client assertion', async () => {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const certPem = `-----BEGIN CERTIFICATE-----\n${randomBytes(256).toString('base64')}\n-----END CERTIFICATE-----`;
+    const login = nock(LOGIN)
+      .post('/tid/oauth2/v2.0/token', (body: Record<string, string>) =>
+        body.client_assertion_type === 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' && /^ey/.test(body.client_assertion ?? '') && !('client_secret' in body),
+      )
+      .query(true)
+      .reply(200, tokenReply);
+    const api = nock(GRAPH).matchHeader('authorization', 'Bearer aad-token');
+    api.get('/v1.0/users').query(true).reply(200, page([]));
+    api.get('/v1.0/groups/g1').query(true).reply(200, { id: 'g1', displayName: 'Sales' });
+    api.get('/v1.0/groups/g1/members/microsoft.graph.user').query(true).reply(200, page([]));
+    const overrides = { clientSecret: undefined, certificate: certPem, privateKey: keyPem, scope: { mode: 'groups', groupIds: ['g1'] } };
+    const result = await sourceOf(overrides, { credential: undefined }).source.check();
+    expect(login.isDone() && api.isDone()).toBe(true);
+    expect(result.ok).toBe(true);
+  });
+
+  it('keeps the secret out of a failed read', async () => {
+    nock(LOGIN)
+      .post('/tid/oauth2/v2.0/token')
+      .query(true)
+      .reply(401, { error: 'invalid_client', error_description: `AADSTS7000215: Invalid client secret provided (${SECRET}).`, error_codes: [7000215] });
+    const err = await sourceOf({}, { credential: undefined }).source.read().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SourceReadError);
+    const readError = err as SourceReadError;
+    expect(readError.message).toMatch(/signing in to Entra tenant tid as app cid failed: .*AADSTS7000215/);
+    expect((readError.cause as SyncError).failureClass).toBe('unauthorised');
+    for (const text of [readError.message, readError.stack ?? '', JSON.stringify(readError), String((readError.cause as Error).stack)]) {
+      expect(text).not.toContain(SECRET);
+    }
+
+    nock(LOGIN).post('/tid/oauth2/v2.0/token').query(true).reply(401, { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.' });
+    const result = await sourceOf({}, { credential: undefined }).source.check();
+    expect(result.ok).toBe(false);
+    expect(result.checks).toEqual([{ name: 'sign in', ok: false, detail: expect.stringMatching(/AADSTS7000215.*Check tenantId, clientId/) }]);
+  });
+});
+
+describe('Entra config', () => {
+  it('has defaults and wants exactly one kind of credential', () => {
+    const config = configOf();
+    expect(config).toMatchObject({
+      graphBaseUrl: GRAPH,
+      authorityHost: LOGIN,
+      nestedGroups: false,
+      emailAttribute: 'userPrincipalName',
+      fullReadInterval: 24 * HOUR,
+    });
+    expect(() => configOf({ clientSecret: undefined })).toThrow(/give clientSecret, or certificate and privateKey/);
+    expect(() => configOf({ certificate: 'PEM', privateKey: 'PEM' })).toThrow(/not both/);
+  });
+});
