@@ -12,9 +12,28 @@ import { readAndPlan } from '../runtime/prepare.js';
 import { describeRedisUrl, tryRedis } from '../runtime/redis.js';
 import { buildSyncSides } from '../runtime/wiring.js';
 import { renderPlan } from './render-plan.js';
+import { Daemon } from '../runtime/daemon.js';
+import { CycleStore } from '../runtime/cycle-store.js';
+import { closeQueues, openQueues } from '../runtime/queues.js';
+import { connectRedis } from '../runtime/redis.js';
+import { renderReport, type CycleReport } from '../runtime/report.js';
+import { requestCycle, waitForCycleReport } from '../runtime/trigger.js';
 
 /** Exit codes: 0 done, 1 the work failed (IdP, TeamViewer, Redis), 2 the configuration or the call is wrong. */
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, partial: 3 } as const;
+
+function exitCodeOf(reports: CycleReport[]): number {
+  if (reports.some((r) => r.outcome === 'failed')) return EXIT.failed;
+  if (reports.some((r) => r.outcome === 'partial')) return EXIT.partial;
+  return EXIT.ok;
+}
+
+/** Connects to Redis or fails with a sentence an operator can act on. */
+async function requireRedis(config: TvsyncConfig) {
+  const redis = await tryRedis(config.redis.url, 5000);
+  if (!redis) throw new CliFailure(`Redis at ${describeRedisUrl(config.redis.url)} does not answer; start it or fix redis.url`);
+  return redis;
+}
 
 export class CliFailure extends Error {
   constructor(
@@ -147,6 +166,123 @@ export function buildProgram(): Command {
         },
         (line) => process.stdout.write(`${line}\n`),
       );
+    });
+
+  program
+    .command('run')
+    .description('run the daemon: scheduled cycles and workers (or one cycle with --once)')
+    .option('-c, --config <file>', 'configuration file (default: $TVSYNC_CONFIG)')
+    .addOption(new Option('--role <role>', 'what this process does').choices(['all', 'scheduler', 'worker']).default('all'))
+    .option('--once', 'run one full cycle with in-process workers, print its report and exit (0 ok, 1 failed, 3 some operations failed)')
+    .option('-s, --sync <name>', 'with --once: only this sync')
+    .action(async (opts: { config?: string; role: 'all' | 'scheduler' | 'worker'; once?: boolean; sync?: string }) => {
+      const { config, log } = load(opts.config);
+      await requireRedis(config).then((r) => r.disconnect());
+      if (opts.once) {
+        const syncs = selectSyncs(config, opts.sync).map((s) => s.name);
+        const daemon = await Daemon.start(config, log, { scheduler: false, worker: true, syncs });
+        const stop = () => void daemon.stop();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        try {
+          const reports: CycleReport[] = [];
+          for (const name of syncs) {
+            const runtime = daemon.runtime(name);
+            const { requestedAt } = await requestCycle(runtime.queues.cycles, name, 'once');
+            const report = await waitForCycleReport(runtime.store, requestedAt, { timeoutMs: daemon.options.cycleTimeoutMs + 60_000 });
+            if (!report) throw new CliFailure(`no report for sync ${name}: the cycle did not finish`);
+            reports.push(report);
+            process.stdout.write(`${renderReport(report)}\n`);
+          }
+          process.exitCode = exitCodeOf(reports);
+        } finally {
+          await daemon.stop();
+        }
+        return;
+      }
+      const daemon = await Daemon.start(config, log, { scheduler: opts.role !== 'worker', worker: opts.role !== 'scheduler' });
+      log.info({ role: opts.role, syncs: [...daemon.syncs.keys()] }, 'tvsync running');
+      await new Promise<void>((resolve) => {
+        const stop = (signal: NodeJS.Signals) => {
+          log.info({ signal }, 'stopping: finishing running jobs');
+          void daemon.stop().then(resolve);
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      log.info('stopped');
+    });
+
+  program
+    .command('sync-now')
+    .description('ask the running deployment for a cycle now (presses during a cycle collapse into one follow-up)')
+    .option('-c, --config <file>', 'configuration file (default: $TVSYNC_CONFIG)')
+    .option('-s, --sync <name>', 'only this sync (default: all)')
+    .option('--wait', "wait for the cycle, print its report, exit non-zero if it failed")
+    .option('--timeout <seconds>', 'with --wait: give up after this long', positiveInt, 3600)
+    .action(async (opts: { config?: string; sync?: string; wait?: boolean; timeout: number }) => {
+      const { config } = load(opts.config);
+      const redis = await requireRedis(config);
+      const reports: CycleReport[] = [];
+      try {
+        for (const sync of selectSyncs(config, opts.sync)) {
+          const queues = openQueues(sync.name, redis, config.redis.prefix);
+          try {
+            const { requestedAt } = await requestCycle(queues.cycles, sync.name);
+            process.stdout.write(`sync ${sync.name}: cycle requested\n`);
+            if (!opts.wait) continue;
+            const report = await waitForCycleReport(new CycleStore(redis, config.redis.prefix, sync.name), requestedAt, { timeoutMs: opts.timeout * 1000 });
+            if (!report) throw new CliFailure(`sync ${sync.name}: no cycle finished within ${opts.timeout} s; is a tvsync worker running?`);
+            reports.push(report);
+            process.stdout.write(`${renderReport(report)}\n`);
+          } finally {
+            await closeQueues(queues);
+          }
+        }
+      } finally {
+        redis.disconnect();
+      }
+      process.exitCode = exitCodeOf(reports);
+    });
+
+  program
+    .command('status')
+    .description("show each sync's schedule, queue and last cycle reports")
+    .option('-c, --config <file>', 'configuration file (default: $TVSYNC_CONFIG)')
+    .option('-s, --sync <name>', 'only this sync')
+    .option('-n, --last <count>', 'how many reports per sync', positiveInt, 3)
+    .option('--json', 'print JSON')
+    .action(async (opts: { config?: string; sync?: string; last: number; json?: boolean }) => {
+      const { config } = load(opts.config);
+      const redis = await requireRedis(config);
+      const out = [];
+      try {
+        for (const sync of selectSyncs(config, opts.sync)) {
+          const queues = openQueues(sync.name, redis, config.redis.prefix);
+          try {
+            const [scheduler, cycleCounts, operationCounts, reports] = await Promise.all([
+              queues.cycles.getJobScheduler(`cycle-${sync.name}`),
+              queues.cycles.getJobCounts('active', 'waiting', 'delayed'),
+              queues.operations.getJobCounts('active', 'waiting', 'delayed', 'failed'),
+              new CycleStore(redis, config.redis.prefix, sync.name).reports(opts.last),
+            ]);
+            out.push({ sync: sync.name, nextCycleAt: scheduler?.next ? new Date(scheduler.next).toISOString() : null, every: sync.schedule.every, cycles: cycleCounts, operations: operationCounts, reports });
+          } finally {
+            await closeQueues(queues);
+          }
+        }
+      } finally {
+        redis.disconnect();
+      }
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+        return;
+      }
+      for (const s of out) {
+        process.stdout.write(`sync ${s.sync}: next cycle ${s.nextCycleAt ?? 'not scheduled (is a daemon with the scheduler role running?)'}; cycles active ${s.cycles.active ?? 0}, waiting ${(s.cycles.waiting ?? 0) + (s.cycles.delayed ?? 0)}; operations active ${s.operations.active ?? 0}, waiting ${(s.operations.waiting ?? 0) + (s.operations.delayed ?? 0)}\n`);
+        if (s.reports.length === 0) process.stdout.write('  no cycle has finished yet\n');
+        for (const report of s.reports) process.stdout.write(`${renderReport(report).replace(/^/gm, '  ')}\n`);
+      }
     });
 
   return program;

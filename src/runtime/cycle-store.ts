@@ -1,0 +1,113 @@
+import type { Redis } from 'ioredis';
+import type { Plan } from '../plan/types.js';
+import { syncKey } from '../store/sync-state.js';
+import type { CycleReport, OperationResult } from './report.js';
+
+export interface StoredCycle {
+  status: 'planning' | 'applying' | 'done';
+  trigger: string;
+  startedAtMs: number;
+  plan?: Plan;
+  stopped?: string;
+}
+
+/** Finished cycles' working keys are kept this long for post-mortems, then expire. */
+const FINISHED_TTL_S = 3 * 86_400;
+export const REPORTS_KEPT = 50;
+
+/**
+ * A cycle's durable record: its plan (persisted before any write, so a crash after planning
+ * loses nothing), the outcome of each operation, a stop flag, and the sync's last reports.
+ */
+export class CycleStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    readonly sync: string,
+  ) {}
+
+  private key(cycleId: string, part?: string): string {
+    return part ? syncKey(this.prefix, this.sync, 'cycle', cycleId, part) : syncKey(this.prefix, this.sync, 'cycle', cycleId);
+  }
+
+  /** Starts a cycle record, or returns the one a crashed attempt of the same cycle left. */
+  async begin(cycleId: string, trigger: string, startedAtMs: number): Promise<StoredCycle> {
+    const key = this.key(cycleId);
+    await this.redis.hsetnx(key, 'status', 'planning');
+    await this.redis.hsetnx(key, 'trigger', trigger);
+    await this.redis.hsetnx(key, 'startedAtMs', String(startedAtMs));
+    return (await this.load(cycleId)) as StoredCycle;
+  }
+
+  async load(cycleId: string): Promise<StoredCycle | undefined> {
+    const raw = await this.redis.hgetall(this.key(cycleId));
+    if (!raw.status) return undefined;
+    const cycle: StoredCycle = {
+      status: raw.status as StoredCycle['status'],
+      trigger: raw.trigger ?? 'unknown',
+      startedAtMs: Number(raw.startedAtMs ?? 0),
+    };
+    if (raw.plan) cycle.plan = JSON.parse(raw.plan) as Plan;
+    if (raw.stopped) cycle.stopped = raw.stopped;
+    return cycle;
+  }
+
+  async savePlan(cycleId: string, plan: Plan): Promise<void> {
+    await this.redis.hset(this.key(cycleId), 'plan', JSON.stringify(plan), 'status', 'applying');
+  }
+
+  async recordResult(cycleId: string, result: OperationResult): Promise<void> {
+    await this.redis.hset(this.key(cycleId, 'results'), result.key, JSON.stringify(result));
+  }
+
+  /** The stop flag and whether this operation already has an outcome, in one round trip. */
+  async stoppedOrDone(cycleId: string, key: string): Promise<[stopped: string | undefined, done: boolean]> {
+    const replies = await this.redis.multi().hget(this.key(cycleId), 'stopped').hexists(this.key(cycleId, 'results'), key).exec();
+    const stopped = replies?.[0]?.[1];
+    return [typeof stopped === 'string' ? stopped : undefined, replies?.[1]?.[1] === 1];
+  }
+
+  async resultKeys(cycleId: string): Promise<Set<string>> {
+    return new Set(await this.redis.hkeys(this.key(cycleId, 'results')));
+  }
+
+  async resultCount(cycleId: string): Promise<number> {
+    return this.redis.hlen(this.key(cycleId, 'results'));
+  }
+
+  async results(cycleId: string): Promise<OperationResult[]> {
+    const raw = await this.redis.hvals(this.key(cycleId, 'results'));
+    return raw.map((r) => JSON.parse(r) as OperationResult);
+  }
+
+  /** Tells the operation workers to run nothing more of this cycle (a 401 was seen). */
+  async stop(cycleId: string, reason: string): Promise<void> {
+    await this.redis.hsetnx(this.key(cycleId), 'stopped', reason);
+  }
+
+  async stopped(cycleId: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.key(cycleId), 'stopped')) ?? undefined;
+  }
+
+  async finish(cycleId: string, report: CycleReport): Promise<void> {
+    const reports = syncKey(this.prefix, this.sync, 'reports');
+    await this.redis
+      .multi()
+      .hset(this.key(cycleId), 'status', 'done', 'report', JSON.stringify(report))
+      .expire(this.key(cycleId), FINISHED_TTL_S)
+      .expire(this.key(cycleId, 'results'), FINISHED_TTL_S)
+      .lpush(reports, JSON.stringify(report))
+      .ltrim(reports, 0, REPORTS_KEPT - 1)
+      .exec();
+  }
+
+  async report(cycleId: string): Promise<CycleReport | undefined> {
+    const raw = await this.redis.hget(this.key(cycleId), 'report');
+    return raw ? (JSON.parse(raw) as CycleReport) : undefined;
+  }
+
+  async reports(limit = REPORTS_KEPT): Promise<CycleReport[]> {
+    const raw = await this.redis.lrange(syncKey(this.prefix, this.sync, 'reports'), 0, limit - 1);
+    return raw.map((r) => JSON.parse(r) as CycleReport);
+  }
+}

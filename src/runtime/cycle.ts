@@ -1,0 +1,116 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DelayedError, type Job, type Queue } from 'bullmq';
+import type { Logger } from 'pino';
+import { SyncError } from '../model/failure.js';
+import type { Plan } from '../plan/types.js';
+import { SourceReadError } from '../sources/source.js';
+import type { CycleStore } from './cycle-store.js';
+import type { OperationJobData } from './operation-worker.js';
+import { readAndPlan, type SyncSides } from './prepare.js';
+import { cycleIdOf, operationJobId, type CycleJobData, type RuntimeOptions } from './queues.js';
+import { buildReport, operationKey, type CycleReport, type OperationResult } from './report.js';
+
+export interface CycleDeps {
+  sides: SyncSides;
+  store: CycleStore;
+  operations: Queue;
+  options: RuntimeOptions;
+  log: Logger;
+  /** Deactivations a person approved, by TeamViewer user id. */
+  approved?: () => Promise<ReadonlySet<string>>;
+  onReport?: (report: CycleReport) => void | Promise<void>;
+}
+
+const ENQUEUE_CHUNK = 500;
+
+function failureOf(err: unknown): NonNullable<CycleReport['failure']> {
+  if (err instanceof SourceReadError) return { failureClass: 'source-read', message: `the IdP read failed, so nothing was deactivated: ${err.message}` };
+  if (err instanceof SyncError) return { failureClass: err.failureClass, message: `TeamViewer: ${err.message}` };
+  return { failureClass: 'internal', message: err instanceof Error ? err.message : String(err) };
+}
+
+/**
+ * One sync cycle: read both sides, plan, persist the plan, hand every operation to the operation
+ * workers and wait for all of them, then report. A re-delivered cycle (its worker died) resumes
+ * from the persisted plan and re-enqueues only the operations with no recorded outcome.
+ */
+export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string, signal?: AbortSignal): Promise<CycleReport> {
+  const cycleId = cycleIdOf(job);
+  const log = deps.log.child({ cycle: cycleId });
+  const startedAtMs = Date.now();
+  const stored = await deps.store.begin(cycleId, job.data.trigger, startedAtMs);
+  if (stored.status === 'done') {
+    const report = await deps.store.report(cycleId);
+    if (report) return report;
+  }
+
+  let plan: Plan | undefined = stored.plan;
+  const finish = async (extra: { failure?: CycleReport['failure'] }) => {
+    const results = await deps.store.results(cycleId);
+    const report = buildReport({ sync: deps.sides.sync.name, cycleId, trigger: job.data.trigger, ...(job.data.requestedAt !== undefined ? { requestedAt: job.data.requestedAt } : {}), startedAtMs: stored.startedAtMs, finishedAtMs: Date.now(), ...(plan ? { plan } : {}), results, ...extra });
+    await deps.store.finish(cycleId, report);
+    log[report.outcome === 'failed' ? 'error' : 'info']({ outcome: report.outcome, durationMs: report.durationMs, operations: report.operations, failure: report.failure }, 'cycle finished');
+    await deps.onReport?.(report);
+    return report;
+  };
+
+  if (!plan) {
+    try {
+      const approved = deps.approved ? await deps.approved() : undefined;
+      const prepared = await readAndPlan(deps.sides, approved ? { approved } : {});
+      plan = prepared.plan;
+      await deps.sides.state.applyLinkChanges(plan.links);
+      await deps.store.savePlan(cycleId, plan);
+      log.info({ trigger: job.data.trigger, summary: plan.summary, notices: plan.notices }, 'cycle planned');
+    } catch (err) {
+      return finish({ failure: failureOf(err) });
+    }
+  } else {
+    log.warn('resuming a cycle whose worker stopped after planning');
+  }
+
+  await enqueueRemaining(cycleId, plan, deps);
+  const outcome = await waitForOperations(cycleId, plan, deps, job, token, signal);
+  if (outcome === 'timed-out') {
+    return finish({ failure: { failureClass: 'transient', message: `operations did not finish within ${Math.round(deps.options.cycleTimeoutMs / 60_000)} minutes; the rest are left to the next cycle` } });
+  }
+  const stopped = await deps.store.stopped(cycleId);
+  return finish(stopped ? { failure: { failureClass: 'unauthorised', message: stopped } } : {});
+}
+
+async function enqueueRemaining(cycleId: string, plan: Plan, deps: CycleDeps): Promise<void> {
+  const done = await deps.store.resultKeys(cycleId);
+  const jobs = plan.operations
+    .map((op) => ({ op, key: operationKey(op) }))
+    .filter(({ key }) => !done.has(key))
+    .map(({ op, key }) => ({
+      name: op.kind,
+      data: { cycleId, key, op } satisfies OperationJobData,
+      opts: {
+        // Deterministic: re-adding an operation that is still queued or running is a no-op.
+        jobId: operationJobId(cycleId, key),
+        attempts: deps.options.opAttempts,
+        backoff: { type: 'exponential', delay: deps.options.opBackoffMs, jitter: 0.5 },
+        removeOnComplete: true,
+        removeOnFail: { age: 86_400 },
+      },
+    }));
+  for (let i = 0; i < jobs.length; i += ENQUEUE_CHUNK) await deps.operations.addBulk(jobs.slice(i, i + ENQUEUE_CHUNK));
+}
+
+async function waitForOperations(cycleId: string, plan: Plan, deps: CycleDeps, job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<'done' | 'timed-out'> {
+  const deadline = Date.now() + deps.options.cycleTimeoutMs;
+  const total = plan.operations.length;
+  while ((await deps.store.resultCount(cycleId)) < total) {
+    if (signal?.aborted) {
+      // Shutting down: hand the cycle back; whoever picks it up resumes from the stored plan.
+      await job.moveToDelayed(Date.now() + 1000, token);
+      throw new DelayedError();
+    }
+    if (Date.now() > deadline) return 'timed-out';
+    await sleep(deps.options.pollMs);
+  }
+  return 'done';
+}
+
+export type { OperationResult };

@@ -1,0 +1,79 @@
+import { Worker, type Job, type Queue } from 'bullmq';
+import type { Logger } from 'pino';
+import { SyncError } from '../model/failure.js';
+import type { UserOperation } from '../plan/types.js';
+import { applyUserOperation, type OperationOutcome } from './apply.js';
+import type { CycleStore } from './cycle-store.js';
+import type { SyncSides } from './prepare.js';
+import type { RuntimeOptions } from './queues.js';
+import type { OperationResult } from './report.js';
+
+export interface OperationJobData {
+  cycleId: string;
+  key: string;
+  op: UserOperation;
+}
+
+export interface OperationDeps {
+  sides: SyncSides;
+  store: CycleStore;
+  queue: Queue;
+  options: RuntimeOptions;
+  log: Logger;
+  /** Called once per recorded outcome (metrics, provisioning log). */
+  onResult?: (result: OperationResult, cycleId: string) => void | Promise<void>;
+}
+
+function toResult(data: OperationJobData, attempts: number, outcome: OperationOutcome | { status: 'cancelled'; message: string }): OperationResult {
+  const result: OperationResult = { key: data.key, kind: data.op.kind, email: data.op.email, status: outcome.status, message: outcome.message, attempts };
+  if ('tvUserId' in outcome && outcome.tvUserId !== undefined) result.tvUserId = outcome.tvUserId;
+  if ('adopted' in outcome && outcome.adopted) result.adopted = true;
+  if ('failureClass' in outcome) result.failureClass = outcome.failureClass;
+  return result;
+}
+
+/**
+ * One planned operation. Re-delivery is safe: a recorded outcome is never redone, and any attempt
+ * after the first looks the user up before creating (an earlier attempt may have created it).
+ */
+export async function processOperation(job: Job<OperationJobData>, deps: OperationDeps): Promise<OperationResult | undefined> {
+  const { cycleId, key, op } = job.data;
+  const attempts = job.attemptsMade + 1;
+  const record = async (outcome: OperationOutcome | { status: 'cancelled'; message: string }) => {
+    const result = toResult(job.data, attempts, outcome);
+    await deps.store.recordResult(cycleId, result);
+    deps.log[result.status === 'failed' ? 'warn' : 'info'](
+      { cycle: cycleId, object: op.kind === 'createUser' ? op.sourceId : op.tvUserId, email: op.email, action: op.kind, outcome: result.status, reason: result.failureClass ?? op.reason, attempts },
+      result.message,
+    );
+    await deps.onResult?.(result, cycleId);
+    return result;
+  };
+
+  const [stopped, done] = await deps.store.stoppedOrDone(cycleId, key);
+  if (done) return undefined;
+  if (stopped) return record({ status: 'cancelled', message: `${op.kind} ${op.email}: not run, the cycle stopped (${stopped})` });
+
+  try {
+    const outcome = await applyUserOperation(op, {
+      client: deps.sides.client,
+      state: deps.sides.state,
+      nowMs: deps.sides.now,
+      lookupFirst: job.attemptsMade > 0 || job.attemptsStarted > 1,
+    });
+    return await record(outcome);
+  } catch (err) {
+    if (err instanceof SyncError && err.failureClass === 'rate-limited') {
+      // The whole queue waits, on every replica, and the job keeps its attempts.
+      await deps.queue.rateLimit(err.retryAfterMs ?? deps.options.rateLimitFallbackMs);
+      throw Worker.RateLimitError();
+    }
+    if (err instanceof SyncError && err.failureClass === 'unauthorised') {
+      await deps.store.stop(cycleId, `TeamViewer refused the token: ${err.message}`);
+      return record({ status: 'failed', failureClass: 'unauthorised', message: `${op.kind} ${op.email}: ${err.message}` });
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    if (attempts < deps.options.opAttempts) throw err instanceof SyncError ? err : new Error(message);
+    return record({ status: 'failed', failureClass: err instanceof SyncError ? err.failureClass : 'transient', message: `${op.kind} ${op.email}: gave up after ${attempts} attempts: ${message}` });
+  }
+}

@@ -1,0 +1,73 @@
+import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+
+/** Knobs of the runtime that are not per-sync config; tests shorten them. */
+export interface RuntimeOptions {
+  /** Attempts of an operation job for transient failures (the first included). */
+  opAttempts: number;
+  /** First retry delay of an operation; doubles each attempt, with jitter. */
+  opBackoffMs: number;
+  /** Wait after a 429 that named no Retry-After. */
+  rateLimitFallbackMs: number;
+  /** How often a cycle looks at its operations' progress. */
+  pollMs: number;
+  /** A cycle that has not seen all its operations finish by then reports the rest as lost. */
+  cycleTimeoutMs: number;
+  /** Time running jobs get to finish on SIGTERM before they are handed back. */
+  shutdownGraceMs: number;
+  /** Lock and stall detection: a killed worker's jobs go to another worker after about this long. */
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+}
+
+export const DEFAULT_RUNTIME: RuntimeOptions = {
+  opAttempts: 8,
+  opBackoffMs: 1000,
+  rateLimitFallbackMs: 10_000,
+  pollMs: 250,
+  cycleTimeoutMs: 4 * 3_600_000,
+  shutdownGraceMs: 25_000,
+  lockDurationMs: 30_000,
+  stalledIntervalMs: 30_000,
+};
+
+export interface CycleJobData {
+  trigger: 'schedule' | 'manual' | 'once';
+  requestedAt?: number;
+}
+
+export const queueNames = (sync: string) => ({ cycles: `cycles-${sync}`, operations: `operations-${sync}` });
+
+export const schedulerId = (sync: string) => `cycle-${sync}`;
+export const manualDedupId = (sync: string) => `manual-${sync}`;
+
+export const CYCLE_JOB_OPTIONS: JobsOptions = { attempts: 1, removeOnComplete: { count: 200 }, removeOnFail: { count: 200 } };
+
+/** Queues of one sync. The cycle queue runs one job at a time across every replica (global concurrency 1). */
+export interface SyncQueues {
+  cycles: Queue<CycleJobData>;
+  operations: Queue;
+}
+
+export function openQueues(sync: string, connection: ConnectionOptions, prefix: string): SyncQueues {
+  const names = queueNames(sync);
+  return {
+    cycles: new Queue<CycleJobData>(names.cycles, { connection, prefix }),
+    operations: new Queue(names.operations, { connection, prefix }),
+  };
+}
+
+export async function closeQueues(queues: SyncQueues): Promise<void> {
+  await Promise.all([queues.cycles.close(), queues.operations.close()]);
+}
+
+/** Ids are readable (`--cycle ID`) and stable across re-deliveries of the same job. */
+export function cycleIdOf(job: { id?: string | undefined; timestamp: number }): string {
+  const stamp = new Date(job.timestamp).toISOString().replace(/[-:]/g, '').slice(0, 15);
+  const id = (job.id ?? 'x').replace(/^repeat:[^:]*:/, 's').replace(/[^A-Za-z0-9_-]/g, '-');
+  return `${stamp}-${id}`;
+}
+
+/** BullMQ job ids may not contain ":" nor be all digits; encodeURIComponent keeps distinct keys distinct. */
+export function operationJobId(cycleId: string, key: string): string {
+  return `${cycleId}.${encodeURIComponent(key)}`;
+}

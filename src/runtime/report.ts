@@ -1,0 +1,123 @@
+import type { FailureClass } from '../model/failure.js';
+import type { ChangeUserOperation, Plan, PlanSummary, SkippedItem, UserOperation, UserOperationKind } from '../plan/types.js';
+
+/** What happened to one operation, as the operation worker records it. */
+export interface OperationResult {
+  key: string;
+  kind: UserOperationKind;
+  email: string;
+  status: 'applied' | 'failed' | 'cancelled';
+  tvUserId?: string;
+  adopted?: boolean;
+  failureClass?: FailureClass;
+  message: string;
+  attempts: number;
+}
+
+export type CycleOutcome = 'succeeded' | 'partial' | 'failed';
+
+export interface CycleReport {
+  sync: string;
+  cycleId: string;
+  trigger: string;
+  /** When the manual request behind this cycle was made (epoch ms), if any. */
+  requestedAt?: number;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  outcome: CycleOutcome;
+  /** Why the cycle as a whole failed (IdP read, 401, TeamViewer unreachable). */
+  failure?: { failureClass: FailureClass | 'source-read' | 'internal'; message: string };
+  notices: string[];
+  summary?: PlanSummary;
+  operations: Record<UserOperationKind, { planned: number; applied: number; failed: number; cancelled: number }>;
+  adopted: number;
+  failures: OperationResult[];
+  skipped: SkippedItem[];
+  held: { count: number; pendingApproval: boolean; items: Pick<ChangeUserOperation, 'tvUserId' | 'email' | 'reason' | 'message'>[] };
+  deactivationsBlocked?: Plan['deactivationsBlocked'];
+}
+
+/** Lists in a stored report are capped so a 100k-user disaster does not make a 100 MB report. */
+export const REPORT_LIST_CAP = 1000;
+
+export function operationKey(op: UserOperation): string {
+  return `${op.kind}.${op.kind === 'createUser' ? op.sourceId : op.tvUserId}`;
+}
+
+function emptyCounts(): CycleReport['operations'] {
+  const zero = () => ({ planned: 0, applied: 0, failed: 0, cancelled: 0 });
+  return { createUser: zero(), updateUser: zero(), deactivateUser: zero(), reactivateUser: zero() };
+}
+
+/** Pure: the report of a cycle from its plan and the recorded outcomes. */
+export function buildReport(input: {
+  sync: string;
+  cycleId: string;
+  trigger: string;
+  requestedAt?: number;
+  startedAtMs: number;
+  finishedAtMs: number;
+  plan?: Plan;
+  results: readonly OperationResult[];
+  failure?: CycleReport['failure'];
+}): CycleReport {
+  const operations = emptyCounts();
+  const { plan } = input;
+  for (const op of plan?.operations ?? []) operations[op.kind].planned++;
+  let adopted = 0;
+  const failures: OperationResult[] = [];
+  for (const result of input.results) {
+    operations[result.kind][result.status]++;
+    if (result.adopted) adopted++;
+    if (result.status === 'failed') failures.push(result);
+  }
+  failures.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const anyFailed = failures.length > 0;
+  const outcome: CycleOutcome = input.failure ? 'failed' : anyFailed ? 'partial' : 'succeeded';
+  const report: CycleReport = {
+    sync: input.sync,
+    cycleId: input.cycleId,
+    trigger: input.trigger,
+    startedAt: new Date(input.startedAtMs).toISOString(),
+    finishedAt: new Date(input.finishedAtMs).toISOString(),
+    durationMs: input.finishedAtMs - input.startedAtMs,
+    outcome,
+    notices: plan?.notices ?? [],
+    operations,
+    adopted,
+    failures: failures.slice(0, REPORT_LIST_CAP),
+    skipped: (plan?.skipped ?? []).slice(0, REPORT_LIST_CAP),
+    held: {
+      count: plan?.held.length ?? 0,
+      pendingApproval: (plan?.held.length ?? 0) > 0,
+      items: (plan?.held ?? []).slice(0, REPORT_LIST_CAP).map(({ tvUserId, email, reason, message }) => ({ tvUserId, email, reason, message })),
+    },
+  };
+  if (input.requestedAt !== undefined) report.requestedAt = input.requestedAt;
+  if (plan) report.summary = plan.summary;
+  if (input.failure) report.failure = input.failure;
+  if (plan?.deactivationsBlocked) report.deactivationsBlocked = plan.deactivationsBlocked;
+  if (failures.length > REPORT_LIST_CAP || (plan?.skipped.length ?? 0) > REPORT_LIST_CAP) {
+    report.notices = [...report.notices, `lists are cut at ${REPORT_LIST_CAP} entries; the provisioning log has every one`];
+  }
+  return report;
+}
+
+const VERB: Record<UserOperationKind, string> = { createUser: 'created', updateUser: 'updated', reactivateUser: 'reactivated', deactivateUser: 'deactivated' };
+
+export function renderReport(report: CycleReport): string {
+  const lines = [`cycle ${report.cycleId} of sync ${report.sync} (${report.trigger}): ${report.outcome.toUpperCase()} in ${(report.durationMs / 1000).toFixed(1)} s`];
+  if (report.failure) lines.push(`  failure (${report.failure.failureClass}): ${report.failure.message}`);
+  const counts = (Object.keys(VERB) as UserOperationKind[]).map((k) => {
+    const c = report.operations[k];
+    return `${VERB[k]} ${c.applied}/${c.planned}${c.failed ? ` (${c.failed} failed)` : ''}${c.cancelled ? ` (${c.cancelled} cancelled)` : ''}`;
+  });
+  lines.push(`  ${counts.join(' · ')}${report.adopted ? ` · adopted ${report.adopted}` : ''}`);
+  if (report.summary) lines.push(`  in scope ${report.summary.inScope} · TeamViewer ${report.summary.teamviewerUsers} · managed ${report.summary.managed} · unchanged ${report.summary.unchanged}`);
+  if (report.held.count) lines.push(`  held for approval: ${report.held.count} deactivations (tvsync approve --sync ${report.sync} --cycle ${report.cycleId})`);
+  for (const notice of report.notices) lines.push(`  ! ${notice}`);
+  for (const f of report.failures) lines.push(`  failed   ${f.failureClass ?? ''} ${f.message}`);
+  for (const s of report.skipped) lines.push(`  skipped  ${s.reason}: ${s.message}`);
+  return lines.join('\n');
+}
