@@ -7,7 +7,7 @@ import { processCycle, type CycleDeps } from './cycle.js';
 import { CycleStore } from './cycle-store.js';
 import { processOperation, type OperationDeps, type OperationJobData } from './operation-worker.js';
 import type { SyncSides } from './prepare.js';
-import { closeQueues, CYCLE_JOB_OPTIONS, DEFAULT_RUNTIME, openQueues, queueNames, schedulerId, type CycleJobData, type RuntimeOptions, type SyncQueues } from './queues.js';
+import { closeQueues, CYCLE_JOB_OPTIONS, DEFAULT_RUNTIME, openQueues, queueNames, runtimeFromConfig, schedulerId, type CycleJobData, type RuntimeOptions, type SyncQueues } from './queues.js';
 import { connectRedis } from './redis.js';
 import type { CycleReport, OperationResult } from './report.js';
 import { buildSyncSides } from './wiring.js';
@@ -52,7 +52,7 @@ export class Daemon {
 
   static async start(config: TvsyncConfig, log: Logger, opts: DaemonOptions): Promise<Daemon> {
     const redis = connectRedis(config.redis.url, 'producer');
-    const daemon = new Daemon(config, redis, { ...DEFAULT_RUNTIME, ...opts.runtime }, log);
+    const daemon = new Daemon(config, redis, { ...DEFAULT_RUNTIME, ...runtimeFromConfig(config.runtime), ...opts.runtime }, log);
     try {
       await redis.ping();
       const selected = opts.syncs ? config.syncs.filter((s) => opts.syncs?.includes(s.name)) : config.syncs;
@@ -70,6 +70,7 @@ export class Daemon {
       redis: this.redis,
       prefix,
       log: this.log,
+      readBackoff: { attempts: 6, baseMs: this.options.readBackoffMs, capMs: 60 * this.options.readBackoffMs, maxWaitMs: 120_000 },
       ...(opts.onResponse ? { onResponse: (info: Parameters<NonNullable<DaemonOptions['onResponse']>>[1]) => opts.onResponse?.(sync.name, info) } : {}),
     });
     const queues = openQueues(sync.name, this.redis, prefix);

@@ -8,6 +8,7 @@ import type { Plan, PlanPolicy } from '../plan/types.js';
 import type { DirectorySource } from '../sources/source.js';
 import type { SyncState } from '../store/sync-state.js';
 import type { TeamViewerScimClient } from '../teamviewer/scim-client.js';
+import { DEFAULT_BACKOFF, withRetries, type BackoffPolicy } from '../net/retry.js';
 
 /** Everything one sync needs to read both sides and plan; the edges are passed in, so tests swap them. */
 export interface SyncSides {
@@ -17,6 +18,8 @@ export interface SyncSides {
   state: SyncState;
   log: Logger;
   now: () => number;
+  /** Retries of the TeamViewer reads (transient and rate-limited answers). */
+  readBackoff?: BackoffPolicy;
 }
 
 export interface PreparedPlan {
@@ -38,11 +41,17 @@ export function planPolicy(sync: SyncConfig, tokenOwner: string | undefined, app
   return policy;
 }
 
+function withTeamViewerRetries<T>(sides: SyncSides, what: string, fn: () => Promise<T>): Promise<T> {
+  return withRetries(fn, sides.readBackoff ?? DEFAULT_BACKOFF, {
+    onRetry: (err, waitMs, attempt) => sides.log.warn({ what, failureClass: err.failureClass, waitMs, attempt: attempt + 1, err: err.message }, 'TeamViewer read failed; retrying'),
+  });
+}
+
 /** The token owner must never be deactivated: from config, else asked of TeamViewer. */
 async function resolveTokenOwner(sides: SyncSides): Promise<string | undefined> {
   if (sides.sync.target.tokenOwner) return sides.sync.target.tokenOwner;
   try {
-    const owner = await sides.client.getTokenOwner();
+    const owner = await withTeamViewerRetries(sides, 'token owner', () => sides.client.getTokenOwner());
     return owner?.email;
   } catch (err) {
     if (err instanceof SyncError && err.failureClass === 'unauthorised') throw err;
@@ -58,7 +67,7 @@ async function resolveTokenOwner(sides: SyncSides): Promise<string | undefined> 
 export async function readAndPlan(sides: SyncSides, opts: { approved?: ReadonlySet<string> } = {}): Promise<PreparedPlan> {
   const [directory, teamviewer, tokenOwner, links, outsideCompany] = await Promise.all([
     sides.source.read(),
-    sides.client.listUsers(),
+    withTeamViewerRetries(sides, 'user list', () => sides.client.listUsers()),
     resolveTokenOwner(sides),
     sides.state.loadLinks(),
     sides.state.loadOutsideCompany(),

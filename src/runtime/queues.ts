@@ -1,4 +1,5 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import type { TvsyncConfig } from '../config/schema.js';
 
 /** Knobs of the runtime that are not per-sync config; tests shorten them. */
 export interface RuntimeOptions {
@@ -6,6 +7,8 @@ export interface RuntimeOptions {
   opAttempts: number;
   /** First retry delay of an operation; doubles each attempt, with jitter. */
   opBackoffMs: number;
+  /** First retry delay of a failed TeamViewer read at the start of a cycle. */
+  readBackoffMs: number;
   /** Wait after a 429 that named no Retry-After. */
   rateLimitFallbackMs: number;
   /** How often a cycle looks at its operations' progress. */
@@ -19,9 +22,24 @@ export interface RuntimeOptions {
   stalledIntervalMs: number;
 }
 
+/** The runtime knobs a config file sets (`runtime:`), in the daemon's terms. */
+export function runtimeFromConfig(runtime: TvsyncConfig['runtime']): Partial<RuntimeOptions> {
+  return {
+    opAttempts: runtime.operationAttempts,
+    opBackoffMs: runtime.operationBackoff,
+    readBackoffMs: runtime.readBackoff,
+    rateLimitFallbackMs: runtime.rateLimitFallback,
+    cycleTimeoutMs: runtime.cycleTimeout,
+    shutdownGraceMs: runtime.shutdownGrace,
+    lockDurationMs: runtime.lockDuration,
+    stalledIntervalMs: runtime.stalledInterval,
+  };
+}
+
 export const DEFAULT_RUNTIME: RuntimeOptions = {
   opAttempts: 8,
   opBackoffMs: 1000,
+  readBackoffMs: 1000,
   rateLimitFallbackMs: 10_000,
   pollMs: 250,
   cycleTimeoutMs: 4 * 3_600_000,

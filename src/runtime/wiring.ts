@@ -5,6 +5,7 @@ import { createSource } from '../connectors/index.js';
 import { MemorySyncState, RedisSyncState, type SyncState } from '../store/sync-state.js';
 import { TeamViewerScimClient, type ScimClientOptions } from '../teamviewer/scim-client.js';
 import type { SyncSides } from './prepare.js';
+import type { BackoffPolicy } from '../net/retry.js';
 
 export function createTeamViewerClient(target: SyncConfig['target'], onResponse?: ScimClientOptions['onResponse']): TeamViewerScimClient {
   const options: ScimClientOptions = { baseUrl: target.baseUrl, token: target.token, timeoutMs: target.timeout, pageSize: target.pageSize };
@@ -14,11 +15,12 @@ export function createTeamViewerClient(target: SyncConfig['target'], onResponse?
 }
 
 /** Builds the edges of one sync from its config: Redis-backed state when a connection is given. */
-export function buildSyncSides(sync: SyncConfig, deps: { redis?: Redis; prefix: string; log: Logger; now?: () => number; onResponse?: ScimClientOptions['onResponse'] }): SyncSides {
+export function buildSyncSides(sync: SyncConfig, deps: { redis?: Redis; prefix: string; log: Logger; now?: () => number; onResponse?: ScimClientOptions['onResponse']; readBackoff?: BackoffPolicy }): SyncSides {
   const state: SyncState = deps.redis ? new RedisSyncState(deps.redis, deps.prefix, sync.name) : new MemorySyncState();
   const log = deps.log.child({ sync: sync.name });
   const now = deps.now ?? Date.now;
   return {
+    ...(deps.readBackoff ? { readBackoff: deps.readBackoff } : {}),
     sync,
     source: createSource(sync.source, { state: state.source, log, now }),
     client: createTeamViewerClient(sync.target, deps.onResponse),

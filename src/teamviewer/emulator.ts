@@ -228,7 +228,8 @@ export class TeamViewerEmulator {
   }
 
   /** Changes switches at run time; a key present with undefined (or null) switches that setting off. */
-  configure(patch: EmulatorSwitches): void {
+  /** `null` turns a switch off, as on the admin route. */
+  configure(patch: z.input<typeof emulatorSwitchesSchema>): void {
     this.applySwitches(emulatorSwitchesSchema.parse(patch));
   }
 

@@ -8,7 +8,7 @@ import type { CycleReport } from '../../src/runtime/report.js';
 import { TOKEN, people, silentLog, startEmulator, writeExport } from '../support/fixtures.js';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
 
-export const FAST: Partial<RuntimeOptions> = { pollMs: 50, opBackoffMs: 50, rateLimitFallbackMs: 200, lockDurationMs: 5000, stalledIntervalMs: 2000, shutdownGraceMs: 5000 };
+export const FAST: Partial<RuntimeOptions> = { pollMs: 50, opBackoffMs: 50, readBackoffMs: 50, rateLimitFallbackMs: 200, lockDurationMs: 5000, stalledIntervalMs: 2000, shutdownGraceMs: 5000 };
 
 type Started = Awaited<ReturnType<typeof startEmulator>>;
 let tv: Started;
@@ -72,5 +72,90 @@ describe('sync cycles on real Redis against the emulator', () => {
     expect(second.summary?.unchanged).toBe(2000);
     expect(Object.values(second.operations).every((c) => c.planned === 0)).toBe(true);
     expect(tv.emulator.stats.writes).toBe(writes);
+  });
+});
+
+describe('changes between cycles', () => {
+  it('gives exactly the expected writes; an e-mail change is a skipped rename', async () => {
+    const prefix = testPrefix('changes');
+    prefixes.push(prefix);
+    const users: DirectoryUser[] = people(20, 5000);
+    const dir = writeExport(users);
+    const daemon = await Daemon.start(configFor(dir, { prefix }), silentLog, { scheduler: false, worker: true, runtime: FAST });
+    daemons.push(daemon);
+    expect((await cycle(daemon)).operations.createUser.applied).toBe(20);
+
+    const changed = users.slice(0, 18); // person5018 and person5019 leave the scope
+    changed[0] = { ...changed[0]!, givenName: 'Renamed' };
+    changed[1] = { ...changed[1]!, active: false };
+    changed[2] = { ...changed[2]!, email: 'person5002.moved@corp.example' };
+    changed.push(...people(1, 6000));
+    writeExport(changed, [], dir);
+    tv.emulator.resetStats();
+
+    const report = await cycle(daemon);
+    expect(report.outcome).toBe('succeeded');
+    expect(report.operations).toEqual({
+      createUser: { planned: 1, applied: 1, failed: 0, cancelled: 0 },
+      updateUser: { planned: 1, applied: 1, failed: 0, cancelled: 0 },
+      reactivateUser: { planned: 0, applied: 0, failed: 0, cancelled: 0 },
+      deactivateUser: { planned: 3, applied: 3, failed: 0, cancelled: 0 },
+    });
+    expect(report.skipped).toEqual([expect.objectContaining({ reason: 'email-change-unsupported', email: 'person5002.moved@corp.example', message: expect.stringContaining('person5002@corp.example') })]);
+    const stats = tv.emulator.stats.byRoute;
+    expect(stats['POST /Users']).toBe(1);
+    expect(stats['PATCH /Users']).toBe(4);
+    expect(stats['DELETE /Users']).toBe(0);
+    const byMail = new Map(tv.emulator.dump().users.map((u) => [u.userName, u]));
+    expect(byMail.get('person5000@corp.example')?.displayName).toBe('Renamed 5000');
+    expect(byMail.get('person5001@corp.example')?.active).toBe(false);
+    expect(byMail.get('person5018@corp.example')?.active).toBe(false);
+    expect(byMail.get('person5002@corp.example')?.active).toBe(true);
+    expect(byMail.has('person5002.moved@corp.example')).toBe(false);
+  });
+
+  it('reports an address owned outside the company and a failed IdP read', async () => {
+    const prefix = testPrefix('failures');
+    prefixes.push(prefix);
+    const dir = writeExport([...people(2, 7000), { id: 'out', email: 'outsider@elsewhere.example', displayName: 'Out Sider', active: true }]);
+    const daemon = await Daemon.start(configFor(dir, { prefix }), silentLog, { scheduler: false, worker: true, runtime: FAST });
+    daemons.push(daemon);
+    const report = await cycle(daemon);
+    expect(report.outcome).toBe('partial');
+    expect(report.failures).toEqual([expect.objectContaining({ failureClass: 'owned-outside', email: 'outsider@elsewhere.example', message: expect.stringContaining('outside the company') })]);
+
+    writeExport([], [], dir);
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(`${dir}/users.json`, '[{"id": ');
+    const broken = await cycle(daemon);
+    expect(broken.outcome).toBe('failed');
+    expect(broken.failure).toMatchObject({ failureClass: 'source-read', message: expect.stringContaining('nothing was deactivated') });
+  });
+});
+
+describe('fault tolerance', () => {
+  it('converges with 10% injected 5xx and a tight rate limit, with no duplicate user', async () => {
+    const prefix = testPrefix('faults');
+    prefixes.push(prefix);
+    const users = people(300, 10_000);
+    const dir = writeExport(users);
+    const daemon = await Daemon.start(configFor(dir, { prefix, concurrency: 8 }), silentLog, { scheduler: false, worker: true, runtime: { ...FAST, opAttempts: 12 } });
+    daemons.push(daemon);
+    tv.emulator.configure({ failureRate: 0.1, failureMode: 'mixed', rateLimit: { max: 150, windowMs: 1000 } });
+    try {
+      let report = await cycle(daemon);
+      // A cycle may finish with a few operations given up after their attempts; the next one converges.
+      for (let i = 0; i < 3 && report.operations.createUser.failed > 0; i++) report = await cycle(daemon);
+      expect(tv.emulator.stats.injectedFailures).toBeGreaterThan(10);
+      expect(tv.emulator.stats.rateLimited).toBeGreaterThan(0);
+    } finally {
+      tv.emulator.configure({ failureRate: 0, rateLimit: null });
+    }
+    const mine = tv.emulator.dump().users.filter((u) => /^person1\d{4}@/.test(u.userName));
+    expect(mine).toHaveLength(300);
+    expect(new Set(mine.map((u) => u.userName.toLowerCase())).size).toBe(300);
+    expect(mine.every((u) => u.active)).toBe(true);
+    const clean = await cycle(daemon);
+    expect(clean.summary?.unchanged).toBe(300);
   });
 });

@@ -1,0 +1,117 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CycleStore } from '../../src/runtime/cycle-store.js';
+import { closeQueues, openQueues } from '../../src/runtime/queues.js';
+import { requestCycle, waitForCycleReport } from '../../src/runtime/trigger.js';
+import { spawnDaemon, exited, until } from '../support/daemon-process.js';
+import { TOKEN, people, startEmulator, writeConfig, writeExport } from '../support/fixtures.js';
+import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
+
+type Started = Awaited<ReturnType<typeof startEmulator>>;
+let tv: Started;
+let redis: Redis;
+const prefixes: string[] = [];
+const env = { TVSYNC_TEST_TOKEN: TOKEN };
+const FAST_RUNTIME = `runtime: { lockDuration: 3s, stalledInterval: 1s, operationBackoff: 100ms, readBackoff: 100ms, shutdownGrace: 5s }\n`;
+
+beforeAll(async () => {
+  tv = await startEmulator();
+  redis = new Redis(REDIS_URL);
+});
+afterAll(async () => {
+  await tv.emulator.stop();
+  await redis.quit();
+  await Promise.all(prefixes.map(dropPrefix));
+});
+
+function mine(from: number, to: number) {
+  return tv.emulator.dump().users.filter((u) => {
+    const n = Number(/^person(\d+)@/.exec(u.userName)?.[1] ?? -1);
+    return n >= from && n < to;
+  });
+}
+
+/** A config for these users with the given target tuning and short stall times. */
+function configWith(users: ReturnType<typeof people>, prefix: string, targetTuning: string, syncExtra = '') {
+  const path = writeConfig({ exportDir: writeExport(users), baseUrl: tv.baseUrl, prefix });
+  const text = readFileSync(path, 'utf8').replace('requestsPerSecond: 500\n      concurrency: 8\n', targetTuning).replace('log:\n', `${FAST_RUNTIME}log:\n`);
+  writeFileSync(path, text + syncExtra);
+  return path;
+}
+
+describe('crash safety', () => {
+  it('a worker killed with SIGKILL mid-cycle, then another started, ends as a clean run would', async () => {
+    const prefix = testPrefix('crash');
+    prefixes.push(prefix);
+    const users = people(400, 20_000);
+    const config = configWith(users, prefix, 'requestsPerSecond: 400\n      concurrency: 4\n');
+    tv.emulator.configure({ latencyMs: 15 });
+    const queues = openQueues('corp', redis, prefix);
+    try {
+      const first = spawnDaemon(['--role', 'worker', '--config', config], env);
+      const { requestedAt } = await requestCycle(queues.cycles, 'corp');
+      await until(() => mine(20_000, 20_400).length >= 120, 60_000, 'the first worker to create users');
+      first.kill('SIGKILL');
+      await exited(first);
+      const createdBeforeKill = mine(20_000, 20_400).length;
+      expect(createdBeforeKill).toBeLessThan(400);
+
+      const second = spawnDaemon(['--role', 'worker', '--config', config], env);
+      try {
+        const report = await waitForCycleReport(new CycleStore(redis, prefix, 'corp'), requestedAt, { timeoutMs: 90_000 });
+        expect(report, second.output()).toBeDefined();
+        const created = mine(20_000, 20_400);
+        expect(created).toHaveLength(400);
+        expect(new Set(created.map((u) => u.userName)).size).toBe(400);
+        expect(created.every((u) => u.active && u.displayName === `Person ${u.userName.slice(6, 11)}`)).toBe(true);
+        // Every operation has exactly one outcome, and a clean follow-up cycle has nothing to do.
+        expect(report!.operations.createUser.planned).toBe(400);
+        expect(report!.operations.createUser.applied).toBe(400);
+        const { requestedAt: again } = await requestCycle(queues.cycles, 'corp');
+        const followUp = await waitForCycleReport(new CycleStore(redis, prefix, 'corp'), again, { timeoutMs: 60_000 });
+        expect(followUp?.summary?.unchanged).toBe(400);
+        expect(followUp?.outcome).toBe('succeeded');
+      } finally {
+        second.kill('SIGTERM');
+        expect(await exited(second)).toBe(0);
+      }
+    } finally {
+      tv.emulator.configure({ latencyMs: 0 });
+      await closeQueues(queues);
+    }
+  });
+});
+
+describe('two daemons on one Redis', () => {
+  it('never run two cycles of one sync at once, and three presses during a cycle give one follow-up', async () => {
+    const prefix = testPrefix('two');
+    prefixes.push(prefix);
+    const users = people(240, 30_000);
+    const config = configWith(users, prefix, 'requestsPerSecond: 400\n      concurrency: 2\n', '    schedule: { every: 1h }\n');
+    tv.emulator.configure({ latencyMs: 20 });
+    const store = new CycleStore(redis, prefix, 'corp');
+    const queues = openQueues('corp', redis, prefix);
+    const a = spawnDaemon(['--config', config], env);
+    const b = spawnDaemon(['--config', config], env);
+    try {
+      // The new scheduler runs its first cycle at once: the initial provisioning, a few seconds long.
+      await until(async () => (await queues.cycles.getActiveCount()) === 1 && mine(30_000, 30_240).length > 20, 60_000, 'the first cycle to run');
+      for (let i = 0; i < 3; i++) await requestCycle(queues.cycles, 'corp');
+      await until(async () => (await store.reports()).length >= 2, 90_000, 'the follow-up cycle');
+      // Give a wrongly extra cycle time to show up.
+      await new Promise((r) => setTimeout(r, 3000));
+      const reports = await store.reports();
+      expect(reports.map((r) => r.trigger).sort()).toEqual(['manual', 'schedule']);
+      const spans = reports.map((r) => [Date.parse(r.startedAt), Date.parse(r.finishedAt)] as const).sort((x, y) => x[0] - y[0]);
+      for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
+      expect(mine(30_000, 30_240)).toHaveLength(240);
+    } finally {
+      tv.emulator.configure({ latencyMs: 0 });
+      a.kill('SIGTERM');
+      b.kill('SIGTERM');
+      await Promise.all([exited(a), exited(b)]);
+      await closeQueues(queues);
+    }
+  });
+});
