@@ -3,6 +3,7 @@ import { durationSchema } from './duration.js';
 import { entraSourceConfigSchema } from '../connectors/entra.js';
 import { fileSourceConfigSchema } from '../connectors/file.js';
 import { jumpcloudSourceConfigSchema } from '../connectors/jumpcloud.js';
+import { oktaSourceConfigSchema } from '../connectors/okta.js';
 
 const syncName = z
   .string()
@@ -37,7 +38,7 @@ export const groupsSchema = z.strictObject({
 });
 
 /** Sources register here; each connector owns its schema. */
-export const sourceSchema = z.discriminatedUnion('type', [fileSourceConfigSchema, entraSourceConfigSchema, jumpcloudSourceConfigSchema]);
+export const sourceSchema = z.discriminatedUnion('type', [fileSourceConfigSchema, entraSourceConfigSchema, oktaSourceConfigSchema, jumpcloudSourceConfigSchema]);
 
 export const syncSchema = z.strictObject({
   name: syncName,

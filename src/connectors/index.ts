@@ -4,6 +4,7 @@ import type { DirectorySource, SourceStateStore } from '../sources/source.js';
 import { createEntraSource } from './entra.js';
 import { createFileSource } from './file.js';
 import { createJumpcloudSource } from './jumpcloud.js';
+import { createOktaSource } from './okta.js';
 
 export interface SourceDeps {
   state: SourceStateStore;
@@ -17,6 +18,8 @@ export function createSource(config: SourceConfig, deps: SourceDeps): DirectoryS
       return createFileSource(config);
     case 'entra':
       return createEntraSource(config, deps);
+    case 'okta':
+      return createOktaSource(config, deps);
     case 'jumpcloud':
       return createJumpcloudSource(config, deps);
   }
