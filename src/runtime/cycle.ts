@@ -19,6 +19,7 @@ export interface CycleDeps {
   /** Deactivations a person approved, by TeamViewer user id. */
   approved?: () => Promise<ReadonlySet<string>>;
   onReport?: (report: CycleReport) => void | Promise<void>;
+  onPlanned?: (cycleId: string, plan: Plan) => void | Promise<void>;
 }
 
 const ENQUEUE_CHUNK = 500;
@@ -62,6 +63,7 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
       await deps.sides.state.applyLinkChanges(plan.links);
       await deps.store.savePlan(cycleId, plan);
       log.info({ trigger: job.data.trigger, summary: plan.summary, notices: plan.notices }, 'cycle planned');
+      await deps.onPlanned?.(cycleId, plan);
     } catch (err) {
       return finish({ failure: failureOf(err) });
     }

@@ -10,6 +10,7 @@ import type { SyncSides } from './prepare.js';
 import { closeQueues, CYCLE_JOB_OPTIONS, DEFAULT_RUNTIME, openQueues, queueNames, runtimeFromConfig, schedulerId, type CycleJobData, type RuntimeOptions, type SyncQueues } from './queues.js';
 import { connectRedis } from './redis.js';
 import type { CycleReport, OperationResult } from './report.js';
+import type { Plan } from '../plan/types.js';
 import { buildSyncSides } from './wiring.js';
 
 export interface DaemonOptions {
@@ -20,6 +21,8 @@ export interface DaemonOptions {
   runtime?: Partial<RuntimeOptions>;
   /** Hooks for metrics and the provisioning log. */
   onReport?: (report: CycleReport) => void | Promise<void>;
+  /** Called once per cycle with its plan, after it is persisted (the provisioning log records the skips). */
+  onPlanned?: (sync: string, cycleId: string, plan: Plan) => void | Promise<void>;
   onResult?: (sync: string, cycleId: string, result: OperationResult) => void | Promise<void>;
   onResponse?: (sync: string, info: { method: string; path: string; status: number; ms: number }) => void;
   /** Deactivations a person approved, by TeamViewer user id. */
@@ -101,6 +104,7 @@ export class Daemon {
       options: this.options,
       log,
       ...(opts.onReport ? { onReport: opts.onReport } : {}),
+      ...(opts.onPlanned ? { onPlanned: (cycleId: string, plan: Plan) => opts.onPlanned?.(sync.name, cycleId, plan) } : {}),
       ...(opts.approved ? { approved: () => opts.approved!(sync.name) } : {}),
     };
     const common = { prefix, lockDuration: this.options.lockDurationMs, stalledInterval: this.options.stalledIntervalMs };
@@ -173,5 +177,5 @@ async function recordLostOperation(store: CycleStore, job: Job<OperationJobData>
   if (attemptsLeft && !/stalled more than|started more than|UnrecoverableError/i.test(`${err.name} ${err.message}`)) return;
   const [, done] = await store.stoppedOrDone(cycleId, key);
   if (done) return;
-  await store.recordResult(cycleId, { key, kind: op.kind, email: op.email, status: 'failed', failureClass: 'transient', message: `${op.kind} ${op.email}: the job failed without an outcome: ${err.message}`, attempts: job.attemptsMade });
+  await store.recordResult(cycleId, { key, kind: op.kind, sourceId: op.sourceId, email: op.email, after: op.kind === 'createUser' ? { displayName: op.user.displayName, active: true } : { ...op.changes }, status: 'failed', failureClass: 'transient', message: `${op.kind} ${op.email}: the job failed without an outcome: ${err.message}`, attempts: job.attemptsMade });
 }

@@ -25,7 +25,10 @@ export interface OperationDeps {
 }
 
 function toResult(data: OperationJobData, attempts: number, outcome: OperationOutcome | { status: 'cancelled'; message: string }): OperationResult {
-  const result: OperationResult = { key: data.key, kind: data.op.kind, email: data.op.email, status: outcome.status, message: outcome.message, attempts };
+  const { op } = data;
+  const after = op.kind === 'createUser' ? { displayName: op.user.displayName, active: op.user.active } : { ...op.changes };
+  const result: OperationResult = { key: data.key, kind: op.kind, sourceId: op.sourceId, email: op.email, after, status: outcome.status, message: outcome.message, attempts };
+  if (op.kind !== 'createUser') result.before = op.before;
   if ('tvUserId' in outcome && outcome.tvUserId !== undefined) result.tvUserId = outcome.tvUserId;
   if ('adopted' in outcome && outcome.adopted) result.adopted = true;
   if ('failureClass' in outcome) result.failureClass = outcome.failureClass;

@@ -5,7 +5,12 @@ import type { ChangeUserOperation, Plan, PlanSummary, SkippedItem, UserOperation
 export interface OperationResult {
   key: string;
   kind: UserOperationKind;
+  sourceId: string;
   email: string;
+  /** TeamViewer's values before the write (absent for a create). */
+  before?: { displayName: string; active: boolean };
+  /** The values written. */
+  after: { displayName?: string; active?: boolean };
   status: 'applied' | 'failed' | 'cancelled';
   tvUserId?: string;
   adopted?: boolean;
