@@ -7,6 +7,10 @@ import { fileURLToPath } from 'node:url';
 
 const BENCHES: Record<string, { module: string; fn: string }> = {
   plan: { module: './plan.ts', fn: 'benchPlan' },
+  runtime: { module: './runtime.ts', fn: 'benchRuntime' },
+  entra: { module: './connectors/entra.ts', fn: 'benchEntraRead' },
+  okta: { module: './connectors/okta.ts', fn: 'benchOktaRead' },
+  jumpcloud: { module: './connectors/jumpcloud.ts', fn: 'benchJumpcloudRead' },
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -16,7 +16,7 @@ export const targetSchema = z.strictObject({
   tokenOwner: z.email().optional().describe('e-mail of the token owner, never deactivated; looked up when absent'),
   timeout: durationSchema.default(30_000),
   pageSize: z.number().int().min(1).max(1000).default(100),
-  requestsPerSecond: z.number().positive().max(1000).default(10),
+  requestsPerSecond: z.number().positive().max(100_000).default(10),
   concurrency: z.number().int().min(1).max(64).default(4),
 });
 

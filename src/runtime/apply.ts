@@ -60,7 +60,7 @@ async function applyCreate(op: CreateUserOperation, ctx: ApplyContext): Promise<
     return { status: 'failed', failureClass: 'owned-outside', message };
   }
   await ctx.state.setLink(op.sourceId, created.id);
-  await ctx.state.clearOutsideCompany(emailKey(op.email));
+  if (op.reason === 'retry-after-outside-conflict') await ctx.state.clearOutsideCompany(emailKey(op.email));
   return { status: 'applied', tvUserId: created.id, message: `created ${op.email} as ${created.id}` };
 }
 

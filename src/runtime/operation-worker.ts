@@ -53,7 +53,9 @@ export async function processOperation(job: Job<OperationJobData>, deps: Operati
     return result;
   };
 
-  const [stopped, done] = await deps.store.stoppedOrDone(cycleId, key);
+  // Only a re-delivered job can find its outcome recorded already; a first delivery skips that look-up.
+  const redelivered = job.attemptsMade > 0 || job.attemptsStarted > 1;
+  const [stopped, done] = redelivered ? await deps.store.stoppedOrDone(cycleId, key) : [await deps.store.stopped(cycleId), false];
   if (done) return undefined;
   if (stopped) return record({ status: 'cancelled', message: `${op.kind} ${op.email}: not run, the cycle stopped (${stopped})` });
 
@@ -62,7 +64,7 @@ export async function processOperation(job: Job<OperationJobData>, deps: Operati
       client: deps.sides.client,
       state: deps.sides.state,
       nowMs: deps.sides.now,
-      lookupFirst: job.attemptsMade > 0 || job.attemptsStarted > 1,
+      lookupFirst: redelivered,
     });
     return await record(outcome);
   } catch (err) {

@@ -6,7 +6,10 @@ import { Redis, type RedisOptions } from 'ioredis';
  */
 export function connectRedis(url: string, role: 'worker' | 'producer'): Redis {
   const options: RedisOptions =
-    role === 'worker' ? { maxRetriesPerRequest: null } : { maxRetriesPerRequest: 2, enableOfflineQueue: true, connectTimeout: 5000 };
+    role === 'worker'
+      ? { maxRetriesPerRequest: null }
+      : // Operation workers issue a few small commands each; auto-pipelining sends those of one tick in one write.
+        { maxRetriesPerRequest: 2, enableOfflineQueue: true, connectTimeout: 5000, enableAutoPipelining: true };
   return new Redis(url, { ...options, lazyConnect: false });
 }
 

@@ -1,3 +1,5 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import axios, { type AxiosInstance } from 'axios';
 import type { z } from 'zod';
 import { SyncError } from '../model/failure.js';
@@ -140,6 +142,9 @@ export class TeamViewerScimClient {
     this.webApiBaseUrl = (options.webApiBaseUrl ?? defaultWebApiBaseUrl(options.baseUrl)).replace(/\/+$/, '');
     this.onResponse = options.onResponse;
     this.http = axios.create({
+      // Keep connections open: a cycle sends thousands of small requests to one host.
+      httpAgent: new HttpAgent({ keepAlive: true }),
+      httpsAgent: new HttpsAgent({ keepAlive: true }),
       timeout: options.timeoutMs ?? 30_000,
       headers: {
         Authorization: `Bearer ${options.token}`,

@@ -1,0 +1,103 @@
+import pino from 'pino';
+import { parseConfig } from '../src/config/load.js';
+import { Daemon } from '../src/runtime/daemon.js';
+import { requestCycle, waitForCycleReport } from '../src/runtime/trigger.js';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+const TOKEN = 'bench-token-0123456789';
+const REDIS_URL = process.env.TVSYNC_BENCH_REDIS ?? 'redis://127.0.0.1:6379';
+
+async function dropPrefix(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.del(...keys);
+  } while (cursor !== '0');
+  await redis.quit();
+}
+
+/**
+ * Initial provisioning of `users` users through the real queue and workers into the emulator.
+ * Returns the wall time from the request to the report, and the requests TeamViewer saw.
+ */
+/** The emulator in a process of its own, like a remote TeamViewer: its CPU is not the daemon's. */
+async function startEmulatorProcess(latencyMs: number): Promise<{ baseUrl: string; admin: string; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../src/cli/main.ts', import.meta.url)), 'emulator', '--port', '0', '--token', TOKEN, '--owner', 'owner@bench.example', '--latency', String(latencyMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const baseUrl = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const match = /SCIM (http:\/\/\S+)/.exec(out);
+      if (match?.[1]) resolve(match[1].replace(/,$/, ''));
+    });
+    child.once('exit', (code) => reject(new Error(`emulator exited with ${code}`)));
+  });
+  const admin = `${new URL(baseUrl).origin}/_emulator`;
+  return { baseUrl, admin, stop: async () => { child.kill('SIGTERM'); await once(child, 'exit'); } };
+}
+
+/**
+ * Initial provisioning of `users` users through the real queue and workers into the emulator.
+ * Returns the wall time from the request to the report, and the requests TeamViewer saw.
+ */
+export async function provision(users: number, latencyMs: number, concurrency: number) {
+  const emulator = await startEmulatorProcess(latencyMs);
+  const dir = mkdtempSync(join(tmpdir(), 'tvsync-bench-'));
+  writeFileSync(join(dir, 'users.json'), JSON.stringify(Array.from({ length: users }, (_, i) => ({ id: `e${i}`, email: `user${i}@bench.example`, displayName: `User ${i}` }))));
+  const prefix = `tvsync-bench-${process.pid}-${latencyMs}`;
+  const config = parseConfig(
+    `redis: { url: "${REDIS_URL}", prefix: ${prefix} }
+syncs:
+  - name: bench
+    source: { type: file, path: ${dir} }
+    target: { baseUrl: ${emulator.baseUrl}, token: "\${T}", requestsPerSecond: 20000, concurrency: ${concurrency}, tokenOwner: owner@bench.example }
+`,
+    { env: { T: TOKEN } },
+  );
+  const daemon = await Daemon.start(config, pino({ level: process.env.BENCH_LOG ?? 'silent' }), { scheduler: false, worker: true, runtime: { pollMs: 25 } });
+  try {
+    const runtime = daemon.runtime('bench');
+    await fetch(`${emulator.admin}/reset-stats`, { method: 'POST' });
+    const started = process.hrtime.bigint();
+    const { requestedAt } = await requestCycle(runtime.queues.cycles, 'bench', 'once');
+    const report = await waitForCycleReport(runtime.store, requestedAt, { timeoutMs: 600_000, pollMs: 25 });
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    if (!report || report.operations.createUser.applied !== users) throw new Error(`provisioning incomplete: ${JSON.stringify(report?.operations)}`);
+    const stats = (await (await fetch(`${emulator.admin}/stats`)).json()) as { requests: number };
+    return { ms, requests: stats.requests };
+  } finally {
+    await daemon.stop();
+    await emulator.stop();
+    await dropPrefix(prefix);
+  }
+}
+
+export async function benchRuntime() {
+  const users = 10_000;
+  const fast = await provision(users, 0, 16);
+  const latency = 20;
+  const concurrency = 16;
+  const slow = await provision(users, latency, concurrency);
+  const idealMs = (slow.requests * latency) / concurrency;
+  return {
+    bench: 'initial provisioning of 10,000 users through the queue into the emulator',
+    noLatencyMs: Math.round(fast.ms),
+    noLatencyUsersPerSecond: Math.round(users / (fast.ms / 1000)),
+    noLatencyTargetMet: fast.ms < 30_000,
+    latencyMs: latency,
+    concurrency,
+    withLatencyMs: Math.round(slow.ms),
+    requests: slow.requests,
+    idealMs: Math.round(idealMs),
+    ratioToIdeal: Number((slow.ms / idealMs).toFixed(2)),
+    ratioTargetMet: slow.ms / idealMs <= 1.3,
+  };
+}

@@ -1,0 +1,499 @@
+import type { DirectoryGroup } from '../model/directory.js';
+import type { TvGroup } from '../model/teamviewer.js';
+import type { DeactivationThreshold } from './types.js';
+
+/**
+ * The group plan: which TeamViewer user groups to create, rename, fill, empty or delete so that
+ * they mirror the IdP groups in scope. Pure and deterministic, like the user plan: it runs after
+ * the user phase and sees its outcome only through the links and problems it is given.
+ */
+
+/** Why a group or membership is left alone: machine-readable, stable across versions. */
+export type GroupSkipReason =
+  | 'member-not-provisioned'
+  | 'empty-group-not-created'
+  | 'ambiguous-group-name'
+  | 'group-name-taken'
+  | 'duplicate-group-name'
+  | 'group-deleted-in-idp-left'
+  | 'group-left-out-of-scope'
+  | 'teamviewer-group-shared'
+  | 'source-read-incomplete';
+
+export interface GroupPlanPolicy {
+  /** Members per add/remove request. */
+  batchSize: number;
+  onIdpDelete: 'delete' | 'leave';
+  threshold: DeactivationThreshold;
+  /** User deactivations this cycle already ran: group deletions count against the same threshold. */
+  deactivationsThisCycle: number;
+  /** TeamViewer group ids whose deletion a person approved. */
+  approvedDeletions?: ReadonlySet<string>;
+}
+
+export interface GroupPlanInput {
+  /** IdP groups in scope (memberIds are IdP user ids). */
+  groups: readonly DirectoryGroup[];
+  /** Whether the IdP read covered the whole scope; if not: no member removal, no group deletion. */
+  complete: boolean;
+  teamviewerGroups: readonly TvGroup[];
+  /** IdP group id → TeamViewer group id, as this sync learned them. */
+  groupLinks: ReadonlyMap<string, string>;
+  /** IdP user id → TeamViewer user id, after this cycle's user operations. */
+  userLinks: ReadonlyMap<string, string>;
+  /** TeamViewer users that exist: links to vanished users are ignored. */
+  teamviewerUserIds: ReadonlySet<string>;
+  /** Why IdP users have no TeamViewer user, from the user phase, for reports. */
+  userProblems: ReadonlyMap<string, string>;
+  /** What the IdP says of linked groups that are not in the read. Absent = unknown = out of scope. */
+  goneGroups: ReadonlyMap<string, 'deleted' | 'out-of-scope'>;
+  policy: GroupPlanPolicy;
+}
+
+export type GroupOperation =
+  | { kind: 'createGroup'; key: string; sourceGroupId: string; displayName: string; memberIds: string[]; message: string }
+  | { kind: 'renameGroup'; key: string; sourceGroupId: string; tvGroupId: string; displayName: string; before: string; message: string }
+  | { kind: 'addGroupMembers'; key: string; sourceGroupId: string; tvGroupId: string; memberIds: string[]; message: string }
+  | { kind: 'removeGroupMembers'; key: string; sourceGroupId: string; tvGroupId: string; memberIds: string[]; message: string }
+  | { kind: 'deleteGroup'; key: string; sourceGroupId: string; tvGroupId: string; displayName: string; message: string };
+
+export type GroupOperationKind = GroupOperation['kind'];
+export type DeleteGroupOperation = Extract<GroupOperation, { kind: 'deleteGroup' }>;
+
+export interface GroupSkippedItem {
+  sourceGroupId?: string;
+  tvGroupId?: string;
+  sourceUserId?: string;
+  reason: GroupSkipReason;
+  message: string;
+}
+
+export type GroupLinkChange =
+  | { action: 'set'; sourceGroupId: string; tvGroupId: string; reason: 'matched-by-name' }
+  | { action: 'drop'; sourceGroupId: string; tvGroupId: string; reason: 'teamviewer-group-gone' | 'out-of-scope' | 'deleted' };
+
+export interface GroupPlanSummary {
+  inScope: number;
+  teamviewerGroups: number;
+  /** Existing TeamViewer groups this sync links to at plan time, plus those taken over by name. */
+  managed: number;
+  /** Linked or taken-over groups that need no operation. */
+  unchanged: number;
+  operations: Record<GroupOperationKind, number>;
+  /** Members added by creates and adds. */
+  membersAdded: number;
+  membersRemoved: number;
+  held: number;
+  skipped: Partial<Record<GroupSkipReason, number>>;
+}
+
+export interface GroupPlan {
+  /** createGroup, renameGroup, addGroupMembers, removeGroupMembers, deleteGroup; then by group name and id, then batch. */
+  operations: GroupOperation[];
+  /** Deletions above the threshold: not run until a person approves them. */
+  held: DeleteGroupOperation[];
+  skipped: GroupSkippedItem[];
+  links: GroupLinkChange[];
+  notices: string[];
+  summary: GroupPlanSummary;
+}
+
+const KIND_ORDER: Record<GroupOperationKind, number> = { createGroup: 0, renameGroup: 1, addGroupMembers: 2, removeGroupMembers: 3, deleteGroup: 4 };
+const DEFAULT_BATCH_SIZE = 100;
+
+interface PlannedOperation {
+  op: GroupOperation;
+  nameKey: string;
+  name: string;
+  batch: number;
+}
+
+/** An IdP or TeamViewer group as the plan compares them (a TeamViewer group's name is its displayName). */
+interface GroupRecord {
+  id: string;
+  name: string;
+  memberIds: readonly string[];
+}
+
+interface Resolved {
+  /** Sorted TeamViewer user ids. */
+  desired: string[];
+  wanted: ReadonlySet<string>;
+  missing: { userId: string; tvUserId: string | undefined }[];
+}
+
+interface DeletionCandidate {
+  op: DeleteGroupOperation;
+  /** Further links from groups not in the read to the same TeamViewer group: dropped with the delete. */
+  alsoLinkedFrom: string[];
+}
+
+type NameMatch =
+  | { kind: 'none' }
+  | { kind: 'match'; tv: GroupRecord }
+  | { kind: 'skip'; reason: GroupSkipReason; message: string; tvGroupId?: string };
+
+/** Computes what must change in TeamViewer's user groups. Same input, same plan, in the same order. */
+export function computeGroupPlan(input: GroupPlanInput): GroupPlan {
+  const { complete, policy, groupLinks } = input;
+  // Config validates the size; a bad value must still not make the batching loop run away.
+  const batchSize = Number.isInteger(policy.batchSize) && policy.batchSize > 0 ? policy.batchSize : DEFAULT_BATCH_SIZE;
+  const planned: PlannedOperation[] = [];
+  const skipped: GroupSkippedItem[] = [];
+  const links: GroupLinkChange[] = [];
+  const notices: string[] = [];
+  let unchanged = 0;
+  let withheldRemovals = 0;
+  let withheldRemovalGroups = 0;
+  let keptMissingGroups = 0;
+
+  const groups = uniqueGroups(input.groups);
+  const tvGroups = uniqueGroups(input.teamviewerGroups.map((g) => ({ id: g.id, name: g.displayName, memberIds: g.memberIds })));
+  const tvById = new Map<string, GroupRecord>();
+  const tvByName = new Map<string, GroupRecord[]>();
+  const tvByKey = new Map<string, GroupRecord[]>();
+  for (const tv of tvGroups) {
+    tvById.set(tv.id, tv);
+    pushTo(tvByName, tv.name, tv);
+    pushTo(tvByKey, nameKey(tv.name), tv);
+  }
+
+  const inRead = new Set<string>();
+  const namesakes = new Map<string, GroupRecord[]>();
+  for (const group of groups) {
+    inRead.add(group.id);
+    pushTo(namesakes, nameKey(group.name), group);
+  }
+
+  // Existing TeamViewer groups held through a link by a group in the read. Should two IdP groups
+  // ever link to one TeamViewer group, the smallest id keeps it: two owners would undo each other.
+  const holderOf = new Map<string, string>();
+  for (const group of groups) {
+    const tvId = groupLinks.get(group.id);
+    if (tvId !== undefined && tvById.has(tvId) && !holderOf.has(tvId)) holderOf.set(tvId, group.id);
+  }
+  // Links of groups that are not in the read, by TeamViewer group (smallest IdP id first).
+  const missingLinks: [string, string][] = [];
+  for (const entry of groupLinks) if (!inRead.has(entry[0])) missingLinks.push(entry);
+  missingLinks.sort((a, b) => compare(a[0], b[0]));
+  const linkedFromMissing = new Map<string, string>();
+  for (const [sourceId, tvId] of missingLinks) if (!linkedFromMissing.has(tvId)) linkedFromMissing.set(tvId, sourceId);
+
+  /** TeamViewer group id → IdP group that takes it over by name in this plan. */
+  const takenOver = new Map<string, string>();
+
+  const resolve = (group: GroupRecord): Resolved => {
+    const wanted = new Set<string>();
+    // Most members are provisioned: the set that de-duplicates the others is made only when needed.
+    let missingSeen: Set<string> | undefined;
+    const missing: Resolved['missing'] = [];
+    for (const userId of group.memberIds) {
+      const tvUserId = input.userLinks.get(userId);
+      if (tvUserId !== undefined && input.teamviewerUserIds.has(tvUserId)) {
+        wanted.add(tvUserId);
+      } else {
+        missingSeen ??= new Set<string>();
+        if (missingSeen.has(userId)) continue;
+        missingSeen.add(userId);
+        missing.push({ userId, tvUserId });
+      }
+    }
+    missing.sort((a, b) => compare(a.userId, b.userId));
+    // The default sort orders by UTF-16 code units, as compare() does, without a call per comparison.
+    return { desired: [...wanted].sort(), wanted, missing };
+  };
+
+  const reportMissing = (group: GroupRecord, resolved: Resolved, tvGroupId: string | undefined): void => {
+    for (const { userId, tvUserId } of resolved.missing) {
+      const problem = input.userProblems.get(userId);
+      const why = problem !== undefined
+        ? `has no TeamViewer user (${problem})`
+        : tvUserId !== undefined
+          ? `is linked to TeamViewer user ${tvUserId}, which no longer exists`
+          : 'has no TeamViewer user yet';
+      const item: GroupSkippedItem = { sourceGroupId: group.id, sourceUserId: userId, reason: 'member-not-provisioned', message: `IdP user ${userId} ${why}; left out of group ${group.name}` };
+      if (tvGroupId !== undefined) item.tvGroupId = tvGroupId;
+      skipped.push(item);
+    }
+  };
+
+  const addBatches = (kind: 'addGroupMembers' | 'removeGroupMembers', group: GroupRecord, tvGroupId: string, memberIds: string[]): void => {
+    const count = Math.ceil(memberIds.length / batchSize);
+    for (let batch = 0; batch < count; batch++) {
+      const slice = memberIds.slice(batch * batchSize, (batch + 1) * batchSize);
+      const verb = kind === 'addGroupMembers' ? `add ${members(slice.length)} to` : `remove ${members(slice.length)} from`;
+      const of = count > 1 ? ` (batch ${batch + 1} of ${count})` : '';
+      planned.push({
+        op: { kind, key: `${kind}.${group.id}.${batch}`, sourceGroupId: group.id, tvGroupId, memberIds: slice, message: `${verb} ${group.name}${of}` },
+        nameKey: nameKey(group.name),
+        name: group.name,
+        batch,
+      });
+    }
+  };
+
+  const matchByName = (group: GroupRecord): NameMatch => {
+    const sameName = namesakes.get(nameKey(group.name)) ?? [];
+    if (sameName.length > 1) {
+      const others = sameName.filter((g) => g !== group).map((g) => `${g.name} (${g.id})`).join(', ');
+      // Which of them a TeamViewer group of that name belongs to cannot be told, and creating one
+      // for each would leave TeamViewer with groups nobody can tell apart; the IdP must rename one.
+      return { kind: 'skip', reason: 'duplicate-group-name', message: `IdP group ${group.name} shares its name with ${others} (ignoring case); it is neither matched to a TeamViewer group by name nor created until one is renamed in the IdP` };
+    }
+    const exact = tvByName.get(group.name) ?? [];
+    const loose = tvByKey.get(nameKey(group.name)) ?? [];
+    const candidates = exact.length > 0 ? exact : loose;
+    if (candidates.length === 0) return { kind: 'none' };
+    if (candidates.length > 1) {
+      const ids = candidates.map((tv) => `${tv.name} (${tv.id})`).join(', ');
+      return { kind: 'skip', reason: 'ambiguous-group-name', message: `IdP group ${group.name} matches more than one TeamViewer group by name: ${ids}; none is taken over and no group is created` };
+    }
+    const tv = candidates[0];
+    if (!tv) return { kind: 'none' };
+    const holder = holderOf.get(tv.id);
+    if (holder !== undefined) {
+      return { kind: 'skip', reason: 'group-name-taken', tvGroupId: tv.id, message: `TeamViewer group ${tv.name} (${tv.id}) is synced with IdP group ${holder}; IdP group ${group.name} does not take it over (tried again next cycle, e.g. after a pending rename)` };
+    }
+    const missingHolder = linkedFromMissing.get(tv.id);
+    // A group missing from a partial read may still be in scope: its TeamViewer group stays its own.
+    if (missingHolder !== undefined && !complete) {
+      return { kind: 'skip', reason: 'group-name-taken', tvGroupId: tv.id, message: `TeamViewer group ${tv.name} (${tv.id}) is linked to IdP group ${missingHolder}, which the incomplete IdP read did not return; IdP group ${group.name} does not take it over this cycle` };
+    }
+    return { kind: 'match', tv };
+  };
+
+  for (const group of groups) {
+    const resolved = resolve(group);
+    let tv: GroupRecord | undefined;
+    const linkedId = groupLinks.get(group.id);
+    if (linkedId !== undefined) {
+      const linked = tvById.get(linkedId);
+      if (!linked) {
+        links.push({ action: 'drop', sourceGroupId: group.id, tvGroupId: linkedId, reason: 'teamviewer-group-gone' });
+      } else if (holderOf.get(linkedId) !== group.id) {
+        skipped.push({ sourceGroupId: group.id, tvGroupId: linkedId, reason: 'teamviewer-group-shared', message: `IdP group ${group.name} is linked to TeamViewer group ${linked.name} (${linkedId}), which IdP group ${holderOf.get(linkedId) ?? '?'} also links to and keeps; ${group.name} is not synced until the link is corrected` });
+        continue;
+      } else {
+        tv = linked;
+      }
+    }
+
+    if (!tv) {
+      const match = matchByName(group);
+      if (match.kind === 'skip') {
+        // No member reports for a group left alone: they would only repeat why the group is skipped.
+        const item: GroupSkippedItem = { sourceGroupId: group.id, reason: match.reason, message: match.message };
+        if (match.tvGroupId !== undefined) item.tvGroupId = match.tvGroupId;
+        skipped.push(item);
+        continue;
+      }
+      if (match.kind === 'none') {
+        reportMissing(group, resolved, undefined);
+        if (resolved.desired.length === 0) {
+          const why = resolved.missing.length > 0 ? `none of its ${members(resolved.missing.length)} has a TeamViewer user` : 'it has no members';
+          skipped.push({ sourceGroupId: group.id, reason: 'empty-group-not-created', message: `group ${group.name} is not created in TeamViewer: ${why}` });
+          continue;
+        }
+        planned.push({
+          op: { kind: 'createGroup', key: `createGroup.${group.id}`, sourceGroupId: group.id, displayName: group.name, memberIds: resolved.desired, message: `create group ${group.name} with ${members(resolved.desired.length)}` },
+          nameKey: nameKey(group.name),
+          name: group.name,
+          batch: 0,
+        });
+        continue;
+      }
+      tv = match.tv;
+      takenOver.set(tv.id, group.id);
+      links.push({ action: 'set', sourceGroupId: group.id, tvGroupId: tv.id, reason: 'matched-by-name' });
+    }
+
+    reportMissing(group, resolved, tv.id);
+    const before = planned.length;
+    if (group.name !== tv.name) {
+      const why = takenOver.get(tv.id) === group.id ? ' (taken over by name)' : '';
+      planned.push({
+        op: { kind: 'renameGroup', key: `renameGroup.${group.id}`, sourceGroupId: group.id, tvGroupId: tv.id, displayName: group.name, before: tv.name, message: `rename group ${tv.name} to ${group.name}${why}` },
+        nameKey: nameKey(group.name),
+        name: group.name,
+        batch: 0,
+      });
+    }
+    const current = new Set(tv.memberIds);
+    const toAdd = resolved.desired.filter((id) => !current.has(id));
+    let toRemove: string[] = [];
+    for (const id of current) if (!resolved.wanted.has(id)) toRemove.push(id);
+    toRemove.sort();
+    if (toRemove.length > 0 && !complete) {
+      withheldRemovals += toRemove.length;
+      withheldRemovalGroups++;
+      skipped.push({ sourceGroupId: group.id, tvGroupId: tv.id, reason: 'source-read-incomplete', message: `${members(toRemove.length)} of group ${group.name} would be removed; not done because the IdP read did not cover the whole scope` });
+      toRemove = [];
+    }
+    addBatches('addGroupMembers', group, tv.id, toAdd);
+    addBatches('removeGroupMembers', group, tv.id, toRemove);
+    if (planned.length === before) unchanged++;
+  }
+
+  // Linked groups missing from the read: deleted in the IdP, or out of scope.
+  const candidates: DeletionCandidate[] = [];
+  const candidateByTv = new Map<string, DeletionCandidate>();
+  for (const [sourceId, tvId] of missingLinks) {
+    const tv = tvById.get(tvId);
+    if (!tv) {
+      links.push({ action: 'drop', sourceGroupId: sourceId, tvGroupId: tvId, reason: 'teamviewer-group-gone' });
+      continue;
+    }
+    const status = input.goneGroups.get(sourceId) ?? 'out-of-scope';
+    // A TeamViewer group an IdP group in the read syncs is never deleted or reported as left behind.
+    const usedBy = holderOf.get(tvId) ?? takenOver.get(tvId);
+    if (status === 'deleted') {
+      if (policy.onIdpDelete === 'delete' && usedBy === undefined) {
+        if (!complete) {
+          keptMissingGroups++;
+          skipped.push({ sourceGroupId: sourceId, tvGroupId: tvId, reason: 'source-read-incomplete', message: `group ${tv.name} was deleted in the IdP; not deleted in TeamViewer because the IdP read did not cover the whole scope` });
+          continue;
+        }
+        const existing = candidateByTv.get(tvId);
+        if (existing) {
+          existing.alsoLinkedFrom.push(sourceId);
+          continue;
+        }
+        const candidate: DeletionCandidate = {
+          op: { kind: 'deleteGroup', key: `deleteGroup.${sourceId}`, sourceGroupId: sourceId, tvGroupId: tvId, displayName: tv.name, message: `group ${tv.name} was deleted in the IdP; deleting it in TeamViewer` },
+          alsoLinkedFrom: [],
+        };
+        candidates.push(candidate);
+        candidateByTv.set(tvId, candidate);
+        continue;
+      }
+      // A deletion the IdP reports is a fact, so the link goes even after a partial read: there is nothing left to sync.
+      links.push({ action: 'drop', sourceGroupId: sourceId, tvGroupId: tvId, reason: 'deleted' });
+      const message = usedBy !== undefined
+        ? `group ${tv.name} was deleted in the IdP; its TeamViewer group is now synced with IdP group ${usedBy}, so it is kept`
+        : `group ${tv.name} was deleted in the IdP; left in TeamViewer as it is (groups deleted in the IdP are left) and no longer synced`;
+      skipped.push({ sourceGroupId: sourceId, tvGroupId: tvId, reason: 'group-deleted-in-idp-left', message });
+      continue;
+    }
+    if (!complete) {
+      keptMissingGroups++;
+      skipped.push({ sourceGroupId: sourceId, tvGroupId: tvId, reason: 'source-read-incomplete', message: `group ${tv.name} is missing from the IdP read; kept linked because the read did not cover the whole scope` });
+      continue;
+    }
+    links.push({ action: 'drop', sourceGroupId: sourceId, tvGroupId: tvId, reason: 'out-of-scope' });
+    if (usedBy === undefined) {
+      skipped.push({ sourceGroupId: sourceId, tvGroupId: tvId, reason: 'group-left-out-of-scope', message: `group ${tv.name} is no longer in the IdP scope; left in TeamViewer as it is and no longer synced` });
+    }
+  }
+
+  // Managed = what a deletion can take away: existing TeamViewer groups linked at plan time, plus takeovers.
+  const managedIds = new Set<string>();
+  for (const tvId of groupLinks.values()) if (tvById.has(tvId)) managedIds.add(tvId);
+  for (const tvId of takenOver.keys()) managedIds.add(tvId);
+  const managed = managedIds.size;
+
+  const held: DeleteGroupOperation[] = [];
+  const approved = policy.approvedDeletions ?? new Set<string>();
+  const unapproved = candidates.filter((c) => !approved.has(c.op.tvGroupId)).length;
+  const { maxCount, maxPercent, minCountForPercent } = policy.threshold;
+  const overCount = unapproved > 0 && policy.deactivationsThisCycle + unapproved > maxCount;
+  const overPercent = unapproved > minCountForPercent && unapproved * 100 > maxPercent * Math.max(managed, 1);
+  const holdUnapproved = overCount || overPercent;
+  for (const candidate of candidates) {
+    if (holdUnapproved && !approved.has(candidate.op.tvGroupId)) {
+      held.push(candidate.op);
+      continue;
+    }
+    planned.push({ op: candidate.op, nameKey: nameKey(candidate.op.displayName), name: candidate.op.displayName, batch: 0 });
+    // The runtime drops these links once the delete has succeeded.
+    for (const sourceId of [candidate.op.sourceGroupId, ...candidate.alsoLinkedFrom]) {
+      links.push({ action: 'drop', sourceGroupId: sourceId, tvGroupId: candidate.op.tvGroupId, reason: 'deleted' });
+    }
+  }
+  if (holdUnapproved) {
+    const share = managed > 0 ? ` (${((unapproved * 100) / managed).toFixed(1)}% of ${managed} managed groups)` : '';
+    const users = policy.deactivationsThisCycle > 0 ? ` on top of ${policy.deactivationsThisCycle} user deactivations this cycle` : '';
+    notices.push(`${unapproved} unapproved group deletion(s)${share}${users} exceed the threshold (more than ${maxCount} removals in a cycle, or more than ${maxPercent}% of managed groups); they are held for approval while the other group changes run.`);
+  }
+  if (!complete) {
+    notices.push(`The IdP read did not cover the whole scope: no member is removed from a TeamViewer group and no group missing from the read is deleted or unlinked this cycle (${members(withheldRemovals)} kept in ${withheldRemovalGroups} group(s), ${keptMissingGroups} missing group(s) kept).`);
+  }
+
+  planned.sort((a, b) =>
+    KIND_ORDER[a.op.kind] - KIND_ORDER[b.op.kind] ||
+    compare(a.nameKey, b.nameKey) ||
+    compare(a.name, b.name) ||
+    compare(a.op.sourceGroupId, b.op.sourceGroupId) ||
+    a.batch - b.batch);
+  const operations = planned.map((p) => p.op);
+  held.sort((a, b) => compare(nameKey(a.displayName), nameKey(b.displayName)) || compare(a.displayName, b.displayName) || compare(a.sourceGroupId, b.sourceGroupId));
+  skipped.sort((a, b) =>
+    compare(a.reason, b.reason) ||
+    compare(a.sourceGroupId ?? '', b.sourceGroupId ?? '') ||
+    compare(a.tvGroupId ?? '', b.tvGroupId ?? '') ||
+    compare(a.sourceUserId ?? '', b.sourceUserId ?? ''));
+  // drop sorts before set: a takeover of a group linked elsewhere first releases the old link.
+  links.sort((a, b) => compare(a.sourceGroupId, b.sourceGroupId) || compare(a.action, b.action) || compare(a.tvGroupId, b.tvGroupId));
+
+  const operationCounts: Record<GroupOperationKind, number> = { createGroup: 0, renameGroup: 0, addGroupMembers: 0, removeGroupMembers: 0, deleteGroup: 0 };
+  let membersAdded = 0;
+  let membersRemoved = 0;
+  for (const op of operations) {
+    operationCounts[op.kind]++;
+    if (op.kind === 'createGroup' || op.kind === 'addGroupMembers') membersAdded += op.memberIds.length;
+    else if (op.kind === 'removeGroupMembers') membersRemoved += op.memberIds.length;
+  }
+  const skippedCounts: Partial<Record<GroupSkipReason, number>> = {};
+  for (const item of skipped) skippedCounts[item.reason] = (skippedCounts[item.reason] ?? 0) + 1;
+
+  return {
+    operations,
+    held,
+    skipped,
+    links,
+    notices,
+    summary: {
+      inScope: groups.length,
+      teamviewerGroups: tvById.size,
+      managed,
+      unchanged,
+      operations: operationCounts,
+      membersAdded,
+      membersRemoved,
+      held: held.length,
+      skipped: skippedCounts,
+    },
+  };
+}
+
+/**
+ * One record per id, sorted by id. A list that repeats a group (a page read twice) is merged,
+ * members united and the smallest name kept, so the outcome does not depend on which copy came first.
+ */
+function uniqueGroups(list: readonly GroupRecord[]): GroupRecord[] {
+  const byId = new Map<string, GroupRecord>();
+  for (const group of list) {
+    const held = byId.get(group.id);
+    if (!held) byId.set(group.id, group);
+    else byId.set(group.id, { id: group.id, name: compare(group.name, held.name) < 0 ? group.name : held.name, memberIds: [...held.memberIds, ...group.memberIds] });
+  }
+  return [...byId.values()].sort((a, b) => compare(a.id, b.id));
+}
+
+/** Case-insensitive name matching; NFC so that one name typed two ways still matches. */
+function nameKey(name: string): string {
+  return name.normalize('NFC').toLowerCase();
+}
+
+function members(count: number): string {
+  return count === 1 ? '1 member' : `${count} members`;
+}
+
+function pushTo<T>(map: Map<string, T[]>, key: string, value: T): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
