@@ -131,6 +131,10 @@ export function createFileSource(config: FileSourceConfig): DirectorySource {
   return {
     kind: 'file',
     read,
+    // The export is the whole directory: a group missing from it no longer exists.
+    async lookupGroups(ids) {
+      return new Map(ids.map((id) => [id, 'deleted' as const]));
+    },
     async check(): Promise<ConnectionCheck> {
       try {
         const result = await read();

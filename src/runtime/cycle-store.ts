@@ -1,5 +1,15 @@
 import type { Redis } from 'ioredis';
 import type { Plan } from '../plan/types.js';
+import type { DirectoryGroup } from '../model/directory.js';
+import type { GroupPlan } from '../plan/groups.js';
+
+/** What the group phase needs from the IdP read, kept with the plan so a resumed cycle has it. */
+export interface StoredDirectoryGroups {
+  groups: DirectoryGroup[];
+  complete: boolean;
+}
+
+export type StoredGroupPhase = { status: 'synced'; plan: GroupPlan } | { status: 'unavailable' | 'skipped'; detail: string };
 import { syncKey } from '../store/sync-state.js';
 import type { CycleReport, OperationResult } from './report.js';
 
@@ -8,6 +18,8 @@ export interface StoredCycle {
   trigger: string;
   startedAtMs: number;
   plan?: Plan;
+  directoryGroups?: StoredDirectoryGroups;
+  groupPhase?: StoredGroupPhase;
   stopped?: string;
 }
 
@@ -48,12 +60,18 @@ export class CycleStore {
       startedAtMs: Number(raw.startedAtMs ?? 0),
     };
     if (raw.plan) cycle.plan = JSON.parse(raw.plan) as Plan;
+    if (raw.directoryGroups) cycle.directoryGroups = JSON.parse(raw.directoryGroups) as StoredDirectoryGroups;
+    if (raw.groupPhase) cycle.groupPhase = JSON.parse(raw.groupPhase) as StoredGroupPhase;
     if (raw.stopped) cycle.stopped = raw.stopped;
     return cycle;
   }
 
-  async savePlan(cycleId: string, plan: Plan): Promise<void> {
-    await this.redis.hset(this.key(cycleId), 'plan', JSON.stringify(plan), 'status', 'applying');
+  async savePlan(cycleId: string, plan: Plan, directoryGroups: StoredDirectoryGroups): Promise<void> {
+    await this.redis.hset(this.key(cycleId), 'plan', JSON.stringify(plan), 'directoryGroups', JSON.stringify(directoryGroups), 'status', 'applying');
+  }
+
+  async saveGroupPhase(cycleId: string, phase: StoredGroupPhase): Promise<void> {
+    await this.redis.hset(this.key(cycleId), 'groupPhase', JSON.stringify(phase));
   }
 
   async recordResult(cycleId: string, result: OperationResult): Promise<void> {

@@ -6,7 +6,8 @@ import type { Plan } from '../plan/types.js';
 import { SourceReadError } from '../sources/source.js';
 import type { CycleStore } from './cycle-store.js';
 import type { OperationJobData } from './operation-worker.js';
-import { readAndPlan, type SyncSides } from './prepare.js';
+import { applyGroupLinkChanges, planGroups, readAndPlan, type SyncSides } from './prepare.js';
+import type { StoredDirectoryGroups, StoredGroupPhase } from './cycle-store.js';
 import { cycleIdOf, operationJobId, type CycleJobData, type RuntimeOptions } from './queues.js';
 import { buildReport, operationKey, type CycleReport, type OperationResult } from './report.js';
 
@@ -20,6 +21,8 @@ export interface CycleDeps {
   approved?: () => Promise<ReadonlySet<string>>;
   onReport?: (report: CycleReport) => void | Promise<void>;
   onPlanned?: (cycleId: string, plan: Plan) => void | Promise<void>;
+  /** Group deletions a person approved, by TeamViewer group id. */
+  approvedGroupDeletions?: () => Promise<ReadonlySet<string>>;
 }
 
 const ENQUEUE_CHUNK = 500;
@@ -46,44 +49,80 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
   }
 
   let plan: Plan | undefined = stored.plan;
+  let directoryGroups: StoredDirectoryGroups | undefined = stored.directoryGroups;
+  let groupPhase: StoredGroupPhase | undefined = stored.groupPhase;
   const finish = async (extra: { failure?: CycleReport['failure'] }) => {
     const results = await deps.store.results(cycleId);
-    const report = buildReport({ sync: deps.sides.sync.name, cycleId, trigger: job.data.trigger, ...(job.data.requestedAt !== undefined ? { requestedAt: job.data.requestedAt } : {}), startedAtMs: stored.startedAtMs, finishedAtMs: Date.now(), ...(plan ? { plan } : {}), results, ...extra });
+    const groups = groupPhase ? (groupPhase.status === 'synced' ? { status: groupPhase.status, plan: groupPhase.plan } : { status: groupPhase.status, detail: groupPhase.detail }) : undefined;
+    const report = buildReport({
+      sync: deps.sides.sync.name,
+      cycleId,
+      trigger: job.data.trigger,
+      ...(job.data.requestedAt !== undefined ? { requestedAt: job.data.requestedAt } : {}),
+      startedAtMs: stored.startedAtMs,
+      finishedAtMs: Date.now(),
+      ...(plan ? { plan } : {}),
+      ...(groups ? { groups } : {}),
+      results,
+      ...extra,
+    });
     await deps.store.finish(cycleId, report);
     log[report.outcome === 'failed' ? 'error' : 'info']({ outcome: report.outcome, durationMs: report.durationMs, operations: report.operations, failure: report.failure }, 'cycle finished');
     await deps.onReport?.(report);
     return report;
   };
 
-  if (!plan) {
-    try {
+  try {
+    if (!plan || !directoryGroups) {
       const approved = deps.approved ? await deps.approved() : undefined;
       const prepared = await readAndPlan(deps.sides, approved ? { approved } : {});
       plan = prepared.plan;
+      directoryGroups = { groups: prepared.directory.groups, complete: prepared.directory.complete };
       await deps.sides.state.applyLinkChanges(plan.links);
-      await deps.store.savePlan(cycleId, plan);
+      await deps.store.savePlan(cycleId, plan, directoryGroups);
       log.info({ trigger: job.data.trigger, summary: plan.summary, notices: plan.notices }, 'cycle planned');
       await deps.onPlanned?.(cycleId, plan);
-    } catch (err) {
-      return finish({ failure: failureOf(err) });
+    } else {
+      log.warn('resuming a cycle whose worker stopped after planning');
     }
-  } else {
-    log.warn('resuming a cycle whose worker stopped after planning');
-  }
 
-  await enqueueRemaining(cycleId, plan, deps);
-  const outcome = await waitForOperations(cycleId, plan, deps, job, token, signal);
-  if (outcome === 'timed-out') {
-    return finish({ failure: { failureClass: 'transient', message: `operations did not finish within ${Math.round(deps.options.cycleTimeoutMs / 60_000)} minutes; the rest are left to the next cycle` } });
+    // Users first, so that the groups' members exist.
+    await enqueueRemaining(cycleId, plan.operations.map((op) => ({ op, key: operationKey(op) })), deps);
+    if ((await waitForOperations(cycleId, plan.operations.length, deps, job, token, signal)) === 'timed-out') return finish({ failure: timedOut(deps) });
+    const stoppedAfterUsers = await deps.store.stopped(cycleId);
+    if (stoppedAfterUsers) return finish({ failure: { failureClass: 'unauthorised', message: stoppedAfterUsers } });
+
+    if (deps.sides.sync.groups.enabled) {
+      if (!groupPhase) {
+        const results = await deps.store.results(cycleId);
+        const phase = await planGroups(deps.sides, directoryGroups, { plan, results }, deps.approvedGroupDeletions ? { approvedDeletions: await deps.approvedGroupDeletions() } : {});
+        groupPhase = phase.status === 'synced' ? { status: 'synced', plan: phase.plan } : { status: phase.status, detail: phase.detail };
+        if (phase.status === 'synced') await applyGroupLinkChanges(deps.sides.state, phase.plan);
+        else log.warn({ detail: phase.detail }, 'group sync unavailable');
+        await deps.store.saveGroupPhase(cycleId, groupPhase);
+      }
+      if (groupPhase.status === 'synced') {
+        const groupOps = groupPhase.plan.operations;
+        await enqueueRemaining(cycleId, groupOps.map((op) => ({ op, key: op.key })), deps);
+        if ((await waitForOperations(cycleId, plan.operations.length + groupOps.length, deps, job, token, signal)) === 'timed-out') return finish({ failure: timedOut(deps) });
+      }
+    }
+  } catch (err) {
+    if (err instanceof DelayedError) throw err;
+    return finish({ failure: failureOf(err) });
   }
   const stopped = await deps.store.stopped(cycleId);
   return finish(stopped ? { failure: { failureClass: 'unauthorised', message: stopped } } : {});
 }
 
-async function enqueueRemaining(cycleId: string, plan: Plan, deps: CycleDeps): Promise<void> {
+function timedOut(deps: CycleDeps): NonNullable<CycleReport['failure']> {
+  return { failureClass: 'transient', message: `operations did not finish within ${Math.round(deps.options.cycleTimeoutMs / 60_000)} minutes; the rest are left to the next cycle` };
+}
+
+async function enqueueRemaining(cycleId: string, operations: { op: OperationJobData['op']; key: string }[], deps: CycleDeps): Promise<void> {
+  if (operations.length === 0) return;
   const done = await deps.store.resultKeys(cycleId);
-  const jobs = plan.operations
-    .map((op) => ({ op, key: operationKey(op) }))
+  const jobs = operations
     .filter(({ key }) => !done.has(key))
     .map(({ op, key }) => ({
       name: op.kind,
@@ -100,9 +139,8 @@ async function enqueueRemaining(cycleId: string, plan: Plan, deps: CycleDeps): P
   for (let i = 0; i < jobs.length; i += ENQUEUE_CHUNK) await deps.operations.addBulk(jobs.slice(i, i + ENQUEUE_CHUNK));
 }
 
-async function waitForOperations(cycleId: string, plan: Plan, deps: CycleDeps, job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<'done' | 'timed-out'> {
+async function waitForOperations(cycleId: string, total: number, deps: CycleDeps, job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<'done' | 'timed-out'> {
   const deadline = Date.now() + deps.options.cycleTimeoutMs;
-  const total = plan.operations.length;
   while ((await deps.store.resultCount(cycleId)) < total) {
     if (signal?.aborted) {
       // Shutting down: hand the cycle back; whoever picks it up resumes from the stored plan.

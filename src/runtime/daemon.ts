@@ -177,5 +177,6 @@ async function recordLostOperation(store: CycleStore, job: Job<OperationJobData>
   if (attemptsLeft && !/stalled more than|started more than|UnrecoverableError/i.test(`${err.name} ${err.message}`)) return;
   const [, done] = await store.stoppedOrDone(cycleId, key);
   if (done) return;
-  await store.recordResult(cycleId, { key, kind: op.kind, sourceId: op.sourceId, email: op.email, after: op.kind === 'createUser' ? { displayName: op.user.displayName, active: true } : { ...op.changes }, status: 'failed', failureClass: 'transient', message: `${op.kind} ${op.email}: the job failed without an outcome: ${err.message}`, attempts: job.attemptsMade });
+  const who = 'sourceGroupId' in op ? { sourceId: op.sourceGroupId, group: 'displayName' in op ? op.displayName : op.tvGroupId } : { sourceId: op.sourceId, email: op.email };
+  await store.recordResult(cycleId, { key, kind: op.kind, ...who, after: {}, status: 'failed', failureClass: 'transient', message: `${op.kind}: the job failed without an outcome: ${err.message}`, attempts: job.attemptsMade });
 }

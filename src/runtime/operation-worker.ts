@@ -2,6 +2,8 @@ import { Worker, type Job, type Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import { SyncError } from '../model/failure.js';
 import type { UserOperation } from '../plan/types.js';
+import type { GroupOperation } from '../plan/groups.js';
+import { applyGroupOperation } from './apply-group.js';
 import { applyUserOperation, type OperationOutcome } from './apply.js';
 import type { CycleStore } from './cycle-store.js';
 import type { SyncSides } from './prepare.js';
@@ -11,7 +13,17 @@ import type { OperationResult } from './report.js';
 export interface OperationJobData {
   cycleId: string;
   key: string;
-  op: UserOperation;
+  op: UserOperation | GroupOperation;
+}
+
+function isGroupOperation(op: UserOperation | GroupOperation): op is GroupOperation {
+  return 'sourceGroupId' in op;
+}
+
+/** Who an operation is about, for logs and reports. */
+function subjectOf(op: UserOperation | GroupOperation): { object: string; label: string } {
+  if (isGroupOperation(op)) return { object: op.sourceGroupId, label: 'displayName' in op ? op.displayName : `group ${op.tvGroupId}` };
+  return { object: op.kind === 'createUser' ? op.sourceId : op.tvUserId, label: op.email };
 }
 
 export interface OperationDeps {
@@ -26,9 +38,17 @@ export interface OperationDeps {
 
 function toResult(data: OperationJobData, attempts: number, outcome: OperationOutcome | { status: 'cancelled'; message: string }): OperationResult {
   const { op } = data;
-  const after = op.kind === 'createUser' ? { displayName: op.user.displayName, active: op.user.active } : { ...op.changes };
-  const result: OperationResult = { key: data.key, kind: op.kind, sourceId: op.sourceId, email: op.email, after, status: outcome.status, message: outcome.message, attempts };
-  if (op.kind !== 'createUser') result.before = op.before;
+  const base = { key: data.key, kind: op.kind, status: outcome.status, message: outcome.message, attempts };
+  let result: OperationResult;
+  if (isGroupOperation(op)) {
+    const after = op.kind === 'createGroup' || op.kind === 'renameGroup' ? { displayName: op.displayName } : {};
+    result = { ...base, sourceId: op.sourceGroupId, group: 'displayName' in op ? op.displayName : op.tvGroupId, after };
+    if (op.kind === 'renameGroup') result.before = { displayName: op.before };
+  } else {
+    const after = op.kind === 'createUser' ? { displayName: op.user.displayName, active: op.user.active } : { ...op.changes };
+    result = { ...base, sourceId: op.sourceId, email: op.email, after };
+    if (op.kind !== 'createUser') result.before = op.before;
+  }
   if ('tvUserId' in outcome && outcome.tvUserId !== undefined) result.tvUserId = outcome.tvUserId;
   if ('adopted' in outcome && outcome.adopted) result.adopted = true;
   if ('failureClass' in outcome) result.failureClass = outcome.failureClass;
@@ -46,7 +66,7 @@ export async function processOperation(job: Job<OperationJobData>, deps: Operati
     const result = toResult(job.data, attempts, outcome);
     await deps.store.recordResult(cycleId, result);
     deps.log[result.status === 'failed' ? 'warn' : 'info'](
-      { cycle: cycleId, object: op.kind === 'createUser' ? op.sourceId : op.tvUserId, email: op.email, action: op.kind, outcome: result.status, reason: result.failureClass ?? op.reason, attempts },
+      { cycle: cycleId, object: subjectOf(op).object, subject: subjectOf(op).label, action: op.kind, outcome: result.status, reason: result.failureClass ?? ('reason' in op ? op.reason : undefined), attempts },
       result.message,
     );
     await deps.onResult?.(result, cycleId);
@@ -57,15 +77,12 @@ export async function processOperation(job: Job<OperationJobData>, deps: Operati
   const redelivered = job.attemptsMade > 0 || job.attemptsStarted > 1;
   const [stopped, done] = redelivered ? await deps.store.stoppedOrDone(cycleId, key) : [await deps.store.stopped(cycleId), false];
   if (done) return undefined;
-  if (stopped) return record({ status: 'cancelled', message: `${op.kind} ${op.email}: not run, the cycle stopped (${stopped})` });
+  if (stopped) return record({ status: 'cancelled', message: `${op.kind} ${subjectOf(op).label}: not run, the cycle stopped (${stopped})` });
 
   try {
-    const outcome = await applyUserOperation(op, {
-      client: deps.sides.client,
-      state: deps.sides.state,
-      nowMs: deps.sides.now,
-      lookupFirst: redelivered,
-    });
+    const outcome = isGroupOperation(op)
+      ? await applyGroupOperation(op, { client: deps.sides.client, state: deps.sides.state, batchSize: deps.sides.sync.groups.batchSize, lookupFirst: redelivered })
+      : await applyUserOperation(op, { client: deps.sides.client, state: deps.sides.state, nowMs: deps.sides.now, lookupFirst: redelivered });
     return await record(outcome);
   } catch (err) {
     if (err instanceof SyncError && err.failureClass === 'rate-limited') {
@@ -75,10 +92,10 @@ export async function processOperation(job: Job<OperationJobData>, deps: Operati
     }
     if (err instanceof SyncError && err.failureClass === 'unauthorised') {
       await deps.store.stop(cycleId, `TeamViewer refused the token: ${err.message}`);
-      return record({ status: 'failed', failureClass: 'unauthorised', message: `${op.kind} ${op.email}: ${err.message}` });
+      return record({ status: 'failed', failureClass: 'unauthorised', message: `${op.kind} ${subjectOf(op).label}: ${err.message}` });
     }
     const message = err instanceof Error ? err.message : String(err);
     if (attempts < deps.options.opAttempts) throw err instanceof SyncError ? err : new Error(message);
-    return record({ status: 'failed', failureClass: err instanceof SyncError ? err.failureClass : 'transient', message: `${op.kind} ${op.email}: gave up after ${attempts} attempts: ${message}` });
+    return record({ status: 'failed', failureClass: err instanceof SyncError ? err.failureClass : 'transient', message: `${op.kind} ${subjectOf(op).label}: gave up after ${attempts} attempts: ${message}` });
   }
 }

@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import type { SyncConfig } from '../config/schema.js';
-import type { DirectoryRead } from '../model/directory.js';
+import type { DirectoryGroup, DirectoryRead } from '../model/directory.js';
+import { computeGroupPlan, type GroupPlan, type GroupPlanPolicy } from '../plan/groups.js';
 import { SyncError } from '../model/failure.js';
-import type { TvUser } from '../model/teamviewer.js';
+import type { TvGroup, TvUser } from '../model/teamviewer.js';
 import { computePlan } from '../plan/diff.js';
 import type { Plan, PlanPolicy } from '../plan/types.js';
 import type { DirectorySource } from '../sources/source.js';
@@ -79,4 +80,95 @@ export async function readAndPlan(sides: SyncSides, opts: { approved?: ReadonlyS
   const prepared: PreparedPlan = { plan, directory, teamviewer };
   if (tokenOwner) prepared.tokenOwner = tokenOwner;
   return prepared;
+}
+
+export interface UserPhaseOutcome {
+  plan: Plan;
+  /** Outcomes of the user operations (failed ones explain missing members). */
+  results: readonly { sourceId: string; kind: string; status: string; failureClass?: string }[];
+}
+
+export type GroupPhase = { status: 'synced'; plan: GroupPlan } | { status: 'unavailable' | 'skipped'; detail: string };
+
+/** Why IdP users have no TeamViewer user after the user phase, for the group report. */
+function userProblems(outcome: UserPhaseOutcome): Map<string, string> {
+  const problems = new Map<string, string>();
+  for (const item of outcome.plan.skipped) if (item.sourceId) problems.set(item.sourceId, item.reason);
+  for (const result of outcome.results) if (result.status === 'failed' && result.kind === 'createUser') problems.set(result.sourceId, result.failureClass ?? 'failed');
+  return problems;
+}
+
+/**
+ * Plans the group phase, after the user operations of the cycle: members are the TeamViewer users
+ * the user phase linked. A tenant whose /Groups answers "not there" gets no group sync, and users
+ * keep syncing.
+ */
+export async function planGroups(
+  sides: SyncSides,
+  directory: { groups: DirectoryGroup[]; complete: boolean },
+  userPhase: UserPhaseOutcome,
+  opts: { approvedDeletions?: ReadonlySet<string>; extraUserLinks?: ReadonlyMap<string, string> } = {},
+): Promise<GroupPhase> {
+  let teamviewerGroups: TvGroup[];
+  try {
+    teamviewerGroups = await withTeamViewerRetries(sides, 'group list', () => sides.client.listGroups());
+  } catch (err) {
+    if (err instanceof SyncError && err.failureClass === 'unavailable') {
+      return { status: 'unavailable', detail: `TeamViewer answered that /Groups is not available for this company (${err.message}); users are still synced` };
+    }
+    throw err;
+  }
+  const [groupLinks, storedUserLinks] = await Promise.all([sides.state.loadGroupLinks(), sides.state.loadLinks()]);
+  const userLinks = new Map([...storedUserLinks, ...(opts.extraUserLinks ?? [])]);
+  const inRead = new Set(directory.groups.map((g) => g.id));
+  const missing = [...groupLinks.keys()].filter((id) => !inRead.has(id));
+  let goneGroups = new Map<string, 'deleted' | 'out-of-scope'>();
+  if (missing.length > 0 && sides.source.lookupGroups) {
+    try {
+      goneGroups = await sides.source.lookupGroups(missing);
+    } catch (err) {
+      // Not knowing only means such groups are left alone this cycle.
+      sides.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not ask the IdP about groups that left the read');
+    }
+  }
+  const policy: GroupPlanPolicy = {
+    batchSize: sides.sync.groups.batchSize,
+    onIdpDelete: sides.sync.groups.onIdpDelete,
+    threshold: sides.sync.policy.deactivationThreshold,
+    deactivationsThisCycle: userPhase.results.filter((r) => r.kind === 'deactivateUser' && r.status === 'applied').length,
+  };
+  if (opts.approvedDeletions) policy.approvedDeletions = opts.approvedDeletions;
+  const plan = computeGroupPlan({
+    groups: directory.groups,
+    complete: directory.complete,
+    teamviewerGroups,
+    groupLinks,
+    userLinks,
+    teamviewerUserIds: new Set(userLinks.values()),
+    userProblems: userProblems(userPhase),
+    goneGroups,
+    policy,
+  });
+  return { status: 'synced', plan };
+}
+
+/** Records the group plan's link changes; a link of a group being deleted goes once the delete has run. */
+export async function applyGroupLinkChanges(state: SyncState, plan: GroupPlan): Promise<void> {
+  const deleting = new Set(plan.operations.filter((op) => op.kind === 'deleteGroup').map((op) => op.sourceGroupId));
+  for (const change of plan.links) {
+    if (change.action === 'set') await state.setGroupLink(change.sourceGroupId, change.tvGroupId);
+    else if (!(change.reason === 'deleted' && deleting.has(change.sourceGroupId))) await state.dropGroupLink(change.sourceGroupId, change.tvGroupId);
+  }
+}
+
+/**
+ * For `tvsync plan`: the group phase as it would run after this plan's user operations. Users the
+ * plan would create stand in under placeholder ids, so their memberships show up as planned.
+ */
+export async function previewGroups(sides: SyncSides, prepared: PreparedPlan): Promise<GroupPhase> {
+  if (!sides.sync.groups.enabled) return { status: 'skipped', detail: 'group sync is off (groups.enabled: false)' };
+  const extraUserLinks = new Map<string, string>();
+  for (const change of prepared.plan.links) if (change.action === 'set') extraUserLinks.set(change.sourceId, change.tvUserId);
+  for (const op of prepared.plan.operations) if (op.kind === 'createUser') extraUserLinks.set(op.sourceId, `(new ${op.email})`);
+  return planGroups(sides, { groups: prepared.directory.groups, complete: prepared.directory.complete }, { plan: prepared.plan, results: [] }, { extraUserLinks });
 }

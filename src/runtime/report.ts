@@ -1,14 +1,22 @@
 import type { FailureClass } from '../model/failure.js';
+import type { GroupOperationKind, GroupPlan, GroupPlanSummary, GroupSkippedItem } from '../plan/groups.js';
 import type { ChangeUserOperation, Plan, PlanSummary, SkippedItem, UserOperation, UserOperationKind } from '../plan/types.js';
+
+export type OperationKind = UserOperationKind | GroupOperationKind;
+export const OPERATION_KINDS: readonly OperationKind[] = ['createUser', 'updateUser', 'reactivateUser', 'deactivateUser', 'createGroup', 'renameGroup', 'addGroupMembers', 'removeGroupMembers', 'deleteGroup'];
 
 /** What happened to one operation, as the operation worker records it. */
 export interface OperationResult {
   key: string;
-  kind: UserOperationKind;
+  kind: OperationKind;
+  /** The IdP user or group id. */
   sourceId: string;
-  email: string;
+  /** The user's address (user operations). */
+  email?: string;
+  /** The group's name (group operations). */
+  group?: string;
   /** TeamViewer's values before the write (absent for a create). */
-  before?: { displayName: string; active: boolean };
+  before?: { displayName: string; active?: boolean };
   /** The values written. */
   after: { displayName?: string; active?: boolean };
   status: 'applied' | 'failed' | 'cancelled';
@@ -35,7 +43,9 @@ export interface CycleReport {
   failure?: { failureClass: FailureClass | 'source-read' | 'internal'; message: string };
   notices: string[];
   summary?: PlanSummary;
-  operations: Record<UserOperationKind, { planned: number; applied: number; failed: number; cancelled: number }>;
+  /** The group phase: absent when group sync is off; `unavailable` when the tenant has no /Groups. */
+  groups?: { status: 'synced' | 'unavailable' | 'skipped'; detail?: string; summary?: GroupPlanSummary; skipped: GroupSkippedItem[]; held: { count: number; items: { tvGroupId: string; displayName: string; message: string }[] } };
+  operations: Record<OperationKind, { planned: number; applied: number; failed: number; cancelled: number }>;
   adopted: number;
   failures: OperationResult[];
   skipped: SkippedItem[];
@@ -52,7 +62,7 @@ export function operationKey(op: UserOperation): string {
 
 function emptyCounts(): CycleReport['operations'] {
   const zero = () => ({ planned: 0, applied: 0, failed: 0, cancelled: 0 });
-  return { createUser: zero(), updateUser: zero(), deactivateUser: zero(), reactivateUser: zero() };
+  return Object.fromEntries(OPERATION_KINDS.map((k) => [k, zero()])) as CycleReport['operations'];
 }
 
 /** Pure: the report of a cycle from its plan and the recorded outcomes. */
@@ -64,12 +74,14 @@ export function buildReport(input: {
   startedAtMs: number;
   finishedAtMs: number;
   plan?: Plan;
+  groups?: { plan?: GroupPlan; status: 'synced' | 'unavailable' | 'skipped'; detail?: string };
   results: readonly OperationResult[];
   failure?: CycleReport['failure'];
 }): CycleReport {
   const operations = emptyCounts();
   const { plan } = input;
   for (const op of plan?.operations ?? []) operations[op.kind].planned++;
+  for (const op of input.groups?.plan?.operations ?? []) operations[op.kind].planned++;
   let adopted = 0;
   const failures: OperationResult[] = [];
   for (const result of input.results) {
@@ -103,26 +115,56 @@ export function buildReport(input: {
   if (plan) report.summary = plan.summary;
   if (input.failure) report.failure = input.failure;
   if (plan?.deactivationsBlocked) report.deactivationsBlocked = plan.deactivationsBlocked;
+  if (input.groups) {
+    const groupPlan = input.groups.plan;
+    report.groups = {
+      status: input.groups.status,
+      skipped: (groupPlan?.skipped ?? []).slice(0, REPORT_LIST_CAP),
+      held: { count: groupPlan?.held.length ?? 0, items: (groupPlan?.held ?? []).slice(0, REPORT_LIST_CAP).map(({ tvGroupId, displayName, message }) => ({ tvGroupId, displayName, message })) },
+    };
+    if (input.groups.detail) report.groups.detail = input.groups.detail;
+    if (groupPlan) {
+      report.groups.summary = groupPlan.summary;
+      report.notices = [...report.notices, ...groupPlan.notices];
+      if (groupPlan.held.length) report.held.pendingApproval = true;
+    }
+  }
   if (failures.length > REPORT_LIST_CAP || (plan?.skipped.length ?? 0) > REPORT_LIST_CAP) {
     report.notices = [...report.notices, `lists are cut at ${REPORT_LIST_CAP} entries; the provisioning log has every one`];
   }
   return report;
 }
 
-const VERB: Record<UserOperationKind, string> = { createUser: 'created', updateUser: 'updated', reactivateUser: 'reactivated', deactivateUser: 'deactivated' };
+const VERB: Record<OperationKind, string> = {
+  createUser: 'created',
+  updateUser: 'updated',
+  reactivateUser: 'reactivated',
+  deactivateUser: 'deactivated',
+  createGroup: 'groups created',
+  renameGroup: 'groups renamed',
+  addGroupMembers: 'member adds',
+  removeGroupMembers: 'member removals',
+  deleteGroup: 'groups deleted',
+};
 
 export function renderReport(report: CycleReport): string {
   const lines = [`cycle ${report.cycleId} of sync ${report.sync} (${report.trigger}): ${report.outcome.toUpperCase()} in ${(report.durationMs / 1000).toFixed(1)} s`];
   if (report.failure) lines.push(`  failure (${report.failure.failureClass}): ${report.failure.message}`);
-  const counts = (Object.keys(VERB) as UserOperationKind[]).map((k) => {
+  const counts = OPERATION_KINDS.filter((k) => !k.endsWith('Group') && !k.endsWith('Members') || report.operations[k].planned > 0).map((k) => {
     const c = report.operations[k];
     return `${VERB[k]} ${c.applied}/${c.planned}${c.failed ? ` (${c.failed} failed)` : ''}${c.cancelled ? ` (${c.cancelled} cancelled)` : ''}`;
   });
   lines.push(`  ${counts.join(' · ')}${report.adopted ? ` · adopted ${report.adopted}` : ''}`);
   if (report.summary) lines.push(`  in scope ${report.summary.inScope} · TeamViewer ${report.summary.teamviewerUsers} · managed ${report.summary.managed} · unchanged ${report.summary.unchanged}`);
-  if (report.held.count) lines.push(`  held for approval: ${report.held.count} deactivations (tvsync approve --sync ${report.sync} --cycle ${report.cycleId})`);
+  if (report.groups) {
+    const g = report.groups.summary;
+    lines.push(`  groups: ${report.groups.status}${report.groups.detail ? ` (${report.groups.detail})` : ''}${g ? ` · in scope ${g.inScope} · managed ${g.managed} · unchanged ${g.unchanged} · members +${g.membersAdded} -${g.membersRemoved}` : ''}`);
+  }
+  const heldGroups = report.groups?.held.count ?? 0;
+  if (report.held.count || heldGroups) lines.push(`  held for approval: ${report.held.count} deactivations, ${heldGroups} group deletions (tvsync approve --sync ${report.sync} --cycle ${report.cycleId})`);
   for (const notice of report.notices) lines.push(`  ! ${notice}`);
   for (const f of report.failures) lines.push(`  failed   ${f.failureClass ?? ''} ${f.message}`);
   for (const s of report.skipped) lines.push(`  skipped  ${s.reason}: ${s.message}`);
+  for (const s of report.groups?.skipped ?? []) lines.push(`  skipped  ${s.reason}: ${s.message}`);
   return lines.join('\n');
 }

@@ -20,6 +20,11 @@ export interface DirectorySource {
   read(opts?: ReadOptions): Promise<DirectoryRead>;
   /** Like the IdPs' "Test connection": reads a little, writes nothing. */
   check(): Promise<ConnectionCheck>;
+  /**
+   * For groups that were linked but are no longer in the read: deleted in the IdP, or still there
+   * and only out of scope. Sources that cannot tell leave it out, and such groups are left alone.
+   */
+  lookupGroups?(ids: readonly string[]): Promise<Map<string, 'deleted' | 'out-of-scope'>>;
 }
 
 /**

@@ -14,6 +14,11 @@ export interface SyncState {
   loadLinks(): Promise<Map<string, string>>;
   setLink(sourceId: string, tvUserId: string): Promise<void>;
   applyLinkChanges(changes: readonly LinkChange[]): Promise<void>;
+  /** IdP group id → TeamViewer group id. */
+  loadGroupLinks(): Promise<Map<string, string>>;
+  setGroupLink(sourceGroupId: string, tvGroupId: string): Promise<void>;
+  /** Drops a group link if it still points at this TeamViewer group. */
+  dropGroupLink(sourceGroupId: string, tvGroupId: string): Promise<void>;
   loadOutsideCompany(): Promise<Map<string, OutsideCompanyRecord>>;
   recordOutsideCompany(emailKey: string, record: OutsideCompanyRecord): Promise<void>;
   clearOutsideCompany(emailKey: string): Promise<void>;
@@ -29,6 +34,7 @@ export class RedisSyncState implements SyncState {
   readonly durable = true;
   readonly source: SourceStateStore;
   private readonly links: string;
+  private readonly groupLinks: string;
   private readonly outside: string;
 
   constructor(
@@ -37,6 +43,7 @@ export class RedisSyncState implements SyncState {
     syncName: string,
   ) {
     this.links = syncKey(prefix, syncName, 'links');
+    this.groupLinks = syncKey(prefix, syncName, 'group-links');
     this.outside = syncKey(prefix, syncName, 'outside-company');
     const sourceKey = (key: string) => syncKey(prefix, syncName, 'source', key);
     this.source = {
@@ -68,6 +75,18 @@ export class RedisSyncState implements SyncState {
       else if (!relinked.has(change.sourceId)) tx.eval(DROP_IF_UNCHANGED, 1, this.links, change.sourceId, change.tvUserId);
     }
     await tx.exec();
+  }
+
+  async loadGroupLinks(): Promise<Map<string, string>> {
+    return new Map(Object.entries(await this.redis.hgetall(this.groupLinks)));
+  }
+
+  async setGroupLink(sourceGroupId: string, tvGroupId: string): Promise<void> {
+    await this.redis.hset(this.groupLinks, sourceGroupId, tvGroupId);
+  }
+
+  async dropGroupLink(sourceGroupId: string, tvGroupId: string): Promise<void> {
+    await this.redis.eval(DROP_IF_UNCHANGED, 1, this.groupLinks, sourceGroupId, tvGroupId);
   }
 
   async loadOutsideCompany(): Promise<Map<string, OutsideCompanyRecord>> {
@@ -105,6 +124,7 @@ export class MemorySyncState implements SyncState {
   readonly durable = false;
   readonly source = new MemoryStateStore();
   private readonly links = new Map<string, string>();
+  private readonly groupLinks = new Map<string, string>();
   private readonly outside = new Map<string, OutsideCompanyRecord>();
 
   async loadLinks(): Promise<Map<string, string>> {
@@ -120,6 +140,15 @@ export class MemorySyncState implements SyncState {
         this.links.delete(change.sourceId);
       }
     }
+  }
+  async loadGroupLinks(): Promise<Map<string, string>> {
+    return new Map(this.groupLinks);
+  }
+  async setGroupLink(sourceGroupId: string, tvGroupId: string): Promise<void> {
+    this.groupLinks.set(sourceGroupId, tvGroupId);
+  }
+  async dropGroupLink(sourceGroupId: string, tvGroupId: string): Promise<void> {
+    if (this.groupLinks.get(sourceGroupId) === tvGroupId) this.groupLinks.delete(sourceGroupId);
   }
   async loadOutsideCompany(): Promise<Map<string, OutsideCompanyRecord>> {
     return new Map(this.outside);

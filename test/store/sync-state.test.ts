@@ -34,6 +34,15 @@ describe.each(kinds)('%s sync state', (_kind, make) => {
     expect(Object.fromEntries(await state.loadLinks())).toEqual({ b: 'u2', c: 'u3', d: 'u4' });
   });
 
+  it('keeps group links and drops one only while it points where the caller saw it', async () => {
+    const state = make();
+    await state.setGroupLink('g1', '101');
+    await state.setGroupLink('g2', '102');
+    await state.dropGroupLink('g1', '999');
+    await state.dropGroupLink('g2', '102');
+    expect(Object.fromEntries(await state.loadGroupLinks())).toEqual({ g1: '101' });
+  });
+
   it('keeps outside-company records', async () => {
     const state = make();
     await state.recordOutsideCompany('x@y.test', { atMs: 5, message: 'owned elsewhere' });
