@@ -8,10 +8,10 @@ import { SyncError } from '../model/failure.js';
 import { collectSecrets, createLogger, type Logger } from '../observe/log.js';
 import { SourceReadError } from '../sources/source.js';
 import { runEmulator } from '../teamviewer/emulator.js';
-import { readAndPlan } from '../runtime/prepare.js';
+import { previewGroups, readAndPlan } from '../runtime/prepare.js';
 import { describeRedisUrl, tryRedis } from '../runtime/redis.js';
 import { buildSyncSides } from '../runtime/wiring.js';
-import { renderPlan } from './render-plan.js';
+import { renderGroupPhase, renderPlan } from './render-plan.js';
 import { Daemon } from '../runtime/daemon.js';
 import { CycleStore } from '../runtime/cycle-store.js';
 import { closeQueues, openQueues } from '../runtime/queues.js';
@@ -113,9 +113,10 @@ export function buildProgram(): Command {
         const results = [];
         for (const sync of syncs) {
           const sides = buildSyncSides(sync, { ...(redis ? { redis } : {}), prefix: config.redis.prefix, log });
-          const { plan } = await readAndPlan(sides);
-          results.push({ sync: sync.name, plan });
-          if (!opts.json) process.stdout.write(`${renderPlan(sync.name, plan)}\n\n`);
+          const prepared = await readAndPlan(sides);
+          const groups = await previewGroups(sides, prepared);
+          results.push({ sync: sync.name, plan: prepared.plan, groups });
+          if (!opts.json) process.stdout.write(`${renderPlan(sync.name, prepared.plan)}\n\n${renderGroupPhase(groups)}\n\n`);
         }
         if (opts.json) process.stdout.write(`${JSON.stringify(results.length === 1 ? results[0] : results, null, 2)}\n`);
       } finally {

@@ -1,4 +1,5 @@
 import type { Plan } from '../plan/types.js';
+import type { GroupPhase } from '../runtime/prepare.js';
 
 const VERB = { createUser: 'create', updateUser: 'update', deactivateUser: 'deactivate', reactivateUser: 'reactivate' } as const;
 
@@ -13,10 +14,30 @@ export function renderPlan(syncName: string, plan: Plan): string {
   if (plan.notices.length) lines.push('', 'notices:', ...plan.notices.map((n) => `  ! ${n}`));
   if (plan.operations.length) lines.push('', 'operations:', ...plan.operations.map((op) => `  ${VERB[op.kind].padEnd(10)} ${op.message}`));
   if (plan.held.length) lines.push('', 'held for approval (deactivation threshold):', ...plan.held.map((op) => `  ${'held'.padEnd(10)} ${op.message}`));
-  if (plan.skipped.length) lines.push('', 'skipped:', ...plan.skipped.map((item) => `  ${item.reason.padEnd(26)} ${item.message}`));
+  if (plan.skipped.length) lines.push('', 'skipped:', ...plan.skipped.map((item) => `  ${item.reason.padEnd(28)} ${item.message}`));
   if (plan.links.length) {
     const set = plan.links.filter((l) => l.action === 'set').length;
     lines.push('', `links: ${set} learned by e-mail match, ${plan.links.length - set} dropped`);
   }
+  return lines.join('\n');
+}
+
+const GROUP_VERB = { createGroup: 'create', renameGroup: 'rename', addGroupMembers: 'add', removeGroupMembers: 'remove', deleteGroup: 'delete' } as const;
+
+/** The group phase of a plan, in the same form as the users'. */
+export function renderGroupPhase(phase: GroupPhase): string {
+  if (phase.status !== 'synced') return `groups: ${phase.status}: ${phase.detail}`;
+  const { plan } = phase;
+  const s = plan.summary;
+  const ops = s.operations;
+  const skipped = Object.values(s.skipped).reduce((a, b) => a + (b ?? 0), 0);
+  const lines = [
+    `groups: ${s.inScope} in the IdP scope, ${s.teamviewerGroups} in TeamViewer, ${s.managed} managed by this sync`,
+    `  create ${ops.createGroup} · rename ${ops.renameGroup} · member adds ${ops.addGroupMembers} (+${s.membersAdded}) · member removals ${ops.removeGroupMembers} (-${s.membersRemoved}) · delete ${ops.deleteGroup} · held ${s.held} · unchanged ${s.unchanged} · skipped ${skipped}`,
+  ];
+  if (plan.notices.length) lines.push(...plan.notices.map((n) => `  ! ${n}`));
+  if (plan.operations.length) lines.push('', 'group operations:', ...plan.operations.map((op) => `  ${GROUP_VERB[op.kind].padEnd(10)} ${op.message}`));
+  if (plan.held.length) lines.push('', 'group deletions held for approval:', ...plan.held.map((op) => `  ${'held'.padEnd(10)} ${op.message}`));
+  if (plan.skipped.length) lines.push('', 'groups skipped:', ...plan.skipped.map((item) => `  ${item.reason.padEnd(28)} ${item.message}`));
   return lines.join('\n');
 }

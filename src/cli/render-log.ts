@@ -1,0 +1,39 @@
+import type { ProvisioningLogEntry } from '../observe/provisioning-log.js';
+
+/** Widths of the longest kind (reactivateUser) and outcome (cancelled), so columns line up. */
+const KIND_WIDTH = 14;
+const OUTCOME_WIDTH = 9;
+
+/** Second precision reads better in a terminal; the stored entry keeps the milliseconds. */
+function shortTime(iso: string): string {
+  return iso.replace(/\.\d+Z$/, 'Z');
+}
+
+function show(value: string | boolean | undefined): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value ?? '?');
+}
+
+/** "displayName "Jane Doe" → "Jane Q. Doe", active true → false" for the fields a write touched. */
+function changes(entry: ProvisioningLogEntry): string {
+  const after = entry.after;
+  if (!after) return '';
+  const parts: string[] = [];
+  if (after.displayName !== undefined) parts.push(`displayName ${show(entry.before?.displayName)} → ${show(after.displayName)}`);
+  if (after.active !== undefined) parts.push(`active ${show(entry.before?.active)} → ${show(after.active)}`);
+  return parts.join(', ');
+}
+
+/** The provisioning log as text, one line per entry, in the order given (the log reads newest first). */
+export function renderLogEntries(entries: ProvisioningLogEntry[]): string {
+  return entries
+    .map((entry) => {
+      const cause = entry.failureClass ?? entry.reason;
+      const columns = [shortTime(entry.at), entry.cycleId, entry.kind.padEnd(KIND_WIDTH), entry.outcome.padEnd(OUTCOME_WIDTH), entry.email ?? '-', cause ? `${cause}: ${entry.message}` : entry.message];
+      // Only updates show before → after: for a create there is no before, for (re)activation the kind says it.
+      const diff = entry.kind === 'updateUser' ? changes(entry) : '';
+      if (diff) columns.push(`(${diff})`);
+      if (entry.adopted) columns.push('(adopted)');
+      return columns.join('  ').trimEnd();
+    })
+    .join('\n');
+}
