@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 const BENCHES: Record<string, { module: string; fn: string }> = {
   plan: { module: './plan.ts', fn: 'benchPlan' },
   runtime: { module: './runtime.ts', fn: 'benchRuntime' },
+  groups: { module: './groups.ts', fn: 'benchGroups' },
   entra: { module: './connectors/entra.ts', fn: 'benchEntraRead' },
   okta: { module: './connectors/okta.ts', fn: 'benchOktaRead' },
   jumpcloud: { module: './connectors/jumpcloud.ts', fn: 'benchJumpcloudRead' },

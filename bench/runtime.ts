@@ -2,28 +2,15 @@ import pino from 'pino';
 import { parseConfig } from '../src/config/load.js';
 import { Daemon } from '../src/runtime/daemon.js';
 import { requestCycle, waitForCycleReport } from '../src/runtime/trigger.js';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
+import { BENCH_TOKEN, REDIS_URL, dropPrefix, startEmulatorProcess } from './emulator-process.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 
-const TOKEN = 'bench-token-0123456789';
-const REDIS_URL = process.env.TVSYNC_BENCH_REDIS ?? 'redis://127.0.0.1:6379';
-
-async function dropPrefix(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
-  await redis.quit();
-}
-
+/**
+ * Initial provisioning of `users` users through the real queue and workers into the emulator.
+ * Returns the wall time from the request to the report, and the requests TeamViewer saw.
+ */
 /**
  * Initial provisioning of `users` users through the real queue and workers into the emulator.
  * Returns the wall time from the request to the report, and the requests TeamViewer saw.
@@ -60,18 +47,18 @@ syncs:
     source: { type: file, path: ${dir} }
     target: { baseUrl: ${emulator.baseUrl}, token: "\${T}", requestsPerSecond: 20000, concurrency: ${concurrency}, tokenOwner: owner@bench.example }
 `,
-    { env: { T: TOKEN } },
+    { env: { T: BENCH_TOKEN } },
   );
   const daemon = await Daemon.start(config, pino({ level: process.env.BENCH_LOG ?? 'silent' }), { scheduler: false, worker: true, runtime: { pollMs: 25 } });
   try {
     const runtime = daemon.runtime('bench');
-    await fetch(`${emulator.admin}/reset-stats`, { method: 'POST' });
+    await emulator.resetStats();
     const started = process.hrtime.bigint();
     const { requestedAt } = await requestCycle(runtime.queues.cycles, 'bench', 'once');
     const report = await waitForCycleReport(runtime.store, requestedAt, { timeoutMs: 600_000, pollMs: 25 });
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     if (!report || report.operations.createUser.applied !== users) throw new Error(`provisioning incomplete: ${JSON.stringify(report?.operations)}`);
-    const stats = (await (await fetch(`${emulator.admin}/stats`)).json()) as { requests: number };
+    const stats = await emulator.stats();
     return { ms, requests: stats.requests };
   } finally {
     await daemon.stop();

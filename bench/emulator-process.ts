@@ -1,0 +1,43 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+
+export const BENCH_TOKEN = 'bench-token-0123456789';
+export const REDIS_URL = process.env.TVSYNC_BENCH_REDIS ?? 'redis://127.0.0.1:6379';
+
+/** The emulator in a process of its own, like a remote TeamViewer: its CPU is not the daemon's. */
+export async function startEmulatorProcess(latencyMs: number) {
+  const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', main, 'emulator', '--port', '0', '--token', BENCH_TOKEN, '--owner', 'owner@bench.example', '--latency', String(latencyMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const baseUrl = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const match = /SCIM (http:\/\/\S+)/.exec(out);
+      if (match?.[1]) resolve(match[1].replace(/,$/, ''));
+    });
+    child.once('exit', (code) => reject(new Error(`emulator exited with ${code}`)));
+  });
+  const admin = `${new URL(baseUrl).origin}/_emulator`;
+  return {
+    baseUrl,
+    resetStats: async () => void (await fetch(`${admin}/reset-stats`, { method: 'POST' })),
+    stats: async () => (await (await fetch(`${admin}/stats`)).json()) as { requests: number; byRoute: Record<string, number> },
+    stop: async () => {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
+}
+
+export async function dropPrefix(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.del(...keys);
+  } while (cursor !== '0');
+  await redis.quit();
+}
