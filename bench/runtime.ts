@@ -11,30 +11,6 @@ import { join } from 'node:path';
  * Initial provisioning of `users` users through the real queue and workers into the emulator.
  * Returns the wall time from the request to the report, and the requests TeamViewer saw.
  */
-/**
- * Initial provisioning of `users` users through the real queue and workers into the emulator.
- * Returns the wall time from the request to the report, and the requests TeamViewer saw.
- */
-/** The emulator in a process of its own, like a remote TeamViewer: its CPU is not the daemon's. */
-async function startEmulatorProcess(latencyMs: number): Promise<{ baseUrl: string; admin: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../src/cli/main.ts', import.meta.url)), 'emulator', '--port', '0', '--token', TOKEN, '--owner', 'owner@bench.example', '--latency', String(latencyMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const baseUrl = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const match = /SCIM (http:\/\/\S+)/.exec(out);
-      if (match?.[1]) resolve(match[1].replace(/,$/, ''));
-    });
-    child.once('exit', (code) => reject(new Error(`emulator exited with ${code}`)));
-  });
-  const admin = `${new URL(baseUrl).origin}/_emulator`;
-  return { baseUrl, admin, stop: async () => { child.kill('SIGTERM'); await once(child, 'exit'); } };
-}
-
-/**
- * Initial provisioning of `users` users through the real queue and workers into the emulator.
- * Returns the wall time from the request to the report, and the requests TeamViewer saw.
- */
 export async function provision(users: number, latencyMs: number, concurrency: number) {
   const emulator = await startEmulatorProcess(latencyMs);
   const dir = mkdtempSync(join(tmpdir(), 'tvsync-bench-'));
