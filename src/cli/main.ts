@@ -18,6 +18,8 @@ import { closeQueues, openQueues } from '../runtime/queues.js';
 import { connectRedis } from '../runtime/redis.js';
 import { renderReport, type CycleReport } from '../runtime/report.js';
 import { requestCycle, waitForCycleReport } from '../runtime/trigger.js';
+import { HealthStore, isQuarantined } from '../runtime/health.js';
+import { ApprovalStore } from '../store/approvals.js';
 
 /** Exit codes: 0 done, 1 the work failed (IdP, TeamViewer, Redis), 2 the configuration or the call is wrong. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, partial: 3 } as const;
@@ -247,6 +249,35 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('approve')
+    .description('release the deactivations and group deletions a cycle held at the threshold; they run in a cycle started now')
+    .option('-c, --config <file>', 'configuration file (default: $TVSYNC_CONFIG)')
+    .requiredOption('-s, --sync <name>', 'the sync')
+    .requiredOption('--cycle <id>', 'the cycle whose held operations are approved (see tvsync status)')
+    .action(async (opts: { config?: string; sync: string; cycle: string }) => {
+      const { config } = load(opts.config);
+      const [sync] = selectSyncs(config, opts.sync);
+      const redis = await requireRedis(config);
+      try {
+        const cycle = await new CycleStore(redis, config.redis.prefix, sync!.name).load(opts.cycle);
+        if (!cycle?.plan) throw new CliFailure(`sync ${sync!.name} has no stored cycle ${opts.cycle} (cycles are kept 3 days; tvsync status lists recent ones)`, EXIT.usage);
+        const users = cycle.plan.held.map((op) => op.tvUserId);
+        const groups = cycle.groupPhase?.status === 'synced' ? cycle.groupPhase.plan.held.map((op) => op.tvGroupId) : [];
+        if (users.length === 0 && groups.length === 0) throw new CliFailure(`cycle ${opts.cycle} held nothing for approval`, EXIT.usage);
+        await new ApprovalStore(redis, config.redis.prefix, sync!.name).approve(users, groups);
+        const queues = openQueues(sync!.name, redis, config.redis.prefix);
+        try {
+          await requestCycle(queues.cycles, sync!.name);
+        } finally {
+          await closeQueues(queues);
+        }
+        process.stdout.write(`approved ${users.length} deactivations and ${groups.length} group deletions held by cycle ${opts.cycle}; a cycle was requested to run them (those no longer needed are not done)\n`);
+      } finally {
+        redis.disconnect();
+      }
+    });
+
+  program
     .command('status')
     .description("show each sync's schedule, queue and last cycle reports")
     .option('-c, --config <file>', 'configuration file (default: $TVSYNC_CONFIG)')
@@ -261,13 +292,15 @@ export function buildProgram(): Command {
         for (const sync of selectSyncs(config, opts.sync)) {
           const queues = openQueues(sync.name, redis, config.redis.prefix);
           try {
-            const [scheduler, cycleCounts, operationCounts, reports] = await Promise.all([
+            const [scheduler, cycleCounts, operationCounts, reports, health] = await Promise.all([
               queues.cycles.getJobScheduler(`cycle-${sync.name}`),
               queues.cycles.getJobCounts('active', 'waiting', 'delayed'),
               queues.operations.getJobCounts('active', 'waiting', 'delayed', 'failed'),
               new CycleStore(redis, config.redis.prefix, sync.name).reports(opts.last),
+              new HealthStore(redis, config.redis.prefix, sync.name).load(),
             ]);
-            out.push({ sync: sync.name, nextCycleAt: scheduler?.next ? new Date(scheduler.next).toISOString() : null, every: sync.schedule.every, cycles: cycleCounts, operations: operationCounts, reports });
+            const quarantined = isQuarantined(health, Date.now());
+            out.push({ sync: sync.name, nextCycleAt: scheduler?.next ? new Date(scheduler.next).toISOString() : null, every: sync.schedule.every, quarantined, health, cycles: cycleCounts, operations: operationCounts, reports });
           } finally {
             await closeQueues(queues);
           }
@@ -281,6 +314,7 @@ export function buildProgram(): Command {
       }
       for (const s of out) {
         process.stdout.write(`sync ${s.sync}: next cycle ${s.nextCycleAt ?? 'not scheduled (is a daemon with the scheduler role running?)'}; cycles active ${s.cycles.active ?? 0}, waiting ${(s.cycles.waiting ?? 0) + (s.cycles.delayed ?? 0)}; operations active ${s.operations.active ?? 0}, waiting ${(s.operations.waiting ?? 0) + (s.operations.delayed ?? 0)}\n`);
+        if (s.quarantined) process.stdout.write(`  QUARANTINED until ${new Date(s.health.quarantinedUntil ?? 0).toISOString()}: ${s.health.reason ?? ''}; fix the cause, then tvsync sync-now --sync ${s.sync}\n`);
         if (s.reports.length === 0) process.stdout.write('  no cycle has finished yet\n');
         for (const report of s.reports) process.stdout.write(`${renderReport(report).replace(/^/gm, '  ')}\n`);
       }

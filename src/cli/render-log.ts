@@ -1,7 +1,7 @@
 import type { ProvisioningLogEntry } from '../observe/provisioning-log.js';
 
-/** Widths of the longest kind (reactivateUser) and outcome (cancelled), so columns line up. */
-const KIND_WIDTH = 14;
+/** Widths of the longest kind (removeGroupMembers) and outcome (cancelled), so columns line up. */
+const KIND_WIDTH = 18;
 const OUTCOME_WIDTH = 9;
 
 /** Second precision reads better in a terminal; the stored entry keeps the milliseconds. */
@@ -23,14 +23,22 @@ function changes(entry: ProvisioningLogEntry): string {
   return parts.join(', ');
 }
 
+/** Who an entry is about: the user's address, else the group, else the ids a skip names. */
+function subject(entry: ProvisioningLogEntry): string {
+  if (entry.email) return entry.email;
+  if (entry.group) return `group ${JSON.stringify(entry.group)}`;
+  if (entry.sourceGroupId ?? entry.tvGroupId) return `group ${entry.sourceGroupId ?? entry.tvGroupId}`;
+  return '-';
+}
+
 /** The provisioning log as text, one line per entry, in the order given (the log reads newest first). */
 export function renderLogEntries(entries: ProvisioningLogEntry[]): string {
   return entries
     .map((entry) => {
       const cause = entry.failureClass ?? entry.reason;
-      const columns = [shortTime(entry.at), entry.cycleId, entry.kind.padEnd(KIND_WIDTH), entry.outcome.padEnd(OUTCOME_WIDTH), entry.email ?? '-', cause ? `${cause}: ${entry.message}` : entry.message];
-      // Only updates show before → after: for a create there is no before, for (re)activation the kind says it.
-      const diff = entry.kind === 'updateUser' ? changes(entry) : '';
+      const columns = [shortTime(entry.at), entry.cycleId, entry.kind.padEnd(KIND_WIDTH), entry.outcome.padEnd(OUTCOME_WIDTH), subject(entry), cause ? `${cause}: ${entry.message}` : entry.message];
+      // Only updates and renames show before → after: a create has no before, and for (re)activation the kind says it.
+      const diff = entry.kind === 'updateUser' || entry.kind === 'renameGroup' ? changes(entry) : '';
       if (diff) columns.push(`(${diff})`);
       if (entry.adopted) columns.push('(adopted)');
       return columns.join('  ').trimEnd();

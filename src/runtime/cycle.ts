@@ -8,6 +8,8 @@ import type { CycleStore } from './cycle-store.js';
 import type { OperationJobData } from './operation-worker.js';
 import { applyGroupLinkChanges, planGroups, readAndPlan, type SyncSides } from './prepare.js';
 import type { StoredDirectoryGroups, StoredGroupPhase } from './cycle-store.js';
+import { isQuarantined, type HealthStore } from './health.js';
+import type { ApprovalStore } from '../store/approvals.js';
 import { cycleIdOf, operationJobId, type CycleJobData, type RuntimeOptions } from './queues.js';
 import { buildReport, operationKey, type CycleReport, type OperationResult } from './report.js';
 
@@ -23,6 +25,8 @@ export interface CycleDeps {
   onPlanned?: (cycleId: string, plan: Plan) => void | Promise<void>;
   /** Group deletions a person approved, by TeamViewer group id. */
   approvedGroupDeletions?: () => Promise<ReadonlySet<string>>;
+  health?: HealthStore;
+  approvals?: ApprovalStore;
 }
 
 const ENQUEUE_CHUNK = 500;
@@ -38,10 +42,17 @@ function failureOf(err: unknown): NonNullable<CycleReport['failure']> {
  * workers and wait for all of them, then report. A re-delivered cycle (its worker died) resumes
  * from the persisted plan and re-enqueues only the operations with no recorded outcome.
  */
-export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string, signal?: AbortSignal): Promise<CycleReport> {
+export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string, signal?: AbortSignal): Promise<CycleReport | undefined> {
   const cycleId = cycleIdOf(job);
   const log = deps.log.child({ cycle: cycleId });
   const startedAtMs = Date.now();
+  if (job.data.trigger === 'schedule' && deps.health) {
+    const health = await deps.health.load();
+    if (isQuarantined(health, startedAtMs)) {
+      log.warn({ until: new Date(health.quarantinedUntil ?? 0).toISOString(), reason: health.reason }, 'sync quarantined: scheduled cycle skipped (a successful sync-now lifts it)');
+      return undefined;
+    }
+  }
   const stored = await deps.store.begin(cycleId, job.data.trigger, startedAtMs);
   if (stored.status === 'done') {
     const report = await deps.store.report(cycleId);
@@ -67,6 +78,7 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
       ...extra,
     });
     await deps.store.finish(cycleId, report);
+    await afterCycle(report, results, deps);
     log[report.outcome === 'failed' ? 'error' : 'info']({ outcome: report.outcome, durationMs: report.durationMs, operations: report.operations, failure: report.failure }, 'cycle finished');
     await deps.onReport?.(report);
     return report;
@@ -113,6 +125,16 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
   }
   const stopped = await deps.store.stopped(cycleId);
   return finish(stopped ? { failure: { failureClass: 'unauthorised', message: stopped } } : {});
+}
+
+/** Health (quarantine) and approvals follow each finished cycle. */
+async function afterCycle(report: CycleReport, results: readonly OperationResult[], deps: CycleDeps): Promise<void> {
+  const health = await deps.health?.record(report, Date.now());
+  if (health?.quarantinedUntil && health.consecutiveFailures > 0) {
+    deps.log.error({ until: new Date(health.quarantinedUntil).toISOString(), reason: health.reason }, 'sync quarantined: scheduled cycles back off until a manual cycle succeeds');
+  }
+  const ran = (kind: string) => results.filter((r) => r.kind === kind && r.status === 'applied' && r.tvUserId).map((r) => r.tvUserId!);
+  await deps.approvals?.consumed(ran('deactivateUser'), ran('deleteGroup'));
 }
 
 function timedOut(deps: CycleDeps): NonNullable<CycleReport['failure']> {

@@ -12,6 +12,8 @@ import { connectRedis } from './redis.js';
 import type { CycleReport, OperationResult } from './report.js';
 import type { Plan } from '../plan/types.js';
 import { buildSyncSides } from './wiring.js';
+import { HealthStore } from './health.js';
+import { ApprovalStore } from '../store/approvals.js';
 
 export interface DaemonOptions {
   scheduler: boolean;
@@ -25,8 +27,6 @@ export interface DaemonOptions {
   onPlanned?: (sync: string, cycleId: string, plan: Plan) => void | Promise<void>;
   onResult?: (sync: string, cycleId: string, result: OperationResult) => void | Promise<void>;
   onResponse?: (sync: string, info: { method: string; path: string; status: number; ms: number }) => void;
-  /** Deactivations a person approved, by TeamViewer user id. */
-  approved?: (sync: string) => Promise<ReadonlySet<string>>;
 }
 
 export interface SyncRuntime {
@@ -34,6 +34,8 @@ export interface SyncRuntime {
   sides: SyncSides;
   queues: SyncQueues;
   store: CycleStore;
+  health: HealthStore;
+  approvals: ApprovalStore;
 }
 
 /**
@@ -78,7 +80,9 @@ export class Daemon {
     });
     const queues = openQueues(sync.name, this.redis, prefix);
     const store = new CycleStore(this.redis, prefix, sync.name);
-    const runtime: SyncRuntime = { sync, sides, queues, store };
+    const health = new HealthStore(this.redis, prefix, sync.name);
+    const approvals = new ApprovalStore(this.redis, prefix, sync.name);
+    const runtime: SyncRuntime = { sync, sides, queues, store, health, approvals };
     this.syncs.set(sync.name, runtime);
 
     // Idempotent, and shared by every replica through Redis: at most one cycle of this sync runs at once.
@@ -105,12 +109,15 @@ export class Daemon {
       log,
       ...(opts.onReport ? { onReport: opts.onReport } : {}),
       ...(opts.onPlanned ? { onPlanned: (cycleId: string, plan: Plan) => opts.onPlanned?.(sync.name, cycleId, plan) } : {}),
-      ...(opts.approved ? { approved: () => opts.approved!(sync.name) } : {}),
+      health,
+      approvals,
+      approved: () => approvals.deactivations(),
+      approvedGroupDeletions: () => approvals.groupDeletions(),
     };
     const common = { prefix, lockDuration: this.options.lockDurationMs, stalledInterval: this.options.stalledIntervalMs };
     const names = queueNames(sync.name);
 
-    const cycleWorker = new Worker<CycleJobData, CycleReport>(names.cycles, (job: Job<CycleJobData>, token?: string, signal?: AbortSignal) => processCycle(job, cycleDeps, token, signal), {
+    const cycleWorker = new Worker<CycleJobData, CycleReport | undefined>(names.cycles, (job: Job<CycleJobData>, token?: string, signal?: AbortSignal) => processCycle(job, cycleDeps, token, signal), {
       ...common,
       connection: this.workerConnection(url),
       concurrency: 1,

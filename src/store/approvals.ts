@@ -1,0 +1,45 @@
+import type { Redis } from 'ioredis';
+import { syncKey } from './sync-state.js';
+
+/** Approvals live a week: an approval for a plan long gone should not release anything. */
+const APPROVAL_TTL_S = 7 * 86_400;
+
+/**
+ * Deactivations and group deletions a person released from the threshold (`tvsync approve`).
+ * The next cycle lets them through; each is forgotten once it has run.
+ */
+export class ApprovalStore {
+  private readonly users: string;
+  private readonly groups: string;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    sync: string,
+  ) {
+    this.users = syncKey(prefix, sync, 'approved-deactivations');
+    this.groups = syncKey(prefix, sync, 'approved-group-deletions');
+  }
+
+  async approve(tvUserIds: readonly string[], tvGroupIds: readonly string[]): Promise<void> {
+    const tx = this.redis.multi();
+    if (tvUserIds.length) tx.sadd(this.users, ...tvUserIds).expire(this.users, APPROVAL_TTL_S);
+    if (tvGroupIds.length) tx.sadd(this.groups, ...tvGroupIds).expire(this.groups, APPROVAL_TTL_S);
+    await tx.exec();
+  }
+
+  async deactivations(): Promise<Set<string>> {
+    return new Set(await this.redis.smembers(this.users));
+  }
+
+  async groupDeletions(): Promise<Set<string>> {
+    return new Set(await this.redis.smembers(this.groups));
+  }
+
+  async consumed(tvUserIds: readonly string[], tvGroupIds: readonly string[]): Promise<void> {
+    const tx = this.redis.multi();
+    if (tvUserIds.length) tx.srem(this.users, ...tvUserIds);
+    if (tvGroupIds.length) tx.srem(this.groups, ...tvGroupIds);
+    await tx.exec();
+  }
+}

@@ -1,0 +1,105 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { Daemon } from '../../src/runtime/daemon.js';
+import { requestCycle, waitForCycleReport } from '../../src/runtime/trigger.js';
+import type { CycleReport } from '../../src/runtime/report.js';
+import { isQuarantined } from '../../src/runtime/health.js';
+import { runCli } from '../support/cli.js';
+import { TOKEN, people, silentLog, startEmulator, writeConfig, writeExport } from '../support/fixtures.js';
+import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
+import { FAST } from '../support/runtime.js';
+
+type Started = Awaited<ReturnType<typeof startEmulator>>;
+let tv: Started;
+const prefixes: string[] = [];
+const daemons: Daemon[] = [];
+
+beforeAll(async () => {
+  tv = await startEmulator();
+});
+afterEach(async () => {
+  await Promise.all(daemons.splice(0).map((d) => d.stop()));
+});
+afterAll(async () => {
+  await tv.emulator.stop();
+  await Promise.all(prefixes.map(dropPrefix));
+});
+
+async function cycle(daemon: Daemon, trigger: 'once' | 'manual' = 'once'): Promise<CycleReport> {
+  const runtime = daemon.runtime('corp');
+  const { requestedAt } = await requestCycle(runtime.queues.cycles, 'corp', trigger);
+  const report = await waitForCycleReport(runtime.store, requestedAt, { timeoutMs: 60_000, pollMs: 50 });
+  if (!report) throw new Error('no report');
+  return report;
+}
+
+describe('approve', () => {
+  it('holds deactivations above the threshold until a person approves them', async () => {
+    const prefix = testPrefix('approve');
+    prefixes.push(prefix);
+    const users = people(10, 70_000);
+    const dir = writeExport(users);
+    const configPath = writeConfig({ exportDir: dir, baseUrl: tv.baseUrl, prefix, extra: '    policy: { deactivationThreshold: { maxCount: 3, maxPercent: 100, minCountForPercent: 0 } }\n' });
+    const config = parseConfig((await import('node:fs')).readFileSync(configPath, 'utf8'), { env: { TVSYNC_TEST_TOKEN: TOKEN } });
+    const daemon = await Daemon.start(config, silentLog, { scheduler: false, worker: true, runtime: FAST });
+    daemons.push(daemon);
+    await cycle(daemon);
+
+    writeExport(users.slice(0, 5), [], dir);
+    const held = await cycle(daemon);
+    expect(held.held).toMatchObject({ count: 5, pendingApproval: true });
+    expect(held.operations.deactivateUser.planned).toBe(0);
+    expect(tv.emulator.dump().users.filter((u) => /^person7000[5-9]@/.test(u.userName)).every((u) => u.active)).toBe(true);
+
+    // Still held on the next cycle: nothing changes by itself.
+    expect((await cycle(daemon)).held.count).toBe(5);
+
+    const beforeApprove = Date.now();
+    const approve = await runCli(['approve', '--config', configPath, '--sync', 'corp', '--cycle', held.cycleId], { TVSYNC_TEST_TOKEN: TOKEN });
+    expect(approve.code, approve.stderr).toBe(0);
+    expect(approve.stdout).toContain('approved 5 deactivations');
+    const runtime = daemon.runtime('corp');
+    // approve requests the cycle that runs them.
+    const released = (await waitForCycleReport(runtime.store, beforeApprove, { timeoutMs: 30_000, pollMs: 50 }))!;
+    expect(released.operations.deactivateUser.applied).toBe(5);
+    expect(tv.emulator.dump().users.filter((u) => /^person7000[5-9]@/.test(u.userName)).every((u) => !u.active)).toBe(true);
+    expect((await runtime.approvals.deactivations()).size).toBe(0);
+
+    const unknown = await runCli(['approve', '--config', configPath, '--sync', 'corp', '--cycle', 'nope'], { TVSYNC_TEST_TOKEN: TOKEN });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('has no stored cycle nope');
+  });
+});
+
+describe('quarantine', () => {
+  it('a refused token quarantines the sync: scheduled cycles are skipped until a manual cycle succeeds', async () => {
+    const prefix = testPrefix('quarantine');
+    prefixes.push(prefix);
+    const dir = writeExport(people(2, 71_000));
+    const make = (token: string) =>
+      parseConfig(`redis: { url: "${REDIS_URL}", prefix: ${prefix} }\nsyncs:\n  - name: corp\n    source: { type: file, path: ${dir} }\n    target: { baseUrl: ${tv.baseUrl}, token: "\${T}" }\n`, { env: { T: token } });
+
+    const bad = await Daemon.start(make('revoked-token-000000'), silentLog, { scheduler: false, worker: true, runtime: FAST });
+    daemons.push(bad);
+    const failed = await cycle(bad);
+    expect(failed.failure?.failureClass).toBe('unauthorised');
+    const runtime = bad.runtime('corp');
+    const health = await runtime.health.load();
+    expect(isQuarantined(health, Date.now())).toBe(true);
+
+    // A scheduled cycle is skipped while quarantined: no new report.
+    const before = (await runtime.store.reports()).length;
+    await runtime.queues.cycles.add('cycle', { trigger: 'schedule' });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await runtime.queues.cycles.getCompletedCount()).toBeGreaterThan(0);
+    expect((await runtime.store.reports()).length).toBe(before);
+    await bad.stop();
+
+    // The token is fixed; a manual cycle succeeds and lifts the quarantine.
+    const good = await Daemon.start(make(TOKEN), silentLog, { scheduler: false, worker: true, runtime: FAST });
+    daemons.push(good);
+    const ok = await cycle(good, 'manual');
+    expect(ok.outcome).toBe('succeeded');
+    expect(isQuarantined(await good.runtime('corp').health.load(), Date.now())).toBe(false);
+  });
+});
