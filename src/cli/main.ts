@@ -12,6 +12,7 @@ import { previewGroups, readAndPlan } from '../runtime/prepare.js';
 import { describeRedisUrl, tryRedis } from '../runtime/redis.js';
 import { buildSyncSides } from '../runtime/wiring.js';
 import { renderGroupPhase, renderPlan } from './render-plan.js';
+import { runDemo } from './demo.js';
 import { Daemon } from '../runtime/daemon.js';
 import { CycleStore } from '../runtime/cycle-store.js';
 import { closeQueues, openQueues } from '../runtime/queues.js';
@@ -246,6 +247,16 @@ export function buildProgram(): Command {
         redis.disconnect();
       }
       process.exitCode = exitCodeOf(reports);
+    });
+
+  program
+    .command('demo')
+    .description('sync the export in config/demo into a local TeamViewer emulator through the real queue and workers')
+    .option('--redis <url>', 'Redis to use (a temporary local redis-server is started when none answers)', process.env.TVSYNC_REDIS_URL ?? 'redis://127.0.0.1:6379')
+    .action(async (opts: { redis: string }) => {
+      const log = createLogger({ level: 'warn', destination: { write: (l: string) => void process.stderr.write(l) }, pretty: false });
+      const reports = await runDemo({ redisUrl: opts.redis, log, print: (line) => process.stdout.write(`${line}\n`) });
+      process.exitCode = reports.some((r) => r.outcome === 'failed') ? EXIT.failed : EXIT.ok;
     });
 
   program

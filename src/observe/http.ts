@@ -1,0 +1,183 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
+import type { Logger } from './log.js';
+import type { TvsyncMetrics } from './metrics.js';
+
+export interface ReadyCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface Readiness {
+  ready: boolean;
+  checks: ReadyCheck[];
+}
+
+export interface HttpServerOptions {
+  host: string;
+  port: number;
+  log: Logger;
+  metrics: TvsyncMetrics;
+  ready: () => Promise<Readiness>;
+  syncNames: string[];
+  triggerToken?: string;
+  triggerSyncNow: (sync: string) => Promise<{ requestedAt: number }>;
+}
+
+export interface HttpServerHandle {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** How long requests still running at close() get before their sockets are cut. */
+const CLOSE_GRACE_MS = 2000;
+
+const SYNC_NOW = /^\/syncs\/([^/]+)\/sync-now$/;
+const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+/** A sync name from the path: a percent-decoded, bounded string (the known names decide the rest). */
+const syncNameParam = z.string().min(1).max(200);
+
+type Route = { name: 'healthz' | 'readyz' | 'metrics'; allow: 'GET' } | { name: 'sync-now'; allow: 'POST'; sync: string | undefined };
+
+function route(pathname: string): Route | undefined {
+  if (pathname === '/healthz') return { name: 'healthz', allow: 'GET' };
+  if (pathname === '/readyz') return { name: 'readyz', allow: 'GET' };
+  if (pathname === '/metrics') return { name: 'metrics', allow: 'GET' };
+  const match = SYNC_NOW.exec(pathname);
+  if (!match?.[1]) return undefined;
+  let decoded: string | undefined;
+  try {
+    decoded = decodeURIComponent(match[1]);
+  } catch {
+    decoded = undefined;
+  }
+  const parsed = syncNameParam.safeParse(decoded);
+  return { name: 'sync-now', allow: 'POST', sync: parsed.success ? parsed.data : undefined };
+}
+
+/** Hashing first gives equal-length buffers, so the comparison time says nothing about the token. */
+function tokenMatches(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+function bearerToken(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  if (typeof header !== 'string') return undefined;
+  return BEARER.exec(header)?.[1];
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(text);
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * The daemon's HTTP side: liveness, readiness, Prometheus metrics and the manual trigger.
+ * Plain node:http, as the surface is four routes.
+ */
+export function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHandle> {
+  const { log, metrics } = opts;
+  const known = new Set(opts.syncNames);
+
+  async function handle(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> {
+    const found = route(pathname);
+    if (!found) return sendJson(res, 404, { error: 'not found' });
+    if (req.method !== found.allow) return sendJson(res, 405, { error: `method not allowed; use ${found.allow}` }, { allow: found.allow });
+
+    switch (found.name) {
+      case 'healthz':
+        return sendJson(res, 200, { status: 'ok' });
+      case 'readyz': {
+        let readiness: Readiness;
+        try {
+          readiness = await opts.ready();
+        } catch (err) {
+          readiness = { ready: false, checks: [{ name: 'readiness', ok: false, detail: errorMessage(err) }] };
+        }
+        return sendJson(res, readiness.ready ? 200 : 503, readiness);
+      }
+      case 'metrics': {
+        const text = await metrics.metrics();
+        res.writeHead(200, { 'content-type': metrics.contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+        res.end(text);
+        return;
+      }
+      case 'sync-now': {
+        if (opts.triggerToken === undefined || opts.triggerToken === '') {
+          return sendJson(res, 403, { error: 'manual triggers are disabled: set http.triggerToken in the config to enable POST /syncs/{name}/sync-now' });
+        }
+        const given = bearerToken(req);
+        if (given === undefined || !tokenMatches(given, opts.triggerToken)) {
+          return sendJson(res, 401, { error: 'a valid bearer token is required' }, { 'www-authenticate': 'Bearer realm="tvsync"' });
+        }
+        // Known names only, checked after authentication so strangers cannot probe which syncs exist.
+        if (found.sync === undefined || !known.has(found.sync)) return sendJson(res, 404, { error: 'unknown sync' });
+        const { requestedAt } = await opts.triggerSyncNow(found.sync);
+        return sendJson(res, 202, { sync: found.sync, requested: true, requestedAt });
+      }
+    }
+  }
+
+  const server = createServer((req, res) => {
+    const started = performance.now();
+    // No route reads a body; draining it keeps a keep-alive connection usable.
+    req.resume();
+    let pathname = '/';
+    try {
+      pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    } catch {
+      pathname = '/';
+    }
+    res.on('finish', () => {
+      // Path without the query and never the headers: either may carry a credential.
+      log.debug({ method: req.method, path: pathname, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'http request');
+    });
+    handle(req, res, pathname).catch((err: unknown) => {
+      log.error({ method: req.method, path: pathname, err: errorMessage(err) }, 'http request failed');
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+      else res.destroy();
+    });
+  });
+
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once('error', onError);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', onError);
+      server.on('error', (err) => log.error({ err: err.message }, 'http server error'));
+      const { port } = server.address() as AddressInfo;
+      let closing: Promise<void> | undefined;
+      resolve({
+        port,
+        close() {
+          closing ??= new Promise<void>((done) => {
+            const force = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+            force.unref();
+            server.close(() => {
+              clearTimeout(force);
+              done();
+            });
+            // Idle keep-alive sockets would otherwise hold close() open until they time out.
+            server.closeIdleConnections();
+          });
+          return closing;
+        },
+      });
+    });
+  });
+}

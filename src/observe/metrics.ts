@@ -1,0 +1,226 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CycleReport, OperationResult } from '../runtime/report.js';
+import type { SyncQueues } from '../runtime/queues.js';
+
+export interface QueueDepthSample {
+  sync: string;
+  queue: string;
+  state: string;
+  count: number;
+}
+
+export type QueueDepthCollector = () => Promise<QueueDepthSample[]>;
+
+export interface TeamViewerResponseInfo {
+  method: string;
+  path: string;
+  status: number;
+  ms: number;
+}
+
+export interface TvsyncMetricsOptions {
+  /** Process and Node.js metrics (CPU, memory, event loop lag, GC) under their usual names. */
+  defaultMetrics?: boolean;
+  /** A scrape never waits longer than this for the queue depth (Redis may be unreachable). */
+  queueCollectTimeoutMs?: number;
+}
+
+const CYCLE_OUTCOMES: readonly CycleReport['outcome'][] = ['succeeded', 'partial', 'failed'];
+
+/** Job states worth watching: work waiting or running, and jobs that gave up. */
+export const QUEUE_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'waiting-children', 'failed'] as const;
+
+/**
+ * The daemon's Prometheus metrics, on a registry of their own so that tests and embedders never
+ * share prom-client's global registry.
+ */
+export class TvsyncMetrics {
+  readonly registry = new Registry();
+  readonly contentType: string;
+
+  private readonly cycles: Counter<'sync' | 'outcome'>;
+  private readonly cycleDuration: Histogram<'sync'>;
+  private readonly inScope: Gauge<'sync'>;
+  private readonly skipped: Gauge<'sync' | 'reason'>;
+  private readonly held: Gauge<'sync'>;
+  private readonly lastSuccess: Gauge<'sync'>;
+  private readonly operations: Counter<'sync' | 'kind' | 'outcome'>;
+  private readonly operationFailures: Counter<'sync' | 'kind' | 'failure_class'>;
+  private readonly tvRequests: Counter<'sync' | 'method' | 'route' | 'status'>;
+  private readonly tvDuration: Histogram<'sync' | 'method' | 'route'>;
+  private readonly tvRateLimited: Counter<'sync'>;
+  private readonly quarantined: Gauge<'sync'>;
+  private readonly queueCollectErrors: Counter;
+  /** Skip reasons last reported per sync, so reasons that went away can be set back to 0. */
+  private readonly skipReasons = new Map<string, Set<string>>();
+  private queueCollector?: QueueDepthCollector;
+  /** The queue depth read of the scrape under way (it never rejects). */
+  private queueCollecting: Promise<void> = Promise.resolve();
+  private readonly queueCollectTimeoutMs: number;
+
+  constructor(opts: TvsyncMetricsOptions = {}) {
+    const registers = [this.registry];
+    this.contentType = this.registry.contentType;
+    this.queueCollectTimeoutMs = opts.queueCollectTimeoutMs ?? 2000;
+    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+
+    this.cycles = new Counter({ name: 'tvsync_cycles_total', help: 'Finished sync cycles by outcome', labelNames: ['sync', 'outcome'], registers });
+    this.cycleDuration = new Histogram({
+      name: 'tvsync_cycle_duration_seconds',
+      help: 'Wall time of a sync cycle, from start to report',
+      labelNames: ['sync'],
+      // Small tenants finish in seconds; a first sync of 100k users under rate limits takes hours.
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800],
+      registers,
+    });
+    this.inScope = new Gauge({ name: 'tvsync_users_in_scope', help: 'IdP users in the sync scope at the last planned cycle', labelNames: ['sync'], registers });
+    this.skipped = new Gauge({ name: 'tvsync_skipped', help: 'Users skipped by the last planned cycle, by reason', labelNames: ['sync', 'reason'], registers });
+    this.held = new Gauge({ name: 'tvsync_held_deactivations', help: 'Deactivations held for approval by the last planned cycle', labelNames: ['sync'], registers });
+    this.lastSuccess = new Gauge({
+      name: 'tvsync_last_successful_cycle_timestamp_seconds',
+      help: 'End of the last cycle that succeeded or partly succeeded (Unix time)',
+      labelNames: ['sync'],
+      registers,
+    });
+    this.operations = new Counter({ name: 'tvsync_operations_total', help: 'User and group operations by kind and outcome', labelNames: ['sync', 'kind', 'outcome'], registers });
+    this.operationFailures = new Counter({
+      name: 'tvsync_operation_failures_total',
+      help: 'Failed operations by failure class',
+      labelNames: ['sync', 'kind', 'failure_class'],
+      registers,
+    });
+    this.tvRequests = new Counter({
+      name: 'tvsync_teamviewer_requests_total',
+      help: 'Answers received from TeamViewer',
+      labelNames: ['sync', 'method', 'route', 'status'],
+      registers,
+    });
+    this.tvDuration = new Histogram({
+      name: 'tvsync_teamviewer_request_duration_seconds',
+      help: 'Time until TeamViewer answered',
+      labelNames: ['sync', 'method', 'route'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.tvRateLimited = new Counter({ name: 'tvsync_teamviewer_rate_limited_total', help: 'TeamViewer answers with status 429', labelNames: ['sync'], registers });
+    this.quarantined = new Gauge({ name: 'tvsync_sync_quarantined', help: '1 while a sync is quarantined (e.g. its token was rejected)', labelNames: ['sync'], registers });
+    const queueJobs: Gauge<'sync' | 'queue' | 'state'> = new Gauge({
+      name: 'tvsync_queue_jobs',
+      help: 'Jobs in the BullMQ queues by state, read at scrape time',
+      labelNames: ['sync', 'queue', 'state'],
+      registers,
+      collect: () => (this.queueCollecting = this.collectQueueDepth(queueJobs)),
+    });
+    // Registered after the gauge and waiting for its collection, so a scrape counts its own failure.
+    this.queueCollectErrors = new Counter({
+      name: 'tvsync_queue_collect_errors_total',
+      help: 'Scrapes whose queue depth could not be read in time',
+      registers,
+      collect: () => this.queueCollecting,
+    });
+  }
+
+  /**
+   * Creates the per-sync series at 0 so that rate() and absent() work from the first scrape,
+   * before a sync has finished a cycle or met a 429.
+   */
+  initSyncs(names: readonly string[]): void {
+    for (const sync of names) {
+      for (const outcome of CYCLE_OUTCOMES) this.cycles.inc({ sync, outcome }, 0);
+      this.tvRateLimited.inc({ sync }, 0);
+      this.quarantined.set({ sync }, 0);
+    }
+  }
+
+  cycleFinished(report: CycleReport): void {
+    const { sync } = report;
+    this.cycles.inc({ sync, outcome: report.outcome });
+    this.cycleDuration.observe({ sync }, Math.max(0, report.durationMs) / 1000);
+    if (report.outcome === 'succeeded' || report.outcome === 'partial') {
+      const finished = Date.parse(report.finishedAt);
+      this.lastSuccess.set({ sync }, (Number.isFinite(finished) ? finished : Date.now()) / 1000);
+    }
+    // A cycle that failed before planning says nothing about the scope: the last plan's values stay.
+    if (!report.summary) return;
+    this.inScope.set({ sync }, report.summary.inScope);
+    this.held.set({ sync }, report.held.count);
+    const previous = this.skipReasons.get(sync) ?? new Set<string>();
+    const current = new Set<string>();
+    for (const [reason, count] of Object.entries(report.summary.skipped)) {
+      if (count === undefined) continue;
+      this.skipped.set({ sync, reason }, count);
+      current.add(reason);
+    }
+    // 0 rather than removing the series: an alert on "skipped > 0" then resolves instead of going stale.
+    for (const reason of previous) if (!current.has(reason)) this.skipped.set({ sync, reason }, 0);
+    this.skipReasons.set(sync, new Set([...previous, ...current]));
+  }
+
+  operationRecorded(sync: string, result: OperationResult): void {
+    this.operations.inc({ sync, kind: result.kind, outcome: result.status });
+    if (result.status === 'failed') this.operationFailures.inc({ sync, kind: result.kind, failure_class: result.failureClass ?? 'unknown' });
+  }
+
+  teamviewerResponse(sync: string, info: TeamViewerResponseInfo): void {
+    const method = info.method.toUpperCase();
+    const route = routeLabel(info.path);
+    this.tvRequests.inc({ sync, method, route, status: String(info.status) });
+    this.tvDuration.observe({ sync, method, route }, Math.max(0, info.ms) / 1000);
+    if (info.status === 429) this.tvRateLimited.inc({ sync });
+  }
+
+  setQuarantined(sync: string, quarantined: boolean): void {
+    this.quarantined.set({ sync }, quarantined ? 1 : 0);
+  }
+
+  /** The source of tvsync_queue_jobs, called at every scrape; a later call replaces an earlier one. */
+  registerQueueDepth(collect: QueueDepthCollector): void {
+    this.queueCollector = collect;
+  }
+
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  private async collectQueueDepth(gauge: Gauge<'sync' | 'queue' | 'state'>): Promise<void> {
+    // Stale counts would look like a stuck queue: without a fresh answer the series disappear.
+    gauge.reset();
+    const collect = this.queueCollector;
+    if (!collect) return;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('queue depth timed out')), this.queueCollectTimeoutMs);
+      });
+      const samples = await Promise.race([collect(), timeout]);
+      for (const s of samples) gauge.set({ sync: s.sync, queue: s.queue, state: s.state }, s.count);
+    } catch {
+      // One unreachable Redis must not fail the whole scrape; the error counter tells the story.
+      this.queueCollectErrors.inc();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** Routes come as templates (/Users/{id}); the query is cut off in case one slips through. */
+function routeLabel(path: string): string {
+  const cut = path.search(/[?#]/);
+  return cut === -1 ? path : path.slice(0, cut);
+}
+
+/** A queue depth source for the daemon's running syncs (Daemon.syncs). */
+export function bullmqQueueDepth(syncs: ReadonlyMap<string, { queues: SyncQueues }>): QueueDepthCollector {
+  return async () => {
+    const perSync = await Promise.all(
+      [...syncs].map(async ([sync, { queues }]) => {
+        const [cycles, operations] = await Promise.all([queues.cycles.getJobCounts(...QUEUE_STATES), queues.operations.getJobCounts(...QUEUE_STATES)]);
+        return [
+          ...QUEUE_STATES.map((state) => ({ sync, queue: 'cycles', state, count: cycles[state] ?? 0 })),
+          ...QUEUE_STATES.map((state) => ({ sync, queue: 'operations', state, count: operations[state] ?? 0 })),
+        ];
+      }),
+    );
+    return perSync.flat();
+  };
+}

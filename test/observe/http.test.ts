@@ -1,0 +1,256 @@
+import { Agent, request } from 'node:http';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startHttpServer, type HttpServerHandle, type Readiness } from '../../src/observe/http.js';
+import { createLogger } from '../../src/observe/log.js';
+import { TvsyncMetrics } from '../../src/observe/metrics.js';
+
+const TOKEN = 'trigger-token-abcdef-0123456789';
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** Raw node:http so headers are exactly what the test sends, over a keep-alive agent. */
+function send(port: number, method: string, path: string, headers: Record<string, string> = {}, agent?: Agent): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers, ...(agent ? { agent } : {}) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function capture() {
+  const lines: string[] = [];
+  return { lines, log: createLogger({ level: 'debug', destination: { write: (line: string) => void lines.push(line) } }) };
+}
+
+describe('HTTP server', () => {
+  const { lines, log } = capture();
+  const bodies: string[] = [];
+  const metrics = new TvsyncMetrics({ defaultMetrics: false });
+  const triggered: string[] = [];
+  let readiness: Readiness = { ready: true, checks: [{ name: 'redis', ok: true, detail: 'PONG' }] };
+  let readyFails = false;
+  let triggerFails = false;
+  let server: HttpServerHandle;
+
+  async function call(method: string, path: string, headers: Record<string, string> = {}): Promise<Answer> {
+    const answer = await send(server.port, method, path, headers);
+    bodies.push(answer.body, JSON.stringify(answer.headers));
+    return answer;
+  }
+
+  beforeAll(async () => {
+    metrics.operationRecorded('corp', { key: 'k', kind: 'createUser', sourceId: 's1', email: 'a@corp.example', after: {}, status: 'applied', message: 'created', attempts: 1 });
+    server = await startHttpServer({
+      host: '127.0.0.1',
+      port: 0,
+      log,
+      metrics,
+      ready: async () => {
+        if (readyFails) throw new Error('redis unreachable');
+        return readiness;
+      },
+      syncNames: ['corp', 'eu west'],
+      triggerToken: TOKEN,
+      triggerSyncNow: async (sync) => {
+        if (triggerFails) throw new Error(`queue for ${sync} is closed`);
+        triggered.push(sync);
+        return { requestedAt: 1_700_000_000_000 };
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await server.close();
+    // Whatever happened above, the token went out in no answer and no log line.
+    expect(bodies.length).toBeGreaterThan(10);
+    for (const text of [...bodies, ...lines]) expect(text).not.toContain(TOKEN);
+  });
+
+  beforeEach(() => {
+    triggered.length = 0;
+    readyFails = false;
+    triggerFails = false;
+  });
+
+  it('answers /healthz', async () => {
+    const answer = await call('GET', '/healthz');
+    expect(answer.status).toBe(200);
+    expect(answer.headers['content-type']).toMatch(/^application\/json/);
+    expect(JSON.parse(answer.body)).toEqual({ status: 'ok' });
+  });
+
+  it('answers /readyz with 200 or 503 and the checks', async () => {
+    let answer = await call('GET', '/readyz');
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body)).toEqual(readiness);
+
+    readiness = { ready: false, checks: [{ name: 'redis', ok: true, detail: 'PONG' }, { name: 'sync corp', ok: false, detail: 'quarantined: token rejected' }] };
+    answer = await call('GET', '/readyz');
+    expect(answer.status).toBe(503);
+    expect(JSON.parse(answer.body)).toEqual(readiness);
+
+    readyFails = true;
+    answer = await call('GET', '/readyz');
+    expect(answer.status).toBe(503);
+    expect(JSON.parse(answer.body)).toEqual({ ready: false, checks: [{ name: 'readiness', ok: false, detail: 'redis unreachable' }] });
+  });
+
+  it('serves /metrics in the Prometheus text format', async () => {
+    const answer = await call('GET', '/metrics');
+    expect(answer.status).toBe(200);
+    expect(answer.headers['content-type']).toBe(metrics.contentType);
+    expect(answer.body).toContain('# TYPE tvsync_operations_total counter');
+    expect(answer.body).toContain('tvsync_operations_total{sync="corp",kind="createUser",outcome="applied"} 1');
+  });
+
+  it('requests a cycle with the right bearer token', async () => {
+    const answer = await call('POST', '/syncs/corp/sync-now', { authorization: `Bearer ${TOKEN}` });
+    expect(answer.status).toBe(202);
+    expect(JSON.parse(answer.body)).toEqual({ sync: 'corp', requested: true, requestedAt: 1_700_000_000_000 });
+    expect(triggered).toEqual(['corp']);
+
+    const encoded = await call('POST', '/syncs/eu%20west/sync-now', { authorization: `bearer ${TOKEN}` });
+    expect(encoded.status).toBe(202);
+    expect(triggered).toEqual(['corp', 'eu west']);
+  });
+
+  it('refuses a missing or wrong token with 401 and WWW-Authenticate', async () => {
+    const attempts: Record<string, string>[] = [
+      {},
+      { authorization: 'Bearer wrong-token-0000000000000' },
+      { authorization: `Bearer ${TOKEN}x` },
+      { authorization: `Bearer ${TOKEN.slice(0, -1)}` },
+      { authorization: `Basic ${Buffer.from(`user:${TOKEN}`).toString('base64')}` },
+      { authorization: TOKEN },
+      { authorization: 'Bearer' },
+    ];
+    for (const headers of attempts) {
+      const answer = await call('POST', '/syncs/corp/sync-now', headers);
+      expect(answer.status).toBe(401);
+      expect(answer.headers['www-authenticate']).toMatch(/^Bearer/);
+      expect(JSON.parse(answer.body)).toHaveProperty('error');
+    }
+    // Unknown syncs are not revealed to callers without the token.
+    expect((await call('POST', '/syncs/nope/sync-now')).status).toBe(401);
+    expect(triggered).toEqual([]);
+  });
+
+  it('answers 404 for an unknown sync, 405 for a wrong method, 404 for an unknown path', async () => {
+    const unknown = await call('POST', '/syncs/nope/sync-now', { authorization: `Bearer ${TOKEN}` });
+    expect(unknown.status).toBe(404);
+    expect(JSON.parse(unknown.body)).toEqual({ error: 'unknown sync' });
+    const badEscape = await call('POST', '/syncs/%E0%A4%A/sync-now', { authorization: `Bearer ${TOKEN}` });
+    expect(badEscape.status).toBe(404);
+
+    const getTrigger = await call('GET', '/syncs/corp/sync-now', { authorization: `Bearer ${TOKEN}` });
+    expect(getTrigger.status).toBe(405);
+    expect(getTrigger.headers.allow).toBe('POST');
+    const postHealth = await call('POST', '/healthz');
+    expect(postHealth.status).toBe(405);
+    expect(postHealth.headers.allow).toBe('GET');
+    expect((await call('DELETE', '/metrics')).status).toBe(405);
+
+    for (const path of ['/', '/nope', '/syncs/corp', '/syncs/corp/sync-now/extra', '/healthz/']) {
+      const answer = await call('GET', path);
+      expect(answer.status, path).toBe(404);
+      expect(JSON.parse(answer.body)).toEqual({ error: 'not found' });
+    }
+    expect(triggered).toEqual([]);
+  });
+
+  it('answers 500 without details when the trigger fails', async () => {
+    triggerFails = true;
+    const answer = await call('POST', '/syncs/corp/sync-now', { authorization: `Bearer ${TOKEN}` });
+    expect(answer.status).toBe(500);
+    expect(JSON.parse(answer.body)).toEqual({ error: 'internal error' });
+  });
+
+  it('logs one debug line per request with method, path, status and time, never headers or the query', async () => {
+    const before = lines.length;
+    await call('GET', `/healthz?token=${TOKEN}`, { authorization: `Bearer ${TOKEN}`, 'x-custom': 'header-value-zzz' });
+    await call('POST', '/syncs/corp/sync-now', { authorization: `Bearer ${TOKEN}` });
+    const logged = lines.slice(before).map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(logged).toHaveLength(2);
+    expect(logged[0]).toMatchObject({ level: 20, method: 'GET', path: '/healthz', status: 200, msg: 'http request' });
+    expect(logged[1]).toMatchObject({ level: 20, method: 'POST', path: '/syncs/corp/sync-now', status: 202 });
+    expect(typeof logged[0]?.ms).toBe('number');
+    const text = lines.slice(before).join('');
+    expect(text).not.toContain('header-value-zzz');
+    expect(text).not.toMatch(/authorization|headers/i);
+  });
+});
+
+describe('HTTP server without a trigger token', () => {
+  it('refuses sync-now with 403 and tells the operator what to set', async () => {
+    const { log } = capture();
+    const triggered: string[] = [];
+    const server = await startHttpServer({
+      host: '127.0.0.1',
+      port: 0,
+      log,
+      metrics: new TvsyncMetrics({ defaultMetrics: false }),
+      ready: async () => ({ ready: true, checks: [] }),
+      syncNames: ['corp'],
+      triggerSyncNow: async (sync) => {
+        triggered.push(sync);
+        return { requestedAt: 1 };
+      },
+    });
+    try {
+      const attempts: Record<string, string>[] = [{}, { authorization: 'Bearer anything-at-all-0000' }];
+      for (const headers of attempts) {
+        const answer = await send(server.port, 'POST', '/syncs/corp/sync-now', headers);
+        expect(answer.status).toBe(403);
+        expect((JSON.parse(answer.body) as { error: string }).error).toContain('http.triggerToken');
+      }
+      expect(triggered).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('HTTP server lifecycle', () => {
+  it('closes promptly although clients hold keep-alive connections', async () => {
+    const { log } = capture();
+    const server = await startHttpServer({
+      host: '127.0.0.1',
+      port: 0,
+      log,
+      metrics: new TvsyncMetrics({ defaultMetrics: false }),
+      ready: async () => ({ ready: true, checks: [] }),
+      syncNames: [],
+      triggerSyncNow: async () => ({ requestedAt: 1 }),
+    });
+    const agent = new Agent({ keepAlive: true, keepAliveMsecs: 60_000 });
+    try {
+      for (let i = 0; i < 3; i++) expect((await send(server.port, 'GET', '/healthz', {}, agent)).headers.connection).toBe('keep-alive');
+      const started = Date.now();
+      await server.close();
+      expect(Date.now() - started).toBeLessThan(1000);
+      await expect(send(server.port, 'GET', '/healthz')).rejects.toThrow();
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('rejects when the port is taken', async () => {
+    const { log } = capture();
+    const opts = { host: '127.0.0.1', port: 0, log, metrics: new TvsyncMetrics({ defaultMetrics: false }), ready: async () => ({ ready: true, checks: [] }), syncNames: [], triggerSyncNow: async () => ({ requestedAt: 1 }) };
+    const first = await startHttpServer(opts);
+    try {
+      await expect(startHttpServer({ ...opts, port: first.port })).rejects.toThrow(/EADDRINUSE/);
+    } finally {
+      await first.close();
+    }
+  });
+});

@@ -1,0 +1,65 @@
+import nock from 'nock';
+import type { TvsyncConfig } from '../../src/config/schema.js';
+import { Daemon } from '../../src/runtime/daemon.js';
+import type { RuntimeOptions } from '../../src/runtime/queues.js';
+import type { CycleReport } from '../../src/runtime/report.js';
+import { requestCycle, waitForCycleReport } from '../../src/runtime/trigger.js';
+import type { TeamViewerEmulator } from '../../src/teamviewer/emulator.js';
+import { OWNER, silentLog } from './fixtures.js';
+
+/** Runtime knobs short enough for tests: fast polling, short backoffs and stall detection. */
+export const FAST_RUNTIME: Partial<RuntimeOptions> = {
+  pollMs: 50,
+  opBackoffMs: 50,
+  readBackoffMs: 50,
+  rateLimitFallbackMs: 200,
+  lockDurationMs: 5000,
+  stalledIntervalMs: 2000,
+  shutdownGraceMs: 5000,
+};
+
+/** An in-process worker (no scheduler): cycles run only when a test asks for one. */
+export function startWorker(config: TvsyncConfig): Promise<Daemon> {
+  return Daemon.start(config, silentLog, { scheduler: false, worker: true, runtime: FAST_RUNTIME });
+}
+
+/** Asks for one cycle of `sync` and waits for its report. */
+export async function runCycle(daemon: Daemon, sync: string, timeoutMs = 45_000): Promise<CycleReport> {
+  const runtime = daemon.runtime(sync);
+  const { requestedAt } = await requestCycle(runtime.queues.cycles, sync, 'once');
+  const report = await waitForCycleReport(runtime.store, requestedAt, { timeoutMs, pollMs: 50 });
+  if (!report) throw new Error(`no report for a cycle of ${sync} within ${timeoutMs} ms`);
+  return report;
+}
+
+export interface ProvisionedUser {
+  userName: string;
+  displayName: string;
+  active: boolean;
+}
+
+/** Every TeamViewer user but the token owner, sorted by e-mail: what the syncs put there. */
+export function provisioned(emulator: TeamViewerEmulator, owner = OWNER): ProvisionedUser[] {
+  return emulator
+    .dump()
+    .users.filter((u) => u.userName.toLowerCase() !== owner.toLowerCase())
+    .map(({ userName, displayName, active }) => ({ userName, displayName, active }))
+    .sort((a, b) => (a.userName < b.userName ? -1 : a.userName > b.userName ? 1 : 0));
+}
+
+/** User writes the emulator saw since its stats were last reset, by kind. */
+export function userWrites(emulator: TeamViewerEmulator): { create: number; patch: number; put: number } {
+  const routes = emulator.stats.byRoute;
+  return { create: routes['POST /Users'] ?? 0, patch: routes['PATCH /Users'] ?? 0, put: routes['PUT /Users'] ?? 0 };
+}
+
+/** IdP hosts are faked with nock; the emulator (127.0.0.1) stays reachable. Redis is TCP, nock never sees it. */
+export function fakeIdpOnly(): void {
+  nock.disableNetConnect();
+  nock.enableNetConnect('127.0.0.1');
+}
+
+export function restoreNet(): void {
+  nock.cleanAll();
+  nock.enableNetConnect();
+}
