@@ -13,6 +13,10 @@ import { describeRedisUrl, tryRedis } from '../runtime/redis.js';
 import { buildSyncSides } from '../runtime/wiring.js';
 import { renderGroupPhase, renderPlan } from './render-plan.js';
 import { runDemo } from './demo.js';
+import { renderValidation, validateSyncs } from './validate.js';
+import { renderLogEntries } from './render-log.js';
+import { ProvisioningLog } from '../observe/provisioning-log.js';
+import { Observability } from '../runtime/observability.js';
 import { Daemon } from '../runtime/daemon.js';
 import { CycleStore } from '../runtime/cycle-store.js';
 import { closeQueues, openQueues } from '../runtime/queues.js';
@@ -181,10 +185,11 @@ export function buildProgram(): Command {
     .option('-s, --sync <name>', 'with --once: only this sync')
     .action(async (opts: { config?: string; role: 'all' | 'scheduler' | 'worker'; once?: boolean; sync?: string }) => {
       const { config, log } = load(opts.config);
-      await requireRedis(config).then((r) => r.disconnect());
+      const observeRedis = await requireRedis(config);
+      const observability = new Observability(config, observeRedis, log);
       if (opts.once) {
         const syncs = selectSyncs(config, opts.sync).map((s) => s.name);
-        const daemon = await Daemon.start(config, log, { scheduler: false, worker: true, syncs });
+        const daemon = await Daemon.start(config, log, { scheduler: false, worker: true, syncs, ...observability.hooks() });
         const stop = () => void daemon.stop();
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
@@ -201,15 +206,21 @@ export function buildProgram(): Command {
           process.exitCode = exitCodeOf(reports);
         } finally {
           await daemon.stop();
+          observeRedis.disconnect();
         }
         return;
       }
-      const daemon = await Daemon.start(config, log, { scheduler: opts.role !== 'worker', worker: opts.role !== 'scheduler' });
-      log.info({ role: opts.role, syncs: [...daemon.syncs.keys()] }, 'tvsync running');
+      const daemon = await Daemon.start(config, log, { scheduler: opts.role !== 'worker', worker: opts.role !== 'scheduler', ...observability.hooks() });
+      const http = await observability.serve(daemon);
+      log.info({ role: opts.role, syncs: [...daemon.syncs.keys()], http: `${config.http.host}:${http.port}` }, 'tvsync running');
       await new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals) => {
           log.info({ signal }, 'stopping: finishing running jobs');
-          void daemon.stop().then(resolve);
+          void (async () => {
+            await daemon.stop();
+            await observability.close();
+            observeRedis.disconnect();
+          })().then(resolve);
         };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
@@ -247,6 +258,43 @@ export function buildProgram(): Command {
         redis.disconnect();
       }
       process.exitCode = exitCodeOf(reports);
+    });
+
+  program
+    .command('validate')
+    .description("test the connection to each sync's IdP and TeamViewer, like the IdPs' Test connection button; writes nothing")
+    .option('-c, --config <file>', 'configuration file (default: $TVSYNC_CONFIG)')
+    .option('-s, --sync <name>', 'only this sync')
+    .action(async (opts: { config?: string; sync?: string }) => {
+      const { config, log } = load(opts.config);
+      const results = await validateSyncs(config, selectSyncs(config, opts.sync), { log });
+      process.stdout.write(`${renderValidation(results)}\n`);
+      process.exitCode = results.every((r) => r.ok) ? EXIT.ok : EXIT.failed;
+    });
+
+  program
+    .command('log')
+    .description('show the provisioning log: every operation and skip, newest first')
+    .option('-c, --config <file>', 'configuration file (default: $TVSYNC_CONFIG)')
+    .option('-s, --sync <name>', 'only this sync (default: all)')
+    .option('-u, --user <email>', 'only entries about this address')
+    .option('--cycle <id>', 'only entries of this cycle')
+    .option('-n, --limit <count>', 'at most this many entries per sync', positiveInt, 100)
+    .option('--json', 'print JSON')
+    .action(async (opts: { config?: string; sync?: string; user?: string; cycle?: string; limit: number; json?: boolean }) => {
+      const { config } = load(opts.config);
+      const redis = await requireRedis(config);
+      try {
+        const out = [];
+        for (const sync of selectSyncs(config, opts.sync)) {
+          const entries = await new ProvisioningLog(redis, config.redis.prefix, sync.name).query({ limit: opts.limit, ...(opts.user ? { email: opts.user } : {}), ...(opts.cycle ? { cycleId: opts.cycle } : {}) });
+          out.push({ sync: sync.name, entries });
+        }
+        if (opts.json) process.stdout.write(`${JSON.stringify(out.length === 1 ? out[0] : out, null, 2)}\n`);
+        else for (const { sync, entries } of out) process.stdout.write(`sync ${sync}: ${entries.length} entries\n${renderLogEntries(entries)}${entries.length ? '\n' : ''}`);
+      } finally {
+        redis.disconnect();
+      }
     });
 
   program

@@ -163,11 +163,12 @@ export class Daemon {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       const closing = Promise.all(this.workers.map((w) => w.close()));
-      const graceful = await Promise.race([closing.then(() => true), sleep(this.options.shutdownGraceMs).then(() => false)]);
+      // Unref'd: a timer left over from the race must not keep the process alive once all is closed.
+      const graceful = await Promise.race([closing.then(() => true), sleep(this.options.shutdownGraceMs, undefined, { ref: false }).then(() => false)]);
       if (!graceful) {
         this.log.warn('running jobs did not finish in time; handing them back');
         for (const worker of this.workers) worker.cancelAllJobs('shutdown');
-        await Promise.race([closing, sleep(2000)]);
+        await Promise.race([closing, sleep(2000, undefined, { ref: false })]);
         await Promise.all(this.workers.map((w) => w.close(true)));
       }
       await Promise.all([...this.syncs.values()].map((s) => closeQueues(s.queues)));
