@@ -20,7 +20,11 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY config/example.yaml ./config/example.yaml
+COPY config/demo ./config/demo
 USER node
+# The operations endpoint (http.port in the config): /healthz, /readyz, /metrics, sync-now.
+EXPOSE 9464
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["node", "dist/cli/main.js", "healthcheck"]
 # tini forwards SIGTERM to node, so running jobs are finished or handed back before exit.
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "--enable-source-maps", "dist/cli/main.js"]
 CMD ["run"]

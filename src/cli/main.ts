@@ -261,6 +261,20 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('healthcheck')
+    .description("ask this host's tvsync for /healthz (the container's HEALTHCHECK)")
+    .option('-c, --config <file>', 'configuration file (default: $TVSYNC_CONFIG)')
+    .action(async (opts: { config?: string }) => {
+      const config = loadConfig(configPath(opts.config));
+      const url = `http://127.0.0.1:${config.http.port}/healthz`;
+      const answer = await fetch(url, { signal: AbortSignal.timeout(5000) }).catch((err: unknown) => {
+        throw new CliFailure(`${url} does not answer: ${err instanceof Error ? err.message : String(err)}`);
+      });
+      if (!answer.ok) throw new CliFailure(`${url} answered ${answer.status}`);
+      process.stdout.write('ok\n');
+    });
+
+  program
     .command('validate')
     .description("test the connection to each sync's IdP and TeamViewer, like the IdPs' Test connection button; writes nothing")
     .option('-c, --config <file>', 'configuration file (default: $TVSYNC_CONFIG)')

@@ -67,6 +67,8 @@ describe('the running daemon', () => {
       await until(async () => (await fetch(`${base}/healthz`).catch(() => undefined))?.status === 200, 30_000, 'the HTTP endpoint');
       // The new scheduler runs a first cycle at once.
       await until(async () => (await (await fetch(`${base}/metrics`)).text()).includes('tvsync_cycles_total{sync="corp",outcome="succeeded"} 1'), 30_000, 'the first cycle');
+      const health = await runCli(['healthcheck', '--config', path], env);
+      expect(health.code, health.stderr).toBe(0);
       const ready = await fetch(`${base}/readyz`);
       expect(ready.status).toBe(200);
       expect(await ready.json()).toMatchObject({ ready: true });
