@@ -162,7 +162,7 @@ describe('a sync cycle with JumpCloud as the source', () => {
     expect(second.outcome).toBe('succeeded');
     expect(sameRead.isDone()).toBe(true);
     expect(second.summary?.unchanged).toBe(109);
-    expect(second.operations).toEqual({ createUser: NONE, updateUser: NONE, reactivateUser: NONE, deactivateUser: NONE });
+    expect(second.operations).toMatchObject({ createUser: NONE, updateUser: NONE, reactivateUser: NONE, deactivateUser: NONE });
     expect(tv.emulator.stats.writes).toBe(writes);
 
     // User 108 (bound directly) is unbound from the application.
@@ -171,7 +171,7 @@ describe('a sync cycle with JumpCloud as the source', () => {
     const third = await runCycle(daemon, SYNC);
     expect(third.outcome).toBe('succeeded');
     expect(unboundRead.isDone()).toBe(true);
-    expect(third.operations).toEqual({ createUser: NONE, updateUser: NONE, reactivateUser: NONE, deactivateUser: { planned: 1, applied: 1, failed: 0, cancelled: 0 } });
+    expect(third.operations).toMatchObject({ createUser: NONE, updateUser: NONE, reactivateUser: NONE, deactivateUser: { planned: 1, applied: 1, failed: 0, cancelled: 0 } });
     expect(userWrites(tv.emulator)).toEqual({ create: 0, patch: 1, put: 0 });
     expect(provisioned(tv.emulator)).toEqual(expectedUsers([108]));
   });

@@ -112,7 +112,7 @@ describe('a sync cycle with Okta as the source', () => {
     expect(second.outcome).toBe('succeeded');
     expect(allDone(sameRead)).toBe(true);
     expect(second.summary?.unchanged).toBe(4);
-    expect(second.operations).toEqual({ createUser: NONE, updateUser: NONE, reactivateUser: NONE, deactivateUser: NONE });
+    expect(second.operations).toMatchObject({ createUser: NONE, updateUser: NONE, reactivateUser: NONE, deactivateUser: NONE });
     expect(tv.emulator.stats.writes).toBe(writes);
 
     tv.emulator.resetStats();
@@ -120,7 +120,7 @@ describe('a sync cycle with Okta as the source', () => {
     const third = await runCycle(daemon, SYNC);
     expect(third.outcome).toBe('succeeded');
     expect(allDone(suspended)).toBe(true);
-    expect(third.operations).toEqual({ createUser: NONE, updateUser: NONE, reactivateUser: NONE, deactivateUser: { planned: 1, applied: 1, failed: 0, cancelled: 0 } });
+    expect(third.operations).toMatchObject({ createUser: NONE, updateUser: NONE, reactivateUser: NONE, deactivateUser: { planned: 1, applied: 1, failed: 0, cancelled: 0 } });
     expect(userWrites(tv.emulator)).toEqual({ create: 0, patch: 1, put: 0 });
     expect(provisioned(tv.emulator)).toEqual(EXPECTED_AFTER_FIRST.map((u) => (u.userName.startsWith('dave.') ? { ...u, active: false } : u)));
   });
