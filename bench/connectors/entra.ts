@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { createEntraSource, entraSourceConfigSchema } from '../../src/connectors/entra.js';
 import { MemoryStateStore } from '../../src/sources/source.js';
+import { measureRead, type ReadFigures } from './measure-read.js';
 
 const PAGE_SIZE = 999;
 const SERVICE_PRINCIPAL = 'sp-teamviewer';
@@ -70,56 +71,30 @@ function fakeGraph(users: number, groups: number) {
 }
 
 /** A full read of a fake 100,000-user, 1,000-group tenant over local HTTP, through the connector. */
-export async function benchEntraRead(opts: { users?: number; groups?: number } = {}): Promise<{
-  connector: string;
-  users: number;
-  groups: number;
-  pageSize: number;
-  requests: number;
-  ms: number;
-  peakRssMb: number;
-}> {
+export function benchEntraRead(opts: { users?: number; groups?: number } = {}): Promise<ReadFigures> {
   const users = opts.users ?? 100_000;
   const groups = opts.groups ?? 1_000;
   const { server, requestCount } = fakeGraph(users, groups);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-
-  const config = entraSourceConfigSchema.parse({
-    type: 'entra',
-    tenantId: 'bench-tenant',
-    clientId: 'bench-client',
-    clientSecret: 'unused',
-    graphBaseUrl: `http://127.0.0.1:${port}`,
-    scope: { mode: 'assignment', servicePrincipalId: SERVICE_PRINCIPAL },
+  return measureRead({
+    connector: 'entra',
+    pageSize: PAGE_SIZE,
+    fake: { server, requests: requestCount },
+    expect: { users, groups },
+    source: (origin) =>
+      createEntraSource(
+        entraSourceConfigSchema.parse({
+          type: 'entra',
+          tenantId: 'bench-tenant',
+          clientId: 'bench-client',
+          clientSecret: 'unused',
+          graphBaseUrl: origin,
+          scope: { mode: 'assignment', servicePrincipalId: SERVICE_PRINCIPAL },
+        }),
+        {
+          state: new MemoryStateStore(),
+          log: pino({ level: 'silent' }),
+          credential: { getToken: async () => ({ token: 'bench-token', expiresOnTimestamp: Date.now() + 3_600_000 }) },
+        },
+      ),
   });
-  const source = createEntraSource(config, {
-    state: new MemoryStateStore(),
-    log: pino({ level: 'silent' }),
-    credential: { getToken: async () => ({ token: 'bench-token', expiresOnTimestamp: Date.now() + 3_600_000 }) },
-  });
-
-  let peakRss = process.memoryUsage.rss();
-  const sampler = setInterval(() => {
-    peakRss = Math.max(peakRss, process.memoryUsage.rss());
-  }, 20);
-  const started = performance.now();
-  try {
-    const read = await source.read({ mode: 'full' });
-    const ms = Math.round(performance.now() - started);
-    peakRss = Math.max(peakRss, process.memoryUsage.rss());
-    return {
-      connector: 'entra',
-      users: read.users.length,
-      groups: read.groups.length,
-      pageSize: PAGE_SIZE,
-      requests: requestCount(),
-      ms,
-      peakRssMb: Math.round(peakRss / 1_048_576),
-    };
-  } finally {
-    clearInterval(sampler);
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
 }

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { createJumpcloudSource, jumpcloudSourceConfigSchema } from '../../src/connectors/jumpcloud.js';
 import { MemoryStateStore } from '../../src/sources/source.js';
+import { measureRead, type ReadFigures } from './measure-read.js';
 
 const KEY = 'bench-key';
 const APP = '6a0000000000000000000a01';
@@ -70,45 +70,18 @@ function fakeJumpcloud(users: number, groups: number) {
 }
 
 /** A full read() of a large fake directory: wall time, peak RSS (this process, fake included) and requests. */
-export async function benchJumpcloudRead(opts: { users?: number; groups?: number } = {}): Promise<{
-  connector: string;
-  users: number;
-  groups: number;
-  pageSize: number;
-  requests: number;
-  ms: number;
-  peakRssMb: number;
-}> {
-  const fake = fakeJumpcloud(opts.users ?? 100_000, opts.groups ?? 1_000);
-  await new Promise<void>((resolve) => fake.server.listen(0, '127.0.0.1', resolve));
-  const { port } = fake.server.address() as AddressInfo;
-  const config = jumpcloudSourceConfigSchema.parse({
-    type: 'jumpcloud',
-    apiKey: KEY,
-    baseUrl: `http://127.0.0.1:${port}/api`,
-    scope: { mode: 'application', applicationId: APP },
+export function benchJumpcloudRead(opts: { users?: number; groups?: number } = {}): Promise<ReadFigures> {
+  const users = opts.users ?? 100_000;
+  const groups = opts.groups ?? 1_000;
+  return measureRead({
+    connector: 'jumpcloud',
+    pageSize: PAGE_SIZE,
+    fake: fakeJumpcloud(users, groups),
+    expect: { users, groups },
+    source: (origin) =>
+      createJumpcloudSource(jumpcloudSourceConfigSchema.parse({ type: 'jumpcloud', apiKey: KEY, baseUrl: `${origin}/api`, scope: { mode: 'application', applicationId: APP } }), {
+        state: new MemoryStateStore(),
+        log: pino({ level: 'silent' }),
+      }),
   });
-  const source = createJumpcloudSource(config, { state: new MemoryStateStore(), log: pino({ level: 'silent' }) });
-
-  let peakRss = process.memoryUsage.rss();
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 20);
-  try {
-    const started = performance.now();
-    const read = await source.read();
-    const ms = Math.round(performance.now() - started);
-    peakRss = Math.max(peakRss, process.memoryUsage.rss());
-    return {
-      connector: 'jumpcloud',
-      users: read.users.length,
-      groups: read.groups.length,
-      pageSize: PAGE_SIZE,
-      requests: fake.requests(),
-      ms,
-      peakRssMb: Math.round((peakRss / 2 ** 20) * 10) / 10,
-    };
-  } finally {
-    clearInterval(sampler);
-    fake.server.closeAllConnections();
-    await new Promise<void>((resolve) => fake.server.close(() => resolve()));
-  }
 }

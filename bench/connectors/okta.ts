@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { createOktaSource, oktaSourceConfigSchema } from '../../src/connectors/okta.js';
 import { MemoryStateStore } from '../../src/sources/source.js';
+import { measureRead, type ReadFigures } from './measure-read.js';
 
 const APP_ID = '0oabenchapp0000001';
 const PAGE_SIZE = 200;
@@ -96,51 +97,18 @@ function fakeOkta(users: number, groups: number) {
   return { server, requests: () => requests };
 }
 
-export async function benchOktaRead(opts: { users?: number; groups?: number } = {}): Promise<{
-  connector: string;
-  users: number;
-  groups: number;
-  pageSize: number;
-  requests: number;
-  ms: number;
-  peakRssMb: number;
-}> {
+export function benchOktaRead(opts: { users?: number; groups?: number } = {}): Promise<ReadFigures> {
   const users = opts.users ?? 100_000;
   const groups = opts.groups ?? 1_000;
-  const fake = fakeOkta(users, groups);
-  await new Promise<void>((resolve) => fake.server.listen(0, '127.0.0.1', resolve));
-  const { port } = fake.server.address() as AddressInfo;
-  let peakRss = process.memoryUsage.rss();
-  const sampler = setInterval(() => {
-    peakRss = Math.max(peakRss, process.memoryUsage.rss());
-  }, 20);
-  try {
-    const config = oktaSourceConfigSchema.parse({
-      type: 'okta',
-      orgUrl: `http://127.0.0.1:${port}`,
-      auth: { method: 'apiToken', apiToken: 'bench-token' },
-      scope: { mode: 'app', appId: APP_ID },
-      pageSize: PAGE_SIZE,
-    });
-    const source = createOktaSource(config, { state: new MemoryStateStore(), log: pino({ level: 'silent' }) });
-    const started = performance.now();
-    const read = await source.read({ mode: 'full' });
-    const ms = Math.round(performance.now() - started);
-    peakRss = Math.max(peakRss, process.memoryUsage.rss());
-    if (read.users.length !== users || read.groups.length !== groups) {
-      throw new Error(`bench read ${read.users.length} users and ${read.groups.length} groups, expected ${users} and ${groups}`);
-    }
-    return {
-      connector: 'okta',
-      users: read.users.length,
-      groups: read.groups.length,
-      pageSize: PAGE_SIZE,
-      requests: fake.requests(),
-      ms,
-      peakRssMb: Math.round((peakRss / 1024 / 1024) * 10) / 10,
-    };
-  } finally {
-    clearInterval(sampler);
-    await new Promise<void>((resolve) => fake.server.close(() => resolve()));
-  }
+  return measureRead({
+    connector: 'okta',
+    pageSize: PAGE_SIZE,
+    fake: fakeOkta(users, groups),
+    expect: { users, groups },
+    source: (origin) =>
+      createOktaSource(
+        oktaSourceConfigSchema.parse({ type: 'okta', orgUrl: origin, auth: { method: 'apiToken', apiToken: 'bench-token' }, scope: { mode: 'app', appId: APP_ID }, pageSize: PAGE_SIZE }),
+        { state: new MemoryStateStore(), log: pino({ level: 'silent' }) },
+      ),
+  });
 }
