@@ -232,7 +232,9 @@ class EntraGraph {
         { status },
       );
     }
-    return new SyncError(status === 404 ? 'not-found' : 'invalid', `${call.what}: ${detail}`, { status });
+    // Graph names a missing directory object by its code; the status alone is not the whole contract.
+    const notFound = status === 404 || code === 'Request_ResourceNotFound';
+    return new SyncError(notFound ? 'not-found' : 'invalid', `${call.what}: ${detail}`, { status });
   }
 
   private scrub(text: string): string {
@@ -332,6 +334,13 @@ export function createEntraSource(config: EntraSourceConfig, deps: EntraSourceDe
     .update(JSON.stringify([config.tenantId, new URL(config.graphBaseUrl).origin, config.scope, config.nestedGroups, config.emailAttribute]))
     .digest('hex')
     .slice(0, 16);
+
+  /**
+   * Groups the last delta round reported removed (soft-deleted or gone for good): Graph answers 404
+   * for them, so a lookup need not ask. Only the latest read's round counts, so a group restored
+   * since an older round is never answered from that round.
+   */
+  let removedByDelta: ReadonlySet<string> = new Set();
 
   async function latestDeltaLink(kind: 'users' | 'groups', signal?: AbortSignal): Promise<string> {
     const call = kind === 'users' ? LIST_USERS : READ_GROUPS;
@@ -466,22 +475,29 @@ export function createEntraSource(config: EntraSourceConfig, deps: EntraSourceDe
   }
 
   /** Which groups changed (members, name, removal); the same group may come on several pages. */
-  async function readGroupChanges(link: string, signal?: AbortSignal): Promise<{ touched: Set<string>; names: Map<string, string>; link: string }> {
+  async function readGroupChanges(
+    link: string,
+    signal?: AbortSignal,
+  ): Promise<{ touched: Set<string>; names: Map<string, string>; removed: Set<string>; link: string }> {
     const touched = new Set<string>();
     const names = new Map<string, string>();
+    const removed = new Set<string>();
     let next: string | undefined;
     for await (const page of graph.pages(READ_GROUPS, link, { headers: { Prefer: `odata.maxpagesize=${PAGE_SIZE}` } }, signal)) {
       for (const raw of page.value) {
         const ref = objectRefSchema.safeParse(raw);
         if (!ref.success) throw new FullReadNeeded(`a group change could not be read (${zodReason(ref.error)})`);
         touched.add(ref.data.id);
+        // A group may come on several pages; its last entry says whether it is gone (or back).
+        if (ref.data['@removed']) removed.add(ref.data.id);
+        else removed.delete(ref.data.id);
         const group = groupSchema.safeParse(raw);
         if (!ref.data['@removed'] && group.success && group.data.displayName) names.set(group.data.id, group.data.displayName);
       }
       next = page['@odata.deltaLink'] ?? next;
     }
     if (!next) throw new SyncError('invalid', 'reading group changes: the delta round ended without a delta link');
-    return { touched, names, link: next };
+    return { touched, names, removed, link: next };
   }
 
   async function finish(
@@ -526,7 +542,9 @@ export function createEntraSource(config: EntraSourceConfig, deps: EntraSourceDe
     const roots = await readScopeRoots(issues, signal);
     const groups = await readGroups([...roots.groups], users, issues, signal);
     await readDirectUsers([...roots.directUserIds].filter((id) => !users.has(id)), users, issues, signal);
-    return finish({ fullReadAt: now(), usersDeltaLink, groupsDeltaLink }, roots, groups, users, issues);
+    const read = await finish({ fullReadAt: now(), usersDeltaLink, groupsDeltaLink }, roots, groups, users, issues);
+    removedByDelta = new Set();
+    return read;
   }
 
   async function incrementalRead(saved: Snapshot, signal?: AbortSignal): Promise<DirectoryRead> {
@@ -570,7 +588,9 @@ export function createEntraSource(config: EntraSourceConfig, deps: EntraSourceDe
           : roots.groups.has(i.objectId) && !relistedIds.has(i.objectId),
     );
     const base = { fullReadAt: saved.fullReadAt, usersDeltaLink: userChanges.link, groupsDeltaLink: groupChanges.link };
-    return finish(base, roots, groups, users, [...carried, ...issues]);
+    const read = await finish(base, roots, groups, users, [...carried, ...issues]);
+    removedByDelta = groupChanges.removed;
+    return read;
   }
 
   async function loadSnapshot(): Promise<Snapshot | undefined> {
@@ -612,6 +632,31 @@ export function createEntraSource(config: EntraSourceConfig, deps: EntraSourceDe
       const message = err instanceof Error ? err.message : String(err);
       throw new SourceReadError(`Entra read failed: ${message}`, err);
     }
+  }
+
+  /** GET /groups/{id} per group, unless the last delta round already said it was removed. */
+  async function lookupGroups(ids: readonly string[]): Promise<Map<string, 'deleted' | 'out-of-scope'>> {
+    const answers = new Map<string, 'deleted' | 'out-of-scope'>();
+    const ask: string[] = [];
+    for (const id of new Set(ids)) {
+      if (removedByDelta.has(id)) answers.set(id, 'deleted');
+      else ask.push(id);
+    }
+    await forEachLimited(ask, config.concurrency, async (id) => {
+      const call: Call = { ...READ_GROUPS, what: `looking up group ${id} in Entra` };
+      let body: unknown;
+      try {
+        body = await graph.get(call, `/groups/${encodeURIComponent(id)}`, { select: ['id'] });
+      } catch (err) {
+        if (!(err instanceof SyncError) || err.failureClass !== 'not-found') throw err;
+        answers.set(id, 'deleted');
+        return;
+      }
+      const group = groupSchema.safeParse(body);
+      if (!group.success) throw new SyncError('invalid', `${call.what}: Graph sent a group tvsync cannot read (${zodReason(group.error)})`);
+      answers.set(id, 'out-of-scope');
+    });
+    return answers;
   }
 
   async function check(): Promise<ConnectionCheck> {
@@ -665,7 +710,7 @@ export function createEntraSource(config: EntraSourceConfig, deps: EntraSourceDe
     return { ok: checks.every((c) => c.ok), checks };
   }
 
-  return { kind: 'entra', read, check };
+  return { kind: 'entra', read, check, lookupGroups };
 }
 
 function credentialFrom(config: EntraSourceConfig): TokenCredential {

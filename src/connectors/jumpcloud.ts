@@ -81,7 +81,38 @@ export function createJumpcloudSource(config: JumpcloudSourceConfig, deps: Jumpc
       }
     },
     check: () => checkConnection(get, config),
+    lookupGroups: (ids) => lookupGroups(get, ids),
   };
+}
+
+/**
+ * GET /v2/usergroups/{id} per group; the client's limiter bounds how many are in flight. JumpCloud
+ * deletes user groups outright, so 404 means deleted.
+ */
+async function lookupGroups(get: Get, ids: readonly string[]): Promise<Map<string, 'deleted' | 'out-of-scope'>> {
+  const answers = new Map<string, 'deleted' | 'out-of-scope'>();
+  const stop = new AbortController();
+  try {
+    await Promise.all(
+      [...new Set(ids)].map(async (id) => {
+        const path = `/v2/usergroups/${encodeURIComponent(id)}`;
+        let data: unknown;
+        try {
+          ({ data } = await get(path, {}, stop.signal));
+        } catch (err) {
+          if (!(err instanceof SyncError) || err.failureClass !== 'not-found') throw err;
+          answers.set(id, 'deleted');
+          return;
+        }
+        parsePage(idOfUserGroup, data, `GET ${path}`);
+        answers.set(id, 'out-of-scope');
+      }),
+    );
+  } catch (err) {
+    stop.abort(); // lookups still queued behind the failed one are not sent
+    throw err;
+  }
+  return answers;
 }
 
 type Get = (path: string, params: Record<string, string | number>, signal?: AbortSignal) => Promise<{ data: unknown; total?: number }>;

@@ -625,6 +625,28 @@ export function createOktaSource(config: OktaSourceConfig, deps: OktaSourceDeps)
     return { users: [...users.values()], groups: inRead, complete: true, issues: ctx.issues };
   }
 
+  /** GET /api/v1/groups/{id} per group: Okta deletes groups outright, so 404 means deleted. */
+  async function lookupGroups(ids: readonly string[]): Promise<Map<string, 'deleted' | 'out-of-scope'>> {
+    const answers = new Map<string, 'deleted' | 'out-of-scope'>();
+    const ctx: ReadContext = { issues: [] };
+    await mapLimited([...new Set(ids)], concurrency, async (id) => {
+      const path = `/api/v1/groups/${encodeURIComponent(id)}`;
+      let body: unknown;
+      try {
+        ({ body } = await api.get(path, 'group', ctx));
+      } catch (err) {
+        const failure = api.toSyncError(err, `GET ${path}`);
+        if (failure.failureClass !== 'not-found') throw failure;
+        answers.set(id, 'deleted');
+        return;
+      }
+      const group = oktaIdSchema.safeParse(body);
+      if (!group.success) throw new SyncError('invalid', `Okta answered GET ${path} with a group tvsync cannot read (${describeWireProblem(group.error)})`);
+      answers.set(id, 'out-of-scope');
+    });
+    return answers;
+  }
+
   async function check(): Promise<ConnectionCheck> {
     const checks: ConnectionCheck['checks'] = [];
     const ctx: ReadContext = { issues: [] };
@@ -678,5 +700,5 @@ export function createOktaSource(config: OktaSourceConfig, deps: OktaSourceDeps)
     return { ok: checks.every((c) => c.ok), checks };
   }
 
-  return { kind: 'okta', read, check };
+  return { kind: 'okta', read, check, lookupGroups };
 }

@@ -437,6 +437,81 @@ describe('Entra incremental read', () => {
   });
 });
 
+describe('Entra group lookup', () => {
+  /** Graph's answer for a directory object that does not exist (deleted, or soft-deleted). */
+  const notFound = (id: string) => ({
+    error: {
+      code: 'Request_ResourceNotFound',
+      message: `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`,
+      innerError: { date: '2026-10-01T10:00:00', 'request-id': 'b1f0c7a2-4d1e-4c1a-9b6e-2f6d1e0a9c11', 'client-request-id': 'b1f0c7a2-4d1e-4c1a-9b6e-2f6d1e0a9c11' },
+    },
+  });
+
+  it('says deleted for a group Graph does not know and out-of-scope for one it still has', async () => {
+    const scope = graph();
+    scope
+      .get('/v1.0/groups/g-gone')
+      .query({ $select: 'id' })
+      .reply(404, notFound('g-gone'))
+      .get('/v1.0/groups/g-kept')
+      .query({ $select: 'id' })
+      .reply(200, { '@odata.context': `${GRAPH}/v1.0/$metadata#groups(id)/$entity`, id: 'g-kept' });
+    const answers = await sourceOf().source.lookupGroups?.(['g-gone', 'g-kept']);
+    expect(scope.isDone()).toBe(true);
+    expect(answers).toEqual(
+      new Map([
+        ['g-gone', 'deleted'],
+        ['g-kept', 'out-of-scope'],
+      ]),
+    );
+  });
+
+  it('knows a group the last delta round removed without asking Graph', async () => {
+    const first = graph();
+    mockLatestLinks(first);
+    mockAssignments(first, [assignment('g1', 'Group', 'Sales'), assignment('g2', 'Group', 'Ops')]);
+    mockMembers(first, 'g1', [user('u1')]);
+    mockMembers(first, 'g2', [user('u2')]);
+    const { source } = sourceOf();
+    await source.read();
+    expect(first.isDone()).toBe(true);
+
+    const delta = graph();
+    delta
+      .get('/v1.0/users/delta')
+      .query({ $deltatoken: 'U1' })
+      .reply(200, page([], { delta: `${GRAPH}/v1.0/users/delta?$deltatoken=U2` }))
+      .get('/v1.0/groups/delta')
+      .query({ $deltatoken: 'G1' })
+      .reply(200, page([{ id: 'g2', '@removed': { reason: 'changed' } }], { delta: `${GRAPH}/v1.0/groups/delta?$deltatoken=G2` }));
+    mockAssignments(delta, [assignment('g1', 'Group', 'Sales')]);
+    const read = await source.read();
+    expect(delta.isDone()).toBe(true);
+    expect(read.groups.map((g) => g.id)).toEqual(['g1']);
+
+    // No mock for /groups/g2: a request would fail the lookup.
+    expect(await source.lookupGroups?.(['g2'])).toEqual(new Map([['g2', 'deleted']]));
+  });
+
+  it('throws when Graph keeps failing, without the secret in the error', async () => {
+    const scope = graph();
+    scope
+      .get('/v1.0/groups/g1')
+      .query({ $select: 'id' })
+      .times(3)
+      .reply(500, { error: { code: 'UnknownError', message: `Backend unavailable (${SECRET})`, innerError: { date: '2026-10-01T10:00:00' } } });
+    const err = await sourceOf()
+      .source.lookupGroups?.(['g1'])
+      .catch((e: unknown) => e);
+    expect(scope.isDone()).toBe(true);
+    expect(err).toBeInstanceOf(SyncError);
+    expect((err as SyncError).message).toMatch(/looking up group g1 in Entra: Graph failed \(HTTP 500 UnknownError/);
+    expect(err).toMatchObject({ failureClass: 'transient', status: 500 });
+    const e = err as Error;
+    for (const text of [e.message, e.stack ?? '', JSON.stringify(e)]) expect(text).not.toContain(SECRET);
+  });
+});
+
 describe('Entra check', () => {
   it('signs in, reads a page of users, the assignments and one assigned group', async () => {
     const scope = graph();

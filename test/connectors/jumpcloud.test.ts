@@ -370,6 +370,42 @@ describe('jumpcloud read', () => {
   });
 });
 
+describe('jumpcloud group lookup', () => {
+  it('says deleted for a group JumpCloud no longer has and out-of-scope for one it still has', async () => {
+    const api = jc()
+      .get(`/api/v2/usergroups/${gid(50)}`)
+      .reply(404, { message: 'Not Found' })
+      .get(`/api/v2/usergroups/${gid(51)}`)
+      .reply(200, { id: gid(51), name: 'Support', type: 'user_group', attributes: null, description: '', email: '', membershipAutomated: false });
+    const answers = await source().lookupGroups?.([gid(50), gid(51)]);
+    expect(api.isDone()).toBe(true);
+    expect(answers).toEqual(
+      new Map([
+        [gid(50), 'deleted'],
+        [gid(51), 'out-of-scope'],
+      ]),
+    );
+  });
+
+  it('throws when JumpCloud keeps failing, without the API key in the error', async () => {
+    const api = jc()
+      .get(`/api/v2/usergroups/${gid(52)}`)
+      .times(3)
+      .reply(500, { message: 'Internal Server Error' });
+    const err = await source()
+      .lookupGroups?.([gid(52)])
+      .catch((e: unknown) => e);
+    expect(api.isDone()).toBe(true);
+    expect(err).toBeInstanceOf(SyncError);
+    expect(err).toMatchObject({ failureClass: 'transient', status: 500 });
+    const e = err as Error;
+    expect(e.message).toMatch(/JumpCloud GET \/v2\/usergroups\/\w+ failed with HTTP 500/);
+    for (const text of [e.message, e.stack ?? '', JSON.stringify(e), inspect(e, { depth: Infinity, showHidden: true })]) {
+      expect(text).not.toContain(KEY);
+    }
+  });
+});
+
 describe('jumpcloud check', () => {
   it('reports the API key, the directory size and the bound groups, against the EU host', async () => {
     const eu = nock('https://console.eu.jumpcloud.com', { reqheaders: { 'x-api-key': KEY, 'x-org-id': ORG } })

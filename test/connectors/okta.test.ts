@@ -2,12 +2,14 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { inspect } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nock from 'nock';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createOktaSource, oktaSourceConfigSchema } from '../../src/connectors/okta.js';
+import { SyncError } from '../../src/model/failure.js';
 import type { BackoffPolicy } from '../../src/net/retry.js';
 import { MemoryStateStore, SourceReadError } from '../../src/sources/source.js';
 
@@ -363,6 +365,48 @@ describe('okta source, group scope', () => {
     const err = await readError(sourceFor({ scope: { mode: 'groups', groupIds: ['00gGone'] } }).read());
     expect(err.message).toContain('GET /api/v1/groups/00gGone answered 404');
     expect(err.message).toContain('check orgUrl and the app id or group ids');
+  });
+});
+
+describe('okta source, group lookup', () => {
+  const auth = { reqheaders: { authorization: `SSWS ${TOKEN}` } };
+
+  it('says deleted for a group Okta no longer has and out-of-scope for one it still has', async () => {
+    const api = nock(ORG, auth)
+      .get('/api/v1/groups/00gGone')
+      .reply(
+        404,
+        { errorCode: 'E0000007', errorSummary: 'Not found: Resource not found: 00gGone (UserGroup)', errorLink: 'E0000007', errorId: 'oaeX1lookup404', errorCauses: [] },
+        rateHeaders(),
+      )
+      .get('/api/v1/groups/00gKept')
+      .reply(200, oktaGroup('00gKept', 'Kept'), rateHeaders());
+    const answers = await sourceFor().lookupGroups?.(['00gGone', '00gKept']);
+    expect(api.isDone()).toBe(true);
+    expect(answers).toEqual(
+      new Map([
+        ['00gGone', 'deleted'],
+        ['00gKept', 'out-of-scope'],
+      ]),
+    );
+  });
+
+  it('throws when Okta keeps failing, without the token in the error', async () => {
+    const api = nock(ORG, auth)
+      .get('/api/v1/groups/00gFlaky')
+      .times(3)
+      .reply(500, { errorCode: 'E0000009', errorSummary: `Internal Server Error (SSWS ${TOKEN})`, errorLink: 'E0000009', errorId: 'oaeX1lookup500', errorCauses: [] });
+    const err = await sourceFor()
+      .lookupGroups?.(['00gFlaky'])
+      .catch((e: unknown) => e);
+    expect(api.isDone()).toBe(true);
+    expect(err).toBeInstanceOf(SyncError);
+    expect(err).toMatchObject({ failureClass: 'transient', status: 500 });
+    const e = err as Error;
+    expect(e.message).toContain('GET /api/v1/groups/00gFlaky answered 500 (E0000009');
+    for (const text of [e.message, e.stack ?? '', JSON.stringify(e), inspect(e, { depth: Infinity, showHidden: true })]) {
+      expect(text).not.toContain(TOKEN);
+    }
   });
 });
 
