@@ -119,7 +119,8 @@ export function buildProgram(): Command {
       try {
         const results = [];
         for (const sync of syncs) {
-          const sides = buildSyncSides(sync, { ...(redis ? { redis } : {}), prefix: config.redis.prefix, log });
+          // Someone is waiting at the terminal: a short retry, not the daemon's patient one.
+          const sides = buildSyncSides(sync, { ...(redis ? { redis } : {}), prefix: config.redis.prefix, log, readBackoff: { attempts: 3, baseMs: 500, capMs: 2000 } });
           const prepared = await readAndPlan(sides);
           const groups = await previewGroups(sides, prepared);
           results.push({ sync: sync.name, plan: prepared.plan, groups });

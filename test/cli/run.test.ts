@@ -77,6 +77,9 @@ describe('the running daemon', () => {
       const accepted = await fetch(`${base}/syncs/corp/sync-now`, { method: 'POST', headers: { Authorization: `Bearer ${TRIGGER}` } });
       expect(accepted.status).toBe(202);
       await until(async () => (await (await fetch(`${base}/metrics`)).text()).includes('tvsync_cycles_total{sync="corp",outcome="succeeded"} 2'), 30_000, 'the requested cycle');
+      const waited = await runCli(['sync-now', '--config', path, '--wait'], env);
+      expect(waited.code, waited.stderr).toBe(0);
+      expect(waited.stdout).toMatch(/sync corp: cycle requested\ncycle \S+ of sync corp \(manual\): SUCCEEDED/);
       const metrics = await (await fetch(`${base}/metrics`)).text();
       expect(metrics).toMatch(/tvsync_operations_total\{sync="corp",kind="createUser",outcome="applied"\} 2/);
       expect(metrics).toMatch(/tvsync_users_in_scope\{sync="corp"\} 2/);
