@@ -45,22 +45,20 @@ syncs:
 
 export async function benchRuntime() {
   const users = 10_000;
-  const fast = await provision(users, 0, 16);
   const latency = 20;
-  const concurrency = 16;
-  const slow = await provision(users, latency, concurrency);
-  const idealMs = (slow.requests * latency) / concurrency;
-  return {
-    bench: 'initial provisioning of 10,000 users through the queue into the emulator',
+  const fast = await provision(users, 0, 16);
+  const result: Record<string, unknown> = {
+    bench: 'initial provisioning of 10,000 users through the queue into the emulator (its own process)',
     noLatencyMs: Math.round(fast.ms),
     noLatencyUsersPerSecond: Math.round(users / (fast.ms / 1000)),
     noLatencyTargetMet: fast.ms < 30_000,
     latencyMs: latency,
-    concurrency,
-    withLatencyMs: Math.round(slow.ms),
-    requests: slow.requests,
-    idealMs: Math.round(idealMs),
-    ratioToIdeal: Number((slow.ms / idealMs).toFixed(2)),
-    ratioTargetMet: slow.ms / idealMs <= 1.3,
   };
+  // The ideal is requests x latency / concurrency: at 4 (the default), 8 and 16 operations in flight.
+  for (const concurrency of [4, 8, 16]) {
+    const slow = await provision(users, latency, concurrency);
+    const idealMs = (slow.requests * latency) / concurrency;
+    result[`c${concurrency}`] = { ms: Math.round(slow.ms), requests: slow.requests, idealMs: Math.round(idealMs), ratio: Number((slow.ms / idealMs).toFixed(2)), targetMet: slow.ms / idealMs <= 1.3 };
+  }
+  return result;
 }

@@ -186,11 +186,14 @@ export function buildProgram(): Command {
     .option('-s, --sync <name>', 'with --once: only this sync')
     .action(async (opts: { config?: string; role: 'all' | 'scheduler' | 'worker'; once?: boolean; sync?: string }) => {
       const { config, log } = load(opts.config);
+      const syncs = selectSyncs(config, opts.once ? opts.sync : undefined).map((s) => s.name);
       const observeRedis = await requireRedis(config);
       const observability = new Observability(config, observeRedis, log);
       if (opts.once) {
-        const syncs = selectSyncs(config, opts.sync).map((s) => s.name);
-        const daemon = await Daemon.start(config, log, { scheduler: false, worker: true, syncs, ...observability.hooks() });
+        const daemon = await Daemon.start(config, log, { scheduler: false, worker: true, syncs, ...observability.hooks() }).catch((err: unknown) => {
+          observeRedis.disconnect();
+          throw err;
+        });
         const stop = () => void daemon.stop();
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
@@ -211,8 +214,16 @@ export function buildProgram(): Command {
         }
         return;
       }
-      const daemon = await Daemon.start(config, log, { scheduler: opts.role !== 'worker', worker: opts.role !== 'scheduler', ...observability.hooks() });
-      const http = await observability.serve(daemon);
+      const daemon = await Daemon.start(config, log, { scheduler: opts.role !== 'worker', worker: opts.role !== 'scheduler', ...observability.hooks() }).catch((err: unknown) => {
+        observeRedis.disconnect();
+        throw err;
+      });
+      const http = await observability.serve(daemon).catch(async (err: unknown) => {
+        // No health endpoint means no way to watch it: do not run blind.
+        await daemon.stop();
+        observeRedis.disconnect();
+        throw new CliFailure(`cannot serve HTTP on ${config.http.host}:${config.http.port}: ${err instanceof Error ? err.message : String(err)}`);
+      });
       log.info({ role: opts.role, syncs: [...daemon.syncs.keys()], http: `${config.http.host}:${http.port}` }, 'tvsync running');
       await new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals) => {

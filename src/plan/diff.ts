@@ -44,12 +44,13 @@ export function computePlan(input: PlanInput): Plan {
   const sourceIds = new Set<string>();
   for (const user of directory.users) sourceIds.add(user.id);
   // A user record the connector could not read is still in scope: its TeamViewer user must not be
-  // taken for removed. One that cannot even be named makes every removal doubtful.
-  let unnamedUserIssues = 0;
+  // taken for removed. A user record that cannot even be named, or an unreadable group, assignment
+  // or membership (whose members may have fallen out of the read), makes every removal doubtful.
+  const doubtful = { users: 0, groups: 0 };
   for (const issue of directory.issues ?? []) {
-    if (issue.kind !== 'user') continue;
-    if (issue.objectId !== undefined) sourceIds.add(issue.objectId);
-    else unnamedUserIssues++;
+    if (issue.kind !== 'user') doubtful.groups++;
+    else if (issue.objectId !== undefined) sourceIds.add(issue.objectId);
+    else doubtful.users++;
   }
   // In a steady state nearly every user is found through its link; these two indexes serve only
   // the users that are not, so they are built on first use.
@@ -75,6 +76,13 @@ export function computePlan(input: PlanInput): Plan {
   /** TeamViewer users a present IdP user stands for: never deactivated as "removed". */
   const claimed = new Set<string>();
 
+  /** A skipped user keeps its TeamViewer user (not "removed"), unless that user is gone: then the link goes. */
+  const keepLink = (sourceId: string): void => {
+    const linked = links.get(sourceId);
+    if (linked === undefined) return;
+    if (tvById.has(linked)) claimed.add(linked);
+    else linkChanges.push({ action: 'drop', sourceId, tvUserId: linked, reason: 'teamviewer-user-gone' });
+  };
   const mapped: MappedUser[] = [];
   // Input order does not matter: every list in the plan is sorted before it is returned.
   for (const user of directory.users) {
@@ -82,8 +90,7 @@ export function computePlan(input: PlanInput): Plan {
     if (result.ok) mapped.push(result);
     else {
       skipped.push(skip(result.reason, result.message, { sourceId: result.sourceId, email: result.email }));
-      const linked = links.get(user.id);
-      if (linked) claimed.add(linked);
+      keepLink(user.id);
     }
   }
 
@@ -99,8 +106,7 @@ export function computePlan(input: PlanInput): Plan {
     if (sameEmail.length > 1) {
       const others = sameEmail.filter((u) => u !== user).map((u) => u.sourceId).sort().join(', ');
       skipped.push(skip('duplicate-email', `${user.email} is used by more than one IdP user in scope (also ${others}); none of them is created or changed until the IdP has one owner for it`, { sourceId: user.sourceId, email: user.email }));
-      const linked = links.get(user.sourceId);
-      if (linked) claimed.add(linked);
+      keepLink(user.sourceId);
       continue;
     }
 
@@ -171,7 +177,7 @@ export function computePlan(input: PlanInput): Plan {
   }
 
   const managed = countManaged(links, linkChanges, tvById);
-  const gate = gateDeactivations(deactivations, input, managed, unnamedUserIssues);
+  const gate = gateDeactivations(deactivations, input, managed, doubtful);
   operations.push(...gate.run);
   skipped.push(...gate.skipped);
 
@@ -275,7 +281,7 @@ interface Gate {
 }
 
 /** Protect list, token owner, source-read guard, then the threshold, in that order. */
-function gateDeactivations(candidates: ChangeUserOperation[], input: PlanInput, managed: number, unnamedUserIssues: number): Gate {
+function gateDeactivations(candidates: ChangeUserOperation[], input: PlanInput, managed: number, doubtful: { users: number; groups: number }): Gate {
   const { policy, directory } = input;
   const gate: Gate = { run: [], held: [], skipped: [], notices: [], candidates: 0 };
   const protectedEmails = new Set(policy.protect.map(emailKey));
@@ -290,8 +296,10 @@ function gateDeactivations(candidates: ChangeUserOperation[], input: PlanInput, 
   let blocked: Gate['blocked'];
   if (!directory.complete) {
     blocked = { reason: 'source-read-incomplete', message: `The IdP read did not cover the whole scope (${directory.incompleteReason ?? 'reason not given'}); no user is deactivated this cycle.` };
-  } else if (unnamedUserIssues > 0) {
-    blocked = { reason: 'source-read-incomplete', message: `The IdP returned ${unnamedUserIssues} user record(s) without a usable id; no user is deactivated this cycle.` };
+  } else if (doubtful.users > 0) {
+    blocked = { reason: 'source-read-incomplete', message: `The IdP returned ${doubtful.users} user record(s) without a usable id; no user is deactivated this cycle.` };
+  } else if (doubtful.groups > 0) {
+    blocked = { reason: 'source-read-incomplete', message: `The IdP returned ${doubtful.groups} group, assignment or membership record(s) tvsync could not read, so some members may be missing from the read; no user is deactivated this cycle.` };
   } else if (directory.users.length === 0) {
     blocked = { reason: 'source-empty', message: 'The IdP returned no user in scope; that looks like a scoping or permission mistake, so no user is deactivated this cycle.' };
   }

@@ -47,6 +47,11 @@ export interface GroupPlanInput {
   userProblems: ReadonlyMap<string, string>;
   /** What the IdP says of linked groups that are not in the read. Absent = unknown = out of scope. */
   goneGroups: ReadonlyMap<string, 'deleted' | 'out-of-scope'>;
+  /**
+   * TeamViewer users whose deactivation the user phase held (threshold), blocked (guard) or
+   * refused (protected): their memberships stay too, or the group would do what the guard stopped.
+   */
+  keepMembers?: ReadonlySet<string>;
   policy: GroupPlanPolicy;
 }
 
@@ -321,7 +326,7 @@ export function computeGroupPlan(input: GroupPlanInput): GroupPlan {
     const current = new Set(tv.memberIds);
     const toAdd = resolved.desired.filter((id) => !current.has(id));
     let toRemove: string[] = [];
-    for (const id of current) if (!resolved.wanted.has(id)) toRemove.push(id);
+    for (const id of current) if (!resolved.wanted.has(id) && !input.keepMembers?.has(id)) toRemove.push(id);
     toRemove.sort();
     if (toRemove.length > 0 && !complete) {
       withheldRemovals += toRemove.length;

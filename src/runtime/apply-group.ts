@@ -10,8 +10,6 @@ export interface GroupApplyContext {
   client: GroupWriter;
   state: SyncState;
   batchSize: number;
-  /** Set on any attempt after the first: an earlier one may have created the group already. */
-  lookupFirst?: boolean;
 }
 
 const PERMANENT_FOR_OBJECT: ReadonlySet<FailureClass> = new Set(['forbidden', 'invalid', 'not-found', 'conflict', 'unavailable']);
@@ -60,7 +58,9 @@ export async function applyGroupOperation(op: GroupOperation, ctx: GroupApplyCon
  * taken in the meantime, adopts the existing group and adds only the members it lacks.
  */
 async function applyCreateGroup(op: Extract<GroupOperation, { kind: 'createGroup' }>, ctx: GroupApplyContext): Promise<OperationOutcome> {
-  let existing = ctx.lookupFirst ? await ctx.client.findGroupByName(op.displayName) : undefined;
+  // Group names have no documented uniqueness at TeamViewer: always look before creating, so a
+  // re-run can never leave two groups of one name.
+  let existing = await ctx.client.findGroupByName(op.displayName);
   if (!existing) {
     const [first = [], ...rest] = batches(op.memberIds, ctx.batchSize);
     try {

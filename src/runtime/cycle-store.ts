@@ -9,7 +9,7 @@ export interface StoredDirectoryGroups {
   complete: boolean;
 }
 
-export type StoredGroupPhase = { status: 'synced'; plan: GroupPlan } | { status: 'unavailable' | 'skipped'; detail: string };
+export type StoredGroupPhase = { status: 'synced'; plan: GroupPlan } | { status: 'unavailable' | 'skipped' | 'failed'; detail: string };
 import { syncKey } from '../store/sync-state.js';
 import type { CycleReport, OperationResult } from './report.js';
 

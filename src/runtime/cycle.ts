@@ -6,7 +6,7 @@ import type { Plan } from '../plan/types.js';
 import { SourceReadError } from '../sources/source.js';
 import type { CycleStore } from './cycle-store.js';
 import type { OperationJobData } from './operation-worker.js';
-import { applyGroupLinkChanges, planGroups, readAndPlan, type SyncSides } from './prepare.js';
+import { applyGroupLinkChanges, groupPhaseInput, planGroups, readAndPlan, type SyncSides } from './prepare.js';
 import type { StoredDirectoryGroups, StoredGroupPhase } from './cycle-store.js';
 import { isQuarantined, type HealthStore } from './health.js';
 import type { ApprovalStore } from '../store/approvals.js';
@@ -63,8 +63,11 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
   let directoryGroups: StoredDirectoryGroups | undefined = stored.directoryGroups;
   let groupPhase: StoredGroupPhase | undefined = stored.groupPhase;
   const finish = async (extra: { failure?: CycleReport['failure'] }) => {
+    // Operations still queued must not run after a later cycle planned from fresher data.
+    if (extra.failure) await deps.store.stop(cycleId, `the cycle ended: ${extra.failure.message}`);
     const results = await deps.store.results(cycleId);
     const groups = groupPhase ? (groupPhase.status === 'synced' ? { status: groupPhase.status, plan: groupPhase.plan } : { status: groupPhase.status, detail: groupPhase.detail }) : undefined;
+    await deps.approvals?.consumed([...approvedUsers], [...approvedGroups]);
     const report = buildReport({
       sync: deps.sides.sync.name,
       cycleId,
@@ -78,18 +81,26 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
       ...extra,
     });
     await deps.store.finish(cycleId, report);
-    await afterCycle(report, results, deps);
+    await afterCycle(report, deps);
     log[report.outcome === 'failed' ? 'error' : 'info']({ outcome: report.outcome, durationMs: report.durationMs, operations: report.operations, failure: report.failure }, 'cycle finished');
     await deps.onReport?.(report);
     return report;
   };
 
+  // Approvals are used once: by the plan they were read into (whether or not still needed).
+  const approvedUsers = new Set<string>();
+  const approvedGroups = new Set<string>();
   try {
+    if (plan && directoryGroups && Date.now() - stored.startedAtMs > deps.sides.sync.schedule.every) {
+      // A plan that waited longer than a cycle (workers were down) is stale: plan afresh instead.
+      return await finish({ failure: { failureClass: 'transient', message: `this cycle was planned at ${new Date(stored.startedAtMs).toISOString()} and its workers stopped; too old to apply, the next cycle plans again` } });
+    }
     if (!plan || !directoryGroups) {
-      const approved = deps.approved ? await deps.approved() : undefined;
-      const prepared = await readAndPlan(deps.sides, approved ? { approved } : {});
+      const approved = deps.approved ? await deps.approved() : new Set<string>();
+      const prepared = await readAndPlan(deps.sides, approved.size ? { approved } : {});
+      for (const id of approved) approvedUsers.add(id);
       plan = prepared.plan;
-      directoryGroups = { groups: prepared.directory.groups, complete: prepared.directory.complete };
+      directoryGroups = groupPhaseInput(prepared.directory);
       await deps.sides.state.applyLinkChanges(plan.links);
       await deps.store.savePlan(cycleId, plan, directoryGroups);
       log.info({ trigger: job.data.trigger, summary: plan.summary, notices: plan.notices }, 'cycle planned');
@@ -107,10 +118,19 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
     if (deps.sides.sync.groups.enabled) {
       if (!groupPhase) {
         const results = await deps.store.results(cycleId);
-        const phase = await planGroups(deps.sides, directoryGroups, { plan, results }, deps.approvedGroupDeletions ? { approvedDeletions: await deps.approvedGroupDeletions() } : {});
-        groupPhase = phase.status === 'synced' ? { status: 'synced', plan: phase.plan } : { status: phase.status, detail: phase.detail };
-        if (phase.status === 'synced') await applyGroupLinkChanges(deps.sides.state, phase.plan);
-        else log.warn({ detail: phase.detail }, 'group sync unavailable');
+        try {
+          const approved = deps.approvedGroupDeletions ? await deps.approvedGroupDeletions() : new Set<string>();
+          const phase = await planGroups(deps.sides, directoryGroups, { plan, results }, approved.size ? { approvedDeletions: approved } : {});
+          for (const id of approved) approvedGroups.add(id);
+          groupPhase = phase.status === 'synced' ? { status: 'synced', plan: phase.plan } : { status: phase.status, detail: phase.detail };
+          if (phase.status === 'synced') await applyGroupLinkChanges(deps.sides.state, phase.plan);
+          else log.warn({ detail: phase.detail }, 'group sync unavailable');
+        } catch (err) {
+          // The users' part is done; a failed group read fails the groups, not the cycle.
+          if (err instanceof DelayedError || (err instanceof SyncError && err.failureClass === 'unauthorised')) throw err;
+          groupPhase = { status: 'failed', detail: failureOf(err).message };
+          log.error({ detail: groupPhase.detail }, 'group phase failed');
+        }
         await deps.store.saveGroupPhase(cycleId, groupPhase);
       }
       if (groupPhase.status === 'synced') {
@@ -127,14 +147,12 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
   return finish(stopped ? { failure: { failureClass: 'unauthorised', message: stopped } } : {});
 }
 
-/** Health (quarantine) and approvals follow each finished cycle. */
-async function afterCycle(report: CycleReport, results: readonly OperationResult[], deps: CycleDeps): Promise<void> {
+/** Health (quarantine) follows each finished cycle. */
+async function afterCycle(report: CycleReport, deps: CycleDeps): Promise<void> {
   const health = await deps.health?.record(report, Date.now());
   if (health?.quarantinedUntil && health.consecutiveFailures > 0) {
     deps.log.error({ until: new Date(health.quarantinedUntil).toISOString(), reason: health.reason }, 'sync quarantined: scheduled cycles back off until a manual cycle succeeds');
   }
-  const ran = (kind: string) => results.filter((r) => r.kind === kind && r.status === 'applied' && r.tvUserId).map((r) => r.tvUserId!);
-  await deps.approvals?.consumed(ran('deactivateUser'), ran('deleteGroup'));
 }
 
 function timedOut(deps: CycleDeps): NonNullable<CycleReport['failure']> {
@@ -154,7 +172,8 @@ async function enqueueRemaining(cycleId: string, operations: { op: OperationJobD
         jobId: operationJobId(cycleId, key),
         attempts: deps.options.opAttempts,
         backoff: { type: 'exponential', delay: deps.options.opBackoffMs, jitter: 0.5 },
-        removeOnComplete: true,
+        // Kept an hour so that re-adding a finished operation (a resumed cycle) is a no-op.
+        removeOnComplete: { age: 3600 },
         removeOnFail: { age: 86_400 },
       },
     }));

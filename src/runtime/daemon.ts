@@ -5,11 +5,11 @@ import type { Logger } from 'pino';
 import type { SyncConfig, TvsyncConfig } from '../config/schema.js';
 import { processCycle, type CycleDeps } from './cycle.js';
 import { CycleStore } from './cycle-store.js';
-import { processOperation, type OperationDeps, type OperationJobData } from './operation-worker.js';
+import { processOperation, StopFlagCache, type OperationDeps, type OperationJobData } from './operation-worker.js';
 import type { SyncSides } from './prepare.js';
-import { closeQueues, CYCLE_JOB_OPTIONS, DEFAULT_RUNTIME, openQueues, queueNames, runtimeFromConfig, schedulerId, type CycleJobData, type RuntimeOptions, type SyncQueues } from './queues.js';
+import { closeQueues, cycleIdOf, CYCLE_JOB_OPTIONS, DEFAULT_RUNTIME, openQueues, queueNames, runtimeFromConfig, schedulerId, type CycleJobData, type RuntimeOptions, type SyncQueues } from './queues.js';
 import { connectRedis } from './redis.js';
-import type { CycleReport, OperationResult } from './report.js';
+import { buildReport, type CycleReport, type OperationResult } from './report.js';
 import type { Plan } from '../plan/types.js';
 import { buildSyncSides } from './wiring.js';
 import { HealthStore } from './health.js';
@@ -96,6 +96,7 @@ export class Daemon {
     const operationDeps: OperationDeps = {
       sides,
       store,
+      stopFlags: new StopFlagCache(store),
       queue: queues.operations,
       options: this.options,
       log,
@@ -137,6 +138,12 @@ export class Daemon {
       // A job that ended without recording an outcome (stalled too often, started too often) is recorded here.
       if (!job) return;
       void recordLostOperation(store, job, err).catch((e: unknown) => log.error({ err: e }, 'could not record a lost operation'));
+    });
+    cycleWorker.on('failed', (job, err) => {
+      // A cycle that died outside its own error handling (stalled too often, Redis lost mid-report)
+      // still ends in a report, so `sync-now --wait` and `run --once` do not wait for ever.
+      if (!job) return;
+      void recordFailedCycle(store, job, err).catch((e: unknown) => log.error({ err: e }, 'could not record a failed cycle'));
     });
     for (const worker of [cycleWorker, operationWorker]) {
       worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
@@ -187,4 +194,24 @@ async function recordLostOperation(store: CycleStore, job: Job<OperationJobData>
   if (done) return;
   const who = 'sourceGroupId' in op ? { sourceId: op.sourceGroupId, group: 'displayName' in op ? op.displayName : op.tvGroupId } : { sourceId: op.sourceId, email: op.email };
   await store.recordResult(cycleId, { key, kind: op.kind, ...who, after: {}, status: 'failed', failureClass: 'transient', message: `${op.kind}: the job failed without an outcome: ${err.message}`, attempts: job.attemptsMade });
+}
+
+async function recordFailedCycle(store: CycleStore, job: Job<CycleJobData>, err: Error): Promise<void> {
+  const cycleId = cycleIdOf(job);
+  if (await store.report(cycleId)) return;
+  const stored = await store.load(cycleId);
+  const startedAtMs = stored?.startedAtMs || job.timestamp;
+  await store.stop(cycleId, `the cycle failed: ${err.message}`);
+  const report = buildReport({
+    sync: store.sync,
+    cycleId,
+    trigger: job.data.trigger,
+    ...(job.data.requestedAt !== undefined ? { requestedAt: job.data.requestedAt } : {}),
+    startedAtMs,
+    finishedAtMs: Date.now(),
+    ...(stored?.plan ? { plan: stored.plan } : {}),
+    results: await store.results(cycleId),
+    failure: { failureClass: 'internal', message: `the cycle job failed: ${err.message}` },
+  });
+  await store.finish(cycleId, report);
 }

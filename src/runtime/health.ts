@@ -28,16 +28,19 @@ const LATER_QUARANTINE_MS = 24 * 3_600_000;
 /** Cycles in a row whose operations mostly failed before the sync is quarantined. */
 const FAILING_CYCLES_BEFORE_QUARANTINE = 3;
 
-/** A cycle counts as failing when it failed as a whole, or when most of the operations it tried failed. */
+/** Failures that say something about the sync as a whole; a 403 on one admin or a taken address does not. */
+const SYSTEMIC: ReadonlySet<string> = new Set(['transient', 'rate-limited', 'unauthorised']);
+
+/**
+ * A cycle counts as failing when it failed as a whole, or when most of the operations it tried
+ * failed for a reason that is not the object's own.
+ */
 export function isFailingCycle(report: CycleReport): boolean {
   if (report.outcome === 'failed') return true;
   let tried = 0;
-  let failed = 0;
-  for (const counts of Object.values(report.operations)) {
-    tried += counts.applied + counts.failed;
-    failed += counts.failed;
-  }
-  return tried >= 5 && failed * 2 > tried;
+  for (const counts of Object.values(report.operations)) tried += counts.applied + counts.failed;
+  const systemic = report.failures.filter((f) => SYSTEMIC.has(f.failureClass ?? 'transient')).length;
+  return tried >= 5 && systemic * 2 > tried;
 }
 
 /** Pure: the sync's health after a cycle. */

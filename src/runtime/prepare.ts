@@ -48,16 +48,21 @@ function withTeamViewerRetries<T>(sides: SyncSides, what: string, fn: () => Prom
   });
 }
 
-/** The token owner must never be deactivated: from config, else asked of TeamViewer. */
-async function resolveTokenOwner(sides: SyncSides): Promise<string | undefined> {
-  if (sides.sync.target.tokenOwner) return sides.sync.target.tokenOwner;
+/**
+ * The token owner must never be deactivated: from config, else asked of TeamViewer. A token
+ * without account permission (403/404) just leaves it unknown; a lookup that failed otherwise
+ * leaves the owner unprotected, so the plan then deactivates nobody.
+ */
+async function resolveTokenOwner(sides: SyncSides): Promise<{ email?: string; failed?: string }> {
+  if (sides.sync.target.tokenOwner) return { email: sides.sync.target.tokenOwner };
   try {
     const owner = await withTeamViewerRetries(sides, 'token owner', () => sides.client.getTokenOwner());
-    return owner?.email;
+    return owner ? { email: owner.email } : {};
   } catch (err) {
     if (err instanceof SyncError && err.failureClass === 'unauthorised') throw err;
-    sides.log.warn({ sync: sides.sync.name, err: err instanceof Error ? err.message : String(err) }, 'could not look up the token owner');
-    return undefined;
+    const message = err instanceof Error ? err.message : String(err);
+    sides.log.warn({ sync: sides.sync.name, err: message }, 'could not look up the token owner');
+    return { failed: message };
   }
 }
 
@@ -66,20 +71,31 @@ async function resolveTokenOwner(sides: SyncSides): Promise<string | undefined> 
  * no plan, so nothing is deactivated, and the caller reports why.
  */
 export async function readAndPlan(sides: SyncSides, opts: { approved?: ReadonlySet<string> } = {}): Promise<PreparedPlan> {
-  const [directory, teamviewer, tokenOwner, links, outsideCompany] = await Promise.all([
+  const [directory, teamviewer, owner, links, outsideCompany] = await Promise.all([
     sides.source.read(),
     withTeamViewerRetries(sides, 'user list', () => sides.client.listUsers()),
     resolveTokenOwner(sides),
     sides.state.loadLinks(),
     sides.state.loadOutsideCompany(),
   ]);
-  const plan = computePlan({ directory, teamviewer, links, outsideCompany, nowMs: sides.now(), policy: planPolicy(sides.sync, tokenOwner, opts.approved) });
-  if (!tokenOwner) plan.notices.push('The owner of the TeamViewer token is unknown (the token may lack account read permission); set target.tokenOwner so it is protected by name.');
+  const guarded = owner.failed
+    ? { ...directory, complete: false, incompleteReason: `the owner of the TeamViewer token could not be looked up (${owner.failed}), so it could not be protected; set target.tokenOwner` }
+    : directory;
+  const plan = computePlan({ directory: guarded, teamviewer, links, outsideCompany, nowMs: sides.now(), policy: planPolicy(sides.sync, owner.email, opts.approved) });
+  if (!owner.email && !owner.failed) plan.notices.push('The owner of the TeamViewer token is unknown (the token may lack account read permission); set target.tokenOwner so it is protected by name.');
   if (!sides.state.durable) plan.notices.push('No Redis: links are unknown, users are matched by e-mail only, and no removed user can be recognised for deactivation.');
   for (const issue of directory.issues) sides.log.warn({ sync: sides.sync.name, issue }, 'IdP record skipped');
   const prepared: PreparedPlan = { plan, directory, teamviewer };
-  if (tokenOwner) prepared.tokenOwner = tokenOwner;
+  if (owner.email) prepared.tokenOwner = owner.email;
   return prepared;
+}
+
+/**
+ * What the group phase keeps of the IdP read. An unreadable group, assignment or membership makes
+ * the read incomplete for groups: no member is removed and no group deleted on its account.
+ */
+export function groupPhaseInput(directory: DirectoryRead): { groups: DirectoryGroup[]; complete: boolean } {
+  return { groups: directory.groups, complete: directory.complete && !directory.issues.some((issue) => issue.kind !== 'user') };
 }
 
 export interface UserPhaseOutcome {
@@ -88,7 +104,7 @@ export interface UserPhaseOutcome {
   results: readonly { sourceId: string; kind: string; status: string; failureClass?: string }[];
 }
 
-export type GroupPhase = { status: 'synced'; plan: GroupPlan } | { status: 'unavailable' | 'skipped'; detail: string };
+export type GroupPhase = { status: 'synced'; plan: GroupPlan } | { status: 'unavailable' | 'skipped' | 'failed'; detail: string };
 
 /** Why IdP users have no TeamViewer user after the user phase, for the group report. */
 function userProblems(outcome: UserPhaseOutcome): Map<string, string> {
@@ -113,8 +129,10 @@ export async function planGroups(
   try {
     teamviewerGroups = await withTeamViewerRetries(sides, 'group list', () => sides.client.listGroups());
   } catch (err) {
-    if (err instanceof SyncError && err.failureClass === 'unavailable') {
-      return { status: 'unavailable', detail: `TeamViewer answered that /Groups is not available for this company (${err.message}); users are still synced` };
+    // A token without the user-group permissions gets 403: that must not stop the users' sync either.
+    if (err instanceof SyncError && (err.failureClass === 'unavailable' || err.failureClass === 'forbidden' || err.failureClass === 'not-found')) {
+      const why = err.failureClass === 'forbidden' ? 'the token may lack the user-group permissions' : 'this company may not have SCIM groups';
+      return { status: 'unavailable', detail: `TeamViewer refused /Groups (${err.message}; ${why}); users are still synced` };
     }
     throw err;
   }
@@ -138,7 +156,10 @@ export async function planGroups(
     deactivationsThisCycle: userPhase.results.filter((r) => r.kind === 'deactivateUser' && r.status === 'applied').length,
   };
   if (opts.approvedDeletions) policy.approvedDeletions = opts.approvedDeletions;
+  const keepMembers = new Set<string>(userPhase.plan.held.map((op) => op.tvUserId));
+  for (const item of userPhase.plan.skipped) if (item.tvUserId && (item.reason === 'protected' || item.reason === 'source-read-incomplete')) keepMembers.add(item.tvUserId);
   const plan = computeGroupPlan({
+    keepMembers,
     groups: directory.groups,
     complete: directory.complete,
     teamviewerGroups,
@@ -170,5 +191,5 @@ export async function previewGroups(sides: SyncSides, prepared: PreparedPlan): P
   const extraUserLinks = new Map<string, string>();
   for (const change of prepared.plan.links) if (change.action === 'set') extraUserLinks.set(change.sourceId, change.tvUserId);
   for (const op of prepared.plan.operations) if (op.kind === 'createUser') extraUserLinks.set(op.sourceId, `(new ${op.email})`);
-  return planGroups(sides, { groups: prepared.directory.groups, complete: prepared.directory.complete }, { plan: prepared.plan, results: [] }, { extraUserLinks });
+  return planGroups(sides, groupPhaseInput(prepared.directory), { plan: prepared.plan, results: [] }, { extraUserLinks });
 }

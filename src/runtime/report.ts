@@ -44,7 +44,7 @@ export interface CycleReport {
   notices: string[];
   summary?: PlanSummary;
   /** The group phase: absent when group sync is off; `unavailable` when the tenant has no /Groups. */
-  groups?: { status: 'synced' | 'unavailable' | 'skipped'; detail?: string; summary?: GroupPlanSummary; skipped: GroupSkippedItem[]; held: { count: number; items: { tvGroupId: string; displayName: string; message: string }[] } };
+  groups?: { status: 'synced' | 'unavailable' | 'skipped' | 'failed'; detail?: string; summary?: GroupPlanSummary; skipped: GroupSkippedItem[]; held: { count: number; items: { tvGroupId: string; displayName: string; message: string }[] } };
   operations: Record<OperationKind, { planned: number; applied: number; failed: number; cancelled: number }>;
   adopted: number;
   failures: OperationResult[];
@@ -74,7 +74,7 @@ export function buildReport(input: {
   startedAtMs: number;
   finishedAtMs: number;
   plan?: Plan;
-  groups?: { plan?: GroupPlan; status: 'synced' | 'unavailable' | 'skipped'; detail?: string };
+  groups?: { plan?: GroupPlan; status: 'synced' | 'unavailable' | 'skipped' | 'failed'; detail?: string };
   results: readonly OperationResult[];
   failure?: CycleReport['failure'];
 }): CycleReport {
@@ -91,7 +91,7 @@ export function buildReport(input: {
   }
   failures.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const anyFailed = failures.length > 0;
-  const outcome: CycleOutcome = input.failure ? 'failed' : anyFailed ? 'partial' : 'succeeded';
+  const outcome: CycleOutcome = input.failure ? 'failed' : anyFailed || input.groups?.status === 'failed' ? 'partial' : 'succeeded';
   const report: CycleReport = {
     sync: input.sync,
     cycleId: input.cycleId,

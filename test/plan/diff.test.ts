@@ -268,6 +268,17 @@ describe('records the connector could not read', () => {
     const plan = computePlan(input({ directory: { users: [idp('1', 'a@x.test', { displayName: 'Name 1' })], complete: true, issues: [{ kind: 'user', objectId: '2', reason: 'malformed' }] }, teamviewer, links }));
     expect(plan.operations).toEqual([]);
   });
+  it('deactivates nobody when a group, assignment or membership could not be read', () => {
+    for (const kind of ['group', 'membership'] as const) {
+      const plan = computePlan(input({ directory: { users: [idp('1', 'a@x.test', { displayName: 'Name 1' })], complete: true, issues: [{ kind, objectId: 'g1', reason: 'malformed' }] }, teamviewer, links }));
+      expect(plan.operations).toEqual([]);
+      expect(plan.deactivationsBlocked?.message).toMatch(/could not read/);
+    }
+  });
+  it('drops the link of a skipped user whose TeamViewer user is gone', () => {
+    const plan = computePlan(input({ users: [idp('1', 'a@x.test', { displayName: 'Name 1' }), idp('2', '')], teamviewer: [tv('u1', 'a@x.test')], links }));
+    expect(plan.links).toEqual([{ action: 'drop', sourceId: '2', tvUserId: 'u2', reason: 'teamviewer-user-gone' }]);
+  });
   it('deactivates nobody when an unreadable record has no id', () => {
     const plan = computePlan(input({ directory: { users: [idp('1', 'a@x.test', { displayName: 'Name 1' })], complete: true, issues: [{ kind: 'user', reason: 'no id' }] }, teamviewer, links }));
     expect(plan.operations).toEqual([]);

@@ -604,3 +604,21 @@ describe('the plan as a whole', () => {
     expect(new Set(plan.operations.map((op) => op.key)).size).toBe(plan.operations.length);
   });
 });
+
+describe('members whose deactivation was stopped', () => {
+  it('keeps them in their groups', () => {
+    const plan = computeGroupPlan({
+      groups: [{ id: 'g', name: 'G', memberIds: ['a'] }],
+      complete: true,
+      teamviewerGroups: [{ id: '10', displayName: 'G', memberIds: ['ua', 'ub', 'uc'] }],
+      groupLinks: new Map([['g', '10']]),
+      userLinks: new Map([['a', 'ua'], ['b', 'ub'], ['c', 'uc']]),
+      teamviewerUserIds: new Set(['ua', 'ub', 'uc']),
+      userProblems: new Map(),
+      goneGroups: new Map(),
+      keepMembers: new Set(['ub']),
+      policy: { batchSize: 100, onIdpDelete: 'delete', threshold: { maxCount: 50, maxPercent: 20, minCountForPercent: 5 }, deactivationsThisCycle: 0 },
+    });
+    expect(plan.operations).toEqual([expect.objectContaining({ kind: 'removeGroupMembers', memberIds: ['uc'] })]);
+  });
+});

@@ -158,3 +158,31 @@ describe('fault tolerance', () => {
     expect(clean.summary?.unchanged).toBe(300);
   });
 });
+
+describe('a cycle that runs out of time', () => {
+  it('cancels its queued operations so they cannot run after a later plan; the next cycle finishes the work', async () => {
+    const prefix = testPrefix('timeout');
+    prefixes.push(prefix);
+    const users = people(40, 12_000);
+    const daemon = await Daemon.start(configFor(writeExport(users), { prefix, concurrency: 1, rps: 1000 }), silentLog, { scheduler: false, worker: true, runtime: { ...FAST, cycleTimeoutMs: 400 } });
+    daemons.push(daemon);
+    tv.emulator.configure({ latencyMs: 60 });
+    let report: CycleReport;
+    try {
+      report = await cycle(daemon);
+      // Wait until every queued operation has an outcome: the cancelled ones record theirs quickly.
+      const runtime = daemon.runtime('corp');
+      for (let i = 0; i < 100 && (await runtime.store.resultCount(report.cycleId)) < 40; i++) await new Promise((r) => setTimeout(r, 100));
+      const results = await runtime.store.results(report.cycleId);
+      expect(report.outcome).toBe('failed');
+      expect(report.failure?.message).toMatch(/did not finish within/);
+      expect(results.filter((r) => r.status === 'cancelled').length).toBeGreaterThan(10);
+      expect(results.filter((r) => r.status === 'applied').length).toBeLessThan(40);
+    } finally {
+      tv.emulator.configure({ latencyMs: 0 });
+    }
+    const next = await cycle(daemon);
+    expect(next.outcome).toBe('succeeded');
+    expect(provisioned().filter((u) => /^person12\d{3}@/.test(u.userName))).toHaveLength(40);
+  });
+});

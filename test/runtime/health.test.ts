@@ -4,10 +4,10 @@ import { buildReport, type OperationResult } from '../../src/runtime/report.js';
 
 const H = 3_600_000;
 
-function report(opts: { failureClass?: 'unauthorised' | 'source-read'; applied?: number; failed?: number }) {
+function report(opts: { failureClass?: 'unauthorised' | 'source-read'; applied?: number; failed?: number; failedAs?: 'invalid' | 'transient' }) {
   const results: OperationResult[] = [];
   for (let i = 0; i < (opts.applied ?? 0); i++) results.push({ key: `a${i}`, kind: 'createUser', sourceId: `a${i}`, email: `a${i}@x.test`, after: {}, status: 'applied', message: '', attempts: 1 });
-  for (let i = 0; i < (opts.failed ?? 0); i++) results.push({ key: `f${i}`, kind: 'createUser', sourceId: `f${i}`, email: `f${i}@x.test`, after: {}, status: 'failed', failureClass: 'invalid', message: '', attempts: 1 });
+  for (let i = 0; i < (opts.failed ?? 0); i++) results.push({ key: `f${i}`, kind: 'createUser', sourceId: `f${i}`, email: `f${i}@x.test`, after: {}, status: 'failed', failureClass: opts.failedAs ?? 'transient', message: '', attempts: 1 });
   return buildReport({ sync: 's', cycleId: 'c', trigger: 'schedule', startedAtMs: 0, finishedAtMs: 1, results, ...(opts.failureClass ? { failure: { failureClass: opts.failureClass, message: 'boom' } } : {}) });
 }
 
@@ -17,6 +17,8 @@ describe('quarantine', () => {
     expect(isFailingCycle(report({ applied: 2, failed: 4 }))).toBe(true);
     expect(isFailingCycle(report({ applied: 4, failed: 2 }))).toBe(false);
     expect(isFailingCycle(report({ failed: 3 }))).toBe(false);
+    // Failures that concern single objects (a 403 on an admin, a taken address) do not quarantine a sync.
+    expect(isFailingCycle(report({ applied: 1, failed: 9, failedAs: 'invalid' }))).toBe(false);
   });
 
   it('quarantines at once on a refused token, for 6 hours, then daily', () => {

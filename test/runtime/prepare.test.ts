@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { SyncError } from '../../src/model/failure.js';
+import type { TvGroup, TvUser } from '../../src/model/teamviewer.js';
+import { planGroups, readAndPlan, type SyncSides } from '../../src/runtime/prepare.js';
+import { MemorySyncState } from '../../src/store/sync-state.js';
+import type { TeamViewerScimClient } from '../../src/teamviewer/scim-client.js';
+import { silentLog } from '../support/fixtures.js';
+
+const sync = parseConfig('syncs:\n  - name: s\n    source: { type: file, path: . }\n    target: { token: "${T}" }\n', { env: { T: 'tok-123456' } }).syncs[0]!;
+const tvUsers: TvUser[] = [
+  { id: 'u1', userName: 'a@x.test', email: 'a@x.test', displayName: 'A', active: true },
+  { id: 'u2', userName: 'gone@x.test', email: 'gone@x.test', displayName: 'Gone', active: true },
+];
+
+/** Sides whose TeamViewer answers as the stubs say; the IdP holds only a@x.test. */
+async function sides(client: Partial<Record<keyof TeamViewerScimClient, () => Promise<unknown>>>): Promise<SyncSides> {
+  const state = new MemorySyncState();
+  await state.setLink('1', 'u1');
+  await state.setLink('2', 'u2');
+  return {
+    sync,
+    source: { kind: 'stub', read: async () => ({ users: [{ id: '1', email: 'a@x.test', displayName: 'A', active: true }], groups: [{ id: 'g', name: 'G', memberIds: ['1'] }], complete: true, issues: [] }), check: async () => ({ ok: true, checks: [] }) },
+    client: { listUsers: async () => tvUsers, getTokenOwner: async () => ({ email: 'owner@x.test' }), listGroups: async (): Promise<TvGroup[]> => [], ...client } as unknown as TeamViewerScimClient,
+    state,
+    log: silentLog,
+    now: Date.now,
+    readBackoff: { attempts: 2, baseMs: 1, capMs: 2 },
+  };
+}
+
+describe('readAndPlan', () => {
+  it('deactivates a removed user when the token owner is known', async () => {
+    const { plan } = await readAndPlan(await sides({}));
+    expect(plan.operations).toMatchObject([{ kind: 'deactivateUser', tvUserId: 'u2' }]);
+  });
+
+  it('deactivates nobody when the token owner lookup failed (it could not be protected)', async () => {
+    const { plan } = await readAndPlan(await sides({ getTokenOwner: async () => Promise.reject(new SyncError('transient', 'GET /account → 503')) }));
+    expect(plan.operations).toEqual([]);
+    expect(plan.deactivationsBlocked?.message).toMatch(/token could not be looked up.*set target\.tokenOwner/);
+  });
+
+  it('goes on with a notice when the token has no account permission', async () => {
+    const { plan } = await readAndPlan(await sides({ getTokenOwner: async () => undefined }));
+    expect(plan.operations).toHaveLength(1);
+    expect(plan.notices.join(' ')).toMatch(/owner of the TeamViewer token is unknown/);
+  });
+});
+
+describe('planGroups', () => {
+  it.each([
+    ['forbidden', 403],
+    ['unavailable', 501],
+    ['not-found', 404],
+  ] as const)('reports groups unavailable, not a failed cycle, when /Groups answers %s', async (failureClass, status) => {
+    const s = await sides({ listGroups: async () => Promise.reject(new SyncError(failureClass, `GET /Groups → ${status}`, { status })) });
+    const { plan } = await readAndPlan(s);
+    const phase = await planGroups(s, { groups: [], complete: true }, { plan, results: [] });
+    expect(phase).toMatchObject({ status: 'unavailable', detail: expect.stringContaining('users are still synced') });
+  });
+
+  it('lets other failures through', async () => {
+    const s = await sides({ listGroups: async () => Promise.reject(new SyncError('unauthorised', 'GET /Groups → 401')) });
+    const { plan } = await readAndPlan(s);
+    await expect(planGroups(s, { groups: [], complete: true }, { plan, results: [] })).rejects.toThrow('401');
+  });
+});
