@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { DirectorySource } from '../../src/sources/source.js';
+import type { DirectorySource } from '../../src/connectors/source.js';
 import { PeakMemory } from '../peak-memory.js';
 
 export interface ReadFigures {

@@ -6,7 +6,7 @@ import { ConfigError, configPath, loadConfig } from '../config/load.js';
 import type { SyncConfig, TvsyncConfig } from '../config/schema.js';
 import { SyncError } from '../model/failure.js';
 import { collectSecrets, createLogger, type Logger } from '../observe/log.js';
-import { SourceReadError } from '../sources/source.js';
+import { SourceReadError } from '../connectors/source.js';
 import { runEmulator } from '../teamviewer/emulator.js';
 import { previewGroups, readAndPlan } from '../runtime/prepare.js';
 import { describeRedisUrl, tryRedis } from '../runtime/redis.js';

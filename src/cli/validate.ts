@@ -6,7 +6,7 @@ import { SyncError } from '../model/failure.js';
 import type { Logger } from '../observe/log.js';
 import { emailKey } from '../plan/mapping.js';
 import { createTeamViewerClient } from '../runtime/wiring.js';
-import { MemoryStateStore, type ConnectionCheck } from '../sources/source.js';
+import { MemoryStateStore, type ConnectionCheck } from '../connectors/source.js';
 import { classifyHttpFailure } from '../teamviewer/errors.js';
 import type { TeamViewerScimClient } from '../teamviewer/scim-client.js';
 import { listResponseSchema, scimUserSchema } from '../teamviewer/wire.js';

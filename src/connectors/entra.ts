@@ -13,7 +13,7 @@ import {
   type DirectorySource,
   type ReadOptions,
   type SourceStateStore,
-} from '../sources/source.js';
+} from './source.js';
 import {
   GROUP_DELTA_FIELDS,
   GROUP_TYPE,

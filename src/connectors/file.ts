@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { DirectoryGroup, DirectoryRead, DirectoryUser } from '../model/directory.js';
-import { SourceReadError, type ConnectionCheck, type DirectorySource } from '../sources/source.js';
+import { SourceReadError, type ConnectionCheck, type DirectorySource } from './source.js';
 import { CsvError, parseCsv } from './csv.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { SourceConfig } from '../config/schema.js';
-import type { DirectorySource, SourceStateStore } from '../sources/source.js';
+import type { DirectorySource, SourceStateStore } from './source.js';
 import { createEntraSource } from './entra.js';
 import { createFileSource } from './file.js';
 import { createJumpcloudSource } from './jumpcloud.js';

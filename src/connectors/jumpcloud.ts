@@ -5,7 +5,7 @@ import { durationSchema } from '../config/duration.js';
 import type { DirectoryGroup, DirectoryIssue, DirectoryRead, DirectoryUser } from '../model/directory.js';
 import { SyncError, type FailureClass } from '../model/failure.js';
 import { DEFAULT_BACKOFF, parseRetryAfter, withRetries, type BackoffPolicy } from '../net/retry.js';
-import { SourceReadError, type ConnectionCheck, type DirectorySource, type ReadOptions, type SourceStateStore } from '../sources/source.js';
+import { SourceReadError, type ConnectionCheck, type DirectorySource, type ReadOptions, type SourceStateStore } from './source.js';
 import {
   SYSTEM_USER_FIELDS,
   graphConnectionSchema,

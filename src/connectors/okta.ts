@@ -12,7 +12,7 @@ import {
   type DirectorySource,
   type ReadOptions,
   type SourceStateStore,
-} from '../sources/source.js';
+} from './source.js';
 import {
   describeWireProblem,
   httpFailureSchema,

@@ -3,7 +3,7 @@ import { DelayedError, type Job, type Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import { SyncError } from '../model/failure.js';
 import type { Plan } from '../plan/types.js';
-import { SourceReadError } from '../sources/source.js';
+import { SourceReadError } from '../connectors/source.js';
 import type { CycleStore } from './cycle-store.js';
 import type { OperationJobData } from './operation-worker.js';
 import { applyGroupLinkChanges, groupPhaseInput, planGroups, readAndPlan, type SyncSides } from './prepare.js';

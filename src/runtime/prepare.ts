@@ -6,7 +6,7 @@ import { SyncError } from '../model/failure.js';
 import type { TvGroup, TvUser } from '../model/teamviewer.js';
 import { computePlan } from '../plan/diff.js';
 import type { Plan, PlanPolicy } from '../plan/types.js';
-import type { DirectorySource } from '../sources/source.js';
+import type { DirectorySource } from '../connectors/source.js';
 import type { SyncState } from '../store/sync-state.js';
 import type { TeamViewerScimClient } from '../teamviewer/scim-client.js';
 import { DEFAULT_BACKOFF, withRetries, type BackoffPolicy } from '../net/retry.js';

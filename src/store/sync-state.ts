@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { LinkChange, OutsideCompanyRecord } from '../plan/types.js';
-import { MemoryStateStore, type SourceStateStore } from '../sources/source.js';
+import { MemoryStateStore, type SourceStateStore } from '../connectors/source.js';
 
 /**
  * What one sync remembers between cycles: which IdP object is which TeamViewer user (TeamViewer

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createEntraSource, entraSourceConfigSchema, type EntraSourceDeps } from '../../src/connectors/entra.js';
 import type { DirectoryRead } from '../../src/model/directory.js';
 import { SyncError } from '../../src/model/failure.js';
-import { MemoryStateStore, SourceReadError } from '../../src/sources/source.js';
+import { MemoryStateStore, SourceReadError } from '../../src/connectors/source.js';
 
 const GRAPH = 'https://graph.microsoft.com';
 const LOGIN = 'https://login.microsoftonline.com';

@@ -5,7 +5,7 @@ import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { createJumpcloudSource, jumpcloudSourceConfigSchema } from '../../src/connectors/jumpcloud.js';
 import { SYSTEM_USER_FIELDS } from '../../src/connectors/jumpcloud-wire.js';
 import { SyncError } from '../../src/model/failure.js';
-import { MemoryStateStore, SourceReadError } from '../../src/sources/source.js';
+import { MemoryStateStore, SourceReadError } from '../../src/connectors/source.js';
 
 const HOST = 'https://console.jumpcloud.com';
 const KEY = 'jc-test-key-3f9a1c0de77b42e8';

@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createOktaSource, oktaSourceConfigSchema } from '../../src/connectors/okta.js';
 import { SyncError } from '../../src/model/failure.js';
 import type { BackoffPolicy } from '../../src/net/retry.js';
-import { MemoryStateStore, SourceReadError } from '../../src/sources/source.js';
+import { MemoryStateStore, SourceReadError } from '../../src/connectors/source.js';
 
 const ORG = 'https://tvsync-test.okta.com';
 const TOKEN = '00aTestApiToken_Zq9vX3kP7mW2';
