@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,5 +102,30 @@ describe('shipped examples', () => {
   it('config/example.yaml is valid and documents a working sync', () => {
     const config = loadConfig(new URL('../../config/example.yaml', import.meta.url).pathname, { TEAMVIEWER_TOKEN: 'example-token' });
     expect(config.syncs[0]).toMatchObject({ name: 'corp', source: { type: 'file' }, schedule: { every: 40 * 60_000 }, protect: ['it-admin@example.com'] });
+  });
+});
+
+describe('the IdP sources documented in config/example.yaml', () => {
+  const text = readFileSync(new URL('../../config/example.yaml', import.meta.url), 'utf8');
+  /** The commented-out `#@ ` source blocks, each put in place of the file source. */
+  const blocks = text
+    .split('\n')
+    .filter((line) => line.trimStart().startsWith('#@ '))
+    .reduce<string[][]>((acc, line) => {
+      const body = line.replace(/^(\s*)#@ /, '$1');
+      if (/^\s*type: /.test(body)) acc.push([]);
+      acc.at(-1)?.push(body);
+      return acc;
+    }, []);
+
+  it.each(blocks.map((b) => [/type: (\w+)/.exec(b[0] ?? '')?.[1] ?? '?', b]))('the %s block is valid', (_type, lines) => {
+    const withBlock = text.replace(/      type: file\n      path: \.\/demo[^\n]*\n/, `${(lines as string[]).join('\n')}\n`);
+    const env = { TEAMVIEWER_TOKEN: 't', ENTRA_CLIENT_SECRET: 's', OKTA_PRIVATE_KEY: 'k', JUMPCLOUD_API_KEY: 'j' };
+    const config = parseConfig(withBlock, { env, baseDir: '/etc/tvsync' });
+    expect(config.syncs[0]?.source.type).toBe(_type);
+  });
+
+  it('documents all three', () => {
+    expect(blocks.map((b) => /type: (\w+)/.exec(b[0] ?? '')?.[1])).toEqual(['entra', 'okta', 'jumpcloud']);
   });
 });
