@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { Agent, request } from 'node:http';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -22,6 +23,21 @@ export async function startEmulatorProcess(latencyMs: number) {
   const admin = `${new URL(baseUrl).origin}/_emulator`;
   return {
     baseUrl,
+    /** The emulator's real round trip (its latency switch plus its own processing and timer slack), from a bare HTTP client. */
+    roundTripMs: async (samples = 50): Promise<number> => {
+      const agent = new Agent({ keepAlive: true });
+      const url = new URL(`${baseUrl}/Users?startIndex=1&count=1`);
+      const get = () =>
+        new Promise<void>((resolve, reject) => {
+          const req = request({ host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, agent, headers: { authorization: `Bearer ${BENCH_TOKEN}` } }, (res) => res.resume().on('end', resolve));
+          req.on('error', reject).end();
+        });
+      await get();
+      const started = performance.now();
+      for (let i = 0; i < samples; i++) await get();
+      agent.destroy();
+      return (performance.now() - started) / samples;
+    },
     resetStats: async () => void (await fetch(`${admin}/reset-stats`, { method: 'POST' })),
     stats: async () => (await (await fetch(`${admin}/stats`)).json()) as { requests: number; byRoute: Record<string, number> },
     stop: async () => {
