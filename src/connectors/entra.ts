@@ -12,7 +12,7 @@ import {
   type ConnectionCheck,
   type DirectorySource,
   type ReadOptions,
-  type SourceStateStore,
+  type SourceDeps,
 } from './source.js';
 import {
   GROUP_DELTA_FIELDS,
@@ -82,11 +82,7 @@ export const entraSourceConfigSchema = z
   });
 export type EntraSourceConfig = z.output<typeof entraSourceConfigSchema>;
 
-export interface EntraSourceDeps {
-  state: SourceStateStore;
-  log: Logger;
-  now?: () => number;
-  backoff?: BackoffPolicy;
+export interface EntraSourceDeps extends SourceDeps {
   /** Replaces the credential built from the config (managed or workload identity, local fakes). */
   credential?: TokenCredential;
 }

@@ -1,16 +1,9 @@
-import type { Logger } from 'pino';
 import type { SourceConfig } from '../config/schema.js';
-import type { DirectorySource, SourceStateStore } from './source.js';
+import type { DirectorySource, SourceDeps } from './source.js';
 import { createEntraSource } from './entra.js';
 import { createFileSource } from './file.js';
 import { createJumpcloudSource } from './jumpcloud.js';
 import { createOktaSource } from './okta.js';
-
-export interface SourceDeps {
-  state: SourceStateStore;
-  log: Logger;
-  now?: () => number;
-}
 
 export function createSource(config: SourceConfig, deps: SourceDeps): DirectorySource {
   switch (config.type) {

@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { durationSchema } from '../config/duration.js';
 import type { DirectoryGroup, DirectoryIssue, DirectoryRead, DirectoryUser } from '../model/directory.js';
 import { SyncError, type FailureClass } from '../model/failure.js';
-import { DEFAULT_BACKOFF, parseRetryAfter, withRetries, type BackoffPolicy } from '../net/retry.js';
-import { SourceReadError, type ConnectionCheck, type DirectorySource, type ReadOptions, type SourceStateStore } from './source.js';
+import { DEFAULT_BACKOFF, parseRetryAfter, withRetries } from '../net/retry.js';
+import { SourceReadError, type ConnectionCheck, type DirectorySource, type ReadOptions, type SourceDeps } from './source.js';
 import {
   SYSTEM_USER_FIELDS,
   graphConnectionSchema,
@@ -54,13 +54,8 @@ export const jumpcloudSourceConfigSchema = z.strictObject({
 });
 export type JumpcloudSourceConfig = z.infer<typeof jumpcloudSourceConfigSchema>;
 
-export interface JumpcloudSourceDeps {
-  /** Unused: with no delta API there is nothing to carry between reads. */
-  state: SourceStateStore;
-  log: Logger;
-  now?: () => number;
-  backoff?: BackoffPolicy;
-}
+/** `state` is unused: with no delta API there is nothing to carry between reads. */
+export type JumpcloudSourceDeps = SourceDeps;
 
 /** v2 caps `limit` at 100; v1 pages the same way. */
 const PAGE_SIZE = 100;

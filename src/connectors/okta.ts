@@ -11,7 +11,7 @@ import {
   type ConnectionCheck,
   type DirectorySource,
   type ReadOptions,
-  type SourceStateStore,
+  type SourceDeps,
 } from './source.js';
 import {
   describeWireProblem,
@@ -88,12 +88,7 @@ export const oktaSourceConfigSchema = z.strictObject({
 });
 export type OktaSourceConfig = z.output<typeof oktaSourceConfigSchema>;
 
-export interface OktaSourceDeps {
-  state: SourceStateStore;
-  log: Logger;
-  now?: () => number;
-  backoff?: BackoffPolicy;
-}
+export type OktaSourceDeps = SourceDeps;
 
 // STAGED and PROVISIONED users have not activated their Okta account yet, so they count as inactive
 // like SUSPENDED and DEPROVISIONED; the others can sign in (or will after a password/unlock step).

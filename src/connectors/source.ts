@@ -1,4 +1,6 @@
+import type { Logger } from 'pino';
 import type { DirectoryRead } from '../model/directory.js';
+import type { BackoffPolicy } from '../net/retry.js';
 
 export interface ReadOptions {
   signal?: AbortSignal;
@@ -59,4 +61,15 @@ export class SourceReadError extends Error {
     super(message);
     this.name = 'SourceReadError';
   }
+}
+
+/** What every connector is built with. */
+export interface SourceDeps {
+  /** The sync's own connector state (delta links, snapshots); sources that keep none ignore it. */
+  state: SourceStateStore;
+  log: Logger;
+  /** The clock, for full-read intervals (tests control it). */
+  now?: () => number;
+  /** Retries of throttled and failed requests (tests shorten them). */
+  backoff?: BackoffPolicy;
 }
