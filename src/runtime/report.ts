@@ -147,7 +147,8 @@ const VERB: Record<OperationKind, string> = {
   deleteGroup: 'groups deleted',
 };
 
-export function renderReport(report: CycleReport): string {
+/** The human form of a report; `maxItems` caps each list (failures, skipped) for overviews. */
+export function renderReport(report: CycleReport, opts: { maxItems?: number } = {}): string {
   const lines = [`cycle ${report.cycleId} of sync ${report.sync} (${report.trigger}): ${report.outcome.toUpperCase()} in ${(report.durationMs / 1000).toFixed(1)} s`];
   if (report.failure) lines.push(`  failure (${report.failure.failureClass}): ${report.failure.message}`);
   const counts = OPERATION_KINDS.filter((k) => !k.endsWith('Group') && !k.endsWith('Members') || report.operations[k].planned > 0).map((k) => {
@@ -163,8 +164,12 @@ export function renderReport(report: CycleReport): string {
   const heldGroups = report.groups?.held.count ?? 0;
   if (report.held.count || heldGroups) lines.push(`  held for approval: ${report.held.count} deactivations, ${heldGroups} group deletions (tvsync approve --sync ${report.sync} --cycle ${report.cycleId})`);
   for (const notice of report.notices) lines.push(`  ! ${notice}`);
-  for (const f of report.failures) lines.push(`  failed   ${f.failureClass ?? ''} ${f.message}`);
-  for (const s of report.skipped) lines.push(`  skipped  ${s.reason}: ${s.message}`);
-  for (const s of report.groups?.skipped ?? []) lines.push(`  skipped  ${s.reason}: ${s.message}`);
+  const list = (items: string[], what: string) => {
+    const max = opts.maxItems ?? items.length;
+    lines.push(...items.slice(0, max));
+    if (items.length > max) lines.push(`  … ${items.length - max} more ${what} (tvsync log --sync ${report.sync} --cycle ${report.cycleId})`);
+  };
+  list(report.failures.map((f) => `  failed   ${f.failureClass ?? ''} ${f.message}`), 'failures');
+  list([...report.skipped, ...(report.groups?.skipped ?? [])].map((s) => `  skipped  ${s.reason}: ${s.message}`), 'skipped');
   return lines.join('\n');
 }

@@ -43,3 +43,14 @@ describe('quarantine', () => {
     expect(isQuarantined(lifted, 11)).toBe(false);
   });
 });
+
+describe('renderReport', () => {
+  it('caps long lists for overviews and points at the provisioning log', async () => {
+    const { renderReport } = await import('../../src/runtime/report.js');
+    const r = report({ applied: 1, failed: 25 });
+    const text = renderReport(r, { maxItems: 10 });
+    expect(text.split('\n').filter((l) => l.startsWith('  failed')).length).toBe(10);
+    expect(text).toContain('… 15 more failures (tvsync log --sync s --cycle c)');
+    expect(renderReport(r).split('\n').filter((l) => l.startsWith('  failed')).length).toBe(25);
+  });
+});
