@@ -1,13 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { Daemon } from '../../src/runtime/daemon.js';
-import { requestCycle, waitForCycleReport } from '../../src/runtime/trigger.js';
-import type { CycleReport } from '../../src/runtime/report.js';
+import type { Daemon } from '../../src/runtime/daemon.js';
+import { waitForCycleReport } from '../../src/runtime/trigger.js';
 import { isQuarantined } from '../../src/runtime/health.js';
 import { runCli } from '../support/cli.js';
-import { TOKEN, people, silentLog, startEmulator, writeConfig, writeExport } from '../support/fixtures.js';
+import { TOKEN, people, startEmulator, writeConfig, writeExport } from '../support/fixtures.js';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
-import { FAST } from '../support/runtime.js';
+import { runCycle, startWorker } from '../support/cycle.js';
 
 type Started = Awaited<ReturnType<typeof startEmulator>>;
 let tv: Started;
@@ -25,14 +24,6 @@ afterAll(async () => {
   await Promise.all(prefixes.map(dropPrefix));
 });
 
-async function cycle(daemon: Daemon, trigger: 'once' | 'manual' = 'once'): Promise<CycleReport> {
-  const runtime = daemon.runtime('corp');
-  const { requestedAt } = await requestCycle(runtime.queues.cycles, 'corp', trigger);
-  const report = await waitForCycleReport(runtime.store, requestedAt, { timeoutMs: 60_000, pollMs: 50 });
-  if (!report) throw new Error('no report');
-  return report;
-}
-
 describe('approve', () => {
   it('holds deactivations above the threshold until a person approves them', async () => {
     const prefix = testPrefix('approve');
@@ -41,18 +32,18 @@ describe('approve', () => {
     const dir = writeExport(users);
     const configPath = writeConfig({ exportDir: dir, baseUrl: tv.baseUrl, prefix, extra: '    policy: { deactivationThreshold: { maxCount: 3, maxPercent: 100, minCountForPercent: 0 } }\n' });
     const config = parseConfig((await import('node:fs')).readFileSync(configPath, 'utf8'), { env: { TVSYNC_TEST_TOKEN: TOKEN } });
-    const daemon = await Daemon.start(config, silentLog, { scheduler: false, worker: true, runtime: FAST });
+    const daemon = await startWorker(config);
     daemons.push(daemon);
-    await cycle(daemon);
+    await runCycle(daemon);
 
     writeExport(users.slice(0, 5), [], dir);
-    const held = await cycle(daemon);
+    const held = await runCycle(daemon);
     expect(held.held).toMatchObject({ count: 5, pendingApproval: true });
     expect(held.operations.deactivateUser.planned).toBe(0);
     expect(tv.emulator.dump().users.filter((u) => /^person7000[5-9]@/.test(u.userName)).every((u) => u.active)).toBe(true);
 
     // Still held on the next cycle: nothing changes by itself.
-    expect((await cycle(daemon)).held.count).toBe(5);
+    expect((await runCycle(daemon)).held.count).toBe(5);
 
     const beforeApprove = Date.now();
     const approve = await runCli(['approve', '--config', configPath, '--sync', 'corp', '--cycle', held.cycleId], { TVSYNC_TEST_TOKEN: TOKEN });
@@ -79,9 +70,9 @@ describe('quarantine', () => {
     const make = (token: string) =>
       parseConfig(`redis: { url: "${REDIS_URL}", prefix: ${prefix} }\nsyncs:\n  - name: corp\n    source: { type: file, path: ${dir} }\n    target: { baseUrl: ${tv.baseUrl}, token: "\${T}" }\n`, { env: { T: token } });
 
-    const bad = await Daemon.start(make('revoked-token-000000'), silentLog, { scheduler: false, worker: true, runtime: FAST });
+    const bad = await startWorker(make('revoked-token-000000'));
     daemons.push(bad);
-    const failed = await cycle(bad);
+    const failed = await runCycle(bad);
     expect(failed.failure?.failureClass).toBe('unauthorised');
     const runtime = bad.runtime('corp');
     const health = await runtime.health.load();
@@ -96,9 +87,9 @@ describe('quarantine', () => {
     await bad.stop();
 
     // The token is fixed; a manual cycle succeeds and lifts the quarantine.
-    const good = await Daemon.start(make(TOKEN), silentLog, { scheduler: false, worker: true, runtime: FAST });
+    const good = await startWorker(make(TOKEN));
     daemons.push(good);
-    const ok = await cycle(good, 'manual');
+    const ok = await runCycle(good, 'corp', 'manual');
     expect(ok.outcome).toBe('succeeded');
     expect(isQuarantined(await good.runtime('corp').health.load(), Date.now())).toBe(false);
   });

@@ -1,11 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { DirectoryUser } from '../../src/model/directory.js';
-import { Daemon } from '../../src/runtime/daemon.js';
-import { FAST } from '../support/runtime.js';
-import { requestCycle, waitForCycleReport } from '../../src/runtime/trigger.js';
+import type { Daemon } from '../../src/runtime/daemon.js';
 import type { CycleReport } from '../../src/runtime/report.js';
-import { TOKEN, people, silentLog, startEmulator, writeExport } from '../support/fixtures.js';
+import { runCycle, startWorker } from '../support/cycle.js';
+import { TOKEN, people, startEmulator, writeExport } from '../support/fixtures.js';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
 
 
@@ -37,14 +36,6 @@ ${opts.extra ?? ''}`,
   );
 }
 
-async function cycle(daemon: Daemon, sync = 'corp'): Promise<CycleReport> {
-  const runtime = daemon.runtime(sync);
-  const { requestedAt } = await requestCycle(runtime.queues.cycles, sync, 'once');
-  const report = await waitForCycleReport(runtime.store, requestedAt, { timeoutMs: 120_000, pollMs: 50 });
-  if (!report) throw new Error('no report');
-  return report;
-}
-
 /** The users tvsync provisioned (the token owner aside). */
 function provisioned() {
   return tv.emulator.dump().users.filter((u) => u.userName.startsWith('person'));
@@ -55,10 +46,10 @@ describe('sync cycles on real Redis against the emulator', () => {
     const prefix = testPrefix('initial');
     prefixes.push(prefix);
     const users = people(2000);
-    const daemon = await Daemon.start(configFor(writeExport(users), { prefix }), silentLog, { scheduler: false, worker: true, runtime: FAST });
+    const daemon = await startWorker(configFor(writeExport(users), { prefix }));
     daemons.push(daemon);
 
-    const first = await cycle(daemon);
+    const first = await runCycle(daemon);
     expect(first.outcome).toBe('succeeded');
     expect(first.operations.createUser).toEqual({ planned: 2000, applied: 2000, failed: 0, cancelled: 0 });
     const created = provisioned();
@@ -66,7 +57,7 @@ describe('sync cycles on real Redis against the emulator', () => {
     expect(new Set(created.map((u) => u.userName))).toEqual(new Set(users.map((u) => u.email)));
 
     const writes = tv.emulator.stats.writes;
-    const second = await cycle(daemon);
+    const second = await runCycle(daemon);
     expect(second.outcome).toBe('succeeded');
     expect(second.summary?.unchanged).toBe(2000);
     expect(Object.values(second.operations).every((c) => c.planned === 0)).toBe(true);
@@ -80,9 +71,9 @@ describe('changes between cycles', () => {
     prefixes.push(prefix);
     const users: DirectoryUser[] = people(20, 5000);
     const dir = writeExport(users);
-    const daemon = await Daemon.start(configFor(dir, { prefix }), silentLog, { scheduler: false, worker: true, runtime: FAST });
+    const daemon = await startWorker(configFor(dir, { prefix }));
     daemons.push(daemon);
-    expect((await cycle(daemon)).operations.createUser.applied).toBe(20);
+    expect((await runCycle(daemon)).operations.createUser.applied).toBe(20);
 
     const changed = users.slice(0, 18); // person5018 and person5019 leave the scope
     changed[0] = { ...changed[0]!, givenName: 'Renamed' };
@@ -92,7 +83,7 @@ describe('changes between cycles', () => {
     writeExport(changed, [], dir);
     tv.emulator.resetStats();
 
-    const report = await cycle(daemon);
+    const report = await runCycle(daemon);
     expect(report.outcome).toBe('succeeded');
     expect(report.operations).toMatchObject({
       createUser: { planned: 1, applied: 1, failed: 0, cancelled: 0 },
@@ -117,16 +108,16 @@ describe('changes between cycles', () => {
     const prefix = testPrefix('failures');
     prefixes.push(prefix);
     const dir = writeExport([...people(2, 7000), { id: 'out', email: 'outsider@elsewhere.example', displayName: 'Out Sider', active: true }]);
-    const daemon = await Daemon.start(configFor(dir, { prefix }), silentLog, { scheduler: false, worker: true, runtime: FAST });
+    const daemon = await startWorker(configFor(dir, { prefix }));
     daemons.push(daemon);
-    const report = await cycle(daemon);
+    const report = await runCycle(daemon);
     expect(report.outcome).toBe('partial');
     expect(report.failures).toEqual([expect.objectContaining({ failureClass: 'owned-outside', email: 'outsider@elsewhere.example', message: expect.stringContaining('outside the company') })]);
 
     writeExport([], [], dir);
     const { writeFileSync } = await import('node:fs');
     writeFileSync(`${dir}/users.json`, '[{"id": ');
-    const broken = await cycle(daemon);
+    const broken = await runCycle(daemon);
     expect(broken.outcome).toBe('failed');
     expect(broken.failure).toMatchObject({ failureClass: 'source-read', message: expect.stringContaining('nothing was deactivated') });
   });
@@ -138,13 +129,13 @@ describe('fault tolerance', () => {
     prefixes.push(prefix);
     const users = people(300, 10_000);
     const dir = writeExport(users);
-    const daemon = await Daemon.start(configFor(dir, { prefix, concurrency: 8 }), silentLog, { scheduler: false, worker: true, runtime: { ...FAST, opAttempts: 12 } });
+    const daemon = await startWorker(configFor(dir, { prefix, concurrency: 8 }), { opAttempts: 12 });
     daemons.push(daemon);
     tv.emulator.configure({ failureRate: 0.1, failureMode: 'mixed', rateLimit: { max: 150, windowMs: 1000 } });
     try {
-      let report = await cycle(daemon);
+      let report = await runCycle(daemon);
       // A cycle may finish with a few operations given up after their attempts; the next one converges.
-      for (let i = 0; i < 3 && report.operations.createUser.failed > 0; i++) report = await cycle(daemon);
+      for (let i = 0; i < 3 && report.operations.createUser.failed > 0; i++) report = await runCycle(daemon);
       expect(tv.emulator.stats.injectedFailures).toBeGreaterThan(10);
       expect(tv.emulator.stats.rateLimited).toBeGreaterThan(0);
     } finally {
@@ -154,7 +145,7 @@ describe('fault tolerance', () => {
     expect(mine).toHaveLength(300);
     expect(new Set(mine.map((u) => u.userName.toLowerCase())).size).toBe(300);
     expect(mine.every((u) => u.active)).toBe(true);
-    const clean = await cycle(daemon);
+    const clean = await runCycle(daemon);
     expect(clean.summary?.unchanged).toBe(300);
   });
 });
@@ -164,12 +155,12 @@ describe('a cycle that runs out of time', () => {
     const prefix = testPrefix('timeout');
     prefixes.push(prefix);
     const users = people(40, 12_000);
-    const daemon = await Daemon.start(configFor(writeExport(users), { prefix, concurrency: 1, rps: 1000 }), silentLog, { scheduler: false, worker: true, runtime: { ...FAST, cycleTimeoutMs: 400 } });
+    const daemon = await startWorker(configFor(writeExport(users), { prefix, concurrency: 1, rps: 1000 }), { cycleTimeoutMs: 400 });
     daemons.push(daemon);
     tv.emulator.configure({ latencyMs: 60 });
     let report: CycleReport;
     try {
-      report = await cycle(daemon);
+      report = await runCycle(daemon);
       // Wait until every queued operation has an outcome: the cancelled ones record theirs quickly.
       const runtime = daemon.runtime('corp');
       for (let i = 0; i < 100 && (await runtime.store.resultCount(report.cycleId)) < 40; i++) await new Promise((r) => setTimeout(r, 100));
@@ -181,7 +172,7 @@ describe('a cycle that runs out of time', () => {
     } finally {
       tv.emulator.configure({ latencyMs: 0 });
     }
-    const next = await cycle(daemon);
+    const next = await runCycle(daemon);
     expect(next.outcome).toBe('succeeded');
     expect(provisioned().filter((u) => /^person12\d{3}@/.test(u.userName))).toHaveLength(40);
   });

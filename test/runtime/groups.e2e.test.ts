@@ -1,12 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { DirectoryUser } from '../../src/model/directory.js';
-import { Daemon } from '../../src/runtime/daemon.js';
-import { requestCycle, waitForCycleReport } from '../../src/runtime/trigger.js';
+import type { Daemon } from '../../src/runtime/daemon.js';
 import type { CycleReport } from '../../src/runtime/report.js';
-import { TOKEN, people, silentLog, startEmulator, writeExport } from '../support/fixtures.js';
+import { TOKEN, people, startEmulator, writeExport } from '../support/fixtures.js';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
-import { FAST } from '../support/runtime.js';
+import { runCycle, startWorker } from '../support/cycle.js';
 
 type Started = Awaited<ReturnType<typeof startEmulator>>;
 type Group = { id: string; name: string; members: string[] };
@@ -38,15 +37,9 @@ syncs:
 ${opts.extra ?? ''}`,
     { env: { T: TOKEN } },
   );
-  const daemon = await Daemon.start(config, silentLog, { scheduler: false, worker: true, runtime: FAST });
+  const daemon = await startWorker(config);
   daemons.push(daemon);
-  const cycle = async (): Promise<CycleReport> => {
-    const runtime = daemon.runtime('corp');
-    const { requestedAt } = await requestCycle(runtime.queues.cycles, 'corp', 'once');
-    const report = await waitForCycleReport(runtime.store, requestedAt, { timeoutMs: 120_000, pollMs: 50 });
-    if (!report) throw new Error('no report');
-    return report;
-  };
+  const cycle = (): Promise<CycleReport> => runCycle(daemon);
   return { dir, cycle, rewrite: (u: DirectoryUser[], g: Group[]) => writeExport(u, g, dir) };
 }
 

@@ -6,27 +6,18 @@ import type { CycleReport } from '../../src/runtime/report.js';
 import { requestCycle, waitForCycleReport } from '../../src/runtime/trigger.js';
 import type { TeamViewerEmulator } from '../../src/teamviewer/emulator.js';
 import { OWNER, silentLog } from './fixtures.js';
+import { FAST } from './runtime.js';
 
-/** Runtime knobs short enough for tests: fast polling, short backoffs and stall detection. */
-export const FAST_RUNTIME: Partial<RuntimeOptions> = {
-  pollMs: 50,
-  opBackoffMs: 50,
-  readBackoffMs: 50,
-  rateLimitFallbackMs: 200,
-  lockDurationMs: 5000,
-  stalledIntervalMs: 2000,
-  shutdownGraceMs: 5000,
-};
 
 /** An in-process worker (no scheduler): cycles run only when a test asks for one. */
-export function startWorker(config: TvsyncConfig): Promise<Daemon> {
-  return Daemon.start(config, silentLog, { scheduler: false, worker: true, runtime: FAST_RUNTIME });
+export function startWorker(config: TvsyncConfig, runtime: Partial<RuntimeOptions> = {}): Promise<Daemon> {
+  return Daemon.start(config, silentLog, { scheduler: false, worker: true, runtime: { ...FAST, ...runtime } });
 }
 
 /** Asks for one cycle of `sync` and waits for its report. */
-export async function runCycle(daemon: Daemon, sync: string, timeoutMs = 45_000): Promise<CycleReport> {
+export async function runCycle(daemon: Daemon, sync = 'corp', trigger: 'once' | 'manual' = 'once', timeoutMs = 120_000): Promise<CycleReport> {
   const runtime = daemon.runtime(sync);
-  const { requestedAt } = await requestCycle(runtime.queues.cycles, sync, 'once');
+  const { requestedAt } = await requestCycle(runtime.queues.cycles, sync, trigger);
   const report = await waitForCycleReport(runtime.store, requestedAt, { timeoutMs, pollMs: 50 });
   if (!report) throw new Error(`no report for a cycle of ${sync} within ${timeoutMs} ms`);
   return report;
