@@ -20,13 +20,12 @@ import { Observability } from '../runtime/observability.js';
 import { Daemon } from '../runtime/daemon.js';
 import { CycleStore } from '../runtime/cycle-store.js';
 import { closeQueues, openQueues } from '../runtime/queues.js';
-import { connectRedis } from '../runtime/redis.js';
 import { renderReport, type CycleReport } from '../runtime/report.js';
 import { requestCycle, waitForCycleReport } from '../runtime/trigger.js';
 import { HealthStore, isQuarantined } from '../runtime/health.js';
 import { ApprovalStore } from '../store/approvals.js';
 
-/** Exit codes: 0 done, 1 the work failed (IdP, TeamViewer, Redis), 2 the configuration or the call is wrong. */
+/** Exit codes: 0 done, 1 the work failed (IdP, TeamViewer, Redis), 2 the configuration or the call is wrong, 3 a cycle ran but some operations failed. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, partial: 3 } as const;
 
 function exitCodeOf(reports: CycleReport[]): number {

@@ -32,7 +32,7 @@ const KIND_ORDER: Record<UserOperationKind, number> = { createUser: 0, reactivat
  * a user this sync does not manage.
  */
 export function computePlan(input: PlanInput): Plan {
-  const { directory, teamviewer, links, policy } = input;
+  const { directory, teamviewer, links } = input;
   const skipped: SkippedItem[] = [];
   const operations: UserOperation[] = [];
   const linkChanges: LinkChange[] = [];
