@@ -1,11 +1,7 @@
 import nock from 'nock';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/load.js';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_BACKOFF } from '../../src/net/retry.js';
-import type { Daemon } from '../../src/runtime/daemon.js';
-import { fakeIdpOnly, provisioned, restoreNet, runCycle, startWorker, userWrites } from '../support/cycle.js';
-import { TOKEN, startEmulator } from '../support/fixtures.js';
-import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
+import { provisioned, runCycle, useConnectorCycle, userWrites } from '../support/cycle.js';
 
 /*
  * A whole cycle with Entra ID as the source: the daemon's own Entra connector (client-secret sign-in
@@ -21,21 +17,6 @@ const USER_SELECT = 'id,userPrincipalName,mail,displayName,givenName,surname,acc
 const ASSIGNMENT_SELECT = 'principalId,principalType,principalDisplayName';
 const SYNC = 'entra-corp';
 
-type Started = Awaited<ReturnType<typeof startEmulator>>;
-const prefixes: string[] = [];
-const daemons: Daemon[] = [];
-const emulators: Started[] = [];
-
-beforeAll(fakeIdpOnly);
-afterEach(async () => {
-  await Promise.all(daemons.splice(0).map((d) => d.stop()));
-  await Promise.all(emulators.splice(0).map((e) => e.emulator.stop()));
-  nock.cleanAll();
-});
-afterAll(async () => {
-  restoreNet();
-  await Promise.all(prefixes.map(dropPrefix));
-});
 
 /** A Graph user as /users/{id} and /groups/{id}/members send it. */
 function graphUser(id: string, displayName: string, accountEnabled = true) {
@@ -138,29 +119,16 @@ function mockFullRead(n: number): nock.Scope {
   return scope;
 }
 
-async function setUp(name: string, extraSource = '') {
-  const tv = await startEmulator();
-  emulators.push(tv);
-  const prefix = testPrefix(name);
-  prefixes.push(prefix);
-  const config = parseConfig(
-    `redis: { url: "${REDIS_URL}", prefix: ${prefix} }
-syncs:
-  - name: ${SYNC}
-    source:
-      type: entra
+const setUpCycle = useConnectorCycle(SYNC);
+
+function setUp(name: string, extraSource = '') {
+  const source = `      type: entra
       tenantId: ${TENANT}
       clientId: cid-cycle
       clientSecret: \${ENTRA_SECRET}
       scope: { mode: assignment, servicePrincipalId: sp1 }
-${extraSource}
-    target: { baseUrl: ${tv.baseUrl}, token: "\${TV_TOKEN}", requestsPerSecond: 1000, concurrency: 8 }
-`,
-    { env: { ENTRA_SECRET: SECRET, TV_TOKEN: TOKEN } },
-  );
-  const daemon = await startWorker(config);
-  daemons.push(daemon);
-  return { tv, daemon };
+${extraSource}`;
+  return setUpCycle(name, source, { ENTRA_SECRET: SECRET });
 }
 
 const EXPECTED_AFTER_FIRST = [

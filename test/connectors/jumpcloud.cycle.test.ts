@@ -1,12 +1,8 @@
 import nock from 'nock';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SYSTEM_USER_FIELDS } from '../../src/connectors/jumpcloud-wire.js';
-import { parseConfig } from '../../src/config/load.js';
 import { DEFAULT_BACKOFF } from '../../src/net/retry.js';
-import type { Daemon } from '../../src/runtime/daemon.js';
-import { fakeIdpOnly, provisioned, restoreNet, runCycle, startWorker, userWrites, type ProvisionedUser } from '../support/cycle.js';
-import { TOKEN, startEmulator } from '../support/fixtures.js';
-import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
+import { provisioned, runCycle, useConnectorCycle, userWrites, type ProvisionedUser } from '../support/cycle.js';
 
 /*
  * A whole cycle with JumpCloud as the source: the daemon's own JumpCloud connector talks to a nock'd
@@ -18,21 +14,6 @@ const KEY = 'jc-cycle-key-8d41f0a2c9e3';
 const APP = '6a00000000000000000c0c01';
 const SYNC = 'jumpcloud-corp';
 
-type Started = Awaited<ReturnType<typeof startEmulator>>;
-const prefixes: string[] = [];
-const daemons: Daemon[] = [];
-const emulators: Started[] = [];
-
-beforeAll(fakeIdpOnly);
-afterEach(async () => {
-  await Promise.all(daemons.splice(0).map((d) => d.stop()));
-  await Promise.all(emulators.splice(0).map((e) => e.emulator.stop()));
-  nock.cleanAll();
-});
-afterAll(async () => {
-  restoreNet();
-  await Promise.all(prefixes.map(dropPrefix));
-});
 
 const uid = (n: number) => `5f${n.toString(16).padStart(22, '0')}`;
 const GROUP = { id: `64${'1'.padStart(22, '0')}`, type: 'user_group' };
@@ -114,26 +95,13 @@ function mockRead(unbound: number[] = []): nock.Scope {
   return scope;
 }
 
-async function setUp(name: string) {
-  const tv = await startEmulator();
-  emulators.push(tv);
-  const prefix = testPrefix(name);
-  prefixes.push(prefix);
-  const config = parseConfig(
-    `redis: { url: "${REDIS_URL}", prefix: ${prefix} }
-syncs:
-  - name: ${SYNC}
-    source:
-      type: jumpcloud
+const setUpCycle = useConnectorCycle(SYNC);
+
+function setUp(name: string) {
+  const source = `      type: jumpcloud
       apiKey: \${JC_KEY}
-      scope: { mode: application, applicationId: "${APP}" }
-    target: { baseUrl: ${tv.baseUrl}, token: "\${TV_TOKEN}", requestsPerSecond: 1000, concurrency: 16 }
-`,
-    { env: { JC_KEY: KEY, TV_TOKEN: TOKEN } },
-  );
-  const daemon = await startWorker(config);
-  daemons.push(daemon);
-  return { tv, daemon };
+      scope: { mode: application, applicationId: "${APP}" }`;
+  return setUpCycle(name, source, { JC_KEY: KEY }, 16);
 }
 
 function expectedUsers(inactive: number[] = []): ProvisionedUser[] {

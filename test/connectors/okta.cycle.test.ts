@@ -1,12 +1,8 @@
 import nock from 'nock';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/load.js';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_BACKOFF } from '../../src/net/retry.js';
-import type { Daemon } from '../../src/runtime/daemon.js';
-import { fakeIdpOnly, provisioned, restoreNet, runCycle, startWorker, userWrites } from '../support/cycle.js';
-import { TOKEN, startEmulator } from '../support/fixtures.js';
+import { provisioned, runCycle, useConnectorCycle, userWrites } from '../support/cycle.js';
 import { appGroup, appUser, oktaGroup, oktaUser, paged, rateHeaders, type OktaFake, type OktaStatus } from '../support/okta-fake.js';
-import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
 
 /*
  * A whole cycle with Okta as the source: the daemon's own Okta connector talks to a nock'd Okta org
@@ -17,21 +13,6 @@ const fake: OktaFake = { org: 'https://tvsync-cycle.okta.com', token: '00aCycleA
 const SYNC = 'okta-corp';
 const USERS_PATH = `/api/v1/apps/${fake.appId}/users`;
 
-type Started = Awaited<ReturnType<typeof startEmulator>>;
-const prefixes: string[] = [];
-const daemons: Daemon[] = [];
-const emulators: Started[] = [];
-
-beforeAll(fakeIdpOnly);
-afterEach(async () => {
-  await Promise.all(daemons.splice(0).map((d) => d.stop()));
-  await Promise.all(emulators.splice(0).map((e) => e.emulator.stop()));
-  nock.cleanAll();
-});
-afterAll(async () => {
-  restoreNet();
-  await Promise.all(prefixes.map(dropPrefix));
-});
 
 const support = oktaGroup(fake, '00g1support', 'Support');
 const user = (id: string, name: string, status: OktaStatus = 'ACTIVE') => oktaUser(fake, id, name, status);
@@ -62,28 +43,15 @@ function mockRead(dir: ReturnType<typeof directory>): nock.Scope[] {
 
 const allDone = (scopes: nock.Scope[]) => scopes.every((s) => s.isDone());
 
-async function setUp(name: string) {
-  const tv = await startEmulator();
-  emulators.push(tv);
-  const prefix = testPrefix(name);
-  prefixes.push(prefix);
-  const config = parseConfig(
-    `redis: { url: "${REDIS_URL}", prefix: ${prefix} }
-syncs:
-  - name: ${SYNC}
-    source:
-      type: okta
+const setUpCycle = useConnectorCycle(SYNC);
+
+function setUp(name: string) {
+  const source = `      type: okta
       orgUrl: ${fake.org}
       auth: { method: apiToken, apiToken: "\${OKTA_TOKEN}" }
       scope: { mode: app, appId: ${fake.appId} }
-      pageSize: 2
-    target: { baseUrl: ${tv.baseUrl}, token: "\${TV_TOKEN}", requestsPerSecond: 1000, concurrency: 8 }
-`,
-    { env: { OKTA_TOKEN: fake.token, TV_TOKEN: TOKEN } },
-  );
-  const daemon = await startWorker(config);
-  daemons.push(daemon);
-  return { tv, daemon };
+      pageSize: 2`;
+  return setUpCycle(name, source, { OKTA_TOKEN: fake.token });
 }
 
 const EXPECTED_AFTER_FIRST = [

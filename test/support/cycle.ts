@@ -1,11 +1,14 @@
 import nock from 'nock';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
 import type { TvsyncConfig } from '../../src/config/schema.js';
 import { Daemon } from '../../src/runtime/daemon.js';
 import type { RuntimeOptions } from '../../src/runtime/queues.js';
 import type { CycleReport } from '../../src/runtime/report.js';
 import { requestCycle, waitForCycleReport } from '../../src/runtime/trigger.js';
 import type { TeamViewerEmulator } from '../../src/teamviewer/emulator.js';
-import { OWNER, silentLog } from './fixtures.js';
+import { OWNER, TOKEN, silentLog, startEmulator } from './fixtures.js';
+import { REDIS_URL, dropPrefix, testPrefix } from './redis.js';
 import { FAST } from './runtime.js';
 
 
@@ -53,4 +56,45 @@ export function fakeIdpOnly(): void {
 export function restoreNet(): void {
   nock.cleanAll();
   nock.enableNetConnect();
+}
+
+/**
+ * The life of a connector's full-cycle test file: the IdP faked with nock, and per test a fresh
+ * emulator, key prefix and in-process worker, all stopped and cleaned up afterwards.
+ */
+export function useConnectorCycle(sync: string) {
+  const prefixes: string[] = [];
+  const daemons: Daemon[] = [];
+  const emulators: Awaited<ReturnType<typeof startEmulator>>[] = [];
+  beforeAll(fakeIdpOnly);
+  afterEach(async () => {
+    await Promise.all(daemons.splice(0).map((d) => d.stop()));
+    await Promise.all(emulators.splice(0).map((e) => e.emulator.stop()));
+    nock.cleanAll();
+  });
+  afterAll(async () => {
+    restoreNet();
+    await Promise.all(prefixes.map(dropPrefix));
+  });
+
+  /** `source` is the YAML of the sync's source block (indented 6); `env` resolves its secrets. */
+  return async function setUp(name: string, source: string, env: Record<string, string>, concurrency = 8) {
+    const tv = await startEmulator();
+    emulators.push(tv);
+    const prefix = testPrefix(name);
+    prefixes.push(prefix);
+    const config = parseConfig(
+      `redis: { url: "${REDIS_URL}", prefix: ${prefix} }
+syncs:
+  - name: ${sync}
+    source:
+${source}
+    target: { baseUrl: ${tv.baseUrl}, token: "\${TV_TOKEN}", requestsPerSecond: 1000, concurrency: ${concurrency} }
+`,
+      { env: { ...env, TV_TOKEN: TOKEN } },
+    );
+    const daemon = await startWorker(config);
+    daemons.push(daemon);
+    return { tv, daemon };
+  };
 }
