@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type TvsyncConfig } from './schema.js';
+import { registerSecret } from '../net/secrets.js';
 
 /** Keys that hold secrets: they must come from ${ENV_VAR} or a `<key>File`, never sit in the file. */
 export const SECRET_KEYS = new Set(['token', 'apiToken', 'apiKey', 'clientSecret', 'privateKey', 'triggerToken', 'password']);
@@ -86,6 +87,17 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return `${where}: ${issue.message}`;
 }
 
+/** Every value under a secret key goes to the process's scrubber as soon as it is loaded. */
+function registerConfigSecrets(node: unknown): void {
+  if (Array.isArray(node)) for (const item of node) registerConfigSecrets(item);
+  else if (node && typeof node === 'object') {
+    for (const [key, value] of Object.entries(node)) {
+      if (SECRET_KEYS.has(key) && typeof value === 'string') registerSecret(value);
+      else registerConfigSecrets(value);
+    }
+  }
+}
+
 export function parseConfig(text: string, opts: { env?: NodeJS.ProcessEnv; baseDir?: string } = {}): TvsyncConfig {
   const env = opts.env ?? process.env;
   const baseDir = opts.baseDir ?? process.cwd();
@@ -105,6 +117,12 @@ export function parseConfig(text: string, opts: { env?: NodeJS.ProcessEnv; baseD
   const result = configSchema.safeParse(resolved);
   if (!result.success) throw new ConfigError(result.error.issues.map(describeIssue));
 
+  registerConfigSecrets(resolved);
+  try {
+    registerSecret(decodeURIComponent(new URL(result.data.redis.url).password));
+  } catch {
+    // An unparseable URL has no password to protect; Redis reports the URL itself.
+  }
   for (const sync of result.data.syncs) {
     if (sync.source.type === 'file' && !isAbsolute(sync.source.path)) sync.source.path = resolve(baseDir, sync.source.path);
   }

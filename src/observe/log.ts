@@ -1,6 +1,7 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
 import PinoPretty from 'pino-pretty';
 import { SECRET_KEYS } from '../config/load.js';
+import { secrets as registry } from '../net/secrets.js';
 
 export type { Logger } from 'pino';
 
@@ -28,17 +29,14 @@ export function collectSecrets(node: unknown, out: Set<string> = new Set()): Set
 
 /**
  * Field redaction cannot see a secret that slipped into a message or an error text, so every
- * line is also scrubbed of the configured secret values before it leaves the process.
+ * line also passes the process's secret scrubber (configured secrets, obtained access tokens, in
+ * every encoded form and as fragments) before it leaves the process.
  */
 export function scrubbingStream(secrets: Iterable<string>, target: DestinationStream): DestinationStream {
-  const values = [...secrets].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
-  const escaped = values.map((v) => JSON.stringify(v).slice(1, -1));
-  const needles = [...new Set([...values, ...escaped])];
+  for (const secret of secrets) registry.add(secret);
   return {
     write(line: string) {
-      let out = line;
-      for (const needle of needles) if (out.includes(needle)) out = out.split(needle).join('[REDACTED]');
-      target.write(out);
+      target.write(registry.scrub(line));
     },
   };
 }

@@ -1,6 +1,7 @@
 import { SCIM_ERROR_SCHEMA } from '../model/teamviewer.js';
 import { SyncError, type FailureClass } from '../model/failure.js';
 import { parseRetryAfter } from '../net/retry.js';
+import { outsideText } from '../net/secrets.js';
 import { scimErrorSchema, webApiErrorSchema } from './wire.js';
 
 export interface HttpFailure {
@@ -57,13 +58,9 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** Collapses whitespace, cuts to a readable length and blanks anything that looks like a bearer token. */
+/** Scrubs secrets (before the cut, so no fragment survives it), collapses whitespace, cuts to a readable length. */
 function cleanDetail(text: string): string {
-  const flat = text
-    .replace(/Bearer\s+[\w\-.~+/=]+/gi, 'Bearer [redacted]')
-    .replace(/\s+/g, ' ')
-    .trim();
-  return flat.length > DETAIL_LIMIT ? `${flat.slice(0, DETAIL_LIMIT)}…` : flat;
+  return outsideText(text, DETAIL_LIMIT);
 }
 
 function headerValue(headers: Record<string, unknown> | undefined, name: string): unknown {

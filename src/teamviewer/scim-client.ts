@@ -14,6 +14,7 @@ import {
   type TvUserChanges,
 } from '../model/teamviewer.js';
 import { classifyHttpFailure, isEndpointUnavailable } from './errors.js';
+import { registerSecret } from '../net/secrets.js';
 import {
   listResponseSchema,
   scimGroupSchema,
@@ -141,6 +142,7 @@ export class TeamViewerScimClient {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.webApiBaseUrl = (options.webApiBaseUrl ?? defaultWebApiBaseUrl(options.baseUrl)).replace(/\/+$/, '');
     this.onResponse = options.onResponse;
+    registerSecret(options.token);
     this.http = axios.create({
       // Keep connections open: a cycle sends thousands of small requests to one host.
       httpAgent: new HttpAgent({ keepAlive: true }),

@@ -134,7 +134,7 @@ describe('classifyHttpFailure', () => {
       body: 'rejected header Authorization: Bearer 1234567-abcDEF.ghi',
     });
     expect(err.message).not.toContain('abcDEF');
-    expect(err.message).toContain('Bearer [redacted]');
+    expect(err.message).toContain('Bearer [REDACTED]');
   });
 
   describe('without an answer', () => {
