@@ -112,7 +112,7 @@ export function classifyHttpFailure(input: HttpFailure): SyncError {
   if (input.status === undefined) {
     const code = input.code ?? 'network error';
     const timedOut = TIMEOUT_CODES.has(code);
-    const what = timedOut ? 'no answer in time' : 'the connection failed';
+    const what = timedOut ? 'no whole answer in time' : code === 'ERR_BODY_TOO_LARGE' ? 'the answer was larger than tvsync accepts' : 'the connection failed';
     // A create that timed out or lost its connection may have reached TeamViewer all the same.
     const maybeApplied = isPost && !NOT_SENT_CODES.has(code);
     return new SyncError('transient', sentence(`${call} → ${code} transient: ${what}`, HINTS.transient), { maybeApplied });

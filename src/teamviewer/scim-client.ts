@@ -4,6 +4,7 @@ import axios, { type AxiosInstance } from 'axios';
 import type { z } from 'zod';
 import { SyncError } from '../model/failure.js';
 import {
+  SCIM_ERROR_SCHEMA,
   SCIM_GROUP_SCHEMA,
   SCIM_PATCH_SCHEMA,
   SCIM_USER_SCHEMA,
@@ -14,9 +15,10 @@ import {
   type TvUserChanges,
 } from '../model/teamviewer.js';
 import { classifyHttpFailure, isEndpointUnavailable } from './errors.js';
-import { registerSecret } from '../net/secrets.js';
+import { outsideText, registerSecret } from '../net/secrets.js';
 import {
   listResponseSchema,
+  scimErrorSchema,
   scimGroupSchema,
   scimUserSchema,
   toTvGroup,
@@ -30,7 +32,7 @@ export interface ScimClientOptions {
   /** TeamViewer Web API v1; default: baseUrl with /scim/v2 replaced by /api/v1. */
   webApiBaseUrl?: string;
   token: string;
-  /** Default 30000. */
+  /** Deadline of a whole request, answer body included. Default 30000. */
   timeoutMs?: number;
   /** Items asked for per list page. Default 100. */
   pageSize?: number;
@@ -63,6 +65,12 @@ interface Answer {
   body: unknown;
   headers: Record<string, unknown>;
 }
+
+/**
+ * A page of 1,000 users is well under 1 MB; an answer this large is not one tvsync asked for and
+ * is refused rather than held in memory.
+ */
+const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
 /** No TeamViewer company comes near this; reaching it means the server's paging is broken. */
 const MAX_LIST_ITEMS = 1_000_000;
@@ -102,6 +110,10 @@ function errorCode(err: unknown): string | undefined {
   return err.code;
 }
 
+function bodyTooLarge(err: unknown): boolean {
+  return axios.isAxiosError(err) && /maxContentLength|maxBodyLength/.test(err.message);
+}
+
 function patchBody(operations: unknown[]): unknown {
   return { schemas: [SCIM_PATCH_SCHEMA], Operations: operations };
 }
@@ -134,6 +146,7 @@ export class TeamViewerScimClient {
   private readonly webApiBaseUrl: string;
   private readonly pageSize: number;
   private readonly onResponse: ScimClientOptions['onResponse'];
+  private readonly timeoutMs: number;
 
   constructor(options: ScimClientOptions) {
     const pageSize = options.pageSize ?? 100;
@@ -142,12 +155,13 @@ export class TeamViewerScimClient {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.webApiBaseUrl = (options.webApiBaseUrl ?? defaultWebApiBaseUrl(options.baseUrl)).replace(/\/+$/, '');
     this.onResponse = options.onResponse;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
     registerSecret(options.token);
     this.http = axios.create({
       // Keep connections open: a cycle sends thousands of small requests to one host.
       httpAgent: new HttpAgent({ keepAlive: true }),
       httpsAgent: new HttpsAgent({ keepAlive: true }),
-      timeout: options.timeoutMs ?? 30_000,
+      timeout: this.timeoutMs,
       headers: {
         Authorization: `Bearer ${options.token}`,
         'Content-Type': 'application/scim+json',
@@ -155,6 +169,8 @@ export class TeamViewerScimClient {
       },
       // Status codes and bodies are judged here, so every answer comes back as text.
       validateStatus: () => true,
+      maxContentLength: MAX_BODY_BYTES,
+      maxBodyLength: MAX_BODY_BYTES,
       responseType: 'text',
       transformResponse: [(data: unknown) => data],
       maxRedirects: 0,
@@ -310,9 +326,12 @@ export class TeamViewerScimClient {
 
   /**
    * Reads every page: an explicit count and startIndex on each request, startIndex advanced by what
-   * arrived (the echoed one is unreliable). Stops on an empty page, once totalResults is reached, or,
-   * when the server gives no totalResults, on a short page. A short page while totalResults says more
-   * remain is read as a server-side page-size cap, and paging goes on.
+   * arrived (the echoed one is unreliable). Stops once totalResults items arrived. A short page
+   * while totalResults says more remain is read as a server-side page-size cap, and paging goes on.
+   *
+   * Nothing in the answer is taken on faith: totalResults must stay the same on every page, an
+   * empty page before totalResults is reached and more items than totalResults are failures
+   * (transient: the list is read again), never an early end. A list read either is whole or throws.
    */
   private async listAll<S extends z.ZodType<{ id: string }>>(
     route: '/Users' | '/Groups',
@@ -323,12 +342,22 @@ export class TeamViewerScimClient {
     const pageSchema = listResponseSchema(item);
     const items: z.output<S>[] = [];
     const seen = new Set<string>();
+    let total: number | undefined;
     for (let startIndex = 1; ; ) {
       const query = { ...(filter !== undefined ? { filter } : {}), startIndex, count: this.pageSize };
       const call: Call = { method: 'GET', path: route, route, query, ...(signal ? { signal } : {}) };
       const page = this.expect(call, await this.send(call), [200], pageSchema, 'a SCIM ListResponse');
+      const doubtful = (what: string) =>
+        new SyncError('transient', `GET ${route} → 200 but ${what}; the list is read again, nothing is changed on its account.`, { status: 200 });
+      if (total === undefined) total = page.totalResults;
+      else if (page.totalResults !== total) {
+        throw doubtful(`totalResults changed from ${total} to ${page.totalResults} while the list was read (page at startIndex ${startIndex})`);
+      }
       const resources = page.Resources ?? [];
-      if (resources.length === 0) break;
+      if (resources.length === 0) {
+        if (items.length < total) throw doubtful(`the page at startIndex ${startIndex} is empty while totalResults says ${total - items.length} more remain`);
+        break;
+      }
 
       const fresh = resources.filter((r) => !seen.has(r.id));
       if (fresh.length === 0) {
@@ -343,6 +372,7 @@ export class TeamViewerScimClient {
         seen.add(r.id);
         items.push(r);
       }
+      if (items.length > total) throw doubtful(`it sent ${items.length} distinct items while totalResults says ${total}`);
       if (items.length > MAX_LIST_ITEMS) {
         throw new SyncError(
           'invalid',
@@ -351,28 +381,40 @@ export class TeamViewerScimClient {
         );
       }
       startIndex += resources.length;
-      const done = page.totalResults !== undefined ? items.length >= page.totalResults : resources.length < this.pageSize;
-      if (done) break;
+      if (items.length === total) break;
     }
     return items;
   }
 
-  /** Checks the status and parses the body; any other status becomes a classified SyncError. */
+  /**
+   * Checks the status and parses the body; any other status becomes a classified SyncError. A body
+   * that is not what the call must return (a 200 carrying a SCIM error, HTML from a proxy, a cut
+   * JSON) is transient: retried, and a read that keeps getting it fails without writing. A write
+   * that got such an answer may have taken effect, so its retry looks before it writes again.
+   */
   private expect<S extends z.ZodType>(call: Call, answer: Answer, ok: number[], schema: S, what: string): z.output<S> {
     if (!ok.includes(answer.status)) throw this.fail(call, answer);
     const parsed = schema.safeParse(answer.body);
     if (parsed.success) return parsed.data;
     const issue = parsed.error.issues[0];
     const where = issue ? `${issue.path.join('.') || 'body'}: ${issue.message}` : 'unreadable';
-    // Not retried: the same answer would come again. A write that got this far did take effect.
+    const said = scimErrorSchema.safeParse(answer.body);
+    const error =
+      said.success && (said.data.schemas?.includes(SCIM_ERROR_SCHEMA) || said.data.detail !== undefined)
+        ? `; it is a SCIM error: ${outsideText(`${said.data.status ?? ''} ${said.data.scimType ?? ''} ${said.data.detail ?? ''}`, 200)}`
+        : '';
     const write = call.method !== 'GET';
+    return this.unexpectedBody(call, answer.status, `${what} (${where})${error}`, write);
+  }
+
+  private unexpectedBody(call: Call, status: number, what: string, write: boolean): never {
     throw new SyncError(
-      'invalid',
-      `${call.method} ${call.path} → ${answer.status} but the body is not ${what} (${where}). ` +
+      'transient',
+      `${call.method} ${call.path} → ${status} but the body is not ${what}. ` +
         (write
-          ? 'The change was most likely applied; the next cycle re-reads TeamViewer.'
-          : "TeamViewer's answer does not match what tvsync understands; nothing was changed."),
-      { status: answer.status, maybeApplied: write },
+          ? 'The change may have been applied; it is retried after a look-up.'
+          : 'Nothing is taken from this answer; the read is retried.'),
+      { status, maybeApplied: write },
     );
   }
 
@@ -396,6 +438,10 @@ export class TeamViewerScimClient {
 
   private async send(call: Call): Promise<Answer> {
     const started = performance.now();
+    // axios' own timeout only notices a silent socket; a body trickling a byte a second would
+    // never end. The deadline bounds the whole exchange, and the caller's signal can end it sooner.
+    const deadline = AbortSignal.timeout(this.timeoutMs);
+    const signal = call.signal ? AbortSignal.any([call.signal, deadline]) : deadline;
     let response;
     try {
       response = await this.http.request<unknown>({
@@ -403,13 +449,13 @@ export class TeamViewerScimClient {
         baseURL: call.api === 'web' ? this.webApiBaseUrl : this.baseUrl,
         url: `${call.path}${queryString(call.query)}`,
         ...(call.body !== undefined ? { data: JSON.stringify(call.body) } : {}),
-        ...(call.signal ? { signal: call.signal } : {}),
+        signal,
       });
     } catch (err) {
       // A caller's abort is not a TeamViewer failure: surface the caller's own reason.
       if (call.signal?.aborted) throw call.signal.reason;
       // The original error holds the request headers, and so the token: only its code travels on.
-      const code = errorCode(err);
+      const code = deadline.aborted ? 'ETIMEDOUT' : bodyTooLarge(err) ? 'ERR_BODY_TOO_LARGE' : errorCode(err);
       throw classifyHttpFailure({ method: call.method, path: call.path, ...(code !== undefined ? { code } : {}) });
     }
     this.onResponse?.({

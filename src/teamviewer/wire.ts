@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { TvGroup, TvUser } from '../model/teamviewer.js';
+import { SCIM_LIST_SCHEMA, type TvGroup, type TvUser } from '../model/teamviewer.js';
 
 /*
  * What TeamViewer sends back, parsed at the edge. Unknown extra fields are allowed (and dropped);
@@ -30,10 +30,15 @@ export const scimGroupSchema = z.object({
     .nullish(),
 });
 
-/** One page of a SCIM list. totalResults is required by RFC 7644 but tolerated when missing. */
+/**
+ * One page of a SCIM list (RFC 7644 §3.4.2, and TeamViewer's documented answer): the ListResponse
+ * schema and totalResults are required, so a 200 that carries an error or anything else is never
+ * read as an empty list. Resources may be absent only on a page with nothing in it.
+ */
 export function listResponseSchema<T extends z.ZodType>(item: T) {
   return z.object({
-    totalResults: z.number().int().nonnegative().optional(),
+    schemas: z.array(z.string()).refine((list) => list.includes(SCIM_LIST_SCHEMA), `must name ${SCIM_LIST_SCHEMA}`),
+    totalResults: z.number().int().nonnegative(),
     Resources: z.array(item).nullish(),
   });
 }

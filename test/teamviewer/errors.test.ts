@@ -153,7 +153,7 @@ describe('classifyHttpFailure', () => {
     });
 
     it('says a timeout is a timeout', () => {
-      expect(classifyHttpFailure({ method: 'GET', path: '/Users', code: 'ETIMEDOUT' }).message).toMatch(/no answer in time/);
+      expect(classifyHttpFailure({ method: 'GET', path: '/Users', code: 'ETIMEDOUT' }).message).toMatch(/no whole answer in time/);
     });
   });
 });

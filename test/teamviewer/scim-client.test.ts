@@ -1,3 +1,5 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import nock from 'nock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -93,15 +95,11 @@ describe('listUsers paging', () => {
     });
   });
 
-  it('stops on a short page when no totalResults is given', async () => {
-    scim()
-      .get('/scim/v2/Users')
-      .query(page(1))
-      .reply(200, listPage([wireUser(1), wireUser(2)]))
-      .get('/scim/v2/Users')
-      .query(page(3))
-      .reply(200, listPage([wireUser(3)]));
-    expect((await client().listUsers()).map((u) => u.id)).toEqual(['u1', 'u2', 'u3']);
+  it('refuses a page without totalResults instead of guessing the end from a short page', async () => {
+    scim().get('/scim/v2/Users').query(page(1)).reply(200, listPage([wireUser(1), wireUser(2)]));
+    const err = await failure(client().listUsers());
+    expect(err.failureClass).toBe('transient');
+    expect(err.message).toMatch(/^GET \/Users → 200 but the body is not a SCIM ListResponse \(totalResults: /);
   });
 
   it('stops once totalResults is reached, without asking for another page', async () => {
@@ -115,15 +113,17 @@ describe('listUsers paging', () => {
     expect(await client().listUsers()).toHaveLength(4);
   });
 
-  it('stops on an empty page', async () => {
+  it('fails the read on an empty page while totalResults says more remain, never ending the list early', async () => {
     scim()
       .get('/scim/v2/Users')
       .query(page(1))
-      .reply(200, listPage([wireUser(1), wireUser(2)]))
+      .reply(200, listPage([wireUser(1), wireUser(2)], 5))
       .get('/scim/v2/Users')
       .query(page(3))
-      .reply(200, listPage([]));
-    expect(await client().listUsers()).toHaveLength(2);
+      .reply(200, listPage([], 5));
+    const err = await failure(client().listUsers());
+    expect(err.failureClass).toBe('transient');
+    expect(err.message).toMatch(/page at startIndex 3 is empty while totalResults says 3 more remain/);
   });
 
   it('stops on a page that lists no Resources at all', async () => {
@@ -135,30 +135,70 @@ describe('listUsers paging', () => {
     scim()
       .get('/scim/v2/Users')
       .query(page(1))
-      .reply(200, listPage([wireUser(1), wireUser(2)]))
+      .reply(200, listPage([wireUser(1), wireUser(2)], 4))
       .get('/scim/v2/Users')
       .query(page(3))
-      .reply(200, listPage([wireUser(1), wireUser(2)]));
+      .reply(200, listPage([wireUser(1), wireUser(2)], 4));
     const err = await failure(client().listUsers());
     expect(err.failureClass).toBe('invalid');
     expect(err.retryable).toBe(false);
     expect(err.message).toMatch(/^GET \/Users → the page at startIndex 3 repeats items already received/);
   });
 
-  it('rejects a malformed page as invalid, naming the endpoint and the field', async () => {
+  it('takes a malformed page for a doubtful answer (transient), naming the endpoint and the field', async () => {
     const broken = { ...wireUser(2) } as Record<string, unknown>;
     delete broken.active;
     scim().get('/scim/v2/Users').query(page(1)).reply(200, listPage([wireUser(1), broken], 2));
     const err = await failure(client().listUsers());
-    expect(err.failureClass).toBe('invalid');
+    expect(err.failureClass).toBe('transient');
     expect(err.status).toBe(200);
     expect(err.maybeApplied).toBe(false);
     expect(err.message).toMatch(/^GET \/Users → 200 but the body is not a SCIM ListResponse \(Resources\.1\.active: /);
   });
 
-  it('rejects a non-JSON success body as invalid', async () => {
+  it('takes a non-JSON success body for a doubtful answer, not for an empty list', async () => {
     scim().get('/scim/v2/Users').query(page(1)).reply(200, '<html>login</html>');
-    expect((await failure(client().listUsers())).failureClass).toBe('invalid');
+    expect((await failure(client().listUsers())).failureClass).toBe('transient');
+  });
+
+  it('never reads a 200 carrying a SCIM error as an empty company, and says what the error said', async () => {
+    scim()
+      .get('/scim/v2/Users')
+      .query(page(1))
+      .reply(200, { schemas: [SCIM_ERROR_SCHEMA], status: '500', detail: 'backend unavailable' });
+    const err = await failure(client().listUsers());
+    expect(err.failureClass).toBe('transient');
+    expect(err.retryable).toBe(true);
+    expect(err.message).toMatch(/not a SCIM ListResponse .*it is a SCIM error: 500 backend unavailable/);
+  });
+
+  it('refuses a list whose schemas do not name ListResponse, and one with a missing id', async () => {
+    scim().get('/scim/v2/Users').query(page(1)).reply(200, { ...listPage([wireUser(1)], 1), schemas: ['urn:x'] });
+    expect((await failure(client().listUsers())).message).toMatch(/schemas: must name urn:ietf:params:scim:api:messages:2\.0:ListResponse/);
+    const noId = { ...wireUser(1) } as Record<string, unknown>;
+    delete noId.id;
+    scim().get('/scim/v2/Users').query(page(1)).reply(200, listPage([noId], 1));
+    expect((await failure(client().listUsers())).message).toMatch(/Resources\.0\.id/);
+  });
+
+  it('refuses counts that do not add up: totalResults changing between pages, more items than announced', async () => {
+    scim()
+      .get('/scim/v2/Users')
+      .query(page(1))
+      .reply(200, listPage([wireUser(1), wireUser(2)], 4))
+      .get('/scim/v2/Users')
+      .query(page(3))
+      .reply(200, listPage([wireUser(3)], 3));
+    expect((await failure(client().listUsers())).message).toMatch(/totalResults changed from 4 to 3/);
+    scim().get('/scim/v2/Users').query(page(1)).reply(200, listPage([wireUser(1), wireUser(2)], 1));
+    expect((await failure(client().listUsers())).message).toMatch(/2 distinct items while totalResults says 1/);
+  });
+
+  it('checks the look-up by e-mail and the group list the same way', async () => {
+    scim().get('/scim/v2/Users').query(true).reply(200, { schemas: [SCIM_ERROR_SCHEMA], detail: 'try later' });
+    expect((await failure(client().findUserByEmail('a@example.test'))).failureClass).toBe('transient');
+    scim().get('/scim/v2/Groups').query(true).reply(200, { Resources: [] });
+    expect((await failure(client().listGroups())).failureClass).toBe('transient');
   });
 
   it('reports every answer to the metrics hook with the route, not the concrete path', async () => {
@@ -305,10 +345,10 @@ describe('createUser', () => {
     expect(created.active).toBe(false);
   });
 
-  it('marks an unreadable 201 as invalid but maybe applied', async () => {
+  it('marks an unreadable 201 as transient and maybe applied, so the retry looks first', async () => {
     scim().post('/scim/v2/Users').reply(201, { schemas: [SCIM_USER_SCHEMA] });
     const err = await failure(client().createUser({ userName: 'a@example.test', displayName: 'A', active: true }));
-    expect(err.failureClass).toBe('invalid');
+    expect(err.failureClass).toBe('transient');
     expect(err.maybeApplied).toBe(true);
     expect(err.message).toMatch(/^POST \/Users → 201 but the body is not a SCIM User \(id: /);
   });
@@ -562,7 +602,7 @@ describe('failures', () => {
     const err = await failure(client({ timeoutMs: 50 }).createUser(newUser));
     expect(err.failureClass).toBe('transient');
     expect(err.maybeApplied).toBe(true);
-    expect(err.message).toMatch(/no answer in time/);
+    expect(err.message).toMatch(/no whole answer in time/);
     nock.abortPendingRequests();
   });
 
@@ -635,6 +675,84 @@ describe('failures', () => {
         expect(text).not.toContain('SeCrEt');
       }
       expect(err.cause).toBeUndefined();
+    }
+  });
+});
+
+describe('servers that trickle, flood or echo the token', () => {
+  async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ url: string; close: () => Promise<void> }> {
+    const server = createServer(handler);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}/scim/v2`,
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    };
+  }
+
+  beforeEach(() => nock.enableNetConnect('127.0.0.1'));
+
+  it('ends a body that trickles a byte at a time at the request deadline', async () => {
+    const timers: NodeJS.Timeout[] = [];
+    const fake = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/scim+json' });
+      const tick = setInterval(() => res.write(' '), 50);
+      timers.push(tick);
+    });
+    try {
+      const started = Date.now();
+      const err = await failure(new TeamViewerScimClient({ baseUrl: fake.url, token: TOKEN, timeoutMs: 400 }).listUsers());
+      expect(err.failureClass).toBe('transient');
+      expect(err.message).toMatch(/ETIMEDOUT.*no whole answer in time/);
+      // The socket never went quiet for 400 ms, so only a deadline on the whole exchange ends it.
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      for (const t of timers) clearInterval(t);
+      await fake.close();
+    }
+  });
+
+  it('refuses an answer larger than it will hold', async () => {
+    const fake = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/scim+json' });
+      const chunk = Buffer.alloc(1024 * 1024, 0x20);
+      let sent = 0;
+      const pump = () => {
+        while (sent < 40 && res.write(chunk)) sent++;
+        if (sent < 40) res.once('drain', pump);
+        else res.end();
+      };
+      pump();
+    });
+    try {
+      const err = await failure(new TeamViewerScimClient({ baseUrl: fake.url, token: TOKEN }).listUsers());
+      expect(err.failureClass).toBe('transient');
+      expect(err.message).toMatch(/larger than tvsync accepts/);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('keeps no fragment of a token the server echoes, URL-encoded, base64-encoded or cut', async () => {
+    const token = 'tv-Echo/Token+Value=42-abcdefghijklmnopqrstuvwxyz0123456789';
+    const fake = await serve((req, res) => {
+      const auth = String(req.headers.authorization);
+      const echoed = `${'padding '.repeat(35)} auth=${encodeURIComponent(auth)} b64=${Buffer.from(auth).toString('base64')} raw=${auth}`;
+      res.writeHead(401, { 'content-type': 'application/scim+json' });
+      res.end(JSON.stringify({ schemas: [SCIM_ERROR_SCHEMA], status: '401', detail: echoed }));
+    });
+    try {
+      const err = await failure(new TeamViewerScimClient({ baseUrl: fake.url, token }).listUsers());
+      const text = `${err.message} ${inspect(err)}`;
+      for (const form of [token, encodeURIComponent(token), Buffer.from(`Bearer ${token}`).toString('base64')]) {
+        for (let i = 0; i + 8 <= form.length; i += 4) expect(text).not.toContain(form.slice(i, i + 8));
+      }
+    } finally {
+      await fake.close();
     }
   });
 });
