@@ -24,6 +24,7 @@ import { renderReport, type CycleReport } from '../runtime/report.js';
 import { requestCycle, waitForCycleReport } from '../runtime/trigger.js';
 import { HealthStore, isQuarantined } from '../runtime/health.js';
 import { ApprovalStore } from '../store/approvals.js';
+import { describePause, RateLimitPauseStore } from '../store/rate-limit-pause.js';
 
 /** Exit codes: 0 done, 1 the work failed (IdP, TeamViewer, Redis), 2 the configuration or the call is wrong, 3 a cycle ran but some operations failed. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, partial: 3 } as const;
@@ -376,15 +377,16 @@ export function buildProgram(): Command {
         for (const sync of selectSyncs(config, opts.sync)) {
           const queues = openQueues(sync.name, redis, config.redis.prefix);
           try {
-            const [scheduler, cycleCounts, operationCounts, reports, health] = await Promise.all([
+            const [scheduler, cycleCounts, operationCounts, reports, health, pause] = await Promise.all([
               queues.cycles.getJobScheduler(`cycle-${sync.name}`),
               queues.cycles.getJobCounts('active', 'waiting', 'delayed'),
               queues.operations.getJobCounts('active', 'waiting', 'delayed', 'failed'),
               new CycleStore(redis, config.redis.prefix, sync.name).reports(opts.last),
               new HealthStore(redis, config.redis.prefix, sync.name).load(),
+              new RateLimitPauseStore(redis, config.redis.prefix, sync.name).current(Date.now()),
             ]);
             const quarantined = isQuarantined(health, Date.now());
-            out.push({ sync: sync.name, nextCycleAt: scheduler?.next ? new Date(scheduler.next).toISOString() : null, every: sync.schedule.every, quarantined, health, cycles: cycleCounts, operations: operationCounts, reports });
+            out.push({ sync: sync.name, nextCycleAt: scheduler?.next ? new Date(scheduler.next).toISOString() : null, every: sync.schedule.every, quarantined, health, pause: pause ?? null, cycles: cycleCounts, operations: operationCounts, reports });
           } finally {
             await closeQueues(queues);
           }
@@ -398,6 +400,7 @@ export function buildProgram(): Command {
       }
       for (const s of out) {
         process.stdout.write(`sync ${s.sync}: next cycle ${s.nextCycleAt ?? 'not scheduled (is a daemon with the scheduler role running?)'}; cycles active ${s.cycles.active ?? 0}, waiting ${(s.cycles.waiting ?? 0) + (s.cycles.delayed ?? 0)}; operations active ${s.operations.active ?? 0}, waiting ${(s.operations.waiting ?? 0) + (s.operations.delayed ?? 0)}\n`);
+        if (s.pause) process.stdout.write(`  ${describePause(s.pause)}\n`);
         if (s.quarantined) process.stdout.write(`  QUARANTINED until ${new Date(s.health.quarantinedUntil ?? 0).toISOString()}: ${s.health.reason ?? ''}; fix the cause, then tvsync sync-now --sync ${s.sync}\n`);
         if (s.reports.length === 0) process.stdout.write('  no cycle has finished yet\n');
         for (const report of s.reports) process.stdout.write(`${renderReport(report, { maxItems: 10 }).replace(/^/gm, '  ')}\n`);

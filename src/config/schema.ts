@@ -72,12 +72,13 @@ export const configSchema = z
         operationBackoff: durationSchema.default(1000).describe('first retry delay of an operation, doubling with jitter'),
         readBackoff: durationSchema.default(1000).describe('first retry delay of a TeamViewer read at cycle start'),
         rateLimitFallback: durationSchema.default(10_000).describe('pause after a 429 that gave no Retry-After'),
+        maxRetryAfter: durationSchema.default(5 * 60_000).describe('longest pause a Retry-After may impose (longer asks are capped)'),
         cycleTimeout: durationSchema.default(4 * 3_600_000),
         shutdownGrace: durationSchema.default(25_000).describe('time running jobs get on SIGTERM'),
         lockDuration: durationSchema.default(30_000).describe('a dead worker\'s jobs are taken over after about this long'),
         stalledInterval: durationSchema.default(30_000),
       })
-      .default({ operationAttempts: 8, operationBackoff: 1000, readBackoff: 1000, rateLimitFallback: 10_000, cycleTimeout: 4 * 3_600_000, shutdownGrace: 25_000, lockDuration: 30_000, stalledInterval: 30_000 }),
+      .default({ operationAttempts: 8, operationBackoff: 1000, readBackoff: 1000, rateLimitFallback: 10_000, maxRetryAfter: 5 * 60_000, cycleTimeout: 4 * 3_600_000, shutdownGrace: 25_000, lockDuration: 30_000, stalledInterval: 30_000 }),
     log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).default({ level: 'info' }),
     syncs: z.array(syncSchema).min(1, 'at least one sync is needed'),
   })

@@ -50,6 +50,8 @@ export class TvsyncMetrics {
   private readonly tvDuration: Histogram<'sync' | 'method' | 'route'>;
   private readonly tvRateLimited: Counter<'sync'>;
   private readonly quarantined: Gauge<'sync'>;
+  private readonly pausedUntil: Gauge<'sync'>;
+  private readonly pauseCapped: Counter<'sync'>;
   private readonly queueCollectErrors: Counter;
   /** Skip reasons last reported per sync, so reasons that went away can be set back to 0. */
   private readonly skipReasons = new Map<string, Set<string>>();
@@ -103,6 +105,18 @@ export class TvsyncMetrics {
       registers,
     });
     this.tvRateLimited = new Counter({ name: 'tvsync_teamviewer_rate_limited_total', help: 'TeamViewer answers with status 429', labelNames: ['sync'], registers });
+    this.pausedUntil = new Gauge({
+      name: 'tvsync_rate_limit_paused_until_timestamp_seconds',
+      help: "End of the last pause TeamViewer's rate limit imposed on the sync's operations (Unix time)",
+      labelNames: ['sync'],
+      registers,
+    });
+    this.pauseCapped = new Counter({
+      name: 'tvsync_rate_limit_pause_capped_total',
+      help: 'Pauses TeamViewer asked for that were longer than runtime.maxRetryAfter and were capped',
+      labelNames: ['sync'],
+      registers,
+    });
     this.quarantined = new Gauge({ name: 'tvsync_sync_quarantined', help: '1 while a sync is quarantined (e.g. its token was rejected)', labelNames: ['sync'], registers });
     const queueJobs: Gauge<'sync' | 'queue' | 'state'> = new Gauge({
       name: 'tvsync_queue_jobs',
@@ -129,7 +143,14 @@ export class TvsyncMetrics {
       for (const outcome of CYCLE_OUTCOMES) this.cycles.inc({ sync, outcome }, 0);
       this.tvRateLimited.inc({ sync }, 0);
       this.quarantined.set({ sync }, 0);
+      this.pausedUntil.set({ sync }, 0);
+      this.pauseCapped.inc({ sync }, 0);
     }
+  }
+
+  rateLimitPause(sync: string, pause: { untilMs: number; askedMs: number; appliedMs: number }): void {
+    this.pausedUntil.set({ sync }, pause.untilMs / 1000);
+    if (pause.askedMs > pause.appliedMs) this.pauseCapped.inc({ sync });
   }
 
   cycleFinished(report: CycleReport): void {

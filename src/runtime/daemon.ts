@@ -14,6 +14,7 @@ import type { Plan } from '../plan/types.js';
 import { buildSyncSides } from './wiring.js';
 import { HealthStore } from './health.js';
 import { ApprovalStore } from '../store/approvals.js';
+import { RateLimitPauseStore, type RateLimitPause } from '../store/rate-limit-pause.js';
 
 export interface DaemonOptions {
   scheduler: boolean;
@@ -27,6 +28,8 @@ export interface DaemonOptions {
   onPlanned?: (sync: string, cycleId: string, plan: Plan) => void | Promise<void>;
   onResult?: (sync: string, cycleId: string, result: OperationResult) => void | Promise<void>;
   onResponse?: (sync: string, info: { method: string; path: string; status: number; ms: number }) => void;
+  /** A 429 paused the sync's operations. */
+  onPause?: (sync: string, pause: RateLimitPause) => void;
 }
 
 export interface SyncRuntime {
@@ -75,7 +78,7 @@ export class Daemon {
       redis: this.redis,
       prefix,
       log: this.log,
-      readBackoff: { attempts: 6, baseMs: this.options.readBackoffMs, capMs: 60 * this.options.readBackoffMs, maxWaitMs: 120_000 },
+      readBackoff: { attempts: 6, baseMs: this.options.readBackoffMs, capMs: 60 * this.options.readBackoffMs, maxWaitMs: this.options.maxRetryAfterMs },
       ...(opts.onResponse ? { onResponse: (info: Parameters<NonNullable<DaemonOptions['onResponse']>>[1]) => opts.onResponse?.(sync.name, info) } : {}),
     });
     const queues = openQueues(sync.name, this.redis, prefix);
@@ -100,6 +103,8 @@ export class Daemon {
       queue: queues.operations,
       options: this.options,
       log,
+      pauses: new RateLimitPauseStore(this.redis, prefix, sync.name),
+      ...(opts.onPause ? { onPause: (pause: RateLimitPause) => opts.onPause?.(sync.name, pause) } : {}),
       ...(opts.onResult ? { onResult: (result: OperationResult, cycleId: string) => opts.onResult?.(sync.name, cycleId, result) } : {}),
     };
     const cycleDeps: CycleDeps = {

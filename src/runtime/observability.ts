@@ -8,7 +8,7 @@ import type { Daemon, DaemonOptions } from './daemon.js';
 import { isQuarantined } from './health.js';
 import { requestCycle } from './trigger.js';
 
-type Hooks = Pick<DaemonOptions, 'onReport' | 'onResult' | 'onResponse' | 'onPlanned'>;
+type Hooks = Pick<DaemonOptions, 'onReport' | 'onResult' | 'onResponse' | 'onPlanned' | 'onPause'>;
 
 /**
  * What a running tvsync reports about itself: Prometheus metrics, the provisioning log (every
@@ -44,6 +44,7 @@ export class Observability {
         .catch((err: unknown) => this.log.warn({ err: err instanceof Error ? err.message : String(err) }, `could not record ${what}`));
     return {
       onResponse: (sync, info) => this.metrics.teamviewerResponse(sync, info),
+      onPause: (sync, pause) => this.metrics.rateLimitPause(sync, pause),
       onResult: (sync, cycleId, result) =>
         safely('an operation', async () => {
           this.metrics.operationRecorded(sync, result);

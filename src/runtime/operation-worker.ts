@@ -9,11 +9,14 @@ import type { CycleStore } from './cycle-store.js';
 import type { SyncSides } from './prepare.js';
 import type { RuntimeOptions } from './queues.js';
 import type { OperationResult } from './report.js';
+import { describePause, type RateLimitPause, type RateLimitPauseStore } from '../store/rate-limit-pause.js';
 
 export interface OperationJobData {
   cycleId: string;
   key: string;
   op: UserOperation | GroupOperation;
+  /** Set when an attempt ended in an answer that may hide a write (5xx or timeout on a create). */
+  maybeApplied?: boolean;
 }
 
 function isGroupOperation(op: UserOperation | GroupOperation): op is GroupOperation {
@@ -57,6 +60,9 @@ export interface OperationDeps {
   log: Logger;
   /** Called once per recorded outcome (metrics, provisioning log). */
   onResult?: (result: OperationResult, cycleId: string) => void | Promise<void>;
+  /** Where a pause TeamViewer asked for is recorded, for status and metrics. */
+  pauses?: RateLimitPauseStore;
+  onPause?: (pause: RateLimitPause) => void;
 }
 
 function toResult(data: OperationJobData, attempts: number, outcome: OperationOutcome | { status: 'cancelled'; message: string }): OperationResult {
@@ -79,8 +85,10 @@ function toResult(data: OperationJobData, attempts: number, outcome: OperationOu
 }
 
 /**
- * One planned operation. Re-delivery is safe: a recorded outcome is never redone, and any attempt
- * after the first looks the user up before creating (an earlier attempt may have created it).
+ * One planned operation. Re-delivery is safe: a recorded outcome is never redone, and an attempt
+ * after one whose answer may hide a write (a 5xx or a timeout on a create, a worker that died
+ * mid-request) looks the user up before creating. A 429 proves nothing was written: the write is
+ * simply sent again, so a rate-limited sync does not spend its budget on look-ups.
  */
 export async function processOperation(job: Job<OperationJobData>, deps: OperationDeps): Promise<OperationResult | undefined> {
   const { cycleId, key, op } = job.data;
@@ -97,6 +105,8 @@ export async function processOperation(job: Job<OperationJobData>, deps: Operati
   };
 
   const redelivered = job.attemptsMade > 0 || job.attemptsStarted > 1;
+  // A stalled job's worker died (or was cut off) during an attempt whose answer nobody saw.
+  const lookupFirst = job.data.maybeApplied === true || job.stalledCounter > 0;
   // A first delivery cannot find its outcome recorded: finished jobs are kept an hour, so a
   // resumed cycle's re-add of one is a no-op, and older cycles are re-planned, never resumed.
   const [stopped, done] = redelivered ? await deps.store.stoppedOrDone(cycleId, key) : [await deps.stopFlags.get(cycleId), false];
@@ -106,12 +116,20 @@ export async function processOperation(job: Job<OperationJobData>, deps: Operati
   try {
     const outcome = isGroupOperation(op)
       ? await applyGroupOperation(op, { client: deps.sides.client, state: deps.sides.state, batchSize: deps.sides.sync.groups.batchSize })
-      : await applyUserOperation(op, { client: deps.sides.client, state: deps.sides.state, nowMs: deps.sides.now, lookupFirst: redelivered });
+      : await applyUserOperation(op, { client: deps.sides.client, state: deps.sides.state, nowMs: deps.sides.now, lookupFirst });
     return await record(outcome);
   } catch (err) {
     if (err instanceof SyncError && err.failureClass === 'rate-limited') {
-      // The whole queue waits, on every replica, and the job keeps its attempts.
-      await deps.queue.rateLimit(err.retryAfterMs ?? deps.options.rateLimitFallbackMs);
+      // The whole queue waits, on every replica, and the job keeps its attempts. The wait is
+      // capped: the limiter lives in Redis, so an absurd Retry-After would freeze the sync for days.
+      const askedMs = err.retryAfterMs ?? deps.options.rateLimitFallbackMs;
+      const appliedMs = Math.min(askedMs, deps.options.maxRetryAfterMs);
+      await deps.queue.rateLimit(appliedMs);
+      const now = Date.now();
+      const pause: RateLimitPause = { untilMs: now + appliedMs, askedMs, appliedMs, atMs: now };
+      deps.log[askedMs > appliedMs ? 'warn' : 'info']({ cycle: cycleId, action: op.kind, subject: subjectOf(op).label, askedMs, appliedMs }, describePause(pause));
+      deps.onPause?.(pause);
+      await deps.pauses?.record(pause);
       throw Worker.RateLimitError();
     }
     if (err instanceof SyncError && err.failureClass === 'unauthorised') {
@@ -119,6 +137,7 @@ export async function processOperation(job: Job<OperationJobData>, deps: Operati
       return record({ status: 'failed', failureClass: 'unauthorised', message: `${op.kind} ${subjectOf(op).label}: ${err.message}` });
     }
     const message = err instanceof Error ? err.message : String(err);
+    if (err instanceof SyncError && err.maybeApplied && !job.data.maybeApplied) await job.updateData({ ...job.data, maybeApplied: true });
     if (attempts < deps.options.opAttempts) throw err instanceof SyncError ? err : new Error(message);
     return record({ status: 'failed', failureClass: err instanceof SyncError ? err.failureClass : 'transient', message: `${op.kind} ${subjectOf(op).label}: gave up after ${attempts} attempts: ${message}` });
   }

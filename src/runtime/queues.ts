@@ -11,6 +11,8 @@ export interface RuntimeOptions {
   readBackoffMs: number;
   /** Wait after a 429 that named no Retry-After. */
   rateLimitFallbackMs: number;
+  /** Longest pause a 429's Retry-After may impose on the sync. */
+  maxRetryAfterMs: number;
   /** How often a cycle looks at its operations' progress. */
   pollMs: number;
   /** A cycle that has not seen all its operations finish by then reports the rest as lost. */
@@ -29,6 +31,7 @@ export function runtimeFromConfig(runtime: TvsyncConfig['runtime']): Partial<Run
     opBackoffMs: runtime.operationBackoff,
     readBackoffMs: runtime.readBackoff,
     rateLimitFallbackMs: runtime.rateLimitFallback,
+    maxRetryAfterMs: runtime.maxRetryAfter,
     cycleTimeoutMs: runtime.cycleTimeout,
     shutdownGraceMs: runtime.shutdownGrace,
     lockDurationMs: runtime.lockDuration,
@@ -41,6 +44,7 @@ export const DEFAULT_RUNTIME: RuntimeOptions = {
   opBackoffMs: 1000,
   readBackoffMs: 1000,
   rateLimitFallbackMs: 10_000,
+  maxRetryAfterMs: 5 * 60_000,
   pollMs: 250,
   cycleTimeoutMs: 4 * 3_600_000,
   shutdownGraceMs: 25_000,

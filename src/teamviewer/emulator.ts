@@ -59,6 +59,8 @@ export interface EmulatorStats {
   writes: number;
   injectedFailures: number;
   rateLimited: number;
+  /** GET /Users and /Groups with a filter: the look-ups a client makes before or after a write. */
+  filteredReads: number;
 }
 
 export interface EmulatorAddress {
@@ -374,6 +376,7 @@ export class TeamViewerEmulator {
 
   private async users(req: IncomingMessage, method: string, query: URLSearchParams): Promise<Reply> {
     if (method === 'GET') {
+      if (query.has('filter')) this.counters.filteredReads++;
       return listReply(this.filterUsers(query.get('filter')), query, this.switches.pageSizeMax, renderUser);
     }
     if (method !== 'POST') throw new MethodNotAllowed('GET, POST');
@@ -439,6 +442,7 @@ export class TeamViewerEmulator {
   private async groups(req: IncomingMessage, method: string, query: URLSearchParams): Promise<Reply> {
     if (method === 'GET') {
       const render = groupRenderer(query);
+      if (query.has('filter')) this.counters.filteredReads++;
       return listReply(this.filterGroups(query.get('filter')), query, this.switches.pageSizeMax, render);
     }
     if (method !== 'POST') throw new MethodNotAllowed('GET, POST');
@@ -545,7 +549,7 @@ class MethodNotAllowed extends ScimError {
 
 function freshStats(): EmulatorStats {
   const byRoute = Object.fromEntries(KNOWN_ROUTES.map((route) => [route, 0]));
-  return { requests: 0, byRoute, writes: 0, injectedFailures: 0, rateLimited: 0 };
+  return { requests: 0, byRoute, writes: 0, injectedFailures: 0, rateLimited: 0, filteredReads: 0 };
 }
 
 function urlHost(host: string): string {
