@@ -4,6 +4,7 @@ import type { GroupSkippedItem } from '../plan/groups.js';
 import type { SkippedItem } from '../plan/types.js';
 import { OPERATION_KINDS, type OperationKind, type OperationResult } from '../runtime/report.js';
 import { syncKey } from '../store/sync-state.js';
+import { scrubSecrets } from '../net/secrets.js';
 
 export type ProvisioningLogKind = OperationKind | 'skipped';
 export type ProvisioningLogOutcome = 'applied' | 'failed' | 'cancelled' | 'skipped';
@@ -238,7 +239,8 @@ export class ProvisioningLog {
 
   private writeArgs(entries: readonly ProvisioningLogEntry[]): string[] {
     const args = [String(this.maxEntries), String(this.trimBatch)];
-    for (const entry of entries) args.push(entry.email?.toLowerCase() ?? '', entry.cycleId, JSON.stringify(entry));
+    // Messages may quote what TeamViewer or an IdP said: scrubbed again before they are kept.
+    for (const entry of entries) args.push(entry.email?.toLowerCase() ?? '', entry.cycleId, JSON.stringify({ ...entry, message: scrubSecrets(entry.message) }));
     return args;
   }
 

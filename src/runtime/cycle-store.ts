@@ -11,6 +11,7 @@ export interface StoredDirectoryGroups {
 
 export type StoredGroupPhase = { status: 'synced'; plan: GroupPlan } | { status: 'unavailable' | 'skipped' | 'failed'; detail: string };
 import { syncKey } from '../store/sync-state.js';
+import { secrets } from '../net/secrets.js';
 import type { CycleReport, OperationResult } from './report.js';
 
 export interface StoredCycle {
@@ -75,7 +76,8 @@ export class CycleStore {
   }
 
   async recordResult(cycleId: string, result: OperationResult): Promise<void> {
-    await this.redis.hset(this.key(cycleId, 'results'), result.key, JSON.stringify(result));
+    // Outside text was scrubbed where it entered; this second pass guards what is kept.
+    await this.redis.hset(this.key(cycleId, 'results'), result.key, JSON.stringify(secrets.scrubDeep(result)));
   }
 
   /** The stop flag and whether this operation already has an outcome, in one round trip. */
@@ -107,8 +109,9 @@ export class CycleStore {
     return (await this.redis.hget(this.key(cycleId), 'stopped')) ?? undefined;
   }
 
-  async finish(cycleId: string, report: CycleReport): Promise<void> {
+  async finish(cycleId: string, finished: CycleReport): Promise<void> {
     const reports = syncKey(this.prefix, this.sync, 'reports');
+    const report = secrets.scrubDeep(finished);
     await this.redis
       .multi()
       .hset(this.key(cycleId), 'status', 'done', 'report', JSON.stringify(report))

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { syncKey } from '../store/sync-state.js';
+import { secrets } from '../net/secrets.js';
 import type { CycleReport } from './report.js';
 
 /**
@@ -103,7 +104,7 @@ export class HealthStore {
   }
 
   async save(health: SyncHealth): Promise<void> {
-    await this.redis.set(this.key, JSON.stringify(health));
+    await this.redis.set(this.key, JSON.stringify(secrets.scrubDeep(health)));
   }
 
   async record(report: CycleReport, nowMs: number): Promise<SyncHealth> {

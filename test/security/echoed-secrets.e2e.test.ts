@@ -1,0 +1,128 @@
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
+import { TOKEN, people, startEmulator, writeConfig, writeExport } from '../support/fixtures.js';
+import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
+
+/**
+ * A TeamViewer that echoes the caller's credential in its error bodies, the way misconfigured
+ * gateways and debug modes do: raw, URL-encoded, base64 and cut in the middle. Nothing tvsync
+ * keeps or shows may hold the token or any fragment of it afterwards.
+ */
+type Started = Awaited<ReturnType<typeof startEmulator>>;
+let tv: Started;
+let proxy: Server;
+let proxyUrl: string;
+let redis: Redis;
+const prefix = testPrefix('echo');
+
+function echoOf(auth: string): string {
+  const token = auth.replace(/^Bearer\s+/i, '');
+  // Long enough that a 300-character cut lands inside the token.
+  return `${'request rejected; '.repeat(15)}token=${token} header=${encodeURIComponent(auth)} basic=${Buffer.from(`user:${token}`).toString('base64')} b64=${Buffer.from(auth).toString('base64')}`;
+}
+
+function forward(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+  const target = new URL(tv.baseUrl);
+  const out = httpRequest(
+    { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+    (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    },
+  );
+  out.end(body);
+}
+
+beforeAll(async () => {
+  tv = await startEmulator();
+  redis = new Redis(REDIS_URL);
+  proxy = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const text = body.toString();
+      const auth = String(req.headers.authorization ?? '');
+      const reply = (status: number, json: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/scim+json' });
+        res.end(JSON.stringify(json));
+      };
+      if (req.method === 'POST' && text.includes('echo-conflict@')) return reply(409, { schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '409', scimType: 'uniqueness', detail: echoOf(auth) });
+      if (req.method === 'POST' && text.includes('echo-invalid@')) return reply(400, { schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '400', detail: echoOf(auth) });
+      if (req.method === 'POST' && text.includes('echo-broken@')) return reply(502, `<html>${echoOf(auth)}</html>`);
+      if (req.method === 'POST' && text.includes('echo-weird@')) return reply(200, { schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], detail: echoOf(auth) });
+      forward(req, res, body);
+    });
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/scim/v2`;
+});
+
+afterAll(async () => {
+  proxy.closeAllConnections();
+  await new Promise<void>((resolve) => proxy.close(() => resolve()));
+  await tv.emulator.stop();
+  await dropPrefix(prefix);
+  redis.disconnect();
+});
+
+/** Every 8-character window of every form the token can take. */
+function fragments(secret: string): string[] {
+  const forms = [secret, encodeURIComponent(secret), `Bearer ${secret}`, encodeURIComponent(`Bearer ${secret}`), Buffer.from(`Bearer ${secret}`).toString('base64'), Buffer.from(`user:${secret}`).toString('base64')];
+  const out = new Set<string>();
+  for (const form of forms) for (let i = 0; i + 8 <= form.length; i++) out.add(form.slice(i, i + 8));
+  return [...out];
+}
+
+async function everythingInRedis(): Promise<string> {
+  const parts: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+    cursor = next;
+    for (const key of keys) {
+      const type = await redis.type(key);
+      parts.push(key);
+      if (type === 'string') parts.push((await redis.get(key)) ?? '');
+      else if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
+      else if (type === 'list') parts.push(JSON.stringify(await redis.lrange(key, 0, -1)));
+      else if (type === 'set') parts.push(JSON.stringify(await redis.smembers(key)));
+      else if (type === 'zset') parts.push(JSON.stringify(await redis.zrange(key, 0, -1)));
+      else if (type === 'stream') parts.push(JSON.stringify(await redis.xrange(key, '-', '+')));
+    }
+  } while (cursor !== '0');
+  return parts.join('\n');
+}
+
+describe('a TeamViewer that echoes the token', () => {
+  it('leaves no fragment of it in logs, Redis, reports, status or the provisioning log', async () => {
+    const users = [
+      ...people(3, 95_000),
+      { id: 'e1', email: 'echo-conflict@corp.example', displayName: 'Echo Conflict', active: true },
+      { id: 'e2', email: 'echo-invalid@corp.example', displayName: 'Echo Invalid', active: true },
+      { id: 'e3', email: 'echo-broken@corp.example', displayName: 'Echo Broken', active: true },
+      { id: 'e4', email: 'echo-weird@corp.example', displayName: 'Echo Weird', active: true },
+    ];
+    const path = writeConfig({ exportDir: writeExport(users), baseUrl: proxyUrl, prefix, extra: 'runtime: { operationAttempts: 2, operationBackoff: 50ms, readBackoff: 50ms }\n' });
+    const env = { TVSYNC_TEST_TOKEN: TOKEN };
+    const runs = [await runCli(['run', '--once', '--config', path], env, 120_000)];
+    runs.push(await runCli(['status', '--config', path], env));
+    runs.push(await runCli(['status', '--json', '--config', path], env));
+    runs.push(await runCli(['log', '--config', path, '--sync', 'corp', '--user', 'echo-invalid@corp.example'], env));
+    runs.push(await runCli(['log', '--config', path, '--sync', 'corp', '--user', 'echo-conflict@corp.example', '--json'], env));
+    const shown = runs.map((r) => `${r.stdout}\n${r.stderr}`).join('\n');
+    // The run did meet the echoing answers and reported them.
+    expect(runs[0]?.code, shown).toBe(3);
+    expect(shown).toMatch(/echo-invalid@corp\.example/);
+    expect(shown).toMatch(/\[REDACTED\]/);
+    const kept = await everythingInRedis();
+    expect(kept).toMatch(/echo-conflict@corp\.example/);
+    for (const fragment of fragments(TOKEN)) {
+      expect(shown.includes(fragment), `shown: ${fragment}`).toBe(false);
+      expect(kept.includes(fragment), `kept: ${fragment}`).toBe(false);
+    }
+  }, 180_000);
+});
