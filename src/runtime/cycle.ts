@@ -3,6 +3,9 @@ import { DelayedError, type Job, type Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import { SyncError } from '../model/failure.js';
 import type { Plan } from '../plan/types.js';
+import { emailKey } from '../plan/mapping.js';
+import type { TvUser } from '../model/teamviewer.js';
+import type { SyncState } from '../store/sync-state.js';
 import { SourceReadError } from '../connectors/source.js';
 import type { CycleStore } from './cycle-store.js';
 import type { OperationJobData } from './operation-worker.js';
@@ -102,6 +105,7 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
       plan = prepared.plan;
       directoryGroups = groupPhaseInput(prepared.directory);
       await deps.sides.state.applyLinkChanges(plan.links);
+      await clearOutsideRecordsInCompany(deps.sides.state, prepared.teamviewer);
       await deps.store.savePlan(cycleId, plan, directoryGroups);
       log.info({ trigger: job.data.trigger, summary: plan.summary, notices: plan.notices }, 'cycle planned');
       await deps.onPlanned?.(cycleId, plan);
@@ -145,6 +149,18 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
   }
   const stopped = await deps.store.stopped(cycleId);
   return finish(stopped ? { failure: { failureClass: 'unauthorised', message: stopped } } : {});
+}
+
+/**
+ * An address recorded as owned outside the company stops being so once a well-formed TeamViewer
+ * list shows it in the company (its owner joined, or an admin moved it): the record goes, so
+ * neither the plan nor the report keeps calling it an outsider.
+ */
+async function clearOutsideRecordsInCompany(state: SyncState, teamviewer: readonly TvUser[]): Promise<void> {
+  const outside = await state.loadOutsideCompany();
+  if (outside.size === 0) return;
+  const inCompany = new Set(teamviewer.map((tv) => emailKey(tv.email || tv.userName)));
+  for (const key of outside.keys()) if (inCompany.has(key)) await state.clearOutsideCompany(key);
 }
 
 /** Health (quarantine) follows each finished cycle. */

@@ -1,10 +1,9 @@
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { TOKEN, people, startEmulator, writeConfig, writeExport } from '../support/fixtures.js';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
+import { SCIM_ERROR, startLyingTeamViewer, type LyingTeamViewer } from '../support/lying-teamviewer.js';
 
 /**
  * A TeamViewer that echoes the caller's credential in its error bodies, the way misconfigured
@@ -13,8 +12,7 @@ import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
  */
 type Started = Awaited<ReturnType<typeof startEmulator>>;
 let tv: Started;
-let proxy: Server;
-let proxyUrl: string;
+let liar: LyingTeamViewer;
 let redis: Redis;
 const prefix = testPrefix('echo');
 
@@ -24,46 +22,23 @@ function echoOf(auth: string): string {
   return `${'request rejected; '.repeat(15)}token=${token} header=${encodeURIComponent(auth)} basic=${Buffer.from(`user:${token}`).toString('base64')} b64=${Buffer.from(auth).toString('base64')}`;
 }
 
-function forward(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
-  const target = new URL(tv.baseUrl);
-  const out = httpRequest(
-    { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
-    (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    },
-  );
-  out.end(body);
-}
-
 beforeAll(async () => {
   tv = await startEmulator();
   redis = new Redis(REDIS_URL);
-  proxy = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const text = body.toString();
-      const auth = String(req.headers.authorization ?? '');
-      const reply = (status: number, json: unknown) => {
-        res.writeHead(status, { 'content-type': 'application/scim+json' });
-        res.end(JSON.stringify(json));
-      };
-      if (req.method === 'POST' && text.includes('echo-conflict@')) return reply(409, { schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '409', scimType: 'uniqueness', detail: echoOf(auth) });
-      if (req.method === 'POST' && text.includes('echo-invalid@')) return reply(400, { schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '400', detail: echoOf(auth) });
-      if (req.method === 'POST' && text.includes('echo-broken@')) return reply(502, `<html>${echoOf(auth)}</html>`);
-      if (req.method === 'POST' && text.includes('echo-weird@')) return reply(200, { schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], detail: echoOf(auth) });
-      forward(req, res, body);
-    });
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/scim/v2`;
+  liar = await startLyingTeamViewer(tv.baseUrl);
+  liar.rule = ({ method, body, authorization }) => {
+    if (method !== 'POST') return undefined;
+    const error = (status: number) => ({ schemas: [SCIM_ERROR], status: String(status), detail: echoOf(authorization) });
+    if (body.includes('echo-conflict@')) return { status: 409, body: { ...error(409), scimType: 'uniqueness' } };
+    if (body.includes('echo-invalid@')) return { status: 400, body: error(400) };
+    if (body.includes('echo-broken@')) return { status: 502, body: `<html>${echoOf(authorization)}</html>` };
+    if (body.includes('echo-weird@')) return { status: 200, body: error(500) };
+    return undefined;
+  };
 });
 
 afterAll(async () => {
-  proxy.closeAllConnections();
-  await new Promise<void>((resolve) => proxy.close(() => resolve()));
+  await liar.close();
   await tv.emulator.stop();
   await dropPrefix(prefix);
   redis.disconnect();
@@ -106,7 +81,7 @@ describe('a TeamViewer that echoes the token', () => {
       { id: 'e3', email: 'echo-broken@corp.example', displayName: 'Echo Broken', active: true },
       { id: 'e4', email: 'echo-weird@corp.example', displayName: 'Echo Weird', active: true },
     ];
-    const path = writeConfig({ exportDir: writeExport(users), baseUrl: proxyUrl, prefix, extra: 'runtime: { operationAttempts: 2, operationBackoff: 50ms, readBackoff: 50ms }\n' });
+    const path = writeConfig({ exportDir: writeExport(users), baseUrl: liar.baseUrl, prefix, extra: 'runtime: { operationAttempts: 2, operationBackoff: 50ms, readBackoff: 50ms }\n' });
     const env = { TVSYNC_TEST_TOKEN: TOKEN };
     const runs = [await runCli(['run', '--once', '--config', path], env, 120_000)];
     runs.push(await runCli(['status', '--config', path], env));
