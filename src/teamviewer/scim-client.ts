@@ -191,13 +191,18 @@ export class TeamViewerScimClient {
     return toTvUser(this.expect(call, answer, [200], scimUserSchema, 'a SCIM User'));
   }
 
-  /** Filters match case-sensitively at TeamViewer, so the exact address is tried, then its lower case. */
+  /**
+   * Filters match case-sensitively at TeamViewer, so the exact address is tried, then its composed
+   * (NFC) form, then their lower case: one address typed two ways is still one user.
+   */
   async findUserByEmail(email: string): Promise<TvUser | undefined> {
-    const candidates = email === email.toLowerCase() ? [email] : [email, email.toLowerCase()];
+    const composed = email.normalize('NFC');
+    const candidates = [...new Set([email, composed, email.toLowerCase(), composed.toLowerCase()])];
+    const key = composed.toLowerCase();
     for (const value of candidates) {
       const users = await this.listAll('/Users', scimUserSchema, `userName eq ${scimFilterString(value)}`);
       // The filter is not trusted blindly: a server that ignored it would hand back anyone.
-      const match = users.find((u) => u.userName.toLowerCase() === value.toLowerCase());
+      const match = users.find((u) => u.userName.normalize('NFC').toLowerCase() === key);
       if (match) return toTvUser(match);
     }
     return undefined;

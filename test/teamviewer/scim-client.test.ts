@@ -269,6 +269,18 @@ describe('single users', () => {
     expect(found?.id).toBe('u7');
   });
 
+  it('also asks for the composed (NFC) form of an address typed decomposed', async () => {
+    const decomposed = 'rene\u0301@example.test';
+    scim()
+      .get('/scim/v2/Users')
+      .query(page(1, 2, { filter: `userName eq "${decomposed}"` }))
+      .reply(200, listPage([], 0))
+      .get('/scim/v2/Users')
+      .query(page(1, 2, { filter: 'userName eq "ren\u00e9@example.test"' }))
+      .reply(200, listPage([wireUser(9, { userName: 'ren\u00e9@example.test' })], 1));
+    expect((await client().findUserByEmail(decomposed))?.id).toBe('u9');
+  });
+
   it('asks once when the address is already lower case, and sends the filter with %20 spaces', async () => {
     scim()
       .get('/scim/v2/Users?filter=userName%20eq%20%22jane%40example.test%22&startIndex=1&count=2')
