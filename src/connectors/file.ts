@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -369,6 +370,33 @@ export function createFileSource(config: FileSourceOptions): DirectorySource {
       }
     },
   };
+}
+
+/**
+ * Writes an export the way the file source expects one (README, "Writing an export"): each file
+ * under a temporary name in the same directory, flushed and renamed into place, then a
+ * manifest.json with every file's record count and sha256, written the same way, last.
+ */
+export function writeFileExport(dir: string, files: Record<string, string>): void {
+  const manifest: Manifest = { files: {} };
+  for (const [name, text] of Object.entries(files)) {
+    const records = name.endsWith('.json') ? (JSON.parse(text) as unknown[]).length : parseCsv(text).length;
+    manifest.files[name] = { records, sha256: sha256(Buffer.from(text)) };
+    writeRenamed(dir, name, text);
+  }
+  writeRenamed(dir, MANIFEST, `${JSON.stringify(manifest, null, 2)}\n`);
+}
+
+function writeRenamed(dir: string, name: string, text: string): void {
+  const temporary = join(dir, `.${name}.${process.pid}.tmp`);
+  const fd = openSync(temporary, 'w');
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temporary, join(dir, name));
 }
 
 /** The id of a record set aside, when it has a usable one. */

@@ -30,7 +30,7 @@ describe('config', () => {
     expect(sync.target).toMatchObject({ baseUrl: 'https://webapi.teamviewer.com/scim/v2', token: 'tok-123', pageSize: 100, timeout: 30_000 });
     expect(sync.schedule.every).toBe(40 * 60_000);
     expect(sync.policy.deactivationThreshold).toEqual({ maxCount: 50, maxPercent: 20, minCountForPercent: 5 });
-    expect(sync.source).toEqual({ type: 'file', path: '/etc/tvsync/export' });
+    expect(sync.source).toEqual({ type: 'file', path: '/etc/tvsync/export', manifest: 'optional', settle: 2000 });
     expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'tvsync' });
   });
 
