@@ -183,6 +183,13 @@ describe('the IdP sources documented in config/example.yaml', () => {
     expect(config.syncs[0]?.source.type).toBe(_type);
   });
 
+  it('the commented keys of the file source are valid', () => {
+    const uncommented = text.replace('      # manifest: optional ', '      manifest: optional   ').replace('      # settle: 2s ', '      settle: 2s   ');
+    const config = parseConfig(uncommented, { env: { TEAMVIEWER_TOKEN: 't' }, baseDir: '/etc/tvsync' });
+    expect(config.syncs[0]?.source).toMatchObject({ type: 'file', manifest: 'optional', settle: 2000 });
+    expect(uncommented).not.toEqual(text);
+  });
+
   it('documents all three', () => {
     expect(blocks.map((b) => /type: (\w+)/.exec(b[0] ?? '')?.[1])).toEqual(['entra', 'okta', 'jumpcloud']);
   });

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { appendFileSync, mkdtempSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SourceReadError } from '../../src/connectors/source.js';
-import { createFileSource, fileSourceConfigSchema, type FileSourceOptions } from '../../src/connectors/file.js';
+import { createFileSource, fileSourceConfigSchema, writeFileExport, type FileSourceOptions } from '../../src/connectors/file.js';
 import type { TvUser } from '../../src/model/teamviewer.js';
 import { computePlan } from '../../src/plan/diff.js';
 
@@ -173,6 +173,16 @@ describe('a whole export', () => {
     expect(read.users).toHaveLength(30);
     expect(read.groups.map((g) => [g.id, g.memberIds.length])).toEqual([['g1', 15], ['g2', 15]]);
     expect(read.issues).toEqual([]);
+  });
+
+  it('as writeFileExport writes it: renamed into place, manifest last, nothing left behind', async () => {
+    const dir = dirWith({});
+    writeFileExport(dir, { 'users.csv': usersCsv(30), 'groups.json': '[{"id": "g1", "name": "Support", "members": ["u1"]}]' });
+    expect(readdirSync(dir).sort()).toEqual(['groups.json', 'manifest.json', 'users.csv']);
+    const read = await source(dir, { manifest: 'required' }).read();
+    expect(read).toMatchObject({ complete: true, issues: [] });
+    expect(read.users).toHaveLength(30);
+    expect(read.groups).toEqual([{ id: 'g1', name: 'Support', memberIds: ['u1'] }]);
   });
 
   it('a last CSV record without a line break is kept when the manifest vouches for the file', async () => {
