@@ -32,6 +32,11 @@ const TABLES = ['users', 'groups', 'memberships'] as const;
 type Table = (typeof TABLES)[number];
 const MANIFEST = 'manifest.json';
 const CANDIDATES = [...TABLES.flatMap((t) => [`${t}.json`, `${t}.csv`]), MANIFEST];
+const RECORD_KIND: Record<Table, { kind: DirectoryIssue['kind']; idField: string }> = {
+  users: { kind: 'user', idField: 'id' },
+  groups: { kind: 'group', idField: 'id' },
+  memberships: { kind: 'membership', idField: 'groupId' },
+};
 /** Observations of a file that keeps changing before the read gives up for this cycle. */
 const STABILITY_ATTEMPTS = 5;
 
@@ -292,19 +297,15 @@ export function createFileSource(config: FileSourceOptions): DirectorySource {
     // (an address, an id): it is set aside rather than acted on.
     const issues: DirectoryIssue[] = [];
     const cut: string[] = [];
-    const setAside = (table: Table): unknown => {
-      const file = parsed.get(table);
-      if (manifest || !file?.unterminated) return undefined;
-      const last = file.rows.pop();
+    const setAside = new Set<Table>();
+    for (const [table, file] of parsed) {
+      if (manifest || !file.unterminated) continue;
+      const last = file.rows.pop()?.value as Record<string, unknown> | undefined;
+      setAside.add(table);
+      const { kind, idField } = RECORD_KIND[table];
+      issues.push({ kind, ...idOf(last?.[idField]), reason: `the last record of ${file.name} may be cut (no line break after it, no ${MANIFEST}); left out this cycle` });
       cut.push(`${file.name} does not end with a line break, so its last record may be cut and was left out`);
-      return last?.value;
-    };
-    const cutUser = setAside('users') as Record<string, unknown> | undefined;
-    if (cutUser) issues.push({ kind: 'user', ...idOf(cutUser.id), reason: `the last record of ${usersFile} may be cut (no line break after it, no ${MANIFEST}); left out this cycle` });
-    const cutGroup = setAside('groups') as Record<string, unknown> | undefined;
-    if (cutGroup) issues.push({ kind: 'group', ...idOf(cutGroup.id), reason: `the last record of ${names.get('groups')} may be cut (no line break after it, no ${MANIFEST}); left out this cycle` });
-    const cutMembership = setAside('memberships') as Record<string, unknown> | undefined;
-    if (cutMembership) issues.push({ kind: 'membership', ...idOf(cutMembership.groupId), reason: `the last record of ${names.get('memberships')} may be cut (no line break after it, no ${MANIFEST}); left out this cycle` });
+    }
 
     const users = validate(parsed.get('users')!.rows, userRecord);
     const groups = validate(parsed.get('groups')?.rows ?? [], groupRecord);
@@ -326,7 +327,8 @@ export function createFileSource(config: FileSourceOptions): DirectorySource {
     for (const m of memberships) {
       const set = members.get(m.groupId);
       if (set) set.add(m.userId);
-      else if (cutGroup && idOf(cutGroup.id).objectId === m.groupId) continue;
+      // The group may be the record set aside, its id cut with it.
+      else if (setAside.has('groups')) issues.push({ kind: 'membership', objectId: m.groupId, reason: `membership of user ${m.userId} in group ${m.groupId}, which is not in the groups file; left out` });
       else throw new SourceReadError(`memberships name group ${m.groupId}, which is not in the groups file`);
     }
     const directoryGroups: DirectoryGroup[] = groups.map((g) => {

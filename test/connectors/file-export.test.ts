@@ -85,6 +85,22 @@ describe('an export cut short', () => {
     await expect(source(dirWith({ 'users.csv': cutLast, 'groups.csv': GROUPS, 'manifest.json': manifest })).read()).rejects.toThrow(/users\.csv/);
   });
 
+  it('a memberships or groups CSV cut inside its last field: the record is set aside, not acted on', async () => {
+    // "g2,u12" cut to "g2,u1": read as is, it would put u1 in Sales.
+    const memberships = membershipsCsv(12).slice(0, -'2\n'.length);
+    const read = await source(dirWith({ 'users.csv': usersCsv(30), 'groups.csv': GROUPS, 'memberships.csv': memberships })).read();
+    expect(read.complete).toBe(false);
+    expect(read.groups.find((g) => g.id === 'g2')?.memberIds).toEqual(['u10', 'u2', 'u4', 'u6', 'u8']);
+    expect(read.issues).toContainEqual(expect.objectContaining({ kind: 'membership', objectId: 'g2', reason: expect.stringContaining('may be cut') }));
+
+    // A group whose id is cut: its memberships are left out with it, not a failed read.
+    const groups = 'name,id\nSupport,g1\nSales,g2'; // "Sales,g22" cut short
+    const cutGroup = await source(dirWith({ 'users.csv': usersCsv(4), 'groups.csv': groups, 'memberships.csv': 'groupId,userId\ng1,u1\ng22,u2\n' })).read();
+    expect(cutGroup.complete).toBe(false);
+    expect(cutGroup.groups).toEqual([{ id: 'g1', name: 'Support', memberIds: ['u1'] }]);
+    expect(cutGroup.issues.map((i) => [i.kind, i.objectId])).toEqual([['group', 'g2'], ['membership', 'g22']]);
+  });
+
   it('a truncated memberships file fails the read against the manifest, instead of stripping members', async () => {
     const whole = { 'users.csv': usersCsv(30), 'groups.csv': GROUPS, 'memberships.csv': membershipsCsv(30) };
     const dir = dirWith({ ...whole, 'manifest.json': manifestFor(whole), 'memberships.csv': membershipsCsv(12) });
