@@ -1,8 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { parseConfig } from '../src/config/load.js';
+import { writeFileExport } from '../src/connectors/file.js';
 import { Daemon } from '../src/runtime/daemon.js';
 import { requestCycle, waitForCycleReport } from '../src/runtime/trigger.js';
 import type { CycleReport } from '../src/runtime/report.js';
@@ -17,7 +18,7 @@ export async function benchGroups() {
   const groups = 500;
   const emulator = await startEmulatorProcess(0);
   const dir = mkdtempSync(join(tmpdir(), 'tvsync-bench-groups-'));
-  writeFileSync(join(dir, 'users.json'), JSON.stringify(Array.from({ length: users }, (_, i) => ({ id: `e${i}`, email: `user${i}@bench.example`, displayName: `User ${i}` }))));
+  const usersJson = JSON.stringify(Array.from({ length: users }, (_, i) => ({ id: `e${i}`, email: `user${i}@bench.example`, displayName: `User ${i}` })));
   const memberships = (churned: boolean) => {
     const rows: { groupId: string; userId: string }[] = [];
     for (let u = 0; u < users; u++) for (let k = 0; k < 3; k++) rows.push({ groupId: `g${(u * 7 + k * 167) % groups}`, userId: `e${u}` });
@@ -29,15 +30,15 @@ export async function benchGroups() {
     }
     return rows;
   };
-  writeFileSync(join(dir, 'groups.json'), JSON.stringify(Array.from({ length: groups }, (_, g) => ({ id: `g${g}`, name: `Group ${g}` }))));
-  writeFileSync(join(dir, 'memberships.json'), JSON.stringify(memberships(false)));
+  const groupsJson = JSON.stringify(Array.from({ length: groups }, (_, g) => ({ id: `g${g}`, name: `Group ${g}` })));
+  writeFileExport(dir, { 'users.json': usersJson, 'groups.json': groupsJson, 'memberships.json': JSON.stringify(memberships(false)) });
 
   const prefix = `tvsync-bench-groups-${process.pid}`;
   const config = parseConfig(
     `redis: { url: "${REDIS_URL}", prefix: ${prefix} }
 syncs:
   - name: bench
-    source: { type: file, path: ${dir} }
+    source: { type: file, path: ${dir}, settle: 0s }
     target: { baseUrl: ${emulator.baseUrl}, token: "\${T}", requestsPerSecond: 20000, concurrency: 16, tokenOwner: owner@bench.example }
     groups: { batchSize: 100 }
 `,
@@ -56,7 +57,7 @@ syncs:
   };
   try {
     const initial = await cycle();
-    writeFileSync(join(dir, 'memberships.json'), JSON.stringify(memberships(true)));
+    writeFileExport(dir, { 'users.json': usersJson, 'groups.json': groupsJson, 'memberships.json': JSON.stringify(memberships(true)) });
     const steady = await cycle();
     const g = steady.report.groups?.summary;
     return {

@@ -1,9 +1,10 @@
 import pino from 'pino';
 import { parseConfig } from '../src/config/load.js';
+import { writeFileExport } from '../src/connectors/file.js';
 import { Daemon } from '../src/runtime/daemon.js';
 import { requestCycle, waitForCycleReport } from '../src/runtime/trigger.js';
 import { BENCH_TOKEN, REDIS_URL, dropPrefix, startEmulatorProcess } from './emulator-process.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -14,13 +15,13 @@ import { join } from 'node:path';
 export async function provision(users: number, latencyMs: number, concurrency: number) {
   const emulator = await startEmulatorProcess(latencyMs);
   const dir = mkdtempSync(join(tmpdir(), 'tvsync-bench-'));
-  writeFileSync(join(dir, 'users.json'), JSON.stringify(Array.from({ length: users }, (_, i) => ({ id: `e${i}`, email: `user${i}@bench.example`, displayName: `User ${i}` }))));
+  writeFileExport(dir, { 'users.json': JSON.stringify(Array.from({ length: users }, (_, i) => ({ id: `e${i}`, email: `user${i}@bench.example`, displayName: `User ${i}` }))) });
   const prefix = `tvsync-bench-${process.pid}-${latencyMs}`;
   const config = parseConfig(
     `redis: { url: "${REDIS_URL}", prefix: ${prefix} }
 syncs:
   - name: bench
-    source: { type: file, path: ${dir} }
+    source: { type: file, path: ${dir}, settle: 0s }
     target: { baseUrl: ${emulator.baseUrl}, token: "\${T}", requestsPerSecond: 20000, concurrency: ${concurrency}, tokenOwner: owner@bench.example }
 `,
     { env: { T: BENCH_TOKEN } },

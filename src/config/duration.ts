@@ -11,6 +11,15 @@ export const durationSchema = z
     return Number(match?.[1]) * UNIT_MS[(match?.[2] ?? 'ms') as keyof typeof UNIT_MS];
   });
 
+/**
+ * A duration within the range that can work: a zero schedule or timeout, or one of years, is a
+ * typo, and is refused with the key path rather than found out at run time.
+ */
+export function durationBetween(minMs: number, maxMs: number) {
+  const range = minMs === 0 ? `of at most ${formatDuration(maxMs)}` : `from ${formatDuration(minMs)} to ${formatDuration(maxMs)}`;
+  return durationSchema.refine((ms) => ms >= minMs && ms <= maxMs, { error: (issue) => `expected a duration ${range}, not ${formatDuration(issue.input as number)}` });
+}
+
 export function formatDuration(ms: number): string {
   for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
     if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type TvsyncConfig } from './schema.js';
 import { registerSecret } from '../net/secrets.js';
@@ -12,7 +12,8 @@ const FILE_KEYS = new Set([...SECRET_KEYS, 'certificate']);
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    // A problem may span lines (a YAML code frame): they stay together under its dash.
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p.replace(/\n/g, '\n    ')}`).join('\n')}`);
     this.name = 'ConfigError';
   }
 }
@@ -29,6 +30,8 @@ export function formatPath(path: readonly PropertyKey[]): string {
 }
 
 const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+/** The only value a secret key may hold in the file: a plain reference, no default. */
+const PLAIN_REFERENCE = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
 
 function interpolate(text: string, env: NodeJS.ProcessEnv, path: Path, problems: string[]): string {
   return text.replace(REFERENCE, (_whole, name: string, fallback: string | undefined) => {
@@ -70,8 +73,10 @@ function resolveValues(node: unknown, env: NodeJS.ProcessEnv, baseDir: string, p
       }
       continue;
     }
-    if (SECRET_KEYS.has(key) && typeof value === 'string' && !/^\$\{[^}]+\}$/.test(value.trim())) {
-      problems.push(`${formatPath(here)}: secrets must not be written in the config file; use \${ENV_VAR} or ${key}File`);
+    // A default (${VAR:-value}) would put the secret in the file all the same, and a number is a literal.
+    if (SECRET_KEYS.has(key) && value !== null && typeof value !== 'object' && !(typeof value === 'string' && PLAIN_REFERENCE.test(value.trim()))) {
+      const hint = typeof value === 'string' && /\$\{[A-Za-z_][A-Za-z0-9_]*:-/.test(value) ? ' without a :- default' : '';
+      problems.push(`${formatPath(here)}: secrets must not be written in the config file; use \${ENV_VAR}${hint} or ${key}File`);
       continue;
     }
     out[key] = resolveValues(value, env, baseDir, here, problems);
@@ -101,12 +106,14 @@ function registerConfigSecrets(node: unknown): void {
 export function parseConfig(text: string, opts: { env?: NodeJS.ProcessEnv; baseDir?: string } = {}): TvsyncConfig {
   const env = opts.env ?? process.env;
   const baseDir = opts.baseDir ?? process.cwd();
+  // Every syntax error, each whole: its line, column and the yaml library's excerpt of the file.
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) throw new ConfigError(doc.errors.map((err) => `the file is not valid YAML: ${err.message.trimEnd()}`));
   let raw: unknown;
   try {
-    raw = parseYaml(text);
+    raw = doc.toJS();
   } catch (err) {
-    const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}` : '';
-    throw new ConfigError([`the file is not valid YAML${where}: ${(err as Error).message.split('\n')[0]}`]);
+    throw new ConfigError([`the file is not valid YAML: ${(err as Error).message.trimEnd()}`]);
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(['the file must hold a mapping with a `syncs` list']);
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationSchema } from './duration.js';
+import { durationBetween } from './duration.js';
 import { entraSourceConfigSchema } from '../connectors/entra.js';
 import { fileSourceConfigSchema } from '../connectors/file.js';
 import { jumpcloudSourceConfigSchema } from '../connectors/jumpcloud.js';
@@ -14,7 +14,7 @@ export const targetSchema = z.strictObject({
   webApiBaseUrl: z.url().optional().describe('TeamViewer Web API base URL, for the token owner; default: baseUrl with /scim/v2 → /api/v1'),
   token: z.string().min(1).describe('TeamViewer script token'),
   tokenOwner: z.email().optional().describe('e-mail of the token owner, never deactivated; looked up when absent'),
-  timeout: durationSchema.default(30_000),
+  timeout: durationBetween(1000, 10 * 60_000).default(30_000).describe('per request'),
   pageSize: z.number().int().min(1).max(1000).default(100),
   requestsPerSecond: z.number().positive().max(100_000).default(10),
   concurrency: z.number().int().min(1).max(64).default(4),
@@ -28,7 +28,7 @@ export const policySchema = z.strictObject({
       minCountForPercent: z.number().int().nonnegative().default(5),
     })
     .default({ maxCount: 50, maxPercent: 20, minCountForPercent: 5 }),
-  outsideCompanyRetry: durationSchema.default(86_400_000),
+  outsideCompanyRetry: durationBetween(60_000, 365 * 86_400_000).default(86_400_000),
 });
 
 export const groupsSchema = z.strictObject({
@@ -45,7 +45,7 @@ export const syncSchema = z.strictObject({
   source: sourceSchema,
   target: targetSchema,
   ssoCustomerId: z.string().min(1).optional().describe('sent on create only'),
-  schedule: z.strictObject({ every: durationSchema.default(40 * 60_000) }).default({ every: 40 * 60_000 }),
+  schedule: z.strictObject({ every: durationBetween(10_000, 7 * 86_400_000).default(40 * 60_000) }).default({ every: 40 * 60_000 }),
   protect: z.array(z.email()).default([]).describe('addresses never deactivated'),
   policy: policySchema.default({ deactivationThreshold: { maxCount: 50, maxPercent: 20, minCountForPercent: 5 }, outsideCompanyRetry: 86_400_000 }),
   groups: groupsSchema.default({ enabled: true, onIdpDelete: 'delete', batchSize: 100 }),
@@ -69,14 +69,14 @@ export const configSchema = z
     runtime: z
       .strictObject({
         operationAttempts: z.number().int().min(1).max(50).default(8).describe('attempts of an operation on transient failures'),
-        operationBackoff: durationSchema.default(1000).describe('first retry delay of an operation, doubling with jitter'),
-        readBackoff: durationSchema.default(1000).describe('first retry delay of a TeamViewer read at cycle start'),
-        rateLimitFallback: durationSchema.default(10_000).describe('pause after a 429 that gave no Retry-After'),
-        maxRetryAfter: durationSchema.default(5 * 60_000).describe('longest pause a Retry-After may impose (longer asks are capped)'),
-        cycleTimeout: durationSchema.default(4 * 3_600_000),
-        shutdownGrace: durationSchema.default(25_000).describe('time running jobs get on SIGTERM'),
-        lockDuration: durationSchema.default(30_000).describe('a dead worker\'s jobs are taken over after about this long'),
-        stalledInterval: durationSchema.default(30_000),
+        operationBackoff: durationBetween(50, 5 * 60_000).default(1000).describe('first retry delay of an operation, doubling with jitter'),
+        readBackoff: durationBetween(50, 5 * 60_000).default(1000).describe('first retry delay of a TeamViewer read at cycle start'),
+        rateLimitFallback: durationBetween(1000, 3_600_000).default(10_000).describe('pause after a 429 that gave no Retry-After'),
+        maxRetryAfter: durationBetween(1000, 86_400_000).default(5 * 60_000).describe('longest pause a Retry-After may impose (longer asks are capped)'),
+        cycleTimeout: durationBetween(60_000, 7 * 86_400_000).default(4 * 3_600_000),
+        shutdownGrace: durationBetween(1000, 10 * 60_000).default(25_000).describe('time running jobs get on SIGTERM'),
+        lockDuration: durationBetween(1000, 10 * 60_000).default(30_000).describe('a dead worker\'s jobs are taken over after about this long'),
+        stalledInterval: durationBetween(1000, 10 * 60_000).default(30_000),
       })
       .default({ operationAttempts: 8, operationBackoff: 1000, readBackoff: 1000, rateLimitFallback: 10_000, maxRetryAfter: 5 * 60_000, cycleTimeout: 4 * 3_600_000, shutdownGrace: 25_000, lockDuration: 30_000, stalledInterval: 30_000 }),
     log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).default({ level: 'info' }),

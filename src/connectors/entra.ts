@@ -3,7 +3,7 @@ import { ClientCertificateCredential, ClientSecretCredential, type TokenCredenti
 import { Client, GraphError, HTTPMessageHandler } from '@microsoft/microsoft-graph-client';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { durationSchema } from '../config/duration.js';
+import { durationBetween } from '../config/duration.js';
 import type { DirectoryIssue, DirectoryRead, DirectoryUser } from '../model/directory.js';
 import { SyncError } from '../model/failure.js';
 import { DEFAULT_BACKOFF, parseRetryAfter, withRetries, type BackoffPolicy } from '../net/retry.js';
@@ -66,8 +66,8 @@ export const entraSourceConfigSchema = z
       .enum(['userPrincipalName', 'mail'])
       .default('userPrincipalName')
       .describe('user property that becomes the TeamViewer e-mail'),
-    fullReadInterval: durationSchema.default(86_400_000).describe('read everything at least this often; delta queries in between'),
-    timeout: durationSchema.default(30_000).describe('per Graph request'),
+    fullReadInterval: durationBetween(0, 30 * 86_400_000).default(86_400_000).describe('read everything at least this often; delta queries in between'),
+    timeout: durationBetween(1000, 10 * 60_000).default(30_000).describe('per Graph request'),
     concurrency: z.number().int().min(1).max(16).default(4).describe('group listings in flight at once'),
     maxPages: z.number().int().min(1).default(10_000).describe('pages per listing; a listing that needs more fails the read'),
   })

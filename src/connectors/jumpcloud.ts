@@ -1,7 +1,7 @@
 import axios from 'axios';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { durationSchema } from '../config/duration.js';
+import { durationBetween } from '../config/duration.js';
 import type { DirectoryGroup, DirectoryIssue, DirectoryRead, DirectoryUser } from '../model/directory.js';
 import { SyncError, type FailureClass } from '../model/failure.js';
 import { DEFAULT_BACKOFF, parseRetryAfter, withRetries } from '../net/retry.js';
@@ -50,7 +50,7 @@ export const jumpcloudSourceConfigSchema = z.strictObject({
     .describe("a group's members include those of the groups inside it (JumpCloud's /membership) rather than direct members only"),
   maxPages: z.number().int().min(1).default(5000).describe('pages of 100 records any one list may span before the read fails'),
   concurrency: z.number().int().min(1).max(4).default(4).describe('requests to JumpCloud in flight at once'),
-  timeout: durationSchema.default(30_000).describe('per request'),
+  timeout: durationBetween(1000, 10 * 60_000).default(30_000).describe('per request'),
 });
 export type JumpcloudSourceConfig = z.infer<typeof jumpcloudSourceConfigSchema>;
 

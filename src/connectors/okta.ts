@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, RequestExecutor } from '@okta/okta-sdk-nodejs';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { durationSchema } from '../config/duration.js';
+import { durationBetween } from '../config/duration.js';
 import type { DirectoryGroup, DirectoryIssue, DirectoryRead, DirectoryUser } from '../model/directory.js';
 import { SyncError, type FailureClass } from '../model/failure.js';
 import { DEFAULT_BACKOFF, parseRetryAfter, withRetries, type BackoffPolicy } from '../net/retry.js';
@@ -71,7 +71,7 @@ export const oktaSourceConfigSchema = z.strictObject({
   pageSize: z.number().int().min(1).max(200).default(200).describe('records per Okta page'),
   maxPages: z.number().int().min(1).default(10_000).describe('pages one listing may span before the read is refused as runaway'),
   concurrency: z.number().int().min(1).max(8).default(4).describe('groups read at the same time (Okta limits concurrent calls per org)'),
-  timeout: durationSchema.default(60_000).describe('per request'),
+  timeout: durationBetween(1000, 10 * 60_000).default(60_000).describe('per request'),
   rateLimitReservePercent: z
     .number()
     .min(0)
@@ -81,7 +81,7 @@ export const oktaSourceConfigSchema = z.strictObject({
   incremental: z
     .strictObject({
       enabled: z.boolean().default(false).describe('read only changed user attributes between full reads (app scope only)'),
-      fullReadEvery: durationSchema.default(86_400_000).describe('a full read at least this often (e.g. 24h), to correct any drift'),
+      fullReadEvery: durationBetween(0, 30 * 86_400_000).default(86_400_000).describe('a full read at least this often (e.g. 24h), to correct any drift'),
     })
     .default({ enabled: false, fullReadEvery: 86_400_000 }),
   httpsProxy: z.url().optional().describe('proxy for Okta calls; HTTPS_PROXY from the environment is not used'),

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nock from 'nock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -47,7 +47,7 @@ function configOf(...specs: SyncSpec[]) {
   const syncs = specs.map((spec, i) => {
     env[`TV_TOKEN_${i}`] = spec.token ?? TOKEN;
     return `  - name: ${spec.name ?? `sync${i}`}
-    source: ${spec.source ?? `{ type: file, path: ${writeExport(people(3))} }`}
+    source: ${spec.source ?? `{ type: file, path: ${writeExport(people(3))}, settle: 0s }`}
     target: { baseUrl: ${spec.baseUrl ?? tv.baseUrl}, token: "\${TV_TOKEN_${i}}"${spec.target ?? ''} }${spec.more ? `\n    ${spec.more}` : ''}`;
   });
   return parseConfig(`syncs:\n${syncs.join('\n')}\n`, { env });
@@ -150,8 +150,9 @@ describe('validateSyncs against TeamViewer', () => {
 describe('validateSyncs on the source side', () => {
   it('reports a malformed export while TeamViewer passes', async () => {
     const dir = writeExport([]);
+    rmSync(join(dir, 'manifest.json'));
     writeFileSync(join(dir, 'users.json'), '[{"id": "1", "email": ');
-    const result = await validateOne({ source: `{ type: file, path: ${dir} }` });
+    const result = await validateOne({ source: `{ type: file, path: ${dir}, settle: 0s }` });
     expect(result.ok).toBe(false);
     expect(result.source).toEqual({ ok: false, checks: [{ name: 'read export', ok: false, detail: expect.stringMatching(/^users\.json is not valid JSON/) }] });
     expect(result.teamviewer.ok).toBe(true);

@@ -22,7 +22,7 @@ afterAll(async () => {
 
 function sidesFor(users: DirectoryUser[], state: MemorySyncState, extraYaml = ''): SyncSides {
   const config = parseConfig(
-    `syncs:\n  - name: corp\n    source: { type: file, path: ${writeExport(users)} }\n    target: { baseUrl: ${tv.baseUrl}, token: "\${T}" }\n${extraYaml}`,
+    `syncs:\n  - name: corp\n    source: { type: file, path: ${writeExport(users)}, settle: 0s }\n    target: { baseUrl: ${tv.baseUrl}, token: "\${T}" }\n${extraYaml}`,
     { env: { T: TOKEN } },
   );
   const sync = config.syncs[0]!;

@@ -68,7 +68,7 @@ describe('quarantine', () => {
     prefixes.push(prefix);
     const dir = writeExport(people(2, 71_000));
     const make = (token: string) =>
-      parseConfig(`redis: { url: "${REDIS_URL}", prefix: ${prefix} }\nsyncs:\n  - name: corp\n    source: { type: file, path: ${dir} }\n    target: { baseUrl: ${tv.baseUrl}, token: "\${T}" }\n`, { env: { T: token } });
+      parseConfig(`redis: { url: "${REDIS_URL}", prefix: ${prefix} }\nsyncs:\n  - name: corp\n    source: { type: file, path: ${dir}, settle: 0s }\n    target: { baseUrl: ${tv.baseUrl}, token: "\${T}" }\n`, { env: { T: token } });
 
     const bad = await startWorker(make('revoked-token-000000'));
     daemons.push(bad);

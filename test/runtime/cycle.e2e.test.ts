@@ -29,7 +29,7 @@ function configFor(exportDir: string, opts: { prefix: string; sync?: string; rps
     `redis: { url: "${REDIS_URL}", prefix: ${opts.prefix} }
 syncs:
   - name: ${opts.sync ?? 'corp'}
-    source: { type: file, path: ${exportDir} }
+    source: { type: file, path: ${exportDir}, settle: 0s }
     target: { baseUrl: ${tv.baseUrl}, token: "\${T}", requestsPerSecond: ${opts.rps ?? 1000}, concurrency: ${opts.concurrency ?? 16} }
 ${opts.extra ?? ''}`,
     { env: { T: TOKEN } },

@@ -32,7 +32,7 @@ async function startSync(users: DirectoryUser[], groups: Group[], opts: { baseUr
     `redis: { url: "${REDIS_URL}", prefix: ${prefix} }
 syncs:
   - name: corp
-    source: { type: file, path: ${dir} }
+    source: { type: file, path: ${dir}, settle: 0s }
     target: { baseUrl: ${opts.baseUrl ?? tv.baseUrl}, token: "\${T}", requestsPerSecond: 5000, concurrency: 16 }
 ${opts.extra ?? ''}`,
     { env: { T: TOKEN } },

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { writeFileExport } from '../../src/connectors/file.js';
 import type { DirectoryUser } from '../../src/model/directory.js';
 import { TeamViewerEmulator, type EmulatorOptions } from '../../src/teamviewer/emulator.js';
 
@@ -16,11 +17,10 @@ export async function startEmulator(opts: Partial<EmulatorOptions> = {}) {
   return { emulator, ...address };
 }
 
-/** A file-source export directory with these users (and groups, when given). */
+/** A file-source export directory with these users (and groups, when given), with its manifest. */
 export function writeExport(users: DirectoryUser[], groups: { id: string; name: string; members: string[] }[] = [], dir?: string): string {
   const target = dir ?? mkdtempSync(join(tmpdir(), 'tvsync-export-'));
-  writeFileSync(join(target, 'users.json'), JSON.stringify(users));
-  writeFileSync(join(target, 'groups.json'), JSON.stringify(groups));
+  writeFileExport(target, { 'users.json': JSON.stringify(users), 'groups.json': JSON.stringify(groups) });
   return target;
 }
 
@@ -44,7 +44,7 @@ log:
   level: warn
 syncs:
   - name: ${opts.syncName ?? 'corp'}
-    source: { type: file, path: ${opts.exportDir} }
+    source: { type: file, path: ${opts.exportDir}, settle: 0s }
     target:
       baseUrl: ${opts.baseUrl}
       token: \${TVSYNC_TEST_TOKEN}
