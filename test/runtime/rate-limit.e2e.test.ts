@@ -33,7 +33,7 @@ function configFor(exportDir: string, prefix: string, extra = '') {
 ${extra}
 syncs:
   - name: corp
-    source: { type: file, path: ${exportDir} }
+    source: { type: file, path: ${exportDir}, settle: 0s }
     target: { baseUrl: ${tv.baseUrl}, token: "\${T}", requestsPerSecond: 1000, concurrency: 4, tokenOwner: owner@corp.example }
 `,
     { env: { T: TOKEN } },

@@ -37,7 +37,7 @@ function configFor(exportDir: string, prefix: string) {
     `redis: { url: "${REDIS_URL}", prefix: ${prefix} }
 syncs:
   - name: corp
-    source: { type: file, path: ${exportDir} }
+    source: { type: file, path: ${exportDir}, settle: 0s }
     target: { baseUrl: ${liar.baseUrl}, token: "\${T}", requestsPerSecond: 1000, concurrency: 4, tokenOwner: owner@corp.example }
 `,
     { env: { T: TOKEN } },
