@@ -41,5 +41,11 @@ export interface DirectoryRead {
   complete: boolean;
   /** Why the read is not complete, for the report. */
   incompleteReason?: string;
+  /**
+   * Whether the read covered the groups in scope and their memberships; absent means the same as
+   * `complete`. False: no group is deleted and no member removed this cycle.
+   */
+  groupsComplete?: boolean;
+  groupsIncompleteReason?: string;
   issues: DirectoryIssue[];
 }

@@ -117,7 +117,7 @@ describe('matching and links', () => {
   });
 
   it('drops a link whose TeamViewer user is gone and matches or creates again', () => {
-    const plan = computePlan(input({ users: [idp('1', 'a@x.test')], links: new Map([['1', 'u404']]) }));
+    const plan = computePlan(input({ users: [idp('1', 'a@x.test')], teamviewer: [tv('u9', 'owner@x.test')], links: new Map([['1', 'u404']]) }));
     expect(plan.links).toEqual([{ action: 'drop', sourceId: '1', tvUserId: 'u404', reason: 'teamviewer-user-gone' }]);
     expect(plan.operations).toMatchObject([{ kind: 'createUser' }]);
   });
