@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeGroupPlan, type GroupOperation, type GroupPlanInput, type GroupPlanPolicy } from '../../src/plan/groups.js';
+import { computeGroupPlan, screenGroups, type GroupOperation, type GroupPlanInput, type GroupPlanPolicy } from '../../src/plan/groups.js';
 import { guardGroupRemovals } from '../../src/plan/guards.js';
 import type { DirectoryGroup } from '../../src/model/directory.js';
 import type { TvGroup } from '../../src/model/teamviewer.js';
@@ -633,5 +633,57 @@ describe('members whose deactivation was stopped', () => {
       policy,
     });
     expect(plan.operations).toEqual([expect.objectContaining({ kind: 'removeGroupMembers', memberIds: ['uc'] })]);
+  });
+});
+
+describe('over-long values', () => {
+  const huge = 'N'.repeat(10 * 1024 * 1024);
+  it('skips a group with an over-long name and keeps its TeamViewer group; the plan stays small', () => {
+    const plan = computeGroupPlan(input({
+      groups: [idpGroup('g1', huge, ['a', 'b']), idpGroup('g2', 'Ops', ['a'])],
+      teamviewerGroups: [tvGroup('t1', 'Sales', ['ua', 'uc'])],
+      groupLinks: new Map([['g1', 't1']]),
+      goneGroups: new Map([['g1', 'deleted']]),
+      provisioned: ['a', 'b', 'c'],
+    }));
+    expect(plan.operations.map((op) => op.key)).toEqual(['createGroup.g2']);
+    expect(plan.links).toEqual([]);
+    expect(plan.skipped).toEqual([{ sourceGroupId: 'g1', reason: 'value-too-long', message: expect.stringContaining('name of 10485760 characters') }]);
+    expect(plan.summary.inScope).toBe(2);
+    expect(JSON.stringify(plan).length).toBeLessThan(10_000);
+  });
+
+  it('skips a group with an over-long id, naming it only in part', () => {
+    const plan = computeGroupPlan(input({ groups: [idpGroup(huge, 'Sales', ['a'])], provisioned: ['a'] }));
+    expect(plan.operations).toEqual([]);
+    expect(plan.skipped).toMatchObject([{ reason: 'value-too-long', message: expect.stringContaining('id of 10485760 characters') }]);
+    expect(JSON.stringify(plan).length).toBeLessThan(10_000);
+  });
+
+  it('leaves out members named by an over-long id, and echoes a long TeamViewer name only in part', () => {
+    const plan = computeGroupPlan(input({
+      groups: [idpGroup('g1', 'Sales', ['a', huge])],
+      teamviewerGroups: [tvGroup('t1', huge, ['ua'])],
+      groupLinks: new Map([['g1', 't1']]),
+      provisioned: ['a'],
+    }));
+    expect(plan.operations).toMatchObject([{ kind: 'renameGroup', displayName: 'Sales' }]);
+    expect(plan.skipped).toMatchObject([{ reason: 'value-too-long', sourceGroupId: 'g1', message: expect.stringContaining('1 member of group Sales named by an id longer than 1024') }]);
+    expect(JSON.stringify(plan).length).toBeLessThan(10_000);
+  });
+
+  it('what is screened out before storing is still reported and still protects its TeamViewer group', () => {
+    const { groups, screenedOut } = screenGroups([idpGroup('g1', huge, ['a']), idpGroup('g2', 'Ops', ['a', huge])]);
+    expect(JSON.stringify({ groups, screenedOut }).length).toBeLessThan(10_000);
+    const plan = computeGroupPlan(input({
+      groups,
+      screenedOut,
+      teamviewerGroups: [tvGroup('t1', 'Sales', ['ua'])],
+      groupLinks: new Map([['g1', 't1']]),
+      goneGroups: new Map([['g1', 'deleted']]),
+      provisioned: ['a'],
+    }));
+    expect(plan.operations.map((op) => op.key)).toEqual(['createGroup.g2']);
+    expect(plan.skipped.map((s) => [s.reason, s.sourceGroupId])).toEqual([['value-too-long', 'g1'], ['value-too-long', 'g2']]);
   });
 });
