@@ -25,8 +25,6 @@ export interface CycleDeps {
   onPlanned?: (cycleId: string, plan: Plan) => void | Promise<void>;
   /** Group deletions a person approved, by TeamViewer group id. */
   approvedGroupDeletions?: () => Promise<ReadonlySet<string>>;
-  /** Held member removals a person approved, by TeamViewer group id (default: from `approvals`). */
-  approvedMemberRemovals?: () => Promise<ReadonlySet<string>>;
   health?: HealthStore;
   approvals?: ApprovalStore;
 }
@@ -123,7 +121,7 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
         const results = await deps.store.results(cycleId);
         try {
           const approved = deps.approvedGroupDeletions ? await deps.approvedGroupDeletions() : new Set<string>();
-          const approvedMembers = deps.approvedMemberRemovals ? await deps.approvedMemberRemovals() : ((await deps.approvals?.memberRemovals()) ?? new Set<string>());
+          const approvedMembers = (await deps.approvals?.memberRemovals()) ?? new Set<string>();
           const phase = await planGroups(deps.sides, directoryGroups, { plan, results }, {
             ...(approved.size ? { approvedDeletions: approved } : {}),
             ...(approvedMembers.size ? { approvedMemberRemovals: approvedMembers } : {}),
