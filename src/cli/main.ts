@@ -335,7 +335,7 @@ export function buildProgram(): Command {
 
   program
     .command('approve')
-    .description('release the deactivations and group deletions a cycle held at the threshold; they run in a cycle started now')
+    .description('release the deactivations, group deletions and member removals a cycle held at the thresholds; they run in a cycle started now')
     .option('-c, --config <file>', 'configuration file (default: $TVSYNC_CONFIG)')
     .requiredOption('-s, --sync <name>', 'the sync')
     .requiredOption('--cycle <id>', 'the cycle whose held operations are approved (see tvsync status)')
@@ -347,16 +347,21 @@ export function buildProgram(): Command {
         const cycle = await new CycleStore(redis, config.redis.prefix, sync!.name).load(opts.cycle);
         if (!cycle?.plan) throw new CliFailure(`sync ${sync!.name} has no stored cycle ${opts.cycle} (cycles are kept 3 days; tvsync status lists recent ones)`, EXIT.usage);
         const users = cycle.plan.held.map((op) => op.tvUserId);
-        const groups = cycle.groupPhase?.status === 'synced' ? cycle.groupPhase.plan.held.map((op) => op.tvGroupId) : [];
-        if (users.length === 0 && groups.length === 0) throw new CliFailure(`cycle ${opts.cycle} held nothing for approval`, EXIT.usage);
-        await new ApprovalStore(redis, config.redis.prefix, sync!.name).approve(users, groups);
+        const groupPlan = cycle.groupPhase?.status === 'synced' ? cycle.groupPhase.plan : undefined;
+        const groups = groupPlan ? groupPlan.held.map((op) => op.tvGroupId) : [];
+        // Approved per group; absent in cycles stored before member removals could be held.
+        const heldRemovals = groupPlan?.heldMemberRemovals ?? [];
+        const removalGroups = heldRemovals.map((h) => h.tvGroupId);
+        const members = heldRemovals.reduce((n, h) => n + h.members, 0);
+        if (users.length === 0 && groups.length === 0 && removalGroups.length === 0) throw new CliFailure(`cycle ${opts.cycle} held nothing for approval`, EXIT.usage);
+        await new ApprovalStore(redis, config.redis.prefix, sync!.name).approve(users, groups, removalGroups);
         const queues = openQueues(sync!.name, redis, config.redis.prefix);
         try {
           await requestCycle(queues.cycles, sync!.name);
         } finally {
           await closeQueues(queues);
         }
-        process.stdout.write(`approved ${users.length} deactivations and ${groups.length} group deletions held by cycle ${opts.cycle}; a cycle was requested to run them (those no longer needed are not done)\n`);
+        process.stdout.write(`approved ${users.length} deactivations, ${groups.length} group deletions and ${members} member removals in ${removalGroups.length} group(s) held by cycle ${opts.cycle}; a cycle was requested to run them (those no longer needed are not done)\n`);
       } finally {
         redis.disconnect();
       }

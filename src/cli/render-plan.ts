@@ -33,11 +33,13 @@ export function renderGroupPhase(phase: GroupPhase): string {
   const skipped = Object.values(s.skipped).reduce((a, b) => a + (b ?? 0), 0);
   const lines = [
     `groups: ${s.inScope} in the IdP scope, ${s.teamviewerGroups} in TeamViewer, ${s.managed} managed by this sync`,
-    `  create ${ops.createGroup} · rename ${ops.renameGroup} · member adds ${ops.addGroupMembers} (+${s.membersAdded}) · member removals ${ops.removeGroupMembers} (-${s.membersRemoved}) · delete ${ops.deleteGroup} · held ${s.held} · unchanged ${s.unchanged} · skipped ${skipped}`,
+    `  create ${ops.createGroup} · rename ${ops.renameGroup} · member adds ${ops.addGroupMembers} (+${s.membersAdded}) · member removals ${ops.removeGroupMembers} (-${s.membersRemoved}) · delete ${ops.deleteGroup} · held ${s.held}${s.memberRemovalsHeld ? ` (+${s.memberRemovalsHeld} member removals)` : ''} · unchanged ${s.unchanged} · skipped ${skipped}`,
   ];
   if (plan.notices.length) lines.push(...plan.notices.map((n) => `  ! ${n}`));
   if (plan.operations.length) lines.push('', 'group operations:', ...plan.operations.map((op) => `  ${GROUP_VERB[op.kind].padEnd(10)} ${op.message}`));
   if (plan.held.length) lines.push('', 'group deletions held for approval:', ...plan.held.map((op) => `  ${'held'.padEnd(10)} ${op.message}`));
+  const heldRemovals = plan.heldMemberRemovals ?? [];
+  if (heldRemovals.length) lines.push('', 'member removals held for approval (member-removal threshold):', ...heldRemovals.map((h) => `  ${'held'.padEnd(10)} ${h.message}`));
   if (plan.skipped.length) lines.push('', 'groups skipped:', ...plan.skipped.map((item) => `  ${item.reason.padEnd(28)} ${item.message}`));
   return lines.join('\n');
 }

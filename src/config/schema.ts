@@ -28,6 +28,16 @@ export const policySchema = z.strictObject({
       minCountForPercent: z.number().int().nonnegative().default(5),
     })
     .default({ maxCount: 50, maxPercent: 20, minCountForPercent: 5 }),
+  // Memberships churn more than users (one leaver is in several groups, a re-org moves many at
+  // once), so the count is ten times the users'; the share is the same, and a handful of removals
+  // (someone changing team) never trips it even in a small company.
+  memberRemovalThreshold: z
+    .strictObject({
+      maxCount: z.number().int().nonnegative().default(500),
+      maxPercent: z.number().min(0).max(100).default(20),
+      minCountForPercent: z.number().int().nonnegative().default(10),
+    })
+    .default({ maxCount: 500, maxPercent: 20, minCountForPercent: 10 }),
   outsideCompanyRetry: durationBetween(60_000, 365 * 86_400_000).default(86_400_000),
 });
 
@@ -47,7 +57,7 @@ export const syncSchema = z.strictObject({
   ssoCustomerId: z.string().min(1).optional().describe('sent on create only'),
   schedule: z.strictObject({ every: durationBetween(10_000, 7 * 86_400_000).default(40 * 60_000) }).default({ every: 40 * 60_000 }),
   protect: z.array(z.email()).default([]).describe('addresses never deactivated'),
-  policy: policySchema.default({ deactivationThreshold: { maxCount: 50, maxPercent: 20, minCountForPercent: 5 }, outsideCompanyRetry: 86_400_000 }),
+  policy: policySchema.default({ deactivationThreshold: { maxCount: 50, maxPercent: 20, minCountForPercent: 5 }, memberRemovalThreshold: { maxCount: 500, maxPercent: 20, minCountForPercent: 10 }, outsideCompanyRetry: 86_400_000 }),
   groups: groupsSchema.default({ enabled: true, onIdpDelete: 'delete', batchSize: 100 }),
 });
 

@@ -1,6 +1,7 @@
 import type { DirectoryRead } from '../model/directory.js';
 import type { TvUser, TvUserChanges } from '../model/teamviewer.js';
-import { emailKey, mapDirectoryUser, type MappedUser } from './mapping.js';
+import { guardDeactivations, readFacts, type RemovalBlock } from './guards.js';
+import { clip, emailKey, FIELD_CAPS, mapDirectoryUser, type MappedUser } from './mapping.js';
 import type {
   ChangeUserOperation,
   LinkChange,
@@ -14,7 +15,7 @@ import type {
 } from './types.js';
 
 export interface PlanInput {
-  directory: Pick<DirectoryRead, 'users' | 'complete' | 'incompleteReason'> & { issues?: DirectoryRead['issues'] };
+  directory: Pick<DirectoryRead, 'users' | 'complete' | 'incompleteReason'> & Partial<Pick<DirectoryRead, 'issues' | 'groups' | 'groupsComplete' | 'groupsIncompleteReason'>>;
   teamviewer: readonly TvUser[];
   /** IdP object id → TeamViewer user id, as this sync learned them. */
   links: ReadonlyMap<string, string>;
@@ -44,14 +45,9 @@ export function computePlan(input: PlanInput): Plan {
   const sourceIds = new Set<string>();
   for (const user of directory.users) sourceIds.add(user.id);
   // A user record the connector could not read is still in scope: its TeamViewer user must not be
-  // taken for removed. A user record that cannot even be named, or an unreadable group, assignment
-  // or membership (whose members may have fallen out of the read), makes every removal doubtful.
-  const doubtful = { users: 0, groups: 0 };
-  for (const issue of directory.issues ?? []) {
-    if (issue.kind !== 'user') doubtful.groups++;
-    else if (issue.objectId !== undefined) sourceIds.add(issue.objectId);
-    else doubtful.users++;
-  }
+  // taken for removed. One that cannot even be named makes every removal doubtful (the guard).
+  for (const issue of directory.issues ?? []) if (issue.kind === 'user' && issue.objectId !== undefined) sourceIds.add(issue.objectId);
+  const blocked = guardDeactivations(readFacts({ ...directory, groups: directory.groups ?? [] }), { links: links.size, teamviewerUsers: teamviewer.length });
   // In a steady state nearly every user is found through its link; these two indexes serve only
   // the users that are not, so they are built on first use.
   const tvByEmail = lazy(() => {
@@ -104,7 +100,7 @@ export function computePlan(input: PlanInput): Plan {
   for (const user of mapped) {
     const sameEmail = byEmail.get(user.emailKey) ?? [];
     if (sameEmail.length > 1) {
-      const others = sameEmail.filter((u) => u !== user).map((u) => u.sourceId).sort().join(', ');
+      const others = listSome(sameEmail.filter((u) => u !== user).map((u) => u.sourceId).sort());
       skipped.push(skip('duplicate-email', `${user.email} is used by more than one IdP user in scope (also ${others}); none of them is created or changed until the IdP has one owner for it`, { sourceId: user.sourceId, email: user.email }));
       keepLink(user.sourceId);
       continue;
@@ -170,14 +166,19 @@ export function computePlan(input: PlanInput): Plan {
       email: tv.email || tv.userName,
       tvUserId: tv.id,
       changes: { active: false },
-      before: { displayName: tv.displayName, active: tv.active },
+      before: { displayName: clip(tv.displayName, FIELD_CAPS.name), active: tv.active },
       reason: 'removed-from-scope',
       message: `deactivate ${tv.email || tv.userName}: IdP user ${sourceId} is no longer in scope`,
     });
   }
 
+  // TeamViewer listing no user at all is doubted, not believed: the links stay for a better answer.
+  if (blocked?.reason === 'teamviewer-users-empty') {
+    const kept = linkChanges.filter((c) => !(c.action === 'drop' && c.reason === 'teamviewer-user-gone'));
+    linkChanges.splice(0, linkChanges.length, ...kept);
+  }
   const managed = countManaged(links, linkChanges, tvById);
-  const gate = gateDeactivations(deactivations, input, managed, doubtful);
+  const gate = gateDeactivations(deactivations, input, managed, blocked);
   operations.push(...gate.run);
   skipped.push(...gate.skipped);
 
@@ -208,7 +209,7 @@ export function computePlan(input: PlanInput): Plan {
       skipped: skippedCounts,
     },
   };
-  if (gate.blocked) plan.deactivationsBlocked = gate.blocked;
+  if (blocked) plan.deactivationsBlocked = blocked;
   return plan;
 }
 
@@ -245,8 +246,8 @@ function planChange(user: MappedUser, tv: TvUser): ChangeUserOperation | undefin
 
   const email = tv.email || tv.userName;
   const what: string[] = [];
-  if (changes.displayName !== undefined) what.push(`name "${tv.displayName}" → "${changes.displayName}"`);
-  const base = { sourceId: user.sourceId, email, tvUserId: tv.id, changes, before: { displayName: tv.displayName, active: tv.active } };
+  if (changes.displayName !== undefined) what.push(`name "${clip(tv.displayName)}" → "${changes.displayName}"`);
+  const base = { sourceId: user.sourceId, email, tvUserId: tv.id, changes, before: { displayName: clip(tv.displayName, FIELD_CAPS.name), active: tv.active } };
   if (changes.active === false) {
     return { ...base, kind: 'deactivateUser', reason: 'disabled-in-idp', message: `deactivate ${email}: disabled in the IdP${what.length ? `; ${what.join(', ')}` : ''}` };
   }
@@ -277,12 +278,11 @@ interface Gate {
   skipped: SkippedItem[];
   notices: string[];
   candidates: number;
-  blocked?: Plan['deactivationsBlocked'];
 }
 
 /** Protect list, token owner, source-read guard, then the threshold, in that order. */
-function gateDeactivations(candidates: ChangeUserOperation[], input: PlanInput, managed: number, doubtful: { users: number; groups: number }): Gate {
-  const { policy, directory } = input;
+function gateDeactivations(candidates: ChangeUserOperation[], input: PlanInput, managed: number, blocked: RemovalBlock | undefined): Gate {
+  const { policy } = input;
   const gate: Gate = { run: [], held: [], skipped: [], notices: [], candidates: 0 };
   const protectedEmails = new Set(policy.protect.map(emailKey));
   if (policy.tokenOwnerEmail) protectedEmails.add(emailKey(policy.tokenOwnerEmail));
@@ -293,17 +293,6 @@ function gateDeactivations(candidates: ChangeUserOperation[], input: PlanInput, 
     gate.run.push({ ...op, kind: 'updateUser', reason: 'attributes-changed', changes: { displayName: op.changes.displayName }, message: `update ${op.email}: name "${op.before.displayName}" → "${op.changes.displayName}"` });
   };
 
-  let blocked: Gate['blocked'];
-  if (!directory.complete) {
-    blocked = { reason: 'source-read-incomplete', message: `The IdP read did not cover the whole scope (${directory.incompleteReason ?? 'reason not given'}); no user is deactivated this cycle.` };
-  } else if (doubtful.users > 0) {
-    blocked = { reason: 'source-read-incomplete', message: `The IdP returned ${doubtful.users} user record(s) without a usable id; no user is deactivated this cycle.` };
-  } else if (doubtful.groups > 0) {
-    blocked = { reason: 'source-read-incomplete', message: `The IdP returned ${doubtful.groups} group, assignment or membership record(s) tvsync could not read, so some members may be missing from the read; no user is deactivated this cycle.` };
-  } else if (directory.users.length === 0) {
-    blocked = { reason: 'source-empty', message: 'The IdP returned no user in scope; that looks like a scoping or permission mistake, so no user is deactivated this cycle.' };
-  }
-
   const pending: ChangeUserOperation[] = [];
   for (const op of candidates) {
     if (protectedEmails.has(emailKey(op.email))) {
@@ -311,16 +300,13 @@ function gateDeactivations(candidates: ChangeUserOperation[], input: PlanInput, 
       gate.skipped.push(skip('protected', `${op.email} would be deactivated (${op.reason}) but is ${who}; left active`, { sourceId: op.sourceId, email: op.email, tvUserId: op.tvUserId }));
       keepRename(op);
     } else if (blocked) {
-      gate.skipped.push(skip('source-read-incomplete', `${op.email} would be deactivated (${op.reason}); not done because ${blocked.message}`, { sourceId: op.sourceId, email: op.email, tvUserId: op.tvUserId }));
+      gate.skipped.push(skip('source-read-incomplete', `${op.email} would be deactivated (${op.reason}); not done because ${blocked.cause}`, { sourceId: op.sourceId, email: op.email, tvUserId: op.tvUserId }));
       keepRename(op);
     } else {
       pending.push(op);
     }
   }
-  if (blocked) {
-    gate.blocked = blocked;
-    gate.notices.push(blocked.message);
-  }
+  if (blocked) gate.notices.push(blocked.message);
 
   gate.candidates = pending.length;
   const approved = policy.approvedDeactivations ?? new Set<string>();
@@ -350,6 +336,12 @@ function skip(reason: SkipReason, message: string, who: { sourceId?: string; ema
   if (who.email !== undefined) item.email = who.email;
   if (who.tvUserId !== undefined) item.tvUserId = who.tvUserId;
   return item;
+}
+
+/** Ids for a message: the first few, then how many more, so one message cannot grow with the directory. */
+function listSome(ids: string[], max = 10): string {
+  const shown = ids.slice(0, max).map((id) => clip(id)).join(', ');
+  return ids.length > max ? `${shown} and ${ids.length - max} more` : shown;
 }
 
 function lazy<T>(build: () => T): () => T {

@@ -1,5 +1,7 @@
 import type { DirectoryGroup } from '../model/directory.js';
 import type { TvGroup } from '../model/teamviewer.js';
+import type { RemovalBlock } from './guards.js';
+import { clip, FIELD_CAPS, groupValueProblem, idTooLong } from './mapping.js';
 import type { DeactivationThreshold } from './types.js';
 
 /**
@@ -18,7 +20,8 @@ export type GroupSkipReason =
   | 'group-deleted-in-idp-left'
   | 'group-left-out-of-scope'
   | 'teamviewer-group-shared'
-  | 'source-read-incomplete';
+  | 'source-read-incomplete'
+  | 'value-too-long';
 
 export interface GroupPlanPolicy {
   /** Members per add/remove request. */
@@ -29,13 +32,25 @@ export interface GroupPlanPolicy {
   deactivationsThisCycle: number;
   /** TeamViewer group ids whose deletion a person approved. */
   approvedDeletions?: ReadonlySet<string>;
+  /** Member removals of one cycle above this (count, or share of the memberships this sync manages) are held. */
+  memberRemovalThreshold: DeactivationThreshold;
+  /** TeamViewer group ids whose held member removals a person approved. */
+  approvedMemberRemovals?: ReadonlySet<string>;
 }
 
 export interface GroupPlanInput {
   /** IdP groups in scope (memberIds are IdP user ids). */
   groups: readonly DirectoryGroup[];
-  /** Whether the IdP read covered the whole scope; if not: no member removal, no group deletion. */
-  complete: boolean;
+  /**
+   * Groups already screened out of `groups` (see screenGroups): reported, and their ids counted as
+   * in the read so their TeamViewer groups are not taken for removed.
+   */
+  screenedOut?: ScreenedOut;
+  /**
+   * The read guard (guardGroupRemovals): when set, no member is removed and no group missing from
+   * the read is deleted or unlinked. Required so that no caller forgets it.
+   */
+  removalsBlocked: RemovalBlock | undefined;
   teamviewerGroups: readonly TvGroup[];
   /** IdP group id → TeamViewer group id, as this sync learned them. */
   groupLinks: ReadonlyMap<string, string>;
@@ -65,6 +80,25 @@ export type GroupOperation =
 export type GroupOperationKind = GroupOperation['kind'];
 export type DeleteGroupOperation = Extract<GroupOperation, { kind: 'deleteGroup' }>;
 
+/** What screenGroups took out of a read: reported, and kept from being taken for removed. */
+export interface ScreenedOut {
+  skipped: GroupSkippedItem[];
+  /** Ids of groups skipped whole whose TeamViewer group must not be taken for removed. */
+  ids: string[];
+  /** How many groups were skipped whole. */
+  groups: number;
+}
+
+/** A group's member removals held at the member-removal threshold: approved per TeamViewer group. */
+export interface HeldMemberRemoval {
+  sourceGroupId: string;
+  tvGroupId: string;
+  displayName: string;
+  /** How many members would be removed (the ids are not kept: a held plan repeats every cycle). */
+  members: number;
+  message: string;
+}
+
 export interface GroupSkippedItem {
   sourceGroupId?: string;
   tvGroupId?: string;
@@ -88,7 +122,10 @@ export interface GroupPlanSummary {
   /** Members added by creates and adds. */
   membersAdded: number;
   membersRemoved: number;
+  /** Group deletions held for approval. */
   held: number;
+  /** Members whose removal is held for approval (member-removal threshold). */
+  memberRemovalsHeld: number;
   skipped: Partial<Record<GroupSkipReason, number>>;
 }
 
@@ -97,9 +134,13 @@ export interface GroupPlan {
   operations: GroupOperation[];
   /** Deletions above the threshold: not run until a person approves them. */
   held: DeleteGroupOperation[];
+  /** Member removals above their threshold, per group: not run until a person approves them. */
+  heldMemberRemovals: HeldMemberRemoval[];
   skipped: GroupSkippedItem[];
   links: GroupLinkChange[];
   notices: string[];
+  /** Why the read guard stopped every member removal and group deletion this cycle. */
+  removalsBlocked?: RemovalBlock;
   summary: GroupPlanSummary;
 }
 
@@ -140,7 +181,7 @@ type NameMatch =
 
 /** Computes what must change in TeamViewer's user groups. Same input, same plan, in the same order. */
 export function computeGroupPlan(input: GroupPlanInput): GroupPlan {
-  const { complete, policy, groupLinks } = input;
+  const { policy, groupLinks, removalsBlocked: blocked } = input;
   // Config validates the size; a bad value must still not make the batching loop run away.
   const batchSize = Number.isInteger(policy.batchSize) && policy.batchSize > 0 ? policy.batchSize : DEFAULT_BATCH_SIZE;
   const planned: PlannedOperation[] = [];
@@ -151,8 +192,12 @@ export function computeGroupPlan(input: GroupPlanInput): GroupPlan {
   let withheldRemovals = 0;
   let withheldRemovalGroups = 0;
   let keptMissingGroups = 0;
+  const removals: { group: GroupRecord; tvGroupId: string; memberIds: string[] }[] = [];
 
-  const groups = uniqueGroups(input.groups);
+  const screened = screenGroups(input.groups);
+  const screenedOut = [screened.screenedOut, ...(input.screenedOut ? [input.screenedOut] : [])];
+  for (const out of screenedOut) skipped.push(...out.skipped);
+  const groups = uniqueGroups(screened.groups);
   const tvGroups = uniqueGroups(input.teamviewerGroups.map((g) => ({ id: g.id, name: g.displayName, memberIds: g.memberIds })));
   const tvById = new Map<string, GroupRecord>();
   const tvByName = new Map<string, GroupRecord[]>();
@@ -169,6 +214,8 @@ export function computeGroupPlan(input: GroupPlanInput): GroupPlan {
     inRead.add(group.id);
     pushTo(namesakes, nameKey(group.name), group);
   }
+  // A group skipped for an over-long name is still in scope: its TeamViewer group is not removed.
+  for (const out of screenedOut) for (const id of out.ids) inRead.add(id);
 
   // Existing TeamViewer groups held through a link by a group in the read. Should two IdP groups
   // ever link to one TeamViewer group, the smallest id keeps it: two owners would undo each other.
@@ -216,7 +263,7 @@ export function computeGroupPlan(input: GroupPlanInput): GroupPlan {
         : tvUserId !== undefined
           ? `is linked to TeamViewer user ${tvUserId}, which no longer exists`
           : 'has no TeamViewer user yet';
-      const item: GroupSkippedItem = { sourceGroupId: group.id, sourceUserId: userId, reason: 'member-not-provisioned', message: `IdP user ${userId} ${why}; left out of group ${group.name}` };
+      const item: GroupSkippedItem = { sourceGroupId: group.id, sourceUserId: clip(userId), reason: 'member-not-provisioned', message: `IdP user ${clip(userId)} ${why}; left out of group ${group.name}` };
       if (tvGroupId !== undefined) item.tvGroupId = tvGroupId;
       skipped.push(item);
     }
@@ -250,19 +297,19 @@ export function computeGroupPlan(input: GroupPlanInput): GroupPlan {
     const candidates = exact.length > 0 ? exact : loose;
     if (candidates.length === 0) return { kind: 'none' };
     if (candidates.length > 1) {
-      const ids = candidates.map((tv) => `${tv.name} (${tv.id})`).join(', ');
+      const ids = candidates.slice(0, 10).map((tv) => `${clip(tv.name)} (${tv.id})`).join(', ') + (candidates.length > 10 ? ` and ${candidates.length - 10} more` : '');
       return { kind: 'skip', reason: 'ambiguous-group-name', message: `IdP group ${group.name} matches more than one TeamViewer group by name: ${ids}; none is taken over and no group is created` };
     }
     const tv = candidates[0];
     if (!tv) return { kind: 'none' };
     const holder = holderOf.get(tv.id);
     if (holder !== undefined) {
-      return { kind: 'skip', reason: 'group-name-taken', tvGroupId: tv.id, message: `TeamViewer group ${tv.name} (${tv.id}) is synced with IdP group ${holder}; IdP group ${group.name} does not take it over (tried again next cycle, e.g. after a pending rename)` };
+      return { kind: 'skip', reason: 'group-name-taken', tvGroupId: tv.id, message: `TeamViewer group ${clip(tv.name)} (${tv.id}) is synced with IdP group ${holder}; IdP group ${group.name} does not take it over (tried again next cycle, e.g. after a pending rename)` };
     }
     const missingHolder = linkedFromMissing.get(tv.id);
-    // A group missing from a partial read may still be in scope: its TeamViewer group stays its own.
-    if (missingHolder !== undefined && !complete) {
-      return { kind: 'skip', reason: 'group-name-taken', tvGroupId: tv.id, message: `TeamViewer group ${tv.name} (${tv.id}) is linked to IdP group ${missingHolder}, which the incomplete IdP read did not return; IdP group ${group.name} does not take it over this cycle` };
+    // A group missing from a doubtful read may still be in scope: its TeamViewer group stays its own.
+    if (missingHolder !== undefined && blocked) {
+      return { kind: 'skip', reason: 'group-name-taken', tvGroupId: tv.id, message: `TeamViewer group ${clip(tv.name)} (${tv.id}) is linked to IdP group ${missingHolder}, which the IdP read did not return; IdP group ${group.name} does not take it over this cycle because ${blocked.cause}` };
     }
     return { kind: 'match', tv };
   };
@@ -274,9 +321,14 @@ export function computeGroupPlan(input: GroupPlanInput): GroupPlan {
     if (linkedId !== undefined) {
       const linked = tvById.get(linkedId);
       if (!linked) {
+        if (blocked?.reason === 'teamviewer-groups-empty') {
+          // Not believed: re-creating would duplicate the group should TeamViewer list it again.
+          skipped.push({ sourceGroupId: group.id, tvGroupId: linkedId, reason: 'source-read-incomplete', message: `group ${group.name} is linked to TeamViewer group ${linkedId}, which TeamViewer did not list; neither created again nor unlinked because ${blocked.cause}` });
+          continue;
+        }
         links.push({ action: 'drop', sourceGroupId: group.id, tvGroupId: linkedId, reason: 'teamviewer-group-gone' });
       } else if (holderOf.get(linkedId) !== group.id) {
-        skipped.push({ sourceGroupId: group.id, tvGroupId: linkedId, reason: 'teamviewer-group-shared', message: `IdP group ${group.name} is linked to TeamViewer group ${linked.name} (${linkedId}), which IdP group ${holderOf.get(linkedId) ?? '?'} also links to and keeps; ${group.name} is not synced until the link is corrected` });
+        skipped.push({ sourceGroupId: group.id, tvGroupId: linkedId, reason: 'teamviewer-group-shared', message: `IdP group ${group.name} is linked to TeamViewer group ${clip(linked.name)} (${linkedId}), which IdP group ${holderOf.get(linkedId) ?? '?'} also links to and keeps; ${group.name} is not synced until the link is corrected` });
         continue;
       } else {
         tv = linked;
@@ -317,7 +369,7 @@ export function computeGroupPlan(input: GroupPlanInput): GroupPlan {
     if (group.name !== tv.name) {
       const why = takenOver.get(tv.id) === group.id ? ' (taken over by name)' : '';
       planned.push({
-        op: { kind: 'renameGroup', key: `renameGroup.${group.id}`, sourceGroupId: group.id, tvGroupId: tv.id, displayName: group.name, before: tv.name, message: `rename group ${tv.name} to ${group.name}${why}` },
+        op: { kind: 'renameGroup', key: `renameGroup.${group.id}`, sourceGroupId: group.id, tvGroupId: tv.id, displayName: group.name, before: clip(tv.name, FIELD_CAPS.name), message: `rename group ${clip(tv.name)} to ${group.name}${why}` },
         nameKey: nameKey(group.name),
         name: group.name,
         batch: 0,
@@ -328,15 +380,16 @@ export function computeGroupPlan(input: GroupPlanInput): GroupPlan {
     let toRemove: string[] = [];
     for (const id of current) if (!resolved.wanted.has(id) && !input.keepMembers?.has(id)) toRemove.push(id);
     toRemove.sort();
-    if (toRemove.length > 0 && !complete) {
+    if (toRemove.length > 0 && blocked) {
       withheldRemovals += toRemove.length;
       withheldRemovalGroups++;
-      skipped.push({ sourceGroupId: group.id, tvGroupId: tv.id, reason: 'source-read-incomplete', message: `${members(toRemove.length)} of group ${group.name} would be removed; not done because the IdP read did not cover the whole scope` });
+      skipped.push({ sourceGroupId: group.id, tvGroupId: tv.id, reason: 'source-read-incomplete', message: `${members(toRemove.length)} of group ${group.name} would be removed; not done because ${blocked.cause}` });
       toRemove = [];
     }
     addBatches('addGroupMembers', group, tv.id, toAdd);
-    addBatches('removeGroupMembers', group, tv.id, toRemove);
-    if (planned.length === before) unchanged++;
+    // Removals wait for the member-removal threshold, which needs them all.
+    if (toRemove.length > 0) removals.push({ group, tvGroupId: tv.id, memberIds: toRemove });
+    else if (planned.length === before) unchanged++;
   }
 
   // Linked groups missing from the read: deleted in the IdP, or out of scope.
@@ -345,48 +398,45 @@ export function computeGroupPlan(input: GroupPlanInput): GroupPlan {
   for (const [sourceId, tvId] of missingLinks) {
     const tv = tvById.get(tvId);
     if (!tv) {
+      if (blocked?.reason === 'teamviewer-groups-empty') continue;
       links.push({ action: 'drop', sourceGroupId: sourceId, tvGroupId: tvId, reason: 'teamviewer-group-gone' });
       continue;
     }
     const status = input.goneGroups.get(sourceId) ?? 'out-of-scope';
+    if (blocked) {
+      // Not even a deletion the IdP reports is acted on: after a doubtful read it may not be one.
+      keptMissingGroups++;
+      const what = status === 'deleted' ? 'is reported deleted by the IdP' : 'is missing from the IdP read';
+      skipped.push({ sourceGroupId: sourceId, tvGroupId: tvId, reason: 'source-read-incomplete', message: `group ${clip(tv.name)} ${what}; kept in TeamViewer and linked because ${blocked.cause}` });
+      continue;
+    }
     // A TeamViewer group an IdP group in the read syncs is never deleted or reported as left behind.
     const usedBy = holderOf.get(tvId) ?? takenOver.get(tvId);
     if (status === 'deleted') {
       if (policy.onIdpDelete === 'delete' && usedBy === undefined) {
-        if (!complete) {
-          keptMissingGroups++;
-          skipped.push({ sourceGroupId: sourceId, tvGroupId: tvId, reason: 'source-read-incomplete', message: `group ${tv.name} was deleted in the IdP; not deleted in TeamViewer because the IdP read did not cover the whole scope` });
-          continue;
-        }
         const existing = candidateByTv.get(tvId);
         if (existing) {
           existing.alsoLinkedFrom.push(sourceId);
           continue;
         }
         const candidate: DeletionCandidate = {
-          op: { kind: 'deleteGroup', key: `deleteGroup.${sourceId}`, sourceGroupId: sourceId, tvGroupId: tvId, displayName: tv.name, message: `group ${tv.name} was deleted in the IdP; deleting it in TeamViewer` },
+          op: { kind: 'deleteGroup', key: `deleteGroup.${sourceId}`, sourceGroupId: sourceId, tvGroupId: tvId, displayName: clip(tv.name, FIELD_CAPS.name), message: `group ${clip(tv.name)} was deleted in the IdP; deleting it in TeamViewer` },
           alsoLinkedFrom: [],
         };
         candidates.push(candidate);
         candidateByTv.set(tvId, candidate);
         continue;
       }
-      // A deletion the IdP reports is a fact, so the link goes even after a partial read: there is nothing left to sync.
       links.push({ action: 'drop', sourceGroupId: sourceId, tvGroupId: tvId, reason: 'deleted' });
       const message = usedBy !== undefined
-        ? `group ${tv.name} was deleted in the IdP; its TeamViewer group is now synced with IdP group ${usedBy}, so it is kept`
-        : `group ${tv.name} was deleted in the IdP; left in TeamViewer as it is (groups deleted in the IdP are left) and no longer synced`;
+        ? `group ${clip(tv.name)} was deleted in the IdP; its TeamViewer group is now synced with IdP group ${usedBy}, so it is kept`
+        : `group ${clip(tv.name)} was deleted in the IdP; left in TeamViewer as it is (groups deleted in the IdP are left) and no longer synced`;
       skipped.push({ sourceGroupId: sourceId, tvGroupId: tvId, reason: 'group-deleted-in-idp-left', message });
-      continue;
-    }
-    if (!complete) {
-      keptMissingGroups++;
-      skipped.push({ sourceGroupId: sourceId, tvGroupId: tvId, reason: 'source-read-incomplete', message: `group ${tv.name} is missing from the IdP read; kept linked because the read did not cover the whole scope` });
       continue;
     }
     links.push({ action: 'drop', sourceGroupId: sourceId, tvGroupId: tvId, reason: 'out-of-scope' });
     if (usedBy === undefined) {
-      skipped.push({ sourceGroupId: sourceId, tvGroupId: tvId, reason: 'group-left-out-of-scope', message: `group ${tv.name} is no longer in the IdP scope; left in TeamViewer as it is and no longer synced` });
+      skipped.push({ sourceGroupId: sourceId, tvGroupId: tvId, reason: 'group-left-out-of-scope', message: `group ${clip(tv.name)} is no longer in the IdP scope; left in TeamViewer as it is and no longer synced` });
     }
   }
 
@@ -395,6 +445,29 @@ export function computeGroupPlan(input: GroupPlanInput): GroupPlan {
   for (const tvId of groupLinks.values()) if (tvById.has(tvId)) managedIds.add(tvId);
   for (const tvId of takenOver.keys()) managedIds.add(tvId);
   const managed = managedIds.size;
+
+  // Member removals: held past their own threshold, against the memberships this sync manages.
+  const heldMemberRemovals: HeldMemberRemoval[] = [];
+  let managedMemberships = 0;
+  for (const tvId of managedIds) managedMemberships += new Set(tvById.get(tvId)?.memberIds).size;
+  const approvedRemovals = policy.approvedMemberRemovals ?? new Set<string>();
+  let unapprovedRemovals = 0;
+  for (const removal of removals) if (!approvedRemovals.has(removal.tvGroupId)) unapprovedRemovals += removal.memberIds.length;
+  const removalThreshold = policy.memberRemovalThreshold;
+  const holdRemovals =
+    unapprovedRemovals > removalThreshold.maxCount ||
+    (unapprovedRemovals > removalThreshold.minCountForPercent && unapprovedRemovals * 100 > removalThreshold.maxPercent * Math.max(managedMemberships, 1));
+  for (const { group, tvGroupId, memberIds } of removals) {
+    if (holdRemovals && !approvedRemovals.has(tvGroupId)) {
+      heldMemberRemovals.push({ sourceGroupId: group.id, tvGroupId, displayName: group.name, members: memberIds.length, message: `remove ${members(memberIds.length)} from ${group.name}: held at the member-removal threshold` });
+    } else {
+      addBatches('removeGroupMembers', group, tvGroupId, memberIds);
+    }
+  }
+  if (holdRemovals) {
+    const share = managedMemberships > 0 ? ` (${((unapprovedRemovals * 100) / managedMemberships).toFixed(1)}% of ${managedMemberships} managed memberships)` : '';
+    notices.push(`${unapprovedRemovals} unapproved member removal(s)${share} in ${heldMemberRemovals.length} group(s) exceed the member-removal threshold (more than ${removalThreshold.maxCount}, or more than ${removalThreshold.maxPercent}%); they are held for approval while adds and the other group changes run.`);
+  }
 
   const held: DeleteGroupOperation[] = [];
   const approved = policy.approvedDeletions ?? new Set<string>();
@@ -419,8 +492,8 @@ export function computeGroupPlan(input: GroupPlanInput): GroupPlan {
     const users = policy.deactivationsThisCycle > 0 ? ` on top of ${policy.deactivationsThisCycle} user deactivations this cycle` : '';
     notices.push(`${unapproved} unapproved group deletion(s)${share}${users} exceed the threshold (more than ${maxCount} removals in a cycle, or more than ${maxPercent}% of managed groups); they are held for approval while the other group changes run.`);
   }
-  if (!complete) {
-    notices.push(`The IdP read did not cover the whole scope: no member is removed from a TeamViewer group and no group missing from the read is deleted or unlinked this cycle (${members(withheldRemovals)} kept in ${withheldRemovalGroups} group(s), ${keptMissingGroups} missing group(s) kept).`);
+  if (blocked) {
+    notices.push(`${blocked.message.replace(/\.$/, '')} (${members(withheldRemovals)} kept in ${withheldRemovalGroups} group(s), ${keptMissingGroups} missing group(s) kept).`);
   }
 
   planned.sort((a, b) =>
@@ -430,6 +503,7 @@ export function computeGroupPlan(input: GroupPlanInput): GroupPlan {
     compare(a.op.sourceGroupId, b.op.sourceGroupId) ||
     a.batch - b.batch);
   const operations = planned.map((p) => p.op);
+  heldMemberRemovals.sort((a, b) => compare(nameKey(a.displayName), nameKey(b.displayName)) || compare(a.sourceGroupId, b.sourceGroupId));
   held.sort((a, b) => compare(nameKey(a.displayName), nameKey(b.displayName)) || compare(a.displayName, b.displayName) || compare(a.sourceGroupId, b.sourceGroupId));
   skipped.sort((a, b) =>
     compare(a.reason, b.reason) ||
@@ -450,14 +524,15 @@ export function computeGroupPlan(input: GroupPlanInput): GroupPlan {
   const skippedCounts: Partial<Record<GroupSkipReason, number>> = {};
   for (const item of skipped) skippedCounts[item.reason] = (skippedCounts[item.reason] ?? 0) + 1;
 
-  return {
+  const plan: GroupPlan = {
     operations,
     held,
+    heldMemberRemovals,
     skipped,
     links,
     notices,
     summary: {
-      inScope: groups.length,
+      inScope: groups.length + screenedOut.reduce((n, out) => n + out.groups, 0),
       teamviewerGroups: tvById.size,
       managed,
       unchanged,
@@ -465,9 +540,39 @@ export function computeGroupPlan(input: GroupPlanInput): GroupPlan {
       membersAdded,
       membersRemoved,
       held: held.length,
+      memberRemovalsHeld: heldMemberRemovals.reduce((n, h) => n + h.members, 0),
       skipped: skippedCounts,
     },
   };
+  if (blocked) plan.removalsBlocked = blocked;
+  return plan;
+}
+
+/**
+ * Takes out of an IdP read what must not be synced or stored as it is: groups with an over-long id
+ * or name (skipped whole), and members with an over-long id (left out). What is kept is bounded.
+ */
+export function screenGroups(groups: readonly DirectoryGroup[]): { groups: DirectoryGroup[]; screenedOut: ScreenedOut } {
+  const kept: DirectoryGroup[] = [];
+  const screenedOut: ScreenedOut = { skipped: [], ids: [], groups: 0 };
+  for (const group of groups) {
+    const problem = groupValueProblem(group);
+    if (problem) {
+      screenedOut.groups++;
+      screenedOut.skipped.push({ sourceGroupId: clip(group.id), reason: 'value-too-long', message: problem.message });
+      if (problem.field !== 'id') screenedOut.ids.push(group.id);
+      continue;
+    }
+    if (!group.memberIds.some(idTooLong)) {
+      kept.push(group);
+      continue;
+    }
+    const memberIds = group.memberIds.filter((id) => !idTooLong(id));
+    const left = group.memberIds.length - memberIds.length;
+    kept.push({ ...group, memberIds });
+    screenedOut.skipped.push({ sourceGroupId: group.id, reason: 'value-too-long', message: `${members(left)} of group ${group.name} named by an id longer than ${FIELD_CAPS.id} characters; left out of the group` });
+  }
+  return { groups: kept, screenedOut };
 }
 
 /**

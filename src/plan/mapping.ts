@@ -1,18 +1,18 @@
-import type { DirectoryUser } from '../model/directory.js';
+import type { DirectoryGroup, DirectoryUser } from '../model/directory.js';
 
 /**
  * How an IdP user becomes a TeamViewer user. Pure: the plan engine and `tvsync plan` rely on it
  * giving the same answer for the same record.
  */
 
-export type MappingSkipReason = 'no-email' | 'invalid-email' | 'no-name';
+export type MappingSkipReason = 'no-email' | 'invalid-email' | 'no-name' | 'value-too-long';
 
 export interface MappedUser {
   ok: true;
   sourceId: string;
   /** Exactly as the IdP holds it (trimmed): sent as userName and e-mail. */
   email: string;
-  /** Lower-cased: what matching compares, since TeamViewer treats addresses case-insensitively. */
+  /** Lower-cased and NFC: what matching compares, since TeamViewer treats addresses case-insensitively. */
   emailKey: string;
   displayName: string;
   active: boolean;
@@ -29,8 +29,52 @@ export interface UnmappableUser {
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
+/**
+ * The longest value tvsync takes from an IdP record; a longer one skips the record, so that one
+ * absurd value cannot grow every stored plan and report. TeamViewer documents no limits of its own.
+ */
+export const FIELD_CAPS = {
+  /** RFC 5321: a forward path holds at most 254 characters of address. */
+  email: 254,
+  /** Entra ID's own limit for display names; real names are far shorter. */
+  name: 256,
+  /** RFC 5646 asks implementations to take language tags of at least 35 characters. */
+  preferredLanguage: 35,
+  /** IdP object ids are GUIDs or short keys; this only stops the absurd. */
+  id: 1024,
+} as const;
+
+/** How much of an over-long or outside value a message or stored field echoes. */
+export const ECHO_CAP = 60;
+
+/**
+ * `value` if it is at most `max` characters, else its start and its length: what a message or a
+ * stored record may hold of a value that could be arbitrarily long.
+ */
+export function clip(value: string, max = ECHO_CAP): string {
+  return value.length <= max ? value : `${startOf(value, max)}… (${value.length} characters)`;
+}
+
+function startOf(value: string, max: number): string {
+  const start = value.slice(0, max);
+  // Do not end on half of a surrogate pair.
+  const last = start.charCodeAt(start.length - 1);
+  return last >= 0xd800 && last <= 0xdbff ? start.slice(0, -1) : start;
+}
+
+function tooLongMessage(what: string, field: string, length: number, cap: number, value: string, consequence: string): string {
+  return `${what} has a ${field} of ${length} characters ("${startOf(value, ECHO_CAP)}…"), more than the ${cap} tvsync accepts; ${consequence}`;
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * What two addresses are compared by: trimmed, lower-cased and in Unicode NFC, so that one address
+ * typed with a precomposed "é" and one with "e" + combining accent are one user, not two.
+ */
 export function emailKey(email: string): string {
-  return email.trim().toLowerCase();
+  const key = email.trim().toLowerCase();
+  return NON_ASCII.test(key) ? key.normalize('NFC') : key;
 }
 
 const RUNS_OF_SPACE = /\s{2,}|[\t\n\r\f\v]/;
@@ -76,7 +120,42 @@ export function normaliseLanguage(value: string | undefined): string | undefined
   return TEAMVIEWER_LANGUAGES.has(code) ? code : undefined;
 }
 
+const USER_FIELDS = [
+  ['id', FIELD_CAPS.id],
+  ['email', FIELD_CAPS.email],
+  ['displayName', FIELD_CAPS.name],
+  ['formattedName', FIELD_CAPS.name],
+  ['givenName', FIELD_CAPS.name],
+  ['familyName', FIELD_CAPS.name],
+  ['preferredLanguage', FIELD_CAPS.preferredLanguage],
+] as const;
+
+/** The first field of `user` longer than its cap (ignoring surrounding white space), if any. */
+function overLongField(user: DirectoryUser): { field: string; length: number; value: string } | undefined {
+  for (const [field, cap] of USER_FIELDS) {
+    const value = user[field];
+    if (value === undefined || value.length <= cap) continue;
+    const length = value.trim().length;
+    if (length > cap) return { field, length, value };
+  }
+  return undefined;
+}
+
 export function mapDirectoryUser(user: DirectoryUser): MappedUser | UnmappableUser {
+  const tooLong = overLongField(user);
+  if (tooLong) {
+    const { field, length, value } = tooLong;
+    const cap = USER_FIELDS.find(([name]) => name === field)?.[1] ?? 0;
+    const unmappable: UnmappableUser = {
+      ok: false,
+      sourceId: clip(user.id),
+      reason: 'value-too-long',
+      message: tooLongMessage(`IdP user ${clip(user.id)}`, field, length, cap, value.trim(), 'the user is neither created nor changed until the IdP holds a shorter one'),
+    };
+    const email = user.email?.trim();
+    if (email) unmappable.email = clip(email, FIELD_CAPS.email);
+    return unmappable;
+  }
   const email = user.email?.trim();
   if (!email) {
     return { ok: false, sourceId: user.id, reason: 'no-email', message: `IdP user ${user.id} has no e-mail address; TeamViewer needs one as userName` };
@@ -92,4 +171,24 @@ export function mapDirectoryUser(user: DirectoryUser): MappedUser | UnmappableUs
   const language = normaliseLanguage(user.preferredLanguage);
   if (language) mapped.preferredLanguage = language;
   return mapped;
+}
+
+/** Group names get the same cap as user names (Entra's limit for both). */
+export const GROUP_NAME_CAP = FIELD_CAPS.name;
+
+/** Why an IdP group cannot be synced as it is: an over-long id or name. The message echoes neither whole. */
+export function groupValueProblem(group: Pick<DirectoryGroup, 'id' | 'name'>): { field: 'id' | 'name'; message: string } | undefined {
+  if (group.id.length > FIELD_CAPS.id) {
+    return { field: 'id', message: tooLongMessage(`IdP group ${clip(group.name)}`, 'id', group.id.length, FIELD_CAPS.id, group.id, 'the group is neither created nor changed') };
+  }
+  const name = group.name.trim();
+  if (name.length > GROUP_NAME_CAP) {
+    return { field: 'name', message: tooLongMessage(`IdP group ${group.id}`, 'name', name.length, GROUP_NAME_CAP, name, 'the group is neither created nor changed, and its TeamViewer group is kept as it is') };
+  }
+  return undefined;
+}
+
+/** Whether an IdP id (a group's member) is too long to be a user tvsync syncs. */
+export function idTooLong(id: string): boolean {
+  return id.length > FIELD_CAPS.id;
 }

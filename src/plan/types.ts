@@ -1,4 +1,5 @@
 import type { NewTvUser, TvUserChanges } from '../model/teamviewer.js';
+import type { RemovalBlock } from './guards.js';
 import type { MappingSkipReason } from './mapping.js';
 
 /** Why an operation is planned: machine-readable, stable across versions (reports and metrics use it). */
@@ -100,7 +101,8 @@ export interface Plan {
   links: LinkChange[];
   /** Plan-wide facts a person should read first (guard tripped, threshold exceeded, links unknown). */
   notices: string[];
-  deactivationsBlocked?: { reason: 'source-read-incomplete' | 'source-empty'; message: string };
+  /** Why the read guard stopped every deactivation (and with it every group removal) this cycle. */
+  deactivationsBlocked?: RemovalBlock;
   threshold: { deactivations: number; managed: number; exceeded: boolean };
   summary: PlanSummary;
 }

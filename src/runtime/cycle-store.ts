@@ -1,12 +1,20 @@
 import type { Redis } from 'ioredis';
 import type { Plan } from '../plan/types.js';
 import type { DirectoryGroup } from '../model/directory.js';
-import type { GroupPlan } from '../plan/groups.js';
+import type { GroupPlan, ScreenedOut } from '../plan/groups.js';
+import type { ReadFacts } from '../plan/guards.js';
 
-/** What the group phase needs from the IdP read, kept with the plan so a resumed cycle has it. */
+/**
+ * What the group phase needs from the IdP read, kept with the plan so a resumed cycle has it.
+ * Bounded: groups with over-long values are screened out and only counts of the read are kept.
+ */
 export interface StoredDirectoryGroups {
   groups: DirectoryGroup[];
+  /** Whether the read covered the whole scope, groups included (kept for cycles stored before `read`). */
   complete: boolean;
+  /** What the read guard needs of the read. */
+  read?: ReadFacts;
+  screenedOut?: ScreenedOut;
 }
 
 export type StoredGroupPhase = { status: 'synced'; plan: GroupPlan } | { status: 'unavailable' | 'skipped' | 'failed'; detail: string };

@@ -70,7 +70,7 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
     if (extra.failure) await deps.store.stop(cycleId, `the cycle ended: ${extra.failure.message}`);
     const results = await deps.store.results(cycleId);
     const groups = groupPhase ? (groupPhase.status === 'synced' ? { status: groupPhase.status, plan: groupPhase.plan } : { status: groupPhase.status, detail: groupPhase.detail }) : undefined;
-    await deps.approvals?.consumed([...approvedUsers], [...approvedGroups]);
+    await deps.approvals?.consumed([...approvedUsers], [...approvedGroups], [...approvedMemberRemovals]);
     const report = buildReport({
       sync: deps.sides.sync.name,
       cycleId,
@@ -93,6 +93,7 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
   // Approvals are used once: by the plan they were read into (whether or not still needed).
   const approvedUsers = new Set<string>();
   const approvedGroups = new Set<string>();
+  const approvedMemberRemovals = new Set<string>();
   try {
     if (plan && directoryGroups && Date.now() - stored.startedAtMs > deps.sides.sync.schedule.every) {
       // A plan that waited longer than a cycle (workers were down) is stale: plan afresh instead.
@@ -124,8 +125,13 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
         const results = await deps.store.results(cycleId);
         try {
           const approved = deps.approvedGroupDeletions ? await deps.approvedGroupDeletions() : new Set<string>();
-          const phase = await planGroups(deps.sides, directoryGroups, { plan, results }, approved.size ? { approvedDeletions: approved } : {});
+          const approvedMembers = (await deps.approvals?.memberRemovals()) ?? new Set<string>();
+          const phase = await planGroups(deps.sides, directoryGroups, { plan, results }, {
+            ...(approved.size ? { approvedDeletions: approved } : {}),
+            ...(approvedMembers.size ? { approvedMemberRemovals: approvedMembers } : {}),
+          });
           for (const id of approved) approvedGroups.add(id);
+          for (const id of approvedMembers) approvedMemberRemovals.add(id);
           groupPhase = phase.status === 'synced' ? { status: 'synced', plan: phase.plan } : { status: phase.status, detail: phase.detail };
           if (phase.status === 'synced') await applyGroupLinkChanges(deps.sides.state, phase.plan);
           else log.warn({ detail: phase.detail }, 'group sync unavailable');

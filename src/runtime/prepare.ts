@@ -1,13 +1,15 @@
 import type { Logger } from 'pino';
 import type { SyncConfig } from '../config/schema.js';
-import type { DirectoryGroup, DirectoryRead } from '../model/directory.js';
-import { computeGroupPlan, type GroupPlan, type GroupPlanPolicy } from '../plan/groups.js';
+import type { DirectoryRead } from '../model/directory.js';
+import { computeGroupPlan, screenGroups, type GroupPlan, type GroupPlanPolicy } from '../plan/groups.js';
+import { guardGroupRemovals, readFacts, type ReadFacts } from '../plan/guards.js';
 import { SyncError } from '../model/failure.js';
 import type { TvGroup, TvUser } from '../model/teamviewer.js';
 import { computePlan } from '../plan/diff.js';
 import type { Plan, PlanPolicy } from '../plan/types.js';
 import type { DirectorySource } from '../connectors/source.js';
 import type { SyncState } from '../store/sync-state.js';
+import type { StoredDirectoryGroups } from './cycle-store.js';
 import type { TeamViewerScimClient } from '../teamviewer/scim-client.js';
 import { DEFAULT_BACKOFF, withRetries, type BackoffPolicy } from '../net/retry.js';
 
@@ -91,11 +93,21 @@ export async function readAndPlan(sides: SyncSides, opts: { approved?: ReadonlyS
 }
 
 /**
- * What the group phase keeps of the IdP read. An unreadable group, assignment or membership makes
- * the read incomplete for groups: no member is removed and no group deleted on its account.
+ * What the group phase keeps of the IdP read, stored with the plan: the groups it can sync and the
+ * facts the read guard decides on (an unreadable group, assignment or membership, a read without
+ * groups, … let no member be removed and no group be deleted).
  */
-export function groupPhaseInput(directory: DirectoryRead): { groups: DirectoryGroup[]; complete: boolean } {
-  return { groups: directory.groups, complete: directory.complete && !directory.issues.some((issue) => issue.kind !== 'user') };
+export function groupPhaseInput(directory: DirectoryRead): StoredDirectoryGroups {
+  const read = readFacts(directory);
+  const { groups, screenedOut } = screenGroups(directory.groups);
+  const complete = read.complete && read.doubtful.groups === 0 && read.groupsComplete !== false;
+  return { groups, complete, read, screenedOut };
+}
+
+/** The read facts of a stored cycle; one stored before they were kept has only `complete`. */
+function storedReadFacts(directory: StoredDirectoryGroups): ReadFacts {
+  // Such a cycle's user plan carries its own block, so "some users" stands in for the unknown count.
+  return directory.read ?? { complete: directory.complete, users: 1, groups: directory.groups.length, doubtful: { users: 0, groups: 0 } };
 }
 
 export interface UserPhaseOutcome {
@@ -121,9 +133,9 @@ function userProblems(outcome: UserPhaseOutcome): Map<string, string> {
  */
 export async function planGroups(
   sides: SyncSides,
-  directory: { groups: DirectoryGroup[]; complete: boolean },
+  directory: StoredDirectoryGroups,
   userPhase: UserPhaseOutcome,
-  opts: { approvedDeletions?: ReadonlySet<string>; extraUserLinks?: ReadonlyMap<string, string> } = {},
+  opts: { approvedDeletions?: ReadonlySet<string>; approvedMemberRemovals?: ReadonlySet<string>; extraUserLinks?: ReadonlyMap<string, string> } = {},
 ): Promise<GroupPhase> {
   let teamviewerGroups: TvGroup[];
   try {
@@ -154,14 +166,24 @@ export async function planGroups(
     onIdpDelete: sides.sync.groups.onIdpDelete,
     threshold: sides.sync.policy.deactivationThreshold,
     deactivationsThisCycle: userPhase.results.filter((r) => r.kind === 'deactivateUser' && r.status === 'applied').length,
+    memberRemovalThreshold: sides.sync.policy.memberRemovalThreshold,
   };
   if (opts.approvedDeletions) policy.approvedDeletions = opts.approvedDeletions;
+  if (opts.approvedMemberRemovals) policy.approvedMemberRemovals = opts.approvedMemberRemovals;
+  // The same guard as the users': whatever stopped deactivations stops group removals too.
+  const usersBlocked = userPhase.plan.deactivationsBlocked;
+  const removalsBlocked = guardGroupRemovals(storedReadFacts(directory), {
+    ...(usersBlocked ? { usersBlocked } : {}),
+    groupLinks: groupLinks.size,
+    teamviewerGroups: teamviewerGroups.length,
+  });
   const keepMembers = new Set<string>(userPhase.plan.held.map((op) => op.tvUserId));
   for (const item of userPhase.plan.skipped) if (item.tvUserId && (item.reason === 'protected' || item.reason === 'source-read-incomplete')) keepMembers.add(item.tvUserId);
   const plan = computeGroupPlan({
     keepMembers,
     groups: directory.groups,
-    complete: directory.complete,
+    ...(directory.screenedOut ? { screenedOut: directory.screenedOut } : {}),
+    removalsBlocked,
     teamviewerGroups,
     groupLinks,
     userLinks,

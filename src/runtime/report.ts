@@ -1,5 +1,6 @@
 import type { FailureClass } from '../model/failure.js';
-import type { GroupOperationKind, GroupPlan, GroupPlanSummary, GroupSkippedItem } from '../plan/groups.js';
+import type { GroupOperationKind, GroupPlan, GroupPlanSummary, GroupSkippedItem, HeldMemberRemoval } from '../plan/groups.js';
+import type { RemovalBlock } from '../plan/guards.js';
 import type { ChangeUserOperation, Plan, PlanSummary, SkippedItem, UserOperation, UserOperationKind } from '../plan/types.js';
 
 export type OperationKind = UserOperationKind | GroupOperationKind;
@@ -44,7 +45,18 @@ export interface CycleReport {
   notices: string[];
   summary?: PlanSummary;
   /** The group phase: absent when group sync is off; `unavailable` when the tenant has no /Groups. */
-  groups?: { status: 'synced' | 'unavailable' | 'skipped' | 'failed'; detail?: string; summary?: GroupPlanSummary; skipped: GroupSkippedItem[]; held: { count: number; items: { tvGroupId: string; displayName: string; message: string }[] } };
+  groups?: {
+    status: 'synced' | 'unavailable' | 'skipped' | 'failed';
+    detail?: string;
+    summary?: GroupPlanSummary;
+    skipped: GroupSkippedItem[];
+    /** Group deletions held for approval. */
+    held: { count: number; items: { tvGroupId: string; displayName: string; message: string }[] };
+    /** Member removals held for approval: `count` members in `groups` groups, approved per group. */
+    heldMemberRemovals?: { count: number; groups: number; items: Pick<HeldMemberRemoval, 'tvGroupId' | 'displayName' | 'members' | 'message'>[] };
+    /** Why no group was deleted and no member removed this cycle (the read guard). */
+    removalsBlocked?: Pick<RemovalBlock, 'reason' | 'message'>;
+  };
   operations: Record<OperationKind, { planned: number; applied: number; failed: number; cancelled: number }>;
   adopted: number;
   failures: OperationResult[];
@@ -127,9 +139,20 @@ export function buildReport(input: {
       report.groups.summary = groupPlan.summary;
       report.notices = [...report.notices, ...groupPlan.notices];
       if (groupPlan.held.length) report.held.pendingApproval = true;
+      // Absent in plans stored before member removals could be held.
+      const heldRemovals = groupPlan.heldMemberRemovals ?? [];
+      if (heldRemovals.length) {
+        report.groups.heldMemberRemovals = {
+          count: heldRemovals.reduce((n, h) => n + h.members, 0),
+          groups: heldRemovals.length,
+          items: heldRemovals.slice(0, REPORT_LIST_CAP).map(({ tvGroupId, displayName, members, message }) => ({ tvGroupId, displayName, members, message })),
+        };
+        report.held.pendingApproval = true;
+      }
+      if (groupPlan.removalsBlocked) report.groups.removalsBlocked = { reason: groupPlan.removalsBlocked.reason, message: groupPlan.removalsBlocked.message };
     }
   }
-  if (failures.length > REPORT_LIST_CAP || (plan?.skipped.length ?? 0) > REPORT_LIST_CAP) {
+  if (failures.length > REPORT_LIST_CAP || (plan?.skipped.length ?? 0) > REPORT_LIST_CAP || (input.groups?.plan?.skipped.length ?? 0) > REPORT_LIST_CAP) {
     report.notices = [...report.notices, `lists are cut at ${REPORT_LIST_CAP} entries; the provisioning log has every one`];
   }
   return report;
@@ -162,7 +185,11 @@ export function renderReport(report: CycleReport, opts: { maxItems?: number } = 
     lines.push(`  groups: ${report.groups.status}${report.groups.detail ? ` (${report.groups.detail})` : ''}${g ? ` · in scope ${g.inScope} · managed ${g.managed} · unchanged ${g.unchanged} · members +${g.membersAdded} -${g.membersRemoved}` : ''}`);
   }
   const heldGroups = report.groups?.held.count ?? 0;
-  if (report.held.count || heldGroups) lines.push(`  held for approval: ${report.held.count} deactivations, ${heldGroups} group deletions (tvsync approve --sync ${report.sync} --cycle ${report.cycleId})`);
+  const heldRemovals = report.groups?.heldMemberRemovals;
+  if (report.held.count || heldGroups || heldRemovals) {
+    const removals = heldRemovals ? `, ${heldRemovals.count} member removals in ${heldRemovals.groups} group(s)` : '';
+    lines.push(`  held for approval: ${report.held.count} deactivations, ${heldGroups} group deletions${removals} (tvsync approve --sync ${report.sync} --cycle ${report.cycleId})`);
+  }
   for (const notice of report.notices) lines.push(`  ! ${notice}`);
   const list = (items: string[], what: string) => {
     const max = opts.maxItems ?? items.length;

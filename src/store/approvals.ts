@@ -5,12 +5,14 @@ import { syncKey } from './sync-state.js';
 const APPROVAL_TTL_S = 7 * 86_400;
 
 /**
- * Deactivations and group deletions a person released from the threshold (`tvsync approve`).
- * The next cycle lets them through; each is forgotten once it has run.
+ * Deactivations, group deletions and member removals a person released from their thresholds
+ * (`tvsync approve`). Member removals are approved per TeamViewer group. The next cycle lets them
+ * through; each is forgotten once the plan that read it has run.
  */
 export class ApprovalStore {
   private readonly users: string;
   private readonly groups: string;
+  private readonly members: string;
 
   constructor(
     private readonly redis: Redis,
@@ -19,12 +21,14 @@ export class ApprovalStore {
   ) {
     this.users = syncKey(prefix, sync, 'approved-deactivations');
     this.groups = syncKey(prefix, sync, 'approved-group-deletions');
+    this.members = syncKey(prefix, sync, 'approved-member-removals');
   }
 
-  async approve(tvUserIds: readonly string[], tvGroupIds: readonly string[]): Promise<void> {
+  async approve(tvUserIds: readonly string[], tvGroupIds: readonly string[], memberRemovalGroupIds: readonly string[] = []): Promise<void> {
     const tx = this.redis.multi();
     if (tvUserIds.length) tx.sadd(this.users, ...tvUserIds).expire(this.users, APPROVAL_TTL_S);
     if (tvGroupIds.length) tx.sadd(this.groups, ...tvGroupIds).expire(this.groups, APPROVAL_TTL_S);
+    if (memberRemovalGroupIds.length) tx.sadd(this.members, ...memberRemovalGroupIds).expire(this.members, APPROVAL_TTL_S);
     await tx.exec();
   }
 
@@ -36,10 +40,16 @@ export class ApprovalStore {
     return new Set(await this.redis.smembers(this.groups));
   }
 
-  async consumed(tvUserIds: readonly string[], tvGroupIds: readonly string[]): Promise<void> {
+  /** TeamViewer group ids whose held member removals were approved. */
+  async memberRemovals(): Promise<Set<string>> {
+    return new Set(await this.redis.smembers(this.members));
+  }
+
+  async consumed(tvUserIds: readonly string[], tvGroupIds: readonly string[], memberRemovalGroupIds: readonly string[] = []): Promise<void> {
     const tx = this.redis.multi();
     if (tvUserIds.length) tx.srem(this.users, ...tvUserIds);
     if (tvGroupIds.length) tx.srem(this.groups, ...tvGroupIds);
+    if (memberRemovalGroupIds.length) tx.srem(this.members, ...memberRemovalGroupIds);
     await tx.exec();
   }
 }

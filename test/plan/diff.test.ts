@@ -117,7 +117,7 @@ describe('matching and links', () => {
   });
 
   it('drops a link whose TeamViewer user is gone and matches or creates again', () => {
-    const plan = computePlan(input({ users: [idp('1', 'a@x.test')], links: new Map([['1', 'u404']]) }));
+    const plan = computePlan(input({ users: [idp('1', 'a@x.test')], teamviewer: [tv('u9', 'owner@x.test')], links: new Map([['1', 'u404']]) }));
     expect(plan.links).toEqual([{ action: 'drop', sourceId: '1', tvUserId: 'u404', reason: 'teamviewer-user-gone' }]);
     expect(plan.operations).toMatchObject([{ kind: 'createUser' }]);
   });
@@ -283,5 +283,52 @@ describe('records the connector could not read', () => {
     const plan = computePlan(input({ directory: { users: [idp('1', 'a@x.test', { displayName: 'Name 1' })], complete: true, issues: [{ kind: 'user', reason: 'no id' }] }, teamviewer, links }));
     expect(plan.operations).toEqual([]);
     expect(plan.deactivationsBlocked?.message).toMatch(/without a usable id/);
+  });
+});
+
+describe('over-long values', () => {
+  const tenMegabytes = 'N'.repeat(10 * 1024 * 1024);
+  it('skips a user with a 10 MB displayName, keeps its TeamViewer user, and the plan stays small', () => {
+    const plan = computePlan(input({
+      users: [idp('1', 'a@x.test', { displayName: tenMegabytes }), idp('2', 'b@x.test', { displayName: tenMegabytes })],
+      teamviewer: [tv('u1', 'a@x.test')],
+      links: new Map([['1', 'u1']]),
+    }));
+    expect(plan.operations).toEqual([]);
+    expect(plan.skipped).toMatchObject([
+      { reason: 'value-too-long', sourceId: '1', email: 'a@x.test', message: expect.stringContaining('displayName of 10485760 characters') },
+      { reason: 'value-too-long', sourceId: '2', email: 'b@x.test' },
+    ]);
+    expect(JSON.stringify(plan).length).toBeLessThan(10_000);
+  });
+
+  it('echoes a 10 MB name TeamViewer holds only in part when it plans the rename', () => {
+    const plan = computePlan(input({ users: [idp('1', 'a@x.test', { displayName: 'Short' })], teamviewer: [tv('u1', 'a@x.test', { displayName: tenMegabytes })], links: new Map([['1', 'u1']]) }));
+    expect(plan.operations).toMatchObject([{ kind: 'updateUser', changes: { displayName: 'Short' } }]);
+    expect(JSON.stringify(plan).length).toBeLessThan(10_000);
+  });
+
+  it('names only a few of many IdP users sharing one address', () => {
+    const users = Array.from({ length: 500 }, (_, i) => idp(String(i), 'same@x.test'));
+    const plan = computePlan(input({ users }));
+    expect(plan.skipped).toHaveLength(500);
+    expect(Math.max(...plan.skipped.map((s) => s.message.length))).toBeLessThan(400);
+    expect(plan.skipped[0]?.message).toContain('and 489 more');
+  });
+});
+
+describe('Unicode forms of one address', () => {
+  const nfc = 'jos\u00e9@x.test';
+  const nfd = 'jose\u0301@x.test';
+  it('links an IdP address in NFD to the TeamViewer user holding it in NFC instead of creating a second one', () => {
+    const plan = computePlan(input({ users: [idp('1', nfd, { displayName: 'Name 1' })], teamviewer: [tv('u1', nfc)] }));
+    expect(plan.operations).toEqual([]);
+    expect(plan.links).toEqual([{ action: 'set', sourceId: '1', tvUserId: 'u1', reason: 'matched-by-email' }]);
+  });
+
+  it('skips two IdP users whose addresses differ only in normalisation as a duplicate', () => {
+    const plan = computePlan(input({ users: [idp('1', nfc), idp('2', nfd)] }));
+    expect(plan.operations).toEqual([]);
+    expect(plan.skipped.map((s) => [s.reason, s.sourceId]).sort()).toEqual([['duplicate-email', '1'], ['duplicate-email', '2']]);
   });
 });

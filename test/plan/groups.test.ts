@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { computeGroupPlan, type GroupOperation, type GroupPlanInput, type GroupPlanPolicy } from '../../src/plan/groups.js';
+import { computeGroupPlan, screenGroups, type GroupOperation, type GroupPlanInput, type GroupPlanPolicy } from '../../src/plan/groups.js';
+import { guardGroupRemovals } from '../../src/plan/guards.js';
 import type { DirectoryGroup } from '../../src/model/directory.js';
 import type { TvGroup } from '../../src/model/teamviewer.js';
 
@@ -8,7 +9,17 @@ const policy: GroupPlanPolicy = {
   onIdpDelete: 'delete',
   threshold: { maxCount: 50, maxPercent: 20, minCountForPercent: 5 },
   deactivationsThisCycle: 0,
+  memberRemovalThreshold: { maxCount: 500, maxPercent: 20, minCountForPercent: 10 },
 };
+
+/** For tests about something else: no member removal is ever held. */
+const anyRemovals = { maxCount: Number.MAX_SAFE_INTEGER, maxPercent: 100, minCountForPercent: Number.MAX_SAFE_INTEGER };
+
+/** The guard's answer for a read that did not cover the whole scope. */
+const incomplete = guardGroupRemovals(
+  { complete: false, incompleteReason: 'page 3 failed', users: 10, groups: 2, doubtful: { users: 0, groups: 0 } },
+  { groupLinks: 2, teamviewerGroups: 2 },
+);
 
 function idpGroup(id: string, name: string, memberIds: string[]): DirectoryGroup {
   return { id, name, memberIds };
@@ -37,7 +48,7 @@ function input(over: InputOverrides): GroupPlanInput {
   }
   return {
     groups: [],
-    complete: true,
+    removalsBlocked: undefined,
     teamviewerGroups: [],
     groupLinks: new Map(),
     userLinks,
@@ -200,7 +211,7 @@ describe('taking over by name', () => {
 
   it('after an incomplete read, does not take over a group linked to an IdP group missing from it', () => {
     const plan = computeGroupPlan(input({
-      complete: false,
+      removalsBlocked: incomplete,
       groups: [idpGroup('g2', 'Support', ['a'])],
       teamviewerGroups: [tvGroup('t1', 'Support', ['ua'])],
       groupLinks: new Map([['g1', 't1']]),
@@ -261,6 +272,7 @@ describe('linked groups', () => {
       teamviewerGroups: [tvGroup('t1', 'Support', extra.map(tvUser))],
       groupLinks: new Map([['g1', 't1']]),
       provisioned: wanted,
+      policy: { memberRemovalThreshold: anyRemovals },
     }));
     expect(plan.operations.map((op) => [op.key, 'memberIds' in op ? op.memberIds.length : 0, op.message])).toEqual([
       ['addGroupMembers.g1.0', 100, 'add 100 members to Support (batch 1 of 3)'],
@@ -305,7 +317,7 @@ describe('linked groups', () => {
 describe('an incomplete IdP read', () => {
   it('removes no member and deletes or unlinks no group, but still renames, adds and creates', () => {
     const plan = computeGroupPlan(input({
-      complete: false,
+      removalsBlocked: incomplete,
       groups: [idpGroup('g1', 'Support EU', ['a', 'b']), idpGroup('g5', 'New', ['a'])],
       teamviewerGroups: [tvGroup('t1', 'Support', ['ua', 'ux', 'uy']), tvGroup('t2', 'Finance'), tvGroup('t3', 'Legal'), tvGroup('t4', 'Ops')],
       groupLinks: new Map([['g1', 't1'], ['g2', 't2'], ['g3', 't3'], ['g4', 't4'], ['g6', 't-gone']]),
@@ -323,21 +335,22 @@ describe('an incomplete IdP read', () => {
       ['source-read-incomplete', 'g4'],
     ]);
     expect(plan.notices).toHaveLength(1);
-    expect(plan.notices[0]).toContain('no member is removed');
+    expect(plan.notices[0]).toContain('No group is deleted or unlinked and no member removed this cycle: the IdP read did not cover the whole scope (page 3 failed)');
+    expect(plan.removalsBlocked?.reason).toBe('source-read-incomplete');
     expect(plan.notices[0]).toContain('2 members kept in 1 group(s), 3 missing group(s) kept');
   });
 
-  it('still drops the link of a group the IdP deleted when such groups are left', () => {
+  it('keeps the link even of a group the IdP reports deleted when such groups are left', () => {
     const plan = computeGroupPlan(input({
-      complete: false,
+      removalsBlocked: incomplete,
       teamviewerGroups: [tvGroup('t2', 'Finance')],
       groupLinks: new Map([['g2', 't2']]),
       goneGroups: new Map([['g2', 'deleted']]),
       policy: { onIdpDelete: 'leave' },
     }));
     expect(plan.operations).toEqual([]);
-    expect(plan.links).toEqual([{ action: 'drop', sourceGroupId: 'g2', tvGroupId: 't2', reason: 'deleted' }]);
-    expect(plan.skipped).toMatchObject([{ reason: 'group-deleted-in-idp-left' }]);
+    expect(plan.links).toEqual([]);
+    expect(plan.skipped).toMatchObject([{ reason: 'source-read-incomplete', sourceGroupId: 'g2', message: expect.stringContaining('reported deleted by the IdP; kept in TeamViewer and linked') }]);
   });
 });
 
@@ -513,7 +526,7 @@ describe('the plan as a whole', () => {
       goneGroups: new Map([['g50', 'deleted']]),
       userProblems: new Map([['x', 'invalid']]),
       provisioned: ['a', 'b', 'c', ...range('d', 230)],
-      policy: { batchSize: 100 },
+      policy: { batchSize: 100, memberRemovalThreshold: anyRemovals },
     });
   }
 
@@ -594,7 +607,7 @@ describe('the plan as a whole', () => {
     }
     expect(groups.reduce((n, g) => n + g.memberIds.length, 0)).toBe(30_000);
 
-    const plan = computeGroupPlan(input({ groups, teamviewerGroups, groupLinks, provisioned: userIds }));
+    const plan = computeGroupPlan(input({ groups, teamviewerGroups, groupLinks, provisioned: userIds, policy: { memberRemovalThreshold: anyRemovals } }));
     expect(plan.summary.operations.createGroup).toBe(250);
     expect(plan.summary.operations.removeGroupMembers).toBe(250);
     expect(plan.summary.membersRemoved).toBe(expectedRemoves);
@@ -609,7 +622,7 @@ describe('members whose deactivation was stopped', () => {
   it('keeps them in their groups', () => {
     const plan = computeGroupPlan({
       groups: [{ id: 'g', name: 'G', memberIds: ['a'] }],
-      complete: true,
+      removalsBlocked: undefined,
       teamviewerGroups: [{ id: '10', displayName: 'G', memberIds: ['ua', 'ub', 'uc'] }],
       groupLinks: new Map([['g', '10']]),
       userLinks: new Map([['a', 'ua'], ['b', 'ub'], ['c', 'uc']]),
@@ -617,8 +630,60 @@ describe('members whose deactivation was stopped', () => {
       userProblems: new Map(),
       goneGroups: new Map(),
       keepMembers: new Set(['ub']),
-      policy: { batchSize: 100, onIdpDelete: 'delete', threshold: { maxCount: 50, maxPercent: 20, minCountForPercent: 5 }, deactivationsThisCycle: 0 },
+      policy,
     });
     expect(plan.operations).toEqual([expect.objectContaining({ kind: 'removeGroupMembers', memberIds: ['uc'] })]);
+  });
+});
+
+describe('over-long values', () => {
+  const huge = 'N'.repeat(10 * 1024 * 1024);
+  it('skips a group with an over-long name and keeps its TeamViewer group; the plan stays small', () => {
+    const plan = computeGroupPlan(input({
+      groups: [idpGroup('g1', huge, ['a', 'b']), idpGroup('g2', 'Ops', ['a'])],
+      teamviewerGroups: [tvGroup('t1', 'Sales', ['ua', 'uc'])],
+      groupLinks: new Map([['g1', 't1']]),
+      goneGroups: new Map([['g1', 'deleted']]),
+      provisioned: ['a', 'b', 'c'],
+    }));
+    expect(plan.operations.map((op) => op.key)).toEqual(['createGroup.g2']);
+    expect(plan.links).toEqual([]);
+    expect(plan.skipped).toEqual([{ sourceGroupId: 'g1', reason: 'value-too-long', message: expect.stringContaining('name of 10485760 characters') }]);
+    expect(plan.summary.inScope).toBe(2);
+    expect(JSON.stringify(plan).length).toBeLessThan(10_000);
+  });
+
+  it('skips a group with an over-long id, naming it only in part', () => {
+    const plan = computeGroupPlan(input({ groups: [idpGroup(huge, 'Sales', ['a'])], provisioned: ['a'] }));
+    expect(plan.operations).toEqual([]);
+    expect(plan.skipped).toMatchObject([{ reason: 'value-too-long', message: expect.stringContaining('id of 10485760 characters') }]);
+    expect(JSON.stringify(plan).length).toBeLessThan(10_000);
+  });
+
+  it('leaves out members named by an over-long id, and echoes a long TeamViewer name only in part', () => {
+    const plan = computeGroupPlan(input({
+      groups: [idpGroup('g1', 'Sales', ['a', huge])],
+      teamviewerGroups: [tvGroup('t1', huge, ['ua'])],
+      groupLinks: new Map([['g1', 't1']]),
+      provisioned: ['a'],
+    }));
+    expect(plan.operations).toMatchObject([{ kind: 'renameGroup', displayName: 'Sales' }]);
+    expect(plan.skipped).toMatchObject([{ reason: 'value-too-long', sourceGroupId: 'g1', message: expect.stringContaining('1 member of group Sales named by an id longer than 1024') }]);
+    expect(JSON.stringify(plan).length).toBeLessThan(10_000);
+  });
+
+  it('what is screened out before storing is still reported and still protects its TeamViewer group', () => {
+    const { groups, screenedOut } = screenGroups([idpGroup('g1', huge, ['a']), idpGroup('g2', 'Ops', ['a', huge])]);
+    expect(JSON.stringify({ groups, screenedOut }).length).toBeLessThan(10_000);
+    const plan = computeGroupPlan(input({
+      groups,
+      screenedOut,
+      teamviewerGroups: [tvGroup('t1', 'Sales', ['ua'])],
+      groupLinks: new Map([['g1', 't1']]),
+      goneGroups: new Map([['g1', 'deleted']]),
+      provisioned: ['a'],
+    }));
+    expect(plan.operations.map((op) => op.key)).toEqual(['createGroup.g2']);
+    expect(plan.skipped.map((s) => [s.reason, s.sourceGroupId])).toEqual([['value-too-long', 'g1'], ['value-too-long', 'g2']]);
   });
 });

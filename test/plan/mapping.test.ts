@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deriveName, emailKey, mapDirectoryUser, normaliseLanguage } from '../../src/plan/mapping.js';
+import { clip, deriveName, emailKey, groupValueProblem, mapDirectoryUser, normaliseLanguage } from '../../src/plan/mapping.js';
 
 describe('name rules', () => {
   it('prefers displayName', () => {
@@ -67,5 +67,47 @@ describe('mapDirectoryUser', () => {
   });
   it('emailKey lower-cases and trims', () => {
     expect(emailKey(' A@B.Test ')).toBe('a@b.test');
+  });
+  it('emailKey is the same for an address in NFC and in NFD', () => {
+    const nfc = 'Jos\u00e9@B\u00fcro.test';
+    const nfd = 'Jose\u0301@Bu\u0308ro.test';
+    expect(nfc).not.toBe(nfd);
+    expect(emailKey(nfd)).toBe(emailKey(nfc));
+    expect(emailKey(nfd)).toBe('jos\u00e9@b\u00fcro.test');
+  });
+});
+
+describe('over-long values', () => {
+  const tenMegabytes = 'N'.repeat(10 * 1024 * 1024);
+  it('skips a user whose displayName is longer than the cap, naming the field and its length, never echoing it whole', () => {
+    const mapped = mapDirectoryUser({ id: '9', email: 'a@x.test', displayName: tenMegabytes, active: true });
+    expect(mapped).toMatchObject({ ok: false, reason: 'value-too-long', sourceId: '9', email: 'a@x.test' });
+    const message = mapped.ok ? '' : mapped.message;
+    expect(message).toContain('displayName of 10485760 characters');
+    expect(message).toContain('more than the 256');
+    expect(message.length).toBeLessThan(300);
+  });
+  it.each([
+    ['email', { email: `${'a'.repeat(248)}@x.test` }, 255],
+    ['givenName', { displayName: undefined, givenName: 'G'.repeat(257) }, 257],
+    ['preferredLanguage', { preferredLanguage: 'x'.repeat(36) }, 36],
+    ['id', { id: 'i'.repeat(1025) }, 1025],
+  ] as const)('skips a user whose %s is over its cap', (field, over, length) => {
+    const mapped = mapDirectoryUser({ id: '9', email: 'a@x.test', displayName: 'A', active: true, ...over });
+    expect(mapped).toMatchObject({ ok: false, reason: 'value-too-long', message: expect.stringContaining(`${field} of ${length} characters`) });
+    if (!mapped.ok) expect(mapped.sourceId.length).toBeLessThan(100);
+  });
+  it('takes values at the cap, and counts a value without its surrounding white space', () => {
+    expect(mapDirectoryUser({ id: 'i'.repeat(1024), email: 'a@x.test', displayName: ` ${'N'.repeat(256)} `, active: true, preferredLanguage: 'x'.repeat(35) }).ok).toBe(true);
+  });
+  it('skips a group whose id or name is over the cap', () => {
+    expect(groupValueProblem({ id: 'g', name: 'G'.repeat(257) })).toMatchObject({ field: 'name', message: expect.stringContaining('name of 257 characters') });
+    expect(groupValueProblem({ id: 'g'.repeat(1025), name: 'G' })).toMatchObject({ field: 'id' });
+    expect(groupValueProblem({ id: 'g', name: 'G'.repeat(256) })).toBeUndefined();
+  });
+  it('clip keeps the start and says how long the value was, without splitting a character', () => {
+    expect(clip('short')).toBe('short');
+    expect(clip('x'.repeat(100), 10)).toBe('xxxxxxxxxx… (100 characters)');
+    expect(clip(`${'x'.repeat(9)}😀rest`, 10)).toBe('xxxxxxxxx… (15 characters)');
   });
 });

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { Daemon } from '../../src/runtime/daemon.js';
+import { renderReport } from '../../src/runtime/report.js';
 import { waitForCycleReport } from '../../src/runtime/trigger.js';
 import { isQuarantined } from '../../src/runtime/health.js';
 import { runCli } from '../support/cli.js';
@@ -59,6 +60,49 @@ describe('approve', () => {
     const unknown = await runCli(['approve', '--config', configPath, '--sync', 'corp', '--cycle', 'nope'], { TVSYNC_TEST_TOKEN: TOKEN });
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('has no stored cycle nope');
+  });
+});
+
+describe('approve member removals', () => {
+  it('holds member removals above their threshold per group until a person approves them; adds run meanwhile', async () => {
+    const prefix = testPrefix('approve-members');
+    prefixes.push(prefix);
+    const users = people(12, 72_000);
+    const ids = (list: typeof users) => list.map((u) => u.id);
+    const dir = writeExport(users, [{ id: 'g-all', name: 'Everyone M', members: ids(users.slice(0, 10)) }]);
+    const configPath = writeConfig({ exportDir: dir, baseUrl: tv.baseUrl, prefix, extra: '    policy: { memberRemovalThreshold: { maxCount: 3, maxPercent: 100, minCountForPercent: 0 } }\n' });
+    const config = parseConfig((await import('node:fs')).readFileSync(configPath, 'utf8'), { env: { TVSYNC_TEST_TOKEN: TOKEN } });
+    const daemon = await startWorker(config);
+    daemons.push(daemon);
+    await runCycle(daemon);
+    const members = () => {
+      const state = tv.emulator.dump();
+      const mail = new Map(state.users.map((u) => [u.id, u.userName]));
+      return (state.groups.find((g) => g.displayName === 'Everyone M')?.memberIds ?? []).map((id) => mail.get(id)).sort();
+    };
+    expect(members()).toHaveLength(10);
+
+    // Five leave the group (they stay users), two join: the five removals exceed 3.
+    writeExport(users, [{ id: 'g-all', name: 'Everyone M', members: ids(users.slice(5, 12)) }], dir);
+    const held = await runCycle(daemon);
+    expect(held.groups?.heldMemberRemovals).toMatchObject({ count: 5, groups: 1, items: [{ displayName: 'Everyone M', members: 5 }] });
+    expect(held.held.pendingApproval).toBe(true);
+    expect(held.operations.removeGroupMembers.planned).toBe(0);
+    expect(held.operations.addGroupMembers.applied).toBe(1);
+    expect(members()).toHaveLength(12);
+    expect(renderReport(held)).toContain('5 member removals in 1 group(s)');
+    expect((await runCycle(daemon)).groups?.heldMemberRemovals?.count).toBe(5);
+
+    const beforeApprove = Date.now();
+    const approve = await runCli(['approve', '--config', configPath, '--sync', 'corp', '--cycle', held.cycleId], { TVSYNC_TEST_TOKEN: TOKEN });
+    expect(approve.code, approve.stderr).toBe(0);
+    expect(approve.stdout).toContain('5 member removals in 1 group(s)');
+    const runtime = daemon.runtime('corp');
+    const released = (await waitForCycleReport(runtime.store, beforeApprove, { timeoutMs: 30_000, pollMs: 50 }))!;
+    expect(released.operations.removeGroupMembers.applied).toBe(1);
+    expect(released.groups?.heldMemberRemovals).toBeUndefined();
+    expect(members()).toEqual(users.slice(5, 12).map((u) => u.email).sort());
+    expect((await runtime.approvals.memberRemovals()).size).toBe(0);
   });
 });
 

@@ -1,3 +1,5 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { DirectoryUser } from '../../src/model/directory.js';
@@ -175,6 +177,67 @@ describe('group provisioning against the emulator', () => {
     expect(report.operations.createGroup.applied).toBe(1);
     expect(groupsByName().get('Mixed F')).toEqual(mails(users.slice(0, 2)));
     expect(report.groups?.skipped).toEqual([expect.objectContaining({ reason: 'member-not-provisioned', sourceUserId: 'blocked', message: expect.stringContaining('owned-outside') })]);
+  });
+
+  it('deletes no group and removes no member when the export turns empty, is cut short, or the read is partial; the report says so', async () => {
+    const users = people(8, 46_000);
+    const good: Group[] = [
+      { id: 'g-a', name: 'Alpha G', members: ids(users.slice(0, 4)) },
+      { id: 'g-b', name: 'Beta G', members: ids(users.slice(4, 8)) },
+      { id: 'g-c', name: 'Gamma G', members: ids([users[0]!, users[4]!]) },
+    ];
+    const { cycle, rewrite } = await startSync(users, good);
+    expect((await cycle()).operations.createGroup.applied).toBe(3);
+    const before = groupsByName();
+    const untouched = (report: CycleReport) => {
+      expect(report.operations).toMatchObject({ deleteGroup: { planned: 0 }, removeGroupMembers: { planned: 0 }, deactivateUser: { planned: 0 } });
+      expect(groupsByName()).toEqual(before);
+      expect(tv.emulator.dump().users.filter((u) => mails(users).includes(u.userName)).every((u) => u.active)).toBe(true);
+      expect(report.notices.join('\n')).toContain('No group is deleted or unlinked and no member removed this cycle');
+    };
+
+    // The export is emptied (an HR job wrote its header and stopped).
+    rewrite([], []);
+    const empty = await cycle();
+    untouched(empty);
+    expect(empty.deactivationsBlocked?.reason).toBe('source-empty');
+    expect(empty.groups?.removalsBlocked).toMatchObject({ reason: 'source-empty', message: expect.stringContaining('no user in scope') });
+
+    // The users file is cut short: the groups still name the two users it lost.
+    rewrite(users.slice(0, 6), good.slice(0, 2));
+    const cut = await cycle();
+    untouched(cut);
+    expect(cut.groups?.removalsBlocked?.reason).toBe('source-doubtful');
+
+    // A source that reports its read as partial (a page failed), missing the same users and a group.
+    const source = daemons.at(-1)!.runtime('corp').sides.source;
+    const read = source.read.bind(source);
+    source.read = async () => ({ ...(await read()), complete: false, incompleteReason: 'page 2 of the users failed' });
+    rewrite(users.slice(0, 6), [good[0]!, { ...good[1]!, members: ids(users.slice(4, 6)) }]);
+    const partial = await cycle();
+    untouched(partial);
+    expect(partial.deactivationsBlocked?.reason).toBe('source-read-incomplete');
+    expect(partial.groups?.removalsBlocked).toMatchObject({ reason: 'source-read-incomplete', message: expect.stringContaining('page 2 of the users failed') });
+    expect(partial.groups?.skipped).toEqual(expect.arrayContaining([expect.objectContaining({ reason: 'source-read-incomplete', sourceGroupId: 'g-c' })]));
+  });
+
+  it('deletes no group and removes no member when the export has no groups file', async () => {
+    const users = people(6, 47_000);
+    const { dir, cycle } = await startSync(users, [
+      { id: 'g-a', name: 'Alpha H', members: ids(users.slice(0, 3)) },
+      { id: 'g-b', name: 'Beta H', members: ids(users.slice(3)) },
+    ]);
+    await cycle();
+    const before = groupsByName();
+    rmSync(join(dir, 'groups.json'));
+    const report = await cycle();
+    expect(report.outcome).toBe('succeeded');
+    expect(report.operations).toMatchObject({ deleteGroup: { planned: 0 }, removeGroupMembers: { planned: 0 }, deactivateUser: { planned: 0 } });
+    expect(groupsByName()).toEqual(before);
+    expect(report.groups?.removalsBlocked?.message).toContain('No group is deleted or unlinked and no member removed this cycle');
+    expect(report.notices.join('\n')).toContain('No group is deleted or unlinked and no member removed this cycle');
+    // The links stay: the groups are synced again as soon as the file is back.
+    expect((await daemons.at(-1)!.runtime('corp').sides.state.loadGroupLinks()).size).toBe(2);
   });
 
   it('reports group sync as unavailable when the tenant has no /Groups, and keeps syncing users', async () => {

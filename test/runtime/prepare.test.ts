@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { SyncError } from '../../src/model/failure.js';
 import type { TvGroup, TvUser } from '../../src/model/teamviewer.js';
-import { planGroups, readAndPlan, type SyncSides } from '../../src/runtime/prepare.js';
+import type { DirectoryRead } from '../../src/model/directory.js';
+import { groupPhaseInput, planGroups, readAndPlan, type SyncSides } from '../../src/runtime/prepare.js';
 import { MemorySyncState } from '../../src/store/sync-state.js';
 import type { TeamViewerScimClient } from '../../src/teamviewer/scim-client.js';
 import { silentLog } from '../support/fixtures.js';
@@ -64,5 +65,57 @@ describe('planGroups', () => {
     const s = await sides({ listGroups: async () => Promise.reject(new SyncError('unauthorised', 'GET /Groups → 401')) });
     const { plan } = await readAndPlan(s);
     await expect(planGroups(s, { groups: [], complete: true }, { plan, results: [] })).rejects.toThrow('401');
+  });
+});
+
+describe('the group phase guard', () => {
+  /** IdP group g (user 1) linked to TeamViewer group t, which also holds u2: a removal, unless blocked. */
+  async function groupSides(read: Partial<DirectoryRead>): Promise<SyncSides> {
+    const s = await sides({ listGroups: async (): Promise<TvGroup[]> => [{ id: 't', displayName: 'G', memberIds: ['u1', 'u2'] }] });
+    await s.state.setGroupLink('g', 't');
+    const base = await s.source.read();
+    s.source.read = async () => ({ ...base, ...read });
+    return s;
+  }
+
+  it('removes members after a whole read', async () => {
+    const s = await groupSides({});
+    const prepared = await readAndPlan(s);
+    const phase = await planGroups(s, groupPhaseInput(prepared.directory), { plan: prepared.plan, results: [] });
+    expect(phase.status === 'synced' && phase.plan.operations).toMatchObject([{ kind: 'removeGroupMembers', memberIds: ['u2'] }]);
+  });
+
+  it('removes no member when the read did not cover the groups', async () => {
+    const s = await groupSides({ groupsComplete: false, groupsIncompleteReason: 'no groups file in the export' });
+    const prepared = await readAndPlan(s);
+    const phase = await planGroups(s, groupPhaseInput(prepared.directory), { plan: prepared.plan, results: [] });
+    expect(phase.status === 'synced' && phase.plan.operations).toEqual([]);
+    expect(phase.status === 'synced' && phase.plan.removalsBlocked).toMatchObject({ reason: 'groups-read-incomplete', message: expect.stringContaining('no groups file in the export') });
+  });
+
+  it('removes no member when the token owner lookup failed and so deactivations are blocked', async () => {
+    const s = await groupSides({});
+    s.client.getTokenOwner = async () => Promise.reject(new SyncError('transient', 'GET /account → 503'));
+    const prepared = await readAndPlan(s);
+    const phase = await planGroups(s, groupPhaseInput(prepared.directory), { plan: prepared.plan, results: [] });
+    expect(phase.status === 'synced' && phase.plan.operations).toEqual([]);
+    expect(phase.status === 'synced' && phase.plan.removalsBlocked?.message).toMatch(/token could not be looked up/);
+  });
+
+  it('stores a bounded record of a read with 10 MB values', async () => {
+    const huge = 'x'.repeat(10 * 1024 * 1024);
+    const s = await groupSides({
+      users: [{ id: '1', email: 'a@x.test', displayName: 'A', active: true }, { id: '3', email: 'c@x.test', displayName: huge, active: true }],
+      groups: [{ id: 'g', name: 'G', memberIds: ['1', huge] }, { id: 'g2', name: huge, memberIds: ['1'] }],
+      complete: false,
+      incompleteReason: huge,
+      issues: [{ kind: 'user', objectId: '4', reason: huge }],
+    });
+    const prepared = await readAndPlan(s);
+    const stored = groupPhaseInput(prepared.directory);
+    expect(JSON.stringify(prepared.plan).length).toBeLessThan(10_000);
+    expect(JSON.stringify(stored).length).toBeLessThan(10_000);
+    const phase = await planGroups(s, stored, { plan: prepared.plan, results: [] });
+    expect(JSON.stringify(phase).length).toBeLessThan(10_000);
   });
 });
