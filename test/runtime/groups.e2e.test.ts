@@ -2,6 +2,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
+import { writeFileExport } from '../../src/connectors/file.js';
 import type { DirectoryUser } from '../../src/model/directory.js';
 import type { Daemon } from '../../src/runtime/daemon.js';
 import type { CycleReport } from '../../src/runtime/report.js';
@@ -229,7 +230,9 @@ describe('group provisioning against the emulator', () => {
     ]);
     await cycle();
     const before = groupsByName();
+    // The exporter now writes users only (its manifest lists no groups file).
     rmSync(join(dir, 'groups.json'));
+    writeFileExport(dir, { 'users.json': JSON.stringify(users) });
     const report = await cycle();
     expect(report.outcome).toBe('succeeded');
     expect(report.operations).toMatchObject({ deleteGroup: { planned: 0 }, removeGroupMembers: { planned: 0 }, deactivateUser: { planned: 0 } });
