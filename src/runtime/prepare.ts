@@ -44,8 +44,9 @@ export function planPolicy(sync: SyncConfig, tokenOwner: string | undefined, app
   return policy;
 }
 
-function withTeamViewerRetries<T>(sides: SyncSides, what: string, fn: () => Promise<T>): Promise<T> {
+function withTeamViewerRetries<T>(sides: SyncSides, what: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
   return withRetries(fn, sides.readBackoff ?? DEFAULT_BACKOFF, {
+    ...(signal ? { signal } : {}),
     onRetry: (err, waitMs, attempt) => sides.log.warn({ what, failureClass: err.failureClass, waitMs, attempt: attempt + 1, err: err.message }, 'TeamViewer read failed; retrying'),
   });
 }
@@ -55,13 +56,14 @@ function withTeamViewerRetries<T>(sides: SyncSides, what: string, fn: () => Prom
  * without account permission (403/404) just leaves it unknown; a lookup that failed otherwise
  * leaves the owner unprotected, so the plan then deactivates nobody.
  */
-async function resolveTokenOwner(sides: SyncSides): Promise<{ email?: string; failed?: string }> {
+async function resolveTokenOwner(sides: SyncSides, signal?: AbortSignal): Promise<{ email?: string; failed?: string }> {
   if (sides.sync.target.tokenOwner) return { email: sides.sync.target.tokenOwner };
   try {
-    const owner = await withTeamViewerRetries(sides, 'token owner', () => sides.client.getTokenOwner());
+    const owner = await withTeamViewerRetries(sides, 'token owner', () => sides.client.getTokenOwner(signal ? { signal } : {}), signal);
     return owner ? { email: owner.email } : {};
   } catch (err) {
     if (err instanceof SyncError && err.failureClass === 'unauthorised') throw err;
+    if (signal?.aborted) throw err;
     const message = err instanceof Error ? err.message : String(err);
     sides.log.warn({ sync: sides.sync.name, err: message }, 'could not look up the token owner');
     return { failed: message };
@@ -70,13 +72,15 @@ async function resolveTokenOwner(sides: SyncSides): Promise<{ email?: string; fa
 
 /**
  * Reads the IdP and TeamViewer and computes the plan. A failed IdP read throws (SourceReadError):
- * no plan, so nothing is deactivated, and the caller reports why.
+ * no plan, so nothing is deactivated, and the caller reports why. `signal` ends every read at
+ * once (shutdown): the cycle is then handed back, not planned from half an answer.
  */
-export async function readAndPlan(sides: SyncSides, opts: { approved?: ReadonlySet<string> } = {}): Promise<PreparedPlan> {
+export async function readAndPlan(sides: SyncSides, opts: { approved?: ReadonlySet<string>; signal?: AbortSignal } = {}): Promise<PreparedPlan> {
+  const { signal } = opts;
   const [directory, teamviewer, owner, links, outsideCompany] = await Promise.all([
-    sides.source.read(),
-    withTeamViewerRetries(sides, 'user list', () => sides.client.listUsers()),
-    resolveTokenOwner(sides),
+    sides.source.read(signal ? { signal } : {}),
+    withTeamViewerRetries(sides, 'user list', () => sides.client.listUsers(signal ? { signal } : {}), signal),
+    resolveTokenOwner(sides, signal),
     sides.state.loadLinks(),
     sides.state.loadOutsideCompany(),
   ]);
@@ -135,11 +139,11 @@ export async function planGroups(
   sides: SyncSides,
   directory: StoredDirectoryGroups,
   userPhase: UserPhaseOutcome,
-  opts: { approvedDeletions?: ReadonlySet<string>; approvedMemberRemovals?: ReadonlySet<string>; extraUserLinks?: ReadonlyMap<string, string> } = {},
+  opts: { approvedDeletions?: ReadonlySet<string>; approvedMemberRemovals?: ReadonlySet<string>; extraUserLinks?: ReadonlyMap<string, string>; signal?: AbortSignal } = {},
 ): Promise<GroupPhase> {
   let teamviewerGroups: TvGroup[];
   try {
-    teamviewerGroups = await withTeamViewerRetries(sides, 'group list', () => sides.client.listGroups());
+    teamviewerGroups = await withTeamViewerRetries(sides, 'group list', () => sides.client.listGroups(opts.signal ? { signal: opts.signal } : {}), opts.signal);
   } catch (err) {
     // A token without the user-group permissions gets 403: that must not stop the users' sync either.
     if (err instanceof SyncError && (err.failureClass === 'unavailable' || err.failureClass === 'forbidden' || err.failureClass === 'not-found')) {

@@ -251,8 +251,8 @@ export class TeamViewerScimClient {
    * The account the script token belongs to (Web API v1), so the sync never locks itself out.
    * Undefined when the token may not read account data (403/404).
    */
-  async getTokenOwner(): Promise<TokenOwner | undefined> {
-    const call: Call = { method: 'GET', path: '/account', route: '/account', api: 'web' };
+  async getTokenOwner(opts: { signal?: AbortSignal } = {}): Promise<TokenOwner | undefined> {
+    const call: Call = { method: 'GET', path: '/account', route: '/account', api: 'web', ...(opts.signal ? { signal: opts.signal } : {}) };
     const answer = await this.send(call);
     if (answer.status === 403 || answer.status === 404) return undefined;
     const account = this.expect(call, answer, [200], webApiAccountSchema, 'a Web API account');

@@ -119,3 +119,29 @@ describe('the group phase guard', () => {
     expect(JSON.stringify(phase).length).toBeLessThan(10_000);
   });
 });
+
+describe('reads take the cycle’s abort signal', () => {
+  it('ends a read that hangs (and its retries) as soon as the cycle is stopped, with the stop’s own reason', async () => {
+    const { createServer } = await import('node:http');
+    const { TeamViewerScimClient: Client } = await import('../../src/teamviewer/scim-client.js');
+    // A TeamViewer that accepts the request and never answers.
+    const server = createServer(() => undefined);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const client = new Client({ baseUrl: `http://127.0.0.1:${port}/scim/v2`, token: 'tok-123456', timeoutMs: 60_000 });
+      const s = await sides({});
+      s.client = client;
+      s.readBackoff = { attempts: 5, baseMs: 10_000, capMs: 10_000 };
+      const controller = new AbortController();
+      const started = Date.now();
+      setTimeout(() => controller.abort(new Error('shutting down')), 100);
+      await expect(readAndPlan(s, { signal: controller.signal })).rejects.toThrow('shutting down');
+      // Neither the 60 s request deadline nor a 10 s retry wait was sat out.
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
