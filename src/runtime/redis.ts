@@ -163,7 +163,8 @@ export function isConnectionError(err: unknown): boolean {
 
 /**
  * One log line when Redis becomes unreachable and one when it answers again (with how long it was
- * away), however many connections fail and retry in between. Other errors are logged as they come.
+ * away), however many connections fail and retry in between. Other errors (a job whose lock or
+ * key is gone) are logged as they come.
  */
 export class RedisOutage implements RedisErrorSink {
   private since: number | undefined;
@@ -186,7 +187,7 @@ export class RedisOutage implements RedisErrorSink {
 
   error(err: unknown, source: string): void {
     if (!isConnectionError(err)) {
-      this.log.error({ source, err: outsideText(messageOf(err)) }, 'Redis command failed');
+      this.log.error({ err: outsideText(messageOf(err)) }, `${source} error`);
       return;
     }
     this.lastErrorAt = this.now();
