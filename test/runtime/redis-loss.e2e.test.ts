@@ -15,6 +15,7 @@ import { FAST } from '../support/runtime.js';
 
 const USERS = people(60, 40_000);
 const GROUP = { id: 'g-loss', name: 'Loss Team', members: USERS.slice(0, 10).map((u) => u.id) };
+const TRIGGER_TOKEN = 'trigger-token-0123456789-abcdef';
 const LOST = /^Redis lost its data during this cycle; (\d+) operations have no recorded outcome; the next cycle plans again$/;
 
 interface Running {
@@ -32,21 +33,21 @@ afterEach(async () => {
 });
 
 /** A daemon (scheduler and worker) on a redis-server of its own, whose first cycle provisions USERS slowly. */
-async function start(stateCheckMs: number, redisArgs: string[] = []): Promise<Running> {
+async function start(stateCheckMs: number, redisArgs: string[] = [], httpBlock = 'http: { host: 127.0.0.1, port: 0 }'): Promise<Running> {
   const redis = await RedisServer.start({ args: redisArgs });
   cleanups.push(() => redis.kill());
   const tv = await startEmulator({ latencyMs: 60 });
   cleanups.push(() => tv.emulator.stop());
   const config = parseConfig(
     `redis: { url: "${redis.url}", prefix: loss }
-http: { host: 127.0.0.1, port: 0 }
+${httpBlock}
 syncs:
   - name: corp
     schedule: { every: 1h }
     source: { type: file, path: ${writeExport(USERS, [GROUP])} }
     target: { baseUrl: ${tv.baseUrl}, token: "\${T}", requestsPerSecond: 1000, concurrency: 2 }
 `,
-    { env: { T: TOKEN } },
+    { env: { T: TOKEN, TRIGGER: TRIGGER_TOKEN } },
   );
   const lines: string[] = [];
   const log = createLogger({ level: 'info', destination: { write: (line: string) => void lines.push(line) } });
@@ -65,8 +66,8 @@ function created(tv: Running['tv']): string[] {
     .map((u) => u.userName);
 }
 
-async function readyz(base: string): Promise<{ status: number; body: { ready: boolean; reason: string } }> {
-  const answer = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(5000) });
+async function readyz(base: string, timeoutMs = 5000): Promise<{ status: number; body: { ready: boolean; reason: string } }> {
+  const answer = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(timeoutMs) });
   return { status: answer.status, body: (await answer.json()) as { ready: boolean; reason: string } };
 }
 
@@ -160,5 +161,34 @@ describe.skipIf(!haveRedisServer)(`Redis losing its data mid-cycle${NO_REDIS_SER
     await until(() => run.lines.some((l) => l.includes('Redis answers again')), 10_000, 'the end of the outage to be logged');
     expect(run.lines.filter((l) => l.includes('Redis lost its data'))).toEqual([]);
     expect((await readyz(run.base)).status).toBe(200);
+  });
+});
+
+describe.skipIf(!haveRedisServer)(`/readyz of a running daemon${NO_REDIS_SERVER}`, () => {
+  it('/readyz answers "not ready" in time instead of hanging, and "ready" once Redis answers again', async () => {
+    const run = await start(60_000);
+    await until(async () => (await readyz(run.base)).status === 200, 10_000, 'ready');
+    // Every client of the server waits four seconds for any answer.
+    await run.redis.command('CLIENT', 'PAUSE', 4000, 'ALL');
+    const stalled = await readyz(run.base, 3000);
+    expect(stalled).toEqual({ status: 503, body: { ready: false, reason: 'Redis does not answer' } });
+    await until(async () => (await readyz(run.base)).status === 200, 15_000, 'ready after the pause');
+  });
+
+  it('/readyz names no quarantine reason without the token, and shows the checks with it', async () => {
+    const run = await start(60_000, [], 'http: { host: 127.0.0.1, port: 0, triggerToken: "${TRIGGER}" }');
+    await run.daemon.runtime('corp').health.save({ consecutiveFailures: 3, quarantines: 1, quarantinedUntil: Date.now() + 3_600_000, reason: '3 failing cycles in a row (last: jane.doe@corp.example refused)' });
+    const plain = await readyz(run.base);
+    expect(plain).toEqual({ status: 503, body: { ready: false, reason: 'a sync is quarantined' } });
+    const detailed = await fetch(`${run.base}/readyz`, { headers: { authorization: `Bearer ${TRIGGER_TOKEN}` } });
+    expect(detailed.status).toBe(503);
+    const body = (await detailed.json()) as { reason: string; checks: { name: string; ok: boolean; detail: string }[] };
+    expect(body.reason).toBe('a sync is quarantined');
+    expect(body.checks).toEqual(
+      expect.arrayContaining([
+        { name: 'redis', ok: true, detail: 'Redis answers' },
+        expect.objectContaining({ name: 'sync corp', ok: false, detail: expect.stringContaining('jane.doe@corp.example refused') }),
+      ]),
+    );
   });
 });
