@@ -89,7 +89,7 @@ export class Observability {
     if (lost.status === 'fulfilled' && lost.value.length > 0) {
       // Restoring also starts here, so a probe never waits for the next periodic look.
       daemon.checkState();
-      fail(READY_REASONS.redisLost, { name: 'redis data', detail: `Redis lost its data (the state marker of ${lost.value.join(', ')} is gone); restoring the schedule and queue settings` });
+      fail(READY_REASONS.redisLost, { name: 'redis data', detail: `Redis lost its data (its state marker for ${lost.value.map((s) => `sync ${s}`).join(', ')} is gone or new); restoring the schedule and queue settings` });
     } else if (lost.status === 'fulfilled') {
       checks.push({ name: 'redis data', ok: true, detail: 'the schedule and queue settings are in place' });
     }
