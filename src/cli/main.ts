@@ -9,7 +9,7 @@ import { collectSecrets, createLogger, type Logger } from '../observe/log.js';
 import { SourceReadError } from '../connectors/source.js';
 import { runEmulator } from '../teamviewer/emulator.js';
 import { previewGroups, readAndPlan } from '../runtime/prepare.js';
-import { describeRedisUrl, tryRedis } from '../runtime/redis.js';
+import { connectRedis, describeRedisUrl, openRedis, RedisOutage, RedisUnavailable, verifyRedis } from '../runtime/redis.js';
 import { buildSyncSides } from '../runtime/wiring.js';
 import { renderGroupPhase, renderPlan } from './render-plan.js';
 import { runDemo } from './demo.js';
@@ -35,11 +35,34 @@ function exitCodeOf(reports: CycleReport[]): number {
   return EXIT.ok;
 }
 
-/** Connects to Redis or fails with a sentence an operator can act on. */
+/** Connects to Redis or fails with a sentence an operator can act on (no answer, refused password, missing database). */
 async function requireRedis(config: TvsyncConfig) {
-  const redis = await tryRedis(config.redis.url, 5000);
-  if (!redis) throw new CliFailure(`Redis at ${describeRedisUrl(config.redis.url)} does not answer; start it or fix redis.url`);
-  return redis;
+  try {
+    return await openRedis(config.redis.url, 5000);
+  } catch (err) {
+    throw new CliFailure(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** How long past runtime.shutdownGrace a stopping process may take before it exits regardless. */
+const HARD_EXIT_MARGIN_MS = 5000;
+
+/**
+ * On SIGINT or SIGTERM: `stop`, and if the process is still alive shutdownGrace + a few seconds
+ * later (a request that never ends keeps a socket, and so the process, alive), exit regardless.
+ * Jobs still running then are taken over by another worker after runtime.lockDuration.
+ */
+function onStopSignal(log: Logger, graceMs: number, stop: (signal: NodeJS.Signals) => void): void {
+  const handler = (signal: NodeJS.Signals) => {
+    const limitMs = graceMs + HARD_EXIT_MARGIN_MS;
+    setTimeout(() => {
+      log.error({ signal, limitMs }, 'shutdown did not finish in time (a request or job is still running): exiting now');
+      process.exit(process.exitCode ?? EXIT.ok);
+    }, limitMs).unref();
+    stop(signal);
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
 }
 
 export class CliFailure extends Error {
@@ -114,8 +137,11 @@ export function buildProgram(): Command {
     .action(async (opts: { config?: string; sync?: string; json?: boolean }) => {
       const { config, log } = load(opts.config);
       const syncs = selectSyncs(config, opts.sync);
-      const redis = await tryRedis(config.redis.url);
-      if (!redis) log.warn({ redis: describeRedisUrl(config.redis.url) }, 'Redis does not answer: planning without links (matching by e-mail only)');
+      const redis = await openRedis(config.redis.url, 2000).catch((err: unknown) => {
+        const unreachable = !(err instanceof RedisUnavailable) || err.kind === 'unreachable';
+        log.warn({ redis: describeRedisUrl(config.redis.url), problem: err instanceof Error ? err.message : String(err) }, `${unreachable ? 'Redis does not answer' : 'Redis refuses the connection'}: planning without links (matching by e-mail only)`);
+        return undefined;
+      });
       try {
         const results = [];
         for (const sync of syncs) {
@@ -187,22 +213,32 @@ export function buildProgram(): Command {
     .action(async (opts: { config?: string; role: 'all' | 'scheduler' | 'worker'; once?: boolean; sync?: string }) => {
       const { config, log } = load(opts.config);
       const syncs = selectSyncs(config, opts.once ? opts.sync : undefined).map((s) => s.name);
-      const observeRedis = await requireRedis(config);
+      // One log line per Redis outage across every connection of the process; this one reconnects like the daemon's.
+      const outage = new RedisOutage(log, config.redis.url);
+      const observeRedis = connectRedis(config.redis.url, 'producer', outage);
+      await verifyRedis(observeRedis, config.redis.url, 5000).catch((err: unknown) => {
+        observeRedis.disconnect();
+        throw new CliFailure(err instanceof Error ? err.message : String(err));
+      });
       const observability = new Observability(config, observeRedis, log);
       if (opts.once) {
-        const daemon = await Daemon.start(config, log, { scheduler: false, worker: true, syncs, ...observability.hooks() }).catch((err: unknown) => {
+        const daemon = await Daemon.start(config, log, { scheduler: false, worker: true, syncs, outage, ...observability.hooks() }).catch((err: unknown) => {
           observeRedis.disconnect();
           throw err;
         });
-        const stop = () => void daemon.stop();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+        const stopped = new AbortController();
+        onStopSignal(log, daemon.options.shutdownGraceMs, () => {
+          process.exitCode = EXIT.failed;
+          stopped.abort();
+          void daemon.stop();
+        });
         try {
           const reports: CycleReport[] = [];
           for (const name of syncs) {
             const runtime = daemon.runtime(name);
             const { requestedAt } = await requestCycle(runtime.queues.cycles, name, 'once');
-            const report = await waitForCycleReport(runtime.store, requestedAt, { timeoutMs: daemon.options.cycleTimeoutMs + 60_000 });
+            const report = await waitForCycleReport(runtime.store, requestedAt, { timeoutMs: daemon.options.cycleTimeoutMs + 60_000, signal: stopped.signal });
+            if (!report && stopped.signal.aborted) throw new CliFailure(`stopped by a signal before the cycle of sync ${name} finished; it was handed back to the queue`);
             if (!report) throw new CliFailure(`no report for sync ${name}: the cycle did not finish`);
             reports.push(report);
             process.stdout.write(`${renderReport(report)}\n`);
@@ -214,7 +250,7 @@ export function buildProgram(): Command {
         }
         return;
       }
-      const daemon = await Daemon.start(config, log, { scheduler: opts.role !== 'worker', worker: opts.role !== 'scheduler', ...observability.hooks() }).catch((err: unknown) => {
+      const daemon = await Daemon.start(config, log, { scheduler: opts.role !== 'worker', worker: opts.role !== 'scheduler', outage, ...observability.hooks() }).catch((err: unknown) => {
         observeRedis.disconnect();
         throw err;
       });
@@ -226,16 +262,14 @@ export function buildProgram(): Command {
       });
       log.info({ role: opts.role, syncs: [...daemon.syncs.keys()], http: `${config.http.host}:${http.port}` }, 'tvsync running');
       await new Promise<void>((resolve) => {
-        const stop = (signal: NodeJS.Signals) => {
+        onStopSignal(log, daemon.options.shutdownGraceMs, (signal) => {
           log.info({ signal }, 'stopping: finishing running jobs');
           void (async () => {
             await daemon.stop();
             await observability.close();
             observeRedis.disconnect();
           })().then(resolve);
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+        });
       });
       log.info('stopped');
     });

@@ -74,6 +74,7 @@ export const configSchema = z
         host: z.string().default('0.0.0.0'),
         port: z.number().int().min(0).max(65535).default(9464),
         triggerToken: z.string().min(16, 'use at least 16 characters').optional(),
+        metricsToken: z.string().min(16, 'use at least 16 characters').optional().describe('when set, GET /metrics needs it as a bearer token'),
       })
       .default({ host: '0.0.0.0', port: 9464 }),
     runtime: z

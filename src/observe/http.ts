@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
+import { secrets } from '../net/secrets.js';
 import type { Logger } from './log.js';
 import type { TvsyncMetrics } from './metrics.js';
 
@@ -11,8 +12,25 @@ export interface ReadyCheck {
   detail: string;
 }
 
+/**
+ * What /readyz tells anyone: fixed sentences, never outside text (a Redis error, a quarantine
+ * reason, a failure message may carry names, addresses or worse). The checks behind it need the token.
+ */
+export const READY_REASONS = {
+  ready: 'ready',
+  redisDown: 'Redis does not answer',
+  redisLost: 'Redis lost its data; the schedule and queue settings are being restored',
+  refused: "TeamViewer refused a sync's token",
+  quarantined: 'a sync is quarantined',
+  healthUnknown: "a sync's health could not be read",
+  timedOut: 'the readiness checks did not finish in time',
+  failed: 'the readiness checks failed',
+} as const;
+export type ReadyReason = (typeof READY_REASONS)[keyof typeof READY_REASONS];
+
 export interface Readiness {
   ready: boolean;
+  reason: ReadyReason;
   checks: ReadyCheck[];
 }
 
@@ -23,7 +41,10 @@ export interface HttpServerOptions {
   metrics: TvsyncMetrics;
   ready: () => Promise<Readiness>;
   syncNames: string[];
+  /** Shows /readyz's checks, and allows POST /syncs/{name}/sync-now. */
   triggerToken?: string;
+  /** When set, /metrics needs it as a bearer token. */
+  metricsToken?: string;
   triggerSyncNow: (sync: string) => Promise<{ requestedAt: number }>;
 }
 
@@ -34,6 +55,8 @@ export interface HttpServerHandle {
 
 /** How long requests still running at close() get before their sockets are cut. */
 const CLOSE_GRACE_MS = 2000;
+/** /readyz answers within this, whatever Redis does: a probe that hangs is worse than a "not ready". */
+const READY_TIMEOUT_MS = 1500;
 
 const SYNC_NOW = /^\/syncs\/([^/]+)\/sync-now$/;
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
@@ -71,6 +94,33 @@ function bearerToken(req: IncomingMessage): string | undefined {
   return BEARER.exec(header)?.[1];
 }
 
+/** Whether the request carries `expected` as its bearer token (never, when none is configured). */
+function hasToken(req: IncomingMessage, expected: string | undefined): boolean {
+  if (expected === undefined || expected === '') return false;
+  const given = bearerToken(req);
+  return given !== undefined && tokenMatches(given, expected);
+}
+
+class ReadyTimeout extends Error {}
+
+/** The readiness, or a not-ready answer when it fails or takes too long. */
+async function boundedReadiness(ready: () => Promise<Readiness>): Promise<Readiness> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      ready(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new ReadyTimeout()), READY_TIMEOUT_MS);
+      }),
+    ]);
+  } catch (err) {
+    if (err instanceof ReadyTimeout) return { ready: false, reason: READY_REASONS.timedOut, checks: [{ name: 'readiness', ok: false, detail: `no answer within ${READY_TIMEOUT_MS} ms` }] };
+    return { ready: false, reason: READY_REASONS.failed, checks: [{ name: 'readiness', ok: false, detail: errorMessage(err) }] };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
@@ -103,15 +153,16 @@ export function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHand
       case 'healthz':
         return sendJson(res, 200, { status: 'ok' });
       case 'readyz': {
-        let readiness: Readiness;
-        try {
-          readiness = await opts.ready();
-        } catch (err) {
-          readiness = { ready: false, checks: [{ name: 'readiness', ok: false, detail: errorMessage(err) }] };
-        }
-        return sendJson(res, readiness.ready ? 200 : 503, readiness);
+        const readiness = await boundedReadiness(opts.ready);
+        const reason = Object.values(READY_REASONS).includes(readiness.reason) ? readiness.reason : READY_REASONS.failed;
+        // The checks' details are outside text: for token holders only, and scrubbed even then.
+        const body = hasToken(req, opts.triggerToken) ? { ready: readiness.ready, reason, checks: secrets.scrubDeep(readiness.checks) } : { ready: readiness.ready, reason };
+        return sendJson(res, readiness.ready ? 200 : 503, body);
       }
       case 'metrics': {
+        if (opts.metricsToken !== undefined && opts.metricsToken !== '' && !hasToken(req, opts.metricsToken)) {
+          return sendJson(res, 401, { error: 'a valid bearer token is required' }, { 'www-authenticate': 'Bearer realm="tvsync"' });
+        }
         const text = await metrics.metrics();
         res.writeHead(200, { 'content-type': metrics.contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
         res.end(text);
@@ -121,8 +172,7 @@ export function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHand
         if (opts.triggerToken === undefined || opts.triggerToken === '') {
           return sendJson(res, 403, { error: 'manual triggers are disabled: set http.triggerToken in the config to enable POST /syncs/{name}/sync-now' });
         }
-        const given = bearerToken(req);
-        if (given === undefined || !tokenMatches(given, opts.triggerToken)) {
+        if (!hasToken(req, opts.triggerToken)) {
           return sendJson(res, 401, { error: 'a valid bearer token is required' }, { 'www-authenticate': 'Bearer realm="tvsync"' });
         }
         // Known names only, checked after authentication so strangers cannot probe which syncs exist.

@@ -103,6 +103,16 @@ export class CycleStore {
     return this.redis.hlen(this.key(cycleId, 'results'));
   }
 
+  /**
+   * How many operations have an outcome, and whether the cycle's record still exists (it does not
+   * once Redis lost its data), in one round trip.
+   */
+  async progress(cycleId: string): Promise<{ present: boolean; recorded: number }> {
+    const replies = await this.redis.multi().hexists(this.key(cycleId), 'status').hlen(this.key(cycleId, 'results')).exec();
+    for (const [err] of replies ?? []) if (err) throw err;
+    return { present: replies?.[0]?.[1] === 1, recorded: Number(replies?.[1]?.[1] ?? 0) };
+  }
+
   async results(cycleId: string): Promise<OperationResult[]> {
     const raw = await this.redis.hvals(this.key(cycleId, 'results'));
     return raw.map((r) => JSON.parse(r) as OperationResult);

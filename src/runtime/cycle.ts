@@ -13,6 +13,7 @@ import { applyGroupLinkChanges, groupPhaseInput, planGroups, readAndPlan, type S
 import type { StoredDirectoryGroups, StoredGroupPhase } from './cycle-store.js';
 import { isQuarantined, type HealthStore } from './health.js';
 import type { ApprovalStore } from '../store/approvals.js';
+import { isConnectionError } from './redis.js';
 import { cycleIdOf, operationJobId, type CycleJobData, type RuntimeOptions } from './queues.js';
 import { buildReport, operationKey, type CycleReport, type OperationResult } from './report.js';
 
@@ -204,16 +205,27 @@ async function enqueueRemaining(cycleId: string, operations: { op: OperationJobD
 
 async function waitForOperations(cycleId: string, total: number, deps: CycleDeps, job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<'done' | 'timed-out'> {
   const deadline = Date.now() + deps.options.cycleTimeoutMs;
-  while ((await deps.store.resultCount(cycleId)) < total) {
+  for (;;) {
+    // While Redis is unreachable the operations cannot record outcomes either: keep waiting.
+    const progress = await deps.store.progress(cycleId).catch((err: unknown) => {
+      if (isConnectionError(err)) return undefined;
+      throw err;
+    });
+    if (progress && !progress.present) {
+      // Redis came back empty: the plan, the outcomes and the queued operations are gone.
+      throw new Error(`Redis lost its data during this cycle; ${Math.max(0, total - progress.recorded)} operations have no recorded outcome; the next cycle plans again`);
+    }
+    if (progress && progress.recorded >= total) return 'done';
     if (signal?.aborted) {
       // Shutting down: hand the cycle back; whoever picks it up resumes from the stored plan.
       await job.moveToDelayed(Date.now() + 1000, token);
       throw new DelayedError();
     }
     if (Date.now() > deadline) return 'timed-out';
-    await sleep(deps.options.pollMs);
+    await sleep(deps.options.pollMs, undefined, signal ? { signal } : {}).catch(() => {
+      // Aborted: the next turn hands the cycle back.
+    });
   }
-  return 'done';
 }
 
 export type { OperationResult };

@@ -8,7 +8,8 @@ import { CycleStore } from './cycle-store.js';
 import { processOperation, StopFlagCache, type OperationDeps, type OperationJobData } from './operation-worker.js';
 import type { SyncSides } from './prepare.js';
 import { closeQueues, cycleIdOf, CYCLE_JOB_OPTIONS, DEFAULT_RUNTIME, openQueues, queueNames, runtimeFromConfig, schedulerId, type CycleJobData, type RuntimeOptions, type SyncQueues } from './queues.js';
-import { connectRedis } from './redis.js';
+import { closeRedis, connectRedis, RedisOutage, verifyRedis, withTimeout } from './redis.js';
+import { StateGuard } from './state-guard.js';
 import { buildReport, type CycleReport, type OperationResult } from './report.js';
 import type { Plan } from '../plan/types.js';
 import { buildSyncSides } from './wiring.js';
@@ -30,6 +31,8 @@ export interface DaemonOptions {
   onResponse?: (sync: string, info: { method: string; path: string; status: number; ms: number }) => void;
   /** A 429 paused the sync's operations. */
   onPause?: (sync: string, pause: RateLimitPause) => void;
+  /** Where connection errors go (one log line per outage); shared with the caller's own connections. */
+  outage?: RedisOutage;
 }
 
 export interface SyncRuntime {
@@ -47,8 +50,12 @@ export interface SyncRuntime {
  */
 export class Daemon {
   readonly syncs = new Map<string, SyncRuntime>();
+  /** Notices when Redis lost its data and puts the schedule and queue settings back. */
+  readonly guard: StateGuard;
   private readonly workers: Worker[] = [];
+  private readonly cycleWorkers: Worker[] = [];
   private readonly connections: Redis[] = [];
+  private stateTimer?: NodeJS.Timeout;
   private stopping?: Promise<void>;
 
   private constructor(
@@ -56,20 +63,47 @@ export class Daemon {
     readonly redis: Redis,
     readonly options: RuntimeOptions,
     private readonly log: Logger,
-  ) {}
+    readonly outage: RedisOutage,
+    private readonly scheduler: boolean,
+  ) {
+    this.guard = new StateGuard(redis, config.redis.prefix, (sync) => this.applyQueueSettings(this.runtime(sync)), log);
+  }
 
   static async start(config: TvsyncConfig, log: Logger, opts: DaemonOptions): Promise<Daemon> {
-    const redis = connectRedis(config.redis.url, 'producer');
-    const daemon = new Daemon(config, redis, { ...DEFAULT_RUNTIME, ...runtimeFromConfig(config.runtime), ...opts.runtime }, log);
+    const outage = opts.outage ?? new RedisOutage(log, config.redis.url);
+    const redis = connectRedis(config.redis.url, 'producer', outage);
+    const daemon = new Daemon(config, redis, { ...DEFAULT_RUNTIME, ...runtimeFromConfig(config.runtime), ...opts.runtime }, log, outage, opts.scheduler);
     try {
-      await redis.ping();
+      await verifyRedis(redis, config.redis.url, 10_000);
       const selected = opts.syncs ? config.syncs.filter((s) => opts.syncs?.includes(s.name)) : config.syncs;
       for (const sync of selected) await daemon.startSync(sync, opts);
     } catch (err) {
       await daemon.stop();
       throw err;
     }
+    daemon.stateTimer = setInterval(() => daemon.checkState(), daemon.options.stateCheckMs);
+    daemon.stateTimer.unref();
+    // After a reconnect Redis may be a fresh, empty one: look at once.
+    redis.on('ready', () => daemon.checkState());
     return daemon;
+  }
+
+  /** Looks whether Redis lost its data (and restores); an answer also ends a logged outage. */
+  checkState(): void {
+    if (this.stopping) return;
+    this.guard.check().then(
+      () => this.outage.answered(),
+      (err: unknown) => this.outage.error(err, 'state check'),
+    );
+  }
+
+  /** Shared by every replica through Redis, and lost with Redis's data: set at start and after a loss. */
+  private async applyQueueSettings(runtime: SyncRuntime): Promise<void> {
+    // Idempotent: at most one cycle of this sync runs at once, across every replica.
+    await runtime.queues.cycles.setGlobalConcurrency(1);
+    if (this.scheduler) {
+      await runtime.queues.cycles.upsertJobScheduler(schedulerId(runtime.sync.name), { every: runtime.sync.schedule.every }, { name: 'cycle', data: { trigger: 'schedule' }, opts: CYCLE_JOB_OPTIONS });
+    }
   }
 
   private async startSync(sync: SyncConfig, opts: DaemonOptions): Promise<void> {
@@ -82,17 +116,15 @@ export class Daemon {
       ...(opts.onResponse ? { onResponse: (info: Parameters<NonNullable<DaemonOptions['onResponse']>>[1]) => opts.onResponse?.(sync.name, info) } : {}),
     });
     const queues = openQueues(sync.name, this.redis, prefix);
+    for (const queue of [queues.cycles, queues.operations]) queue.on('error', (err) => this.outage.error(err, 'queue'));
     const store = new CycleStore(this.redis, prefix, sync.name);
     const health = new HealthStore(this.redis, prefix, sync.name);
     const approvals = new ApprovalStore(this.redis, prefix, sync.name);
     const runtime: SyncRuntime = { sync, sides, queues, store, health, approvals };
     this.syncs.set(sync.name, runtime);
 
-    // Idempotent, and shared by every replica through Redis: at most one cycle of this sync runs at once.
-    await queues.cycles.setGlobalConcurrency(1);
-    if (opts.scheduler) {
-      await queues.cycles.upsertJobScheduler(schedulerId(sync.name), { every: sync.schedule.every }, { name: 'cycle', data: { trigger: 'schedule' }, opts: CYCLE_JOB_OPTIONS });
-    }
+    await this.guard.adopt(sync.name);
+    await this.applyQueueSettings(runtime);
     if (!opts.worker) return;
 
     const log = this.log.child({ sync: sync.name });
@@ -151,13 +183,14 @@ export class Daemon {
       void recordFailedCycle(store, job, err).catch((e: unknown) => log.error({ err: e }, 'could not record a failed cycle'));
     });
     for (const worker of [cycleWorker, operationWorker]) {
-      worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
+      worker.on('error', (err) => this.outage.error(err, 'worker'));
       this.workers.push(worker);
     }
+    this.cycleWorkers.push(cycleWorker);
   }
 
   private workerConnection(url: string): Redis {
-    const connection = connectRedis(url, 'worker');
+    const connection = connectRedis(url, 'worker', this.outage);
     this.connections.push(connection);
     return connection;
   }
@@ -169,11 +202,14 @@ export class Daemon {
   }
 
   /**
-   * Stops taking jobs, lets running ones finish within the grace time, then hands the rest back
-   * (a cycle moves itself back to the queue; an operation becomes stalled and is picked up again).
+   * Stops taking jobs, lets running operations finish within the grace time, then hands the rest
+   * back (an operation becomes stalled and is picked up again). A cycle that only waits for its
+   * operations has nothing to finish: it moves itself back to the queue at once.
    */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      clearInterval(this.stateTimer);
+      for (const worker of this.cycleWorkers) worker.cancelAllJobs('shutdown');
       const closing = Promise.all(this.workers.map((w) => w.close()));
       // Unref'd: a timer left over from the race must not keep the process alive once all is closed.
       const graceful = await Promise.race([closing.then(() => true), sleep(this.options.shutdownGraceMs, undefined, { ref: false }).then(() => false)]);
@@ -183,9 +219,10 @@ export class Daemon {
         await Promise.race([closing, sleep(2000, undefined, { ref: false })]);
         await Promise.all(this.workers.map((w) => w.close(true)));
       }
-      await Promise.all([...this.syncs.values()].map((s) => closeQueues(s.queues)));
-      await Promise.all(this.connections.map((c) => c.quit().catch(() => c.disconnect())));
-      await this.redis.quit().catch(() => this.redis.disconnect());
+      await withTimeout(Promise.all([...this.syncs.values()].map((s) => closeQueues(s.queues))), 2000, () => new Error('queues did not close')).catch(() => undefined);
+      // Bounded: a Redis that is down or stalled would hold QUIT for ever.
+      await Promise.all(this.connections.map((c) => closeRedis(c)));
+      await closeRedis(this.redis);
     })();
     return this.stopping;
   }

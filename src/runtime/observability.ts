@@ -1,12 +1,20 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { TvsyncConfig } from '../config/schema.js';
-import { startHttpServer, type HttpServerHandle, type Readiness } from '../observe/http.js';
+import { READY_REASONS, startHttpServer, type HttpServerHandle, type Readiness, type ReadyReason } from '../observe/http.js';
 import { bullmqQueueDepth, TvsyncMetrics } from '../observe/metrics.js';
 import { ProvisioningLog } from '../observe/provisioning-log.js';
 import type { Daemon, DaemonOptions } from './daemon.js';
-import { isQuarantined } from './health.js';
+import { isQuarantined, type SyncHealth } from './health.js';
+import { withTimeout } from './redis.js';
 import { requestCycle } from './trigger.js';
+
+/** Each readiness check gets this long; /readyz as a whole answers within two seconds. */
+const CHECK_TIMEOUT_MS = 1000;
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
 
 type Hooks = Pick<DaemonOptions, 'onReport' | 'onResult' | 'onResponse' | 'onPlanned' | 'onPause'>;
 
@@ -59,28 +67,47 @@ export class Observability {
     };
   }
 
-  /** Ready when Redis answers and no sync is quarantined or was refused by TeamViewer. */
+  /**
+   * Ready when Redis answers with its data intact (or restored) and no sync is quarantined or was
+   * refused by TeamViewer. Each check is bounded: a stalled Redis makes it "not ready", not a hang.
+   */
   async readiness(daemon: Daemon): Promise<Readiness> {
+    const bounded = <T>(promise: Promise<T>) => withTimeout(promise, CHECK_TIMEOUT_MS, () => new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`));
+    const syncs = [...daemon.syncs];
+    const [ping, lost, ...healths] = await Promise.allSettled([bounded(daemon.redis.ping()), bounded(daemon.guard.lost()), ...syncs.map(([, runtime]) => bounded(runtime.health.load()))]);
+    const failed: ReadyReason[] = [];
     const checks: Readiness['checks'] = [];
-    try {
-      await daemon.redis.ping();
+    const fail = (reason: ReadyReason, check: Omit<Readiness['checks'][number], 'ok'>) => {
+      failed.push(reason);
+      checks.push({ ...check, ok: false });
+    };
+    if (ping.status === 'fulfilled') {
+      daemon.outage.answered();
       checks.push({ name: 'redis', ok: true, detail: 'Redis answers' });
-    } catch (err) {
-      checks.push({ name: 'redis', ok: false, detail: `Redis does not answer: ${err instanceof Error ? err.message : String(err)}` });
+    } else {
+      fail(READY_REASONS.redisDown, { name: 'redis', detail: `Redis does not answer: ${messageOf(ping.reason)}` });
     }
-    for (const [name, runtime] of daemon.syncs) {
-      try {
-        const health = await runtime.health.load();
-        const quarantined = isQuarantined(health, Date.now());
-        this.metrics.setQuarantined(name, quarantined);
-        if (quarantined) checks.push({ name: `sync ${name}`, ok: false, detail: `quarantined until ${new Date(health.quarantinedUntil ?? 0).toISOString()}: ${health.reason ?? ''}` });
-        else if (health.lastFailureClass === 'unauthorised') checks.push({ name: `sync ${name}`, ok: false, detail: 'the last cycle failed: TeamViewer refused the token' });
-        else checks.push({ name: `sync ${name}`, ok: true, detail: health.lastOutcome ? `last cycle ${health.lastOutcome}` : 'no cycle yet' });
-      } catch (err) {
-        checks.push({ name: `sync ${name}`, ok: false, detail: `health unknown: ${err instanceof Error ? err.message : String(err)}` });
+    if (lost.status === 'fulfilled' && lost.value.length > 0) {
+      // Restoring also starts here, so a probe never waits for the next periodic look.
+      daemon.checkState();
+      fail(READY_REASONS.redisLost, { name: 'redis data', detail: `Redis lost its data (its state marker for ${lost.value.map((s) => `sync ${s}`).join(', ')} is gone or new); restoring the schedule and queue settings` });
+    } else if (lost.status === 'fulfilled') {
+      checks.push({ name: 'redis data', ok: true, detail: 'the schedule and queue settings are in place' });
+    }
+    syncs.forEach(([name], i) => {
+      const result = healths[i];
+      if (!result || result.status === 'rejected') {
+        fail(READY_REASONS.healthUnknown, { name: `sync ${name}`, detail: `health unknown: ${messageOf(result?.reason)}` });
+        return;
       }
-    }
-    return { ready: checks.every((c) => c.ok), checks };
+      const health = result.value as SyncHealth;
+      const quarantined = isQuarantined(health, Date.now());
+      this.metrics.setQuarantined(name, quarantined);
+      if (quarantined) fail(READY_REASONS.quarantined, { name: `sync ${name}`, detail: `quarantined until ${new Date(health.quarantinedUntil ?? 0).toISOString()}: ${health.reason ?? ''}` });
+      else if (health.lastFailureClass === 'unauthorised') fail(READY_REASONS.refused, { name: `sync ${name}`, detail: 'the last cycle failed: TeamViewer refused the token' });
+      else checks.push({ name: `sync ${name}`, ok: true, detail: health.lastOutcome ? `last cycle ${health.lastOutcome}` : 'no cycle yet' });
+    });
+    return { ready: failed.length === 0, reason: failed[0] ?? READY_REASONS.ready, checks };
   }
 
   async serve(daemon: Daemon): Promise<HttpServerHandle> {
@@ -93,6 +120,7 @@ export class Observability {
       ready: () => this.readiness(daemon),
       syncNames: [...daemon.syncs.keys()],
       ...(this.config.http.triggerToken ? { triggerToken: this.config.http.triggerToken } : {}),
+      ...(this.config.http.metricsToken ? { metricsToken: this.config.http.metricsToken } : {}),
       triggerSyncNow: (sync) => requestCycle(daemon.runtime(sync).queues.cycles, sync),
     });
     return this.http;

@@ -22,6 +22,8 @@ export interface RuntimeOptions {
   /** Lock and stall detection: a killed worker's jobs go to another worker after about this long. */
   lockDurationMs: number;
   stalledIntervalMs: number;
+  /** How often the daemon looks whether Redis lost its data (also on every reconnect). */
+  stateCheckMs: number;
 }
 
 /** The runtime knobs a config file sets (`runtime:`), in the daemon's terms. */
@@ -50,6 +52,7 @@ export const DEFAULT_RUNTIME: RuntimeOptions = {
   shutdownGraceMs: 25_000,
   lockDurationMs: 30_000,
   stalledIntervalMs: 30_000,
+  stateCheckMs: 5000,
 };
 
 export interface CycleJobData {

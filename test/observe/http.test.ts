@@ -3,6 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startHttpServer, type HttpServerHandle, type Readiness } from '../../src/observe/http.js';
 import { createLogger } from '../../src/observe/log.js';
 import { TvsyncMetrics } from '../../src/observe/metrics.js';
+import { registerSecret } from '../../src/net/secrets.js';
 
 const TOKEN = 'trigger-token-abcdef-0123456789';
 
@@ -36,8 +37,9 @@ describe('HTTP server', () => {
   const bodies: string[] = [];
   const metrics = new TvsyncMetrics({ defaultMetrics: false });
   const triggered: string[] = [];
-  let readiness: Readiness = { ready: true, checks: [{ name: 'redis', ok: true, detail: 'PONG' }] };
+  let readiness: Readiness = { ready: true, reason: 'ready', checks: [{ name: 'redis', ok: true, detail: 'PONG' }] };
   let readyFails = false;
+  let readyHangs = false;
   let triggerFails = false;
   let server: HttpServerHandle;
 
@@ -55,7 +57,8 @@ describe('HTTP server', () => {
       log,
       metrics,
       ready: async () => {
-        if (readyFails) throw new Error('redis unreachable');
+        if (readyHangs) return new Promise<Readiness>(() => {});
+        if (readyFails) throw new Error('redis unreachable at redis://:hunter2-redis-password@10.0.0.9');
         return readiness;
       },
       syncNames: ['corp', 'eu west'],
@@ -78,6 +81,7 @@ describe('HTTP server', () => {
   beforeEach(() => {
     triggered.length = 0;
     readyFails = false;
+    readyHangs = false;
     triggerFails = false;
   });
 
@@ -88,20 +92,50 @@ describe('HTTP server', () => {
     expect(JSON.parse(answer.body)).toEqual({ status: 'ok' });
   });
 
-  it('answers /readyz with 200 or 503 and the checks', async () => {
+  it('answers /readyz with 200 or 503 and a fixed reason; the checks only with the token', async () => {
     let answer = await call('GET', '/readyz');
     expect(answer.status).toBe(200);
-    expect(JSON.parse(answer.body)).toEqual(readiness);
+    expect(JSON.parse(answer.body)).toEqual({ ready: true, reason: 'ready' });
 
-    readiness = { ready: false, checks: [{ name: 'redis', ok: true, detail: 'PONG' }, { name: 'sync corp', ok: false, detail: 'quarantined: token rejected' }] };
+    readiness = { ready: false, reason: 'a sync is quarantined', checks: [{ name: 'redis', ok: true, detail: 'PONG' }, { name: 'sync corp', ok: false, detail: 'quarantined: jane.doe@corp.example was refused' }] };
     answer = await call('GET', '/readyz');
+    expect(answer.status).toBe(503);
+    expect(JSON.parse(answer.body)).toEqual({ ready: false, reason: 'a sync is quarantined' });
+    expect(answer.body).not.toContain('jane.doe');
+    for (const headers of [{ authorization: 'Bearer wrong-token-0000000000000' }, { authorization: `Basic ${TOKEN}` }]) {
+      expect(JSON.parse((await call('GET', '/readyz', headers)).body)).toEqual({ ready: false, reason: 'a sync is quarantined' });
+    }
+    answer = await call('GET', '/readyz', { authorization: `Bearer ${TOKEN}` });
     expect(answer.status).toBe(503);
     expect(JSON.parse(answer.body)).toEqual(readiness);
 
     readyFails = true;
     answer = await call('GET', '/readyz');
     expect(answer.status).toBe(503);
-    expect(JSON.parse(answer.body)).toEqual({ ready: false, checks: [{ name: 'readiness', ok: false, detail: 'redis unreachable' }] });
+    expect(JSON.parse(answer.body)).toEqual({ ready: false, reason: 'the readiness checks failed' });
+  });
+
+  it('never shows outside text in the reason, and scrubs secrets from the details', async () => {
+    registerSecret('hunter2-redis-password');
+    readiness = { ready: false, reason: 'Redis says: hunter2-redis-password' as Readiness['reason'], checks: [{ name: 'redis', ok: false, detail: 'AUTH hunter2-redis-password refused' }] };
+    const plain = await call('GET', '/readyz');
+    expect(JSON.parse(plain.body)).toEqual({ ready: false, reason: 'the readiness checks failed' });
+    const detailed = await call('GET', '/readyz', { authorization: `Bearer ${TOKEN}` });
+    expect(detailed.body).not.toContain('hunter2');
+    expect(JSON.parse(detailed.body)).toMatchObject({ checks: [{ name: 'redis', ok: false, detail: 'AUTH [REDACTED] refused' }] });
+
+    readyFails = true;
+    const failed = await call('GET', '/readyz', { authorization: `Bearer ${TOKEN}` });
+    expect(failed.body).not.toContain('hunter2');
+    expect(JSON.parse(failed.body)).toMatchObject({ ready: false, reason: 'the readiness checks failed', checks: [{ name: 'readiness', ok: false }] });
+  });
+
+  it('answers /readyz with 503 when the checks hang', async () => {
+    readyHangs = true;
+    // A hang would leave this request unanswered until the test times out.
+    const answer = await call('GET', '/readyz');
+    expect(answer.status).toBe(503);
+    expect(JSON.parse(answer.body)).toEqual({ ready: false, reason: 'the readiness checks did not finish in time' });
   });
 
   it('serves /metrics in the Prometheus text format', async () => {
@@ -198,7 +232,7 @@ describe('HTTP server without a trigger token', () => {
       port: 0,
       log,
       metrics: new TvsyncMetrics({ defaultMetrics: false }),
-      ready: async () => ({ ready: true, checks: [] }),
+      ready: async () => ({ ready: true, reason: 'ready', checks: [] }),
       syncNames: ['corp'],
       triggerSyncNow: async (sync) => {
         triggered.push(sync);
@@ -227,7 +261,7 @@ describe('HTTP server lifecycle', () => {
       port: 0,
       log,
       metrics: new TvsyncMetrics({ defaultMetrics: false }),
-      ready: async () => ({ ready: true, checks: [] }),
+      ready: async () => ({ ready: true, reason: 'ready', checks: [] }),
       syncNames: [],
       triggerSyncNow: async () => ({ requestedAt: 1 }),
     });
@@ -245,12 +279,45 @@ describe('HTTP server lifecycle', () => {
 
   it('rejects when the port is taken', async () => {
     const { log } = capture();
-    const opts = { host: '127.0.0.1', port: 0, log, metrics: new TvsyncMetrics({ defaultMetrics: false }), ready: async () => ({ ready: true, checks: [] }), syncNames: [], triggerSyncNow: async () => ({ requestedAt: 1 }) };
+    const opts = { host: '127.0.0.1', port: 0, log, metrics: new TvsyncMetrics({ defaultMetrics: false }), ready: async (): Promise<Readiness> => ({ ready: true, reason: 'ready', checks: [] }), syncNames: [], triggerSyncNow: async () => ({ requestedAt: 1 }) };
     const first = await startHttpServer(opts);
     try {
       await expect(startHttpServer({ ...opts, port: first.port })).rejects.toThrow(/EADDRINUSE/);
     } finally {
       await first.close();
+    }
+  });
+});
+
+describe('HTTP server with a metrics token', () => {
+  it('serves /metrics only with the bearer token', async () => {
+    const { log } = capture();
+    const metricsToken = 'metrics-token-0123456789abcdef';
+    const server = await startHttpServer({
+      host: '127.0.0.1',
+      port: 0,
+      log,
+      metrics: new TvsyncMetrics({ defaultMetrics: false }),
+      ready: async () => ({ ready: true, reason: 'ready', checks: [] }),
+      syncNames: ['corp'],
+      metricsToken,
+      triggerSyncNow: async () => ({ requestedAt: 1 }),
+    });
+    try {
+      for (const headers of [{} as Record<string, string>, { authorization: 'Bearer wrong-token-0000000000000' }, { authorization: `Bearer ${metricsToken}x` }]) {
+        const refused = await send(server.port, 'GET', '/metrics', headers);
+        expect(refused.status).toBe(401);
+        expect(refused.headers['www-authenticate']).toMatch(/^Bearer/);
+        expect(refused.body).not.toContain('tvsync_');
+      }
+      const allowed = await send(server.port, 'GET', '/metrics', { authorization: `Bearer ${metricsToken}` });
+      expect(allowed.status).toBe(200);
+      expect(allowed.body).toContain('# TYPE tvsync_operations_total counter');
+      // The other routes do not take it: it is not the trigger token.
+      expect((await send(server.port, 'GET', '/healthz')).status).toBe(200);
+      expect((await send(server.port, 'POST', '/syncs/corp/sync-now', { authorization: `Bearer ${metricsToken}` })).status).toBe(403);
+    } finally {
+      await server.close();
     }
   });
 });

@@ -1,4 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CycleStore } from '../../src/runtime/cycle-store.js';
@@ -112,6 +114,51 @@ describe('two daemons on one Redis', () => {
       b.kill('SIGTERM');
       await Promise.all([exited(a), exited(b)]);
       await closeQueues(queues);
+    }
+  });
+});
+
+describe('SIGTERM while a TeamViewer answer trickles in', () => {
+  it('ends the process within shutdownGrace and a few seconds', async () => {
+    const prefix = testPrefix('trickle');
+    prefixes.push(prefix);
+    // Answers every request with a body of one byte a second, for ever: no idle timeout ever fires.
+    const open = new Set<ServerResponse>();
+    let requests = 0;
+    const trickle = createServer((req, res) => {
+      requests++;
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/scim+json' });
+      open.add(res);
+      const timer = setInterval(() => res.write(' '), 1000);
+      res.on('close', () => {
+        clearInterval(timer);
+        open.delete(res);
+      });
+    });
+    await new Promise<void>((resolve) => trickle.listen(0, '127.0.0.1', resolve));
+    const baseUrl = `http://127.0.0.1:${(trickle.address() as AddressInfo).port}/scim/v2`;
+    const path = writeConfig({ exportDir: writeExport(people(3, 60_000)), baseUrl, prefix });
+    const text = readFileSync(path, 'utf8')
+      .replace('concurrency: 8\n', 'concurrency: 8\n      timeout: 10m\n')
+      .replace('log:\n', 'runtime: { shutdownGrace: 2s }\nhttp: { host: 127.0.0.1, port: 0 }\nlog:\n');
+    writeFileSync(path, text);
+    const daemon = spawnDaemon(['--config', path], env);
+    try {
+      // The scheduler's first cycle starts at once and reads TeamViewer.
+      await until(() => requests > 0, 30_000, 'a request to the trickling TeamViewer');
+      await new Promise((r) => setTimeout(r, 1000));
+      const signalled = Date.now();
+      daemon.kill('SIGTERM');
+      const code = await Promise.race([exited(daemon), new Promise<'still running'>((r) => setTimeout(() => r('still running'), 20_000))]);
+      expect(code, daemon.output()).toBe(0);
+      // Grace 2 s, plus the 5 s the process allows itself past it, plus start-up slack.
+      expect(Date.now() - signalled).toBeLessThan(2000 + 5000 + 3000);
+      expect(daemon.output()).toContain('shutdown did not finish in time');
+    } finally {
+      daemon.kill('SIGKILL');
+      for (const res of open) res.destroy();
+      await new Promise<void>((resolve) => trickle.close(() => resolve()));
     }
   });
 });

@@ -1,0 +1,73 @@
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/observe/log.js';
+import { Daemon } from '../../src/runtime/daemon.js';
+import { closeQueues, openQueues } from '../../src/runtime/queues.js';
+import { requestCycle, waitForCycleReport } from '../../src/runtime/trigger.js';
+import { until } from '../support/daemon-process.js';
+import { OWNER, TOKEN, people, startEmulator, writeExport } from '../support/fixtures.js';
+import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
+import { FAST } from '../support/runtime.js';
+
+const prefixes: string[] = [];
+afterAll(async () => {
+  await Promise.all(prefixes.map(dropPrefix));
+});
+
+describe('stopping a worker while a cycle waits for its operations', () => {
+  it('returns well within the grace time, and the cycle is handed back and resumes elsewhere', async () => {
+    const prefix = testPrefix('shutdown');
+    prefixes.push(prefix);
+    const users = people(60, 50_000);
+    // Two at a time, 800 ms each: the operations take about 24 s, longer than the grace time.
+    const tv = await startEmulator({ latencyMs: 800 });
+    const config = parseConfig(
+      `redis: { url: "${REDIS_URL}", prefix: ${prefix} }
+syncs:
+  - name: corp
+    source: { type: file, path: ${writeExport(users)} }
+    target: { baseUrl: ${tv.baseUrl}, token: "\${T}", requestsPerSecond: 1000, concurrency: 2 }
+    groups: { enabled: false }
+`,
+      { env: { T: TOKEN } },
+    );
+    const lines: string[] = [];
+    const log = createLogger({ level: 'info', destination: { write: (line: string) => void lines.push(line) } });
+    const graceMs = 20_000;
+    const redis = new Redis(REDIS_URL);
+    const queues = openQueues('corp', redis, prefix);
+    const created = () => tv.emulator.dump().users.filter((u) => u.userName !== OWNER);
+    try {
+      const first = await Daemon.start(config, log, { scheduler: false, worker: true, runtime: { ...FAST, shutdownGraceMs: graceMs } });
+      const { requestedAt } = await requestCycle(queues.cycles, 'corp', 'manual');
+      await until(() => created().length >= 2, 30_000, 'the operations to start');
+
+      const stopping = Date.now();
+      await first.stop();
+      const tookMs = Date.now() - stopping;
+      // Only the two operations in flight are waited for, not the cycle's remaining 20-odd seconds.
+      expect(tookMs).toBeLessThan(graceMs / 2);
+      expect(lines.filter((l) => l.includes('did not finish in time'))).toEqual([]);
+      expect(await queues.cycles.getJobCounts('active', 'delayed', 'waiting')).toMatchObject({ active: 0, delayed: 1 });
+      expect(created().length).toBeLessThan(users.length);
+
+      tv.emulator.configure({ latencyMs: 0 });
+      const second = await Daemon.start(config, log, { scheduler: false, worker: true, runtime: FAST });
+      try {
+        const report = await waitForCycleReport(second.runtime('corp').store, requestedAt, { timeoutMs: 60_000, pollMs: 50 });
+        expect(report?.outcome).toBe('succeeded');
+        expect(report?.operations.createUser).toEqual({ planned: 60, applied: 60, failed: 0, cancelled: 0 });
+        expect(lines.some((l) => l.includes('resuming a cycle whose worker stopped after planning'))).toBe(true);
+        expect(new Set(created().map((u) => u.userName))).toEqual(new Set(users.map((u) => u.email)));
+        expect(created()).toHaveLength(60);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await closeQueues(queues);
+      await redis.quit();
+      await tv.emulator.stop();
+    }
+  });
+});
