@@ -35,7 +35,11 @@ export interface CycleDeps {
 
 const ENQUEUE_CHUNK = 500;
 
+/** The cycle's own record vanished: Redis restarted empty or was flushed. */
+class RedisDataLost extends Error {}
+
 function failureOf(err: unknown): NonNullable<CycleReport['failure']> {
+  if (err instanceof RedisDataLost) return { failureClass: 'transient', message: err.message };
   if (err instanceof SourceReadError) return { failureClass: 'source-read', message: `the IdP read failed, so nothing was deactivated: ${err.message}` };
   if (err instanceof SyncError) return { failureClass: err.failureClass, message: `TeamViewer: ${err.message}` };
   return { failureClass: 'internal', message: err instanceof Error ? err.message : String(err) };
@@ -102,7 +106,7 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
     }
     if (!plan || !directoryGroups) {
       const approved = deps.approved ? await deps.approved() : new Set<string>();
-      const prepared = await readAndPlan(deps.sides, approved.size ? { approved } : {});
+      const prepared = await readAndPlan(deps.sides, { ...(approved.size ? { approved } : {}), ...(signal ? { signal } : {}) });
       for (const id of approved) approvedUsers.add(id);
       plan = prepared.plan;
       directoryGroups = groupPhaseInput(prepared.directory);
@@ -130,6 +134,7 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
           const phase = await planGroups(deps.sides, directoryGroups, { plan, results }, {
             ...(approved.size ? { approvedDeletions: approved } : {}),
             ...(approvedMembers.size ? { approvedMemberRemovals: approvedMembers } : {}),
+            ...(signal ? { signal } : {}),
           });
           for (const id of approved) approvedGroups.add(id);
           for (const id of approvedMembers) approvedMemberRemovals.add(id);
@@ -138,7 +143,7 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
           else log.warn({ detail: phase.detail }, 'group sync unavailable');
         } catch (err) {
           // The users' part is done; a failed group read fails the groups, not the cycle.
-          if (err instanceof DelayedError || (err instanceof SyncError && err.failureClass === 'unauthorised')) throw err;
+          if (err instanceof DelayedError || signal?.aborted || (err instanceof SyncError && err.failureClass === 'unauthorised')) throw err;
           groupPhase = { status: 'failed', detail: failureOf(err).message };
           log.error({ detail: groupPhase.detail }, 'group phase failed');
         }
@@ -152,6 +157,11 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
     }
   } catch (err) {
     if (err instanceof DelayedError) throw err;
+    if (signal?.aborted) {
+      // Shutting down in the middle of a read: hand the cycle back, it plans again elsewhere.
+      await job.moveToDelayed(Date.now() + 1000, token);
+      throw new DelayedError();
+    }
     return finish({ failure: failureOf(err) });
   }
   const stopped = await deps.store.stopped(cycleId);
@@ -213,7 +223,7 @@ async function waitForOperations(cycleId: string, total: number, deps: CycleDeps
     });
     if (progress && !progress.present) {
       // Redis came back empty: the plan, the outcomes and the queued operations are gone.
-      throw new Error(`Redis lost its data during this cycle; ${Math.max(0, total - progress.recorded)} operations have no recorded outcome; the next cycle plans again`);
+      throw new RedisDataLost(`Redis lost its data during this cycle; ${Math.max(0, total - progress.recorded)} operations have no recorded outcome; the next cycle plans again`);
     }
     if (progress && progress.recorded >= total) return 'done';
     if (signal?.aborted) {
