@@ -1,5 +1,3 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inspect } from 'node:util';
 import nock from 'nock';
@@ -10,6 +8,7 @@ import { SYSTEM_USER_FIELDS } from '../../src/connectors/jumpcloud-wire.js';
 import { SyncError } from '../../src/model/failure.js';
 import { MemoryStateStore, SourceReadError } from '../../src/connectors/source.js';
 import { capturedLogger, echoedForms, expectNoLeak } from '../support/leaks.js';
+import { tricklingServer } from '../support/slow-server.js';
 
 const HOST = 'https://console.jumpcloud.com';
 const KEY = 'jc-test-key-3f9a1c0de77b42e8';
@@ -548,35 +547,24 @@ describe('jumpcloud transport: secrets, redirects and bounded waits', () => {
   });
 
   it('ends a request whose body trickles past the timeout, and stops at once when the read is cancelled', async () => {
-    const requests: string[] = [];
-    const server = createServer((req, res) => {
-      requests.push(req.url ?? '');
-      res.writeHead(200, { 'content-type': 'application/json', 'x-total-count': '1' });
-      res.write('[');
-      // One byte every 300 ms: never idle long enough for a socket timeout.
-      const drip = setInterval(() => res.write(' '), 300);
-      res.on('close', () => clearInterval(drip));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const server = await tricklingServer();
     // Real sockets: nock's stand-ins do not keep a socket's idle timer the way Node does.
     nock.restore();
     try {
-      const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api`;
-      const slow = source({ ...groupsScope, baseUrl, orgId: undefined, timeout: 1000 });
-      const err = await slow.read().catch((e: unknown) => e);
+      const baseUrl = `${server.origin}/api`;
+      const err = await source({ ...groupsScope, baseUrl, orgId: undefined, timeout: 1000 }).read().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(SourceReadError);
       expect((err as Error).message).toMatch(/did not finish within 1 second \(timeout\)/);
       expect((err as SourceReadError).cause).toMatchObject({ failureClass: 'transient' });
 
       const stop = new AbortController();
       const cancelled = source({ ...groupsScope, baseUrl, orgId: undefined, timeout: 60_000 }).read({ signal: stop.signal });
-      const seen = requests.length;
-      while (requests.length === seen) await sleep(20);
+      const seen = server.requests.length;
+      while (server.requests.length === seen) await sleep(20);
       stop.abort();
       await expect(cancelled).rejects.toThrow(/the JumpCloud read was stopped/);
     } finally {
       nock.activate();
-      server.closeAllConnections();
       server.close();
     }
   }, 20_000);
