@@ -7,7 +7,7 @@ import { durationSchema } from '../config/duration.js';
 import type { DirectoryIssue, DirectoryRead, DirectoryUser } from '../model/directory.js';
 import { SyncError } from '../model/failure.js';
 import { DEFAULT_BACKOFF, parseRetryAfter, withRetries, type BackoffPolicy } from '../net/retry.js';
-import { outsideText, registerSecret } from '../net/secrets.js';
+import { outsideText, registerSecret, scrubSecrets } from '../net/secrets.js';
 import { MAX_RESPONSE_BYTES, boundedBackoff, describeWait, isRedirect, redirectRefusal, requestSignal, waitRefusal } from './idp-http.js';
 import {
   SourceReadError,
@@ -75,7 +75,7 @@ export const entraSourceConfigSchema = z
       .default('userPrincipalName')
       .describe('user property that becomes the TeamViewer e-mail'),
     fullReadInterval: durationSchema.default(86_400_000).describe('read everything at least this often; delta queries in between'),
-    timeout: durationSchema.default(30_000).describe('per Graph request'),
+    timeout: durationSchema.default(30_000).describe('per Graph or sign-in request, the whole answer included'),
     concurrency: z.number().int().min(1).max(16).default(4).describe('group listings in flight at once'),
     maxPages: z.number().int().min(1).default(10_000).describe('pages per listing; a listing that needs more fails the read'),
   })
@@ -797,7 +797,7 @@ export function createEntraSource(config: EntraSourceConfig, deps: EntraSourceDe
     } catch (err) {
       if (err instanceof SourceReadError) throw err;
       const message = err instanceof Error ? err.message : String(err);
-      throw new SourceReadError(`Entra read failed: ${message}`, err);
+      throw new SourceReadError(`Entra read failed: ${scrubSecrets(message)}`, err);
     }
   }
 

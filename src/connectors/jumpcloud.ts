@@ -60,7 +60,7 @@ export const jumpcloudSourceConfigSchema = z.strictObject({
     .describe("a group's members include those of the groups inside it (JumpCloud's /membership) rather than direct members only"),
   maxPages: z.number().int().min(1).default(5000).describe('pages of 100 records any one list may span before the read fails'),
   concurrency: z.number().int().min(1).max(4).default(4).describe('requests to JumpCloud in flight at once'),
-  timeout: durationSchema.default(30_000).describe('per request'),
+  timeout: durationSchema.default(30_000).describe('per request, the whole answer included'),
 });
 export type JumpcloudSourceConfig = z.infer<typeof jumpcloudSourceConfigSchema>;
 
@@ -157,7 +157,7 @@ function createClient(config: JumpcloudSourceConfig, deps: JumpcloudSourceDeps):
         {
           signal,
           onRetry: (err, waitMs, attempt) =>
-            deps.log.warn({ path, status: err.status, waitMs, attempt: attempt + 1 }, `JumpCloud request ${err.failureClass}; retrying`),
+            deps.log.warn({ path, status: err.status, waitMs, attempt: attempt + 1, reason: err.message }, `JumpCloud request ${err.failureClass}; retrying`),
         },
       ),
     );

@@ -73,7 +73,7 @@ export const oktaSourceConfigSchema = z.strictObject({
   pageSize: z.number().int().min(1).max(200).default(200).describe('records per Okta page'),
   maxPages: z.number().int().min(1).default(10_000).describe('pages one listing may span before the read is refused as runaway'),
   concurrency: z.number().int().min(1).max(8).default(4).describe('groups read at the same time (Okta limits concurrent calls per org)'),
-  timeout: durationSchema.default(60_000).describe('per request'),
+  timeout: durationSchema.default(60_000).describe('per request (the token request too), the whole answer included'),
   rateLimitReservePercent: z
     .number()
     .min(0)
