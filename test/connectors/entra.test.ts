@@ -648,7 +648,7 @@ describe('Entra config', () => {
 
 describe('Entra sign-in at an authority Microsoft does not know', () => {
   const REHEARSAL = 'https://login.rehearsal.test';
-  const tokenReply = { token_type: 'Bearer', expires_in: 3600, ext_expires_in: 3600, access_token: 'rehearsal-token' };
+  const tokenReply = { token_type: 'Bearer', expires_in: 3600, ext_expires_in: 3600, access_token: 'at-5b0c2e9a7d41f3' };
   const openIdConfiguration = {
     issuer: `${REHEARSAL}/tid/v2.0`,
     authorization_endpoint: `${REHEARSAL}/tid/oauth2/v2.0/authorize`,
@@ -664,7 +664,7 @@ describe('Entra sign-in at an authority Microsoft does not know', () => {
       .post('/tid/oauth2/v2.0/token', (body: Record<string, string>) => body.client_secret === SECRET && body.scope === `${GRAPH}/.default`)
       .query(true)
       .reply(200, tokenReply);
-    const api = nock(GRAPH).matchHeader('authorization', 'Bearer rehearsal-token');
+    const api = nock(GRAPH).matchHeader('authorization', 'Bearer at-5b0c2e9a7d41f3');
     mockLatestLinks(api);
     mockAssignments(api, [assignment('g1', 'Group', 'Sales')]);
     mockMembers(api, 'g1', [user('u1')]);
