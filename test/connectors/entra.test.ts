@@ -771,6 +771,17 @@ describe('Entra transport: secrets, redirects and bounded waits', () => {
     expect((api as SourceReadError).cause).toMatchObject({ failureClass: 'rate-limited', retryAfterMs: 999_999_000 });
   }, 10_000);
 
+  it('gives each sign-in request a deadline, and refuses a Graph answer larger than it reads', async () => {
+    login().times(3).delay(5000).reply(200, tokenReply);
+    const slow = await sourceOf({ timeout: 1000 }, { credential: undefined }).source.read().catch((e: unknown) => e);
+    expect(slow).toBeInstanceOf(SourceReadError);
+    expect((slow as Error).message).toMatch(/signing in to Entra tenant tid as app cid failed: the sign-in endpoint did not answer within 1 second \(timeout\)/);
+    expect((slow as SourceReadError).cause).toMatchObject({ failureClass: 'transient' });
+
+    graph().get('/v1.0/users/delta').query(true).reply(200, Buffer.alloc(33 * 1024 * 1024, 0x20), { 'content-type': 'application/json' });
+    await expect(sourceOf().source.read()).rejects.toThrow(/Graph answered GET \/v1\.0\/users\/delta with more than 32 MiB; not read/);
+  }, 20_000);
+
   it('ends a Graph request whose body trickles past the timeout', async () => {
     const server = await tricklingServer('{"value":[');
     // Real sockets: nock's stand-ins do not behave like a slow server.

@@ -696,6 +696,12 @@ describe('okta source, transport: secrets, redirects and bounded waits', () => {
     }
   }, 20_000);
 
+  it('refuses an answer larger than it reads', async () => {
+    nock(ORG).get(`/api/v1/apps/${APP}/users`).query(true).reply(200, Buffer.alloc(33 * 1024 * 1024, 0x20), { 'content-type': 'application/json' });
+    const err = await readError(sourceFor().read());
+    expect(err.message).toMatch(/Okta answered GET \/api\/v1\/apps\/\w+\/users with more than 32 MiB; not read/);
+  });
+
   it('fails at once, naming the wait, when x-rate-limit-reset is days away', async () => {
     const nowSeconds = Math.floor(Date.now() / 1000);
     const api = nock(ORG)
