@@ -133,7 +133,7 @@ const MICROSOFT_AUTHORITY_HOSTS = new Set([
   'login.sovcloud-identity.sg',
 ]);
 
-export function isMicrosoftAuthority(authorityHost: string): boolean {
+function isMicrosoftAuthority(authorityHost: string): boolean {
   return MICROSOFT_AUTHORITY_HOSTS.has(new URL(authorityHost).hostname.toLowerCase());
 }
 
