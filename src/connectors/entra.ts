@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
-import { ClientCertificateCredential, ClientSecretCredential, type TokenCredential } from '@azure/identity';
-import { Client, GraphError, HTTPMessageHandler } from '@microsoft/microsoft-graph-client';
+import { ClientCertificateCredential, ClientSecretCredential, type ClientSecretCredentialOptions, type TokenCredential } from '@azure/identity';
+import { Client, GraphError, type Context, type Middleware } from '@microsoft/microsoft-graph-client';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { durationBetween } from '../config/duration.js';
 import type { DirectoryIssue, DirectoryRead, DirectoryUser } from '../model/directory.js';
 import { SyncError } from '../model/failure.js';
 import { DEFAULT_BACKOFF, parseRetryAfter, withRetries, type BackoffPolicy } from '../net/retry.js';
+import { outsideText, registerSecret, scrubSecrets } from '../net/secrets.js';
+import { MAX_RESPONSE_BYTES, boundedBackoff, describeWait, isRedirect, redirectRefusal, requestSignal, waitRefusal } from './idp-http.js';
 import {
   SourceReadError,
   type ConnectionCheck,
@@ -57,6 +59,12 @@ export const entraSourceConfigSchema = z
       .url()
       .default('https://login.microsoftonline.com')
       .describe('sign-in endpoint; US Gov: https://login.microsoftonline.us, China: https://login.chinacloudapi.cn'),
+    disableInstanceDiscovery: z
+      .boolean()
+      .default(false)
+      .describe(
+        "skip Microsoft's instance discovery, which knows only Microsoft's own sign-in hosts: needed for an authorityHost that is a private endpoint, a proxy, an on-premises authority or a local rehearsal",
+      ),
     scope: scopeSchema.describe('who is in scope: the users and groups assigned to the enterprise app, or members of listed groups'),
     nestedGroups: z
       .boolean()
@@ -67,7 +75,7 @@ export const entraSourceConfigSchema = z
       .default('userPrincipalName')
       .describe('user property that becomes the TeamViewer e-mail'),
     fullReadInterval: durationBetween(0, 30 * 86_400_000).default(86_400_000).describe('read everything at least this often; delta queries in between'),
-    timeout: durationBetween(1000, 10 * 60_000).default(30_000).describe('per Graph request'),
+    timeout: durationBetween(1000, 10 * 60_000).default(30_000).describe('per Graph or sign-in request, the whole answer included'),
     concurrency: z.number().int().min(1).max(16).default(4).describe('group listings in flight at once'),
     maxPages: z.number().int().min(1).default(10_000).describe('pages per listing; a listing that needs more fails the read'),
   })
@@ -112,68 +120,225 @@ interface GetOptions {
   policy?: BackoffPolicy;
 }
 
+/** Microsoft's own sign-in hosts: MSAL knows their metadata and never asks instance discovery about them. */
+const MICROSOFT_AUTHORITY_HOSTS = new Set([
+  'login.microsoftonline.com',
+  'login.microsoftonline.us',
+  'login.chinacloudapi.cn',
+  'login.partner.microsoftonline.cn',
+  'login.microsoftonline.de',
+  'login-us.microsoftonline.com',
+  'login.sovcloud-identity.fr',
+  'login.sovcloud-identity.de',
+  'login.sovcloud-identity.sg',
+]);
+
+function isMicrosoftAuthority(authorityHost: string): boolean {
+  return MICROSOFT_AUTHORITY_HOSTS.has(new URL(authorityHost).hostname.toLowerCase());
+}
+
+/** Thrown by GuardedFetch; GraphError keeps only an error's name and message, so the name marks it. */
+const GUARD_REFUSAL = 'tvsync.refused';
+
+function guardRefusal(message: string): Error {
+  const err = new Error(message);
+  err.name = GUARD_REFUSAL;
+  return err;
+}
+
+/** The body read whole, up to `limit` bytes; a longer one is cancelled, not buffered. */
+async function cappedBody(response: Response, limit: number, what: string): Promise<Uint8Array | null> {
+  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+  const tooLarge = () => guardRefusal(`Graph answered ${what} with more than ${limit / 1024 / 1024} MiB; not read`);
+  if (declared > limit) {
+    await response.body?.cancel();
+    throw tooLarge();
+  }
+  if (!response.body) return null;
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The Graph client's last middleware: fetch without following redirects (the token would go
+ * wherever a redirect points) and with the answer read up to a size cap, under the request's
+ * signal, so the deadline covers the body too.
+ */
+class GuardedFetch implements Middleware {
+  async execute(context: Context): Promise<void> {
+    const url = typeof context.request === 'string' ? context.request : context.request.url;
+    const what = `GET ${new URL(url).pathname}`;
+    const response = await fetch(url, { ...(context.options as RequestInit | undefined), redirect: 'manual' });
+    if (isRedirect(response.status)) {
+      await response.body?.cancel();
+      throw guardRefusal(redirectRefusal('Graph', what, response.status, response.headers.get('location'), url));
+    }
+    const body = await cappedBody(response, MAX_RESPONSE_BYTES, what);
+    context.response = new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+  }
+}
+
+/** What the sign-in pipeline refused or gave up on; MSAL passes only its own message on. */
+interface SignInNotes {
+  problem?: { failureClass: 'invalid' | 'rate-limited' | 'transient'; message: string; retryAfterMs?: number };
+}
+
+type PipelinePolicy = NonNullable<ClientSecretCredentialOptions['additionalPolicies']>[number]['policy'];
+
+/** Outermost: one deadline per sign-in request, covering the SDK's own retries and the body. */
+function signInDeadline(timeoutMs: number, notes: SignInNotes): PipelinePolicy {
+  return {
+    name: 'tvsyncSignInDeadline',
+    async sendRequest(request, next) {
+      const deadline = AbortSignal.timeout(timeoutMs);
+      const given = request.abortSignal;
+      request.abortSignal = given instanceof AbortSignal ? AbortSignal.any([given, deadline]) : deadline;
+      try {
+        return await next(request);
+      } catch (err) {
+        if (deadline.aborted) {
+          notes.problem = { failureClass: 'transient', message: `the sign-in endpoint did not answer within ${describeWait(timeoutMs)} (timeout)` };
+        }
+        throw err;
+      }
+    },
+  };
+}
+
+/** Innermost: sees every answer before the SDK's redirect and retry handling does. */
+function signInGuard(maxWaitMs: number, notes: SignInNotes): PipelinePolicy {
+  return {
+    name: 'tvsyncSignInGuard',
+    async sendRequest(request, next) {
+      const response = await next(request);
+      const what = `${request.method} ${new URL(request.url).pathname}`;
+      if (isRedirect(response.status)) {
+        const message = redirectRefusal('The Entra sign-in endpoint', what, response.status, response.headers.get('location'), request.url);
+        notes.problem = { failureClass: 'invalid', message };
+        throw guardRefusal(message);
+      }
+      const retryAfterMs = response.status === 429 || response.status === 503 ? parseRetryAfter(response.headers.get('retry-after') ?? undefined) : undefined;
+      if (retryAfterMs !== undefined && retryAfterMs > maxWaitMs) {
+        const message = `${what} was throttled (HTTP ${response.status}): ${waitRefusal('The Entra sign-in endpoint', retryAfterMs, maxWaitMs)}`;
+        notes.problem = { failureClass: 'rate-limited', message, retryAfterMs };
+        throw guardRefusal(message);
+      }
+      return response;
+    },
+  };
+}
+
+/** Every token the credential obtains is registered with the scrubber before anyone uses it. */
+function registeringTokens(credential: TokenCredential): TokenCredential {
+  return {
+    async getToken(scopes, options) {
+      const token = await credential.getToken(scopes, options);
+      if (token) registerSecret(token.token);
+      return token;
+    },
+  };
+}
+
 /** Graph over the SDK's request builder, with tvsync's own token, retries and failure classes. */
 class EntraGraph {
   private readonly client: Client;
   private readonly origin: string;
-  private readonly secrets: string[];
+  private readonly backoff: BackoffPolicy & { maxWaitMs: number };
+  private readonly credential: TokenCredential;
 
   constructor(
     private readonly config: EntraSourceConfig,
-    private readonly credential: TokenCredential,
+    credential: TokenCredential,
+    private readonly signIn: SignInNotes,
     private readonly log: Logger,
-    private readonly backoff: BackoffPolicy,
+    backoff: BackoffPolicy,
     private readonly now: () => number,
   ) {
     this.origin = new URL(config.graphBaseUrl).origin;
-    this.secrets = [config.clientSecret, config.privateKey].filter((s): s is string => s !== undefined);
+    this.backoff = boundedBackoff(backoff);
+    registerSecret(config.clientSecret);
+    registerSecret(config.privateKey);
+    this.credential = registeringTokens(credential);
     // No SDK auth or retry middleware: its AuthenticationHandler drops the token for hosts it does not
     // know (any http:// fake, custom hosts) and tvsync retries itself, honouring Retry-After.
-    this.client = Client.initWithMiddleware({ baseUrl: `${this.origin}/`, defaultVersion: 'v1.0', middleware: new HTTPMessageHandler() });
+    this.client = Client.initWithMiddleware({ baseUrl: `${this.origin}/`, defaultVersion: 'v1.0', middleware: new GuardedFetch() });
   }
 
-  async token(): Promise<string> {
+  async token(signal?: AbortSignal): Promise<string> {
     try {
-      const token = await this.credential.getToken(`${this.origin}/.default`);
+      const token = await this.credential.getToken(`${this.origin}/.default`, signal ? { abortSignal: signal } : {});
       if (token) return token.token;
     } catch (err) {
-      const reason = this.scrub(err instanceof Error ? (err.message.split('\n')[0] ?? err.name) : 'unknown error');
-      const network = /ECONN|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|socket|network|endpoints_resolution/i.test(reason);
-      throw new SyncError(
-        network ? 'transient' : 'unauthorised',
-        `signing in to Entra tenant ${this.config.tenantId} as app ${this.config.clientId} failed: ${reason}. ` +
-          (network ? `Check that ${this.config.authorityHost} can be reached.` : 'Check tenantId, clientId and the client secret or certificate (it may have expired).'),
-      );
+      if (signal?.aborted) throw new SourceReadError('signing in to Entra: cancelled');
+      throw this.signInFailure(err);
     }
     throw new SyncError('unauthorised', `signing in to Entra tenant ${this.config.tenantId} as app ${this.config.clientId} returned no token`);
+  }
+
+  private signInFailure(err: unknown): SyncError {
+    const { tenantId, clientId, authorityHost, disableInstanceDiscovery } = this.config;
+    const prefix = `signing in to Entra tenant ${tenantId} as app ${clientId} failed`;
+    const noted = this.signIn.problem;
+    this.signIn.problem = undefined;
+    if (noted) {
+      return new SyncError(noted.failureClass, `${prefix}: ${noted.message}`, noted.retryAfterMs !== undefined ? { retryAfterMs: noted.retryAfterMs } : {});
+    }
+    const reason = outsideText(err instanceof Error ? (err.message.split('\n')[0] ?? err.name) : 'unknown error');
+    // MSAL could not learn the authority's endpoints: instance discovery does not know the host, or
+    // the host publishes no OpenID configuration. Retrying does not change either.
+    if (/endpoints_resolution_error|untrusted_authority|openid_config_error/i.test(reason)) {
+      const fix =
+        !disableInstanceDiscovery && !isMicrosoftAuthority(authorityHost)
+          ? `Microsoft's instance discovery does not know the authority ${authorityHost}: set disableInstanceDiscovery: true for a private, proxied, on-premises or local authority, or fix authorityHost`
+          : `the authority ${authorityHost} did not give its OpenID configuration (${authorityHost}/${tenantId}/v2.0/.well-known/openid-configuration): fix authorityHost, or check that it can be reached`;
+      return new SyncError('invalid', `${prefix}: ${reason}. ${fix}.`);
+    }
+    const network = /ECONN|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|socket|network/i.test(reason);
+    return new SyncError(
+      network ? 'transient' : 'unauthorised',
+      `${prefix}: ${reason}. ` +
+        (network ? `Check that ${authorityHost} can be reached.` : 'Check tenantId, clientId and the client secret or certificate (it may have expired).'),
+    );
   }
 
   async get(call: Call, target: string, opts: GetOptions = {}, signal?: AbortSignal): Promise<unknown> {
     const path = this.relative(target);
     return withRetries(
       async () => {
-        const authorization = `Bearer ${await this.token()}`;
-        const timeout = AbortSignal.timeout(this.config.timeout);
-        let request = this.client
+        const authorization = `Bearer ${await this.token(signal)}`;
+        const request = requestSignal(this.config.timeout, signal);
+        let builder = this.client
           .api(path)
           .headers({ ...opts.headers, Authorization: authorization })
-          .option('signal', signal ? AbortSignal.any([signal, timeout]) : timeout);
-        if (opts.select) request = request.select([...opts.select]);
-        if (opts.top !== undefined) request = request.top(opts.top);
-        if (opts.query) request = request.query(opts.query);
+          .option('signal', request.signal);
+        if (opts.select) builder = builder.select([...opts.select]);
+        if (opts.top !== undefined) builder = builder.top(opts.top);
+        if (opts.query) builder = builder.query(opts.query);
         try {
-          const body: unknown = await request.get();
+          const body: unknown = await builder.get();
           return body;
         } catch (err) {
           if (signal?.aborted) throw new SourceReadError(`${call.what}: cancelled`);
-          throw this.failure(err, call);
+          throw this.failure(err, call, request.deadline);
         }
       },
-      opts.policy ?? this.backoff,
+      opts.policy ? boundedBackoff(opts.policy) : this.backoff,
       {
         ...(signal ? { signal } : {}),
         onRetry: (err, waitMs, attempt) =>
-          this.log.warn({ status: err.status, waitMs, attempt: attempt + 1 }, `Entra: ${call.what}: ${err.failureClass}, retrying`),
+          this.log.warn({ status: err.status, waitMs, attempt: attempt + 1, reason: err.message }, `Entra: ${call.what}: ${err.failureClass}, retrying`),
       },
     );
   }
@@ -205,19 +370,25 @@ class EntraGraph {
     return url.pathname.replace(/^\/v1\.0\//, '/') + url.search;
   }
 
-  private failure(err: unknown, call: Call): SyncError | FullReadNeeded {
+  private failure(err: unknown, call: Call, deadline: AbortSignal): SyncError | FullReadNeeded {
     if (err instanceof SyncError) return err;
     if (!(err instanceof GraphError) || err.statusCode <= 0) {
+      if (err instanceof GraphError && err.code === GUARD_REFUSAL) return new SyncError('invalid', `${call.what}: ${err.message}`);
+      if (deadline.aborted) return new SyncError('transient', `${call.what}: Graph did not answer within ${describeWait(this.config.timeout)} (timeout)`);
       const reason = err instanceof Error ? err.message || err.name : 'unknown error';
-      return new SyncError('transient', `${call.what}: no answer from ${this.origin} (${this.scrub(reason)}); check network access to Microsoft Graph`);
+      return new SyncError('transient', `${call.what}: no answer from ${this.origin} (${outsideText(reason)}); check network access to Microsoft Graph`);
     }
     const status = err.statusCode;
     const code = err.code ?? '';
-    const detail = `HTTP ${status}${code ? ` ${code}` : ''}${err.message ? `: ${this.scrub(err.message).slice(0, 300)}` : ''}`;
+    const detail = `HTTP ${status}${code ? ` ${outsideText(code, 60)}` : ''}${err.message ? `: ${outsideText(err.message)}` : ''}`;
     if (status === 410 || /^(syncStateNotFound|resyncRequired)$/i.test(code)) return new FullReadNeeded(`${call.what}: ${detail}`);
     const retryAfterMs = parseRetryAfter(err.headers?.get('retry-after') ?? undefined, this.now());
     if (status === 429 || (status >= 500 && retryAfterMs !== undefined)) {
-      return new SyncError('rate-limited', `${call.what}: Graph is throttling (${detail})`, { status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+      const wait = retryAfterMs !== undefined ? { retryAfterMs } : {};
+      if (retryAfterMs !== undefined && retryAfterMs > this.backoff.maxWaitMs) {
+        return new SyncError('rate-limited', `${call.what}: Graph is throttling (${detail}): ${waitRefusal('Graph', retryAfterMs, this.backoff.maxWaitMs)}`, { status, ...wait });
+      }
+      return new SyncError('rate-limited', `${call.what}: Graph is throttling (${detail})`, { status, ...wait });
     }
     if (status >= 500) return new SyncError('transient', `${call.what}: Graph failed (${detail})`, { status });
     if (status === 401) return new SyncError('unauthorised', `${call.what}: Graph refused the token (${detail}); check tenantId and the app's credentials`, { status });
@@ -231,10 +402,6 @@ class EntraGraph {
     // Graph names a missing directory object by its code; the status alone is not the whole contract.
     const notFound = status === 404 || code === 'Request_ResourceNotFound';
     return new SyncError(notFound ? 'not-found' : 'invalid', `${call.what}: ${detail}`, { status });
-  }
-
-  private scrub(text: string): string {
-    return this.secrets.reduce((out, secret) => out.replaceAll(secret, '[redacted]'), text);
   }
 }
 
@@ -325,7 +492,11 @@ export function createEntraSource(config: EntraSourceConfig, deps: EntraSourceDe
   const now = deps.now ?? Date.now;
   const log = deps.log;
   const backoff = deps.backoff ?? DEFAULT_BACKOFF;
-  const graph = new EntraGraph(config, deps.credential ?? credentialFrom(config), log, backoff, now);
+  const signIn: SignInNotes = {};
+  if (config.disableInstanceDiscovery && isMicrosoftAuthority(config.authorityHost)) {
+    log.warn({ authorityHost: config.authorityHost }, "Entra: disableInstanceDiscovery is meant for authorities Microsoft does not know; Microsoft's own sign-in hosts need no instance discovery");
+  }
+  const graph = new EntraGraph(config, deps.credential ?? credentialFrom(config, signIn, boundedBackoff(backoff).maxWaitMs), signIn, log, backoff, now);
   const fingerprint = createHash('sha256')
     .update(JSON.stringify([config.tenantId, new URL(config.graphBaseUrl).origin, config.scope, config.nestedGroups, config.emailAttribute]))
     .digest('hex')
@@ -626,7 +797,7 @@ export function createEntraSource(config: EntraSourceConfig, deps: EntraSourceDe
     } catch (err) {
       if (err instanceof SourceReadError) throw err;
       const message = err instanceof Error ? err.message : String(err);
-      throw new SourceReadError(`Entra read failed: ${message}`, err);
+      throw new SourceReadError(`Entra read failed: ${scrubSecrets(message)}`, err);
     }
   }
 
@@ -709,8 +880,15 @@ export function createEntraSource(config: EntraSourceConfig, deps: EntraSourceDe
   return { kind: 'entra', read, check, lookupGroups };
 }
 
-function credentialFrom(config: EntraSourceConfig): TokenCredential {
-  const options = { authorityHost: config.authorityHost };
+function credentialFrom(config: EntraSourceConfig, notes: SignInNotes, maxWaitMs: number): TokenCredential {
+  const options: ClientSecretCredentialOptions = {
+    authorityHost: config.authorityHost,
+    disableInstanceDiscovery: config.disableInstanceDiscovery,
+    additionalPolicies: [
+      { policy: signInDeadline(config.timeout, notes), position: 'perCall' },
+      { policy: signInGuard(maxWaitMs, notes), position: 'perRetry' },
+    ],
+  };
   if (config.clientSecret !== undefined) return new ClientSecretCredential(config.tenantId, config.clientId, config.clientSecret, options);
   // @azure/identity wants key and certificate in one PEM.
   const pem = `${config.privateKey ?? ''}\n${config.certificate ?? ''}`;

@@ -5,6 +5,8 @@ import { durationBetween } from '../config/duration.js';
 import type { DirectoryGroup, DirectoryIssue, DirectoryRead, DirectoryUser } from '../model/directory.js';
 import { SyncError, type FailureClass } from '../model/failure.js';
 import { DEFAULT_BACKOFF, parseRetryAfter, withRetries } from '../net/retry.js';
+import { outsideText, registerSecret } from '../net/secrets.js';
+import { MAX_RESPONSE_BYTES, boundedBackoff, describeWait, isRedirect, redirectRefusal, requestSignal, waitRefusal } from './idp-http.js';
 import { SourceReadError, type ConnectionCheck, type DirectorySource, type ReadOptions, type SourceDeps } from './source.js';
 import {
   SYSTEM_USER_FIELDS,
@@ -21,7 +23,9 @@ import {
 
 /**
  * JumpCloud as a source: user groups (bound to the TeamViewer application, or listed) and their
- * users, over JumpCloud's REST API (v1 for user attributes, v2 for groups and the graph).
+ * users, over JumpCloud's REST API (v1 for user attributes, v2 for groups and the graph). As in
+ * JumpCloud's own identity management, the users in scope are the members of those groups; users
+ * bound to the application directly only when `includeDirectUserBindings` says so.
  * JumpCloud has no change feed for users or groups, so every read is a full one and no state is kept.
  */
 export const jumpcloudSourceConfigSchema = z.strictObject({
@@ -37,20 +41,26 @@ export const jumpcloudSourceConfigSchema = z.strictObject({
       z.strictObject({
         mode: z.literal('application'),
         applicationId: z.string().min(1).describe('id of the TeamViewer SSO application in JumpCloud'),
+        includeDirectUserBindings: z
+          .boolean()
+          .default(false)
+          .describe(
+            "also sync users bound to the application directly, in no bound group; JumpCloud's own identity management provisions only members of bound user groups",
+          ),
       }),
       z.strictObject({
         mode: z.literal('groups'),
         groupIds: z.array(z.string().min(1)).min(1).describe('ids of the user groups to sync'),
       }),
     ])
-    .describe('application: the user groups and users bound to the TeamViewer application; groups: the listed user groups'),
+    .describe('application: the user groups bound to the TeamViewer application and their members; groups: the listed user groups'),
   nestedGroups: z
     .boolean()
     .default(false)
     .describe("a group's members include those of the groups inside it (JumpCloud's /membership) rather than direct members only"),
   maxPages: z.number().int().min(1).default(5000).describe('pages of 100 records any one list may span before the read fails'),
   concurrency: z.number().int().min(1).max(4).default(4).describe('requests to JumpCloud in flight at once'),
-  timeout: durationBetween(1000, 10 * 60_000).default(30_000).describe('per request'),
+  timeout: durationBetween(1000, 10 * 60_000).default(30_000).describe('per request, the whole answer included'),
 });
 export type JumpcloudSourceConfig = z.infer<typeof jumpcloudSourceConfigSchema>;
 
@@ -114,13 +124,19 @@ type Get = (path: string, params: Record<string, string | number>, signal?: Abor
 
 function createClient(config: JumpcloudSourceConfig, deps: JumpcloudSourceDeps): Get {
   const baseUrl = config.baseUrl.replace(/\/+$/, '');
+  registerSecret(config.apiKey);
   const http = axios.create({
     baseURL: baseUrl,
+    // In Node this is an idle timeout; the total deadline is the request's signal.
     timeout: config.timeout,
+    // A redirect would carry the API key to wherever it points: none is followed.
+    maxRedirects: 0,
+    maxContentLength: MAX_RESPONSE_BYTES,
     headers: { Accept: 'application/json', 'x-api-key': config.apiKey, ...(config.orgId ? { 'x-org-id': config.orgId } : {}) },
   });
   const now = deps.now ?? Date.now;
-  const backoff = deps.backoff ?? DEFAULT_BACKOFF;
+  const backoff = boundedBackoff(deps.backoff ?? DEFAULT_BACKOFF);
+  const limits = { timeoutMs: config.timeout, maxWaitMs: backoff.maxWaitMs };
   // One limiter for the whole source, held through retries: a throttled JumpCloud sees fewer requests, not more.
   const slot = createLimiter(config.concurrency);
 
@@ -129,18 +145,19 @@ function createClient(config: JumpcloudSourceConfig, deps: JumpcloudSourceDeps):
       withRetries(
         async () => {
           if (signal?.aborted) throw new SourceReadError('the JumpCloud read was stopped');
+          const request = requestSignal(config.timeout, signal);
           try {
-            const res = await http.get<unknown>(path, { params, signal });
+            const res = await http.get<unknown>(path, { params, signal: request.signal });
             return { data: res.data, total: count(res.headers['x-total-count']) };
           } catch (err) {
-            throw toFailure(err, path, baseUrl, now());
+            throw toFailure(err, path, baseUrl, now(), { ...limits, deadline: request.deadline });
           }
         },
         backoff,
         {
           signal,
           onRetry: (err, waitMs, attempt) =>
-            deps.log.warn({ path, status: err.status, waitMs, attempt: attempt + 1 }, `JumpCloud request ${err.failureClass}; retrying`),
+            deps.log.warn({ path, status: err.status, waitMs, attempt: attempt + 1, reason: err.message }, `JumpCloud request ${err.failureClass}; retrying`),
         },
       ),
     );
@@ -154,32 +171,62 @@ const REFUSALS: Partial<Record<number, [FailureClass, string]>> = {
   501: ['unavailable', 'is not offered by this JumpCloud (HTTP 501)'],
 };
 
+interface Limits {
+  timeoutMs: number;
+  maxWaitMs: number;
+  /** This request's deadline: fired means too slow, not cancelled. */
+  deadline: AbortSignal;
+}
+
+/** What JumpCloud said about a failure (its `message`, else the body), scrubbed of secrets before it is cut. */
+function saidBy(data: unknown): string {
+  if (data === undefined || data === null || data === '') return '';
+  const message = z.object({ message: z.string().min(1) }).safeParse(data);
+  const text = message.success ? message.data.message : typeof data === 'string' ? data : JSON.stringify(data);
+  const said = outsideText(text, 200);
+  return said ? `: ${said}` : '';
+}
+
 /** Axios errors carry the request headers, the API key among them: only our own message leaves here. */
-function toFailure(err: unknown, path: string, baseUrl: string, nowMs: number): SyncError | SourceReadError {
-  if (axios.isCancel(err)) return new SourceReadError('the JumpCloud read was stopped');
+function toFailure(err: unknown, path: string, baseUrl: string, nowMs: number, limits: Limits): SyncError | SourceReadError {
   const where = `JumpCloud GET ${path}`;
-  if (!axios.isAxiosError(err)) return new SyncError('invalid', `${where} failed: ${err instanceof Error ? err.message : String(err)}`);
+  if (axios.isCancel(err)) {
+    if (!limits.deadline.aborted) return new SourceReadError('the JumpCloud read was stopped');
+    return new SyncError('transient', `${where} did not finish within ${describeWait(limits.timeoutMs)} (timeout); JumpCloud or the network is too slow`);
+  }
+  if (!axios.isAxiosError(err)) return new SyncError('invalid', `${where} failed: ${outsideText(err instanceof Error ? err.message : String(err))}`);
   const status = err.response?.status;
   if (status === undefined) {
+    if (err.code === axios.AxiosError.ERR_BAD_RESPONSE && /maxContentLength/.test(err.message)) {
+      return new SyncError('invalid', `${where} answered with more than ${MAX_RESPONSE_BYTES / 1024 / 1024} MiB; not read`);
+    }
     const why = err.code ?? 'no answer';
     return new SyncError('transient', `could not reach JumpCloud at ${baseUrl} for GET ${path} (${why}); check baseUrl and the network`);
   }
+  if (isRedirect(status)) {
+    const location = err.response?.headers.location;
+    return new SyncError('invalid', redirectRefusal('JumpCloud', `GET ${path}`, status, typeof location === 'string' ? location : undefined, baseUrl), { status });
+  }
+  const said = saidBy(err.response?.data);
   const retryAfterMs = parseRetryAfter(err.response?.headers['retry-after'], nowMs);
   if (status === 429 || (status >= 500 && retryAfterMs !== undefined)) {
+    if (retryAfterMs !== undefined && retryAfterMs > limits.maxWaitMs) {
+      return new SyncError('rate-limited', `${where} was throttled (HTTP ${status}): ${waitRefusal('JumpCloud', retryAfterMs, limits.maxWaitMs)}`, { status, retryAfterMs });
+    }
     const wait = retryAfterMs !== undefined ? { retryAfterMs } : {};
     return new SyncError('rate-limited', `${where} was throttled (HTTP ${status})`, { status, ...wait });
   }
   const refusal = REFUSALS[status];
-  if (refusal) return new SyncError(refusal[0], `${where} ${refusal[1]}`, { status });
+  if (refusal) return new SyncError(refusal[0], `${where} ${refusal[1]}${said ? ` (JumpCloud said${said})` : ''}`, { status });
   // JumpCloud's API guidance counts 500 with 502-504 as temporary.
-  if (status >= 500) return new SyncError('transient', `${where} failed with HTTP ${status}; JumpCloud is likely having a temporary problem`, { status });
-  return new SyncError('invalid', `${where} was rejected (HTTP ${status})`, { status });
+  if (status >= 500) return new SyncError('transient', `${where} failed with HTTP ${status}${said}; JumpCloud is likely having a temporary problem`, { status });
+  return new SyncError('invalid', `${where} was rejected (HTTP ${status}${said})`, { status });
 }
 
 function asReadError(err: unknown): SourceReadError {
   if (err instanceof SourceReadError) return err;
   if (err instanceof SyncError) return new SourceReadError(`JumpCloud read failed: ${err.message}`, err);
-  return new SourceReadError(`JumpCloud read failed: ${err instanceof Error ? err.message : String(err)}`, err);
+  return new SourceReadError(`JumpCloud read failed: ${outsideText(err instanceof Error ? err.message : String(err), 500)}`, err);
 }
 
 function count(header: unknown): number | undefined {
@@ -294,10 +341,13 @@ class DirectoryReader {
 
   async read(): Promise<DirectoryRead> {
     const { scope } = this.config;
-    const [groupIds, applicationUserIds] =
+    const [groupIds, directUserIds] =
       scope.mode === 'application'
-        ? await Promise.all([this.boundGroupIds(scope.applicationId), this.applicationUserIds(scope.applicationId)])
-        : [[...new Set(scope.groupIds)], undefined];
+        ? await Promise.all([
+            this.boundGroupIds(scope.applicationId),
+            scope.includeDirectUserBindings ? this.directlyBoundUserIds(scope.applicationId) : [],
+          ])
+        : [[...new Set(scope.groupIds)], []];
 
     const [members, groupLookup] = await Promise.all([
       Promise.all(groupIds.map((id) => this.memberIds(id))),
@@ -311,7 +361,7 @@ class DirectoryReader {
       );
     }
 
-    const userLookup = await this.lookup(applicationUserIds ?? new Set(members.flat()), this.users());
+    const userLookup = await this.lookup(new Set([...members.flat(), ...directUserIds]), this.users());
     if (userLookup.missing.length > 0) {
       this.log.debug({ count: userLookup.missing.length }, 'JumpCloud users in scope were deleted during the read; left out');
     }
@@ -350,19 +400,18 @@ class DirectoryReader {
   }
 
   /**
-   * Everyone JumpCloud lets use the application: bound directly, through a group, or through a nested
-   * group. This, not group membership, is the user scope. A user bound directly and in no synced group
-   * becomes a TeamViewer user that belongs to no group.
+   * Users bound to the application themselves (a one-edge path), not through a group. JumpCloud's
+   * own provisioning leaves them out; `includeDirectUserBindings` brings them in, each as a
+   * TeamViewer user in no synced group unless a bound group holds them too.
    */
-  private async applicationUserIds(applicationId: string): Promise<Set<string>> {
+  private directlyBoundUserIds(applicationId: string): Promise<string[]> {
     const path = `/v2/applications/${encodeURIComponent(applicationId)}/users`;
-    const ids = await this.list(path, `users bound to application ${applicationId}`, (raw) => {
+    return this.list(path, `users bound to application ${applicationId}`, (raw) => {
       const parsed = graphObjectWithPathsSchema.safeParse(raw);
       if (!parsed.success) this.issues.push({ kind: 'user', reason: `a user bound to the application was skipped: ${explain(parsed.error)}` });
-      else if (parsed.data.type === 'user') return parsed.data.id;
+      else if (parsed.data.type === 'user' && parsed.data.paths.some((p) => p.length === 1)) return parsed.data.id;
       return undefined;
     });
-    return new Set(ids);
   }
 
   /**
@@ -524,9 +573,10 @@ async function checkConnection(get: Get, config: JumpcloudSourceConfig): Promise
           return parsed.success && parsed.data.type === 'user_group' && parsed.data.paths.some((p) => p.length === 1);
         });
         const more = total !== undefined && total > PAGE_SIZE ? ` among the first ${PAGE_SIZE} of ${total}` : '';
-        return bound.length > 0
-          ? `${bound.length} user group(s) bound directly to application ${scope.applicationId}${more}`
-          : `no user group is bound directly to application ${scope.applicationId}${more}; only users bound to it directly will be synced`;
+        if (bound.length > 0) return `${bound.length} user group(s) bound directly to application ${scope.applicationId}${more}`;
+        return scope.includeDirectUserBindings
+          ? `no user group is bound directly to application ${scope.applicationId}${more}; only users bound to it directly will be synced`
+          : `no user group is bound directly to application ${scope.applicationId}${more}: nothing is in scope (bind the user groups to sync, or set includeDirectUserBindings)`;
       });
     } else {
       for (const id of new Set(scope.groupIds)) {

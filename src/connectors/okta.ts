@@ -6,6 +6,8 @@ import { durationBetween } from '../config/duration.js';
 import type { DirectoryGroup, DirectoryIssue, DirectoryRead, DirectoryUser } from '../model/directory.js';
 import { SyncError, type FailureClass } from '../model/failure.js';
 import { DEFAULT_BACKOFF, parseRetryAfter, withRetries, type BackoffPolicy } from '../net/retry.js';
+import { outsideText, registerSecret } from '../net/secrets.js';
+import { MAX_RESPONSE_BYTES, boundedBackoff, describeWait, isRedirect, redirectRefusal, requestSignal, waitRefusal } from './idp-http.js';
 import {
   SourceReadError,
   type ConnectionCheck,
@@ -71,7 +73,7 @@ export const oktaSourceConfigSchema = z.strictObject({
   pageSize: z.number().int().min(1).max(200).default(200).describe('records per Okta page'),
   maxPages: z.number().int().min(1).default(10_000).describe('pages one listing may span before the read is refused as runaway'),
   concurrency: z.number().int().min(1).max(8).default(4).describe('groups read at the same time (Okta limits concurrent calls per org)'),
-  timeout: durationBetween(1000, 10 * 60_000).default(60_000).describe('per request'),
+  timeout: durationBetween(1000, 10 * 60_000).default(60_000).describe('per request (the token request too), the whole answer included'),
   rateLimitReservePercent: z
     .number()
     .min(0)
@@ -117,13 +119,28 @@ interface ReadContext {
 }
 type FetchRequest = Parameters<RequestExecutor['fetch']>[0];
 
-/** The SDK's plain executor plus a timeout; retrying is tvsync's job (see OktaApi). */
+/**
+ * The SDK's plain executor held to tvsync's limits; retrying is tvsync's job (see OktaApi). Every
+ * request, the token request among them, has a total deadline and a size cap, and follows no
+ * redirect: node-fetch would otherwise resend the request (a 307 resends the token request's body,
+ * the signed client assertion) to whatever host the redirect names.
+ */
 class TimedRequestExecutor extends RequestExecutor {
   constructor(private readonly timeoutMs: number) {
     super();
   }
-  override fetch(request: FetchRequest): ReturnType<RequestExecutor['fetch']> {
-    return super.fetch(Object.assign({}, request, { timeout: this.timeoutMs }));
+  override async fetch(request: FetchRequest): ReturnType<RequestExecutor['fetch']> {
+    // node-fetch options; the SDK's typings for them are incomplete.
+    const given = request as { url?: string; method?: string; signal?: AbortSignal };
+    const { signal } = requestSignal(this.timeoutMs, given.signal);
+    const response = await super.fetch(Object.assign({}, request, { timeout: this.timeoutMs, size: MAX_RESPONSE_BYTES, redirect: 'manual', signal }));
+    if (isRedirect(response.status)) {
+      response.body?.resume?.();
+      const url = new URL(given.url ?? '');
+      const what = `${(given.method ?? 'GET').toUpperCase()} ${url.pathname}`;
+      throw new SyncError('invalid', redirectRefusal('Okta', what, response.status, response.headers.get('location'), url), { status: response.status });
+    }
+    return response;
   }
 }
 
@@ -170,6 +187,22 @@ class RateBudget {
   }
 }
 
+/**
+ * Service apps: the SDK fetches the access token itself (on first use and again after a 401) and
+ * keeps it in `oauth.accessToken`. Every token it obtains is registered before it is sent.
+ */
+function registerObtainedTokens(client: Client): void {
+  const oauth = client.oauth;
+  if (!oauth) return;
+  const obtain = oauth.getAccessToken.bind(oauth);
+  oauth.getAccessToken = async (...args: Parameters<typeof obtain>) => {
+    const answer: unknown = await obtain(...args);
+    const token = oktaTokenSchema.safeParse(answer);
+    if (token.success) registerSecret(token.data.access_token);
+    return answer as Awaited<ReturnType<typeof obtain>>;
+  };
+}
+
 function isAbort(err: unknown): boolean {
   return err instanceof Error && err.name === 'AbortError';
 }
@@ -191,21 +224,17 @@ function failureClassOf(status: number): FailureClass {
 class OktaApi {
   private client: Client | undefined;
   private readonly budget: RateBudget;
-  private readonly secrets: string[];
+  private readonly backoff: BackoffPolicy & { maxWaitMs: number };
 
   constructor(
     private readonly config: OktaSourceConfig,
     private readonly log: Logger,
-    private readonly backoff: BackoffPolicy,
+    backoff: BackoffPolicy,
   ) {
     this.budget = new RateBudget(config.rateLimitReservePercent);
+    this.backoff = boundedBackoff(backoff);
     const auth = config.auth;
-    this.secrets = auth.method === 'apiToken' ? [auth.apiToken] : [auth.privateKey];
-  }
-
-  /** Masks the configured secrets in text that did not come from tvsync itself. */
-  redact(text: string): string {
-    return this.secrets.reduce((out, secret) => out.split(secret).join('[redacted]'), text);
+    registerSecret(auth.method === 'apiToken' ? auth.apiToken : auth.privateKey);
   }
 
   private sdk(): Client {
@@ -238,6 +267,7 @@ class OktaApi {
       throw new SyncError('invalid', 'could not set up the Okta SDK client; check the okta source settings (and any okta.yaml in the working or home directory)');
     }
     if (!config.httpsProxy) client.http.agent = undefined;
+    registerObtainedTokens(client);
     this.client = client;
     return client;
   }
@@ -250,7 +280,9 @@ class OktaApi {
     try {
       answer = await oauth.getAccessToken();
     } catch (err) {
-      if (isAbort(err)) throw err;
+      if (err instanceof SyncError) throw err;
+      // The token request carries no caller's signal: an abort is its deadline.
+      if (isAbort(err)) throw new SyncError('transient', `Okta's token endpoint did not answer within ${describeWait(this.config.timeout)} (timeout)`);
       if (httpFailureSchema.safeParse(err).success || networkFailureSchema.safeParse(err).success) {
         throw this.toSyncError(err, 'POST /oauth2/v1/token');
       }
@@ -261,7 +293,7 @@ class OktaApi {
     const refusal = oktaTokenErrorSchema.safeParse(answer);
     const said = refusal.success ? refusal.data : {};
     if (said.errorCode === 'E0000047') throw new SyncError('rate-limited', "Okta's rate limit for the token endpoint is used up");
-    const reason = said.error ? ` (${said.error}${said.error_description ? `: ${this.redact(said.error_description)}` : ''})` : '';
+    const reason = said.error ? ` (${outsideText(said.error, 100)}${said.error_description ? `: ${outsideText(said.error_description)}` : ''})` : '';
     throw new SyncError(
       said.error ? 'unauthorised' : 'transient',
       `Okta did not issue an access token${reason}: check clientId, keyId, the private key and that the scopes ${this.config.auth.method === 'privateKey' ? this.config.auth.scopes.join(', ') : ''} are granted to the service app`,
@@ -274,13 +306,17 @@ class OktaApi {
     if (http.success) {
       const { status, errorCode, errorSummary } = http.data;
       const failureClass = failureClassOf(status);
-      const said = errorCode ? ` (${errorCode}${errorSummary ? ` ${this.redact(errorSummary).slice(0, 300)}` : ''})` : '';
-      return new SyncError(failureClass, `Okta ${what} answered ${status}${said}: ${this.hint(failureClass)}`, {
-        status,
-        retryAfterMs: status === 429 ? waitForReset(headersOf(err)) : undefined,
-      });
+      const said = errorCode ? ` (${outsideText(errorCode, 40)}${errorSummary ? ` ${outsideText(errorSummary)}` : ''})` : '';
+      const retryAfterMs = status === 429 ? waitForReset(headersOf(err)) : undefined;
+      if (retryAfterMs !== undefined && retryAfterMs > this.backoff.maxWaitMs) {
+        return new SyncError(failureClass, `Okta ${what} answered ${status}${said}: ${waitRefusal('Okta', retryAfterMs, this.backoff.maxWaitMs)}`, { status, retryAfterMs });
+      }
+      return new SyncError(failureClass, `Okta ${what} answered ${status}${said}: ${this.hint(failureClass)}`, { status, retryAfterMs });
     }
     const network = networkFailureSchema.safeParse(err);
+    if (network.success && network.data.type === 'max-size') {
+      return new SyncError('invalid', `Okta answered ${what} with more than ${MAX_RESPONSE_BYTES / 1024 / 1024} MiB; not read`);
+    }
     if (network.success) {
       return new SyncError(
         'transient',
@@ -288,7 +324,7 @@ class OktaApi {
       );
     }
     const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-    return new SyncError('invalid', `Okta ${what} failed unexpectedly: ${this.redact(message)}`);
+    return new SyncError('invalid', `Okta ${what} failed unexpectedly: ${outsideText(message)}`);
   }
 
   private hint(failureClass: FailureClass): string {
@@ -318,7 +354,10 @@ class OktaApi {
     return withRetries(() => this.getOnce(url, bucket, ctx), policy, {
       ...(ctx.signal ? { signal: ctx.signal } : {}),
       onRetry: (err, waitMs, attempt) =>
-        this.log.warn({ path: url.pathname, failureClass: err.failureClass, status: err.status, waitMs, attempt: attempt + 1 }, 'Okta call failed; retrying'),
+        this.log.warn(
+          { path: url.pathname, failureClass: err.failureClass, status: err.status, waitMs, attempt: attempt + 1, reason: err.message },
+          'Okta call failed; retrying',
+        ),
     });
   }
 
@@ -331,14 +370,17 @@ class OktaApi {
     }
     let response: WireResponse;
     let text: string;
+    // Covers the body too: node-fetch keeps the signal while the text is read.
+    const { signal } = requestSignal(this.config.timeout, ctx.signal);
     try {
       await this.ensureAccessToken();
       // node-fetch options; the SDK's typings for them are incomplete.
-      const request = { url: url.href, method: 'GET', headers: { Accept: 'application/json' }, ...(ctx.signal ? { signal: ctx.signal } : {}) };
+      const request = { url: url.href, method: 'GET', headers: { Accept: 'application/json' }, signal };
       response = await this.sdk().http.http(url.href, request);
       text = await response.text();
     } catch (err) {
-      if (isAbort(err)) throw err;
+      if (isAbort(err) && ctx.signal?.aborted) throw err;
+      if (isAbort(err)) throw new SyncError('transient', `Okta ${what} did not finish within ${describeWait(this.config.timeout)} (timeout)`);
       this.budget.observe(bucket, headersOf(err));
       throw this.toSyncError(err, what);
     }
@@ -558,7 +600,7 @@ export function createOktaSource(config: OktaSourceConfig, deps: OktaSourceDeps)
       if (parsed.success && parsed.data.scopeKey === scopeKey) return parsed.data;
       log.info('stored Okta snapshot is unusable or for another scope; reading fully');
     } catch (err) {
-      log.warn({ err: api.redact(String(err)) }, 'could not load the Okta snapshot; reading fully');
+      log.warn({ err: outsideText(String(err)) }, 'could not load the Okta snapshot; reading fully');
     }
     return undefined;
   }
@@ -568,7 +610,7 @@ export function createOktaSource(config: OktaSourceConfig, deps: OktaSourceDeps)
       await deps.state.set(SNAPSHOT_KEY, JSON.stringify(snapshot));
     } catch (err) {
       // Keeping the older snapshot is safe: its watermark is earlier, so nothing is missed.
-      log.warn({ err: api.redact(String(err)) }, 'could not store the Okta snapshot; the next read starts from the previous one');
+      log.warn({ err: outsideText(String(err)) }, 'could not store the Okta snapshot; the next read starts from the previous one');
     }
   }
 

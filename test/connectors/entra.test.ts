@@ -6,6 +6,8 @@ import { createEntraSource, entraSourceConfigSchema, type EntraSourceDeps } from
 import type { DirectoryRead } from '../../src/model/directory.js';
 import { SyncError } from '../../src/model/failure.js';
 import { MemoryStateStore, SourceReadError } from '../../src/connectors/source.js';
+import { capturedLogger, echoedForms, expectNoLeak } from '../support/leaks.js';
+import { tricklingServer } from '../support/slow-server.js';
 
 const GRAPH = 'https://graph.microsoft.com';
 const LOGIN = 'https://login.microsoftonline.com';
@@ -642,4 +644,156 @@ describe('Entra config', () => {
     expect(() => configOf({ clientSecret: undefined })).toThrow(/give clientSecret, or certificate and privateKey/);
     expect(() => configOf({ certificate: 'PEM', privateKey: 'PEM' })).toThrow(/not both/);
   });
+});
+
+describe('Entra sign-in at an authority Microsoft does not know', () => {
+  const REHEARSAL = 'https://login.rehearsal.test';
+  const tokenReply = { token_type: 'Bearer', expires_in: 3600, ext_expires_in: 3600, access_token: 'at-5b0c2e9a7d41f3' };
+  const openIdConfiguration = {
+    issuer: `${REHEARSAL}/tid/v2.0`,
+    authorization_endpoint: `${REHEARSAL}/tid/oauth2/v2.0/authorize`,
+    token_endpoint: `${REHEARSAL}/tid/oauth2/v2.0/token`,
+    jwks_uri: `${REHEARSAL}/tid/discovery/v2.0/keys`,
+  };
+
+  it('signs in there with disableInstanceDiscovery, without asking Microsoft', async () => {
+    const discovery = nock(LOGIN).get(/.*/).reply(400, { error: 'invalid_instance' });
+    const authority = nock(REHEARSAL)
+      .get('/tid/v2.0/.well-known/openid-configuration')
+      .reply(200, openIdConfiguration)
+      .post('/tid/oauth2/v2.0/token', (body: Record<string, string>) => body.client_secret === SECRET && body.scope === `${GRAPH}/.default`)
+      .query(true)
+      .reply(200, tokenReply);
+    const api = nock(GRAPH).matchHeader('authorization', 'Bearer at-5b0c2e9a7d41f3');
+    mockLatestLinks(api);
+    mockAssignments(api, [assignment('g1', 'Group', 'Sales')]);
+    mockMembers(api, 'g1', [user('u1')]);
+
+    const read = await sourceOf({ authorityHost: REHEARSAL, disableInstanceDiscovery: true }, { credential: undefined }).source.read();
+
+    expect(authority.isDone() && api.isDone()).toBe(true);
+    expect(discovery.isDone()).toBe(false);
+    expect(read.users.map((u) => u.id)).toEqual(['u1']);
+  });
+
+  it('fails at once, as a configuration error, when instance discovery does not know the authority', async () => {
+    let asked = 0;
+    nock(LOGIN)
+      .get('/common/discovery/instance')
+      .query(true)
+      .times(10)
+      .reply(() => {
+        asked++;
+        return [400, { error: 'invalid_instance', error_description: 'AADSTS50049: Unknown or invalid instance.' }];
+      });
+    const authority = nock(REHEARSAL).get(/.*/).reply(200, openIdConfiguration).post(/.*/).reply(200, tokenReply);
+
+    const err = await sourceOf({ authorityHost: REHEARSAL }, { credential: undefined })
+      .source.read()
+      .catch((e: unknown) => e);
+
+    expect(err).toBeInstanceOf(SourceReadError);
+    expect((err as Error).message).toMatch(/Microsoft's instance discovery does not know the authority https:\/\/login\.rehearsal\.test: set disableInstanceDiscovery: true .* or fix authorityHost/);
+    expect((err as SourceReadError).cause).toMatchObject({ failureClass: 'invalid' });
+    // Not retried: one sign-in attempt asked Microsoft once, and the authority itself was never used.
+    expect(asked).toBe(1);
+    expect(authority.isDone()).toBe(false);
+  });
+});
+
+describe('Entra transport: secrets, redirects and bounded waits', () => {
+  const ACCESS_TOKEN = 'eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL2dyYXBoIn0.c2lnbmVkLWJ5LXRoZS1mYWtl';
+  const tokenReply = { token_type: 'Bearer', expires_in: 3600, ext_expires_in: 3600, access_token: ACCESS_TOKEN };
+  const login = () => nock(LOGIN).post('/tid/oauth2/v2.0/token').query(true);
+
+  it('registers the Graph access token it obtains, so Graph echoing the Authorization header leaks nothing', async () => {
+    const { lines, log } = capturedLogger();
+    login().reply(200, tokenReply);
+    const echo = `Authorization: Bearer ${ACCESS_TOKEN}; token=${echoedForms(ACCESS_TOKEN).join(' ')}; secret=${echoedForms(SECRET).join(' ')}`;
+    nock(GRAPH)
+      .matchHeader('authorization', `Bearer ${ACCESS_TOKEN}`)
+      .get('/v1.0/users/delta')
+      .query(true)
+      .reply(503, { error: { code: 'ServiceUnavailable', message: echo } }, { 'Retry-After': '0' })
+      .get('/v1.0/users/delta')
+      .query(true)
+      .reply(401, { error: { code: 'InvalidAuthenticationToken', message: `Access token validation failure. ${echo}` } });
+
+    const err = await sourceOf({}, { credential: undefined, log }).source.read().catch((e: unknown) => e);
+
+    expect(err).toBeInstanceOf(SourceReadError);
+    expect((err as Error).message).toMatch(/Graph refused the token \(HTTP 401 InvalidAuthenticationToken: Access token validation failure\. Authorization: Bearer \[REDACTED\]/);
+    expect(lines.some((l) => l.includes('retrying') && l.includes('[REDACTED]'))).toBe(true);
+    expectNoLeak(ACCESS_TOKEN, err, (err as SourceReadError).cause, lines.join('\n'));
+    expectNoLeak(SECRET, err, (err as SourceReadError).cause, lines.join('\n'));
+  });
+
+  it('sends the Graph token to no other host: a redirect fails the read', async () => {
+    const collector = nock('https://collector.example').get(/.*/).reply(200, page([]));
+    graph().get('/v1.0/users/delta').query(true).reply(302, '', { location: 'https://collector.example/v1.0/users/delta' });
+    const err = await sourceOf().source.read().catch((e: unknown) => e);
+
+    expect(collector.isDone()).toBe(false);
+    expect(err).toBeInstanceOf(SourceReadError);
+    expect((err as Error).message).toMatch(/Graph answered GET \/v1\.0\/users\/delta with a redirect \(HTTP 302\) to https:\/\/collector\.example; tvsync sends credentials only to the configured host/);
+    expect((err as SourceReadError).cause).toMatchObject({ failureClass: 'invalid' });
+  });
+
+  it('sends the client secret to no other host: a redirect of the token request fails the sign-in', async () => {
+    const collector = nock('https://collector.example').post(/.*/).query(true).reply(200, tokenReply);
+    login().reply(307, '', { location: 'https://collector.example/tid/oauth2/v2.0/token' });
+    const err = await sourceOf({}, { credential: undefined }).source.read().catch((e: unknown) => e);
+
+    expect(collector.isDone()).toBe(false);
+    expect(err).toBeInstanceOf(SourceReadError);
+    expect((err as Error).message).toMatch(
+      /The Entra sign-in endpoint answered POST \/tid\/oauth2\/v2\.0\/token with a redirect \(HTTP 307\) to https:\/\/collector\.example/,
+    );
+    expect((err as SourceReadError).cause).toMatchObject({ failureClass: 'invalid' });
+  });
+
+  it('fails at once, naming the wait, when the token endpoint or Graph asks to wait for days', async () => {
+    let tokenRequests = 0;
+    login()
+      .times(5)
+      .reply(() => {
+        tokenRequests++;
+        return [429, { error: 'temporarily_unavailable' }, { 'Retry-After': '999999' }];
+      });
+    const signIn = await sourceOf({}, { credential: undefined }).source.read().catch((e: unknown) => e);
+    expect(signIn).toBeInstanceOf(SourceReadError);
+    expect((signIn as Error).message).toMatch(/throttled \(HTTP 429\): The Entra sign-in endpoint asks to wait 11\.6 days/);
+    expect(tokenRequests).toBe(1);
+
+    graph().get('/v1.0/users/delta').query(true).reply(429, { error: { code: 'TooManyRequests', message: 'slow down' } }, { 'Retry-After': '999999' });
+    const api = await sourceOf().source.read().catch((e: unknown) => e);
+    expect((api as Error).message).toMatch(/Graph is throttling \(HTTP 429 TooManyRequests: slow down\): Graph asks to wait 11\.6 days/);
+    expect((api as SourceReadError).cause).toMatchObject({ failureClass: 'rate-limited', retryAfterMs: 999_999_000 });
+  }, 10_000);
+
+  it('gives each sign-in request a deadline, and refuses a Graph answer larger than it reads', async () => {
+    login().times(3).delay(5000).reply(200, tokenReply);
+    const slow = await sourceOf({ timeout: 1000 }, { credential: undefined }).source.read().catch((e: unknown) => e);
+    expect(slow).toBeInstanceOf(SourceReadError);
+    expect((slow as Error).message).toMatch(/signing in to Entra tenant tid as app cid failed: the sign-in endpoint did not answer within 1 second \(timeout\)/);
+    expect((slow as SourceReadError).cause).toMatchObject({ failureClass: 'transient' });
+
+    graph().get('/v1.0/users/delta').query(true).reply(200, Buffer.alloc(33 * 1024 * 1024, 0x20), { 'content-type': 'application/json' });
+    await expect(sourceOf().source.read()).rejects.toThrow(/Graph answered GET \/v1\.0\/users\/delta with more than 32 MiB; not read/);
+  }, 20_000);
+
+  it('ends a Graph request whose body trickles past the timeout', async () => {
+    const server = await tricklingServer('{"value":[');
+    // Real sockets: nock's stand-ins do not behave like a slow server.
+    nock.restore();
+    try {
+      const err = await sourceOf({ graphBaseUrl: server.origin, timeout: 1000 }).source.read().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SourceReadError);
+      expect((err as Error).message).toMatch(/Graph did not answer within 1 second \(timeout\)/);
+      expect(server.requests).toHaveLength(3);
+    } finally {
+      nock.activate();
+      server.close();
+    }
+  }, 20_000);
 });

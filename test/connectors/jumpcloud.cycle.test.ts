@@ -49,8 +49,9 @@ const total = (n: number) => ({ 'x-total-count': String(n) });
 const pageOf = (skip: number) => ({ limit: '100', skip: String(skip) });
 
 /**
- * The application scope: users 0-104 are members of the bound group "TeamViewer Users", 105-109
- * are bound to the application directly. `unbound` users are no longer bound at all.
+ * The application scope with direct user bindings: users 0-104 are members of the bound group
+ * "TeamViewer Users", 105-109 are bound to the application directly. `unbound` users are no longer
+ * bound at all.
  */
 function scopeIds(unbound: number[] = []): number[] {
   return Array.from({ length: 110 }, (_, n) => n).filter((n) => !unbound.includes(n));
@@ -100,7 +101,7 @@ const setUpCycle = useConnectorCycle(SYNC);
 function setUp(name: string) {
   const source = `      type: jumpcloud
       apiKey: \${JC_KEY}
-      scope: { mode: application, applicationId: "${APP}" }`;
+      scope: { mode: application, applicationId: "${APP}", includeDirectUserBindings: true }`;
   return setUpCycle(name, source, { JC_KEY: KEY }, 16);
 }
 

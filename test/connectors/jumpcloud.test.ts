@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { inspect } from 'node:util';
 import nock from 'nock';
 import pino from 'pino';
@@ -6,6 +7,8 @@ import { createJumpcloudSource, jumpcloudSourceConfigSchema } from '../../src/co
 import { SYSTEM_USER_FIELDS } from '../../src/connectors/jumpcloud-wire.js';
 import { SyncError } from '../../src/model/failure.js';
 import { MemoryStateStore, SourceReadError } from '../../src/connectors/source.js';
+import { capturedLogger, echoedForms, expectNoLeak } from '../support/leaks.js';
+import { tricklingServer } from '../support/slow-server.js';
 
 const HOST = 'https://console.jumpcloud.com';
 const KEY = 'jc-test-key-3f9a1c0de77b42e8';
@@ -58,6 +61,9 @@ function logger() {
   return { lines, log: pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) }) };
 }
 
+/** Application scope that also takes users bound to the application directly. */
+const WITH_DIRECT = { scope: { mode: 'application', applicationId: APP, includeDirectUserBindings: true } };
+
 function source(over: Record<string, unknown> = {}, log = logger().log) {
   const config = jumpcloudSourceConfigSchema.parse({
     type: 'jumpcloud',
@@ -83,7 +89,7 @@ describe('jumpcloud config', () => {
 });
 
 describe('jumpcloud read', () => {
-  it('reads the application scope: directly bound groups, their direct members and directly bound users, over many pages', async () => {
+  it('reads the application scope with direct user bindings: bound groups, their direct members and directly bound users, over many pages', async () => {
     const g1 = { id: gid(1), type: 'user_group' };
     const nestedGroup = { id: gid(2), type: 'user_group' };
     const appUsers = Array.from({ length: 250 }, (_, n) =>
@@ -131,23 +137,63 @@ describe('jumpcloud read', () => {
         .query({ ...page(100, skip), sort: '_id', fields: SYSTEM_USER_FIELDS })
         .reply(200, { totalCount: 300, results: directory.slice(skip, skip + 100) });
     }
+    // A member deleted between the membership read and the attribute read.
+    api.get(`/api/systemusers/${uid(999)}`).query({ fields: SYSTEM_USER_FIELDS }).reply(404, { message: 'Not found' });
 
-    const read = await source().read();
+    const read = await source(WITH_DIRECT).read();
 
     expect(api.isDone()).toBe(true);
     expect(read.complete).toBe(true);
     expect(read.issues).toEqual([]);
-    expect(read.users).toHaveLength(250);
+    // The 200 members of the bound group and the one user bound directly; users the application
+    // reaches only through the nested group are not members of a bound group.
+    expect(read.users).toHaveLength(201);
     const byId = new Map(read.users.map((u) => [u.id, u]));
     expect(byId.get(uid(0))).toEqual({ id: uid(0), email: 'User0@Example.test', displayName: 'First0 Last0', givenName: 'First0', familyName: 'Last0', active: true });
     expect([3, 4, 5, 6, 7].map((n) => byId.get(uid(n))?.active)).toEqual([false, false, false, false, true]);
     expect(byId.get(uid(8))).toEqual({ id: uid(8), email: 'User8@Example.test', givenName: 'First8', active: true });
     // Bound directly, in no group: a user of its own.
     expect(byId.get(uid(249))?.active).toBe(true);
-    expect(byId.has(uid(260))).toBe(false);
+    expect(byId.has(uid(248)) || byId.has(uid(260))).toBe(false);
 
-    // Only the directly bound group; the member group and a user outside the scope are not members.
+    // Only the directly bound group; the member group and a deleted member are not members.
     expect(read.groups).toEqual([{ id: g1.id, name: 'TeamViewer Users', memberIds: Array.from({ length: 200 }, (_, n) => uid(n)) }]);
+  });
+
+  it("takes, like JumpCloud's own provisioning, only members of bound groups unless direct user bindings are asked for", async () => {
+    const g1 = { id: gid(5), type: 'user_group' };
+    const boundDirectly = reached(uid(2), 'user', [app, { id: uid(2), type: 'user' }]);
+    const viaGroup = reached(uid(1), 'user', [app, g1, { id: uid(1), type: 'user' }]);
+    const mock = () => {
+      const api = jc()
+        .get(`/api/v2/applications/${APP}/usergroups`)
+        .query(page(100, 0))
+        .reply(200, [reached(g1.id, 'user_group', [app, g1])], v2(1))
+        .get(`/api/v2/usergroups/${g1.id}/members`)
+        .query(page(100, 0))
+        .reply(200, [member(uid(1))], v2(1))
+        .get('/api/v2/usergroups')
+        .query(true)
+        .reply(200, [{ id: g1.id, name: 'TeamViewer Users' }], v2(1))
+        .get('/api/systemusers')
+        .query(true)
+        .reply(200, { totalCount: 2, results: [systemUser(1), systemUser(2)] });
+      const appUsers = jc().get(`/api/v2/applications/${APP}/users`).query(page(100, 0)).reply(200, [viaGroup, boundDirectly], v2(2));
+      return { api, appUsers };
+    };
+
+    const byDefault = mock();
+    const groupsOnly = await source().read();
+    expect(byDefault.api.isDone()).toBe(true);
+    expect(byDefault.appUsers.isDone()).toBe(false); // the directly bound users are not even listed
+    expect(groupsOnly.users.map((u) => u.id)).toEqual([uid(1)]);
+    nock.cleanAll();
+
+    const asked = mock();
+    const withDirect = await source(WITH_DIRECT).read();
+    expect(asked.api.isDone() && asked.appUsers.isDone()).toBe(true);
+    expect(withDirect.users.map((u) => u.id)).toEqual([uid(1), uid(2)]);
+    expect(withDirect.groups).toEqual([{ id: g1.id, name: 'TeamViewer Users', memberIds: [uid(1)] }]);
   });
 
   it('reads listed groups with nested members, fetching users by id when the scope is small against the directory', async () => {
@@ -242,7 +288,7 @@ describe('jumpcloud read', () => {
     }
     api.get(`/api/v2/applications/${APP}/users`).query(page(100, 200)).times(FAST.attempts).reply(503, 'Service Unavailable');
 
-    const outcome = await source().read().then(
+    const outcome = await source(WITH_DIRECT).read().then(
       () => 'resolved',
       (err: unknown) => err,
     );
@@ -297,7 +343,7 @@ describe('jumpcloud read', () => {
       .query(true)
       .optionally()
       .reply(200, [], v2(0));
-    await expect(source({ maxPages: 3 }).read()).rejects.toThrow(/users bound to application \w+ run past 3 pages of 100; raise maxPages/);
+    await expect(source({ ...WITH_DIRECT, maxPages: 3 }).read()).rejects.toThrow(/users bound to application \w+ run past 3 pages of 100; raise maxPages/);
   });
 
   it('marks the read incomplete when a list changes while it is paged', async () => {
@@ -321,7 +367,7 @@ describe('jumpcloud read', () => {
         return { totalCount: 150, results: Array.from({ length: 150 }, (_, n) => systemUser(n)).slice(skip, skip + 100) };
       });
 
-    const read = await source().read();
+    const read = await source(WITH_DIRECT).read();
 
     expect(read.users).toHaveLength(149);
     expect(read.complete).toBe(false);
@@ -454,5 +500,95 @@ describe('jumpcloud check', () => {
     expect(unreachable.ok).toBe(false);
     expect(unreachable.checks[0]?.detail).toMatch(/could not reach JumpCloud/);
     expect(JSON.stringify(unreachable)).not.toContain(KEY);
+  });
+});
+
+describe('jumpcloud transport: secrets, redirects and bounded waits', () => {
+  const ga = gid(60);
+  const groupsScope = { scope: { mode: 'groups', groupIds: [ga] } };
+
+  it('keeps the API key JumpCloud echoes (raw, URL-encoded, base64) out of errors and log lines', async () => {
+    const { lines, log } = capturedLogger();
+    const echo = `invalid key ${echoedForms(KEY).join(' ')}; headers: {"x-api-key":"${KEY}"}`;
+    jc()
+      .get(`/api/v2/usergroups/${ga}/members`)
+      .query(true)
+      .times(FAST.attempts)
+      .reply(503, { message: echo })
+      .get('/api/v2/usergroups')
+      .query(true)
+      .optionally()
+      .reply(400, { message: echo });
+    const err = await source(groupsScope, log).read().catch((e: unknown) => e);
+
+    expect(err).toBeInstanceOf(SourceReadError);
+    // What JumpCloud said is kept, with the key taken out.
+    expect((err as Error).message).toMatch(/HTTP (503|400).*\[REDACTED\]/);
+    expect(lines.some((l) => l.includes('retrying'))).toBe(true);
+    expectNoLeak(KEY, err, (err as SourceReadError).cause, lines.join('\n'));
+  });
+
+  it('sends the API key to no other host: a redirect fails the read', async () => {
+    const collector = nock('https://collector.example').get(/.*/).reply(200, []);
+    jc()
+      .get(`/api/v2/usergroups/${ga}/members`)
+      .query(true)
+      .reply(302, '', { location: 'https://collector.example/api/v2/usergroups' })
+      .get('/api/v2/usergroups')
+      .query(true)
+      .optionally()
+      .reply(307, '', { location: 'https://collector.example/api/v2/usergroups' });
+    const err = await source(groupsScope).read().catch((e: unknown) => e);
+
+    expect(collector.isDone()).toBe(false);
+    expect(err).toBeInstanceOf(SourceReadError);
+    expect((err as Error).message).toMatch(/redirect \(HTTP 30[27]\) to https:\/\/collector\.example; tvsync sends credentials only to the configured host/);
+    expect((err as SourceReadError).cause).toMatchObject({ failureClass: 'invalid' });
+  });
+
+  it('ends a request whose body trickles past the timeout, and stops at once when the read is cancelled', async () => {
+    const server = await tricklingServer();
+    // Real sockets: nock's stand-ins do not keep a socket's idle timer the way Node does.
+    nock.restore();
+    try {
+      const baseUrl = `${server.origin}/api`;
+      const err = await source({ ...groupsScope, baseUrl, orgId: undefined, timeout: 1000 }).read().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SourceReadError);
+      expect((err as Error).message).toMatch(/did not finish within 1 second \(timeout\)/);
+      expect((err as SourceReadError).cause).toMatchObject({ failureClass: 'transient' });
+
+      const stop = new AbortController();
+      const cancelled = source({ ...groupsScope, baseUrl, orgId: undefined, timeout: 60_000 }).read({ signal: stop.signal });
+      const seen = server.requests.length;
+      while (server.requests.length === seen) await sleep(20);
+      stop.abort();
+      await expect(cancelled).rejects.toThrow(/the JumpCloud read was stopped/);
+    } finally {
+      nock.activate();
+      server.close();
+    }
+  }, 20_000);
+
+  it('fails at once, naming the wait, when JumpCloud asks to wait for days', async () => {
+    const api = jc().get(`/api/v2/usergroups/${ga}/members`).query(true).reply(429, { message: 'slow down' }, { 'Retry-After': '999999' });
+    jc().get('/api/v2/usergroups').query(true).optionally().reply(200, [], v2(0));
+    const err = await source(groupsScope).read().catch((e: unknown) => e);
+
+    expect(api.isDone()).toBe(true);
+    expect(err).toBeInstanceOf(SourceReadError);
+    expect((err as Error).message).toMatch(/throttled \(HTTP 429\): JumpCloud asks to wait 11\.6 days .* longer than tvsync waits within a read \(2 minutes\)/);
+    expect((err as SourceReadError).cause).toMatchObject({ failureClass: 'rate-limited', retryAfterMs: 999_999_000 });
+  }, 10_000);
+
+  it('refuses an answer larger than it reads', async () => {
+    jc()
+      .get(`/api/v2/usergroups/${ga}/members`)
+      .query(true)
+      .reply(200, Buffer.alloc(33 * 1024 * 1024, 0x20), { 'content-type': 'application/json' })
+      .get('/api/v2/usergroups')
+      .query(true)
+      .optionally()
+      .reply(200, [], v2(0));
+    await expect(source(groupsScope).read()).rejects.toThrow(/answered with more than 32 MiB; not read/);
   });
 });

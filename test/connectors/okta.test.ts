@@ -6,12 +6,14 @@ import { inspect } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nock from 'nock';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createOktaSource, oktaSourceConfigSchema } from '../../src/connectors/okta.js';
 import { SyncError } from '../../src/model/failure.js';
 import type { BackoffPolicy } from '../../src/net/retry.js';
 import { MemoryStateStore, SourceReadError } from '../../src/connectors/source.js';
+import { capturedLogger, echoedForms, expectNoLeak } from '../support/leaks.js';
+import { tricklingServer } from '../support/slow-server.js';
 
 const ORG = 'https://tvsync-test.okta.com';
 const TOKEN = '00aTestApiToken_Zq9vX3kP7mW2';
@@ -129,8 +131,8 @@ function configFor(overrides: Record<string, unknown> = {}) {
   });
 }
 
-function sourceFor(overrides: Record<string, unknown> = {}, deps: { state?: MemoryStateStore; now?: () => number } = {}) {
-  return createOktaSource(configFor(overrides), { state: deps.state ?? new MemoryStateStore(), log, backoff: FAST, ...(deps.now ? { now: deps.now } : {}) });
+function sourceFor(overrides: Record<string, unknown> = {}, deps: { state?: MemoryStateStore; now?: () => number; log?: Logger } = {}) {
+  return createOktaSource(configFor(overrides), { state: deps.state ?? new MemoryStateStore(), log: deps.log ?? log, backoff: FAST, ...(deps.now ? { now: deps.now } : {}) });
 }
 
 // nock 14 hangs on plain-object errors: it needs a real Error.
@@ -608,7 +610,7 @@ describe('okta source, credentials', () => {
     for (const text of [err.message, err.stack ?? '', JSON.stringify(err), JSON.stringify(err.cause), String(err.cause)]) {
       expect(text).not.toContain(TOKEN);
     }
-    expect(err.message).toContain('[redacted]');
+    expect(err.message).toContain('[REDACTED]');
     expect(err.cause).toMatchObject({ failureClass: 'unauthorised', status: 401 });
 
     const badKey = '-----BEGIN PRIVATE KEY-----\nbm90LWEta2V5LXNlY3JldC1tYXRlcmlhbA==\n-----END PRIVATE KEY-----';
@@ -621,4 +623,99 @@ describe('okta source, credentials', () => {
     expect(() => configFor({ orgUrl: 'http://acme.okta.com' })).toThrow(/https/);
     expect(configFor({ orgUrl: 'http://127.0.0.1:8080/' }).orgUrl).toBe('http://127.0.0.1:8080');
   });
+});
+
+describe('okta source, transport: secrets, redirects and bounded waits', () => {
+  const ACCESS_TOKEN = 'eyJraWQiOiJ0dnN5bmMifQ.eyJzdWIiOiIwb2FTZXJ2aWNlQXBwIn0.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg';
+  const serviceApp = () => {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    return { auth: { method: 'privateKey', clientId: '0oaServiceApp', privateKey: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString() } };
+  };
+  // The header as sent, then the token alone in each form a server may echo it.
+  const echo = (secret: string, scheme: string) => ({
+    errorCode: 'E0000011',
+    errorSummary: `Invalid token provided: ${scheme} ${secret}; token=${echoedForms(secret).join(' ')} header=${Buffer.from(`${scheme} ${secret}`).toString('base64')}`,
+    errorCauses: [{ errorSummary: `Authorization: ${scheme} ${secret}` }],
+  });
+
+  it('keeps an echoed API token (raw, URL-encoded, base64) out of errors and log lines', async () => {
+    const { lines, log: captured } = capturedLogger();
+    nock(ORG)
+      .get(`/api/v1/apps/${APP}/users`)
+      .query(true)
+      .reply(500, { errorCode: 'E0000009', errorSummary: `Internal error for ${echoedForms(TOKEN).join(' ')}` })
+      .get(`/api/v1/apps/${APP}/users`)
+      .query(true)
+      .reply(401, echo(TOKEN, 'SSWS'));
+    const err = await readError(sourceFor({}, { log: captured }).read());
+
+    expect(err.message).toMatch(/answered 401 \(E0000011 Invalid token provided: SSWS \[REDACTED\]/);
+    expect(lines.some((l) => l.includes('retrying') && l.includes('[REDACTED]'))).toBe(true);
+    expectNoLeak(TOKEN, err, err.cause, lines.join('\n'));
+  });
+
+  it("registers the service app's access token as soon as it is obtained, so an echo of it is scrubbed", async () => {
+    const { lines, log: captured } = capturedLogger();
+    const token = nock(ORG)
+      .post('/oauth2/v1/token')
+      .times(2) // the SDK fetches a fresh token once after a 401
+      .reply(200, { token_type: 'Bearer', expires_in: 3600, access_token: ACCESS_TOKEN, scope: 'okta.users.read' });
+    nock(ORG).get(`/api/v1/apps/${APP}/users`).query(true).times(2).reply(401, echo(ACCESS_TOKEN, 'Bearer'));
+    const err = await readError(sourceFor(serviceApp(), { log: captured }).read());
+
+    expect(token.isDone()).toBe(true);
+    expect(err.cause).toMatchObject({ failureClass: 'unauthorised', status: 401 });
+    expectNoLeak(ACCESS_TOKEN, err, err.cause, lines.join('\n'));
+  });
+
+  it('sends no credential to another host: a redirect of an API call or of the token request fails the read', async () => {
+    const collector = nock('https://collector.example').get(/.*/).reply(200, []).post(/.*/).reply(200, {});
+    nock(ORG).get(`/api/v1/apps/${APP}/users`).query(true).reply(302, '', { location: 'https://collector.example/api/v1/apps' });
+    const apiErr = await readError(sourceFor().read());
+    expect(apiErr.message).toMatch(/Okta answered GET \/api\/v1\/apps\/\w+\/users with a redirect \(HTTP 302\) to https:\/\/collector\.example; tvsync sends credentials only to the configured host/);
+    expect(apiErr.cause).toMatchObject({ failureClass: 'invalid', status: 302 });
+
+    nock(ORG).post('/oauth2/v1/token').reply(307, '', { location: 'https://collector.example/oauth2/v1/token' });
+    const tokenErr = await readError(sourceFor(serviceApp()).read());
+    expect(tokenErr.message).toMatch(/Okta answered POST \/oauth2\/v1\/token with a redirect \(HTTP 307\) to https:\/\/collector\.example/);
+    expect(collector.pendingMocks()).toHaveLength(2); // neither request reached the other host
+  });
+
+  it('ends a request whose body trickles past the timeout', async () => {
+    const server = await tricklingServer();
+    // Real sockets: nock's stand-ins do not keep a socket's idle timer the way Node does.
+    nock.restore();
+    try {
+      const err = await readError(sourceFor({ orgUrl: server.origin, timeout: 1000 }).read());
+      expect(err.message).toMatch(/Okta GET \/api\/v1\/apps\/\w+\/users did not finish within 1 second \(timeout\)/);
+      expect(err.cause).toMatchObject({ failureClass: 'transient' });
+      expect(server.requests).toHaveLength(FAST.attempts);
+    } finally {
+      nock.activate();
+      server.close();
+    }
+  }, 20_000);
+
+  it('refuses an answer larger than it reads', async () => {
+    nock(ORG).get(`/api/v1/apps/${APP}/users`).query(true).reply(200, Buffer.alloc(33 * 1024 * 1024, 0x20), { 'content-type': 'application/json' });
+    const err = await readError(sourceFor().read());
+    expect(err.message).toMatch(/Okta answered GET \/api\/v1\/apps\/\w+\/users with more than 32 MiB; not read/);
+  });
+
+  it('fails at once, naming the wait, when x-rate-limit-reset is days away', async () => {
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    const api = nock(ORG)
+      .get(`/api/v1/apps/${APP}/users`)
+      .query(true)
+      .reply(429, { errorCode: 'E0000047', errorSummary: 'API call exceeded rate limit due to too many requests.' }, {
+        'x-rate-limit-limit': '600',
+        'x-rate-limit-remaining': '0',
+        'x-rate-limit-reset': String(nowSeconds + 999_999),
+        date: new Date(nowSeconds * 1000).toUTCString(),
+      });
+    const err = await readError(sourceFor().read());
+    expect(api.isDone()).toBe(true);
+    expect(err.message).toMatch(/answered 429 .*Okta asks to wait 11\.6 days before the next request, longer than tvsync waits within a read/);
+    expect(err.cause).toMatchObject({ failureClass: 'rate-limited', retryAfterMs: 999_999_000 });
+  }, 10_000);
 });
