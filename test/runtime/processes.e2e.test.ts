@@ -8,6 +8,7 @@ import { closeQueues, openQueues } from '../../src/runtime/queues.js';
 import { requestCycle, waitForCycleReport } from '../../src/runtime/trigger.js';
 import { spawnDaemon, exited, until } from '../support/daemon-process.js';
 import { TOKEN, people, startEmulator, writeConfig, writeExport } from '../support/fixtures.js';
+import { startLyingTeamViewer } from '../support/lying-teamviewer.js';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
 
 type Started = Awaited<ReturnType<typeof startEmulator>>;
@@ -119,7 +120,7 @@ describe('two daemons on one Redis', () => {
 });
 
 describe('SIGTERM while a TeamViewer answer trickles in', () => {
-  it('ends the process within shutdownGrace and a few seconds', async () => {
+  it('a read: the cycle’s abort signal ends it, and the process exits within the grace time', async () => {
     const prefix = testPrefix('trickle');
     prefixes.push(prefix);
     // Answers every request with a body of one byte a second, for ever: no idle timeout ever fires.
@@ -154,11 +155,41 @@ describe('SIGTERM while a TeamViewer answer trickles in', () => {
       expect(code, daemon.output()).toBe(0);
       // Grace 2 s, plus the 5 s the process allows itself past it, plus start-up slack.
       expect(Date.now() - signalled).toBeLessThan(2000 + 5000 + 3000);
-      expect(daemon.output()).toContain('shutdown did not finish in time');
+      // The read took the abort: nothing was left for the hard exit.
+      expect(daemon.output()).not.toContain('shutdown did not finish in time');
     } finally {
       daemon.kill('SIGKILL');
       for (const res of open) res.destroy();
       await new Promise<void>((resolve) => trickle.close(() => resolve()));
+    }
+  });
+
+  it('a write: running operations get the grace time, then the process exits all the same', async () => {
+    const prefix = testPrefix('trickle-write');
+    prefixes.push(prefix);
+    const tv = await startEmulator();
+    const liar = await startLyingTeamViewer(tv.baseUrl);
+    // Reads are answered; every create trickles for ever.
+    liar.rule = ({ method }) => (method === 'POST' ? 'trickle' : undefined);
+    const path = writeConfig({ exportDir: writeExport(people(3, 61_000)), baseUrl: liar.baseUrl, prefix });
+    const text = readFileSync(path, 'utf8')
+      .replace('concurrency: 8\n', 'concurrency: 8\n      timeout: 10m\n')
+      .replace('log:\n', 'runtime: { shutdownGrace: 2s }\nhttp: { host: 127.0.0.1, port: 0 }\nlog:\n');
+    writeFileSync(path, text);
+    const daemon = spawnDaemon(['--config', path], env);
+    try {
+      await until(() => tv.emulator.stats.requests > 0, 30_000, 'the cycle to read TeamViewer');
+      await new Promise((r) => setTimeout(r, 2000));
+      const signalled = Date.now();
+      daemon.kill('SIGTERM');
+      const code = await Promise.race([exited(daemon), new Promise<'still running'>((r) => setTimeout(() => r('still running'), 20_000))]);
+      expect(code, daemon.output()).toBe(0);
+      expect(Date.now() - signalled).toBeLessThan(2000 + 5000 + 3000);
+      expect(daemon.output()).toContain('shutdown did not finish in time');
+    } finally {
+      daemon.kill('SIGKILL');
+      await liar.close();
+      await tv.emulator.stop();
     }
   });
 });

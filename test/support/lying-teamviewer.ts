@@ -9,7 +9,8 @@ export interface LyingRequest {
   authorization: string;
 }
 
-export type LyingReply = { status: number; body: unknown; headers?: Record<string, string> };
+/** An answer of the liar's own, or `trickle`: a 200 whose body comes one byte a second, for ever. */
+export type LyingReply = { status: number; body: unknown; headers?: Record<string, string> } | 'trickle';
 
 /**
  * A TeamViewer that lies: a proxy in front of the emulator whose rule may answer a request itself
@@ -39,6 +40,12 @@ export async function startLyingTeamViewer(upstreamBaseUrl: string): Promise<Lyi
       const body = Buffer.concat(chunks);
       const reply = handle.rule({ method: req.method ?? 'GET', url: req.url ?? '/', body: body.toString(), authorization: String(req.headers.authorization ?? '') });
       if (!reply) return forward(req, res, body);
+      if (reply === 'trickle') {
+        res.writeHead(200, { 'content-type': 'application/scim+json' });
+        const timer = setInterval(() => res.write(' '), 1000);
+        res.on('close', () => clearInterval(timer));
+        return;
+      }
       res.writeHead(reply.status, { 'content-type': 'application/scim+json', ...reply.headers });
       res.end(typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body));
     });
