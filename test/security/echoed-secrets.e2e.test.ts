@@ -52,11 +52,11 @@ function fragments(secret: string): string[] {
   return [...out];
 }
 
-async function everythingInRedis(): Promise<string> {
+async function everythingInRedis(under = prefix): Promise<string> {
   const parts: string[] = [];
   let cursor = '0';
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${under}:*`, 'COUNT', 500);
     cursor = next;
     for (const key of keys) {
       const type = await redis.type(key);
@@ -100,4 +100,53 @@ describe('a TeamViewer that echoes the token', () => {
       expect(kept.includes(fragment), `kept: ${fragment}`).toBe(false);
     }
   }, 180_000);
+});
+
+describe('a token refused by TeamViewer in a body that echoes it', () => {
+  it('quarantines the sync with a reason that holds no fragment of it, in /readyz (with and without the trigger token), Redis and logs', async () => {
+    const { parseConfig } = await import('../../src/config/load.js');
+    const { createLogger } = await import('../../src/observe/log.js');
+    const { Daemon } = await import('../../src/runtime/daemon.js');
+    const { Observability } = await import('../../src/runtime/observability.js');
+    const { runCycle } = await import('../support/cycle.js');
+    const { FAST } = await import('../support/runtime.js');
+    const quarantinePrefix = testPrefix('echo-401');
+    const trigger = 'trigger-token-for-readyz-0001';
+    const config = parseConfig(
+      `redis: { url: "${REDIS_URL}", prefix: ${quarantinePrefix} }
+http: { host: 127.0.0.1, port: 0, triggerToken: "\${TRIGGER}" }
+syncs:
+  - name: corp
+    source: { type: file, path: ${writeExport(people(2, 96_000))}, settle: 0s }
+    target: { baseUrl: ${liar.baseUrl}, token: "\${T}", tokenOwner: owner@corp.example }
+`,
+      { env: { T: TOKEN, TRIGGER: trigger } },
+    );
+    const lines: string[] = [];
+    const log = createLogger({ level: 'debug', destination: { write: (line: string) => void lines.push(line) } });
+    const previous = liar.rule;
+    liar.rule = ({ authorization }) => ({ status: 401, body: { error: 'invalid_token', error_description: echoOf(authorization) } });
+    const daemon = await Daemon.start(config, log, { scheduler: false, worker: true, runtime: FAST });
+    const observability = new Observability(config, daemon.redis, log);
+    const http = await observability.serve(daemon);
+    try {
+      const report = await runCycle(daemon);
+      expect(report.failure?.failureClass).toBe('unauthorised');
+      const base = `http://127.0.0.1:${http.port}/readyz`;
+      const open = await fetch(base);
+      const detailed = await fetch(base, { headers: { authorization: `Bearer ${trigger}` } });
+      const shown = `${await open.text()}\n${await detailed.text()}`;
+      expect(open.status).toBe(503);
+      expect(shown).toMatch(/quarantined/);
+      const status = await runCli(['status', '--json', '--config', writeConfig({ exportDir: '.', baseUrl: liar.baseUrl, prefix: quarantinePrefix })], { TVSYNC_TEST_TOKEN: TOKEN });
+      expect(status.stdout).toMatch(/"quarantined": true/);
+      const everything = `${shown}\n${status.stdout}\n${status.stderr}\n${lines.join('')}\n${await everythingInRedis(quarantinePrefix)}`;
+      for (const fragment of fragments(TOKEN)) expect(everything.includes(fragment), fragment).toBe(false);
+    } finally {
+      liar.rule = previous;
+      await observability.close();
+      await daemon.stop();
+      await dropPrefix(quarantinePrefix);
+    }
+  }, 60_000);
 });
