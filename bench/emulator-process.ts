@@ -3,6 +3,7 @@ import { Agent, request } from 'node:http';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { dropPrefix as dropKeysUnder } from '../src/store/drop-prefix.js';
 
 export const BENCH_TOKEN = 'bench-token-0123456789';
 export const REDIS_URL = process.env.TVSYNC_BENCH_REDIS ?? 'redis://127.0.0.1:6379';
@@ -49,11 +50,6 @@ export async function startEmulatorProcess(latencyMs: number) {
 
 export async function dropPrefix(prefix: string): Promise<void> {
   const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
+  await dropKeysUnder(redis, prefix);
   await redis.quit();
 }

@@ -6,7 +6,7 @@ import { parseConfig } from '../src/config/load.js';
 import { writeFileExport } from '../src/connectors/file.js';
 import { Daemon } from '../src/runtime/daemon.js';
 import { requestCycle, waitForCycleReport } from '../src/runtime/trigger.js';
-import type { CycleReport } from '../src/runtime/report.js';
+import type { CycleReport } from '../src/plan/report.js';
 import { BENCH_TOKEN, REDIS_URL, dropPrefix, startEmulatorProcess } from './emulator-process.js';
 
 /**

@@ -6,7 +6,9 @@ import type { Logger } from 'pino';
 import { parseConfig } from '../config/load.js';
 import { Daemon } from '../runtime/daemon.js';
 import { tryRedis } from '../runtime/redis.js';
-import { renderReport, type CycleReport } from '../runtime/report.js';
+import { dropPrefix } from '../store/drop-prefix.js';
+import type { CycleReport } from '../plan/report.js';
+import { renderReport } from './render-report.js';
 import { requestCycle, waitForCycleReport } from '../runtime/trigger.js';
 import { TeamViewerEmulator } from '../teamviewer/emulator.js';
 
@@ -93,12 +95,7 @@ syncs:
     await emulator.stop();
     const cleanup = await tryRedis(redis.url);
     if (cleanup) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await cleanup.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length) await cleanup.del(...keys);
-      } while (cursor !== '0');
+      await dropPrefix(cleanup, prefix);
       cleanup.disconnect();
     }
     await redis.stop();

@@ -18,12 +18,15 @@ import { renderLogEntries } from './render-log.js';
 import { ProvisioningLog } from '../observe/provisioning-log.js';
 import { Observability } from '../runtime/observability.js';
 import { Daemon } from '../runtime/daemon.js';
-import { CycleStore } from '../runtime/cycle-store.js';
+import { CycleStore } from '../store/cycle-store.js';
 import { closeQueues, openQueues } from '../runtime/queues.js';
-import { renderReport, type CycleReport } from '../runtime/report.js';
+import type { CycleReport } from '../plan/report.js';
+import { renderReport } from './render-report.js';
 import { requestCycle, waitForCycleReport } from '../runtime/trigger.js';
-import { HealthStore, isQuarantined } from '../runtime/health.js';
+import { isQuarantined } from '../runtime/health.js';
+import { HealthStore } from '../store/health.js';
 import { ApprovalStore } from '../store/approvals.js';
+import { syncKeys } from '../store/keys.js';
 import { describePause, RateLimitPauseStore } from '../store/rate-limit-pause.js';
 
 /** Exit codes: 0 done, 1 the work failed (IdP, TeamViewer, Redis), 2 the configuration or the call is wrong, 3 a cycle ran but some operations failed. */
@@ -347,7 +350,7 @@ export function buildProgram(): Command {
       try {
         const out = [];
         for (const sync of selectSyncs(config, opts.sync)) {
-          const entries = await new ProvisioningLog(redis, config.redis.prefix, sync.name).query({ limit: opts.limit, ...(opts.user ? { email: opts.user } : {}), ...(opts.cycle ? { cycleId: opts.cycle } : {}) });
+          const entries = await new ProvisioningLog(redis, syncKeys(config.redis.prefix, sync.name).provisioningLog).query({ limit: opts.limit, ...(opts.user ? { email: opts.user } : {}), ...(opts.cycle ? { cycleId: opts.cycle } : {}) });
           out.push({ sync: sync.name, entries });
         }
         if (opts.json) process.stdout.write(`${JSON.stringify(out.length === 1 ? out[0] : out, null, 2)}\n`);

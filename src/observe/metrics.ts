@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { CycleReport, OperationResult } from '../runtime/report.js';
-import type { SyncQueues } from '../runtime/queues.js';
+import type { CycleReport, OperationResult } from '../plan/report.js';
 
+/** Jobs of one queue in one state, as the runtime counts them at scrape time. */
 export interface QueueDepthSample {
   sync: string;
   queue: string;
@@ -228,20 +228,4 @@ export class TvsyncMetrics {
 function routeLabel(path: string): string {
   const cut = path.search(/[?#]/);
   return cut === -1 ? path : path.slice(0, cut);
-}
-
-/** A queue depth source for the daemon's running syncs (Daemon.syncs). */
-export function bullmqQueueDepth(syncs: ReadonlyMap<string, { queues: SyncQueues }>): QueueDepthCollector {
-  return async () => {
-    const perSync = await Promise.all(
-      [...syncs].map(async ([sync, { queues }]) => {
-        const [cycles, operations] = await Promise.all([queues.cycles.getJobCounts(...QUEUE_STATES), queues.operations.getJobCounts(...QUEUE_STATES)]);
-        return [
-          ...QUEUE_STATES.map((state) => ({ sync, queue: 'cycles', state, count: cycles[state] ?? 0 })),
-          ...QUEUE_STATES.map((state) => ({ sync, queue: 'operations', state, count: operations[state] ?? 0 })),
-        ];
-      }),
-    );
-    return perSync.flat();
-  };
 }

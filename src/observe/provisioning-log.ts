@@ -2,8 +2,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { GroupSkippedItem } from '../plan/groups.js';
 import type { SkippedItem } from '../plan/types.js';
-import { OPERATION_KINDS, type OperationKind, type OperationResult } from '../runtime/report.js';
-import { syncKey } from '../store/sync-state.js';
+import { OPERATION_KINDS, type OperationKind, type OperationResult } from '../plan/report.js';
 import { scrubSecrets } from '../net/secrets.js';
 
 export type ProvisioningLogKind = OperationKind | 'skipped';
@@ -41,6 +40,12 @@ export interface ProvisioningLogQuery {
   cycleId?: string;
   /** Most entries returned (default 100). */
   limit?: number;
+}
+
+/** Where a sync's log lives: a stream and its e-mail index (store/keys.ts names them). */
+export interface ProvisioningLogKeys {
+  stream: string;
+  index: string;
 }
 
 export const DEFAULT_MAX_ENTRIES = 100_000;
@@ -166,12 +171,11 @@ export class ProvisioningLog {
 
   constructor(
     private readonly redis: Redis,
-    prefix: string,
-    sync: string,
+    keys: ProvisioningLogKeys,
     opts: { maxEntries?: number } = {},
   ) {
-    this.key = syncKey(prefix, sync, 'provisioning-log');
-    this.indexKey = syncKey(prefix, sync, 'provisioning-log', 'by-email');
+    this.key = keys.stream;
+    this.indexKey = keys.index;
     this.maxEntries = Math.max(1, Math.floor(opts.maxEntries ?? DEFAULT_MAX_ENTRIES));
     this.trimBatch = Math.min(WRITE_CHUNK, Math.max(1, Math.floor(this.maxEntries / 100)));
   }

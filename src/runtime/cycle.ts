@@ -7,15 +7,16 @@ import { emailKey } from '../plan/mapping.js';
 import type { TvUser } from '../model/teamviewer.js';
 import type { SyncState } from '../store/sync-state.js';
 import { SourceReadError } from '../connectors/source.js';
-import type { CycleStore } from './cycle-store.js';
+import type { CycleStore } from '../store/cycle-store.js';
 import type { OperationJobData } from './operation-worker.js';
 import { applyGroupLinkChanges, groupPhaseInput, planGroups, readAndPlan, type SyncSides } from './prepare.js';
-import type { StoredDirectoryGroups, StoredGroupPhase } from './cycle-store.js';
-import { isQuarantined, type HealthStore } from './health.js';
+import type { StoredDirectoryGroups, StoredGroupPhase } from '../store/cycle-store.js';
+import { isQuarantined, recordHealth } from './health.js';
+import type { HealthStore } from '../store/health.js';
 import type { ApprovalStore } from '../store/approvals.js';
 import { isConnectionError } from './redis.js';
 import { cycleIdOf, operationJobId, type CycleJobData, type RuntimeOptions } from './queues.js';
-import { buildReport, operationKey, type CycleReport, type OperationResult } from './report.js';
+import { buildReport, operationKey, type CycleReport } from '../plan/report.js';
 
 export interface CycleDeps {
   sides: SyncSides;
@@ -182,7 +183,7 @@ async function clearOutsideRecordsInCompany(state: SyncState, teamviewer: readon
 
 /** Health (quarantine) follows each finished cycle. */
 async function afterCycle(report: CycleReport, deps: CycleDeps): Promise<void> {
-  const health = await deps.health?.record(report, Date.now());
+  const health = deps.health && (await recordHealth(deps.health, report, Date.now()));
   if (health?.quarantinedUntil && health.consecutiveFailures > 0) {
     deps.log.error({ until: new Date(health.quarantinedUntil).toISOString(), reason: health.reason }, 'sync quarantined: scheduled cycles back off until a manual cycle succeeds');
   }
@@ -237,5 +238,3 @@ async function waitForOperations(cycleId: string, total: number, deps: CycleDeps
     });
   }
 }
-
-export type { OperationResult };

@@ -1,28 +1,11 @@
-import type { Redis } from 'ioredis';
-import { z } from 'zod';
-import { syncKey } from '../store/sync-state.js';
-import { secrets } from '../net/secrets.js';
-import type { CycleReport } from './report.js';
+import type { HealthStore, SyncHealth } from '../store/health.js';
+import type { CycleReport } from '../plan/report.js';
 
-/**
+/*
  * A sync that keeps failing stops hammering TeamViewer: like the IdPs' provisioning quarantine,
  * its scheduled cycles back off (6 h, then daily) until a person fixes the cause and a manual
  * cycle succeeds.
  */
-export interface SyncHealth {
-  consecutiveFailures: number;
-  /** Epoch ms until which scheduled cycles are skipped; absent when not quarantined. */
-  quarantinedUntil?: number;
-  /** How many times in a row the sync was quarantined (decides the back-off). */
-  quarantines: number;
-  reason?: string;
-  lastOutcome?: CycleReport['outcome'];
-  lastFailureClass?: string;
-  lastSuccessAt?: number;
-  lastCycleAt?: number;
-}
-
-export const HEALTHY: SyncHealth = { consecutiveFailures: 0, quarantines: 0 };
 
 const FIRST_QUARANTINE_MS = 6 * 3_600_000;
 const LATER_QUARANTINE_MS = 24 * 3_600_000;
@@ -71,45 +54,9 @@ export function isQuarantined(health: SyncHealth, nowMs: number): boolean {
   return health.quarantinedUntil !== undefined && health.quarantinedUntil > nowMs;
 }
 
-const healthSchema = z.object({
-  consecutiveFailures: z.number(),
-  quarantinedUntil: z.number().optional(),
-  quarantines: z.number(),
-  reason: z.string().optional(),
-  lastOutcome: z.enum(['succeeded', 'partial', 'failed']).optional(),
-  lastFailureClass: z.string().optional(),
-  lastSuccessAt: z.number().optional(),
-  lastCycleAt: z.number().optional(),
-});
-
-export class HealthStore {
-  private readonly key: string;
-  constructor(
-    private readonly redis: Redis,
-    prefix: string,
-    sync: string,
-  ) {
-    this.key = syncKey(prefix, sync, 'health');
-  }
-
-  async load(): Promise<SyncHealth> {
-    const raw = await this.redis.get(this.key);
-    if (!raw) return HEALTHY;
-    try {
-      const parsed = healthSchema.safeParse(JSON.parse(raw));
-      return parsed.success ? (parsed.data as SyncHealth) : HEALTHY;
-    } catch {
-      return HEALTHY;
-    }
-  }
-
-  async save(health: SyncHealth): Promise<void> {
-    await this.redis.set(this.key, JSON.stringify(secrets.scrubDeep(health)));
-  }
-
-  async record(report: CycleReport, nowMs: number): Promise<SyncHealth> {
-    const health = nextHealth(await this.load(), report, nowMs);
-    await this.save(health);
-    return health;
-  }
+/** Records a finished cycle in the sync's health and returns the new health. */
+export async function recordHealth(store: HealthStore, report: CycleReport, nowMs: number): Promise<SyncHealth> {
+  const health = nextHealth(await store.load(), report, nowMs);
+  await store.save(health);
+  return health;
 }

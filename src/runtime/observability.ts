@@ -2,11 +2,14 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { TvsyncConfig } from '../config/schema.js';
 import { READY_REASONS, startHttpServer, type HttpServerHandle, type Readiness, type ReadyReason } from '../observe/http.js';
-import { bullmqQueueDepth, TvsyncMetrics } from '../observe/metrics.js';
+import { QUEUE_STATES, TvsyncMetrics, type QueueDepthCollector } from '../observe/metrics.js';
 import { ProvisioningLog } from '../observe/provisioning-log.js';
 import type { Daemon, DaemonOptions } from './daemon.js';
-import { isQuarantined, type SyncHealth } from './health.js';
+import { isQuarantined } from './health.js';
+import type { SyncHealth } from '../store/health.js';
+import { syncKeys } from '../store/keys.js';
 import { withTimeout } from './redis.js';
+import type { SyncQueues } from './queues.js';
 import { requestCycle } from './trigger.js';
 
 /** Each readiness check gets this long; /readyz as a whole answers within two seconds. */
@@ -38,7 +41,7 @@ export class Observability {
   provisioningLog(sync: string): ProvisioningLog {
     let log = this.logs.get(sync);
     if (!log) {
-      log = new ProvisioningLog(this.redis, this.config.redis.prefix, sync);
+      log = new ProvisioningLog(this.redis, syncKeys(this.config.redis.prefix, sync).provisioningLog);
       this.logs.set(sync, log);
     }
     return log;
@@ -129,4 +132,20 @@ export class Observability {
   async close(): Promise<void> {
     await this.http?.close();
   }
+}
+
+/** A queue depth source for the daemon's running syncs (Daemon.syncs). */
+export function bullmqQueueDepth(syncs: ReadonlyMap<string, { queues: SyncQueues }>): QueueDepthCollector {
+  return async () => {
+    const perSync = await Promise.all(
+      [...syncs].map(async ([sync, { queues }]) => {
+        const [cycles, operations] = await Promise.all([queues.cycles.getJobCounts(...QUEUE_STATES), queues.operations.getJobCounts(...QUEUE_STATES)]);
+        return [
+          ...QUEUE_STATES.map((state) => ({ sync, queue: 'cycles', state, count: cycles[state] ?? 0 })),
+          ...QUEUE_STATES.map((state) => ({ sync, queue: 'operations', state, count: operations[state] ?? 0 })),
+        ];
+      }),
+    );
+    return perSync.flat();
+  };
 }

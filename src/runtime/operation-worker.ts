@@ -5,10 +5,10 @@ import type { UserOperation } from '../plan/types.js';
 import type { GroupOperation } from '../plan/groups.js';
 import { applyGroupOperation } from './apply-group.js';
 import { applyUserOperation, type OperationOutcome } from './apply.js';
-import type { CycleStore } from './cycle-store.js';
+import type { CycleStore } from '../store/cycle-store.js';
 import type { SyncSides } from './prepare.js';
 import type { RuntimeOptions } from './queues.js';
-import type { OperationResult } from './report.js';
+import type { OperationResult } from '../plan/report.js';
 import { describePause, type RateLimitPause, type RateLimitPauseStore } from '../store/rate-limit-pause.js';
 
 export interface OperationJobData {

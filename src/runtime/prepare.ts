@@ -9,7 +9,7 @@ import { computePlan } from '../plan/diff.js';
 import type { Plan, PlanPolicy } from '../plan/types.js';
 import type { DirectorySource } from '../connectors/source.js';
 import type { SyncState } from '../store/sync-state.js';
-import type { StoredDirectoryGroups } from './cycle-store.js';
+import type { StoredDirectoryGroups } from '../store/cycle-store.js';
 import type { TeamViewerScimClient } from '../teamviewer/scim-client.js';
 import { DEFAULT_BACKOFF, withRetries, type BackoffPolicy } from '../net/retry.js';
 

@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { syncKey } from '../store/sync-state.js';
-
-export const stateMarkerKey = (prefix: string, sync: string) => syncKey(prefix, sync, 'epoch');
+import { syncKeys } from '../store/keys.js';
 
 /**
  * Redis can come back empty (restarted without persistence, flushed, failed over to an empty
@@ -31,7 +29,7 @@ export class StateGuard {
   }
 
   private async mark(sync: string): Promise<string> {
-    const key = stateMarkerKey(this.prefix, sync);
+    const key = syncKeys(this.prefix, sync).epoch;
     await this.redis.set(key, randomUUID(), 'NX');
     const value = await this.redis.get(key);
     if (value === null) throw new Error(`the state marker ${key} vanished as it was written`);
@@ -42,7 +40,7 @@ export class StateGuard {
   async lost(): Promise<string[]> {
     const syncs = [...this.known.keys()];
     if (syncs.length === 0) return [];
-    const values = await this.redis.mget(syncs.map((s) => stateMarkerKey(this.prefix, s)));
+    const values = await this.redis.mget(syncs.map((s) => syncKeys(this.prefix, s).epoch));
     return syncs.filter((s, i) => this.restoring.has(s) || values[i] !== this.known.get(s));
   }
 

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Queue } from 'bullmq';
-import type { CycleStore } from './cycle-store.js';
+import type { CycleStore } from '../store/cycle-store.js';
 import { CYCLE_JOB_OPTIONS, manualDedupId, type CycleJobData } from './queues.js';
-import type { CycleReport } from './report.js';
+import type { CycleReport } from '../plan/report.js';
 
 /**
  * Asks for a cycle now. Presses while one is queued collapse into it; presses while a manual cycle

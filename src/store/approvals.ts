@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { syncKey } from './sync-state.js';
+import { syncKeys } from './keys.js';
 
 /** Approvals live a week: an approval for a plan long gone should not release anything. */
 const APPROVAL_TTL_S = 7 * 86_400;
@@ -19,9 +19,10 @@ export class ApprovalStore {
     prefix: string,
     sync: string,
   ) {
-    this.users = syncKey(prefix, sync, 'approved-deactivations');
-    this.groups = syncKey(prefix, sync, 'approved-group-deletions');
-    this.members = syncKey(prefix, sync, 'approved-member-removals');
+    const keys = syncKeys(prefix, sync);
+    this.users = keys.approvedDeactivations;
+    this.groups = keys.approvedGroupDeletions;
+    this.members = keys.approvedMemberRemovals;
   }
 
   async approve(tvUserIds: readonly string[], tvGroupIds: readonly string[], memberRemovalGroupIds: readonly string[] = []): Promise<void> {

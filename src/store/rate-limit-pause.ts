@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { syncKey } from './sync-state.js';
+import { syncKeys } from './keys.js';
 
 /** A pause TeamViewer asked for (429), as tvsync applied it to the whole sync. */
 export interface RateLimitPause {
@@ -27,7 +27,7 @@ export class RateLimitPauseStore {
     prefix: string,
     sync: string,
   ) {
-    this.key = syncKey(prefix, sync, 'rate-limit-pause');
+    this.key = syncKeys(prefix, sync).rateLimitPause;
   }
 
   async record(pause: RateLimitPause): Promise<void> {

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { LinkChange, OutsideCompanyRecord } from '../plan/types.js';
 import { MemoryStateStore, type SourceStateStore } from '../connectors/source.js';
+import { syncKeys } from './keys.js';
 
 /**
  * What one sync remembers between cycles: which IdP object is which TeamViewer user (TeamViewer
@@ -26,10 +27,6 @@ export interface SyncState {
 
 const DROP_IF_UNCHANGED = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0`;
 
-export function syncKey(prefix: string, syncName: string, ...parts: string[]): string {
-  return [prefix, 'sync', syncName, ...parts].join(':');
-}
-
 export class RedisSyncState implements SyncState {
   readonly durable = true;
   readonly source: SourceStateStore;
@@ -42,10 +39,11 @@ export class RedisSyncState implements SyncState {
     prefix: string,
     syncName: string,
   ) {
-    this.links = syncKey(prefix, syncName, 'links');
-    this.groupLinks = syncKey(prefix, syncName, 'group-links');
-    this.outside = syncKey(prefix, syncName, 'outside-company');
-    const sourceKey = (key: string) => syncKey(prefix, syncName, 'source', key);
+    const keys = syncKeys(prefix, syncName);
+    this.links = keys.links;
+    this.groupLinks = keys.groupLinks;
+    this.outside = keys.outsideCompany;
+    const sourceKey = keys.source;
     this.source = {
       get: async (key) => (await redis.get(sourceKey(key))) ?? undefined,
       set: async (key, value) => {

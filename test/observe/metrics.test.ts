@@ -1,9 +1,10 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bullmqQueueDepth, TvsyncMetrics } from '../../src/observe/metrics.js';
+import { TvsyncMetrics } from '../../src/observe/metrics.js';
+import { bullmqQueueDepth } from '../../src/runtime/observability.js';
 import type { PlanSummary } from '../../src/plan/types.js';
 import { closeQueues, openQueues } from '../../src/runtime/queues.js';
-import { OPERATION_KINDS, type CycleReport, type OperationResult } from '../../src/runtime/report.js';
+import { OPERATION_KINDS, type CycleReport, type OperationResult } from '../../src/plan/report.js';
 import { dropPrefix, REDIS_URL, testPrefix } from '../support/redis.js';
 
 interface Sample {

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderLogEntries } from '../../src/cli/render-log.js';
 import { ProvisioningLog, type ProvisioningLogEntry } from '../../src/observe/provisioning-log.js';
 import type { SkippedItem } from '../../src/plan/types.js';
-import type { OperationResult } from '../../src/runtime/report.js';
+import type { OperationResult } from '../../src/plan/report.js';
+import { syncKeys } from '../../src/store/keys.js';
 import { dropPrefix, REDIS_URL, testPrefix } from '../support/redis.js';
 
 const prefix = testPrefix('provlog');
@@ -12,7 +13,7 @@ let syncCounter = 0;
 
 /** A sync of its own per test, so tests never read each other's entries. */
 function newLog(opts?: { maxEntries?: number }): ProvisioningLog {
-  return new ProvisioningLog(redis, prefix, `s${++syncCounter}`, opts);
+  return new ProvisioningLog(redis, syncKeys(prefix, `s${++syncCounter}`).provisioningLog, opts);
 }
 
 beforeAll(() => {

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { Daemon } from '../../src/runtime/daemon.js';
-import { renderReport } from '../../src/runtime/report.js';
+import { renderReport } from '../../src/cli/render-report.js';
 import { waitForCycleReport } from '../../src/runtime/trigger.js';
 import { isQuarantined } from '../../src/runtime/health.js';
 import { runCli } from '../support/cli.js';

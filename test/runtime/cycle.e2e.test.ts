@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { DirectoryUser } from '../../src/model/directory.js';
 import type { Daemon } from '../../src/runtime/daemon.js';
-import type { CycleReport } from '../../src/runtime/report.js';
+import type { CycleReport } from '../../src/plan/report.js';
 import { runCycle, startWorker } from '../support/cycle.js';
 import { TOKEN, people, startEmulator, writeExport } from '../support/fixtures.js';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { HEALTHY, isFailingCycle, isQuarantined, nextHealth } from '../../src/runtime/health.js';
-import { buildReport, type OperationResult } from '../../src/runtime/report.js';
+import { isFailingCycle, isQuarantined, nextHealth } from '../../src/runtime/health.js';
+import { HEALTHY } from '../../src/store/health.js';
+import { buildReport, type OperationResult } from '../../src/plan/report.js';
 
 const H = 3_600_000;
 
@@ -46,7 +47,7 @@ describe('quarantine', () => {
 
 describe('renderReport', () => {
   it('caps long lists for overviews and points at the provisioning log', async () => {
-    const { renderReport } = await import('../../src/runtime/report.js');
+    const { renderReport } = await import('../../src/cli/render-report.js');
     const r = report({ applied: 1, failed: 25 });
     const text = renderReport(r, { maxItems: 10 });
     expect(text.split('\n').filter((l) => l.startsWith('  failed')).length).toBe(10);

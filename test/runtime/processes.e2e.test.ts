@@ -3,7 +3,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CycleStore } from '../../src/runtime/cycle-store.js';
+import { CycleStore } from '../../src/store/cycle-store.js';
 import { closeQueues, openQueues } from '../../src/runtime/queues.js';
 import { requestCycle, waitForCycleReport } from '../../src/runtime/trigger.js';
 import { spawnDaemon, exited, until } from '../support/daemon-process.js';

@@ -7,7 +7,7 @@ import { createLogger } from '../../src/observe/log.js';
 import { Daemon } from '../../src/runtime/daemon.js';
 import { Observability } from '../../src/runtime/observability.js';
 import { schedulerId } from '../../src/runtime/queues.js';
-import type { CycleReport } from '../../src/runtime/report.js';
+import type { CycleReport } from '../../src/plan/report.js';
 import { until } from '../support/daemon-process.js';
 import { OWNER, TOKEN, people, startEmulator, writeExport } from '../support/fixtures.js';
 import { NO_REDIS_SERVER, RedisServer, haveRedisServer } from '../support/redis-server.js';

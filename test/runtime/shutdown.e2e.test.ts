@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/observe/log.js';
-import { CycleStore } from '../../src/runtime/cycle-store.js';
+import { CycleStore } from '../../src/store/cycle-store.js';
 import { Daemon } from '../../src/runtime/daemon.js';
 import { closeQueues, openQueues } from '../../src/runtime/queues.js';
 import { requestCycle, waitForCycleReport } from '../../src/runtime/trigger.js';

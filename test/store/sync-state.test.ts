@@ -1,18 +1,17 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemorySyncState, RedisSyncState, type SyncState } from '../../src/store/sync-state.js';
+import { dropPrefix, REDIS_URL, testPrefix } from '../support/redis.js';
 
-const redisUrl = process.env.TVSYNC_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-const prefix = `tvsync-test-state-${process.pid}`;
+const prefix = testPrefix('state');
 let redis: Redis;
 
 beforeAll(() => {
-  redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
 });
 afterAll(async () => {
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length) await redis.del(...keys);
   await redis.quit();
+  await dropPrefix(prefix);
 });
 
 const kinds: [string, () => SyncState][] = [

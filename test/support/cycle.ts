@@ -4,7 +4,7 @@ import { parseConfig } from '../../src/config/load.js';
 import type { TvsyncConfig } from '../../src/config/schema.js';
 import { Daemon } from '../../src/runtime/daemon.js';
 import type { RuntimeOptions } from '../../src/runtime/queues.js';
-import type { CycleReport } from '../../src/runtime/report.js';
+import type { CycleReport } from '../../src/plan/report.js';
 import { requestCycle, waitForCycleReport } from '../../src/runtime/trigger.js';
 import type { TeamViewerEmulator } from '../../src/teamviewer/emulator.js';
 import { OWNER, TOKEN, silentLog, startEmulator } from './fixtures.js';

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { dropPrefix as dropKeysUnder } from '../../src/store/drop-prefix.js';
 
 export const REDIS_URL = process.env.TVSYNC_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 
@@ -7,16 +8,11 @@ export function testPrefix(name: string): string {
   return `tvsync-test-${name}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
-/** Deletes every key under the prefix (SCAN, not KEYS, so a shared Redis is not blocked). */
+/** Deletes every key under the prefix, on a connection of its own. */
 export async function dropPrefix(prefix: string): Promise<void> {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== '0');
+    await dropKeysUnder(redis, prefix);
   } finally {
     await redis.quit();
   }

@@ -18,9 +18,9 @@ export interface StoredDirectoryGroups {
 }
 
 export type StoredGroupPhase = { status: 'synced'; plan: GroupPlan } | { status: 'unavailable' | 'skipped' | 'failed'; detail: string };
-import { syncKey } from '../store/sync-state.js';
+import { syncKeys } from './keys.js';
 import { secrets } from '../net/secrets.js';
-import type { CycleReport, OperationResult } from './report.js';
+import type { CycleReport, OperationResult } from '../plan/report.js';
 
 export interface StoredCycle {
   status: 'planning' | 'applying' | 'done';
@@ -41,19 +41,19 @@ export const REPORTS_KEPT = 50;
  * loses nothing), the outcome of each operation, a stop flag, and the sync's last reports.
  */
 export class CycleStore {
+  private readonly keys: ReturnType<typeof syncKeys>;
+
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    prefix: string,
     readonly sync: string,
-  ) {}
-
-  private key(cycleId: string, part?: string): string {
-    return part ? syncKey(this.prefix, this.sync, 'cycle', cycleId, part) : syncKey(this.prefix, this.sync, 'cycle', cycleId);
+  ) {
+    this.keys = syncKeys(prefix, sync);
   }
 
   /** Starts a cycle record, or returns the one a crashed attempt of the same cycle left. */
   async begin(cycleId: string, trigger: string, startedAtMs: number): Promise<StoredCycle> {
-    const key = this.key(cycleId);
+    const key = this.keys.cycle(cycleId);
     await this.redis.hsetnx(key, 'status', 'planning');
     await this.redis.hsetnx(key, 'trigger', trigger);
     await this.redis.hsetnx(key, 'startedAtMs', String(startedAtMs));
@@ -61,7 +61,7 @@ export class CycleStore {
   }
 
   async load(cycleId: string): Promise<StoredCycle | undefined> {
-    const raw = await this.redis.hgetall(this.key(cycleId));
+    const raw = await this.redis.hgetall(this.keys.cycle(cycleId));
     if (!raw.status) return undefined;
     const cycle: StoredCycle = {
       status: raw.status as StoredCycle['status'],
@@ -76,31 +76,31 @@ export class CycleStore {
   }
 
   async savePlan(cycleId: string, plan: Plan, directoryGroups: StoredDirectoryGroups): Promise<void> {
-    await this.redis.hset(this.key(cycleId), 'plan', JSON.stringify(plan), 'directoryGroups', JSON.stringify(directoryGroups), 'status', 'applying');
+    await this.redis.hset(this.keys.cycle(cycleId), 'plan', JSON.stringify(plan), 'directoryGroups', JSON.stringify(directoryGroups), 'status', 'applying');
   }
 
   async saveGroupPhase(cycleId: string, phase: StoredGroupPhase): Promise<void> {
-    await this.redis.hset(this.key(cycleId), 'groupPhase', JSON.stringify(phase));
+    await this.redis.hset(this.keys.cycle(cycleId), 'groupPhase', JSON.stringify(phase));
   }
 
   async recordResult(cycleId: string, result: OperationResult): Promise<void> {
     // Outside text was scrubbed where it entered; this second pass guards what is kept.
-    await this.redis.hset(this.key(cycleId, 'results'), result.key, JSON.stringify(secrets.scrubDeep(result)));
+    await this.redis.hset(this.keys.cycleResults(cycleId), result.key, JSON.stringify(secrets.scrubDeep(result)));
   }
 
   /** The stop flag and whether this operation already has an outcome, in one round trip. */
   async stoppedOrDone(cycleId: string, key: string): Promise<[stopped: string | undefined, done: boolean]> {
-    const replies = await this.redis.multi().hget(this.key(cycleId), 'stopped').hexists(this.key(cycleId, 'results'), key).exec();
+    const replies = await this.redis.multi().hget(this.keys.cycle(cycleId), 'stopped').hexists(this.keys.cycleResults(cycleId), key).exec();
     const stopped = replies?.[0]?.[1];
     return [typeof stopped === 'string' ? stopped : undefined, replies?.[1]?.[1] === 1];
   }
 
   async resultKeys(cycleId: string): Promise<Set<string>> {
-    return new Set(await this.redis.hkeys(this.key(cycleId, 'results')));
+    return new Set(await this.redis.hkeys(this.keys.cycleResults(cycleId)));
   }
 
   async resultCount(cycleId: string): Promise<number> {
-    return this.redis.hlen(this.key(cycleId, 'results'));
+    return this.redis.hlen(this.keys.cycleResults(cycleId));
   }
 
   /**
@@ -108,45 +108,45 @@ export class CycleStore {
    * once Redis lost its data), in one round trip.
    */
   async progress(cycleId: string): Promise<{ present: boolean; recorded: number }> {
-    const replies = await this.redis.multi().hexists(this.key(cycleId), 'status').hlen(this.key(cycleId, 'results')).exec();
+    const replies = await this.redis.multi().hexists(this.keys.cycle(cycleId), 'status').hlen(this.keys.cycleResults(cycleId)).exec();
     for (const [err] of replies ?? []) if (err) throw err;
     return { present: replies?.[0]?.[1] === 1, recorded: Number(replies?.[1]?.[1] ?? 0) };
   }
 
   async results(cycleId: string): Promise<OperationResult[]> {
-    const raw = await this.redis.hvals(this.key(cycleId, 'results'));
+    const raw = await this.redis.hvals(this.keys.cycleResults(cycleId));
     return raw.map((r) => JSON.parse(r) as OperationResult);
   }
 
   /** Tells the operation workers to run nothing more of this cycle (a 401 was seen). */
   async stop(cycleId: string, reason: string): Promise<void> {
-    await this.redis.hsetnx(this.key(cycleId), 'stopped', reason);
+    await this.redis.hsetnx(this.keys.cycle(cycleId), 'stopped', reason);
   }
 
   async stopped(cycleId: string): Promise<string | undefined> {
-    return (await this.redis.hget(this.key(cycleId), 'stopped')) ?? undefined;
+    return (await this.redis.hget(this.keys.cycle(cycleId), 'stopped')) ?? undefined;
   }
 
   async finish(cycleId: string, finished: CycleReport): Promise<void> {
-    const reports = syncKey(this.prefix, this.sync, 'reports');
+    const reports = this.keys.reports;
     const report = secrets.scrubDeep(finished);
     await this.redis
       .multi()
-      .hset(this.key(cycleId), 'status', 'done', 'report', JSON.stringify(report))
-      .expire(this.key(cycleId), FINISHED_TTL_S)
-      .expire(this.key(cycleId, 'results'), FINISHED_TTL_S)
+      .hset(this.keys.cycle(cycleId), 'status', 'done', 'report', JSON.stringify(report))
+      .expire(this.keys.cycle(cycleId), FINISHED_TTL_S)
+      .expire(this.keys.cycleResults(cycleId), FINISHED_TTL_S)
       .lpush(reports, JSON.stringify(report))
       .ltrim(reports, 0, REPORTS_KEPT - 1)
       .exec();
   }
 
   async report(cycleId: string): Promise<CycleReport | undefined> {
-    const raw = await this.redis.hget(this.key(cycleId), 'report');
+    const raw = await this.redis.hget(this.keys.cycle(cycleId), 'report');
     return raw ? (JSON.parse(raw) as CycleReport) : undefined;
   }
 
   async reports(limit = REPORTS_KEPT): Promise<CycleReport[]> {
-    const raw = await this.redis.lrange(syncKey(this.prefix, this.sync, 'reports'), 0, limit - 1);
+    const raw = await this.redis.lrange(this.keys.reports, 0, limit - 1);
     return raw.map((r) => JSON.parse(r) as CycleReport);
   }
 }

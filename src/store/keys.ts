@@ -1,0 +1,46 @@
+/**
+ * Every Redis key tvsync names itself, in one place. A sync's keys live under
+ * `<prefix>:sync:<name>:`, so syncs never see each other's state and one prefix holds a whole
+ * deployment. BullMQ names its own keys from the queue names (runtime/queues.ts).
+ */
+
+function syncKey(prefix: string, sync: string, ...parts: string[]): string {
+  return [prefix, 'sync', sync, ...parts].join(':');
+}
+
+/** The keys of one sync. */
+export function syncKeys(prefix: string, sync: string) {
+  return {
+    /** Hash: IdP user id → TeamViewer user id. */
+    links: syncKey(prefix, sync, 'links'),
+    /** Hash: IdP group id → TeamViewer group id. */
+    groupLinks: syncKey(prefix, sync, 'group-links'),
+    /** Hash: lower-cased address → when and why a create met an account outside the company. */
+    outsideCompany: syncKey(prefix, sync, 'outside-company'),
+    /** String: one value of the connector's own state (delta links, snapshots). */
+    source: (key: string) => syncKey(prefix, sync, 'source', key),
+    /** Sets of TeamViewer ids a person released from the thresholds. */
+    approvedDeactivations: syncKey(prefix, sync, 'approved-deactivations'),
+    approvedGroupDeletions: syncKey(prefix, sync, 'approved-group-deletions'),
+    approvedMemberRemovals: syncKey(prefix, sync, 'approved-member-removals'),
+    /** String: the pause TeamViewer's rate limit imposed, expiring with it. */
+    rateLimitPause: syncKey(prefix, sync, 'rate-limit-pause'),
+    /** String: the quarantine record. */
+    health: syncKey(prefix, sync, 'health'),
+    /** String: the marker whose loss says Redis lost its data. */
+    epoch: syncKey(prefix, sync, 'epoch'),
+    /** Hash: one cycle's status, plan and report. */
+    cycle: (cycleId: string) => syncKey(prefix, sync, 'cycle', cycleId),
+    /** Hash: one cycle's operation outcomes, by operation key. */
+    cycleResults: (cycleId: string) => syncKey(prefix, sync, 'cycle', cycleId, 'results'),
+    /** List: the last reports, newest first. */
+    reports: syncKey(prefix, sync, 'reports'),
+    /** The provisioning log: its stream, and the sorted set that indexes it by e-mail. */
+    provisioningLog: { stream: syncKey(prefix, sync, 'provisioning-log'), index: syncKey(prefix, sync, 'provisioning-log', 'by-email') },
+  };
+}
+
+/** The SCAN pattern of every key under a prefix. */
+export function keysUnder(prefix: string): string {
+  return `${prefix}:*`;
+}
