@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import type { GroupSkippedItem } from '../plan/groups.js';
+import type { GroupSkippedItem } from '../plan/group-types.js';
 import type { SkippedItem } from '../plan/types.js';
 import { OPERATION_KINDS, type OperationKind, type OperationResult } from '../plan/report.js';
 import { scrubSecrets } from '../net/secrets.js';

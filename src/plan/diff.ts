@@ -2,6 +2,7 @@ import type { DirectoryRead } from '../model/directory.js';
 import type { TvUser, TvUserChanges } from '../model/teamviewer.js';
 import { guardDeactivations, readFacts, type RemovalBlock } from './guards.js';
 import { clip, emailKey, FIELD_CAPS, mapDirectoryUser, type MappedUser } from './mapping.js';
+import { exceedsThreshold, shareOf } from './threshold.js';
 import type {
   ChangeUserOperation,
   LinkChange,
@@ -311,10 +312,8 @@ function gateDeactivations(candidates: ChangeUserOperation[], input: PlanInput, 
   gate.candidates = pending.length;
   const approved = policy.approvedDeactivations ?? new Set<string>();
   const unapproved = pending.filter((op) => !approved.has(op.tvUserId));
-  const { maxCount, maxPercent, minCountForPercent } = policy.threshold;
-  const overCount = unapproved.length > maxCount;
-  const overPercent = unapproved.length > minCountForPercent && unapproved.length * 100 > maxPercent * Math.max(managed, 1);
-  if (overCount || overPercent) {
+  const { maxCount, maxPercent } = policy.threshold;
+  if (exceedsThreshold(policy.threshold, unapproved.length, managed)) {
     for (const op of pending) {
       if (approved.has(op.tvUserId)) gate.run.push(op);
       else {
@@ -322,8 +321,7 @@ function gateDeactivations(candidates: ChangeUserOperation[], input: PlanInput, 
         keepRename(op);
       }
     }
-    const share = managed > 0 ? ` (${((unapproved.length * 100) / managed).toFixed(1)}% of ${managed} managed users)` : '';
-    gate.notices.push(`${unapproved.length} deactivations${share} exceed the threshold (more than ${maxCount}, or more than ${maxPercent}%); they are held for approval while creates and updates run.`);
+    gate.notices.push(`${unapproved.length} deactivations${shareOf(unapproved.length, managed, 'users')} exceed the threshold (more than ${maxCount}, or more than ${maxPercent}%); they are held for approval while creates and updates run.`);
   } else {
     gate.run.push(...pending);
   }

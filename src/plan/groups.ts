@@ -1,148 +1,29 @@
 import type { DirectoryGroup } from '../model/directory.js';
-import type { TvGroup } from '../model/teamviewer.js';
 import type { RemovalBlock } from './guards.js';
+import type {
+  DeleteGroupOperation,
+  GroupLinkChange,
+  GroupOperation,
+  GroupOperationKind,
+  GroupPlan,
+  GroupPlanInput,
+  GroupSkippedItem,
+  GroupSkipReason,
+  HeldMemberRemoval,
+  ScreenedOut,
+} from './group-types.js';
 import { clip, FIELD_CAPS, groupValueProblem, idTooLong } from './mapping.js';
-import type { DeactivationThreshold } from './types.js';
+import { exceedsThreshold, shareOf } from './threshold.js';
 
 /**
  * The group plan: which TeamViewer user groups to create, rename, fill, empty or delete so that
  * they mirror the IdP groups in scope. Pure and deterministic, like the user plan: it runs after
  * the user phase and sees its outcome only through the links and problems it is given.
+ *
+ * computeGroupPlan runs in steps over one working record (GroupPlanning): index both sides, plan
+ * each IdP group in the read, then the linked groups missing from it, then hold what exceeds the
+ * thresholds, and finally sort and count.
  */
-
-/** Why a group or membership is left alone: machine-readable, stable across versions. */
-export type GroupSkipReason =
-  | 'member-not-provisioned'
-  | 'empty-group-not-created'
-  | 'ambiguous-group-name'
-  | 'group-name-taken'
-  | 'duplicate-group-name'
-  | 'group-deleted-in-idp-left'
-  | 'group-left-out-of-scope'
-  | 'teamviewer-group-shared'
-  | 'source-read-incomplete'
-  | 'value-too-long';
-
-export interface GroupPlanPolicy {
-  /** Members per add/remove request. */
-  batchSize: number;
-  onIdpDelete: 'delete' | 'leave';
-  threshold: DeactivationThreshold;
-  /** User deactivations this cycle already ran: group deletions count against the same threshold. */
-  deactivationsThisCycle: number;
-  /** TeamViewer group ids whose deletion a person approved. */
-  approvedDeletions?: ReadonlySet<string>;
-  /** Member removals of one cycle above this (count, or share of the memberships this sync manages) are held. */
-  memberRemovalThreshold: DeactivationThreshold;
-  /** TeamViewer group ids whose held member removals a person approved. */
-  approvedMemberRemovals?: ReadonlySet<string>;
-}
-
-export interface GroupPlanInput {
-  /** IdP groups in scope (memberIds are IdP user ids). */
-  groups: readonly DirectoryGroup[];
-  /**
-   * Groups already screened out of `groups` (see screenGroups): reported, and their ids counted as
-   * in the read so their TeamViewer groups are not taken for removed.
-   */
-  screenedOut?: ScreenedOut;
-  /**
-   * The read guard (guardGroupRemovals): when set, no member is removed and no group missing from
-   * the read is deleted or unlinked. Required so that no caller forgets it.
-   */
-  removalsBlocked: RemovalBlock | undefined;
-  teamviewerGroups: readonly TvGroup[];
-  /** IdP group id → TeamViewer group id, as this sync learned them. */
-  groupLinks: ReadonlyMap<string, string>;
-  /** IdP user id → TeamViewer user id, after this cycle's user operations. */
-  userLinks: ReadonlyMap<string, string>;
-  /** TeamViewer users that exist: links to vanished users are ignored. */
-  teamviewerUserIds: ReadonlySet<string>;
-  /** Why IdP users have no TeamViewer user, from the user phase, for reports. */
-  userProblems: ReadonlyMap<string, string>;
-  /** What the IdP says of linked groups that are not in the read. Absent = unknown = out of scope. */
-  goneGroups: ReadonlyMap<string, 'deleted' | 'out-of-scope'>;
-  /**
-   * TeamViewer users whose deactivation the user phase held (threshold), blocked (guard) or
-   * refused (protected): their memberships stay too, or the group would do what the guard stopped.
-   */
-  keepMembers?: ReadonlySet<string>;
-  policy: GroupPlanPolicy;
-}
-
-export type GroupOperation =
-  | { kind: 'createGroup'; key: string; sourceGroupId: string; displayName: string; memberIds: string[]; message: string }
-  | { kind: 'renameGroup'; key: string; sourceGroupId: string; tvGroupId: string; displayName: string; before: string; message: string }
-  | { kind: 'addGroupMembers'; key: string; sourceGroupId: string; tvGroupId: string; memberIds: string[]; message: string }
-  | { kind: 'removeGroupMembers'; key: string; sourceGroupId: string; tvGroupId: string; memberIds: string[]; message: string }
-  | { kind: 'deleteGroup'; key: string; sourceGroupId: string; tvGroupId: string; displayName: string; message: string };
-
-export type GroupOperationKind = GroupOperation['kind'];
-export type DeleteGroupOperation = Extract<GroupOperation, { kind: 'deleteGroup' }>;
-
-/** What screenGroups took out of a read: reported, and kept from being taken for removed. */
-export interface ScreenedOut {
-  skipped: GroupSkippedItem[];
-  /** Ids of groups skipped whole whose TeamViewer group must not be taken for removed. */
-  ids: string[];
-  /** How many groups were skipped whole. */
-  groups: number;
-}
-
-/** A group's member removals held at the member-removal threshold: approved per TeamViewer group. */
-export interface HeldMemberRemoval {
-  sourceGroupId: string;
-  tvGroupId: string;
-  displayName: string;
-  /** How many members would be removed (the ids are not kept: a held plan repeats every cycle). */
-  members: number;
-  message: string;
-}
-
-export interface GroupSkippedItem {
-  sourceGroupId?: string;
-  tvGroupId?: string;
-  sourceUserId?: string;
-  reason: GroupSkipReason;
-  message: string;
-}
-
-export type GroupLinkChange =
-  | { action: 'set'; sourceGroupId: string; tvGroupId: string; reason: 'matched-by-name' }
-  | { action: 'drop'; sourceGroupId: string; tvGroupId: string; reason: 'teamviewer-group-gone' | 'out-of-scope' | 'deleted' };
-
-export interface GroupPlanSummary {
-  inScope: number;
-  teamviewerGroups: number;
-  /** Existing TeamViewer groups this sync links to at plan time, plus those taken over by name. */
-  managed: number;
-  /** Linked or taken-over groups that need no operation. */
-  unchanged: number;
-  operations: Record<GroupOperationKind, number>;
-  /** Members added by creates and adds. */
-  membersAdded: number;
-  membersRemoved: number;
-  /** Group deletions held for approval. */
-  held: number;
-  /** Members whose removal is held for approval (member-removal threshold). */
-  memberRemovalsHeld: number;
-  skipped: Partial<Record<GroupSkipReason, number>>;
-}
-
-export interface GroupPlan {
-  /** createGroup, renameGroup, addGroupMembers, removeGroupMembers, deleteGroup; then by group name and id, then batch. */
-  operations: GroupOperation[];
-  /** Deletions above the threshold: not run until a person approves them. */
-  held: DeleteGroupOperation[];
-  /** Member removals above their threshold, per group: not run until a person approves them. */
-  heldMemberRemovals: HeldMemberRemoval[];
-  skipped: GroupSkippedItem[];
-  links: GroupLinkChange[];
-  notices: string[];
-  /** Why the read guard stopped every member removal and group deletion this cycle. */
-  removalsBlocked?: RemovalBlock;
-  summary: GroupPlanSummary;
-}
 
 const KIND_ORDER: Record<GroupOperationKind, number> = { createGroup: 0, renameGroup: 1, addGroupMembers: 2, removeGroupMembers: 3, deleteGroup: 4 };
 const DEFAULT_BATCH_SIZE = 100;
@@ -179,21 +60,59 @@ type NameMatch =
   | { kind: 'match'; tv: GroupRecord }
   | { kind: 'skip'; reason: GroupSkipReason; message: string; tvGroupId?: string };
 
+/** Both sides indexed, and what the steps of one plan have decided so far. */
+interface GroupPlanning {
+  input: GroupPlanInput;
+  /** The read guard: set, nothing is taken away. */
+  blocked: RemovalBlock | undefined;
+  batchSize: number;
+  /** IdP groups in the read that can be synced, one per id, sorted by id. */
+  groups: GroupRecord[];
+  screenedOut: ScreenedOut[];
+  tvById: Map<string, GroupRecord>;
+  tvByName: Map<string, GroupRecord[]>;
+  tvByKey: Map<string, GroupRecord[]>;
+  /** IdP groups in the read by name key: more than one cannot be matched by name. */
+  namesakes: Map<string, GroupRecord[]>;
+  /** TeamViewer group id → the IdP group in the read that keeps it through its link. */
+  holderOf: Map<string, string>;
+  /** Links of groups that are not in the read, smallest IdP id first. */
+  missingLinks: [string, string][];
+  /** TeamViewer group id → the first IdP group not in the read that links to it. */
+  linkedFromMissing: Map<string, string>;
+  /** TeamViewer group id → IdP group that takes it over by name in this plan. */
+  takenOver: Map<string, string>;
+  planned: PlannedOperation[];
+  skipped: GroupSkippedItem[];
+  links: GroupLinkChange[];
+  notices: string[];
+  /** Member removals waiting for the member-removal threshold, which needs them all. */
+  removals: { group: GroupRecord; tvGroupId: string; memberIds: string[] }[];
+  unchanged: number;
+  withheldRemovals: number;
+  withheldRemovalGroups: number;
+  keptMissingGroups: number;
+}
+
 /** Computes what must change in TeamViewer's user groups. Same input, same plan, in the same order. */
 export function computeGroupPlan(input: GroupPlanInput): GroupPlan {
-  const { policy, groupLinks, removalsBlocked: blocked } = input;
-  // Config validates the size; a bad value must still not make the batching loop run away.
-  const batchSize = Number.isInteger(policy.batchSize) && policy.batchSize > 0 ? policy.batchSize : DEFAULT_BATCH_SIZE;
-  const planned: PlannedOperation[] = [];
-  const skipped: GroupSkippedItem[] = [];
-  const links: GroupLinkChange[] = [];
-  const notices: string[] = [];
-  let unchanged = 0;
-  let withheldRemovals = 0;
-  let withheldRemovalGroups = 0;
-  let keptMissingGroups = 0;
-  const removals: { group: GroupRecord; tvGroupId: string; memberIds: string[] }[] = [];
+  const planning = indexSides(input);
+  for (const group of planning.groups) planGroup(planning, group);
+  const candidates = planMissingGroups(planning);
+  const managedIds = managedGroupIds(planning);
+  const heldMemberRemovals = gateMemberRemovals(planning, managedIds);
+  const held = gateDeletions(planning, candidates, managedIds.size);
+  const { blocked } = planning;
+  if (blocked) {
+    planning.notices.push(`${blocked.message.replace(/\.$/, '')} (${members(planning.withheldRemovals)} kept in ${planning.withheldRemovalGroups} group(s), ${planning.keptMissingGroups} missing group(s) kept).`);
+  }
+  return finish(planning, held, heldMemberRemovals, managedIds.size);
+}
 
+/** Screens and de-duplicates both sides, and indexes them and the links. */
+function indexSides(input: GroupPlanInput): GroupPlanning {
+  const { policy, groupLinks } = input;
+  const skipped: GroupSkippedItem[] = [];
   const screened = screenGroups(input.groups);
   const screenedOut = [screened.screenedOut, ...(input.screenedOut ? [input.screenedOut] : [])];
   for (const out of screenedOut) skipped.push(...out.skipped);
@@ -224,179 +143,210 @@ export function computeGroupPlan(input: GroupPlanInput): GroupPlan {
     const tvId = groupLinks.get(group.id);
     if (tvId !== undefined && tvById.has(tvId) && !holderOf.has(tvId)) holderOf.set(tvId, group.id);
   }
-  // Links of groups that are not in the read, by TeamViewer group (smallest IdP id first).
   const missingLinks: [string, string][] = [];
   for (const entry of groupLinks) if (!inRead.has(entry[0])) missingLinks.push(entry);
   missingLinks.sort((a, b) => compare(a[0], b[0]));
   const linkedFromMissing = new Map<string, string>();
   for (const [sourceId, tvId] of missingLinks) if (!linkedFromMissing.has(tvId)) linkedFromMissing.set(tvId, sourceId);
 
-  /** TeamViewer group id → IdP group that takes it over by name in this plan. */
-  const takenOver = new Map<string, string>();
-
-  const resolve = (group: GroupRecord): Resolved => {
-    const wanted = new Set<string>();
-    // Most members are provisioned: the set that de-duplicates the others is made only when needed.
-    let missingSeen: Set<string> | undefined;
-    const missing: Resolved['missing'] = [];
-    for (const userId of group.memberIds) {
-      const tvUserId = input.userLinks.get(userId);
-      if (tvUserId !== undefined && input.teamviewerUserIds.has(tvUserId)) {
-        wanted.add(tvUserId);
-      } else {
-        missingSeen ??= new Set<string>();
-        if (missingSeen.has(userId)) continue;
-        missingSeen.add(userId);
-        missing.push({ userId, tvUserId });
-      }
-    }
-    missing.sort((a, b) => compare(a.userId, b.userId));
-    // The default sort orders by UTF-16 code units, as compare() does, without a call per comparison.
-    return { desired: [...wanted].sort(), wanted, missing };
+  return {
+    input,
+    blocked: input.removalsBlocked,
+    // Config validates the size; a bad value must still not make the batching loop run away.
+    batchSize: Number.isInteger(policy.batchSize) && policy.batchSize > 0 ? policy.batchSize : DEFAULT_BATCH_SIZE,
+    groups,
+    screenedOut,
+    tvById,
+    tvByName,
+    tvByKey,
+    namesakes,
+    holderOf,
+    missingLinks,
+    linkedFromMissing,
+    takenOver: new Map(),
+    planned: [],
+    skipped,
+    links: [],
+    notices: [],
+    removals: [],
+    unchanged: 0,
+    withheldRemovals: 0,
+    withheldRemovalGroups: 0,
+    keptMissingGroups: 0,
   };
+}
 
-  const reportMissing = (group: GroupRecord, resolved: Resolved, tvGroupId: string | undefined): void => {
-    for (const { userId, tvUserId } of resolved.missing) {
-      const problem = input.userProblems.get(userId);
-      const why = problem !== undefined
-        ? `has no TeamViewer user (${problem})`
-        : tvUserId !== undefined
-          ? `is linked to TeamViewer user ${tvUserId}, which no longer exists`
-          : 'has no TeamViewer user yet';
-      const item: GroupSkippedItem = { sourceGroupId: group.id, sourceUserId: clip(userId), reason: 'member-not-provisioned', message: `IdP user ${clip(userId)} ${why}; left out of group ${group.name}` };
-      if (tvGroupId !== undefined) item.tvGroupId = tvGroupId;
+/** One IdP group in the read: find its TeamViewer group (link, else name), then create, rename, add and queue removals. */
+function planGroup(planning: GroupPlanning, group: GroupRecord): void {
+  const { input, blocked, tvById, holderOf, skipped, links, planned } = planning;
+  const resolved = resolve(input, group);
+  let tv: GroupRecord | undefined;
+  const linkedId = input.groupLinks.get(group.id);
+  if (linkedId !== undefined) {
+    const linked = tvById.get(linkedId);
+    if (!linked) {
+      if (blocked?.reason === 'teamviewer-groups-empty') {
+        // Not believed: re-creating would duplicate the group should TeamViewer list it again.
+        skipped.push({ sourceGroupId: group.id, tvGroupId: linkedId, reason: 'source-read-incomplete', message: `group ${group.name} is linked to TeamViewer group ${linkedId}, which TeamViewer did not list; neither created again nor unlinked because ${blocked.cause}` });
+        return;
+      }
+      links.push({ action: 'drop', sourceGroupId: group.id, tvGroupId: linkedId, reason: 'teamviewer-group-gone' });
+    } else if (holderOf.get(linkedId) !== group.id) {
+      skipped.push({ sourceGroupId: group.id, tvGroupId: linkedId, reason: 'teamviewer-group-shared', message: `IdP group ${group.name} is linked to TeamViewer group ${clip(linked.name)} (${linkedId}), which IdP group ${holderOf.get(linkedId) ?? '?'} also links to and keeps; ${group.name} is not synced until the link is corrected` });
+      return;
+    } else {
+      tv = linked;
+    }
+  }
+
+  if (!tv) {
+    const match = matchByName(planning, group);
+    if (match.kind === 'skip') {
+      // No member reports for a group left alone: they would only repeat why the group is skipped.
+      const item: GroupSkippedItem = { sourceGroupId: group.id, reason: match.reason, message: match.message };
+      if (match.tvGroupId !== undefined) item.tvGroupId = match.tvGroupId;
       skipped.push(item);
+      return;
     }
-  };
-
-  const addBatches = (kind: 'addGroupMembers' | 'removeGroupMembers', group: GroupRecord, tvGroupId: string, memberIds: string[]): void => {
-    const count = Math.ceil(memberIds.length / batchSize);
-    for (let batch = 0; batch < count; batch++) {
-      const slice = memberIds.slice(batch * batchSize, (batch + 1) * batchSize);
-      const verb = kind === 'addGroupMembers' ? `add ${members(slice.length)} to` : `remove ${members(slice.length)} from`;
-      const of = count > 1 ? ` (batch ${batch + 1} of ${count})` : '';
+    if (match.kind === 'none') {
+      reportMissing(planning, group, resolved, undefined);
+      if (resolved.desired.length === 0) {
+        const why = resolved.missing.length > 0 ? `none of its ${members(resolved.missing.length)} has a TeamViewer user` : 'it has no members';
+        skipped.push({ sourceGroupId: group.id, reason: 'empty-group-not-created', message: `group ${group.name} is not created in TeamViewer: ${why}` });
+        return;
+      }
       planned.push({
-        op: { kind, key: `${kind}.${group.id}.${batch}`, sourceGroupId: group.id, tvGroupId, memberIds: slice, message: `${verb} ${group.name}${of}` },
-        nameKey: nameKey(group.name),
-        name: group.name,
-        batch,
-      });
-    }
-  };
-
-  const matchByName = (group: GroupRecord): NameMatch => {
-    const sameName = namesakes.get(nameKey(group.name)) ?? [];
-    if (sameName.length > 1) {
-      const others = sameName.filter((g) => g !== group).map((g) => `${g.name} (${g.id})`).join(', ');
-      // Which of them a TeamViewer group of that name belongs to cannot be told, and creating one
-      // for each would leave TeamViewer with groups nobody can tell apart; the IdP must rename one.
-      return { kind: 'skip', reason: 'duplicate-group-name', message: `IdP group ${group.name} shares its name with ${others} (ignoring case); it is neither matched to a TeamViewer group by name nor created until one is renamed in the IdP` };
-    }
-    const exact = tvByName.get(group.name) ?? [];
-    const loose = tvByKey.get(nameKey(group.name)) ?? [];
-    const candidates = exact.length > 0 ? exact : loose;
-    if (candidates.length === 0) return { kind: 'none' };
-    if (candidates.length > 1) {
-      const ids = candidates.slice(0, 10).map((tv) => `${clip(tv.name)} (${tv.id})`).join(', ') + (candidates.length > 10 ? ` and ${candidates.length - 10} more` : '');
-      return { kind: 'skip', reason: 'ambiguous-group-name', message: `IdP group ${group.name} matches more than one TeamViewer group by name: ${ids}; none is taken over and no group is created` };
-    }
-    const tv = candidates[0];
-    if (!tv) return { kind: 'none' };
-    const holder = holderOf.get(tv.id);
-    if (holder !== undefined) {
-      return { kind: 'skip', reason: 'group-name-taken', tvGroupId: tv.id, message: `TeamViewer group ${clip(tv.name)} (${tv.id}) is synced with IdP group ${holder}; IdP group ${group.name} does not take it over (tried again next cycle, e.g. after a pending rename)` };
-    }
-    const missingHolder = linkedFromMissing.get(tv.id);
-    // A group missing from a doubtful read may still be in scope: its TeamViewer group stays its own.
-    if (missingHolder !== undefined && blocked) {
-      return { kind: 'skip', reason: 'group-name-taken', tvGroupId: tv.id, message: `TeamViewer group ${clip(tv.name)} (${tv.id}) is linked to IdP group ${missingHolder}, which the IdP read did not return; IdP group ${group.name} does not take it over this cycle because ${blocked.cause}` };
-    }
-    return { kind: 'match', tv };
-  };
-
-  for (const group of groups) {
-    const resolved = resolve(group);
-    let tv: GroupRecord | undefined;
-    const linkedId = groupLinks.get(group.id);
-    if (linkedId !== undefined) {
-      const linked = tvById.get(linkedId);
-      if (!linked) {
-        if (blocked?.reason === 'teamviewer-groups-empty') {
-          // Not believed: re-creating would duplicate the group should TeamViewer list it again.
-          skipped.push({ sourceGroupId: group.id, tvGroupId: linkedId, reason: 'source-read-incomplete', message: `group ${group.name} is linked to TeamViewer group ${linkedId}, which TeamViewer did not list; neither created again nor unlinked because ${blocked.cause}` });
-          continue;
-        }
-        links.push({ action: 'drop', sourceGroupId: group.id, tvGroupId: linkedId, reason: 'teamviewer-group-gone' });
-      } else if (holderOf.get(linkedId) !== group.id) {
-        skipped.push({ sourceGroupId: group.id, tvGroupId: linkedId, reason: 'teamviewer-group-shared', message: `IdP group ${group.name} is linked to TeamViewer group ${clip(linked.name)} (${linkedId}), which IdP group ${holderOf.get(linkedId) ?? '?'} also links to and keeps; ${group.name} is not synced until the link is corrected` });
-        continue;
-      } else {
-        tv = linked;
-      }
-    }
-
-    if (!tv) {
-      const match = matchByName(group);
-      if (match.kind === 'skip') {
-        // No member reports for a group left alone: they would only repeat why the group is skipped.
-        const item: GroupSkippedItem = { sourceGroupId: group.id, reason: match.reason, message: match.message };
-        if (match.tvGroupId !== undefined) item.tvGroupId = match.tvGroupId;
-        skipped.push(item);
-        continue;
-      }
-      if (match.kind === 'none') {
-        reportMissing(group, resolved, undefined);
-        if (resolved.desired.length === 0) {
-          const why = resolved.missing.length > 0 ? `none of its ${members(resolved.missing.length)} has a TeamViewer user` : 'it has no members';
-          skipped.push({ sourceGroupId: group.id, reason: 'empty-group-not-created', message: `group ${group.name} is not created in TeamViewer: ${why}` });
-          continue;
-        }
-        planned.push({
-          op: { kind: 'createGroup', key: `createGroup.${group.id}`, sourceGroupId: group.id, displayName: group.name, memberIds: resolved.desired, message: `create group ${group.name} with ${members(resolved.desired.length)}` },
-          nameKey: nameKey(group.name),
-          name: group.name,
-          batch: 0,
-        });
-        continue;
-      }
-      tv = match.tv;
-      takenOver.set(tv.id, group.id);
-      links.push({ action: 'set', sourceGroupId: group.id, tvGroupId: tv.id, reason: 'matched-by-name' });
-    }
-
-    reportMissing(group, resolved, tv.id);
-    const before = planned.length;
-    if (group.name !== tv.name) {
-      const why = takenOver.get(tv.id) === group.id ? ' (taken over by name)' : '';
-      planned.push({
-        op: { kind: 'renameGroup', key: `renameGroup.${group.id}`, sourceGroupId: group.id, tvGroupId: tv.id, displayName: group.name, before: clip(tv.name, FIELD_CAPS.name), message: `rename group ${clip(tv.name)} to ${group.name}${why}` },
+        op: { kind: 'createGroup', key: `createGroup.${group.id}`, sourceGroupId: group.id, displayName: group.name, memberIds: resolved.desired, message: `create group ${group.name} with ${members(resolved.desired.length)}` },
         nameKey: nameKey(group.name),
         name: group.name,
         batch: 0,
       });
+      return;
     }
-    const current = new Set(tv.memberIds);
-    const toAdd = resolved.desired.filter((id) => !current.has(id));
-    let toRemove: string[] = [];
-    for (const id of current) if (!resolved.wanted.has(id) && !input.keepMembers?.has(id)) toRemove.push(id);
-    toRemove.sort();
-    if (toRemove.length > 0 && blocked) {
-      withheldRemovals += toRemove.length;
-      withheldRemovalGroups++;
-      skipped.push({ sourceGroupId: group.id, tvGroupId: tv.id, reason: 'source-read-incomplete', message: `${members(toRemove.length)} of group ${group.name} would be removed; not done because ${blocked.cause}` });
-      toRemove = [];
-    }
-    addBatches('addGroupMembers', group, tv.id, toAdd);
-    // Removals wait for the member-removal threshold, which needs them all.
-    if (toRemove.length > 0) removals.push({ group, tvGroupId: tv.id, memberIds: toRemove });
-    else if (planned.length === before) unchanged++;
+    tv = match.tv;
+    planning.takenOver.set(tv.id, group.id);
+    links.push({ action: 'set', sourceGroupId: group.id, tvGroupId: tv.id, reason: 'matched-by-name' });
   }
 
-  // Linked groups missing from the read: deleted in the IdP, or out of scope.
+  reportMissing(planning, group, resolved, tv.id);
+  const before = planned.length;
+  if (group.name !== tv.name) {
+    const why = planning.takenOver.get(tv.id) === group.id ? ' (taken over by name)' : '';
+    planned.push({
+      op: { kind: 'renameGroup', key: `renameGroup.${group.id}`, sourceGroupId: group.id, tvGroupId: tv.id, displayName: group.name, before: clip(tv.name, FIELD_CAPS.name), message: `rename group ${clip(tv.name)} to ${group.name}${why}` },
+      nameKey: nameKey(group.name),
+      name: group.name,
+      batch: 0,
+    });
+  }
+  const current = new Set(tv.memberIds);
+  const toAdd = resolved.desired.filter((id) => !current.has(id));
+  let toRemove: string[] = [];
+  for (const id of current) if (!resolved.wanted.has(id) && !input.keepMembers?.has(id)) toRemove.push(id);
+  toRemove.sort();
+  if (toRemove.length > 0 && blocked) {
+    planning.withheldRemovals += toRemove.length;
+    planning.withheldRemovalGroups++;
+    skipped.push({ sourceGroupId: group.id, tvGroupId: tv.id, reason: 'source-read-incomplete', message: `${members(toRemove.length)} of group ${group.name} would be removed; not done because ${blocked.cause}` });
+    toRemove = [];
+  }
+  addBatches(planning, 'addGroupMembers', group, tv.id, toAdd);
+  // Removals wait for the member-removal threshold, which needs them all.
+  if (toRemove.length > 0) planning.removals.push({ group, tvGroupId: tv.id, memberIds: toRemove });
+  else if (planned.length === before) planning.unchanged++;
+}
+
+/** The group's members as TeamViewer users: those linked to one that exists, and the others. */
+function resolve(input: GroupPlanInput, group: GroupRecord): Resolved {
+  const wanted = new Set<string>();
+  // Most members are provisioned: the set that de-duplicates the others is made only when needed.
+  let missingSeen: Set<string> | undefined;
+  const missing: Resolved['missing'] = [];
+  for (const userId of group.memberIds) {
+    const tvUserId = input.userLinks.get(userId);
+    if (tvUserId !== undefined && input.teamviewerUserIds.has(tvUserId)) {
+      wanted.add(tvUserId);
+    } else {
+      missingSeen ??= new Set<string>();
+      if (missingSeen.has(userId)) continue;
+      missingSeen.add(userId);
+      missing.push({ userId, tvUserId });
+    }
+  }
+  missing.sort((a, b) => compare(a.userId, b.userId));
+  // The default sort orders by UTF-16 code units, as compare() does, without a call per comparison.
+  return { desired: [...wanted].sort(), wanted, missing };
+}
+
+function reportMissing(planning: GroupPlanning, group: GroupRecord, resolved: Resolved, tvGroupId: string | undefined): void {
+  for (const { userId, tvUserId } of resolved.missing) {
+    const problem = planning.input.userProblems.get(userId);
+    const why = problem !== undefined
+      ? `has no TeamViewer user (${problem})`
+      : tvUserId !== undefined
+        ? `is linked to TeamViewer user ${tvUserId}, which no longer exists`
+        : 'has no TeamViewer user yet';
+    const item: GroupSkippedItem = { sourceGroupId: group.id, sourceUserId: clip(userId), reason: 'member-not-provisioned', message: `IdP user ${clip(userId)} ${why}; left out of group ${group.name}` };
+    if (tvGroupId !== undefined) item.tvGroupId = tvGroupId;
+    planning.skipped.push(item);
+  }
+}
+
+function addBatches(planning: GroupPlanning, kind: 'addGroupMembers' | 'removeGroupMembers', group: GroupRecord, tvGroupId: string, memberIds: string[]): void {
+  const { batchSize } = planning;
+  const count = Math.ceil(memberIds.length / batchSize);
+  for (let batch = 0; batch < count; batch++) {
+    const slice = memberIds.slice(batch * batchSize, (batch + 1) * batchSize);
+    const verb = kind === 'addGroupMembers' ? `add ${members(slice.length)} to` : `remove ${members(slice.length)} from`;
+    const of = count > 1 ? ` (batch ${batch + 1} of ${count})` : '';
+    planning.planned.push({
+      op: { kind, key: `${kind}.${group.id}.${batch}`, sourceGroupId: group.id, tvGroupId, memberIds: slice, message: `${verb} ${group.name}${of}` },
+      nameKey: nameKey(group.name),
+      name: group.name,
+      batch,
+    });
+  }
+}
+
+/** The TeamViewer group an unlinked IdP group takes over by name, if exactly one may be. */
+function matchByName(planning: GroupPlanning, group: GroupRecord): NameMatch {
+  const { blocked } = planning;
+  const sameName = planning.namesakes.get(nameKey(group.name)) ?? [];
+  if (sameName.length > 1) {
+    const others = sameName.filter((g) => g !== group).map((g) => `${g.name} (${g.id})`).join(', ');
+    // Which of them a TeamViewer group of that name belongs to cannot be told, and creating one
+    // for each would leave TeamViewer with groups nobody can tell apart; the IdP must rename one.
+    return { kind: 'skip', reason: 'duplicate-group-name', message: `IdP group ${group.name} shares its name with ${others} (ignoring case); it is neither matched to a TeamViewer group by name nor created until one is renamed in the IdP` };
+  }
+  const exact = planning.tvByName.get(group.name) ?? [];
+  const loose = planning.tvByKey.get(nameKey(group.name)) ?? [];
+  const candidates = exact.length > 0 ? exact : loose;
+  if (candidates.length === 0) return { kind: 'none' };
+  if (candidates.length > 1) {
+    const ids = candidates.slice(0, 10).map((tv) => `${clip(tv.name)} (${tv.id})`).join(', ') + (candidates.length > 10 ? ` and ${candidates.length - 10} more` : '');
+    return { kind: 'skip', reason: 'ambiguous-group-name', message: `IdP group ${group.name} matches more than one TeamViewer group by name: ${ids}; none is taken over and no group is created` };
+  }
+  const tv = candidates[0];
+  if (!tv) return { kind: 'none' };
+  const holder = planning.holderOf.get(tv.id);
+  if (holder !== undefined) {
+    return { kind: 'skip', reason: 'group-name-taken', tvGroupId: tv.id, message: `TeamViewer group ${clip(tv.name)} (${tv.id}) is synced with IdP group ${holder}; IdP group ${group.name} does not take it over (tried again next cycle, e.g. after a pending rename)` };
+  }
+  const missingHolder = planning.linkedFromMissing.get(tv.id);
+  // A group missing from a doubtful read may still be in scope: its TeamViewer group stays its own.
+  if (missingHolder !== undefined && blocked) {
+    return { kind: 'skip', reason: 'group-name-taken', tvGroupId: tv.id, message: `TeamViewer group ${clip(tv.name)} (${tv.id}) is linked to IdP group ${missingHolder}, which the IdP read did not return; IdP group ${group.name} does not take it over this cycle because ${blocked.cause}` };
+  }
+  return { kind: 'match', tv };
+}
+
+/** Linked groups missing from the read: deleted in the IdP, or out of scope. Returns the deletions to gate. */
+function planMissingGroups(planning: GroupPlanning): DeletionCandidate[] {
+  const { input, blocked, links, skipped } = planning;
   const candidates: DeletionCandidate[] = [];
   const candidateByTv = new Map<string, DeletionCandidate>();
-  for (const [sourceId, tvId] of missingLinks) {
-    const tv = tvById.get(tvId);
+  for (const [sourceId, tvId] of planning.missingLinks) {
+    const tv = planning.tvById.get(tvId);
     if (!tv) {
       if (blocked?.reason === 'teamviewer-groups-empty') continue;
       links.push({ action: 'drop', sourceGroupId: sourceId, tvGroupId: tvId, reason: 'teamviewer-group-gone' });
@@ -405,15 +355,15 @@ export function computeGroupPlan(input: GroupPlanInput): GroupPlan {
     const status = input.goneGroups.get(sourceId) ?? 'out-of-scope';
     if (blocked) {
       // Not even a deletion the IdP reports is acted on: after a doubtful read it may not be one.
-      keptMissingGroups++;
+      planning.keptMissingGroups++;
       const what = status === 'deleted' ? 'is reported deleted by the IdP' : 'is missing from the IdP read';
       skipped.push({ sourceGroupId: sourceId, tvGroupId: tvId, reason: 'source-read-incomplete', message: `group ${clip(tv.name)} ${what}; kept in TeamViewer and linked because ${blocked.cause}` });
       continue;
     }
     // A TeamViewer group an IdP group in the read syncs is never deleted or reported as left behind.
-    const usedBy = holderOf.get(tvId) ?? takenOver.get(tvId);
+    const usedBy = planning.holderOf.get(tvId) ?? planning.takenOver.get(tvId);
     if (status === 'deleted') {
-      if (policy.onIdpDelete === 'delete' && usedBy === undefined) {
+      if (input.policy.onIdpDelete === 'delete' && usedBy === undefined) {
         const existing = candidateByTv.get(tvId);
         if (existing) {
           existing.alsoLinkedFrom.push(sourceId);
@@ -439,63 +389,71 @@ export function computeGroupPlan(input: GroupPlanInput): GroupPlan {
       skipped.push({ sourceGroupId: sourceId, tvGroupId: tvId, reason: 'group-left-out-of-scope', message: `group ${clip(tv.name)} is no longer in the IdP scope; left in TeamViewer as it is and no longer synced` });
     }
   }
+  return candidates;
+}
 
-  // Managed = what a deletion can take away: existing TeamViewer groups linked at plan time, plus takeovers.
+/** What a deletion can take away: existing TeamViewer groups linked at plan time, plus takeovers. */
+function managedGroupIds(planning: GroupPlanning): Set<string> {
   const managedIds = new Set<string>();
-  for (const tvId of groupLinks.values()) if (tvById.has(tvId)) managedIds.add(tvId);
-  for (const tvId of takenOver.keys()) managedIds.add(tvId);
-  const managed = managedIds.size;
+  for (const tvId of planning.input.groupLinks.values()) if (planning.tvById.has(tvId)) managedIds.add(tvId);
+  for (const tvId of planning.takenOver.keys()) managedIds.add(tvId);
+  return managedIds;
+}
 
-  // Member removals: held past their own threshold, against the memberships this sync manages.
+/** Member removals: held past their own threshold, against the memberships this sync manages. */
+function gateMemberRemovals(planning: GroupPlanning, managedIds: ReadonlySet<string>): HeldMemberRemoval[] {
+  const { policy } = planning.input;
   const heldMemberRemovals: HeldMemberRemoval[] = [];
   let managedMemberships = 0;
-  for (const tvId of managedIds) managedMemberships += new Set(tvById.get(tvId)?.memberIds).size;
+  for (const tvId of managedIds) managedMemberships += new Set(planning.tvById.get(tvId)?.memberIds).size;
   const approvedRemovals = policy.approvedMemberRemovals ?? new Set<string>();
   let unapprovedRemovals = 0;
-  for (const removal of removals) if (!approvedRemovals.has(removal.tvGroupId)) unapprovedRemovals += removal.memberIds.length;
+  for (const removal of planning.removals) if (!approvedRemovals.has(removal.tvGroupId)) unapprovedRemovals += removal.memberIds.length;
   const removalThreshold = policy.memberRemovalThreshold;
-  const holdRemovals =
-    unapprovedRemovals > removalThreshold.maxCount ||
-    (unapprovedRemovals > removalThreshold.minCountForPercent && unapprovedRemovals * 100 > removalThreshold.maxPercent * Math.max(managedMemberships, 1));
-  for (const { group, tvGroupId, memberIds } of removals) {
+  const holdRemovals = exceedsThreshold(removalThreshold, unapprovedRemovals, managedMemberships);
+  for (const { group, tvGroupId, memberIds } of planning.removals) {
     if (holdRemovals && !approvedRemovals.has(tvGroupId)) {
       heldMemberRemovals.push({ sourceGroupId: group.id, tvGroupId, displayName: group.name, members: memberIds.length, message: `remove ${members(memberIds.length)} from ${group.name}: held at the member-removal threshold` });
     } else {
-      addBatches('removeGroupMembers', group, tvGroupId, memberIds);
+      addBatches(planning, 'removeGroupMembers', group, tvGroupId, memberIds);
     }
   }
   if (holdRemovals) {
-    const share = managedMemberships > 0 ? ` (${((unapprovedRemovals * 100) / managedMemberships).toFixed(1)}% of ${managedMemberships} managed memberships)` : '';
-    notices.push(`${unapprovedRemovals} unapproved member removal(s)${share} in ${heldMemberRemovals.length} group(s) exceed the member-removal threshold (more than ${removalThreshold.maxCount}, or more than ${removalThreshold.maxPercent}%); they are held for approval while adds and the other group changes run.`);
+    const share = shareOf(unapprovedRemovals, managedMemberships, 'memberships');
+    planning.notices.push(`${unapprovedRemovals} unapproved member removal(s)${share} in ${heldMemberRemovals.length} group(s) exceed the member-removal threshold (more than ${removalThreshold.maxCount}, or more than ${removalThreshold.maxPercent}%); they are held for approval while adds and the other group changes run.`);
   }
+  return heldMemberRemovals;
+}
 
+/** Group deletions: held past the threshold they share with the cycle's user deactivations. */
+function gateDeletions(planning: GroupPlanning, candidates: DeletionCandidate[], managed: number): DeleteGroupOperation[] {
+  const { policy } = planning.input;
   const held: DeleteGroupOperation[] = [];
   const approved = policy.approvedDeletions ?? new Set<string>();
   const unapproved = candidates.filter((c) => !approved.has(c.op.tvGroupId)).length;
-  const { maxCount, maxPercent, minCountForPercent } = policy.threshold;
-  const overCount = unapproved > 0 && policy.deactivationsThisCycle + unapproved > maxCount;
-  const overPercent = unapproved > minCountForPercent && unapproved * 100 > maxPercent * Math.max(managed, 1);
-  const holdUnapproved = overCount || overPercent;
+  const { maxCount, maxPercent } = policy.threshold;
+  const holdUnapproved = exceedsThreshold(policy.threshold, unapproved, managed, policy.deactivationsThisCycle);
   for (const candidate of candidates) {
     if (holdUnapproved && !approved.has(candidate.op.tvGroupId)) {
       held.push(candidate.op);
       continue;
     }
-    planned.push({ op: candidate.op, nameKey: nameKey(candidate.op.displayName), name: candidate.op.displayName, batch: 0 });
+    planning.planned.push({ op: candidate.op, nameKey: nameKey(candidate.op.displayName), name: candidate.op.displayName, batch: 0 });
     // The runtime drops these links once the delete has succeeded.
     for (const sourceId of [candidate.op.sourceGroupId, ...candidate.alsoLinkedFrom]) {
-      links.push({ action: 'drop', sourceGroupId: sourceId, tvGroupId: candidate.op.tvGroupId, reason: 'deleted' });
+      planning.links.push({ action: 'drop', sourceGroupId: sourceId, tvGroupId: candidate.op.tvGroupId, reason: 'deleted' });
     }
   }
   if (holdUnapproved) {
-    const share = managed > 0 ? ` (${((unapproved * 100) / managed).toFixed(1)}% of ${managed} managed groups)` : '';
     const users = policy.deactivationsThisCycle > 0 ? ` on top of ${policy.deactivationsThisCycle} user deactivations this cycle` : '';
-    notices.push(`${unapproved} unapproved group deletion(s)${share}${users} exceed the threshold (more than ${maxCount} removals in a cycle, or more than ${maxPercent}% of managed groups); they are held for approval while the other group changes run.`);
+    planning.notices.push(`${unapproved} unapproved group deletion(s)${shareOf(unapproved, managed, 'groups')}${users} exceed the threshold (more than ${maxCount} removals in a cycle, or more than ${maxPercent}% of managed groups); they are held for approval while the other group changes run.`);
   }
-  if (blocked) {
-    notices.push(`${blocked.message.replace(/\.$/, '')} (${members(withheldRemovals)} kept in ${withheldRemovalGroups} group(s), ${keptMissingGroups} missing group(s) kept).`);
-  }
+  return held;
+}
 
+/** Sorts every list into the plan's order and counts the summary. */
+function finish(planning: GroupPlanning, held: DeleteGroupOperation[], heldMemberRemovals: HeldMemberRemoval[], managed: number): GroupPlan {
+  const { planned, skipped, links } = planning;
   planned.sort((a, b) =>
     KIND_ORDER[a.op.kind] - KIND_ORDER[b.op.kind] ||
     compare(a.nameKey, b.nameKey) ||
@@ -530,12 +488,12 @@ export function computeGroupPlan(input: GroupPlanInput): GroupPlan {
     heldMemberRemovals,
     skipped,
     links,
-    notices,
+    notices: planning.notices,
     summary: {
-      inScope: groups.length + screenedOut.reduce((n, out) => n + out.groups, 0),
-      teamviewerGroups: tvById.size,
+      inScope: planning.groups.length + planning.screenedOut.reduce((n, out) => n + out.groups, 0),
+      teamviewerGroups: planning.tvById.size,
       managed,
-      unchanged,
+      unchanged: planning.unchanged,
       operations: operationCounts,
       membersAdded,
       membersRemoved,
@@ -544,7 +502,7 @@ export function computeGroupPlan(input: GroupPlanInput): GroupPlan {
       skipped: skippedCounts,
     },
   };
-  if (blocked) plan.removalsBlocked = blocked;
+  if (planning.blocked) plan.removalsBlocked = planning.blocked;
   return plan;
 }
 

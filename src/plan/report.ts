@@ -1,5 +1,5 @@
 import type { FailureClass } from '../model/failure.js';
-import type { GroupOperationKind, GroupPlan, GroupPlanSummary, GroupSkippedItem, HeldMemberRemoval } from './groups.js';
+import type { GroupOperationKind, GroupPlan, GroupPlanSummary, GroupSkippedItem, HeldMemberRemoval } from './group-types.js';
 import type { RemovalBlock } from './guards.js';
 import type { ChangeUserOperation, Plan, PlanSummary, SkippedItem, UserOperation, UserOperationKind } from './types.js';
 

@@ -1,6 +1,7 @@
 import type { NewTvUser, TvUserChanges } from '../model/teamviewer.js';
 import type { RemovalBlock } from './guards.js';
 import type { MappingSkipReason } from './mapping.js';
+import type { RemovalThreshold } from './threshold.js';
 
 /** Why an operation is planned: machine-readable, stable across versions (reports and metrics use it). */
 export type OperationReason =
@@ -57,21 +58,13 @@ export type LinkChange =
   | { action: 'set'; sourceId: string; tvUserId: string; reason: 'matched-by-email' }
   | { action: 'drop'; sourceId: string; tvUserId: string; reason: 'teamviewer-user-gone' | 'relinked' };
 
-export interface DeactivationThreshold {
-  /** Hold the plan's deactivations when there are more than this many. */
-  maxCount: number;
-  /** …or when they are more than this share (%) of the users the sync manages… */
-  maxPercent: number;
-  /** …provided there are more than this many (so 1 of 3 users does not trip the percentage). */
-  minCountForPercent: number;
-}
-
 export interface PlanPolicy {
   ssoCustomerId?: string;
   /** Addresses never deactivated (any case). */
   protect: readonly string[];
   tokenOwnerEmail?: string;
-  threshold: DeactivationThreshold;
+  /** Deactivations held when they exceed it, against the users the sync manages. */
+  threshold: RemovalThreshold;
   /** How long a create that failed because the address is owned outside the company waits before it is tried again. */
   outsideCompanyRetryMs: number;
   /** TeamViewer user ids whose deactivation a person approved: they pass the threshold. */

@@ -1,5 +1,5 @@
 import { SyncError, type FailureClass } from '../model/failure.js';
-import type { GroupOperation } from '../plan/groups.js';
+import type { GroupOperation } from '../plan/group-types.js';
 import type { SyncState } from '../store/sync-state.js';
 import type { TeamViewerScimClient } from '../teamviewer/scim-client.js';
 import type { OperationOutcome } from './apply.js';

@@ -2,7 +2,7 @@ import { Worker, type Job, type Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import { SyncError } from '../model/failure.js';
 import type { UserOperation } from '../plan/types.js';
-import type { GroupOperation } from '../plan/groups.js';
+import type { GroupOperation } from '../plan/group-types.js';
 import { applyGroupOperation } from './apply-group.js';
 import { applyUserOperation, type OperationOutcome } from './apply.js';
 import type { CycleStore } from '../store/cycle-store.js';

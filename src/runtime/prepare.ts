@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { SyncConfig } from '../config/schema.js';
 import type { DirectoryRead } from '../model/directory.js';
-import { computeGroupPlan, screenGroups, type GroupPlan, type GroupPlanPolicy } from '../plan/groups.js';
+import { computeGroupPlan, screenGroups } from '../plan/groups.js';
+import type { GroupPlan, GroupPlanPolicy } from '../plan/group-types.js';
 import { guardGroupRemovals, readFacts, type ReadFacts } from '../plan/guards.js';
 import { SyncError } from '../model/failure.js';
 import type { TvGroup, TvUser } from '../model/teamviewer.js';

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Plan } from '../plan/types.js';
 import type { DirectoryGroup } from '../model/directory.js';
-import type { GroupPlan, ScreenedOut } from '../plan/groups.js';
+import type { GroupPlan, ScreenedOut } from '../plan/group-types.js';
 import type { ReadFacts } from '../plan/guards.js';
 
 /**

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { computeGroupPlan, screenGroups, type GroupOperation, type GroupPlanInput, type GroupPlanPolicy } from '../../src/plan/groups.js';
+import { computeGroupPlan, screenGroups } from '../../src/plan/groups.js';
+import type { GroupOperation, GroupPlanInput, GroupPlanPolicy } from '../../src/plan/group-types.js';
 import { guardGroupRemovals } from '../../src/plan/guards.js';
 import type { DirectoryGroup } from '../../src/model/directory.js';
 import type { TvGroup } from '../../src/model/teamviewer.js';

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { DirectoryGroup, DirectoryRead, DirectoryUser } from '../../src/model/directory.js';
 import type { TvGroup, TvUser } from '../../src/model/teamviewer.js';
 import { computePlan } from '../../src/plan/diff.js';
-import { computeGroupPlan, type GroupPlan, type GroupPlanInput, type GroupPlanPolicy } from '../../src/plan/groups.js';
+import { computeGroupPlan } from '../../src/plan/groups.js';
+import type { GroupPlan, GroupPlanInput, GroupPlanPolicy } from '../../src/plan/group-types.js';
 import { guardGroupRemovals, readFacts, type RemovalBlock } from '../../src/plan/guards.js';
 import type { Plan, PlanPolicy } from '../../src/plan/types.js';
 
