@@ -1,5 +1,5 @@
 import type { Plan } from '../plan/types.js';
-import type { GroupPhase } from '../runtime/prepare.js';
+import type { GroupPhase } from '../plan/group-types.js';
 
 const VERB = { createUser: 'create', updateUser: 'update', deactivateUser: 'deactivate', reactivateUser: 'reactivate' } as const;
 

@@ -1,5 +1,5 @@
 import type { FailureClass } from '../model/failure.js';
-import type { GroupOperationKind, GroupPlan, GroupPlanSummary, GroupSkippedItem, HeldMemberRemoval } from './group-types.js';
+import type { GroupOperationKind, GroupPhase, GroupPlanSummary, GroupSkippedItem, HeldMemberRemoval } from './group-types.js';
 import type { RemovalBlock } from './guards.js';
 import type { ChangeUserOperation, Plan, PlanSummary, SkippedItem, UserOperation, UserOperationKind } from './types.js';
 
@@ -86,14 +86,15 @@ export function buildReport(input: {
   startedAtMs: number;
   finishedAtMs: number;
   plan?: Plan;
-  groups?: { plan?: GroupPlan; status: 'synced' | 'unavailable' | 'skipped' | 'failed'; detail?: string };
+  groups?: GroupPhase;
   results: readonly OperationResult[];
   failure?: CycleReport['failure'];
 }): CycleReport {
   const operations = emptyCounts();
   const { plan } = input;
+  const groupPlan = input.groups?.status === 'synced' ? input.groups.plan : undefined;
   for (const op of plan?.operations ?? []) operations[op.kind].planned++;
-  for (const op of input.groups?.plan?.operations ?? []) operations[op.kind].planned++;
+  for (const op of groupPlan?.operations ?? []) operations[op.kind].planned++;
   let adopted = 0;
   const failures: OperationResult[] = [];
   for (const result of input.results) {
@@ -128,13 +129,12 @@ export function buildReport(input: {
   if (input.failure) report.failure = input.failure;
   if (plan?.deactivationsBlocked) report.deactivationsBlocked = plan.deactivationsBlocked;
   if (input.groups) {
-    const groupPlan = input.groups.plan;
     report.groups = {
       status: input.groups.status,
       skipped: (groupPlan?.skipped ?? []).slice(0, REPORT_LIST_CAP),
       held: { count: groupPlan?.held.length ?? 0, items: (groupPlan?.held ?? []).slice(0, REPORT_LIST_CAP).map(({ tvGroupId, displayName, message }) => ({ tvGroupId, displayName, message })) },
     };
-    if (input.groups.detail) report.groups.detail = input.groups.detail;
+    if (input.groups.status !== 'synced' && input.groups.detail) report.groups.detail = input.groups.detail;
     if (groupPlan) {
       report.groups.summary = groupPlan.summary;
       report.notices = [...report.notices, ...groupPlan.notices];
@@ -152,7 +152,7 @@ export function buildReport(input: {
       if (groupPlan.removalsBlocked) report.groups.removalsBlocked = { reason: groupPlan.removalsBlocked.reason, message: groupPlan.removalsBlocked.message };
     }
   }
-  if (failures.length > REPORT_LIST_CAP || (plan?.skipped.length ?? 0) > REPORT_LIST_CAP || (input.groups?.plan?.skipped.length ?? 0) > REPORT_LIST_CAP) {
+  if (failures.length > REPORT_LIST_CAP || (plan?.skipped.length ?? 0) > REPORT_LIST_CAP || (groupPlan?.skipped.length ?? 0) > REPORT_LIST_CAP) {
     report.notices = [...report.notices, `lists are cut at ${REPORT_LIST_CAP} entries; the provisioning log has every one`];
   }
   return report;

@@ -9,8 +9,10 @@ import type { SyncState } from '../store/sync-state.js';
 import { SourceReadError } from '../connectors/source.js';
 import type { CycleStore } from '../store/cycle-store.js';
 import type { OperationJobData } from './operation-worker.js';
-import { applyGroupLinkChanges, groupPhaseInput, planGroups, readAndPlan, type SyncSides } from './prepare.js';
-import type { StoredDirectoryGroups, StoredGroupPhase } from '../store/cycle-store.js';
+import { groupPhaseInput } from '../plan/group-input.js';
+import { applyGroupLinkChanges, planGroups, readAndPlan, type SyncSides } from './prepare.js';
+import type { GroupPhaseRead } from '../plan/group-input.js';
+import type { GroupPhase } from '../plan/group-types.js';
 import { isQuarantined, recordHealth } from './health.js';
 import type { HealthStore } from '../store/health.js';
 import type { ApprovalStore } from '../store/approvals.js';
@@ -69,13 +71,12 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
   }
 
   let plan: Plan | undefined = stored.plan;
-  let directoryGroups: StoredDirectoryGroups | undefined = stored.directoryGroups;
-  let groupPhase: StoredGroupPhase | undefined = stored.groupPhase;
+  let directoryGroups: GroupPhaseRead | undefined = stored.directoryGroups;
+  let groupPhase: GroupPhase | undefined = stored.groupPhase;
   const finish = async (extra: { failure?: CycleReport['failure'] }) => {
     // Operations still queued must not run after a later cycle planned from fresher data.
     if (extra.failure) await deps.store.stop(cycleId, `the cycle ended: ${extra.failure.message}`);
     const results = await deps.store.results(cycleId);
-    const groups = groupPhase ? (groupPhase.status === 'synced' ? { status: groupPhase.status, plan: groupPhase.plan } : { status: groupPhase.status, detail: groupPhase.detail }) : undefined;
     await deps.approvals?.consumed([...approvedUsers], [...approvedGroups], [...approvedMemberRemovals]);
     const report = buildReport({
       sync: deps.sides.sync.name,
@@ -85,7 +86,7 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
       startedAtMs: stored.startedAtMs,
       finishedAtMs: Date.now(),
       ...(plan ? { plan } : {}),
-      ...(groups ? { groups } : {}),
+      ...(groupPhase ? { groups: groupPhase } : {}),
       results,
       ...extra,
     });
@@ -139,7 +140,7 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
           });
           for (const id of approved) approvedGroups.add(id);
           for (const id of approvedMembers) approvedMemberRemovals.add(id);
-          groupPhase = phase.status === 'synced' ? { status: 'synced', plan: phase.plan } : { status: phase.status, detail: phase.detail };
+          groupPhase = phase;
           if (phase.status === 'synced') await applyGroupLinkChanges(deps.sides.state, phase.plan);
           else log.warn({ detail: phase.detail }, 'group sync unavailable');
         } catch (err) {

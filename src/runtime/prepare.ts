@@ -1,16 +1,15 @@
 import type { Logger } from 'pino';
 import type { SyncConfig } from '../config/schema.js';
 import type { DirectoryRead } from '../model/directory.js';
-import { computeGroupPlan, screenGroups } from '../plan/groups.js';
-import type { GroupPlan, GroupPlanPolicy } from '../plan/group-types.js';
-import { guardGroupRemovals, readFacts, type ReadFacts } from '../plan/guards.js';
+import { computeGroupPlan } from '../plan/groups.js';
+import { groupPhaseInput, groupPlanInput, type GroupPhaseRead, type UserPhaseOutcome } from '../plan/group-input.js';
+import type { GroupPhase, GroupPlan, GroupPlanPolicy } from '../plan/group-types.js';
 import { SyncError } from '../model/failure.js';
 import type { TvGroup, TvUser } from '../model/teamviewer.js';
 import { computePlan } from '../plan/diff.js';
 import type { Plan, PlanPolicy } from '../plan/types.js';
 import type { DirectorySource } from '../connectors/source.js';
 import type { SyncState } from '../store/sync-state.js';
-import type { StoredDirectoryGroups } from '../store/cycle-store.js';
 import type { TeamViewerScimClient } from '../teamviewer/scim-client.js';
 import { DEFAULT_BACKOFF, withRetries, type BackoffPolicy } from '../net/retry.js';
 
@@ -98,47 +97,13 @@ export async function readAndPlan(sides: SyncSides, opts: { approved?: ReadonlyS
 }
 
 /**
- * What the group phase keeps of the IdP read, stored with the plan: the groups it can sync and the
- * facts the read guard decides on (an unreadable group, assignment or membership, a read without
- * groups, … let no member be removed and no group be deleted).
- */
-export function groupPhaseInput(directory: DirectoryRead): StoredDirectoryGroups {
-  const read = readFacts(directory);
-  const { groups, screenedOut } = screenGroups(directory.groups);
-  const complete = read.complete && read.doubtful.groups === 0 && read.groupsComplete !== false;
-  return { groups, complete, read, screenedOut };
-}
-
-/** The read facts of a stored cycle; one stored before they were kept has only `complete`. */
-function storedReadFacts(directory: StoredDirectoryGroups): ReadFacts {
-  // Such a cycle's user plan carries its own block, so "some users" stands in for the unknown count.
-  return directory.read ?? { complete: directory.complete, users: 1, groups: directory.groups.length, doubtful: { users: 0, groups: 0 } };
-}
-
-export interface UserPhaseOutcome {
-  plan: Plan;
-  /** Outcomes of the user operations (failed ones explain missing members). */
-  results: readonly { sourceId: string; kind: string; status: string; failureClass?: string }[];
-}
-
-export type GroupPhase = { status: 'synced'; plan: GroupPlan } | { status: 'unavailable' | 'skipped' | 'failed'; detail: string };
-
-/** Why IdP users have no TeamViewer user after the user phase, for the group report. */
-function userProblems(outcome: UserPhaseOutcome): Map<string, string> {
-  const problems = new Map<string, string>();
-  for (const item of outcome.plan.skipped) if (item.sourceId) problems.set(item.sourceId, item.reason);
-  for (const result of outcome.results) if (result.status === 'failed' && result.kind === 'createUser') problems.set(result.sourceId, result.failureClass ?? 'failed');
-  return problems;
-}
-
-/**
  * Plans the group phase, after the user operations of the cycle: members are the TeamViewer users
  * the user phase linked. A tenant whose /Groups answers "not there" gets no group sync, and users
  * keep syncing.
  */
 export async function planGroups(
   sides: SyncSides,
-  directory: StoredDirectoryGroups,
+  directory: GroupPhaseRead,
   userPhase: UserPhaseOutcome,
   opts: { approvedDeletions?: ReadonlySet<string>; approvedMemberRemovals?: ReadonlySet<string>; extraUserLinks?: ReadonlyMap<string, string>; signal?: AbortSignal } = {},
 ): Promise<GroupPhase> {
@@ -166,37 +131,15 @@ export async function planGroups(
       sides.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not ask the IdP about groups that left the read');
     }
   }
-  const policy: GroupPlanPolicy = {
+  const policy: Omit<GroupPlanPolicy, 'deactivationsThisCycle'> = {
     batchSize: sides.sync.groups.batchSize,
     onIdpDelete: sides.sync.groups.onIdpDelete,
     threshold: sides.sync.policy.deactivationThreshold,
-    deactivationsThisCycle: userPhase.results.filter((r) => r.kind === 'deactivateUser' && r.status === 'applied').length,
     memberRemovalThreshold: sides.sync.policy.memberRemovalThreshold,
   };
   if (opts.approvedDeletions) policy.approvedDeletions = opts.approvedDeletions;
   if (opts.approvedMemberRemovals) policy.approvedMemberRemovals = opts.approvedMemberRemovals;
-  // The same guard as the users': whatever stopped deactivations stops group removals too.
-  const usersBlocked = userPhase.plan.deactivationsBlocked;
-  const removalsBlocked = guardGroupRemovals(storedReadFacts(directory), {
-    ...(usersBlocked ? { usersBlocked } : {}),
-    groupLinks: groupLinks.size,
-    teamviewerGroups: teamviewerGroups.length,
-  });
-  const keepMembers = new Set<string>(userPhase.plan.held.map((op) => op.tvUserId));
-  for (const item of userPhase.plan.skipped) if (item.tvUserId && (item.reason === 'protected' || item.reason === 'source-read-incomplete')) keepMembers.add(item.tvUserId);
-  const plan = computeGroupPlan({
-    keepMembers,
-    groups: directory.groups,
-    ...(directory.screenedOut ? { screenedOut: directory.screenedOut } : {}),
-    removalsBlocked,
-    teamviewerGroups,
-    groupLinks,
-    userLinks,
-    teamviewerUserIds: new Set(userLinks.values()),
-    userProblems: userProblems(userPhase),
-    goneGroups,
-    policy,
-  });
+  const plan = computeGroupPlan(groupPlanInput(directory, userPhase, { teamviewerGroups, groupLinks, userLinks, goneGroups }, policy));
   return { status: 'synced', plan };
 }
 

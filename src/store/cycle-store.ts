@@ -1,23 +1,8 @@
 import type { Redis } from 'ioredis';
+import type { GroupPhaseRead } from '../plan/group-input.js';
+import type { GroupPhase } from '../plan/group-types.js';
 import type { Plan } from '../plan/types.js';
-import type { DirectoryGroup } from '../model/directory.js';
-import type { GroupPlan, ScreenedOut } from '../plan/group-types.js';
-import type { ReadFacts } from '../plan/guards.js';
 
-/**
- * What the group phase needs from the IdP read, kept with the plan so a resumed cycle has it.
- * Bounded: groups with over-long values are screened out and only counts of the read are kept.
- */
-export interface StoredDirectoryGroups {
-  groups: DirectoryGroup[];
-  /** Whether the read covered the whole scope, groups included (kept for cycles stored before `read`). */
-  complete: boolean;
-  /** What the read guard needs of the read. */
-  read?: ReadFacts;
-  screenedOut?: ScreenedOut;
-}
-
-export type StoredGroupPhase = { status: 'synced'; plan: GroupPlan } | { status: 'unavailable' | 'skipped' | 'failed'; detail: string };
 import { syncKeys } from './keys.js';
 import { secrets } from '../net/secrets.js';
 import type { CycleReport, OperationResult } from '../plan/report.js';
@@ -27,8 +12,8 @@ export interface StoredCycle {
   trigger: string;
   startedAtMs: number;
   plan?: Plan;
-  directoryGroups?: StoredDirectoryGroups;
-  groupPhase?: StoredGroupPhase;
+  directoryGroups?: GroupPhaseRead;
+  groupPhase?: GroupPhase;
   stopped?: string;
 }
 
@@ -69,17 +54,17 @@ export class CycleStore {
       startedAtMs: Number(raw.startedAtMs ?? 0),
     };
     if (raw.plan) cycle.plan = JSON.parse(raw.plan) as Plan;
-    if (raw.directoryGroups) cycle.directoryGroups = JSON.parse(raw.directoryGroups) as StoredDirectoryGroups;
-    if (raw.groupPhase) cycle.groupPhase = JSON.parse(raw.groupPhase) as StoredGroupPhase;
+    if (raw.directoryGroups) cycle.directoryGroups = JSON.parse(raw.directoryGroups) as GroupPhaseRead;
+    if (raw.groupPhase) cycle.groupPhase = JSON.parse(raw.groupPhase) as GroupPhase;
     if (raw.stopped) cycle.stopped = raw.stopped;
     return cycle;
   }
 
-  async savePlan(cycleId: string, plan: Plan, directoryGroups: StoredDirectoryGroups): Promise<void> {
+  async savePlan(cycleId: string, plan: Plan, directoryGroups: GroupPhaseRead): Promise<void> {
     await this.redis.hset(this.keys.cycle(cycleId), 'plan', JSON.stringify(plan), 'directoryGroups', JSON.stringify(directoryGroups), 'status', 'applying');
   }
 
-  async saveGroupPhase(cycleId: string, phase: StoredGroupPhase): Promise<void> {
+  async saveGroupPhase(cycleId: string, phase: GroupPhase): Promise<void> {
     await this.redis.hset(this.keys.cycle(cycleId), 'groupPhase', JSON.stringify(phase));
   }
 
