@@ -23,11 +23,10 @@ import { closeQueues, openQueues } from '../runtime/queues.js';
 import type { CycleReport } from '../plan/report.js';
 import { renderReport } from './render-report.js';
 import { requestCycle, waitForCycleReport } from '../runtime/trigger.js';
-import { isQuarantined } from '../runtime/health.js';
-import { HealthStore } from '../store/health.js';
-import { ApprovalStore } from '../store/approvals.js';
+import { approveCycle } from '../runtime/approve.js';
+import { readStatus } from '../runtime/status.js';
 import { syncKeys } from '../store/keys.js';
-import { describePause, RateLimitPauseStore } from '../store/rate-limit-pause.js';
+import { describePause } from '../store/rate-limit-pause.js';
 
 /** Exit codes: 0 done, 1 the work failed (IdP, TeamViewer, Redis), 2 the configuration or the call is wrong, 3 a cycle ran but some operations failed. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, partial: 3 } as const;
@@ -381,24 +380,10 @@ export function buildProgram(): Command {
       const [sync] = selectSyncs(config, opts.sync);
       const redis = await requireRedis(config);
       try {
-        const cycle = await new CycleStore(redis, config.redis.prefix, sync!.name).load(opts.cycle);
-        if (!cycle?.plan) throw new CliFailure(`sync ${sync!.name} has no stored cycle ${opts.cycle} (cycles are kept 3 days; tvsync status lists recent ones)`, EXIT.usage);
-        const users = cycle.plan.held.map((op) => op.tvUserId);
-        const groupPlan = cycle.groupPhase?.status === 'synced' ? cycle.groupPhase.plan : undefined;
-        const groups = groupPlan ? groupPlan.held.map((op) => op.tvGroupId) : [];
-        // Approved per group; absent in cycles stored before member removals could be held.
-        const heldRemovals = groupPlan?.heldMemberRemovals ?? [];
-        const removalGroups = heldRemovals.map((h) => h.tvGroupId);
-        const members = heldRemovals.reduce((n, h) => n + h.members, 0);
-        if (users.length === 0 && groups.length === 0 && removalGroups.length === 0) throw new CliFailure(`cycle ${opts.cycle} held nothing for approval`, EXIT.usage);
-        await new ApprovalStore(redis, config.redis.prefix, sync!.name).approve(users, groups, removalGroups);
-        const queues = openQueues(sync!.name, redis, config.redis.prefix);
-        try {
-          await requestCycle(queues.cycles, sync!.name);
-        } finally {
-          await closeQueues(queues);
-        }
-        process.stdout.write(`approved ${users.length} deactivations, ${groups.length} group deletions and ${members} member removals in ${removalGroups.length} group(s) held by cycle ${opts.cycle}; a cycle was requested to run them (those no longer needed are not done)\n`);
+        const approved = await approveCycle(redis, config.redis.prefix, sync!.name, opts.cycle);
+        if (approved.status === 'no-cycle') throw new CliFailure(`sync ${sync!.name} has no stored cycle ${opts.cycle} (cycles are kept 3 days; tvsync status lists recent ones)`, EXIT.usage);
+        if (approved.status === 'nothing-held') throw new CliFailure(`cycle ${opts.cycle} held nothing for approval`, EXIT.usage);
+        process.stdout.write(`approved ${approved.deactivations} deactivations, ${approved.groupDeletions} group deletions and ${approved.memberRemovals} member removals in ${approved.memberRemovalGroups} group(s) held by cycle ${opts.cycle}; a cycle was requested to run them (those no longer needed are not done)\n`);
       } finally {
         redis.disconnect();
       }
@@ -416,23 +401,7 @@ export function buildProgram(): Command {
       const redis = await requireRedis(config);
       const out = [];
       try {
-        for (const sync of selectSyncs(config, opts.sync)) {
-          const queues = openQueues(sync.name, redis, config.redis.prefix);
-          try {
-            const [scheduler, cycleCounts, operationCounts, reports, health, pause] = await Promise.all([
-              queues.cycles.getJobScheduler(`cycle-${sync.name}`),
-              queues.cycles.getJobCounts('active', 'waiting', 'delayed'),
-              queues.operations.getJobCounts('active', 'waiting', 'delayed', 'failed'),
-              new CycleStore(redis, config.redis.prefix, sync.name).reports(opts.last),
-              new HealthStore(redis, config.redis.prefix, sync.name).load(),
-              new RateLimitPauseStore(redis, config.redis.prefix, sync.name).current(Date.now()),
-            ]);
-            const quarantined = isQuarantined(health, Date.now());
-            out.push({ sync: sync.name, nextCycleAt: scheduler?.next ? new Date(scheduler.next).toISOString() : null, every: sync.schedule.every, quarantined, health, pause: pause ?? null, cycles: cycleCounts, operations: operationCounts, reports });
-          } finally {
-            await closeQueues(queues);
-          }
-        }
+        for (const sync of selectSyncs(config, opts.sync)) out.push(await readStatus(redis, config.redis.prefix, sync, opts.last));
       } finally {
         redis.disconnect();
       }

@@ -1,0 +1,40 @@
+import type { Redis } from 'ioredis';
+import type { SyncConfig } from '../config/schema.js';
+import type { CycleReport } from '../plan/report.js';
+import { CycleStore } from '../store/cycle-store.js';
+import { HealthStore, type SyncHealth } from '../store/health.js';
+import { RateLimitPauseStore, type RateLimitPause } from '../store/rate-limit-pause.js';
+import { isQuarantined } from './health.js';
+import { closeQueues, openQueues, schedulerId } from './queues.js';
+
+/** One sync as `tvsync status` shows it (its `--json` form). */
+export interface SyncStatus {
+  sync: string;
+  nextCycleAt: string | null;
+  every: number;
+  quarantined: boolean;
+  health: SyncHealth;
+  pause: RateLimitPause | null;
+  cycles: Record<string, number>;
+  operations: Record<string, number>;
+  reports: CycleReport[];
+}
+
+/** A sync's schedule, queues, health, rate-limit pause and last `last` reports, read from Redis. */
+export async function readStatus(redis: Redis, prefix: string, sync: SyncConfig, last: number, nowMs: number = Date.now()): Promise<SyncStatus> {
+  const queues = openQueues(sync.name, redis, prefix);
+  try {
+    const [scheduler, cycleCounts, operationCounts, reports, health, pause] = await Promise.all([
+      queues.cycles.getJobScheduler(schedulerId(sync.name)),
+      queues.cycles.getJobCounts('active', 'waiting', 'delayed'),
+      queues.operations.getJobCounts('active', 'waiting', 'delayed', 'failed'),
+      new CycleStore(redis, prefix, sync.name).reports(last),
+      new HealthStore(redis, prefix, sync.name).load(),
+      new RateLimitPauseStore(redis, prefix, sync.name).current(nowMs),
+    ]);
+    const quarantined = isQuarantined(health, nowMs);
+    return { sync: sync.name, nextCycleAt: scheduler?.next ? new Date(scheduler.next).toISOString() : null, every: sync.schedule.every, quarantined, health, pause: pause ?? null, cycles: cycleCounts, operations: operationCounts, reports };
+  } finally {
+    await closeQueues(queues);
+  }
+}
