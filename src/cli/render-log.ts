@@ -31,6 +31,18 @@ function subject(entry: ProvisioningLogEntry): string {
   return '-';
 }
 
+/** Members shown per entry; the JSON form has them all. */
+const MEMBERS_SHOWN = 10;
+
+/** "members a@corp.example, u123 and 4 more": whom a membership operation added or removed. */
+function memberList(entry: ProvisioningLogEntry): string {
+  const members = entry.members ?? [];
+  if (members.length === 0) return '';
+  const shown = members.slice(0, MEMBERS_SHOWN).map((m) => m.email ?? m.sourceId ?? m.tvUserId);
+  const more = members.length > MEMBERS_SHOWN ? ` and ${members.length - MEMBERS_SHOWN} more` : '';
+  return `members ${shown.join(', ')}${more}`;
+}
+
 /** The provisioning log as text, one line per entry, in the order given (the log reads newest first). */
 export function renderLogEntries(entries: ProvisioningLogEntry[]): string {
   return entries
@@ -40,6 +52,8 @@ export function renderLogEntries(entries: ProvisioningLogEntry[]): string {
       // Only updates and renames show before → after: a create has no before, and for (re)activation the kind says it.
       const diff = entry.kind === 'updateUser' || entry.kind === 'renameGroup' ? changes(entry) : '';
       if (diff) columns.push(`(${diff})`);
+      const who = memberList(entry);
+      if (who) columns.push(`(${who})`);
       if (entry.adopted) columns.push('(adopted)');
       return columns.join('  ').trimEnd();
     })

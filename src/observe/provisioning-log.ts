@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import type { GroupSkippedItem } from '../plan/group-types.js';
+import type { GroupMember, GroupSkippedItem } from '../plan/group-types.js';
 import type { SkippedItem } from '../plan/types.js';
 import { OPERATION_KINDS, type OperationKind, type OperationResult } from '../plan/report.js';
 import { scrubSecrets } from '../net/secrets.js';
@@ -18,11 +18,15 @@ export interface ProvisioningLogEntry {
   email?: string;
   /** IdP user id (user entries) or group id (group operations). */
   sourceId?: string;
+  /** TeamViewer user id (user entries). */
   tvUserId?: string;
   /** Group name (group operations). */
   group?: string;
+  /** IdP and TeamViewer group ids (group operations and group skips). */
   sourceGroupId?: string;
   tvGroupId?: string;
+  /** Whom a membership operation added or removed: the entry is found by each member's address too. */
+  members?: GroupMember[];
   /** Skip reason (skipped entries). */
   reason?: string;
   /** Failure class (failed operations). */
@@ -70,6 +74,7 @@ const entrySchema = z.object({
   group: z.string().optional(),
   sourceGroupId: z.string().optional(),
   tvGroupId: z.string().optional(),
+  members: z.array(z.object({ tvUserId: z.string(), sourceId: z.string().optional(), email: z.string().optional() })).optional(),
   reason: z.string().optional(),
   failureClass: z.string().optional(),
   before: z.object({ displayName: z.string(), active: z.boolean().optional() }).optional(),
@@ -92,7 +97,8 @@ const xrangeReplySchema = z.array(z.tuple([z.string(), z.array(z.string())]));
 /*
  * Index members are `<lower-case e-mail> NUL <stream id, zero-padded>`, all with score 0, so a
  * lexicographic range of one sorted set lists one address's entries in stream order. Stream ids
- * are padded because "5-10" sorts before "5-9" as text.
+ * are padded because "5-10" sorts before "5-9" as text. An entry is indexed under each address it
+ * names (a membership operation names its members); its `em` field holds them NUL-separated.
  */
 const INDEX_SEP = '\0';
 const SORTABLE_ID = `
@@ -107,14 +113,14 @@ local SEP = string.char(0)
  * Appends entries and keeps the e-mail index in step with the stream: once the stream is
  * `batch` entries over its bound, the oldest entries are read, their index members removed and
  * the stream cut to exactly `max`. Trimming in batches keeps the cost per write small; the
- * index never holds more members than the stream has entries.
- * KEYS: stream, index. ARGV: max, batch, then (email, cycleId, json) per entry.
+ * index never holds a member for an entry the stream no longer has.
+ * KEYS: stream, index. ARGV: max, batch, then (e-mails NUL-separated, cycleId, json) per entry.
  */
 const WRITE_SCRIPT = `${SORTABLE_ID}
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) end
 for i = 3, #ARGV, 3 do
   local id = redis.call('XADD', KEYS[1], '*', 'em', ARGV[i], 'cy', ARGV[i + 1], 'e', ARGV[i + 2])
-  if ARGV[i] ~= '' then redis.call('ZADD', KEYS[2], 0, ARGV[i] .. SEP .. sortable(id)) end
+  for em in string.gmatch(ARGV[i], '[^%z]+') do redis.call('ZADD', KEYS[2], 0, em .. SEP .. sortable(id)) end
 end
 local max = tonumber(ARGV[1])
 local excess = redis.call('XLEN', KEYS[1]) - max
@@ -122,7 +128,9 @@ if excess >= tonumber(ARGV[2]) then
   for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)) do
     local fields = entry[2]
     for j = 1, #fields, 2 do
-      if fields[j] == 'em' and fields[j + 1] ~= '' then redis.call('ZREM', KEYS[2], fields[j + 1] .. SEP .. sortable(entry[1])) end
+      if fields[j] == 'em' then
+        for em in string.gmatch(fields[j + 1], '[^%z]+') do redis.call('ZREM', KEYS[2], em .. SEP .. sortable(entry[1])) end
+      end
     end
   end
   redis.call('XTRIM', KEYS[1], 'MAXLEN', max)
@@ -193,6 +201,9 @@ export class ProvisioningLog {
     };
     if (result.email !== undefined) entry.email = result.email;
     if (result.group !== undefined) entry.group = result.group;
+    if (result.sourceGroupId !== undefined) entry.sourceGroupId = result.sourceGroupId;
+    if (result.tvGroupId !== undefined) entry.tvGroupId = result.tvGroupId;
+    if (result.members !== undefined) entry.members = result.members;
     if (result.tvUserId !== undefined) entry.tvUserId = result.tvUserId;
     if (result.before !== undefined) entry.before = result.before;
     if (result.failureClass !== undefined) entry.failureClass = result.failureClass;
@@ -244,7 +255,7 @@ export class ProvisioningLog {
   private writeArgs(entries: readonly ProvisioningLogEntry[]): string[] {
     const args = [String(this.maxEntries), String(this.trimBatch)];
     // Messages may quote what TeamViewer or an IdP said: scrubbed again before they are kept.
-    for (const entry of entries) args.push(entry.email?.toLowerCase() ?? '', entry.cycleId, JSON.stringify({ ...entry, message: scrubSecrets(entry.message) }));
+    for (const entry of entries) args.push(indexEmails(entry).join(INDEX_SEP), entry.cycleId, JSON.stringify({ ...entry, message: scrubSecrets(entry.message) }));
     return args;
   }
 
@@ -293,6 +304,16 @@ export class ProvisioningLog {
       start = `(${next}`;
     }
   }
+}
+
+/** The lower-cased addresses an entry is found by: its own, and its members'. */
+function indexEmails(entry: ProvisioningLogEntry): string[] {
+  const emails = new Set<string>();
+  for (const email of [entry.email, ...(entry.members ?? []).map((m) => m.email)]) {
+    // A NUL would split the address in the index; such an address is not indexed.
+    if (email && !email.includes(INDEX_SEP)) emails.add(email.toLowerCase());
+  }
+  return [...emails];
 }
 
 /** The stream id of an index member's padded id ("0000001700000000000-00000000000000000003" → "1700000000000-3"). */

@@ -3,6 +3,7 @@ import type { TvGroup } from '../model/teamviewer.js';
 import type { GroupPlanInput, GroupPlanPolicy, ScreenedOut } from './group-types.js';
 import { screenGroups } from './groups.js';
 import { guardGroupRemovals, readFacts, type ReadFacts } from './guards.js';
+import { FIELD_CAPS, idTooLong } from './mapping.js';
 import type { Plan } from './types.js';
 
 /**
@@ -21,6 +22,11 @@ export interface GroupPhaseRead {
   /** What the read guard needs of the read. */
   read?: ReadFacts;
   screenedOut?: ScreenedOut;
+  /**
+   * [IdP user id, e-mail] of the users in the read, so the group phase can name whom it adds and
+   * removes (absent in cycles stored before, and when groups are not synced).
+   */
+  emails?: [string, string][];
 }
 
 /** The user phase as the group phase sees it: its plan, and the outcomes of its operations. */
@@ -44,11 +50,23 @@ export interface GroupPhaseFacts {
  * decides on (an unreadable group, assignment or membership, a read without groups, … let no
  * member be removed and no group be deleted).
  */
-export function groupPhaseInput(directory: DirectoryRead): GroupPhaseRead {
+export function groupPhaseInput(directory: DirectoryRead, opts: { emails?: boolean } = {}): GroupPhaseRead {
   const read = readFacts(directory);
   const { groups, screenedOut } = screenGroups(directory.groups);
   const complete = read.complete && read.doubtful.groups === 0 && read.groupsComplete !== false;
-  return { groups, complete, read, screenedOut };
+  const input: GroupPhaseRead = { groups, complete, read, screenedOut };
+  if (opts.emails) input.emails = userEmails(directory);
+  return input;
+}
+
+/** The addresses of the read's users, bounded like everything kept of a read (over-long values are left out). */
+function userEmails(directory: DirectoryRead): [string, string][] {
+  const emails: [string, string][] = [];
+  for (const user of directory.users) {
+    const email = user.email?.trim();
+    if (email && email.length <= FIELD_CAPS.email && !idTooLong(user.id)) emails.push([user.id, email]);
+  }
+  return emails;
 }
 
 /** The group plan's input: the guard, the members to keep and the users' problems follow from the user phase. */
@@ -71,8 +89,16 @@ export function groupPlanInput(directory: GroupPhaseRead, userPhase: UserPhaseOu
     teamviewerUserIds: new Set(facts.userLinks.values()),
     userProblems: userProblems(userPhase),
     goneGroups: facts.goneGroups,
+    userEmails: memberEmails(directory, userPhase.plan),
     policy: { ...policy, deactivationsThisCycle: userPhase.results.filter((r) => r.kind === 'deactivateUser' && r.status === 'applied').length },
   };
+}
+
+/** Addresses of IdP users: from the read, and for users who left it, from the user plan's operations on them. */
+function memberEmails(directory: GroupPhaseRead, plan: Plan): Map<string, string> {
+  const emails = new Map(directory.emails ?? []);
+  for (const op of [...plan.operations, ...plan.held]) if (!emails.has(op.sourceId)) emails.set(op.sourceId, op.email);
+  return emails;
 }
 
 /** The read facts of a stored cycle; one stored before they were kept has only `complete`. */

@@ -65,14 +65,27 @@ export interface GroupPlanInput {
    * refused (protected): their memberships stay too, or the group would do what the guard stopped.
    */
   keepMembers?: ReadonlySet<string>;
+  /** IdP user id → e-mail address: names the members an operation adds or removes. */
+  userEmails?: ReadonlyMap<string, string>;
   policy: GroupPlanPolicy;
 }
 
+/** A member an operation adds or removes: the TeamViewer user, and the IdP user and address where known. */
+export interface GroupMember {
+  tvUserId: string;
+  sourceId?: string;
+  email?: string;
+}
+
+/*
+ * `members` names the users of `memberIds`, in the same order, for the provisioning log; absent in
+ * operations planned before it was kept.
+ */
 export type GroupOperation =
-  | { kind: 'createGroup'; key: string; sourceGroupId: string; displayName: string; memberIds: string[]; message: string }
+  | { kind: 'createGroup'; key: string; sourceGroupId: string; displayName: string; memberIds: string[]; members?: GroupMember[]; message: string }
   | { kind: 'renameGroup'; key: string; sourceGroupId: string; tvGroupId: string; displayName: string; before: string; message: string }
-  | { kind: 'addGroupMembers'; key: string; sourceGroupId: string; tvGroupId: string; memberIds: string[]; message: string }
-  | { kind: 'removeGroupMembers'; key: string; sourceGroupId: string; tvGroupId: string; memberIds: string[]; message: string }
+  | { kind: 'addGroupMembers'; key: string; sourceGroupId: string; tvGroupId: string; memberIds: string[]; members?: GroupMember[]; message: string }
+  | { kind: 'removeGroupMembers'; key: string; sourceGroupId: string; tvGroupId: string; memberIds: string[]; members?: GroupMember[]; message: string }
   | { kind: 'deleteGroup'; key: string; sourceGroupId: string; tvGroupId: string; displayName: string; message: string };
 
 export type GroupOperationKind = GroupOperation['kind'];

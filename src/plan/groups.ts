@@ -3,6 +3,7 @@ import type { RemovalBlock } from './guards.js';
 import type {
   DeleteGroupOperation,
   GroupLinkChange,
+  GroupMember,
   GroupOperation,
   GroupOperationKind,
   GroupPlan,
@@ -82,6 +83,8 @@ interface GroupPlanning {
   linkedFromMissing: Map<string, string>;
   /** TeamViewer group id → IdP group that takes it over by name in this plan. */
   takenOver: Map<string, string>;
+  /** TeamViewer user id → the IdP user linked to it (the smallest id, should there be several); built on first use. */
+  linkedUser?: Map<string, string>;
   planned: PlannedOperation[];
   skipped: GroupSkippedItem[];
   links: GroupLinkChange[];
@@ -216,7 +219,7 @@ function planGroup(planning: GroupPlanning, group: GroupRecord): void {
         return;
       }
       planned.push({
-        op: { kind: 'createGroup', key: `createGroup.${group.id}`, sourceGroupId: group.id, displayName: group.name, memberIds: resolved.desired, message: `create group ${group.name} with ${members(resolved.desired.length)}` },
+        op: { kind: 'createGroup', key: `createGroup.${group.id}`, sourceGroupId: group.id, displayName: group.name, memberIds: resolved.desired, members: resolved.desired.map((id) => memberOf(planning, id)), message: `create group ${group.name} with ${members(resolved.desired.length)}` },
         nameKey: nameKey(group.name),
         name: group.name,
         batch: 0,
@@ -300,12 +303,30 @@ function addBatches(planning: GroupPlanning, kind: 'addGroupMembers' | 'removeGr
     const verb = kind === 'addGroupMembers' ? `add ${members(slice.length)} to` : `remove ${members(slice.length)} from`;
     const of = count > 1 ? ` (batch ${batch + 1} of ${count})` : '';
     planning.planned.push({
-      op: { kind, key: `${kind}.${group.id}.${batch}`, sourceGroupId: group.id, tvGroupId, memberIds: slice, message: `${verb} ${group.name}${of}` },
+      op: { kind, key: `${kind}.${group.id}.${batch}`, sourceGroupId: group.id, tvGroupId, memberIds: slice, members: slice.map((id) => memberOf(planning, id)), message: `${verb} ${group.name}${of}` },
       nameKey: nameKey(group.name),
       name: group.name,
       batch,
     });
   }
+}
+
+/** Who a TeamViewer user an operation adds or removes is: the IdP user linked to it and its address, where known. */
+function memberOf(planning: GroupPlanning, tvUserId: string): GroupMember {
+  if (!planning.linkedUser) {
+    planning.linkedUser = new Map();
+    for (const [sourceId, tvId] of planning.input.userLinks) {
+      const held = planning.linkedUser.get(tvId);
+      if (held === undefined || compare(sourceId, held) < 0) planning.linkedUser.set(tvId, sourceId);
+    }
+  }
+  const member: GroupMember = { tvUserId };
+  const sourceId = planning.linkedUser.get(tvUserId);
+  if (sourceId === undefined) return member;
+  member.sourceId = sourceId;
+  const email = planning.input.userEmails?.get(sourceId);
+  if (email !== undefined) member.email = email;
+  return member;
 }
 
 /** The TeamViewer group an unlinked IdP group takes over by name, if exactly one may be. */

@@ -1,5 +1,5 @@
 import type { FailureClass } from '../model/failure.js';
-import type { GroupOperationKind, GroupPhase, GroupPlanSummary, GroupSkippedItem, HeldMemberRemoval } from './group-types.js';
+import type { GroupMember, GroupOperationKind, GroupPhase, GroupPlanSummary, GroupSkippedItem, HeldMemberRemoval } from './group-types.js';
 import type { RemovalBlock } from './guards.js';
 import type { ChangeUserOperation, Plan, PlanSummary, SkippedItem, UserOperation, UserOperationKind } from './types.js';
 
@@ -16,11 +16,17 @@ export interface OperationResult {
   email?: string;
   /** The group's name (group operations). */
   group?: string;
+  /** The IdP and TeamViewer group ids (group operations; the TeamViewer id once the group exists). */
+  sourceGroupId?: string;
+  tvGroupId?: string;
+  /** Whom a membership operation added or removed, or meant to (a create that adopted a group: only those it added). */
+  members?: GroupMember[];
   /** TeamViewer's values before the write (absent for a create). */
   before?: { displayName: string; active?: boolean };
   /** The values written. */
   after: { displayName?: string; active?: boolean };
   status: 'applied' | 'failed' | 'cancelled';
+  /** The TeamViewer user (user operations). */
   tvUserId?: string;
   adopted?: boolean;
   failureClass?: FailureClass;
@@ -116,7 +122,8 @@ export function buildReport(input: {
     notices: plan?.notices ?? [],
     operations,
     adopted,
-    failures: failures.slice(0, REPORT_LIST_CAP),
+    // Who a failed membership change was about is in the provisioning log; a report stays small.
+    failures: failures.slice(0, REPORT_LIST_CAP).map(({ members: _, ...failure }) => failure),
     skipped: (plan?.skipped ?? []).slice(0, REPORT_LIST_CAP),
     held: {
       count: plan?.held.length ?? 0,

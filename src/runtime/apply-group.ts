@@ -2,7 +2,6 @@ import { SyncError, type FailureClass } from '../model/failure.js';
 import type { GroupOperation } from '../plan/group-types.js';
 import type { SyncState } from '../store/sync-state.js';
 import type { TeamViewerScimClient } from '../teamviewer/scim-client.js';
-import type { OperationOutcome } from './apply.js';
 
 export type GroupWriter = Pick<TeamViewerScimClient, 'findGroupByName' | 'createGroup' | 'renameGroup' | 'addGroupMembers' | 'removeGroupMembers' | 'deleteGroup'>;
 
@@ -11,6 +10,11 @@ export interface GroupApplyContext {
   state: SyncState;
   batchSize: number;
 }
+
+/** What became of one group operation; `members` are the TeamViewer users a create that adopted a group added. */
+export type GroupOperationOutcome =
+  | { status: 'applied'; tvGroupId: string; adopted?: boolean; members?: string[]; message: string }
+  | { status: 'failed'; failureClass: FailureClass; message: string; tvGroupId?: string };
 
 const PERMANENT_FOR_OBJECT: ReadonlySet<FailureClass> = new Set(['forbidden', 'invalid', 'not-found', 'conflict', 'unavailable']);
 
@@ -24,29 +28,29 @@ function batches<T>(items: readonly T[], size: number): T[][] {
  * Applies one planned group operation. Returns the outcome for the report; throws SyncError for
  * what the caller must handle (transient and rate-limited: retry; unauthorised: stop the cycle).
  */
-export async function applyGroupOperation(op: GroupOperation, ctx: GroupApplyContext): Promise<OperationOutcome> {
+export async function applyGroupOperation(op: GroupOperation, ctx: GroupApplyContext): Promise<GroupOperationOutcome> {
   try {
     switch (op.kind) {
       case 'createGroup':
         return await applyCreateGroup(op, ctx);
       case 'renameGroup':
         await ctx.client.renameGroup(op.tvGroupId, op.displayName);
-        return { status: 'applied', tvUserId: op.tvGroupId, message: op.message };
+        return { status: 'applied', tvGroupId: op.tvGroupId, message: op.message };
       case 'addGroupMembers':
         await ctx.client.addGroupMembers(op.tvGroupId, op.memberIds);
-        return { status: 'applied', tvUserId: op.tvGroupId, message: op.message };
+        return { status: 'applied', tvGroupId: op.tvGroupId, message: op.message };
       case 'removeGroupMembers':
         await ctx.client.removeGroupMembers(op.tvGroupId, op.memberIds);
-        return { status: 'applied', tvUserId: op.tvGroupId, message: op.message };
+        return { status: 'applied', tvGroupId: op.tvGroupId, message: op.message };
       case 'deleteGroup':
         await ctx.client.deleteGroup(op.tvGroupId);
         await ctx.state.dropGroupLink(op.sourceGroupId, op.tvGroupId);
-        return { status: 'applied', tvUserId: op.tvGroupId, message: op.message };
+        return { status: 'applied', tvGroupId: op.tvGroupId, message: op.message };
     }
   } catch (err) {
     if (err instanceof SyncError && PERMANENT_FOR_OBJECT.has(err.failureClass)) {
       const tvGroupId = 'tvGroupId' in op ? op.tvGroupId : undefined;
-      return { status: 'failed', failureClass: err.failureClass, message: `${op.message}: ${err.message}`, ...(tvGroupId ? { tvUserId: tvGroupId } : {}) };
+      return { status: 'failed', failureClass: err.failureClass, message: `${op.message}: ${err.message}`, ...(tvGroupId ? { tvGroupId } : {}) };
     }
     throw err;
   }
@@ -57,7 +61,7 @@ export async function applyGroupOperation(op: GroupOperation, ctx: GroupApplyCon
  * only known here, so these batches cannot be separate planned operations. A retry, or a name
  * taken in the meantime, adopts the existing group and adds only the members it lacks.
  */
-async function applyCreateGroup(op: Extract<GroupOperation, { kind: 'createGroup' }>, ctx: GroupApplyContext): Promise<OperationOutcome> {
+async function applyCreateGroup(op: Extract<GroupOperation, { kind: 'createGroup' }>, ctx: GroupApplyContext): Promise<GroupOperationOutcome> {
   // Group names have no documented uniqueness at TeamViewer: always look before creating, so a
   // re-run can never leave two groups of one name.
   let existing = await ctx.client.findGroupByName(op.displayName);
@@ -67,7 +71,7 @@ async function applyCreateGroup(op: Extract<GroupOperation, { kind: 'createGroup
       const created = await ctx.client.createGroup(op.displayName, first);
       await ctx.state.setGroupLink(op.sourceGroupId, created.id);
       for (const batch of rest) await ctx.client.addGroupMembers(created.id, batch);
-      return { status: 'applied', tvUserId: created.id, message: `${op.message} (TeamViewer group ${created.id})` };
+      return { status: 'applied', tvGroupId: created.id, message: `${op.message} (TeamViewer group ${created.id})` };
     } catch (err) {
       if (!(err instanceof SyncError) || err.failureClass !== 'conflict') throw err;
       existing = await ctx.client.findGroupByName(op.displayName);
@@ -78,5 +82,5 @@ async function applyCreateGroup(op: Extract<GroupOperation, { kind: 'createGroup
   const has = new Set(existing.memberIds);
   const pending = op.memberIds.filter((id) => !has.has(id));
   for (const batch of batches(pending, ctx.batchSize)) await ctx.client.addGroupMembers(existing.id, batch);
-  return { status: 'applied', tvUserId: existing.id, adopted: true, message: `${op.message}: adopted the existing TeamViewer group ${existing.id}, ${pending.length} members added` };
+  return { status: 'applied', tvGroupId: existing.id, adopted: true, members: pending, message: `${op.message}: adopted the existing TeamViewer group ${existing.id}, ${pending.length} members added` };
 }

@@ -12,7 +12,7 @@ import type { OperationJobData } from './operation-worker.js';
 import { groupPhaseInput } from '../plan/group-input.js';
 import { applyGroupLinkChanges, planGroups, readAndPlan, type SyncSides } from './prepare.js';
 import type { GroupPhaseRead } from '../plan/group-input.js';
-import type { GroupPhase } from '../plan/group-types.js';
+import type { GroupPhase, GroupPlan } from '../plan/group-types.js';
 import { isQuarantined, recordHealth } from './health.js';
 import type { HealthStore } from '../store/health.js';
 import type { ApprovalStore } from '../store/approvals.js';
@@ -30,6 +30,8 @@ export interface CycleDeps {
   approved?: () => Promise<ReadonlySet<string>>;
   onReport?: (report: CycleReport) => void | Promise<void>;
   onPlanned?: (cycleId: string, plan: Plan) => void | Promise<void>;
+  /** Called once per cycle with its group plan, after it is persisted (the provisioning log records the group skips). */
+  onGroupsPlanned?: (cycleId: string, plan: GroupPlan) => void | Promise<void>;
   /** Group deletions a person approved, by TeamViewer group id. */
   approvedGroupDeletions?: () => Promise<ReadonlySet<string>>;
   health?: HealthStore;
@@ -111,7 +113,7 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
       const prepared = await readAndPlan(deps.sides, { ...(approved.size ? { approved } : {}), ...(signal ? { signal } : {}) });
       for (const id of approved) approvedUsers.add(id);
       plan = prepared.plan;
-      directoryGroups = groupPhaseInput(prepared.directory);
+      directoryGroups = groupPhaseInput(prepared.directory, { emails: deps.sides.sync.groups.enabled });
       await deps.sides.state.applyLinkChanges(plan.links);
       await clearOutsideRecordsInCompany(deps.sides.state, prepared.teamviewer);
       await deps.store.savePlan(cycleId, plan, directoryGroups);
@@ -150,6 +152,7 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
           log.error({ detail: groupPhase.detail }, 'group phase failed');
         }
         await deps.store.saveGroupPhase(cycleId, groupPhase);
+        if (groupPhase.status === 'synced') await deps.onGroupsPlanned?.(cycleId, groupPhase.plan);
       }
       if (groupPhase.status === 'synced') {
         const groupOps = groupPhase.plan.operations;

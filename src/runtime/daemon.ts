@@ -11,6 +11,7 @@ import { closeQueues, cycleIdOf, CYCLE_JOB_OPTIONS, DEFAULT_RUNTIME, openQueues,
 import { closeRedis, connectRedis, RedisOutage, verifyRedis, withTimeout } from './redis.js';
 import { StateGuard } from './state-guard.js';
 import { buildReport, type CycleReport, type OperationResult } from '../plan/report.js';
+import type { GroupPlan } from '../plan/group-types.js';
 import type { Plan } from '../plan/types.js';
 import { buildSyncSides } from './wiring.js';
 import { HealthStore } from '../store/health.js';
@@ -27,6 +28,8 @@ export interface DaemonOptions {
   onReport?: (report: CycleReport) => void | Promise<void>;
   /** Called once per cycle with its plan, after it is persisted (the provisioning log records the skips). */
   onPlanned?: (sync: string, cycleId: string, plan: Plan) => void | Promise<void>;
+  /** Called once per cycle with its group plan, after it is persisted (the provisioning log records the group skips). */
+  onGroupsPlanned?: (sync: string, cycleId: string, plan: GroupPlan) => void | Promise<void>;
   onResult?: (sync: string, cycleId: string, result: OperationResult) => void | Promise<void>;
   onResponse?: (sync: string, info: { method: string; path: string; status: number; ms: number }) => void;
   /** A 429 paused the sync's operations. */
@@ -147,6 +150,7 @@ export class Daemon {
       log,
       ...(opts.onReport ? { onReport: opts.onReport } : {}),
       ...(opts.onPlanned ? { onPlanned: (cycleId: string, plan: Plan) => opts.onPlanned?.(sync.name, cycleId, plan) } : {}),
+      ...(opts.onGroupsPlanned ? { onGroupsPlanned: (cycleId: string, plan: GroupPlan) => opts.onGroupsPlanned?.(sync.name, cycleId, plan) } : {}),
       health,
       approvals,
       approved: () => approvals.deactivations(),
@@ -234,7 +238,10 @@ async function recordLostOperation(store: CycleStore, job: Job<OperationJobData>
   if (attemptsLeft && !/stalled more than|started more than|UnrecoverableError/i.test(`${err.name} ${err.message}`)) return;
   const [, done] = await store.stoppedOrDone(cycleId, key);
   if (done) return;
-  const who = 'sourceGroupId' in op ? { sourceId: op.sourceGroupId, group: 'displayName' in op ? op.displayName : op.tvGroupId } : { sourceId: op.sourceId, email: op.email };
+  const who =
+    'sourceGroupId' in op
+      ? { sourceId: op.sourceGroupId, group: 'displayName' in op ? op.displayName : op.tvGroupId, sourceGroupId: op.sourceGroupId, ...('tvGroupId' in op ? { tvGroupId: op.tvGroupId } : {}) }
+      : { sourceId: op.sourceId, email: op.email };
   await store.recordResult(cycleId, { key, kind: op.kind, ...who, after: {}, status: 'failed', failureClass: 'transient', message: `${op.kind}: the job failed without an outcome: ${err.message}`, attempts: job.attemptsMade });
 }
 

@@ -19,7 +19,7 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-type Hooks = Pick<DaemonOptions, 'onReport' | 'onResult' | 'onResponse' | 'onPlanned' | 'onPause'>;
+type Hooks = Pick<DaemonOptions, 'onReport' | 'onResult' | 'onResponse' | 'onPlanned' | 'onGroupsPlanned' | 'onPause'>;
 
 /**
  * What a running tvsync reports about itself: Prometheus metrics, the provisioning log (every
@@ -62,11 +62,9 @@ export class Observability {
           await this.provisioningLog(sync).recordResult(cycleId, result);
         }),
       onPlanned: (sync, cycleId, plan) => safely('the skipped users', () => this.provisioningLog(sync).recordSkipped(cycleId, plan.skipped)),
-      onReport: (report) =>
-        safely('a cycle', async () => {
-          this.metrics.cycleFinished(report);
-          if (report.groups?.skipped.length) await this.provisioningLog(report.sync).recordGroupSkipped(report.cycleId, report.groups.skipped);
-        }),
+      // Every skip, as planned: the report keeps only the first REPORT_LIST_CAP.
+      onGroupsPlanned: (sync, cycleId, plan) => safely('the skipped groups', () => this.provisioningLog(sync).recordGroupSkipped(cycleId, plan.skipped)),
+      onReport: (report) => safely('a cycle', () => this.metrics.cycleFinished(report)),
     };
   }
 

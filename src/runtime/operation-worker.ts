@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { SyncError } from '../model/failure.js';
 import type { UserOperation } from '../plan/types.js';
 import type { GroupOperation } from '../plan/group-types.js';
-import { applyGroupOperation } from './apply-group.js';
+import { applyGroupOperation, type GroupOperationOutcome } from './apply-group.js';
 import { applyUserOperation, type OperationOutcome } from './apply.js';
 import type { CycleStore } from '../store/cycle-store.js';
 import type { SyncSides } from './prepare.js';
@@ -65,20 +65,29 @@ export interface OperationDeps {
   onPause?: (pause: RateLimitPause) => void;
 }
 
-function toResult(data: OperationJobData, attempts: number, outcome: OperationOutcome | { status: 'cancelled'; message: string }): OperationResult {
+type Outcome = OperationOutcome | GroupOperationOutcome | { status: 'cancelled'; message: string };
+
+function toResult(data: OperationJobData, attempts: number, outcome: Outcome): OperationResult {
   const { op } = data;
   const base = { key: data.key, kind: op.kind, status: outcome.status, message: outcome.message, attempts };
   let result: OperationResult;
   if (isGroupOperation(op)) {
     const after = op.kind === 'createGroup' || op.kind === 'renameGroup' ? { displayName: op.displayName } : {};
-    result = { ...base, sourceId: op.sourceGroupId, group: 'displayName' in op ? op.displayName : op.tvGroupId, after };
+    result = { ...base, sourceId: op.sourceGroupId, group: 'displayName' in op ? op.displayName : op.tvGroupId, sourceGroupId: op.sourceGroupId, after };
     if (op.kind === 'renameGroup') result.before = { displayName: op.before };
+    const tvGroupId = 'tvGroupId' in outcome && outcome.tvGroupId !== undefined ? outcome.tvGroupId : 'tvGroupId' in op ? op.tvGroupId : undefined;
+    if (tvGroupId !== undefined) result.tvGroupId = tvGroupId;
+    if ('members' in op && op.members) {
+      // A create that adopted an existing group added only the members it lacked.
+      const added = 'members' in outcome && outcome.members ? new Set(outcome.members) : undefined;
+      result.members = added ? op.members.filter((m) => added.has(m.tvUserId)) : op.members;
+    }
   } else {
     const after = op.kind === 'createUser' ? { displayName: op.user.displayName, active: op.user.active } : { ...op.changes };
     result = { ...base, sourceId: op.sourceId, email: op.email, after };
     if (op.kind !== 'createUser') result.before = op.before;
+    if ('tvUserId' in outcome && outcome.tvUserId !== undefined) result.tvUserId = outcome.tvUserId;
   }
-  if ('tvUserId' in outcome && outcome.tvUserId !== undefined) result.tvUserId = outcome.tvUserId;
   if ('adopted' in outcome && outcome.adopted) result.adopted = true;
   if ('failureClass' in outcome) result.failureClass = outcome.failureClass;
   return result;
@@ -93,7 +102,7 @@ function toResult(data: OperationJobData, attempts: number, outcome: OperationOu
 export async function processOperation(job: Job<OperationJobData>, deps: OperationDeps): Promise<OperationResult | undefined> {
   const { cycleId, key, op } = job.data;
   const attempts = job.attemptsMade + 1;
-  const record = async (outcome: OperationOutcome | { status: 'cancelled'; message: string }) => {
+  const record = async (outcome: Outcome) => {
     const result = toResult(job.data, attempts, outcome);
     await deps.store.recordResult(cycleId, result);
     deps.log[result.status === 'failed' ? 'warn' : 'info'](

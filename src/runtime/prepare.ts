@@ -161,5 +161,5 @@ export async function previewGroups(sides: SyncSides, prepared: PreparedPlan): P
   const extraUserLinks = new Map<string, string>();
   for (const change of prepared.plan.links) if (change.action === 'set') extraUserLinks.set(change.sourceId, change.tvUserId);
   for (const op of prepared.plan.operations) if (op.kind === 'createUser') extraUserLinks.set(op.sourceId, `(new ${op.email})`);
-  return planGroups(sides, groupPhaseInput(prepared.directory), { plan: prepared.plan, results: [] }, { extraUserLinks });
+  return planGroups(sides, groupPhaseInput(prepared.directory, { emails: true }), { plan: prepared.plan, results: [] }, { extraUserLinks });
 }

@@ -214,6 +214,49 @@ describe('ProvisioningLog', () => {
     expect(await redis.exists(log.indexKey)).toBe(0);
   });
 
+  it('records a membership change with the group ids and its members, and finds it by each member\'s address', async () => {
+    const log = newLog({ maxEntries: 3 });
+    const added: OperationResult = {
+      key: 'addGroupMembers.g1.0',
+      kind: 'addGroupMembers',
+      sourceId: 'g1',
+      group: 'Sales',
+      sourceGroupId: 'g1',
+      tvGroupId: 'tg1',
+      members: [{ tvUserId: 'u1', sourceId: 's-1', email: 'Jane@Corp.example' }, { tvUserId: 'u2', sourceId: 's-2', email: 'bob@corp.example' }, { tvUserId: 'u3' }],
+      after: {},
+      status: 'applied',
+      message: 'add 3 members to Sales',
+      attempts: 1,
+    };
+    await log.recordResult('c1', added, T0);
+    const [entry] = await log.query({ email: 'jane@corp.example' });
+    expect(entry).toEqual({
+      at: '2026-11-23T21:40:00.000Z',
+      cycleId: 'c1',
+      kind: 'addGroupMembers',
+      outcome: 'applied',
+      sourceId: 'g1',
+      group: 'Sales',
+      sourceGroupId: 'g1',
+      tvGroupId: 'tg1',
+      members: added.members,
+      after: {},
+      attempts: 1,
+      message: 'add 3 members to Sales',
+    } satisfies ProvisioningLogEntry);
+    expect(entry?.tvUserId).toBeUndefined();
+    expect(await log.query({ email: 'BOB@corp.example', cycleId: 'c1' })).toEqual([entry]);
+    expect(await redis.zcard(log.indexKey)).toBe(2);
+    expect(renderLogEntries([entry!])).toContain('(members Jane@Corp.example, bob@corp.example, u3)');
+
+    // Cut from the stream, the entry leaves the index under every address.
+    for (let i = 0; i < 4; i++) await log.recordResult('c2', { ...created, email: `other${i}@corp.example` }, T0 + 1 + i);
+    expect(await log.query({ email: 'jane@corp.example' })).toEqual([]);
+    expect(await log.query({ email: 'bob@corp.example' })).toEqual([]);
+    expect(await redis.zcard(log.indexKey)).toBe(await redis.xlen(log.key));
+  });
+
   it('returns nothing for a sync without entries', async () => {
     expect(await newLog().query({ email: 'a@b.example' })).toEqual([]);
   });

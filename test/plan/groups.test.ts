@@ -69,7 +69,15 @@ describe('creates', () => {
   it('creates an IdP group TeamViewer lacks, with all its members', () => {
     const plan = computeGroupPlan(input({ groups: [idpGroup('g1', 'Support', ['c', 'a', 'b'])], provisioned: ['a', 'b', 'c'] }));
     expect(plan.operations).toEqual([
-      { kind: 'createGroup', key: 'createGroup.g1', sourceGroupId: 'g1', displayName: 'Support', memberIds: ['ua', 'ub', 'uc'], message: 'create group Support with 3 members' },
+      {
+        kind: 'createGroup',
+        key: 'createGroup.g1',
+        sourceGroupId: 'g1',
+        displayName: 'Support',
+        memberIds: ['ua', 'ub', 'uc'],
+        members: [{ tvUserId: 'ua', sourceId: 'a' }, { tvUserId: 'ub', sourceId: 'b' }, { tvUserId: 'uc', sourceId: 'c' }],
+        message: 'create group Support with 3 members',
+      },
     ]);
     expect(plan.links).toEqual([]);
     expect(plan.summary).toMatchObject({ inScope: 1, managed: 0, unchanged: 0, membersAdded: 3, membersRemoved: 0, operations: { createGroup: 1 } });
@@ -140,8 +148,8 @@ describe('taking over by name', () => {
     }));
     expect(plan.links).toEqual([{ action: 'set', sourceGroupId: 'g1', tvGroupId: 't1', reason: 'matched-by-name' }]);
     expect(plan.operations).toEqual([
-      { kind: 'addGroupMembers', key: 'addGroupMembers.g1.0', sourceGroupId: 'g1', tvGroupId: 't1', memberIds: ['ub'], message: 'add 1 member to Support' },
-      { kind: 'removeGroupMembers', key: 'removeGroupMembers.g1.0', sourceGroupId: 'g1', tvGroupId: 't1', memberIds: ['uz'], message: 'remove 1 member from Support' },
+      { kind: 'addGroupMembers', key: 'addGroupMembers.g1.0', sourceGroupId: 'g1', tvGroupId: 't1', memberIds: ['ub'], members: [{ tvUserId: 'ub', sourceId: 'b' }], message: 'add 1 member to Support' },
+      { kind: 'removeGroupMembers', key: 'removeGroupMembers.g1.0', sourceGroupId: 'g1', tvGroupId: 't1', memberIds: ['uz'], members: [{ tvUserId: 'uz' }], message: 'remove 1 member from Support' },
     ]);
     expect(plan.summary.managed).toBe(1);
   });
@@ -238,6 +246,25 @@ describe('linked groups', () => {
     ]);
     expect(plan.links).toEqual([]);
     expect(plan.summary.managed).toBe(2);
+  });
+
+  it('names whom each operation adds or removes: the TeamViewer user, the IdP user linked to it and its address', () => {
+    const userEmails = new Map([['a', 'Ann@corp.example'], ['b', 'bob@corp.example'], ['old', 'old@corp.example']]);
+    const plan = computeGroupPlan(input({
+      groups: [idpGroup('g1', 'Support', ['a', 'b']), idpGroup('g2', 'Sales', ['b'])],
+      teamviewerGroups: [tvGroup('t1', 'Support', ['ua', 'uold', 'manual'])],
+      groupLinks: new Map([['g1', 't1']]),
+      provisioned: ['a', 'b', 'old', 'zz-second-link-of-b'],
+      userLinks: new Map([['a', 'ua'], ['b', 'ub'], ['zz-second-link-of-b', 'ub'], ['old', 'uold']]),
+      userEmails,
+      policy: { batchSize: 1 },
+    }));
+    expect(plan.operations.map((op) => [op.kind, op.sourceGroupId, 'members' in op ? op.members : undefined])).toEqual([
+      ['createGroup', 'g2', [{ tvUserId: 'ub', sourceId: 'b', email: 'bob@corp.example' }]],
+      ['addGroupMembers', 'g1', [{ tvUserId: 'ub', sourceId: 'b', email: 'bob@corp.example' }]],
+      ['removeGroupMembers', 'g1', [{ tvUserId: 'manual' }]],
+      ['removeGroupMembers', 'g1', [{ tvUserId: 'uold', sourceId: 'old', email: 'old@corp.example' }]],
+    ]);
   });
 
   it('adds the members it lacks and removes the ones the IdP does not list', () => {
