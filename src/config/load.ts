@@ -3,10 +3,8 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type TvsyncConfig } from './schema.js';
-import { registerSecret } from '../net/secrets.js';
+import { registerSecret, SECRET_KEYS } from '../net/secrets.js';
 
-/** Keys that hold secrets: they must come from ${ENV_VAR} or a `<key>File`, never sit in the file. */
-export const SECRET_KEYS = new Set(['token', 'apiToken', 'apiKey', 'clientSecret', 'privateKey', 'triggerToken', 'metricsToken', 'password']);
 /** Keys that may also be read from a file (`<key>File`): the secrets, and certificates, which are long but public. */
 const FILE_KEYS = new Set([...SECRET_KEYS, 'certificate']);
 

@@ -11,6 +11,12 @@
 
 export const REDACTED = '[REDACTED]';
 
+/**
+ * Config keys that hold secrets: the loader takes them only from ${ENV_VAR} or a `<key>File` and
+ * registers their values; logs blank fields of these names.
+ */
+export const SECRET_KEYS: ReadonlySet<string> = new Set(['token', 'apiToken', 'apiKey', 'clientSecret', 'privateKey', 'triggerToken', 'metricsToken', 'password']);
+
 /** Shortest run of a secret's characters that is redacted on its own. */
 const FRAGMENT = 8;
 /** Shorter values are not secrets worth scanning for (and would redact ordinary words). */

@@ -1,7 +1,6 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
 import PinoPretty from 'pino-pretty';
-import { SECRET_KEYS } from '../config/load.js';
-import { secrets as registry } from '../net/secrets.js';
+import { secrets as registry, SECRET_KEYS } from '../net/secrets.js';
 
 export type { Logger } from 'pino';
 
