@@ -1,10 +1,8 @@
 import { SyncError, type FailureClass } from '../model/failure.js';
 import type { GroupOperation } from '../plan/groups.js';
 import type { SyncState } from '../store/sync-state.js';
-import type { TeamViewerScimClient } from '../teamviewer/scim-client.js';
+import type { GroupWriter } from '../teamviewer/port.js';
 import type { OperationOutcome } from './apply.js';
-
-export type GroupWriter = Pick<TeamViewerScimClient, 'findGroupByName' | 'createGroup' | 'renameGroup' | 'addGroupMembers' | 'removeGroupMembers' | 'deleteGroup'>;
 
 export interface GroupApplyContext {
   client: GroupWriter;

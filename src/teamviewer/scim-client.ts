@@ -16,6 +16,7 @@ import {
 } from '../model/teamviewer.js';
 import { classifyHttpFailure, isEndpointUnavailable } from './errors.js';
 import { outsideText, registerSecret } from '../net/secrets.js';
+import type { TeamViewerPort, TokenOwner } from './port.js';
 import {
   listResponseSchema,
   scimErrorSchema,
@@ -38,12 +39,6 @@ export interface ScimClientOptions {
   pageSize?: number;
   /** Called for every answer; `path` is the route template (e.g. /Users/{id}), fit for a metric label. */
   onResponse?: (info: { method: string; path: string; status: number; ms: number }) => void;
-}
-
-export interface TokenOwner {
-  id?: string;
-  email: string;
-  name?: string;
 }
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -140,7 +135,7 @@ function nameOf(displayName: string): { formatted: string; givenName?: string; f
  * Every failure is thrown as a classified SyncError; no HTTP library error (which would carry the
  * token in its request headers) leaves this class.
  */
-export class TeamViewerScimClient {
+export class TeamViewerScimClient implements TeamViewerPort {
   private readonly http: AxiosInstance;
   private readonly baseUrl: string;
   private readonly webApiBaseUrl: string;
