@@ -16,6 +16,16 @@ export interface HttpFailure {
   code?: string;
 }
 
+/** A call that got no answer at all; `code` names why (ECONNREFUSED, ENOTFOUND, ETIMEDOUT, ...). */
+export class NoAnswerError extends SyncError {
+  readonly code: string;
+
+  constructor(code: string, message: string, opts: { maybeApplied: boolean }) {
+    super('transient', message, opts);
+    this.code = code;
+  }
+}
+
 const DETAIL_LIMIT = 300;
 
 const RATE_LIMIT_TAGS = new Set(['rate_limit_reached', 'too_many_retries']);
@@ -115,7 +125,7 @@ export function classifyHttpFailure(input: HttpFailure): SyncError {
     const what = timedOut ? 'no whole answer in time' : code === 'ERR_BODY_TOO_LARGE' ? 'the answer was larger than tvsync accepts' : 'the connection failed';
     // A create that timed out or lost its connection may have reached TeamViewer all the same.
     const maybeApplied = isPost && !NOT_SENT_CODES.has(code);
-    return new SyncError('transient', sentence(`${call} → ${code} transient: ${what}`, HINTS.transient), { maybeApplied });
+    return new NoAnswerError(code, sentence(`${call} → ${code} transient: ${what}`, HINTS.transient), { maybeApplied });
   }
 
   const status = input.status;

@@ -243,6 +243,17 @@ export class TeamViewerScimClient implements TeamViewerPort {
   }
 
   /**
+   * One page of the user list and the company's user count, without reading the other pages: a
+   * cheap look for the connection check. Not a list read: nothing here is complete.
+   */
+  async userPage(opts: { startIndex?: number; count: number }): Promise<{ totalResults: number; users: TvUser[] }> {
+    const query = { startIndex: opts.startIndex ?? 1, count: opts.count };
+    const call: Call = { method: 'GET', path: '/Users', route: '/Users', query };
+    const page = this.expect(call, await this.send(call), [200], listResponseSchema(scimUserSchema), 'a SCIM ListResponse');
+    return { totalResults: page.totalResults, users: (page.Resources ?? []).map(toTvUser) };
+  }
+
+  /**
    * The account the script token belongs to (Web API v1), so the sync never locks itself out.
    * Undefined when the token may not read account data (403/404).
    */
