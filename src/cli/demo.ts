@@ -8,7 +8,7 @@ import { Daemon } from '../runtime/daemon.js';
 import { tryRedis } from '../runtime/redis.js';
 import { renderReport, type CycleReport } from '../runtime/report.js';
 import { requestCycle, waitForCycleReport } from '../runtime/trigger.js';
-import { TeamViewerEmulator } from '../teamviewer/emulator.js';
+import { TeamViewerEmulator } from '../emulator/server.js';
 
 const DEMO_DIR = fileURLToPath(new URL('../../config/demo', import.meta.url));
 const DEMO_TOKEN = 'demo-script-token-not-a-secret';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { writeFileExport } from '../../src/connectors/file.js';
 import type { DirectoryUser } from '../../src/model/directory.js';
-import { TeamViewerEmulator, type EmulatorOptions } from '../../src/teamviewer/emulator.js';
+import { TeamViewerEmulator, type EmulatorOptions } from '../../src/emulator/server.js';
 
 export const TOKEN = 'test-token-0123456789';
 export const OWNER = 'owner@corp.example';

@@ -20,7 +20,7 @@ import {
   type EmulatorUser,
   type GroupChange,
   type StoredGroup,
-} from './emulator-store.js';
+} from './store.js';
 
 export {
   emulatorStateSchema,
@@ -28,7 +28,7 @@ export {
   type EmulatorState,
   type EmulatorStateInput,
   type EmulatorUser,
-} from './emulator-store.js';
+} from './store.js';
 
 export interface EmulatorOptions {
   /** Accepted bearer tokens; anything else is answered 401. */

@@ -16,7 +16,7 @@ import {
   emulatorStateSchema,
   runEmulator,
   type EmulatorOptions,
-} from '../../src/teamviewer/emulator.js';
+} from '../../src/emulator/server.js';
 
 const TOKEN = 'secret-token';
 
