@@ -7,7 +7,7 @@ import type { SyncConfig, TvsyncConfig } from '../config/schema.js';
 import { SyncError } from '../model/failure.js';
 import { collectSecrets, createLogger, type Logger } from '../observe/log.js';
 import { SourceReadError } from '../connectors/source.js';
-import { runEmulator } from '../emulator/server.js';
+import { runEmulator } from '../emulator/run.js';
 import { previewGroups, readAndPlan } from '../runtime/prepare.js';
 import { connectRedis, describeRedisUrl, openRedis, RedisOutage, RedisUnavailable, verifyRedis } from '../runtime/redis.js';
 import { buildSyncSides } from '../runtime/wiring.js';

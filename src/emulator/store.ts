@@ -1,17 +1,5 @@
 import { z } from 'zod';
-
-/** A failure the emulator answers as a SCIM error body. */
-export class ScimError extends Error {
-  readonly status: number;
-  readonly scimType: string | undefined;
-
-  constructor(status: number, detail: string, scimType?: string) {
-    super(detail);
-    this.name = 'ScimError';
-    this.status = status;
-    this.scimType = scimType;
-  }
-}
+import { ScimError } from './errors.js';
 
 /** A company user as the emulator keeps it, create-only attributes included. */
 export interface EmulatorUser {

@@ -11,12 +11,9 @@ import {
   SCIM_USER_SCHEMA,
   SSO_USER_SCHEMA,
 } from '../../src/model/teamviewer.js';
-import {
-  TeamViewerEmulator,
-  emulatorStateSchema,
-  runEmulator,
-  type EmulatorOptions,
-} from '../../src/emulator/server.js';
+import { runEmulator } from '../../src/emulator/run.js';
+import { TeamViewerEmulator, type EmulatorOptions } from '../../src/emulator/server.js';
+import { emulatorStateSchema } from '../../src/emulator/store.js';
 
 const TOKEN = 'secret-token';
 
