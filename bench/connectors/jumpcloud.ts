@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import pino from 'pino';
 import { createJumpcloudSource, jumpcloudSourceConfigSchema } from '../../src/connectors/jumpcloud.js';
-import { MemoryStateStore } from '../../src/connectors/source.js';
+import { MemoryStateStore } from '../../src/store/memory-state.js';
 import { measureRead, type ReadFigures } from './measure-read.js';
 
 const KEY = 'bench-key';

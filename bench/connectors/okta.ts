@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { createOktaSource, oktaSourceConfigSchema } from '../../src/connectors/okta.js';
-import { MemoryStateStore } from '../../src/connectors/source.js';
+import { MemoryStateStore } from '../../src/store/memory-state.js';
 import { measureRead, type ReadFigures } from './measure-read.js';
 
 const APP_ID = '0oabenchapp0000001';

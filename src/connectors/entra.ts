@@ -8,7 +8,7 @@ import type { DirectoryIssue, DirectoryRead, DirectoryUser } from '../model/dire
 import { SyncError } from '../model/failure.js';
 import { DEFAULT_BACKOFF, parseRetryAfter, withRetries, type BackoffPolicy } from '../net/retry.js';
 import { outsideText, registerSecret, scrubSecrets } from '../net/secrets.js';
-import { MAX_RESPONSE_BYTES, boundedBackoff, describeWait, isRedirect, redirectRefusal, requestSignal, waitRefusal } from './idp-http.js';
+import { MAX_RESPONSE_BYTES, boundedBackoff, describeWait, isRedirect, redirectRefusal, requestSignal, waitRefusal } from '../net/request-limits.js';
 import {
   SourceReadError,
   type ConnectionCheck,

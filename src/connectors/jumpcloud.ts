@@ -6,7 +6,7 @@ import type { DirectoryGroup, DirectoryIssue, DirectoryRead, DirectoryUser } fro
 import { SyncError, type FailureClass } from '../model/failure.js';
 import { DEFAULT_BACKOFF, parseRetryAfter, withRetries } from '../net/retry.js';
 import { outsideText, registerSecret } from '../net/secrets.js';
-import { MAX_RESPONSE_BYTES, boundedBackoff, describeWait, isRedirect, redirectRefusal, requestSignal, waitRefusal } from './idp-http.js';
+import { MAX_RESPONSE_BYTES, boundedBackoff, describeWait, isRedirect, redirectRefusal, requestSignal, waitRefusal } from '../net/request-limits.js';
 import { SourceReadError, type ConnectionCheck, type DirectorySource, type ReadOptions, type SourceDeps } from './source.js';
 import {
   SYSTEM_USER_FIELDS,

@@ -16,6 +16,7 @@ import {
 } from '../model/teamviewer.js';
 import { classifyHttpFailure, isEndpointUnavailable } from './errors.js';
 import { outsideText, registerSecret } from '../net/secrets.js';
+import type { ResponseInfo } from '../net/response-info.js';
 import {
   listResponseSchema,
   scimErrorSchema,
@@ -37,7 +38,7 @@ export interface ScimClientOptions {
   /** Items asked for per list page. Default 100. */
   pageSize?: number;
   /** Called for every answer; `path` is the route template (e.g. /Users/{id}), fit for a metric label. */
-  onResponse?: (info: { method: string; path: string; status: number; ms: number }) => void;
+  onResponse?: (info: ResponseInfo) => void;
 }
 
 export interface TokenOwner {

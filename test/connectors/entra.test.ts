@@ -5,7 +5,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createEntraSource, entraSourceConfigSchema, type EntraSourceDeps } from '../../src/connectors/entra.js';
 import type { DirectoryRead } from '../../src/model/directory.js';
 import { SyncError } from '../../src/model/failure.js';
-import { MemoryStateStore, SourceReadError } from '../../src/connectors/source.js';
+import { SourceReadError } from '../../src/connectors/source.js';
+import { MemoryStateStore } from '../../src/store/memory-state.js';
 import { capturedLogger, echoedForms, expectNoLeak } from '../support/leaks.js';
 import { tricklingServer } from '../support/slow-server.js';
 

@@ -6,7 +6,8 @@ import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { createJumpcloudSource, jumpcloudSourceConfigSchema } from '../../src/connectors/jumpcloud.js';
 import { SYSTEM_USER_FIELDS } from '../../src/connectors/jumpcloud-wire.js';
 import { SyncError } from '../../src/model/failure.js';
-import { MemoryStateStore, SourceReadError } from '../../src/connectors/source.js';
+import { SourceReadError } from '../../src/connectors/source.js';
+import { MemoryStateStore } from '../../src/store/memory-state.js';
 import { capturedLogger, echoedForms, expectNoLeak } from '../support/leaks.js';
 import { tricklingServer } from '../support/slow-server.js';
 

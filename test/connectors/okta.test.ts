@@ -11,7 +11,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createOktaSource, oktaSourceConfigSchema } from '../../src/connectors/okta.js';
 import { SyncError } from '../../src/model/failure.js';
 import type { BackoffPolicy } from '../../src/net/retry.js';
-import { MemoryStateStore, SourceReadError } from '../../src/connectors/source.js';
+import { SourceReadError } from '../../src/connectors/source.js';
+import { MemoryStateStore } from '../../src/store/memory-state.js';
 import { capturedLogger, echoedForms, expectNoLeak } from '../support/leaks.js';
 import { tricklingServer } from '../support/slow-server.js';
 
