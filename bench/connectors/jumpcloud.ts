@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import pino from 'pino';
-import { createJumpcloudSource, jumpcloudSourceConfigSchema } from '../../src/connectors/jumpcloud.js';
+import { jumpcloudSourceConfigSchema } from '../../src/connectors/jumpcloud/config.js';
+import { createJumpcloudSource } from '../../src/connectors/jumpcloud/source.js';
 import { MemoryStateStore } from '../../src/store/memory-state.js';
 import { measureRead, type ReadFigures } from './measure-read.js';
 
