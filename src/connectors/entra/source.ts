@@ -17,11 +17,12 @@ import {
 } from '../source.js';
 import { EntraGraph, FullReadNeeded, LIST_ASSIGNMENTS, LIST_USERS, READ_GROUPS, type Call, type GetOptions } from './client.js';
 import type { EntraSourceConfig } from './config.js';
+import { latestDeltaLink, readGroupChanges, readUserChanges } from './delta.js';
 import { EntraSignIn, isMicrosoftAuthority } from './sign-in.js';
 import { SNAPSHOT_KEY, snapshotFingerprint, snapshotSchema, type ScopedGroup, type Snapshot } from './snapshot.js';
 import {
-  GROUP_DELTA_FIELDS,
   GROUP_TYPE,
+  PAGE_SIZE,
   USER_FIELDS,
   USER_TYPE,
   appRoleAssignmentSchema,
@@ -36,16 +37,12 @@ export interface EntraSourceDeps extends SourceDeps {
   credential?: TokenCredential;
 }
 
-const PAGE_SIZE = 999;
-
 /** The in-scope roots: users and groups assigned to the app, or the configured groups. */
 interface ScopeRoots {
   directUserIds: Set<string>;
   /** Group id → name where the listing already told it. */
   groups: Map<string, string | undefined>;
 }
-
-type UserChange = { kind: 'updated'; user: DirectoryUser } | { kind: 'removed' } | { kind: 'unreadable'; reason: string };
 
 export function createEntraSource(config: EntraSourceConfig, deps: EntraSourceDeps): DirectorySource {
   return new EntraSource(config, deps);
@@ -85,17 +82,6 @@ class EntraSource implements DirectorySource {
     const signIn = new EntraSignIn(config, deps.credential, boundedBackoff(this.backoff).maxWaitMs);
     this.graph = new EntraGraph(config, signIn, this.log, this.backoff, this.now);
     this.fingerprint = snapshotFingerprint(config);
-  }
-
-  private async latestDeltaLink(kind: 'users' | 'groups', signal?: AbortSignal): Promise<string> {
-    const call = kind === 'users' ? LIST_USERS : READ_GROUPS;
-    const select = kind === 'users' ? USER_FIELDS : GROUP_DELTA_FIELDS;
-    let link: string | undefined;
-    for await (const page of this.graph.pages(call, `/${kind}/delta`, { select, query: { $deltaToken: 'latest' } }, signal)) {
-      link = page['@odata.deltaLink'] ?? link;
-    }
-    if (!link) throw new SyncError('invalid', `${call.what}: Graph sent no delta link for ${kind}`);
-    return link;
   }
 
   private async readScopeRoots(issues: DirectoryIssue[], signal?: AbortSignal): Promise<ScopeRoots> {
@@ -199,52 +185,6 @@ class EntraSource implements DirectorySource {
     return wanted.flatMap(([id]) => read.get(id) ?? []);
   }
 
-  private async readUserChanges(link: string, signal?: AbortSignal): Promise<{ changes: Map<string, UserChange>; link: string }> {
-    const changes = new Map<string, UserChange>();
-    let next: string | undefined;
-    for await (const page of this.graph.pages(LIST_USERS, link, { headers: { Prefer: `odata.maxpagesize=${PAGE_SIZE}` } }, signal)) {
-      for (const raw of page.value) {
-        const ref = objectRefSchema.safeParse(raw);
-        if (!ref.success) throw new FullReadNeeded(`a user change could not be read (${payloadReason(ref.error)})`);
-        if (ref.data['@removed']) {
-          changes.set(ref.data.id, { kind: 'removed' });
-          continue;
-        }
-        const parsed = toDirectoryUser(raw, this.config.emailAttribute);
-        changes.set(ref.data.id, 'user' in parsed ? { kind: 'updated', user: parsed.user } : { kind: 'unreadable', reason: parsed.reason });
-      }
-      next = page['@odata.deltaLink'] ?? next;
-    }
-    if (!next) throw new SyncError('invalid', 'reading user changes: the delta round ended without a delta link');
-    return { changes, link: next };
-  }
-
-  /** Which groups changed (members, name, removal); the same group may come on several pages. */
-  private async readGroupChanges(
-    link: string,
-    signal?: AbortSignal,
-  ): Promise<{ touched: Set<string>; names: Map<string, string>; removed: Set<string>; link: string }> {
-    const touched = new Set<string>();
-    const names = new Map<string, string>();
-    const removed = new Set<string>();
-    let next: string | undefined;
-    for await (const page of this.graph.pages(READ_GROUPS, link, { headers: { Prefer: `odata.maxpagesize=${PAGE_SIZE}` } }, signal)) {
-      for (const raw of page.value) {
-        const ref = objectRefSchema.safeParse(raw);
-        if (!ref.success) throw new FullReadNeeded(`a group change could not be read (${payloadReason(ref.error)})`);
-        touched.add(ref.data.id);
-        // A group may come on several pages; its last entry says whether it is gone (or back).
-        if (ref.data['@removed']) removed.add(ref.data.id);
-        else removed.delete(ref.data.id);
-        const group = groupSchema.safeParse(raw);
-        if (!ref.data['@removed'] && group.success && group.data.displayName) names.set(group.data.id, group.data.displayName);
-      }
-      next = page['@odata.deltaLink'] ?? next;
-    }
-    if (!next) throw new SyncError('invalid', 'reading group changes: the delta round ended without a delta link');
-    return { touched, names, removed, link: next };
-  }
-
   private async finish(
     base: Pick<Snapshot, 'fullReadAt' | 'usersDeltaLink' | 'groupsDeltaLink'>,
     roots: ScopeRoots,
@@ -280,8 +220,8 @@ class EntraSource implements DirectorySource {
 
   private async fullRead(signal?: AbortSignal): Promise<DirectoryRead> {
     // Links first: what changes while the listing runs is replayed next cycle instead of being lost.
-    const usersDeltaLink = await this.latestDeltaLink('users', signal);
-    const groupsDeltaLink = await this.latestDeltaLink('groups', signal);
+    const usersDeltaLink = await latestDeltaLink(this.graph, 'users', signal);
+    const groupsDeltaLink = await latestDeltaLink(this.graph, 'groups', signal);
     const users = new Map<string, DirectoryUser>();
     const issues: DirectoryIssue[] = [];
     const roots = await this.readScopeRoots(issues, signal);
@@ -293,8 +233,8 @@ class EntraSource implements DirectorySource {
   }
 
   private async incrementalRead(saved: Snapshot, signal?: AbortSignal): Promise<DirectoryRead> {
-    const userChanges = await this.readUserChanges(saved.usersDeltaLink, signal);
-    const groupChanges = await this.readGroupChanges(saved.groupsDeltaLink, signal);
+    const userChanges = await readUserChanges(this.graph, saved.usersDeltaLink, this.config.emailAttribute, signal);
+    const groupChanges = await readGroupChanges(this.graph, saved.groupsDeltaLink, signal);
     const issues: DirectoryIssue[] = [];
     const users = new Map(saved.users.map((u): [string, DirectoryUser] => [u.id, u]));
     // Users once in scope, also those whose record was unreadable or who were soft-deleted (they may come back).

@@ -5,6 +5,9 @@ import type { EntraSourceConfig } from './config.js';
 
 /** Microsoft Graph's wire formats, only the fields tvsync reads. Unknown fields are ignored. */
 
+/** Graph's largest page for users, groups and members. */
+export const PAGE_SIZE = 999;
+
 /** The user properties a read asks for ($select): what DirectoryUser needs and no more. */
 export const USER_FIELDS = [
   'id',
