@@ -2,7 +2,8 @@ import type { SyncConfig, TvsyncConfig } from '../config/schema.js';
 import { createSource } from '../connectors/index.js';
 import type { Logger } from '../observe/log.js';
 import { createTeamViewerClient } from '../runtime/wiring.js';
-import { MemoryStateStore, type ConnectionCheck } from '../connectors/source.js';
+import type { ConnectionCheck } from '../connectors/source.js';
+import { MemoryStateStore } from '../store/memory-state.js';
 import { WARNING, checkTeamViewerConnection } from '../teamviewer/connection-check.js';
 
 /**

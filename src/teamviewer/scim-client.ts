@@ -17,6 +17,7 @@ import {
 import { classifyHttpFailure, isEndpointUnavailable } from './errors.js';
 import { outsideText, registerSecret } from '../net/secrets.js';
 import type { TeamViewerPort, TokenOwner } from './port.js';
+import type { ResponseInfo } from '../net/response-info.js';
 import {
   listResponseSchema,
   scimErrorSchema,
@@ -38,7 +39,7 @@ export interface ScimClientOptions {
   /** Items asked for per list page. Default 100. */
   pageSize?: number;
   /** Called for every answer; `path` is the route template (e.g. /Users/{id}), fit for a metric label. */
-  onResponse?: (info: { method: string; path: string; status: number; ms: number }) => void;
+  onResponse?: (info: ResponseInfo) => void;
 }
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { writeFileExport } from '../../src/connectors/file.js';
+import { writeFileExport } from '../../src/connectors/file/manifest.js';
 import type { DirectoryUser } from '../../src/model/directory.js';
 import { TeamViewerEmulator, type EmulatorOptions } from '../../src/emulator/server.js';
 

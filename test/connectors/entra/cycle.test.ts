@@ -1,7 +1,7 @@
 import nock from 'nock';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_BACKOFF } from '../../src/net/retry.js';
-import { provisioned, runCycle, useConnectorCycle, userWrites } from '../support/cycle.js';
+import { DEFAULT_BACKOFF } from '../../../src/net/retry.js';
+import { provisioned, runCycle, useConnectorCycle, userWrites } from '../../support/cycle.js';
 
 /*
  * A whole cycle with Entra ID as the source: the daemon's own Entra connector (client-secret sign-in

@@ -3,10 +3,12 @@ import { appendFileSync, mkdtempSync, readdirSync, renameSync, rmSync, truncateS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SourceReadError } from '../../src/connectors/source.js';
-import { createFileSource, fileSourceConfigSchema, writeFileExport, type FileSourceOptions } from '../../src/connectors/file.js';
-import type { TvUser } from '../../src/model/teamviewer.js';
-import { computePlan } from '../../src/plan/diff.js';
+import { SourceReadError } from '../../../src/connectors/source.js';
+import { fileSourceConfigSchema, type FileSourceOptions } from '../../../src/connectors/file/config.js';
+import { writeFileExport } from '../../../src/connectors/file/manifest.js';
+import { createFileSource } from '../../../src/connectors/file/source.js';
+import type { TvUser } from '../../../src/model/teamviewer.js';
+import { computePlan } from '../../../src/plan/diff.js';
 
 /**
  * Exports as exporters really leave them: cut at a line or inside a field, rewritten while read,

@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createFileSource } from '../../src/connectors/file.js';
-import { parseCsv } from '../../src/connectors/csv.js';
+import { createFileSource } from '../../../src/connectors/file/source.js';
+import { parseCsv } from '../../../src/connectors/file/csv.js';
 
 function dirWith(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'tvsync-file-'));

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import type { DirectoryUser } from '../../model/directory.js';
+import type { OktaSourceConfig } from './config.js';
 
 /**
  * Okta Management API payloads, as far as tvsync reads them. Objects are not strict: Okta adds
@@ -69,29 +71,24 @@ export const oktaTokenErrorSchema = z.object({
 export const httpFailureSchema = z.object({ status: z.number().int(), errorCode: z.string().optional(), errorSummary: z.string().optional() });
 export const networkFailureSchema = z.object({ name: z.literal('FetchError'), type: z.string(), code: z.string().optional() });
 
-/** What tvsync keeps between incremental reads (in the sync's state store). */
-export const snapshotSchema = z.object({
-  scopeKey: z.string(),
-  fullReadAt: z.number(),
-  watermark: z.string(),
-  users: z.array(
-    z.object({
-      id: z.string(),
-      active: z.boolean(),
-      email: z.string().optional(),
-      displayName: z.string().optional(),
-      givenName: z.string().optional(),
-      familyName: z.string().optional(),
-      preferredLanguage: z.string().optional(),
-    }),
-  ),
-});
-export type Snapshot = z.infer<typeof snapshotSchema>;
+// STAGED and PROVISIONED users have not activated their Okta account yet, so they count as inactive
+// like SUSPENDED and DEPROVISIONED; the others can sign in (or will after a password/unlock step).
+const ACTIVE_STATUSES: ReadonlySet<OktaUserStatus> = new Set(['ACTIVE', 'PASSWORD_EXPIRED', 'LOCKED_OUT', 'RECOVERY']);
 
-/** Short reason for a record that failed its schema: first problem's path and message. */
-export function describeWireProblem(error: z.ZodError): string {
-  const problem = error.issues[0];
-  if (!problem) return 'does not match the expected shape';
-  const where = problem.path.length > 0 ? problem.path.join('.') : 'record';
-  return `${where}: ${problem.message}`;
+export function toDirectoryUser(user: OktaUser, emailAttribute: OktaSourceConfig['emailAttribute']): DirectoryUser {
+  const profile = user.profile;
+  const out: DirectoryUser = { id: user.id, active: ACTIVE_STATUSES.has(user.status) };
+  const email = emailAttribute === 'login' ? profile.login : profile.email;
+  if (email) out.email = email;
+  if (profile.displayName) out.displayName = profile.displayName;
+  if (profile.firstName) out.givenName = profile.firstName;
+  if (profile.lastName) out.familyName = profile.lastName;
+  if (profile.preferredLanguage) out.preferredLanguage = profile.preferredLanguage;
+  return out;
+}
+
+/** The id of any Okta record that has one. */
+export function idOf(raw: unknown): string | undefined {
+  const parsed = oktaIdSchema.safeParse(raw);
+  return parsed.success ? parsed.data.id : undefined;
 }

@@ -1,8 +1,8 @@
 import nock from 'nock';
 import { describe, expect, it } from 'vitest';
-import { SYSTEM_USER_FIELDS } from '../../src/connectors/jumpcloud-wire.js';
-import { DEFAULT_BACKOFF } from '../../src/net/retry.js';
-import { provisioned, runCycle, useConnectorCycle, userWrites, type ProvisionedUser } from '../support/cycle.js';
+import { SYSTEM_USER_FIELDS } from '../../../src/connectors/jumpcloud/wire.js';
+import { DEFAULT_BACKOFF } from '../../../src/net/retry.js';
+import { provisioned, runCycle, useConnectorCycle, userWrites, type ProvisionedUser } from '../../support/cycle.js';
 
 /*
  * A whole cycle with JumpCloud as the source: the daemon's own JumpCloud connector talks to a nock'd

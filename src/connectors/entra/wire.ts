@@ -1,6 +1,12 @@
 import { z } from 'zod';
+import type { DirectoryUser } from '../../model/directory.js';
+import { payloadReason } from '../../net/payload.js';
+import type { EntraSourceConfig } from './config.js';
 
 /** Microsoft Graph's wire formats, only the fields tvsync reads. Unknown fields are ignored. */
+
+/** Graph's largest page for users, groups and members. */
+export const PAGE_SIZE = 999;
 
 /** The user properties a read asks for ($select): what DirectoryUser needs and no more. */
 export const USER_FIELDS = [
@@ -64,3 +70,18 @@ export const appRoleAssignmentSchema = z.object({
   principalType: z.string(),
   principalDisplayName: optionalText,
 });
+
+export type UserParse = { user: DirectoryUser } | { reason: string };
+
+export function toDirectoryUser(raw: unknown, emailAttribute: EntraSourceConfig['emailAttribute']): UserParse {
+  const parsed = userSchema.safeParse(raw);
+  if (!parsed.success) return { reason: payloadReason(parsed.error) };
+  const u = parsed.data;
+  // accountEnabled is null for a few object kinds and absent without User.Read.All: Entra's default is enabled.
+  const user: DirectoryUser = { id: u.id, active: u.accountEnabled ?? true };
+  const fields = { email: u[emailAttribute], displayName: u.displayName, givenName: u.givenName, familyName: u.surname, preferredLanguage: u.preferredLanguage };
+  for (const [key, value] of Object.entries(fields) as [keyof typeof fields, string | undefined][]) {
+    if (value !== undefined) user[key] = value;
+  }
+  return { user };
+}

@@ -1,8 +1,8 @@
 import nock from 'nock';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_BACKOFF } from '../../src/net/retry.js';
-import { provisioned, runCycle, useConnectorCycle, userWrites } from '../support/cycle.js';
-import { appGroup, appUser, oktaGroup, oktaUser, paged, rateHeaders, type OktaFake, type OktaStatus } from '../support/okta-fake.js';
+import { DEFAULT_BACKOFF } from '../../../src/net/retry.js';
+import { provisioned, runCycle, useConnectorCycle, userWrites } from '../../support/cycle.js';
+import { appGroup, appUser, oktaGroup, oktaUser, paged, rateHeaders, type OktaFake, type OktaStatus } from '../../support/okta-fake.js';
 
 /*
  * A whole cycle with Okta as the source: the daemon's own Okta connector talks to a nock'd Okta org
