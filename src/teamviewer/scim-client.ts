@@ -18,6 +18,8 @@ import { classifyHttpFailure, isEndpointUnavailable } from './errors.js';
 import { outsideText, registerSecret } from '../net/secrets.js';
 import type { TeamViewerPort, TokenOwner } from './port.js';
 import type { ResponseInfo } from '../net/response-info.js';
+import { payloadReason } from '../net/payload.js';
+import { MAX_RESPONSE_BYTES, requestSignal } from '../net/request-limits.js';
 import {
   listResponseSchema,
   scimErrorSchema,
@@ -61,12 +63,6 @@ interface Answer {
   body: unknown;
   headers: Record<string, unknown>;
 }
-
-/**
- * A page of 1,000 users is well under 1 MB; an answer this large is not one tvsync asked for and
- * is refused rather than held in memory.
- */
-const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
 /** No TeamViewer company comes near this; reaching it means the server's paging is broken. */
 const MAX_LIST_ITEMS = 1_000_000;
@@ -165,8 +161,8 @@ export class TeamViewerScimClient implements TeamViewerPort {
       },
       // Status codes and bodies are judged here, so every answer comes back as text.
       validateStatus: () => true,
-      maxContentLength: MAX_BODY_BYTES,
-      maxBodyLength: MAX_BODY_BYTES,
+      maxContentLength: MAX_RESPONSE_BYTES,
+      maxBodyLength: MAX_RESPONSE_BYTES,
       responseType: 'text',
       transformResponse: [(data: unknown) => data],
       maxRedirects: 0,
@@ -408,8 +404,7 @@ export class TeamViewerScimClient implements TeamViewerPort {
     if (!ok.includes(answer.status)) throw this.fail(call, answer);
     const parsed = schema.safeParse(answer.body);
     if (parsed.success) return parsed.data;
-    const issue = parsed.error.issues[0];
-    const where = issue ? `${issue.path.join('.') || 'body'}: ${issue.message}` : 'unreadable';
+    const where = payloadReason(parsed.error, { root: 'body' });
     const said = scimErrorSchema.safeParse(answer.body);
     const error =
       said.success && (said.data.schemas?.includes(SCIM_ERROR_SCHEMA) || said.data.detail !== undefined)
@@ -452,8 +447,7 @@ export class TeamViewerScimClient implements TeamViewerPort {
     const started = performance.now();
     // axios' own timeout only notices a silent socket; a body trickling a byte a second would
     // never end. The deadline bounds the whole exchange, and the caller's signal can end it sooner.
-    const deadline = AbortSignal.timeout(this.timeoutMs);
-    const signal = call.signal ? AbortSignal.any([call.signal, deadline]) : deadline;
+    const { signal, deadline } = requestSignal(this.timeoutMs, call.signal);
     let response;
     try {
       response = await this.http.request<unknown>({
