@@ -1,0 +1,52 @@
+import { CycleStore } from '../../runtime/cycle-store.js';
+import { HealthStore, isQuarantined } from '../../runtime/health.js';
+import { closeQueues, openQueues } from '../../runtime/queues.js';
+import { renderReport } from '../../runtime/report.js';
+import { describePause, RateLimitPauseStore } from '../../store/rate-limit-pause.js';
+import { load, requireRedis, selectSyncs } from '../context.js';
+
+export interface StatusOptions {
+  config?: string;
+  sync?: string;
+  last: number;
+  json?: boolean;
+}
+
+/** `tvsync status`: each sync's schedule, queue and last cycle reports. */
+export async function statusCommand(opts: StatusOptions): Promise<void> {
+  const { config } = load(opts.config);
+  const redis = await requireRedis(config);
+  const out = [];
+  try {
+    for (const sync of selectSyncs(config, opts.sync)) {
+      const queues = openQueues(sync.name, redis, config.redis.prefix);
+      try {
+        const [scheduler, cycleCounts, operationCounts, reports, health, pause] = await Promise.all([
+          queues.cycles.getJobScheduler(`cycle-${sync.name}`),
+          queues.cycles.getJobCounts('active', 'waiting', 'delayed'),
+          queues.operations.getJobCounts('active', 'waiting', 'delayed', 'failed'),
+          new CycleStore(redis, config.redis.prefix, sync.name).reports(opts.last),
+          new HealthStore(redis, config.redis.prefix, sync.name).load(),
+          new RateLimitPauseStore(redis, config.redis.prefix, sync.name).current(Date.now()),
+        ]);
+        const quarantined = isQuarantined(health, Date.now());
+        out.push({ sync: sync.name, nextCycleAt: scheduler?.next ? new Date(scheduler.next).toISOString() : null, every: sync.schedule.every, quarantined, health, pause: pause ?? null, cycles: cycleCounts, operations: operationCounts, reports });
+      } finally {
+        await closeQueues(queues);
+      }
+    }
+  } finally {
+    redis.disconnect();
+  }
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    return;
+  }
+  for (const s of out) {
+    process.stdout.write(`sync ${s.sync}: next cycle ${s.nextCycleAt ?? 'not scheduled (is a daemon with the scheduler role running?)'}; cycles active ${s.cycles.active ?? 0}, waiting ${(s.cycles.waiting ?? 0) + (s.cycles.delayed ?? 0)}; operations active ${s.operations.active ?? 0}, waiting ${(s.operations.waiting ?? 0) + (s.operations.delayed ?? 0)}\n`);
+    if (s.pause) process.stdout.write(`  ${describePause(s.pause)}\n`);
+    if (s.quarantined) process.stdout.write(`  QUARANTINED until ${new Date(s.health.quarantinedUntil ?? 0).toISOString()}: ${s.health.reason ?? ''}; fix the cause, then tvsync sync-now --sync ${s.sync}\n`);
+    if (s.reports.length === 0) process.stdout.write('  no cycle has finished yet\n');
+    for (const report of s.reports) process.stdout.write(`${renderReport(report, { maxItems: 10 }).replace(/^/gm, '  ')}\n`);
+  }
+}
