@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationBetween } from './duration.js';
+import { durationBetween } from '../units/duration.js';
 import { entraSourceConfigSchema } from '../connectors/entra/config.js';
 import { fileSourceConfigSchema } from '../connectors/file/config.js';
 import { jumpcloudSourceConfigSchema } from '../connectors/jumpcloud/config.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationBetween } from '../../config/duration.js';
+import { durationBetween } from '../../units/duration.js';
 
 /** The file source's config block: zod and durations only. */
 

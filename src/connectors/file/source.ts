@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { formatDuration } from '../../config/duration.js';
+import { formatDuration } from '../../units/duration.js';
 import type { DirectoryGroup, DirectoryIssue, DirectoryRead, DirectoryUser } from '../../model/directory.js';
 import { payloadReason } from '../../net/payload.js';
 import { SourceReadError, type ConnectionCheck, type DirectorySource, type ReadOptions } from '../source.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationBetween } from '../../config/duration.js';
+import { durationBetween } from '../../units/duration.js';
 
 /** The okta source's config block: zod and durations only, so loading a config loads no SDK. */
 
