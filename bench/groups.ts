@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { parseConfig } from '../src/config/load.js';
-import { writeFileExport } from '../src/connectors/file.js';
+import { writeFileExport } from '../src/connectors/file/manifest.js';
 import { Daemon } from '../src/runtime/daemon.js';
 import { requestCycle, waitForCycleReport } from '../src/runtime/trigger.js';
 import type { CycleReport } from '../src/plan/report.js';

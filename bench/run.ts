@@ -12,6 +12,7 @@ const BENCHES: Record<string, { module: string; fn: string }> = {
   entra: { module: './connectors/entra.ts', fn: 'benchEntraRead' },
   okta: { module: './connectors/okta.ts', fn: 'benchOktaRead' },
   jumpcloud: { module: './connectors/jumpcloud.ts', fn: 'benchJumpcloudRead' },
+  startup: { module: './startup.ts', fn: 'benchStartup' },
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { parseConfig } from '../src/config/load.js';
-import { writeFileExport } from '../src/connectors/file.js';
+import { writeFileExport } from '../src/connectors/file/manifest.js';
 import { Daemon } from '../src/runtime/daemon.js';
 import { requestCycle, waitForCycleReport } from '../src/runtime/trigger.js';
 import { BENCH_TOKEN, REDIS_URL, dropPrefix, startEmulatorProcess } from './emulator-process.js';

@@ -1,8 +1,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { createEntraSource, entraSourceConfigSchema } from '../../src/connectors/entra.js';
-import { MemoryStateStore } from '../../src/connectors/source.js';
+import { entraSourceConfigSchema } from '../../src/connectors/entra/config.js';
+import { createEntraSource } from '../../src/connectors/entra/source.js';
+import { MemoryStateStore } from '../../src/store/memory-state.js';
 import { measureRead, type ReadFigures } from './measure-read.js';
 
 const PAGE_SIZE = 999;

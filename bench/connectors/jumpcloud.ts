@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import pino from 'pino';
-import { createJumpcloudSource, jumpcloudSourceConfigSchema } from '../../src/connectors/jumpcloud.js';
-import { MemoryStateStore } from '../../src/connectors/source.js';
+import { jumpcloudSourceConfigSchema } from '../../src/connectors/jumpcloud/config.js';
+import { createJumpcloudSource } from '../../src/connectors/jumpcloud/source.js';
+import { MemoryStateStore } from '../../src/store/memory-state.js';
 import { measureRead, type ReadFigures } from './measure-read.js';
 
 const KEY = 'bench-key';

@@ -1,8 +1,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { createOktaSource, oktaSourceConfigSchema } from '../../src/connectors/okta.js';
-import { MemoryStateStore } from '../../src/connectors/source.js';
+import { oktaSourceConfigSchema } from '../../src/connectors/okta/config.js';
+import { createOktaSource } from '../../src/connectors/okta/source.js';
+import { MemoryStateStore } from '../../src/store/memory-state.js';
 import { measureRead, type ReadFigures } from './measure-read.js';
 
 const APP_ID = '0oabenchapp0000001';

@@ -10,7 +10,7 @@ import { dropPrefix } from '../store/drop-prefix.js';
 import type { CycleReport } from '../plan/report.js';
 import { renderReport } from './render-report.js';
 import { requestCycle, waitForCycleReport } from '../runtime/trigger.js';
-import { TeamViewerEmulator } from '../teamviewer/emulator.js';
+import { TeamViewerEmulator } from '../emulator/server.js';
 
 const DEMO_DIR = fileURLToPath(new URL('../../config/demo', import.meta.url));
 const DEMO_TOKEN = 'demo-script-token-not-a-secret';

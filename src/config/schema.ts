@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { durationBetween } from './duration.js';
-import { entraSourceConfigSchema } from '../connectors/entra.js';
-import { fileSourceConfigSchema } from '../connectors/file.js';
-import { jumpcloudSourceConfigSchema } from '../connectors/jumpcloud.js';
-import { oktaSourceConfigSchema } from '../connectors/okta.js';
+import { durationBetween } from '../units/duration.js';
+import { entraSourceConfigSchema } from '../connectors/entra/config.js';
+import { fileSourceConfigSchema } from '../connectors/file/config.js';
+import { jumpcloudSourceConfigSchema } from '../connectors/jumpcloud/config.js';
+import { oktaSourceConfigSchema } from '../connectors/okta/config.js';
 
 const syncName = z
   .string()

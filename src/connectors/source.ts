@@ -39,19 +39,6 @@ export interface SourceStateStore {
   delete(key: string): Promise<void>;
 }
 
-export class MemoryStateStore implements SourceStateStore {
-  private readonly values = new Map<string, string>();
-  async get(key: string): Promise<string | undefined> {
-    return this.values.get(key);
-  }
-  async set(key: string, value: string): Promise<void> {
-    this.values.set(key, value);
-  }
-  async delete(key: string): Promise<void> {
-    this.values.delete(key);
-  }
-}
-
 /** Thrown when a read cannot cover the scope; the cycle then plans no deactivation. */
 export class SourceReadError extends Error {
   constructor(

@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CycleReport, OperationResult } from '../plan/report.js';
+import type { ResponseInfo } from '../net/response-info.js';
 
 /** Jobs of one queue in one state, as the runtime counts them at scrape time. */
 export interface QueueDepthSample {
@@ -10,13 +11,6 @@ export interface QueueDepthSample {
 }
 
 export type QueueDepthCollector = () => Promise<QueueDepthSample[]>;
-
-export interface TeamViewerResponseInfo {
-  method: string;
-  path: string;
-  status: number;
-  ms: number;
-}
 
 export interface TvsyncMetricsOptions {
   /** Process and Node.js metrics (CPU, memory, event loop lag, GC) under their usual names. */
@@ -182,7 +176,7 @@ export class TvsyncMetrics {
     if (result.status === 'failed') this.operationFailures.inc({ sync, kind: result.kind, failure_class: result.failureClass ?? 'unknown' });
   }
 
-  teamviewerResponse(sync: string, info: TeamViewerResponseInfo): void {
+  teamviewerResponse(sync: string, info: ResponseInfo): void {
     const method = info.method.toUpperCase();
     const route = routeLabel(info.path);
     this.tvRequests.inc({ sync, method, route, status: String(info.status) });

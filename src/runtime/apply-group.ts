@@ -1,9 +1,7 @@
 import { SyncError, type FailureClass } from '../model/failure.js';
 import type { GroupOperation } from '../plan/group-types.js';
 import type { SyncState } from '../store/sync-state.js';
-import type { TeamViewerScimClient } from '../teamviewer/scim-client.js';
-
-export type GroupWriter = Pick<TeamViewerScimClient, 'findGroupByName' | 'createGroup' | 'renameGroup' | 'addGroupMembers' | 'removeGroupMembers' | 'deleteGroup'>;
+import type { GroupWriter } from '../teamviewer/port.js';
 
 export interface GroupApplyContext {
   client: GroupWriter;

@@ -3,9 +3,7 @@ import type { TvUser, TvUserChanges } from '../model/teamviewer.js';
 import { emailKey } from '../plan/mapping.js';
 import type { ChangeUserOperation, CreateUserOperation, UserOperation } from '../plan/types.js';
 import type { SyncState } from '../store/sync-state.js';
-import type { TeamViewerScimClient } from '../teamviewer/scim-client.js';
-
-export type UserWriter = Pick<TeamViewerScimClient, 'findUserByEmail' | 'createUser' | 'updateUser'>;
+import type { UserWriter } from '../teamviewer/port.js';
 
 export type OperationOutcome =
   | { status: 'applied'; tvUserId: string; adopted?: boolean; message: string }

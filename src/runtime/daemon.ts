@@ -17,6 +17,7 @@ import { buildSyncSides } from './wiring.js';
 import { HealthStore } from '../store/health.js';
 import { ApprovalStore } from '../store/approvals.js';
 import { RateLimitPauseStore, type RateLimitPause } from '../store/rate-limit-pause.js';
+import type { ResponseInfo } from '../net/response-info.js';
 
 export interface DaemonOptions {
   scheduler: boolean;
@@ -31,7 +32,7 @@ export interface DaemonOptions {
   /** Called once per cycle with its group plan, after it is persisted (the provisioning log records the group skips). */
   onGroupsPlanned?: (sync: string, cycleId: string, plan: GroupPlan) => void | Promise<void>;
   onResult?: (sync: string, cycleId: string, result: OperationResult) => void | Promise<void>;
-  onResponse?: (sync: string, info: { method: string; path: string; status: number; ms: number }) => void;
+  onResponse?: (sync: string, info: ResponseInfo) => void;
   /** A 429 paused the sync's operations. */
   onPause?: (sync: string, pause: RateLimitPause) => void;
   /** Where connection errors go (one log line per outage); shared with the caller's own connections. */

@@ -10,14 +10,14 @@ import { computePlan } from '../plan/diff.js';
 import type { Plan, PlanPolicy } from '../plan/types.js';
 import type { DirectorySource } from '../connectors/source.js';
 import type { SyncState } from '../store/sync-state.js';
-import type { TeamViewerScimClient } from '../teamviewer/scim-client.js';
+import type { TeamViewerPort } from '../teamviewer/port.js';
 import { DEFAULT_BACKOFF, withRetries, type BackoffPolicy } from '../net/retry.js';
 
 /** Everything one sync needs to read both sides and plan; the edges are passed in, so tests swap them. */
 export interface SyncSides {
   sync: SyncConfig;
   source: DirectorySource;
-  client: TeamViewerScimClient;
+  client: TeamViewerPort;
   state: SyncState;
   log: Logger;
   now: () => number;

@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { LinkChange, OutsideCompanyRecord } from '../plan/types.js';
-import { MemoryStateStore, type SourceStateStore } from '../connectors/source.js';
+import type { SourceStateStore } from '../connectors/source.js';
 import { syncKeys } from './keys.js';
+import { MemoryStateStore } from './memory-state.js';
 
 /**
  * What one sync remembers between cycles: which IdP object is which TeamViewer user (TeamViewer

@@ -3,6 +3,7 @@ import { SyncError, type FailureClass } from '../model/failure.js';
 import { parseRetryAfter } from '../net/retry.js';
 import { outsideText } from '../net/secrets.js';
 import { scimErrorSchema, webApiErrorSchema } from './wire.js';
+import { failureClassOfStatus } from '../net/http-status.js';
 
 export interface HttpFailure {
   method: string;
@@ -14,6 +15,16 @@ export interface HttpFailure {
   headers?: Record<string, unknown>;
   /** Node or axios error code, e.g. ECONNRESET, ETIMEDOUT, ECONNABORTED. */
   code?: string;
+}
+
+/** A call that got no answer at all; `code` names why (ECONNREFUSED, ENOTFOUND, ETIMEDOUT, ...). */
+export class NoAnswerError extends SyncError {
+  readonly code: string;
+
+  constructor(code: string, message: string, opts: { maybeApplied: boolean }) {
+    super('transient', message, opts);
+    this.code = code;
+  }
 }
 
 const DETAIL_LIMIT = 300;
@@ -69,15 +80,17 @@ function headerValue(headers: Record<string, unknown> | undefined, name: string)
   return key === undefined ? undefined : headers[key];
 }
 
+/** TeamViewer's tags and its "already exists" wording first, then the status rule every client shares. */
 function classOf(status: number, tag: string | undefined, detail: string | undefined): FailureClass {
-  if (status === 429 || (tag && RATE_LIMIT_TAGS.has(tag))) return 'rate-limited';
-  if (status === 401 || (tag && UNAUTHORISED_TAGS.has(tag))) return 'unauthorised';
-  if (status === 403 || (tag && FORBIDDEN_TAGS.has(tag))) return 'forbidden';
+  const byStatus = failureClassOfStatus(status);
+  if (byStatus === 'rate-limited' || (tag && RATE_LIMIT_TAGS.has(tag))) return 'rate-limited';
+  if (byStatus === 'unauthorised' || (tag && UNAUTHORISED_TAGS.has(tag))) return 'unauthorised';
+  if (byStatus === 'forbidden' || (tag && FORBIDDEN_TAGS.has(tag))) return 'forbidden';
+  // The address exists already: adopt it in the company, or report it as owned outside.
   if (status === 409 || tag === 'uniqueness') return 'conflict';
   if ((status === 400 || status === 422) && detail !== undefined && ALREADY_EXISTS.test(detail)) return 'conflict';
-  if (status >= 500 || status === 408) return 'transient';
-  if (status === 404 || tag === 'not_found') return 'not-found';
-  return 'invalid';
+  if (byStatus === 'invalid' && tag === 'not_found') return 'not-found';
+  return byStatus;
 }
 
 const HINTS: Partial<Record<FailureClass, string>> = {
@@ -115,7 +128,7 @@ export function classifyHttpFailure(input: HttpFailure): SyncError {
     const what = timedOut ? 'no whole answer in time' : code === 'ERR_BODY_TOO_LARGE' ? 'the answer was larger than tvsync accepts' : 'the connection failed';
     // A create that timed out or lost its connection may have reached TeamViewer all the same.
     const maybeApplied = isPost && !NOT_SENT_CODES.has(code);
-    return new SyncError('transient', sentence(`${call} → ${code} transient: ${what}`, HINTS.transient), { maybeApplied });
+    return new NoAnswerError(code, sentence(`${call} → ${code} transient: ${what}`, HINTS.transient), { maybeApplied });
   }
 
   const status = input.status;

@@ -16,6 +16,10 @@ import {
 } from '../model/teamviewer.js';
 import { classifyHttpFailure, isEndpointUnavailable } from './errors.js';
 import { outsideText, registerSecret } from '../net/secrets.js';
+import type { TeamViewerPort, TokenOwner } from './port.js';
+import type { ResponseInfo } from '../net/response-info.js';
+import { payloadReason } from '../net/payload.js';
+import { MAX_RESPONSE_BYTES, requestSignal } from '../net/request-limits.js';
 import {
   listResponseSchema,
   scimErrorSchema,
@@ -37,13 +41,7 @@ export interface ScimClientOptions {
   /** Items asked for per list page. Default 100. */
   pageSize?: number;
   /** Called for every answer; `path` is the route template (e.g. /Users/{id}), fit for a metric label. */
-  onResponse?: (info: { method: string; path: string; status: number; ms: number }) => void;
-}
-
-export interface TokenOwner {
-  id?: string;
-  email: string;
-  name?: string;
+  onResponse?: (info: ResponseInfo) => void;
 }
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -65,12 +63,6 @@ interface Answer {
   body: unknown;
   headers: Record<string, unknown>;
 }
-
-/**
- * A page of 1,000 users is well under 1 MB; an answer this large is not one tvsync asked for and
- * is refused rather than held in memory.
- */
-const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
 /** No TeamViewer company comes near this; reaching it means the server's paging is broken. */
 const MAX_LIST_ITEMS = 1_000_000;
@@ -140,7 +132,7 @@ function nameOf(displayName: string): { formatted: string; givenName?: string; f
  * Every failure is thrown as a classified SyncError; no HTTP library error (which would carry the
  * token in its request headers) leaves this class.
  */
-export class TeamViewerScimClient {
+export class TeamViewerScimClient implements TeamViewerPort {
   private readonly http: AxiosInstance;
   private readonly baseUrl: string;
   private readonly webApiBaseUrl: string;
@@ -169,8 +161,8 @@ export class TeamViewerScimClient {
       },
       // Status codes and bodies are judged here, so every answer comes back as text.
       validateStatus: () => true,
-      maxContentLength: MAX_BODY_BYTES,
-      maxBodyLength: MAX_BODY_BYTES,
+      maxContentLength: MAX_RESPONSE_BYTES,
+      maxBodyLength: MAX_RESPONSE_BYTES,
       responseType: 'text',
       transformResponse: [(data: unknown) => data],
       maxRedirects: 0,
@@ -245,6 +237,17 @@ export class TeamViewerScimClient {
 
   reactivateUser(id: string): Promise<TvUser> {
     return this.updateUser(id, { active: true });
+  }
+
+  /**
+   * One page of the user list and the company's user count, without reading the other pages: a
+   * cheap look for the connection check. Not a list read: nothing here is complete.
+   */
+  async userPage(opts: { startIndex?: number; count: number }): Promise<{ totalResults: number; users: TvUser[] }> {
+    const query = { startIndex: opts.startIndex ?? 1, count: opts.count };
+    const call: Call = { method: 'GET', path: '/Users', route: '/Users', query };
+    const page = this.expect(call, await this.send(call), [200], listResponseSchema(scimUserSchema), 'a SCIM ListResponse');
+    return { totalResults: page.totalResults, users: (page.Resources ?? []).map(toTvUser) };
   }
 
   /**
@@ -401,8 +404,7 @@ export class TeamViewerScimClient {
     if (!ok.includes(answer.status)) throw this.fail(call, answer);
     const parsed = schema.safeParse(answer.body);
     if (parsed.success) return parsed.data;
-    const issue = parsed.error.issues[0];
-    const where = issue ? `${issue.path.join('.') || 'body'}: ${issue.message}` : 'unreadable';
+    const where = payloadReason(parsed.error, { root: 'body' });
     const said = scimErrorSchema.safeParse(answer.body);
     const error =
       said.success && (said.data.schemas?.includes(SCIM_ERROR_SCHEMA) || said.data.detail !== undefined)
@@ -445,8 +447,7 @@ export class TeamViewerScimClient {
     const started = performance.now();
     // axios' own timeout only notices a silent socket; a body trickling a byte a second would
     // never end. The deadline bounds the whole exchange, and the caller's signal can end it sooner.
-    const deadline = AbortSignal.timeout(this.timeoutMs);
-    const signal = call.signal ? AbortSignal.any([call.signal, deadline]) : deadline;
+    const { signal, deadline } = requestSignal(this.timeoutMs, call.signal);
     let response;
     try {
       response = await this.http.request<unknown>({

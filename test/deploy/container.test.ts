@@ -46,7 +46,7 @@ describe('Dockerfile and docker-compose.yml agree with the code', () => {
     const healthCmd = JSON.parse(health.slice(health.indexOf('CMD ') + 4)) as string[];
     expect(healthCmd.slice(0, 2)).toEqual(['node', pkg.bin.tvsync]);
     expect(commands).toContain(healthCmd[2]);
-    expect(read('src/cli/main.ts')).toContain('/healthz`');
+    expect(read('src/cli/commands/healthcheck.ts')).toContain('/healthz`');
     expect(read('src/observe/http.ts')).toContain("'/healthz'");
   });
 

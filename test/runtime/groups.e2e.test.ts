@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { writeFileExport } from '../../src/connectors/file.js';
+import { writeFileExport } from '../../src/connectors/file/manifest.js';
 import type { DirectoryUser } from '../../src/model/directory.js';
 import type { Daemon } from '../../src/runtime/daemon.js';
 import type { CycleReport } from '../../src/plan/report.js';

@@ -6,7 +6,7 @@ import type { DirectoryRead } from '../../src/model/directory.js';
 import { groupPhaseInput } from '../../src/plan/group-input.js';
 import { planGroups, readAndPlan, type SyncSides } from '../../src/runtime/prepare.js';
 import { MemorySyncState } from '../../src/store/sync-state.js';
-import type { TeamViewerScimClient } from '../../src/teamviewer/scim-client.js';
+import type { TeamViewerPort } from '../../src/teamviewer/port.js';
 import { silentLog } from '../support/fixtures.js';
 
 const sync = parseConfig('syncs:\n  - name: s\n    source: { type: file, path: . }\n    target: { token: "${T}" }\n', { env: { T: 'tok-123456' } }).syncs[0]!;
@@ -15,15 +15,35 @@ const tvUsers: TvUser[] = [
   { id: 'u2', userName: 'gone@x.test', email: 'gone@x.test', displayName: 'Gone', active: true },
 ];
 
+/** Planning only reads: a stub asked to write fails the test. */
+const unexpected = (method: string) => async (): Promise<never> => {
+  throw new Error(`${method} was not expected while planning`);
+};
+
 /** Sides whose TeamViewer answers as the stubs say; the IdP holds only a@x.test. */
-async function sides(client: Partial<Record<keyof TeamViewerScimClient, () => Promise<unknown>>>): Promise<SyncSides> {
+async function sides(client: Partial<TeamViewerPort>): Promise<SyncSides> {
+  const teamviewer: TeamViewerPort = {
+    listUsers: async () => tvUsers,
+    getTokenOwner: async () => ({ email: 'owner@x.test' }),
+    listGroups: async (): Promise<TvGroup[]> => [],
+    findUserByEmail: unexpected('findUserByEmail'),
+    createUser: unexpected('createUser'),
+    updateUser: unexpected('updateUser'),
+    findGroupByName: unexpected('findGroupByName'),
+    createGroup: unexpected('createGroup'),
+    renameGroup: unexpected('renameGroup'),
+    addGroupMembers: unexpected('addGroupMembers'),
+    removeGroupMembers: unexpected('removeGroupMembers'),
+    deleteGroup: unexpected('deleteGroup'),
+    ...client,
+  };
   const state = new MemorySyncState();
   await state.setLink('1', 'u1');
   await state.setLink('2', 'u2');
   return {
     sync,
     source: { kind: 'stub', read: async () => ({ users: [{ id: '1', email: 'a@x.test', displayName: 'A', active: true }], groups: [{ id: 'g', name: 'G', memberIds: ['1'] }], complete: true, issues: [] }), check: async () => ({ ok: true, checks: [] }) },
-    client: { listUsers: async () => tvUsers, getTokenOwner: async () => ({ email: 'owner@x.test' }), listGroups: async (): Promise<TvGroup[]> => [], ...client } as unknown as TeamViewerScimClient,
+    client: teamviewer,
     state,
     log: silentLog,
     now: Date.now,

@@ -6,7 +6,7 @@ import { Daemon } from '../../src/runtime/daemon.js';
 import type { RuntimeOptions } from '../../src/runtime/queues.js';
 import type { CycleReport } from '../../src/plan/report.js';
 import { requestCycle, waitForCycleReport } from '../../src/runtime/trigger.js';
-import type { TeamViewerEmulator } from '../../src/teamviewer/emulator.js';
+import type { TeamViewerEmulator } from '../../src/emulator/server.js';
 import { OWNER, TOKEN, silentLog, startEmulator } from './fixtures.js';
 import { REDIS_URL, dropPrefix, testPrefix } from './redis.js';
 import { FAST } from './runtime.js';

@@ -2,9 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { writeFileExport } from '../../src/connectors/file.js';
+import { writeFileExport } from '../../src/connectors/file/manifest.js';
 import type { DirectoryUser } from '../../src/model/directory.js';
-import { TeamViewerEmulator, type EmulatorOptions } from '../../src/teamviewer/emulator.js';
+import { TeamViewerEmulator, type EmulatorOptions } from '../../src/emulator/server.js';
 
 export const TOKEN = 'test-token-0123456789';
 export const OWNER = 'owner@corp.example';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SyncError } from '../../src/model/failure.js';
 import { SCIM_ERROR_SCHEMA } from '../../src/model/teamviewer.js';
-import { classifyHttpFailure, isEndpointUnavailable } from '../../src/teamviewer/errors.js';
+import { NoAnswerError, classifyHttpFailure, isEndpointUnavailable } from '../../src/teamviewer/errors.js';
 
 const scimError = (status: number, detail: string, scimType?: string) => ({
   schemas: [SCIM_ERROR_SCHEMA],
@@ -143,6 +143,14 @@ describe('classifyHttpFailure', () => {
       expect(err.failureClass).toBe('transient');
       expect(err.status).toBeUndefined();
       expect(err.message).toContain(`GET /Users → ${code} transient`);
+      // The connection check names the cause of a missing answer by this code.
+      expect(err).toBeInstanceOf(NoAnswerError);
+      expect((err as NoAnswerError).code).toBe(code);
+    });
+
+    it('keeps an answer, even a 5xx, apart from no answer at all', () => {
+      expect(classifyHttpFailure({ method: 'GET', path: '/Users', status: 503 })).not.toBeInstanceOf(NoAnswerError);
+      expect(classifyHttpFailure({ method: 'GET', path: '/Users' })).toMatchObject({ code: 'network error', failureClass: 'transient' });
     });
 
     it('marks a POST that timed out or lost its connection as maybe applied, not one that never connected', () => {

@@ -12,6 +12,7 @@ import {
   SCIM_USER_SCHEMA,
   SSO_USER_SCHEMA,
 } from '../../src/model/teamviewer.js';
+import { NoAnswerError } from '../../src/teamviewer/errors.js';
 import { TeamViewerScimClient, scimFilterString, type ScimClientOptions } from '../../src/teamviewer/scim-client.js';
 
 const HOST = 'https://tv.example.test';
@@ -225,6 +226,22 @@ describe('listUsers paging', () => {
     setTimeout(() => controller.abort(new Error('shutting down')), 20);
     await expect(pending).rejects.toThrow('shutting down');
     nock.abortPendingRequests();
+  });
+});
+
+describe('userPage', () => {
+  it('reads one page with the company count, and asks for no other', async () => {
+    scim().get('/scim/v2/Users').query(page(1, 1)).reply(200, listPage([wireUser(1)], 5));
+    expect(await client().userPage({ count: 1 })).toEqual({
+      totalResults: 5,
+      users: [{ id: 'u1', userName: 'user1@example.test', email: 'user1@example.test', displayName: 'User 1', active: true }],
+    });
+  });
+
+  it('takes a 200 that is not a user list for a doubtful answer, like the list read', async () => {
+    scim().get('/scim/v2/Users').query(page(1, 1)).reply(200, '<html>login</html>');
+    const err = await failure(client().userPage({ count: 1 }));
+    expect([err.failureClass, err.status]).toEqual(['transient', 200]);
   });
 });
 
@@ -607,6 +624,8 @@ describe('failures', () => {
     expect(err.failureClass).toBe('transient');
     expect(err.status).toBeUndefined();
     expect(err.message).toMatch(/^GET \/Users\/u1 → ECONNRESET transient: the connection failed\./);
+    expect(err).toBeInstanceOf(NoAnswerError);
+    expect((err as NoAnswerError).code).toBe('ECONNRESET');
   });
 
   it('a timeout is transient, and on a create may have been applied', async () => {

@@ -1,0 +1,24 @@
+import { approveCycle } from '../../runtime/approve.js';
+import { load, requireRedis, selectSyncs } from '../context.js';
+import { CliFailure, EXIT } from '../exit.js';
+
+export interface ApproveOptions {
+  config?: string;
+  sync: string;
+  cycle: string;
+}
+
+/** `tvsync approve`: releases what a cycle held at the thresholds, to run in a cycle started now. */
+export async function approveCommand(opts: ApproveOptions): Promise<void> {
+  const { config } = load(opts.config);
+  const [sync] = selectSyncs(config, opts.sync);
+  const redis = await requireRedis(config);
+  try {
+    const approved = await approveCycle(redis, config.redis.prefix, sync!.name, opts.cycle);
+    if (approved.status === 'no-cycle') throw new CliFailure(`sync ${sync!.name} has no stored cycle ${opts.cycle} (cycles are kept 3 days; tvsync status lists recent ones)`, EXIT.usage);
+    if (approved.status === 'nothing-held') throw new CliFailure(`cycle ${opts.cycle} held nothing for approval`, EXIT.usage);
+    process.stdout.write(`approved ${approved.deactivations} deactivations, ${approved.groupDeletions} group deletions and ${approved.memberRemovals} member removals in ${approved.memberRemovalGroups} group(s) held by cycle ${opts.cycle}; a cycle was requested to run them (those no longer needed are not done)\n`);
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -1,0 +1,36 @@
+import { describeRedisUrl, openRedis, RedisUnavailable } from '../../runtime/redis.js';
+import { previewGroups, readAndPlan } from '../../runtime/prepare.js';
+import { buildSyncSides } from '../../runtime/wiring.js';
+import { load, selectSyncs } from '../context.js';
+import { renderGroupPhase, renderPlan } from '../render-plan.js';
+
+export interface PlanOptions {
+  config?: string;
+  sync?: string;
+  json?: boolean;
+}
+
+/** `tvsync plan`: reads the IdP and TeamViewer and prints what a cycle would do; writes nothing. */
+export async function planCommand(opts: PlanOptions): Promise<void> {
+  const { config, log } = load(opts.config);
+  const syncs = selectSyncs(config, opts.sync);
+  const redis = await openRedis(config.redis.url, 2000).catch((err: unknown) => {
+    const unreachable = !(err instanceof RedisUnavailable) || err.kind === 'unreachable';
+    log.warn({ redis: describeRedisUrl(config.redis.url), problem: err instanceof Error ? err.message : String(err) }, `${unreachable ? 'Redis does not answer' : 'Redis refuses the connection'}: planning without links (matching by e-mail only)`);
+    return undefined;
+  });
+  try {
+    const results = [];
+    for (const sync of syncs) {
+      // Someone is waiting at the terminal: a short retry, not the daemon's patient one.
+      const sides = buildSyncSides(sync, { ...(redis ? { redis } : {}), prefix: config.redis.prefix, log, readBackoff: { attempts: 3, baseMs: 500, capMs: 2000 } });
+      const prepared = await readAndPlan(sides);
+      const groups = await previewGroups(sides, prepared);
+      results.push({ sync: sync.name, plan: prepared.plan, groups });
+      if (!opts.json) process.stdout.write(`${renderPlan(sync.name, prepared.plan)}\n\n${renderGroupPhase(groups)}\n\n`);
+    }
+    if (opts.json) process.stdout.write(`${JSON.stringify(results.length === 1 ? results[0] : results, null, 2)}\n`);
+  } finally {
+    redis?.disconnect();
+  }
+}

@@ -1,0 +1,16 @@
+import { z } from 'zod';
+import { durationBetween } from '../../units/duration.js';
+
+/** The file source's config block: zod and durations only. */
+
+export const fileSourceConfigSchema = z.strictObject({
+  type: z.literal('file'),
+  path: z.string().min(1).describe('directory holding users.json or users.csv (relative to the config file)'),
+  manifest: z
+    .enum(['required', 'optional'])
+    .default('optional')
+    .describe('required: an export without manifest.json is not read; optional: it is read, but nothing is deactivated or removed on its account'),
+  settle: durationBetween(0, 60_000).default(2000).describe('the files must keep their size and modification time this long before they are read'),
+});
+export type FileSourceConfig = z.infer<typeof fileSourceConfigSchema>;
+export type FileSourceOptions = Pick<FileSourceConfig, 'path'> & Partial<Pick<FileSourceConfig, 'type' | 'manifest' | 'settle'>>;
