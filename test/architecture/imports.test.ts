@@ -12,14 +12,11 @@ import { describe, expect, it } from 'vitest';
 
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 
-/**
- * Folder edges that close a loop today, each ignored by the loop check. To be removed by the
- * reshaping: an entry whose edge no longer closes a loop fails the test until it is deleted here.
- */
-const KNOWN_LOOP_EDGES: readonly string[] = [];
-
 /** What the pure core may import: plan/ reads model/; model/ reads only itself. No package, no node: module. */
 const PURE_CORE: Record<string, readonly string[]> = { plan: ['plan', 'model'], model: ['model'] };
+
+/** observe/ reports on the core's records: it reads model/, plan/ and the shared mechanics of net/, never the runtime or a store. */
+const OBSERVE_READS: readonly string[] = ['observe', 'model', 'plan', 'net'];
 
 interface Import {
   file: string; // relative to src/, with forward slashes
@@ -164,27 +161,25 @@ describe('the folders under src/', () => {
     expect(graph.get('runtime')?.has('plan')).toBe(true);
   });
 
-  it('import each other without a loop (apart from the known loops the reshaping removes)', () => {
-    const found = loops(withoutEdges(graph, KNOWN_LOOP_EDGES)).map((component) => {
+  it('import each other without a loop', () => {
+    const found = loops(withoutEdges(graph, [])).map((component) => {
       const edges = component.flatMap((from) => [...(graph.get(from) ?? [])].filter(([to]) => component.includes(to)).map(([to, example]) => `${from} -> ${to} (${example})`));
       return `${component.join(' / ')}: ${edges.join('; ')}`;
     });
     expect(found, 'folders that import each other, directly or round about').toEqual([]);
   });
 
-  it('keep no stale entry in the list of known loops', () => {
-    const stale = KNOWN_LOOP_EDGES.filter((edge) => {
-      const others = KNOWN_LOOP_EDGES.filter((e) => e !== edge);
-      // An entry is still needed only if letting its edge back in closes a loop.
-      return JSON.stringify(loops(withoutEdges(graph, others))) === JSON.stringify(loops(withoutEdges(graph, KNOWN_LOOP_EDGES)));
-    });
-    expect(stale, 'entries of KNOWN_LOOP_EDGES that no longer close a loop: delete them').toEqual([]);
-  });
-
   it('plan/ and model/ import nothing from the edges: plan/ only plan/ and model/, model/ only model/', () => {
     const wrong = imports
       .filter(({ file }) => folderOf(file) in PURE_CORE)
       .filter(({ file, target }) => target === undefined || !PURE_CORE[folderOf(file)]!.includes(folderOf(target)))
+      .map(({ file, specifier }) => `${file} imports ${specifier}`);
+    expect(wrong).toEqual([]);
+  });
+
+  it('observe/ imports only model/, plan/ and net/ of the house', () => {
+    const wrong = imports
+      .filter(({ file, target }) => folderOf(file) === 'observe' && target !== undefined && !OBSERVE_READS.includes(folderOf(target)))
       .map(({ file, specifier }) => `${file} imports ${specifier}`);
     expect(wrong).toEqual([]);
   });
