@@ -11,7 +11,11 @@ export const REDIS_URL = process.env.TVSYNC_BENCH_REDIS ?? 'redis://127.0.0.1:63
 /** The emulator in a process of its own, like a remote TeamViewer: its CPU is not the daemon's. */
 export async function startEmulatorProcess(latencyMs: number) {
   const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', main, 'emulator', '--port', '0', '--token', BENCH_TOKEN, '--owner', 'owner@bench.example', '--latency', String(latencyMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', main, 'emulator', '--port', '0', '--token', BENCH_TOKEN, '--owner', 'owner@bench.example', '--latency', String(latencyMs)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const baseUrl = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -30,7 +34,10 @@ export async function startEmulatorProcess(latencyMs: number) {
       const url = new URL(`${baseUrl}/Users?startIndex=1&count=1`);
       const get = () =>
         new Promise<void>((resolve, reject) => {
-          const req = request({ host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, agent, headers: { authorization: `Bearer ${BENCH_TOKEN}` } }, (res) => res.resume().on('end', resolve));
+          const req = request(
+            { host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, agent, headers: { authorization: `Bearer ${BENCH_TOKEN}` } },
+            (res) => res.resume().on('end', resolve),
+          );
           req.on('error', reject).end();
         });
       await get();

@@ -52,7 +52,7 @@ syncs:
     const { requestedAt } = await requestCycle(runtime.queues.cycles, 'bench', 'once');
     const report = await waitForCycleReport(runtime.store, requestedAt, { timeoutMs: 900_000, pollMs: 25 });
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    if (!report || report.outcome !== 'succeeded') throw new Error(`cycle did not succeed: ${JSON.stringify(report?.failure ?? report?.operations)}`);
+    if (report?.outcome !== 'succeeded') throw new Error(`cycle did not succeed: ${JSON.stringify(report?.failure ?? report?.operations)}`);
     return { report, ms, requests: (await emulator.stats()).requests };
   };
   try {

@@ -45,6 +45,7 @@ for (const name of names) {
     continue;
   }
   console.log(`${name}:`);
-  for (const [key, value] of Object.entries(JSON.parse(last) as Record<string, unknown>)) console.log(`  ${key.padEnd(22)} ${typeof value === 'object' ? JSON.stringify(value) : String(value)}`);
+  for (const [key, value] of Object.entries(JSON.parse(last) as Record<string, unknown>))
+    console.log(`  ${key.padEnd(22)} ${typeof value === 'object' ? JSON.stringify(value) : String(value)}`);
 }
 process.exit(failed ? 1 : 0);

@@ -15,7 +15,9 @@ import { join } from 'node:path';
 export async function provision(users: number, latencyMs: number, concurrency: number) {
   const emulator = await startEmulatorProcess(latencyMs);
   const dir = mkdtempSync(join(tmpdir(), 'tvsync-bench-'));
-  writeFileExport(dir, { 'users.json': JSON.stringify(Array.from({ length: users }, (_, i) => ({ id: `e${i}`, email: `user${i}@bench.example`, displayName: `User ${i}` }))) });
+  writeFileExport(dir, {
+    'users.json': JSON.stringify(Array.from({ length: users }, (_, i) => ({ id: `e${i}`, email: `user${i}@bench.example`, displayName: `User ${i}` }))),
+  });
   const prefix = `tvsync-bench-${process.pid}-${latencyMs}`;
   const config = parseConfig(
     `redis: { url: "${REDIS_URL}", prefix: ${prefix} }

@@ -53,7 +53,14 @@ async function measure(args: string[], env: NodeJS.ProcessEnv, scratch: string):
   rmSync(report, { force: true });
   const [command, argv] = hasTime
     ? [TIME, ['-f', '%M', '-o', report, process.execPath, ...args]]
-    : [process.execPath, ['--import', `data:text/javascript,import{writeFileSync}from'node:fs';process.on('exit',()=>writeFileSync(${JSON.stringify(report)},String(process.resourceUsage().maxRSS)))`, ...args]];
+    : [
+        process.execPath,
+        [
+          '--import',
+          `data:text/javascript,import{writeFileSync}from'node:fs';process.on('exit',()=>writeFileSync(${JSON.stringify(report)},String(process.resourceUsage().maxRSS)))`,
+          ...args,
+        ],
+      ];
   const started = performance.now();
   const child = spawn(command, argv, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -99,7 +106,11 @@ async function rounds(cases: Case[], env: NodeJS.ProcessEnv, scratch: string, ru
       if (round > 0) all[i]!.push(run);
     }
   }
-  return all.map((list) => ({ ms: median(list.map((r) => r.ms)), peakMiB: median(list.map((r) => r.peakKiB)) / MiB, maxPeakMiB: Math.max(...list.map((r) => r.peakKiB)) / MiB }));
+  return all.map((list) => ({
+    ms: median(list.map((r) => r.ms)),
+    peakMiB: median(list.map((r) => r.peakKiB)) / MiB,
+    maxPeakMiB: Math.max(...list.map((r) => r.peakKiB)) / MiB,
+  }));
 }
 
 export async function benchStartup(opts: { runs?: number } = {}) {
@@ -113,7 +124,10 @@ export async function benchStartup(opts: { runs?: number } = {}) {
   try {
     const port = (server.address() as AddressInfo).port;
     const config = join(scratch, 'tvsync.yaml');
-    writeFileSync(config, `http: { port: ${port} }\nsyncs:\n  - name: bench\n    source: { type: file, path: ${JSON.stringify(scratch)} }\n    target: { token: "\${TVSYNC_BENCH_TOKEN}" }\n`);
+    writeFileSync(
+      config,
+      `http: { port: ${port} }\nsyncs:\n  - name: bench\n    source: { type: file, path: ${JSON.stringify(scratch)} }\n    target: { token: "\${TVSYNC_BENCH_TOKEN}" }\n`,
+    );
     const env: NodeJS.ProcessEnv = { ...process.env, TVSYNC_BENCH_TOKEN: 'bench-token-0123456789', TVSYNC_CONFIG: config };
     delete env.NODE_OPTIONS; // a loader or flags there would be measured too
 

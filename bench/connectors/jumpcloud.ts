@@ -47,23 +47,35 @@ function fakeJumpcloud(users: number, groups: number) {
     };
     if (req.headers['x-api-key'] !== KEY) return send({ message: 'Unauthorized' }, undefined, 401);
     const path = url.pathname.replace(/^\/api/, '');
-    let m: RegExpExecArray | null;
+    const oneUser = /^\/systemusers\/(\w+)$/.exec(path)?.[1];
+    const oneGroup = /^\/v2\/usergroups\/(\w+)$/.exec(path)?.[1];
+    const members = /^\/v2\/usergroups\/(\w+)\/members$/.exec(path)?.[1];
     if (path === '/systemusers') return send({ totalCount: users, results: slice(users, url, systemUser) });
-    if ((m = /^\/systemusers\/(\w+)$/.exec(path)) && m[1]) return send(systemUser(indexOf(m[1])));
+    if (oneUser) return send(systemUser(indexOf(oneUser)));
     if (path === `/v2/applications/${APP}/usergroups`) {
       const bound = (g: number) => ({ id: groupId(g), type: 'user_group', compiledAttributes: {}, paths: [[edge(groupId(g), 'user_group')]] });
       return send(slice(groups, url, bound), groups);
     }
     if (path === `/v2/applications/${APP}/users`) {
       const viaGroup = (n: number) => [edge(groupId(n % groups), 'user_group'), edge(userId(n), 'user')];
-      return send(slice(users, url, (n) => ({ id: userId(n), type: 'user', compiledAttributes: {}, paths: [viaGroup(n)] })), users);
+      return send(
+        slice(users, url, (n) => ({ id: userId(n), type: 'user', compiledAttributes: {}, paths: [viaGroup(n)] })),
+        users,
+      );
     }
-    if (path === '/v2/usergroups') return send(slice(groups, url, (g) => ({ id: groupId(g), name: `Group ${g}` })), groups);
-    if ((m = /^\/v2\/usergroups\/(\w+)$/.exec(path)) && m[1]) return send({ id: m[1], name: `Group ${indexOf(m[1])}` });
-    if ((m = /^\/v2\/usergroups\/(\w+)\/members$/.exec(path)) && m[1]) {
-      const g = indexOf(m[1]);
+    if (path === '/v2/usergroups')
+      return send(
+        slice(groups, url, (g) => ({ id: groupId(g), name: `Group ${g}` })),
+        groups,
+      );
+    if (oneGroup) return send({ id: oneGroup, name: `Group ${indexOf(oneGroup)}` });
+    if (members) {
+      const g = indexOf(members);
       const size = Math.ceil((users - g) / groups);
-      return send(slice(size, url, (i) => edge(userId(g + i * groups), 'user')), size);
+      return send(
+        slice(size, url, (i) => edge(userId(g + i * groups), 'user')),
+        size,
+      );
     }
     return send({ message: 'Not Found' }, undefined, 404);
   });
@@ -80,9 +92,12 @@ export function benchJumpcloudRead(opts: { users?: number; groups?: number } = {
     fake: fakeJumpcloud(users, groups),
     expect: { users, groups },
     source: (origin) =>
-      createJumpcloudSource(jumpcloudSourceConfigSchema.parse({ type: 'jumpcloud', apiKey: KEY, baseUrl: `${origin}/api`, scope: { mode: 'application', applicationId: APP } }), {
-        state: new MemoryStateStore(),
-        log: pino({ level: 'silent' }),
-      }),
+      createJumpcloudSource(
+        jumpcloudSourceConfigSchema.parse({ type: 'jumpcloud', apiKey: KEY, baseUrl: `${origin}/api`, scope: { mode: 'application', applicationId: APP } }),
+        {
+          state: new MemoryStateStore(),
+          log: pino({ level: 'silent' }),
+        },
+      ),
   });
 }

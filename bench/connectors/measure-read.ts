@@ -36,9 +36,19 @@ export async function measureRead(opts: {
     const ms = Math.round(performance.now() - started);
     const peak = memory.stop();
     if (read.users.length !== opts.expect.users || read.groups.length !== opts.expect.groups) {
-      throw new Error(`${opts.connector} read ${read.users.length} users and ${read.groups.length} groups, expected ${opts.expect.users} and ${opts.expect.groups}`);
+      throw new Error(
+        `${opts.connector} read ${read.users.length} users and ${read.groups.length} groups, expected ${opts.expect.users} and ${opts.expect.groups}`,
+      );
     }
-    return { connector: opts.connector, users: read.users.length, groups: read.groups.length, pageSize: opts.pageSize, requests: opts.fake.requests(), ms, peakRssMb: peak.rssMb };
+    return {
+      connector: opts.connector,
+      users: read.users.length,
+      groups: read.groups.length,
+      pageSize: opts.pageSize,
+      requests: opts.fake.requests(),
+      ms,
+      peakRssMb: peak.rssMb,
+    };
   } finally {
     memory.stop();
     server.closeAllConnections();

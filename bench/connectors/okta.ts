@@ -64,15 +64,21 @@ function fakeOkta(users: number, groups: number) {
     const after = Number(url.searchParams.get('after') ?? 0);
     let total = 0;
     let record: (n: number) => unknown = () => ({});
-    let match: RegExpExecArray | null;
+    const groupMembers = /^\/api\/v1\/groups\/00g(\d+)\/users$/.exec(url.pathname);
     if (url.pathname === `/api/v1/apps/${APP_ID}/users`) {
       total = users;
-      record = (i) => ({ id: userId(i), scope: 'USER', status: 'PROVISIONED', credentials: { userName: `user${i}@bench.example.com` }, _embedded: { user: user(i) } });
+      record = (i) => ({
+        id: userId(i),
+        scope: 'USER',
+        status: 'PROVISIONED',
+        credentials: { userName: `user${i}@bench.example.com` },
+        _embedded: { user: user(i) },
+      });
     } else if (url.pathname === `/api/v1/apps/${APP_ID}/groups`) {
       total = groups;
       record = (g) => ({ id: groupId(g), priority: 0, profile: {}, _embedded: { group: group(g) } });
-    } else if ((match = /^\/api\/v1\/groups\/00g(\d+)\/users$/.exec(url.pathname))) {
-      const g = Number(match[1]);
+    } else if (groupMembers) {
+      const g = Number(groupMembers[1]);
       total = Math.max(0, Math.ceil((users - g) / groups));
       record = (k) => user(g + k * groups);
     } else {
@@ -108,7 +114,13 @@ export function benchOktaRead(opts: { users?: number; groups?: number } = {}): P
     expect: { users, groups },
     source: (origin) =>
       createOktaSource(
-        oktaSourceConfigSchema.parse({ type: 'okta', orgUrl: origin, auth: { method: 'apiToken', apiToken: 'bench-token' }, scope: { mode: 'app', appId: APP_ID }, pageSize: PAGE_SIZE }),
+        oktaSourceConfigSchema.parse({
+          type: 'okta',
+          orgUrl: origin,
+          auth: { method: 'apiToken', apiToken: 'bench-token' },
+          scope: { mode: 'app', appId: APP_ID },
+          pageSize: PAGE_SIZE,
+        }),
         { state: new MemoryStateStore(), log: pino({ level: 'silent' }) },
       ),
   });

@@ -13,7 +13,12 @@ export interface Loaded {
 export function load(flag: string | undefined): Loaded {
   const config = loadConfig(configPath(flag));
   // CLI output goes to stdout; logs go to stderr so `--json` stays parseable.
-  const log = createLogger({ level: config.log.level, secrets: collectSecrets(config), destination: process.stderr.isTTY ? undefined : { write: (l: string) => void process.stderr.write(l) }, pretty: process.stderr.isTTY === true });
+  const log = createLogger({
+    level: config.log.level,
+    secrets: collectSecrets(config),
+    destination: process.stderr.isTTY ? undefined : { write: (l: string) => void process.stderr.write(l) },
+    pretty: process.stderr.isTTY === true,
+  });
   return { config, log };
 }
 

@@ -61,7 +61,11 @@ async function demoRedis(redisUrl: string, print: (line: string) => void): Promi
 export async function runDemo(opts: { redisUrl: string; log: Logger; print: (line: string) => void }): Promise<CycleReport[]> {
   const { print } = opts;
   const redis = await demoRedis(opts.redisUrl, print);
-  const emulator = new TeamViewerEmulator({ tokens: [DEMO_TOKEN], owner: { email: 'it-admin@demo.example', name: 'IT Admin' }, outsideEmails: ['radia.perlman@demo.example'] });
+  const emulator = new TeamViewerEmulator({
+    tokens: [DEMO_TOKEN],
+    owner: { email: 'it-admin@demo.example', name: 'IT Admin' },
+    outsideEmails: ['radia.perlman@demo.example'],
+  });
   const { baseUrl } = await emulator.start(0);
   print(`TeamViewer emulator: ${baseUrl}`);
   const prefix = `tvsync-demo-${Date.now().toString(36)}`;

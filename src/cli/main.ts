@@ -54,7 +54,11 @@ export function buildProgram(): Command {
     .option('--latency <ms>', 'latency added to every request', positiveInt, 0)
     .option('--rate-limit <max/windowMs>', 'answer 429 above max requests per window, e.g. 50/1000')
     .option('--failure-rate <ratio>', 'share of requests answered with an injected 5xx', ratio, 0)
-    .addOption(new Option('--failure-mode <mode>', 'whether an injected 5xx on a write comes before or after it is applied').choices(['before', 'after', 'mixed']).default('mixed'))
+    .addOption(
+      new Option('--failure-mode <mode>', 'whether an injected 5xx on a write comes before or after it is applied')
+        .choices(['before', 'after', 'mixed'])
+        .default('mixed'),
+    )
     .option('--seed <n>', 'seed for injected failures', positiveInt, 1)
     .option('--no-groups', 'answer /Groups with 404, like a tenant without group support')
     .option('--state <file>', 'load this JSON state at start')
@@ -75,7 +79,7 @@ export function buildProgram(): Command {
     .description('ask the running deployment for a cycle now (presses during a cycle collapse into one follow-up)')
     .option('-c, --config <file>', 'configuration file (default: $TVSYNC_CONFIG)')
     .option('-s, --sync <name>', 'only this sync (default: all)')
-    .option('--wait', "wait for the cycle, print its report, exit non-zero if it failed")
+    .option('--wait', 'wait for the cycle, print its report, exit non-zero if it failed')
     .option('--timeout <seconds>', 'with --wait: give up after this long', positiveInt, 3600)
     .action(async (opts: SyncNowOptions) => (await import('./commands/sync-now.js')).syncNowCommand(opts));
 
@@ -106,7 +110,11 @@ export function buildProgram(): Command {
   program
     .command('demo')
     .description('sync the export in config/demo into a local TeamViewer emulator through the real queue and workers')
-    .option('--redis <url>', 'Redis to use (a temporary local redis-server is started when none answers)', process.env.TVSYNC_REDIS_URL ?? 'redis://127.0.0.1:6379')
+    .option(
+      '--redis <url>',
+      'Redis to use (a temporary local redis-server is started when none answers)',
+      process.env.TVSYNC_REDIS_URL ?? 'redis://127.0.0.1:6379',
+    )
     .action(async (opts: DemoOptions) => (await import('./commands/demo.js')).demoCommand(opts));
 
   program

@@ -48,7 +48,14 @@ export function renderLogEntries(entries: ProvisioningLogEntry[]): string {
   return entries
     .map((entry) => {
       const cause = entry.failureClass ?? entry.reason;
-      const columns = [shortTime(entry.at), entry.cycleId, entry.kind.padEnd(KIND_WIDTH), entry.outcome.padEnd(OUTCOME_WIDTH), subject(entry), cause ? `${cause}: ${entry.message}` : entry.message];
+      const columns = [
+        shortTime(entry.at),
+        entry.cycleId,
+        entry.kind.padEnd(KIND_WIDTH),
+        entry.outcome.padEnd(OUTCOME_WIDTH),
+        subject(entry),
+        cause ? `${cause}: ${entry.message}` : entry.message,
+      ];
       // Only updates and renames show before → after: a create has no before, and for (re)activation the kind says it.
       const diff = entry.kind === 'updateUser' || entry.kind === 'renameGroup' ? changes(entry) : '';
       if (diff) columns.push(`(${diff})`);

@@ -39,7 +39,8 @@ export function renderGroupPhase(phase: GroupPhase): string {
   if (plan.operations.length) lines.push('', 'group operations:', ...plan.operations.map((op) => `  ${GROUP_VERB[op.kind].padEnd(10)} ${op.message}`));
   if (plan.held.length) lines.push('', 'group deletions held for approval:', ...plan.held.map((op) => `  ${'held'.padEnd(10)} ${op.message}`));
   const heldRemovals = plan.heldMemberRemovals ?? [];
-  if (heldRemovals.length) lines.push('', 'member removals held for approval (member-removal threshold):', ...heldRemovals.map((h) => `  ${'held'.padEnd(10)} ${h.message}`));
+  if (heldRemovals.length)
+    lines.push('', 'member removals held for approval (member-removal threshold):', ...heldRemovals.map((h) => `  ${'held'.padEnd(10)} ${h.message}`));
   if (plan.skipped.length) lines.push('', 'groups skipped:', ...plan.skipped.map((item) => `  ${item.reason.padEnd(28)} ${item.message}`));
   return lines.join('\n');
 }

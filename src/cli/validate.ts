@@ -37,7 +37,10 @@ async function checkSource(sync: SyncConfig, log: Logger): Promise<ConnectionChe
     return await createSource(sync.source, { state: new MemoryStateStore(), log }).check();
   } catch (err) {
     // Connectors report failures as checks; this is for one that cannot even be set up.
-    return { ok: false, checks: [{ name: `${sync.source.type} source`, ok: false, detail: `could not be checked: ${err instanceof Error ? err.message : String(err)}` }] };
+    return {
+      ok: false,
+      checks: [{ name: `${sync.source.type} source`, ok: false, detail: `could not be checked: ${err instanceof Error ? err.message : String(err)}` }],
+    };
   }
 }
 
@@ -53,9 +56,16 @@ export function renderValidation(results: SyncValidation[]): string {
     const failed = all.filter((c) => !c.ok).length;
     const warned = all.filter((c) => c.ok && c.detail.startsWith(WARNING)).length;
     const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
-    const verdict = !result.ok ? `FAILED${failed > 0 ? ` (${plural(failed, 'check')} of ${all.length} failed)` : ''}` : warned > 0 ? `ok, with ${plural(warned, 'warning')}` : 'ok';
+    const verdict = !result.ok
+      ? `FAILED${failed > 0 ? ` (${plural(failed, 'check')} of ${all.length} failed)` : ''}`
+      : warned > 0
+        ? `ok, with ${plural(warned, 'warning')}`
+        : 'ok';
     const lines = [`sync ${result.sync}: ${verdict}`];
-    for (const [side, check] of [['source', result.source], ['TeamViewer', result.teamviewer]] as const) {
+    for (const [side, check] of [
+      ['source', result.source],
+      ['TeamViewer', result.teamviewer],
+    ] as const) {
       if (check.checks.length === 0) lines.push(`  ${check.ok ? '✓' : '✗'} ${side}: no check ran`);
       for (const c of check.checks) lines.push(`  ${c.ok ? '✓' : '✗'} ${side} · ${c.name}: ${c.detail}`);
     }

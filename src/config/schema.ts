@@ -5,16 +5,16 @@ import { fileSourceConfigSchema } from '../connectors/file/config.js';
 import { jumpcloudSourceConfigSchema } from '../connectors/jumpcloud/config.js';
 import { oktaSourceConfigSchema } from '../connectors/okta/config.js';
 
-const syncName = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'use lower-case letters, digits, "-" and "_" (it names Redis keys and job ids)');
+const syncName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'use lower-case letters, digits, "-" and "_" (it names Redis keys and job ids)');
 
 export const targetSchema = z.strictObject({
   baseUrl: z.url().default('https://webapi.teamviewer.com/scim/v2').describe('TeamViewer SCIM base URL'),
   webApiBaseUrl: z.url().optional().describe('TeamViewer Web API base URL, for the token owner; default: baseUrl with /scim/v2 → /api/v1'),
   token: z.string().min(1).describe('TeamViewer script token'),
   tokenOwner: z.email().optional().describe('e-mail of the token owner, never deactivated; looked up when absent'),
-  timeout: durationBetween(1000, 10 * 60_000).default(30_000).describe('per request'),
+  timeout: durationBetween(1000, 10 * 60_000)
+    .default(30_000)
+    .describe('per request'),
   pageSize: z.number().int().min(1).max(1000).default(100),
   requestsPerSecond: z.number().positive().max(100_000).default(10),
   concurrency: z.number().int().min(1).max(64).default(4),
@@ -48,7 +48,12 @@ export const groupsSchema = z.strictObject({
 });
 
 /** Sources register here; each connector owns its schema. */
-export const sourceSchema = z.discriminatedUnion('type', [fileSourceConfigSchema, entraSourceConfigSchema, oktaSourceConfigSchema, jumpcloudSourceConfigSchema]);
+export const sourceSchema = z.discriminatedUnion('type', [
+  fileSourceConfigSchema,
+  entraSourceConfigSchema,
+  oktaSourceConfigSchema,
+  jumpcloudSourceConfigSchema,
+]);
 
 export const syncSchema = z.strictObject({
   name: syncName,
@@ -57,7 +62,11 @@ export const syncSchema = z.strictObject({
   ssoCustomerId: z.string().min(1).optional().describe('sent on create only'),
   schedule: z.strictObject({ every: durationBetween(10_000, 7 * 86_400_000).default(40 * 60_000) }).default({ every: 40 * 60_000 }),
   protect: z.array(z.email()).default([]).describe('addresses never deactivated'),
-  policy: policySchema.default({ deactivationThreshold: { maxCount: 50, maxPercent: 20, minCountForPercent: 5 }, memberRemovalThreshold: { maxCount: 500, maxPercent: 20, minCountForPercent: 10 }, outsideCompanyRetry: 86_400_000 }),
+  policy: policySchema.default({
+    deactivationThreshold: { maxCount: 50, maxPercent: 20, minCountForPercent: 5 },
+    memberRemovalThreshold: { maxCount: 500, maxPercent: 20, minCountForPercent: 10 },
+    outsideCompanyRetry: 86_400_000,
+  }),
   groups: groupsSchema.default({ enabled: true, onIdpDelete: 'delete', batchSize: 100 }),
 });
 
@@ -65,8 +74,14 @@ export const configSchema = z
   .strictObject({
     redis: z
       .strictObject({
-        url: z.string().regex(/^rediss?:\/\//, 'expected redis://… or rediss://…').default('redis://127.0.0.1:6379'),
-        prefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default('tvsync'),
+        url: z
+          .string()
+          .regex(/^rediss?:\/\//, 'expected redis://… or rediss://…')
+          .default('redis://127.0.0.1:6379'),
+        prefix: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+$/)
+          .default('tvsync'),
       })
       .default({ url: 'redis://127.0.0.1:6379', prefix: 'tvsync' }),
     http: z
@@ -80,16 +95,36 @@ export const configSchema = z
     runtime: z
       .strictObject({
         operationAttempts: z.number().int().min(1).max(50).default(8).describe('attempts of an operation on transient failures'),
-        operationBackoff: durationBetween(50, 5 * 60_000).default(1000).describe('first retry delay of an operation, doubling with jitter'),
-        readBackoff: durationBetween(50, 5 * 60_000).default(1000).describe('first retry delay of a TeamViewer read at cycle start'),
+        operationBackoff: durationBetween(50, 5 * 60_000)
+          .default(1000)
+          .describe('first retry delay of an operation, doubling with jitter'),
+        readBackoff: durationBetween(50, 5 * 60_000)
+          .default(1000)
+          .describe('first retry delay of a TeamViewer read at cycle start'),
         rateLimitFallback: durationBetween(1000, 3_600_000).default(10_000).describe('pause after a 429 that gave no Retry-After'),
-        maxRetryAfter: durationBetween(1000, 86_400_000).default(5 * 60_000).describe('longest pause a Retry-After may impose (longer asks are capped)'),
+        maxRetryAfter: durationBetween(1000, 86_400_000)
+          .default(5 * 60_000)
+          .describe('longest pause a Retry-After may impose (longer asks are capped)'),
         cycleTimeout: durationBetween(60_000, 7 * 86_400_000).default(4 * 3_600_000),
-        shutdownGrace: durationBetween(1000, 10 * 60_000).default(25_000).describe('time running jobs get on SIGTERM'),
-        lockDuration: durationBetween(1000, 10 * 60_000).default(30_000).describe('a dead worker\'s jobs are taken over after about this long'),
+        shutdownGrace: durationBetween(1000, 10 * 60_000)
+          .default(25_000)
+          .describe('time running jobs get on SIGTERM'),
+        lockDuration: durationBetween(1000, 10 * 60_000)
+          .default(30_000)
+          .describe("a dead worker's jobs are taken over after about this long"),
         stalledInterval: durationBetween(1000, 10 * 60_000).default(30_000),
       })
-      .default({ operationAttempts: 8, operationBackoff: 1000, readBackoff: 1000, rateLimitFallback: 10_000, maxRetryAfter: 5 * 60_000, cycleTimeout: 4 * 3_600_000, shutdownGrace: 25_000, lockDuration: 30_000, stalledInterval: 30_000 }),
+      .default({
+        operationAttempts: 8,
+        operationBackoff: 1000,
+        readBackoff: 1000,
+        rateLimitFallback: 10_000,
+        maxRetryAfter: 5 * 60_000,
+        cycleTimeout: 4 * 3_600_000,
+        shutdownGrace: 25_000,
+        lockDuration: 30_000,
+        stalledInterval: 30_000,
+      }),
     log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).default({ level: 'info' }),
     syncs: z.array(syncSchema).min(1, 'at least one sync is needed'),
   })

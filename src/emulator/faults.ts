@@ -21,11 +21,7 @@ export function seededRandom(seed: number): () => number {
  * Whether this request fails, with which status, and whether before or after it is applied. Draws
  * from `random` in a fixed order, so a seed replays the same failures.
  */
-export function drawInjectedFailure(
-  random: () => number,
-  rate: number,
-  mode: 'before' | 'after' | 'mixed',
-): { before: boolean; status: number } | undefined {
+export function drawInjectedFailure(random: () => number, rate: number, mode: 'before' | 'after' | 'mixed'): { before: boolean; status: number } | undefined {
   if (rate <= 0 || random() >= rate) return undefined;
   const status = INJECTED_STATUSES[Math.floor(random() * INJECTED_STATUSES.length)] ?? 500;
   const before = mode === 'before' || (mode === 'mixed' && random() < 0.5);

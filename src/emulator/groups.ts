@@ -65,7 +65,10 @@ async function oneGroup(ctx: ResourceContext, req: IncomingMessage, method: stri
   if (method !== 'PATCH') throw new MethodNotAllowed('GET, PATCH, DELETE');
   const body = parseBody(patchBodySchema, await readJsonBody(req));
   requirePatchSchema(body.schemas);
-  ctx.store().changeGroup(id, body.Operations.flatMap((operation) => groupChanges(operation, id)));
+  ctx.store().changeGroup(
+    id,
+    body.Operations.flatMap((operation) => groupChanges(operation, id)),
+  );
   ctx.countWrite();
   // Like Entra's reference service: a group PATCH answers 204, so big groups are not echoed back.
   return { status: 204 };
@@ -105,9 +108,7 @@ function groupChanges(operation: PatchOperation, groupId: string): GroupChange[]
     throw new ScimError(400, `Unsupported PATCH op "${operation.op}"`, 'invalidSyntax');
   }
   if (operation.path !== undefined) return groupAssignment(op, operation.path, operation.value, groupId);
-  return Object.entries(attributeObject(operation.value)).flatMap(([key, value]) =>
-    groupAssignment(op, key, value, groupId),
-  );
+  return Object.entries(attributeObject(operation.value)).flatMap(([key, value]) => groupAssignment(op, key, value, groupId));
 }
 
 function groupAssignment(op: 'add' | 'replace', path: string, value: unknown, groupId: string): GroupChange[] {
@@ -135,4 +136,3 @@ function groupRemoval(path: string | undefined, value: unknown): GroupChange {
   if (value === undefined) return { kind: 'set', memberIds: [] };
   return { kind: 'remove', memberIds: memberIds(parseValue(memberRefsSchema, value, path)) };
 }
-

@@ -34,13 +34,10 @@ const DOC_PATCH_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:PatchOp';
 
 export const patchBodySchema = z.object({
   schemas: z.array(z.string()),
-  Operations: z
-    .array(z.object({ op: z.string(), path: z.string().optional(), value: z.unknown().optional() }))
-    .min(1),
+  Operations: z.array(z.object({ op: z.string(), path: z.string().optional(), value: z.unknown().optional() })).min(1),
 });
 export type PatchOperation = z.infer<typeof patchBodySchema>['Operations'][number];
 const attributeObjectSchema = z.record(z.string(), z.unknown());
-
 
 export function send(res: ServerResponse, reply: Reply, contentType: string): void {
   if (reply.body === undefined) {
@@ -144,7 +141,7 @@ export function requireText(attribute: string, value: unknown): string {
 /** Strips the resource's schema URN from a fully qualified attribute path. */
 export function attributePath(path: string, schemaUrn: string): string {
   const trimmed = path.trim();
-  const prefix = schemaUrn + ':';
+  const prefix = `${schemaUrn}:`;
   return trimmed.toLowerCase().startsWith(prefix.toLowerCase()) ? trimmed.slice(prefix.length) : trimmed;
 }
 
@@ -160,12 +157,7 @@ export function integerParam(query: URLSearchParams, name: string): number | und
   return value;
 }
 
-export function listReply<T>(
-  items: readonly T[],
-  query: URLSearchParams,
-  pageSizeMax: number | null | undefined,
-  render: (item: T) => unknown,
-): Reply {
+export function listReply<T>(items: readonly T[], query: URLSearchParams, pageSizeMax: number | null | undefined, render: (item: T) => unknown): Reply {
   const start = Math.max(1, integerParam(query, 'startIndex') ?? 1) - 1;
   const asked = integerParam(query, 'count');
   const count = Math.min(asked === undefined ? items.length : Math.max(0, asked), pageSizeMax ?? Infinity);

@@ -25,7 +25,7 @@ export async function runEmulator(
     void (async () => {
       await emulator.stop();
       if (dumpOnExit !== undefined) {
-        await writeFile(dumpOnExit, JSON.stringify(emulator.dump(), null, 2) + '\n');
+        await writeFile(dumpOnExit, `${JSON.stringify(emulator.dump(), null, 2)}\n`);
         log(`state written to ${dumpOnExit}`);
       }
     })().catch((err: unknown) => log(`shutdown failed: ${err instanceof Error ? err.message : String(err)}`));
@@ -34,4 +34,3 @@ export async function runEmulator(
   process.on('SIGTERM', shutdown);
   return emulator;
 }
-

@@ -5,17 +5,7 @@ import { z } from 'zod';
 import { ScimError } from './errors.js';
 import { FixedWindowLimiter, drawInjectedFailure, seededRandom } from './faults.js';
 import { groupsResource } from './groups.js';
-import {
-  JSON_CONTENT_TYPE,
-  SCIM_CONTENT_TYPE,
-  decodeId,
-  readJsonBody,
-  scimErrorReply,
-  send,
-  webError,
-  type Reply,
-  type ResourceContext,
-} from './protocol.js';
+import { JSON_CONTENT_TYPE, SCIM_CONTENT_TYPE, decodeId, readJsonBody, scimErrorReply, send, webError, type Reply, type ResourceContext } from './protocol.js';
 import { EmulatorStore, type EmulatorState, type EmulatorStateInput } from './store.js';
 import { usersResource } from './users.js';
 
@@ -61,13 +51,13 @@ export interface EmulatorAddress {
 /** null switches a setting off, since JSON has no undefined. */
 export const emulatorSwitchesSchema = z
   .object({
-    owner: z.object({ email: z.string().min(1), name: z.string().min(1) }).nullable().optional(),
-    outsideEmails: z.array(z.string()).optional(),
-    latencyMs: z.number().int().nonnegative().nullable().optional(),
-    rateLimit: z
-      .object({ max: z.number().int().nonnegative(), windowMs: z.number().int().positive() })
+    owner: z
+      .object({ email: z.string().min(1), name: z.string().min(1) })
       .nullable()
       .optional(),
+    outsideEmails: z.array(z.string()).optional(),
+    latencyMs: z.number().int().nonnegative().nullable().optional(),
+    rateLimit: z.object({ max: z.number().int().nonnegative(), windowMs: z.number().int().positive() }).nullable().optional(),
     failureRate: z.number().min(0).max(1).nullable().optional(),
     failureMode: z.enum(['before', 'after', 'mixed']).nullable().optional(),
     seed: z.number().int().nullable().optional(),
@@ -199,15 +189,11 @@ export class TeamViewerEmulator {
     const url = new URL(req.url ?? '/', 'http://emulator.invalid');
     const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
 
-    if (path.startsWith(ADMIN_PREFIX + '/')) {
+    if (path.startsWith(`${ADMIN_PREFIX}/`)) {
       send(res, await this.admin(req, method, path.slice(ADMIN_PREFIX.length)), JSON_CONTENT_TYPE);
       return;
     }
-    const surface = path.startsWith(SCIM_PREFIX + '/')
-      ? 'scim'
-      : path.startsWith(WEB_API_PREFIX + '/')
-        ? 'web'
-        : undefined;
+    const surface = path.startsWith(`${SCIM_PREFIX}/`) ? 'scim' : path.startsWith(`${WEB_API_PREFIX}/`) ? 'web' : undefined;
     if (!surface) {
       send(res, webError(404, 'not_found', `No route ${path}`), JSON_CONTENT_TYPE);
       return;
@@ -278,13 +264,7 @@ export class TeamViewerEmulator {
     return { status: 200, body: { userid: user.id, email: user.userName, name: user.displayName } };
   }
 
-  private async scim(
-    req: IncomingMessage,
-    method: string,
-    resource: string,
-    rest: string[],
-    query: URLSearchParams,
-  ): Promise<Reply> {
+  private async scim(req: IncomingMessage, method: string, resource: string, rest: string[], query: URLSearchParams): Promise<Reply> {
     if (rest.length > 1 || (resource !== 'Users' && resource !== 'Groups')) {
       throw new ScimError(404, `No SCIM resource at /${[resource, ...rest].join('/')}`);
     }

@@ -41,9 +41,7 @@ export const emulatorStateSchema = z.object({
   ),
   groups: z.array(z.object({ id: z.string().min(1), displayName: z.string().min(1), memberIds: z.array(z.string()) })),
   outsideEmails: z.array(z.string()).optional(),
-  counters: z
-    .object({ nextUserNumber: z.number().int().positive(), nextGroupNumber: z.number().int().positive() })
-    .optional(),
+  counters: z.object({ nextUserNumber: z.number().int().positive(), nextGroupNumber: z.number().int().positive() }).optional(),
 });
 
 export type EmulatorStateInput = z.input<typeof emulatorStateSchema>;
@@ -157,21 +155,14 @@ export class EmulatorStore {
   createUser(input: Omit<EmulatorUser, 'id'>): Readonly<EmulatorUser> {
     if (this.userIdByEmail.has(emailKey(input.userName))) throw new ScimError(409, 'User already exists', 'uniqueness');
     if (this.isOutsideEmail(input.userName)) {
-      throw new ScimError(
-        409,
-        `The e-mail address ${input.userName} is used by a TeamViewer account outside the company`,
-        'uniqueness',
-      );
+      throw new ScimError(409, `The e-mail address ${input.userName} is used by a TeamViewer account outside the company`, 'uniqueness');
     }
     return this.insertUser({ id: `u${this.nextUserNumber++}`, ...input });
   }
 
   /** The user with this address, created when missing; for the token owner, who is in the company by definition. */
   ensureUser(email: string, displayName: string): Readonly<EmulatorUser> {
-    return (
-      this.userByEmail(email) ??
-      this.insertUser({ id: `u${this.nextUserNumber++}`, userName: email, displayName, active: true })
-    );
+    return this.userByEmail(email) ?? this.insertUser({ id: `u${this.nextUserNumber++}`, userName: email, displayName, active: true });
   }
 
   updateUser(id: string, changes: { displayName?: string; active?: boolean }): Readonly<EmulatorUser> {

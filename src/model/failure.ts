@@ -8,16 +8,7 @@
  * - owned-outside: the e-mail belongs to a TeamViewer account outside the company
  * - unavailable: the endpoint does not exist for this tenant (e.g. /Groups)
  */
-export type FailureClass =
-  | 'rate-limited'
-  | 'transient'
-  | 'unauthorised'
-  | 'forbidden'
-  | 'invalid'
-  | 'not-found'
-  | 'conflict'
-  | 'owned-outside'
-  | 'unavailable';
+export type FailureClass = 'rate-limited' | 'transient' | 'unauthorised' | 'forbidden' | 'invalid' | 'not-found' | 'conflict' | 'owned-outside' | 'unavailable';
 
 export const RETRYABLE: ReadonlySet<FailureClass> = new Set(['rate-limited', 'transient']);
 
@@ -28,11 +19,7 @@ export class SyncError extends Error {
   /** For writes that may have taken effect although the answer was an error (5xx on create). */
   readonly maybeApplied: boolean;
 
-  constructor(
-    failureClass: FailureClass,
-    message: string,
-    opts: { status?: number; retryAfterMs?: number; maybeApplied?: boolean } = {},
-  ) {
+  constructor(failureClass: FailureClass, message: string, opts: { status?: number; retryAfterMs?: number; maybeApplied?: boolean } = {}) {
     super(message);
     this.name = 'SyncError';
     this.failureClass = failureClass;

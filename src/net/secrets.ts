@@ -15,7 +15,16 @@ export const REDACTED = '[REDACTED]';
  * Config keys that hold secrets: the loader takes them only from ${ENV_VAR} or a `<key>File` and
  * registers their values; logs blank fields of these names.
  */
-export const SECRET_KEYS: ReadonlySet<string> = new Set(['token', 'apiToken', 'apiKey', 'clientSecret', 'privateKey', 'triggerToken', 'metricsToken', 'password']);
+export const SECRET_KEYS: ReadonlySet<string> = new Set([
+  'token',
+  'apiToken',
+  'apiKey',
+  'clientSecret',
+  'privateKey',
+  'triggerToken',
+  'metricsToken',
+  'password',
+]);
 
 /** Shortest run of a secret's characters that is redacted on its own. */
 const FRAGMENT = 8;
@@ -147,6 +156,10 @@ export function scrubSecrets(text: string): string {
 
 /** Outside text made safe to keep: secrets scrubbed first, then cut to `limit` characters. */
 export function outsideText(text: string, limit = 300): string {
-  const flat = secrets.scrub(text).replace(/Bearer\s+[\w\-.~+/=]+/gi, 'Bearer [REDACTED]').replace(/\s+/g, ' ').trim();
+  const flat = secrets
+    .scrub(text)
+    .replace(/Bearer\s+[\w\-.~+/=]+/gi, 'Bearer [REDACTED]')
+    .replace(/\s+/g, ' ')
+    .trim();
   return flat.length > limit ? `${flat.slice(0, limit)}…` : flat;
 }

@@ -114,7 +114,8 @@ async function boundedReadiness(ready: () => Promise<Readiness>): Promise<Readin
       }),
     ]);
   } catch (err) {
-    if (err instanceof ReadyTimeout) return { ready: false, reason: READY_REASONS.timedOut, checks: [{ name: 'readiness', ok: false, detail: `no answer within ${READY_TIMEOUT_MS} ms` }] };
+    if (err instanceof ReadyTimeout)
+      return { ready: false, reason: READY_REASONS.timedOut, checks: [{ name: 'readiness', ok: false, detail: `no answer within ${READY_TIMEOUT_MS} ms` }] };
     return { ready: false, reason: READY_REASONS.failed, checks: [{ name: 'readiness', ok: false, detail: errorMessage(err) }] };
   } finally {
     clearTimeout(timer);
@@ -156,7 +157,9 @@ export function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHand
         const readiness = await boundedReadiness(opts.ready);
         const reason = Object.values(READY_REASONS).includes(readiness.reason) ? readiness.reason : READY_REASONS.failed;
         // The checks' details are outside text: for token holders only, and scrubbed even then.
-        const body = hasToken(req, opts.triggerToken) ? { ready: readiness.ready, reason, checks: secrets.scrubDeep(readiness.checks) } : { ready: readiness.ready, reason };
+        const body = hasToken(req, opts.triggerToken)
+          ? { ready: readiness.ready, reason, checks: secrets.scrubDeep(readiness.checks) }
+          : { ready: readiness.ready, reason };
         return sendJson(res, readiness.ready ? 200 : 503, body);
       }
       case 'metrics': {

@@ -40,9 +40,12 @@ export function scrubbingStream(secrets: Iterable<string>, target: DestinationSt
   };
 }
 
-export function createLogger(opts: { level?: string; secrets?: Iterable<string>; destination?: DestinationStream; pretty?: boolean; base?: Record<string, unknown> } = {}): Logger {
+export function createLogger(
+  opts: { level?: string; secrets?: Iterable<string>; destination?: DestinationStream; pretty?: boolean; base?: Record<string, unknown> } = {},
+): Logger {
   const pretty = opts.pretty ?? (opts.destination === undefined && process.stdout.isTTY === true);
-  const target: DestinationStream = opts.destination ?? (pretty ? PinoPretty({ colorize: true, translateTime: 'SYS:standard', ignore: 'pid,hostname' }) : pino.destination(1));
+  const target: DestinationStream =
+    opts.destination ?? (pretty ? PinoPretty({ colorize: true, translateTime: 'SYS:standard', ignore: 'pid,hostname' }) : pino.destination(1));
   return pino(
     {
       level: opts.level ?? 'info',

@@ -71,14 +71,24 @@ export class TvsyncMetrics {
     });
     this.inScope = new Gauge({ name: 'tvsync_users_in_scope', help: 'IdP users in the sync scope at the last planned cycle', labelNames: ['sync'], registers });
     this.skipped = new Gauge({ name: 'tvsync_skipped', help: 'Users skipped by the last planned cycle, by reason', labelNames: ['sync', 'reason'], registers });
-    this.held = new Gauge({ name: 'tvsync_held_deactivations', help: 'Deactivations held for approval by the last planned cycle', labelNames: ['sync'], registers });
+    this.held = new Gauge({
+      name: 'tvsync_held_deactivations',
+      help: 'Deactivations held for approval by the last planned cycle',
+      labelNames: ['sync'],
+      registers,
+    });
     this.lastSuccess = new Gauge({
       name: 'tvsync_last_successful_cycle_timestamp_seconds',
       help: 'End of the last cycle that succeeded or partly succeeded (Unix time)',
       labelNames: ['sync'],
       registers,
     });
-    this.operations = new Counter({ name: 'tvsync_operations_total', help: 'User and group operations by kind and outcome', labelNames: ['sync', 'kind', 'outcome'], registers });
+    this.operations = new Counter({
+      name: 'tvsync_operations_total',
+      help: 'User and group operations by kind and outcome',
+      labelNames: ['sync', 'kind', 'outcome'],
+      registers,
+    });
     this.operationFailures = new Counter({
       name: 'tvsync_operation_failures_total',
       help: 'Failed operations by failure class',
@@ -98,7 +108,12 @@ export class TvsyncMetrics {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
-    this.tvRateLimited = new Counter({ name: 'tvsync_teamviewer_rate_limited_total', help: 'TeamViewer answers with status 429', labelNames: ['sync'], registers });
+    this.tvRateLimited = new Counter({
+      name: 'tvsync_teamviewer_rate_limited_total',
+      help: 'TeamViewer answers with status 429',
+      labelNames: ['sync'],
+      registers,
+    });
     this.pausedUntil = new Gauge({
       name: 'tvsync_rate_limit_paused_until_timestamp_seconds',
       help: "End of the last pause TeamViewer's rate limit imposed on the sync's operations (Unix time)",
@@ -111,7 +126,12 @@ export class TvsyncMetrics {
       labelNames: ['sync'],
       registers,
     });
-    this.quarantined = new Gauge({ name: 'tvsync_sync_quarantined', help: '1 while a sync is quarantined (e.g. its token was rejected)', labelNames: ['sync'], registers });
+    this.quarantined = new Gauge({
+      name: 'tvsync_sync_quarantined',
+      help: '1 while a sync is quarantined (e.g. its token was rejected)',
+      labelNames: ['sync'],
+      registers,
+    });
     const queueJobs: Gauge<'sync' | 'queue' | 'state'> = new Gauge({
       name: 'tvsync_queue_jobs',
       help: 'Jobs in the BullMQ queues by state, read at scrape time',

@@ -240,7 +240,8 @@ export class ProvisioningLog {
     if (entries.length === 0) return;
     // One script call per WRITE_CHUNK entries, pipelined: 100k skips are a hundred calls, each a few ms of Redis time.
     const pipeline = this.redis.pipeline();
-    for (let start = 0; start < entries.length; start += WRITE_CHUNK) pipeline.eval(WRITE_SCRIPT, 2, this.key, this.indexKey, ...this.writeArgs(entries.slice(start, start + WRITE_CHUNK)));
+    for (let start = 0; start < entries.length; start += WRITE_CHUNK)
+      pipeline.eval(WRITE_SCRIPT, 2, this.key, this.indexKey, ...this.writeArgs(entries.slice(start, start + WRITE_CHUNK)));
     const replies = await pipeline.exec();
     const failed = replies?.find(([err]) => err);
     if (failed?.[0]) throw failed[0];
@@ -255,7 +256,8 @@ export class ProvisioningLog {
   private writeArgs(entries: readonly ProvisioningLogEntry[]): string[] {
     const args = [String(this.maxEntries), String(this.trimBatch)];
     // Messages may quote what TeamViewer or an IdP said: scrubbed again before they are kept.
-    for (const entry of entries) args.push(indexEmails(entry).join(INDEX_SEP), entry.cycleId, JSON.stringify({ ...entry, message: scrubSecrets(entry.message) }));
+    for (const entry of entries)
+      args.push(indexEmails(entry).join(INDEX_SEP), entry.cycleId, JSON.stringify({ ...entry, message: scrubSecrets(entry.message) }));
     return args;
   }
 
@@ -291,7 +293,16 @@ export class ProvisioningLog {
     const found: ProvisioningLogEntry[] = [];
     let start = '+';
     for (;;) {
-      const raw = await this.redis.eval(SCAN_SCRIPT, 1, this.key, start, String(SCAN_CHUNK), cycleId === undefined ? '0' : '1', cycleId ?? '', String(limit - found.length));
+      const raw = await this.redis.eval(
+        SCAN_SCRIPT,
+        1,
+        this.key,
+        start,
+        String(SCAN_CHUNK),
+        cycleId === undefined ? '0' : '1',
+        cycleId ?? '',
+        String(limit - found.length),
+      );
       const reply = scanReplySchema.safeParse(raw);
       if (!reply.success) throw new Error(`unexpected answer from Redis reading ${this.key}`);
       const [next, matches] = reply.data;

@@ -16,7 +16,8 @@ import type {
 } from './types.js';
 
 export interface PlanInput {
-  directory: Pick<DirectoryRead, 'users' | 'complete' | 'incompleteReason'> & Partial<Pick<DirectoryRead, 'issues' | 'groups' | 'groupsComplete' | 'groupsIncompleteReason'>>;
+  directory: Pick<DirectoryRead, 'users' | 'complete' | 'incompleteReason'> &
+    Partial<Pick<DirectoryRead, 'issues' | 'groups' | 'groupsComplete' | 'groupsIncompleteReason'>>;
   teamviewer: readonly TvUser[];
   /** IdP object id → TeamViewer user id, as this sync learned them. */
   links: ReadonlyMap<string, string>;
@@ -101,8 +102,19 @@ export function computePlan(input: PlanInput): Plan {
   for (const user of mapped) {
     const sameEmail = byEmail.get(user.emailKey) ?? [];
     if (sameEmail.length > 1) {
-      const others = listSome(sameEmail.filter((u) => u !== user).map((u) => u.sourceId).sort());
-      skipped.push(skip('duplicate-email', `${user.email} is used by more than one IdP user in scope (also ${others}); none of them is created or changed until the IdP has one owner for it`, { sourceId: user.sourceId, email: user.email }));
+      const others = listSome(
+        sameEmail
+          .filter((u) => u !== user)
+          .map((u) => u.sourceId)
+          .sort(),
+      );
+      skipped.push(
+        skip(
+          'duplicate-email',
+          `${user.email} is used by more than one IdP user in scope (also ${others}); none of them is created or changed until the IdP has one owner for it`,
+          { sourceId: user.sourceId, email: user.email },
+        ),
+      );
       keepLink(user.sourceId);
       continue;
     }
@@ -118,7 +130,13 @@ export function computePlan(input: PlanInput): Plan {
       claimed.add(tv.id);
       const tvEmail = tv.email || tv.userName;
       if (emailKey(tvEmail) !== user.emailKey) {
-        skipped.push(skip('email-change-unsupported', `The IdP changed this user's e-mail from ${tvEmail} to ${user.email}; TeamViewer cannot change an e-mail, so tvsync keeps the TeamViewer user ${tv.id} (${tvEmail}) and creates no second one. Change the address in TeamViewer by hand or revert it in the IdP.`, { sourceId: user.sourceId, email: user.email, tvUserId: tv.id }));
+        skipped.push(
+          skip(
+            'email-change-unsupported',
+            `The IdP changed this user's e-mail from ${tvEmail} to ${user.email}; TeamViewer cannot change an e-mail, so tvsync keeps the TeamViewer user ${tv.id} (${tvEmail}) and creates no second one. Change the address in TeamViewer by hand or revert it in the IdP.`,
+            { sourceId: user.sourceId, email: user.email, tvUserId: tv.id },
+          ),
+        );
       }
     } else {
       tv = tvByEmail().get(user.emailKey);
@@ -126,7 +144,13 @@ export function computePlan(input: PlanInput): Plan {
         const holders = (linkedSourceOf().get(tv.id) ?? []).filter((id) => id !== user.sourceId);
         const presentHolder = holders.find((id) => sourceIds.has(id));
         if (presentHolder !== undefined) {
-          skipped.push(skip('email-held-by-other-user', `${user.email} is held in TeamViewer by user ${tv.id}, which this sync links to IdP user ${presentHolder}; it is not taken over.`, { sourceId: user.sourceId, email: user.email, tvUserId: tv.id }));
+          skipped.push(
+            skip(
+              'email-held-by-other-user',
+              `${user.email} is held in TeamViewer by user ${tv.id}, which this sync links to IdP user ${presentHolder}; it is not taken over.`,
+              { sourceId: user.sourceId, email: user.email, tvUserId: tv.id },
+            ),
+          );
           continue;
         }
         claimed.add(tv.id);
@@ -216,12 +240,19 @@ export function computePlan(input: PlanInput): Plan {
 
 function planCreate(user: MappedUser, input: PlanInput): UserOperation | SkippedItem {
   if (!user.active) {
-    return skip('inactive-not-in-teamviewer', `${user.email} is disabled in the IdP and not in TeamViewer; a disabled user is not created`, { sourceId: user.sourceId, email: user.email });
+    return skip('inactive-not-in-teamviewer', `${user.email} is disabled in the IdP and not in TeamViewer; a disabled user is not created`, {
+      sourceId: user.sourceId,
+      email: user.email,
+    });
   }
   const outside = input.outsideCompany.get(user.emailKey);
   if (outside && input.nowMs - outside.atMs < input.policy.outsideCompanyRetryMs) {
     const retryAt = new Date(outside.atMs + input.policy.outsideCompanyRetryMs).toISOString();
-    return skip('owned-outside-company', `${user.email} belongs to a TeamViewer account outside the company (${outside.message}); the owner must release it or it must be added to the company. Tried again after ${retryAt}.`, { sourceId: user.sourceId, email: user.email });
+    return skip(
+      'owned-outside-company',
+      `${user.email} belongs to a TeamViewer account outside the company (${outside.message}); the owner must release it or it must be added to the company. Tried again after ${retryAt}.`,
+      { sourceId: user.sourceId, email: user.email },
+    );
   }
   const newUser: UserOperation & { kind: 'createUser' } = {
     kind: 'createUser',
@@ -250,10 +281,20 @@ function planChange(user: MappedUser, tv: TvUser): ChangeUserOperation | undefin
   if (changes.displayName !== undefined) what.push(`name "${clip(tv.displayName)}" → "${changes.displayName}"`);
   const base = { sourceId: user.sourceId, email, tvUserId: tv.id, changes, before: { displayName: clip(tv.displayName, FIELD_CAPS.name), active: tv.active } };
   if (changes.active === false) {
-    return { ...base, kind: 'deactivateUser', reason: 'disabled-in-idp', message: `deactivate ${email}: disabled in the IdP${what.length ? `; ${what.join(', ')}` : ''}` };
+    return {
+      ...base,
+      kind: 'deactivateUser',
+      reason: 'disabled-in-idp',
+      message: `deactivate ${email}: disabled in the IdP${what.length ? `; ${what.join(', ')}` : ''}`,
+    };
   }
   if (changes.active === true) {
-    return { ...base, kind: 'reactivateUser', reason: 'enabled-in-idp', message: `reactivate ${email}: active in the IdP${what.length ? `; ${what.join(', ')}` : ''}` };
+    return {
+      ...base,
+      kind: 'reactivateUser',
+      reason: 'enabled-in-idp',
+      message: `reactivate ${email}: active in the IdP${what.length ? `; ${what.join(', ')}` : ''}`,
+    };
   }
   return { ...base, kind: 'updateUser', reason: 'attributes-changed', message: `update ${email}: ${what.join(', ')}` };
 }
@@ -291,17 +332,36 @@ function gateDeactivations(candidates: ChangeUserOperation[], input: PlanInput, 
   // A deactivation that also renames keeps its rename when the deactivation itself is stopped.
   const keepRename = (op: ChangeUserOperation): void => {
     if (op.changes.displayName === undefined) return;
-    gate.run.push({ ...op, kind: 'updateUser', reason: 'attributes-changed', changes: { displayName: op.changes.displayName }, message: `update ${op.email}: name "${op.before.displayName}" → "${op.changes.displayName}"` });
+    gate.run.push({
+      ...op,
+      kind: 'updateUser',
+      reason: 'attributes-changed',
+      changes: { displayName: op.changes.displayName },
+      message: `update ${op.email}: name "${op.before.displayName}" → "${op.changes.displayName}"`,
+    });
   };
 
   const pending: ChangeUserOperation[] = [];
   for (const op of candidates) {
     if (protectedEmails.has(emailKey(op.email))) {
-      const who = policy.tokenOwnerEmail && emailKey(policy.tokenOwnerEmail) === emailKey(op.email) ? 'the owner of the TeamViewer token' : 'on the protect list';
-      gate.skipped.push(skip('protected', `${op.email} would be deactivated (${op.reason}) but is ${who}; left active`, { sourceId: op.sourceId, email: op.email, tvUserId: op.tvUserId }));
+      const who =
+        policy.tokenOwnerEmail && emailKey(policy.tokenOwnerEmail) === emailKey(op.email) ? 'the owner of the TeamViewer token' : 'on the protect list';
+      gate.skipped.push(
+        skip('protected', `${op.email} would be deactivated (${op.reason}) but is ${who}; left active`, {
+          sourceId: op.sourceId,
+          email: op.email,
+          tvUserId: op.tvUserId,
+        }),
+      );
       keepRename(op);
     } else if (blocked) {
-      gate.skipped.push(skip('source-read-incomplete', `${op.email} would be deactivated (${op.reason}); not done because ${blocked.cause}`, { sourceId: op.sourceId, email: op.email, tvUserId: op.tvUserId }));
+      gate.skipped.push(
+        skip('source-read-incomplete', `${op.email} would be deactivated (${op.reason}); not done because ${blocked.cause}`, {
+          sourceId: op.sourceId,
+          email: op.email,
+          tvUserId: op.tvUserId,
+        }),
+      );
       keepRename(op);
     } else {
       pending.push(op);
@@ -321,7 +381,9 @@ function gateDeactivations(candidates: ChangeUserOperation[], input: PlanInput, 
         keepRename(op);
       }
     }
-    gate.notices.push(`${unapproved.length} deactivations${shareOf(unapproved.length, managed, 'users')} exceed the threshold (more than ${maxCount}, or more than ${maxPercent}%); they are held for approval while creates and updates run.`);
+    gate.notices.push(
+      `${unapproved.length} deactivations${shareOf(unapproved.length, managed, 'users')} exceed the threshold (more than ${maxCount}, or more than ${maxPercent}%); they are held for approval while creates and updates run.`,
+    );
   } else {
     gate.run.push(...pending);
   }
@@ -338,7 +400,10 @@ function skip(reason: SkipReason, message: string, who: { sourceId?: string; ema
 
 /** Ids for a message: the first few, then how many more, so one message cannot grow with the directory. */
 function listSome(ids: string[], max = 10): string {
-  const shown = ids.slice(0, max).map((id) => clip(id)).join(', ');
+  const shown = ids
+    .slice(0, max)
+    .map((id) => clip(id))
+    .join(', ');
   return ids.length > max ? `${shown} and ${ids.length - max} more` : shown;
 }
 

@@ -70,7 +70,12 @@ function userEmails(directory: DirectoryRead): [string, string][] {
 }
 
 /** The group plan's input: the guard, the members to keep and the users' problems follow from the user phase. */
-export function groupPlanInput(directory: GroupPhaseRead, userPhase: UserPhaseOutcome, facts: GroupPhaseFacts, policy: Omit<GroupPlanPolicy, 'deactivationsThisCycle'>): GroupPlanInput {
+export function groupPlanInput(
+  directory: GroupPhaseRead,
+  userPhase: UserPhaseOutcome,
+  facts: GroupPhaseFacts,
+  policy: Omit<GroupPlanPolicy, 'deactivationsThisCycle'>,
+): GroupPlanInput {
   // The same guard as the users': whatever stopped deactivations stops group removals too.
   const usersBlocked = userPhase.plan.deactivationsBlocked;
   const removalsBlocked = guardGroupRemovals(storedReadFacts(directory), {
@@ -118,6 +123,7 @@ function keepMembers(plan: Plan): Set<string> {
 function userProblems(outcome: UserPhaseOutcome): Map<string, string> {
   const problems = new Map<string, string>();
   for (const item of outcome.plan.skipped) if (item.sourceId) problems.set(item.sourceId, item.reason);
-  for (const result of outcome.results) if (result.status === 'failed' && result.kind === 'createUser') problems.set(result.sourceId, result.failureClass ?? 'failed');
+  for (const result of outcome.results)
+    if (result.status === 'failed' && result.kind === 'createUser') problems.set(result.sourceId, result.failureClass ?? 'failed');
   return problems;
 }

@@ -56,10 +56,7 @@ interface DeletionCandidate {
   alsoLinkedFrom: string[];
 }
 
-type NameMatch =
-  | { kind: 'none' }
-  | { kind: 'match'; tv: GroupRecord }
-  | { kind: 'skip'; reason: GroupSkipReason; message: string; tvGroupId?: string };
+type NameMatch = { kind: 'none' } | { kind: 'match'; tv: GroupRecord } | { kind: 'skip'; reason: GroupSkipReason; message: string; tvGroupId?: string };
 
 /** Both sides indexed, and what the steps of one plan have decided so far. */
 interface GroupPlanning {
@@ -107,7 +104,9 @@ export function computeGroupPlan(input: GroupPlanInput): GroupPlan {
   const held = gateDeletions(planning, candidates, managedIds.size);
   const { blocked } = planning;
   if (blocked) {
-    planning.notices.push(`${blocked.message.replace(/\.$/, '')} (${members(planning.withheldRemovals)} kept in ${planning.withheldRemovalGroups} group(s), ${planning.keptMissingGroups} missing group(s) kept).`);
+    planning.notices.push(
+      `${blocked.message.replace(/\.$/, '')} (${members(planning.withheldRemovals)} kept in ${planning.withheldRemovalGroups} group(s), ${planning.keptMissingGroups} missing group(s) kept).`,
+    );
   }
   return finish(planning, held, heldMemberRemovals, managedIds.size);
 }
@@ -190,12 +189,22 @@ function planGroup(planning: GroupPlanning, group: GroupRecord): void {
     if (!linked) {
       if (blocked?.reason === 'teamviewer-groups-empty') {
         // Not believed: re-creating would duplicate the group should TeamViewer list it again.
-        skipped.push({ sourceGroupId: group.id, tvGroupId: linkedId, reason: 'source-read-incomplete', message: `group ${group.name} is linked to TeamViewer group ${linkedId}, which TeamViewer did not list; neither created again nor unlinked because ${blocked.cause}` });
+        skipped.push({
+          sourceGroupId: group.id,
+          tvGroupId: linkedId,
+          reason: 'source-read-incomplete',
+          message: `group ${group.name} is linked to TeamViewer group ${linkedId}, which TeamViewer did not list; neither created again nor unlinked because ${blocked.cause}`,
+        });
         return;
       }
       links.push({ action: 'drop', sourceGroupId: group.id, tvGroupId: linkedId, reason: 'teamviewer-group-gone' });
     } else if (holderOf.get(linkedId) !== group.id) {
-      skipped.push({ sourceGroupId: group.id, tvGroupId: linkedId, reason: 'teamviewer-group-shared', message: `IdP group ${group.name} is linked to TeamViewer group ${clip(linked.name)} (${linkedId}), which IdP group ${holderOf.get(linkedId) ?? '?'} also links to and keeps; ${group.name} is not synced until the link is corrected` });
+      skipped.push({
+        sourceGroupId: group.id,
+        tvGroupId: linkedId,
+        reason: 'teamviewer-group-shared',
+        message: `IdP group ${group.name} is linked to TeamViewer group ${clip(linked.name)} (${linkedId}), which IdP group ${holderOf.get(linkedId) ?? '?'} also links to and keeps; ${group.name} is not synced until the link is corrected`,
+      });
       return;
     } else {
       tv = linked;
@@ -219,7 +228,15 @@ function planGroup(planning: GroupPlanning, group: GroupRecord): void {
         return;
       }
       planned.push({
-        op: { kind: 'createGroup', key: `createGroup.${group.id}`, sourceGroupId: group.id, displayName: group.name, memberIds: resolved.desired, members: resolved.desired.map((id) => memberOf(planning, id)), message: `create group ${group.name} with ${members(resolved.desired.length)}` },
+        op: {
+          kind: 'createGroup',
+          key: `createGroup.${group.id}`,
+          sourceGroupId: group.id,
+          displayName: group.name,
+          memberIds: resolved.desired,
+          members: resolved.desired.map((id) => memberOf(planning, id)),
+          message: `create group ${group.name} with ${members(resolved.desired.length)}`,
+        },
         nameKey: nameKey(group.name),
         name: group.name,
         batch: 0,
@@ -236,7 +253,15 @@ function planGroup(planning: GroupPlanning, group: GroupRecord): void {
   if (group.name !== tv.name) {
     const why = planning.takenOver.get(tv.id) === group.id ? ' (taken over by name)' : '';
     planned.push({
-      op: { kind: 'renameGroup', key: `renameGroup.${group.id}`, sourceGroupId: group.id, tvGroupId: tv.id, displayName: group.name, before: clip(tv.name, FIELD_CAPS.name), message: `rename group ${clip(tv.name)} to ${group.name}${why}` },
+      op: {
+        kind: 'renameGroup',
+        key: `renameGroup.${group.id}`,
+        sourceGroupId: group.id,
+        tvGroupId: tv.id,
+        displayName: group.name,
+        before: clip(tv.name, FIELD_CAPS.name),
+        message: `rename group ${clip(tv.name)} to ${group.name}${why}`,
+      },
       nameKey: nameKey(group.name),
       name: group.name,
       batch: 0,
@@ -250,7 +275,12 @@ function planGroup(planning: GroupPlanning, group: GroupRecord): void {
   if (toRemove.length > 0 && blocked) {
     planning.withheldRemovals += toRemove.length;
     planning.withheldRemovalGroups++;
-    skipped.push({ sourceGroupId: group.id, tvGroupId: tv.id, reason: 'source-read-incomplete', message: `${members(toRemove.length)} of group ${group.name} would be removed; not done because ${blocked.cause}` });
+    skipped.push({
+      sourceGroupId: group.id,
+      tvGroupId: tv.id,
+      reason: 'source-read-incomplete',
+      message: `${members(toRemove.length)} of group ${group.name} would be removed; not done because ${blocked.cause}`,
+    });
     toRemove = [];
   }
   addBatches(planning, 'addGroupMembers', group, tv.id, toAdd);
@@ -284,12 +314,18 @@ function resolve(input: GroupPlanInput, group: GroupRecord): Resolved {
 function reportMissing(planning: GroupPlanning, group: GroupRecord, resolved: Resolved, tvGroupId: string | undefined): void {
   for (const { userId, tvUserId } of resolved.missing) {
     const problem = planning.input.userProblems.get(userId);
-    const why = problem !== undefined
-      ? `has no TeamViewer user (${problem})`
-      : tvUserId !== undefined
-        ? `is linked to TeamViewer user ${tvUserId}, which no longer exists`
-        : 'has no TeamViewer user yet';
-    const item: GroupSkippedItem = { sourceGroupId: group.id, sourceUserId: clip(userId), reason: 'member-not-provisioned', message: `IdP user ${clip(userId)} ${why}; left out of group ${group.name}` };
+    const why =
+      problem !== undefined
+        ? `has no TeamViewer user (${problem})`
+        : tvUserId !== undefined
+          ? `is linked to TeamViewer user ${tvUserId}, which no longer exists`
+          : 'has no TeamViewer user yet';
+    const item: GroupSkippedItem = {
+      sourceGroupId: group.id,
+      sourceUserId: clip(userId),
+      reason: 'member-not-provisioned',
+      message: `IdP user ${clip(userId)} ${why}; left out of group ${group.name}`,
+    };
     if (tvGroupId !== undefined) item.tvGroupId = tvGroupId;
     planning.skipped.push(item);
   }
@@ -303,7 +339,15 @@ function addBatches(planning: GroupPlanning, kind: 'addGroupMembers' | 'removeGr
     const verb = kind === 'addGroupMembers' ? `add ${members(slice.length)} to` : `remove ${members(slice.length)} from`;
     const of = count > 1 ? ` (batch ${batch + 1} of ${count})` : '';
     planning.planned.push({
-      op: { kind, key: `${kind}.${group.id}.${batch}`, sourceGroupId: group.id, tvGroupId, memberIds: slice, members: slice.map((id) => memberOf(planning, id)), message: `${verb} ${group.name}${of}` },
+      op: {
+        kind,
+        key: `${kind}.${group.id}.${batch}`,
+        sourceGroupId: group.id,
+        tvGroupId,
+        memberIds: slice,
+        members: slice.map((id) => memberOf(planning, id)),
+        message: `${verb} ${group.name}${of}`,
+      },
       nameKey: nameKey(group.name),
       name: group.name,
       batch,
@@ -334,29 +378,54 @@ function matchByName(planning: GroupPlanning, group: GroupRecord): NameMatch {
   const { blocked } = planning;
   const sameName = planning.namesakes.get(nameKey(group.name)) ?? [];
   if (sameName.length > 1) {
-    const others = sameName.filter((g) => g !== group).map((g) => `${g.name} (${g.id})`).join(', ');
+    const others = sameName
+      .filter((g) => g !== group)
+      .map((g) => `${g.name} (${g.id})`)
+      .join(', ');
     // Which of them a TeamViewer group of that name belongs to cannot be told, and creating one
     // for each would leave TeamViewer with groups nobody can tell apart; the IdP must rename one.
-    return { kind: 'skip', reason: 'duplicate-group-name', message: `IdP group ${group.name} shares its name with ${others} (ignoring case); it is neither matched to a TeamViewer group by name nor created until one is renamed in the IdP` };
+    return {
+      kind: 'skip',
+      reason: 'duplicate-group-name',
+      message: `IdP group ${group.name} shares its name with ${others} (ignoring case); it is neither matched to a TeamViewer group by name nor created until one is renamed in the IdP`,
+    };
   }
   const exact = planning.tvByName.get(group.name) ?? [];
   const loose = planning.tvByKey.get(nameKey(group.name)) ?? [];
   const candidates = exact.length > 0 ? exact : loose;
   if (candidates.length === 0) return { kind: 'none' };
   if (candidates.length > 1) {
-    const ids = candidates.slice(0, 10).map((tv) => `${clip(tv.name)} (${tv.id})`).join(', ') + (candidates.length > 10 ? ` and ${candidates.length - 10} more` : '');
-    return { kind: 'skip', reason: 'ambiguous-group-name', message: `IdP group ${group.name} matches more than one TeamViewer group by name: ${ids}; none is taken over and no group is created` };
+    const ids =
+      candidates
+        .slice(0, 10)
+        .map((tv) => `${clip(tv.name)} (${tv.id})`)
+        .join(', ') + (candidates.length > 10 ? ` and ${candidates.length - 10} more` : '');
+    return {
+      kind: 'skip',
+      reason: 'ambiguous-group-name',
+      message: `IdP group ${group.name} matches more than one TeamViewer group by name: ${ids}; none is taken over and no group is created`,
+    };
   }
   const tv = candidates[0];
   if (!tv) return { kind: 'none' };
   const holder = planning.holderOf.get(tv.id);
   if (holder !== undefined) {
-    return { kind: 'skip', reason: 'group-name-taken', tvGroupId: tv.id, message: `TeamViewer group ${clip(tv.name)} (${tv.id}) is synced with IdP group ${holder}; IdP group ${group.name} does not take it over (tried again next cycle, e.g. after a pending rename)` };
+    return {
+      kind: 'skip',
+      reason: 'group-name-taken',
+      tvGroupId: tv.id,
+      message: `TeamViewer group ${clip(tv.name)} (${tv.id}) is synced with IdP group ${holder}; IdP group ${group.name} does not take it over (tried again next cycle, e.g. after a pending rename)`,
+    };
   }
   const missingHolder = planning.linkedFromMissing.get(tv.id);
   // A group missing from a doubtful read may still be in scope: its TeamViewer group stays its own.
   if (missingHolder !== undefined && blocked) {
-    return { kind: 'skip', reason: 'group-name-taken', tvGroupId: tv.id, message: `TeamViewer group ${clip(tv.name)} (${tv.id}) is linked to IdP group ${missingHolder}, which the IdP read did not return; IdP group ${group.name} does not take it over this cycle because ${blocked.cause}` };
+    return {
+      kind: 'skip',
+      reason: 'group-name-taken',
+      tvGroupId: tv.id,
+      message: `TeamViewer group ${clip(tv.name)} (${tv.id}) is linked to IdP group ${missingHolder}, which the IdP read did not return; IdP group ${group.name} does not take it over this cycle because ${blocked.cause}`,
+    };
   }
   return { kind: 'match', tv };
 }
@@ -378,7 +447,12 @@ function planMissingGroups(planning: GroupPlanning): DeletionCandidate[] {
       // Not even a deletion the IdP reports is acted on: after a doubtful read it may not be one.
       planning.keptMissingGroups++;
       const what = status === 'deleted' ? 'is reported deleted by the IdP' : 'is missing from the IdP read';
-      skipped.push({ sourceGroupId: sourceId, tvGroupId: tvId, reason: 'source-read-incomplete', message: `group ${clip(tv.name)} ${what}; kept in TeamViewer and linked because ${blocked.cause}` });
+      skipped.push({
+        sourceGroupId: sourceId,
+        tvGroupId: tvId,
+        reason: 'source-read-incomplete',
+        message: `group ${clip(tv.name)} ${what}; kept in TeamViewer and linked because ${blocked.cause}`,
+      });
       continue;
     }
     // A TeamViewer group an IdP group in the read syncs is never deleted or reported as left behind.
@@ -391,7 +465,14 @@ function planMissingGroups(planning: GroupPlanning): DeletionCandidate[] {
           continue;
         }
         const candidate: DeletionCandidate = {
-          op: { kind: 'deleteGroup', key: `deleteGroup.${sourceId}`, sourceGroupId: sourceId, tvGroupId: tvId, displayName: clip(tv.name, FIELD_CAPS.name), message: `group ${clip(tv.name)} was deleted in the IdP; deleting it in TeamViewer` },
+          op: {
+            kind: 'deleteGroup',
+            key: `deleteGroup.${sourceId}`,
+            sourceGroupId: sourceId,
+            tvGroupId: tvId,
+            displayName: clip(tv.name, FIELD_CAPS.name),
+            message: `group ${clip(tv.name)} was deleted in the IdP; deleting it in TeamViewer`,
+          },
           alsoLinkedFrom: [],
         };
         candidates.push(candidate);
@@ -399,15 +480,21 @@ function planMissingGroups(planning: GroupPlanning): DeletionCandidate[] {
         continue;
       }
       links.push({ action: 'drop', sourceGroupId: sourceId, tvGroupId: tvId, reason: 'deleted' });
-      const message = usedBy !== undefined
-        ? `group ${clip(tv.name)} was deleted in the IdP; its TeamViewer group is now synced with IdP group ${usedBy}, so it is kept`
-        : `group ${clip(tv.name)} was deleted in the IdP; left in TeamViewer as it is (groups deleted in the IdP are left) and no longer synced`;
+      const message =
+        usedBy !== undefined
+          ? `group ${clip(tv.name)} was deleted in the IdP; its TeamViewer group is now synced with IdP group ${usedBy}, so it is kept`
+          : `group ${clip(tv.name)} was deleted in the IdP; left in TeamViewer as it is (groups deleted in the IdP are left) and no longer synced`;
       skipped.push({ sourceGroupId: sourceId, tvGroupId: tvId, reason: 'group-deleted-in-idp-left', message });
       continue;
     }
     links.push({ action: 'drop', sourceGroupId: sourceId, tvGroupId: tvId, reason: 'out-of-scope' });
     if (usedBy === undefined) {
-      skipped.push({ sourceGroupId: sourceId, tvGroupId: tvId, reason: 'group-left-out-of-scope', message: `group ${clip(tv.name)} is no longer in the IdP scope; left in TeamViewer as it is and no longer synced` });
+      skipped.push({
+        sourceGroupId: sourceId,
+        tvGroupId: tvId,
+        reason: 'group-left-out-of-scope',
+        message: `group ${clip(tv.name)} is no longer in the IdP scope; left in TeamViewer as it is and no longer synced`,
+      });
     }
   }
   return candidates;
@@ -434,14 +521,22 @@ function gateMemberRemovals(planning: GroupPlanning, managedIds: ReadonlySet<str
   const holdRemovals = exceedsThreshold(removalThreshold, unapprovedRemovals, managedMemberships);
   for (const { group, tvGroupId, memberIds } of planning.removals) {
     if (holdRemovals && !approvedRemovals.has(tvGroupId)) {
-      heldMemberRemovals.push({ sourceGroupId: group.id, tvGroupId, displayName: group.name, members: memberIds.length, message: `remove ${members(memberIds.length)} from ${group.name}: held at the member-removal threshold` });
+      heldMemberRemovals.push({
+        sourceGroupId: group.id,
+        tvGroupId,
+        displayName: group.name,
+        members: memberIds.length,
+        message: `remove ${members(memberIds.length)} from ${group.name}: held at the member-removal threshold`,
+      });
     } else {
       addBatches(planning, 'removeGroupMembers', group, tvGroupId, memberIds);
     }
   }
   if (holdRemovals) {
     const share = shareOf(unapprovedRemovals, managedMemberships, 'memberships');
-    planning.notices.push(`${unapprovedRemovals} unapproved member removal(s)${share} in ${heldMemberRemovals.length} group(s) exceed the member-removal threshold (more than ${removalThreshold.maxCount}, or more than ${removalThreshold.maxPercent}%); they are held for approval while adds and the other group changes run.`);
+    planning.notices.push(
+      `${unapprovedRemovals} unapproved member removal(s)${share} in ${heldMemberRemovals.length} group(s) exceed the member-removal threshold (more than ${removalThreshold.maxCount}, or more than ${removalThreshold.maxPercent}%); they are held for approval while adds and the other group changes run.`,
+    );
   }
   return heldMemberRemovals;
 }
@@ -467,7 +562,9 @@ function gateDeletions(planning: GroupPlanning, candidates: DeletionCandidate[],
   }
   if (holdUnapproved) {
     const users = policy.deactivationsThisCycle > 0 ? ` on top of ${policy.deactivationsThisCycle} user deactivations this cycle` : '';
-    planning.notices.push(`${unapproved} unapproved group deletion(s)${shareOf(unapproved, managed, 'groups')}${users} exceed the threshold (more than ${maxCount} removals in a cycle, or more than ${maxPercent}% of managed groups); they are held for approval while the other group changes run.`);
+    planning.notices.push(
+      `${unapproved} unapproved group deletion(s)${shareOf(unapproved, managed, 'groups')}${users} exceed the threshold (more than ${maxCount} removals in a cycle, or more than ${maxPercent}% of managed groups); they are held for approval while the other group changes run.`,
+    );
   }
   return held;
 }
@@ -475,20 +572,26 @@ function gateDeletions(planning: GroupPlanning, candidates: DeletionCandidate[],
 /** Sorts every list into the plan's order and counts the summary. */
 function finish(planning: GroupPlanning, held: DeleteGroupOperation[], heldMemberRemovals: HeldMemberRemoval[], managed: number): GroupPlan {
   const { planned, skipped, links } = planning;
-  planned.sort((a, b) =>
-    KIND_ORDER[a.op.kind] - KIND_ORDER[b.op.kind] ||
-    compare(a.nameKey, b.nameKey) ||
-    compare(a.name, b.name) ||
-    compare(a.op.sourceGroupId, b.op.sourceGroupId) ||
-    a.batch - b.batch);
+  planned.sort(
+    (a, b) =>
+      KIND_ORDER[a.op.kind] - KIND_ORDER[b.op.kind] ||
+      compare(a.nameKey, b.nameKey) ||
+      compare(a.name, b.name) ||
+      compare(a.op.sourceGroupId, b.op.sourceGroupId) ||
+      a.batch - b.batch,
+  );
   const operations = planned.map((p) => p.op);
   heldMemberRemovals.sort((a, b) => compare(nameKey(a.displayName), nameKey(b.displayName)) || compare(a.sourceGroupId, b.sourceGroupId));
-  held.sort((a, b) => compare(nameKey(a.displayName), nameKey(b.displayName)) || compare(a.displayName, b.displayName) || compare(a.sourceGroupId, b.sourceGroupId));
-  skipped.sort((a, b) =>
-    compare(a.reason, b.reason) ||
-    compare(a.sourceGroupId ?? '', b.sourceGroupId ?? '') ||
-    compare(a.tvGroupId ?? '', b.tvGroupId ?? '') ||
-    compare(a.sourceUserId ?? '', b.sourceUserId ?? ''));
+  held.sort(
+    (a, b) => compare(nameKey(a.displayName), nameKey(b.displayName)) || compare(a.displayName, b.displayName) || compare(a.sourceGroupId, b.sourceGroupId),
+  );
+  skipped.sort(
+    (a, b) =>
+      compare(a.reason, b.reason) ||
+      compare(a.sourceGroupId ?? '', b.sourceGroupId ?? '') ||
+      compare(a.tvGroupId ?? '', b.tvGroupId ?? '') ||
+      compare(a.sourceUserId ?? '', b.sourceUserId ?? ''),
+  );
   // drop sorts before set: a takeover of a group linked elsewhere first releases the old link.
   links.sort((a, b) => compare(a.sourceGroupId, b.sourceGroupId) || compare(a.action, b.action) || compare(a.tvGroupId, b.tvGroupId));
 
@@ -549,7 +652,11 @@ export function screenGroups(groups: readonly DirectoryGroup[]): { groups: Direc
     const memberIds = group.memberIds.filter((id) => !idTooLong(id));
     const left = group.memberIds.length - memberIds.length;
     kept.push({ ...group, memberIds });
-    screenedOut.skipped.push({ sourceGroupId: group.id, reason: 'value-too-long', message: `${members(left)} of group ${group.name} named by an id longer than ${FIELD_CAPS.id} characters; left out of the group` });
+    screenedOut.skipped.push({
+      sourceGroupId: group.id,
+      reason: 'value-too-long',
+      message: `${members(left)} of group ${group.name} named by an id longer than ${FIELD_CAPS.id} characters; left out of the group`,
+    });
   }
   return { groups: kept, screenedOut };
 }
@@ -563,7 +670,12 @@ function uniqueGroups(list: readonly GroupRecord[]): GroupRecord[] {
   for (const group of list) {
     const held = byId.get(group.id);
     if (!held) byId.set(group.id, group);
-    else byId.set(group.id, { id: group.id, name: compare(group.name, held.name) < 0 ? group.name : held.name, memberIds: [...held.memberIds, ...group.memberIds] });
+    else
+      byId.set(group.id, {
+        id: group.id,
+        name: compare(group.name, held.name) < 0 ? group.name : held.name,
+        memberIds: [...held.memberIds, ...group.memberIds],
+      });
   }
   return [...byId.values()].sort((a, b) => compare(a.id, b.id));
 }

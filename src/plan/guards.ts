@@ -48,7 +48,11 @@ export interface ReadFacts {
 /** Reasons come from connectors: clipped so a stored cycle cannot grow with them. */
 const REASON_CAP = 500;
 
-export function readFacts(read: Pick<DirectoryRead, 'users' | 'groups' | 'complete' | 'incompleteReason' | 'groupsComplete' | 'groupsIncompleteReason'> & { issues?: DirectoryRead['issues'] }): ReadFacts {
+export function readFacts(
+  read: Pick<DirectoryRead, 'users' | 'groups' | 'complete' | 'incompleteReason' | 'groupsComplete' | 'groupsIncompleteReason'> & {
+    issues?: DirectoryRead['issues'];
+  },
+): ReadFacts {
   const doubtful = { users: 0, groups: 0 };
   for (const issue of read.issues ?? []) {
     if (issue.kind !== 'user') doubtful.groups++;
@@ -66,9 +70,14 @@ type Cause = Pick<RemovalBlock, 'reason' | 'cause'>;
 
 /** What blocks every removal, users and groups alike. */
 function sourceCause(read: ReadFacts): Cause | undefined {
-  if (!read.complete) return { reason: 'source-read-incomplete', cause: `the IdP read did not cover the whole scope (${read.incompleteReason ?? 'reason not given'})` };
+  if (!read.complete)
+    return { reason: 'source-read-incomplete', cause: `the IdP read did not cover the whole scope (${read.incompleteReason ?? 'reason not given'})` };
   if (read.doubtful.users > 0) return { reason: 'source-doubtful', cause: `the IdP returned ${read.doubtful.users} user record(s) without a usable id` };
-  if (read.doubtful.groups > 0) return { reason: 'source-doubtful', cause: `the IdP returned ${read.doubtful.groups} group, assignment or membership record(s) tvsync could not read, so some members may be missing from the read` };
+  if (read.doubtful.groups > 0)
+    return {
+      reason: 'source-doubtful',
+      cause: `the IdP returned ${read.doubtful.groups} group, assignment or membership record(s) tvsync could not read, so some members may be missing from the read`,
+    };
   if (read.users === 0) return { reason: 'source-empty', cause: 'the IdP returned no user in scope, which looks like a scoping or permission mistake' };
   return undefined;
 }
@@ -102,7 +111,10 @@ export function guardGroupRemovals(
     cause = { reason: 'groups-read-incomplete', cause: `the IdP read did not cover the groups (${read.groupsIncompleteReason ?? 'reason not given'})` };
   }
   if (!cause && read.groups === 0 && opts.groupLinks > 0) {
-    cause = { reason: 'groups-empty', cause: `the IdP returned no group in scope while this sync manages ${opts.groupLinks}, which looks like a scoping or export mistake` };
+    cause = {
+      reason: 'groups-empty',
+      cause: `the IdP returned no group in scope while this sync manages ${opts.groupLinks}, which looks like a scoping or export mistake`,
+    };
   }
   if (!cause && opts.teamviewerGroups === 0 && opts.groupLinks > 0) {
     cause = { reason: 'teamviewer-groups-empty', cause: `TeamViewer listed no group while this sync manages ${opts.groupLinks}` };

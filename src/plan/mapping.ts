@@ -66,7 +66,7 @@ function tooLongMessage(what: string, field: string, length: number, cap: number
   return `${what} has a ${field} of ${length} characters ("${startOf(value, ECHO_CAP)}…"), more than the ${cap} tvsync accepts; ${consequence}`;
 }
 
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[\u0080-\uffff]/;
 
 /**
  * What two addresses are compared by: trimmed, lower-cased and in Unicode NFC, so that one address
@@ -89,19 +89,42 @@ function clean(value: string | undefined): string | undefined {
 
 /** TeamViewer keeps one name: displayName, else name.formatted, else givenName + " " + familyName. */
 export function deriveName(user: Pick<DirectoryUser, 'displayName' | 'formattedName' | 'givenName' | 'familyName'>): string | undefined {
-  return (
-    clean(user.displayName) ??
-    clean(user.formattedName) ??
-    clean([user.givenName, user.familyName].filter((part) => clean(part) !== undefined).join(' '))
-  );
+  return clean(user.displayName) ?? clean(user.formattedName) ?? clean([user.givenName, user.familyName].filter((part) => clean(part) !== undefined).join(' '));
 }
 
 // The language codes TeamViewer's Web API knows. How SCIM maps preferredLanguage onto them is not
 // documented; sending a code from this list is the safest guess, anything else is left out so the
 // create does not fail over a welcome-mail language.
 const TEAMVIEWER_LANGUAGES = new Set([
-  'bg', 'cs', 'da', 'de', 'el', 'en', 'es', 'fi', 'fr', 'hr', 'hu', 'id', 'it', 'ja', 'ko', 'lt', 'nl', 'no',
-  'pl', 'pt', 'ro', 'ru', 'sk', 'sr', 'sv', 'th', 'tr', 'uk', 'vi',
+  'bg',
+  'cs',
+  'da',
+  'de',
+  'el',
+  'en',
+  'es',
+  'fi',
+  'fr',
+  'hr',
+  'hu',
+  'id',
+  'it',
+  'ja',
+  'ko',
+  'lt',
+  'nl',
+  'no',
+  'pl',
+  'pt',
+  'ro',
+  'ru',
+  'sk',
+  'sr',
+  'sv',
+  'th',
+  'tr',
+  'uk',
+  'vi',
 ]);
 const LANGUAGE_ALIASES: Record<string, string> = { nb: 'no', nn: 'no' };
 
@@ -150,7 +173,14 @@ export function mapDirectoryUser(user: DirectoryUser): MappedUser | UnmappableUs
       ok: false,
       sourceId: clip(user.id),
       reason: 'value-too-long',
-      message: tooLongMessage(`IdP user ${clip(user.id)}`, field, length, cap, value.trim(), 'the user is neither created nor changed until the IdP holds a shorter one'),
+      message: tooLongMessage(
+        `IdP user ${clip(user.id)}`,
+        field,
+        length,
+        cap,
+        value.trim(),
+        'the user is neither created nor changed until the IdP holds a shorter one',
+      ),
     };
     const email = user.email?.trim();
     if (email) unmappable.email = clip(email, FIELD_CAPS.email);
@@ -161,11 +191,23 @@ export function mapDirectoryUser(user: DirectoryUser): MappedUser | UnmappableUs
     return { ok: false, sourceId: user.id, reason: 'no-email', message: `IdP user ${user.id} has no e-mail address; TeamViewer needs one as userName` };
   }
   if (!EMAIL.test(email)) {
-    return { ok: false, sourceId: user.id, email, reason: 'invalid-email', message: `IdP user ${user.id} has "${email}" as e-mail, which is not an address TeamViewer accepts` };
+    return {
+      ok: false,
+      sourceId: user.id,
+      email,
+      reason: 'invalid-email',
+      message: `IdP user ${user.id} has "${email}" as e-mail, which is not an address TeamViewer accepts`,
+    };
   }
   const displayName = deriveName(user);
   if (!displayName) {
-    return { ok: false, sourceId: user.id, email, reason: 'no-name', message: `${email} has no displayName, formatted name, given name or family name; TeamViewer needs a name` };
+    return {
+      ok: false,
+      sourceId: user.id,
+      email,
+      reason: 'no-name',
+      message: `${email} has no displayName, formatted name, given name or family name; TeamViewer needs a name`,
+    };
   }
   const mapped: MappedUser = { ok: true, sourceId: user.id, email, emailKey: emailKey(email), displayName, active: user.active };
   const language = normaliseLanguage(user.preferredLanguage);
@@ -179,11 +221,24 @@ export const GROUP_NAME_CAP = FIELD_CAPS.name;
 /** Why an IdP group cannot be synced as it is: an over-long id or name. The message echoes neither whole. */
 export function groupValueProblem(group: Pick<DirectoryGroup, 'id' | 'name'>): { field: 'id' | 'name'; message: string } | undefined {
   if (group.id.length > FIELD_CAPS.id) {
-    return { field: 'id', message: tooLongMessage(`IdP group ${clip(group.name)}`, 'id', group.id.length, FIELD_CAPS.id, group.id, 'the group is neither created nor changed') };
+    return {
+      field: 'id',
+      message: tooLongMessage(`IdP group ${clip(group.name)}`, 'id', group.id.length, FIELD_CAPS.id, group.id, 'the group is neither created nor changed'),
+    };
   }
   const name = group.name.trim();
   if (name.length > GROUP_NAME_CAP) {
-    return { field: 'name', message: tooLongMessage(`IdP group ${group.id}`, 'name', name.length, GROUP_NAME_CAP, name, 'the group is neither created nor changed, and its TeamViewer group is kept as it is') };
+    return {
+      field: 'name',
+      message: tooLongMessage(
+        `IdP group ${group.id}`,
+        'name',
+        name.length,
+        GROUP_NAME_CAP,
+        name,
+        'the group is neither created nor changed, and its TeamViewer group is kept as it is',
+      ),
+    };
   }
   return undefined;
 }

@@ -4,7 +4,17 @@ import type { RemovalBlock } from './guards.js';
 import type { ChangeUserOperation, Plan, PlanSummary, SkippedItem, UserOperation, UserOperationKind } from './types.js';
 
 export type OperationKind = UserOperationKind | GroupOperationKind;
-export const OPERATION_KINDS: readonly OperationKind[] = ['createUser', 'updateUser', 'reactivateUser', 'deactivateUser', 'createGroup', 'renameGroup', 'addGroupMembers', 'removeGroupMembers', 'deleteGroup'];
+export const OPERATION_KINDS: readonly OperationKind[] = [
+  'createUser',
+  'updateUser',
+  'reactivateUser',
+  'deactivateUser',
+  'createGroup',
+  'renameGroup',
+  'addGroupMembers',
+  'removeGroupMembers',
+  'deleteGroup',
+];
 
 /** What happened to one operation, as the operation worker records it. */
 export interface OperationResult {
@@ -139,7 +149,10 @@ export function buildReport(input: {
     report.groups = {
       status: input.groups.status,
       skipped: (groupPlan?.skipped ?? []).slice(0, REPORT_LIST_CAP),
-      held: { count: groupPlan?.held.length ?? 0, items: (groupPlan?.held ?? []).slice(0, REPORT_LIST_CAP).map(({ tvGroupId, displayName, message }) => ({ tvGroupId, displayName, message })) },
+      held: {
+        count: groupPlan?.held.length ?? 0,
+        items: (groupPlan?.held ?? []).slice(0, REPORT_LIST_CAP).map(({ tvGroupId, displayName, message }) => ({ tvGroupId, displayName, message })),
+      },
     };
     if (input.groups.status !== 'synced' && input.groups.detail) report.groups.detail = input.groups.detail;
     if (groupPlan) {

@@ -80,5 +80,11 @@ async function applyCreateGroup(op: Extract<GroupOperation, { kind: 'createGroup
   const has = new Set(existing.memberIds);
   const pending = op.memberIds.filter((id) => !has.has(id));
   for (const batch of batches(pending, ctx.batchSize)) await ctx.client.addGroupMembers(existing.id, batch);
-  return { status: 'applied', tvGroupId: existing.id, adopted: true, members: pending, message: `${op.message}: adopted the existing TeamViewer group ${existing.id}, ${pending.length} members added` };
+  return {
+    status: 'applied',
+    tvGroupId: existing.id,
+    adopted: true,
+    members: pending,
+    message: `${op.message}: adopted the existing TeamViewer group ${existing.id}, ${pending.length} members added`,
+  };
 }

@@ -62,7 +62,10 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
   if (job.data.trigger === 'schedule' && deps.health) {
     const health = await deps.health.load();
     if (isQuarantined(health, startedAtMs)) {
-      log.warn({ until: new Date(health.quarantinedUntil ?? 0).toISOString(), reason: health.reason }, 'sync quarantined: scheduled cycle skipped (a successful sync-now lifts it)');
+      log.warn(
+        { until: new Date(health.quarantinedUntil ?? 0).toISOString(), reason: health.reason },
+        'sync quarantined: scheduled cycle skipped (a successful sync-now lifts it)',
+      );
       return undefined;
     }
   }
@@ -94,7 +97,10 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
     });
     await deps.store.finish(cycleId, report);
     await afterCycle(report, deps);
-    log[report.outcome === 'failed' ? 'error' : 'info']({ outcome: report.outcome, durationMs: report.durationMs, operations: report.operations, failure: report.failure }, 'cycle finished');
+    log[report.outcome === 'failed' ? 'error' : 'info'](
+      { outcome: report.outcome, durationMs: report.durationMs, operations: report.operations, failure: report.failure },
+      'cycle finished',
+    );
     await deps.onReport?.(report);
     return report;
   };
@@ -106,7 +112,12 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
   try {
     if (plan && directoryGroups && Date.now() - stored.startedAtMs > deps.sides.sync.schedule.every) {
       // A plan that waited longer than a cycle (workers were down) is stale: plan afresh instead.
-      return await finish({ failure: { failureClass: 'transient', message: `this cycle was planned at ${new Date(stored.startedAtMs).toISOString()} and its workers stopped; too old to apply, the next cycle plans again` } });
+      return await finish({
+        failure: {
+          failureClass: 'transient',
+          message: `this cycle was planned at ${new Date(stored.startedAtMs).toISOString()} and its workers stopped; too old to apply, the next cycle plans again`,
+        },
+      });
     }
     if (!plan || !directoryGroups) {
       const approved = deps.approved ? await deps.approved() : new Set<string>();
@@ -124,7 +135,11 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
     }
 
     // Users first, so that the groups' members exist.
-    await enqueueRemaining(cycleId, plan.operations.map((op) => ({ op, key: operationKey(op) })), deps);
+    await enqueueRemaining(
+      cycleId,
+      plan.operations.map((op) => ({ op, key: operationKey(op) })),
+      deps,
+    );
     if ((await waitForOperations(cycleId, plan.operations.length, deps, job, token, signal)) === 'timed-out') return finish({ failure: timedOut(deps) });
     const stoppedAfterUsers = await deps.store.stopped(cycleId);
     if (stoppedAfterUsers) return finish({ failure: { failureClass: 'unauthorised', message: stoppedAfterUsers } });
@@ -135,11 +150,16 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
         try {
           const approved = deps.approvedGroupDeletions ? await deps.approvedGroupDeletions() : new Set<string>();
           const approvedMembers = (await deps.approvals?.memberRemovals()) ?? new Set<string>();
-          const phase = await planGroups(deps.sides, directoryGroups, { plan, results }, {
-            ...(approved.size ? { approvedDeletions: approved } : {}),
-            ...(approvedMembers.size ? { approvedMemberRemovals: approvedMembers } : {}),
-            ...(signal ? { signal } : {}),
-          });
+          const phase = await planGroups(
+            deps.sides,
+            directoryGroups,
+            { plan, results },
+            {
+              ...(approved.size ? { approvedDeletions: approved } : {}),
+              ...(approvedMembers.size ? { approvedMemberRemovals: approvedMembers } : {}),
+              ...(signal ? { signal } : {}),
+            },
+          );
           for (const id of approved) approvedGroups.add(id);
           for (const id of approvedMembers) approvedMemberRemovals.add(id);
           groupPhase = phase;
@@ -156,8 +176,13 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
       }
       if (groupPhase.status === 'synced') {
         const groupOps = groupPhase.plan.operations;
-        await enqueueRemaining(cycleId, groupOps.map((op) => ({ op, key: op.key })), deps);
-        if ((await waitForOperations(cycleId, plan.operations.length + groupOps.length, deps, job, token, signal)) === 'timed-out') return finish({ failure: timedOut(deps) });
+        await enqueueRemaining(
+          cycleId,
+          groupOps.map((op) => ({ op, key: op.key })),
+          deps,
+        );
+        if ((await waitForOperations(cycleId, plan.operations.length + groupOps.length, deps, job, token, signal)) === 'timed-out')
+          return finish({ failure: timedOut(deps) });
       }
     }
   } catch (err) {
@@ -189,12 +214,18 @@ async function clearOutsideRecordsInCompany(state: SyncState, teamviewer: readon
 async function afterCycle(report: CycleReport, deps: CycleDeps): Promise<void> {
   const health = deps.health && (await recordHealth(deps.health, report, Date.now()));
   if (health?.quarantinedUntil && health.consecutiveFailures > 0) {
-    deps.log.error({ until: new Date(health.quarantinedUntil).toISOString(), reason: health.reason }, 'sync quarantined: scheduled cycles back off until a manual cycle succeeds');
+    deps.log.error(
+      { until: new Date(health.quarantinedUntil).toISOString(), reason: health.reason },
+      'sync quarantined: scheduled cycles back off until a manual cycle succeeds',
+    );
   }
 }
 
 function timedOut(deps: CycleDeps): NonNullable<CycleReport['failure']> {
-  return { failureClass: 'transient', message: `operations did not finish within ${Math.round(deps.options.cycleTimeoutMs / 60_000)} minutes; the rest are left to the next cycle` };
+  return {
+    failureClass: 'transient',
+    message: `operations did not finish within ${Math.round(deps.options.cycleTimeoutMs / 60_000)} minutes; the rest are left to the next cycle`,
+  };
 }
 
 async function enqueueRemaining(cycleId: string, operations: { op: OperationJobData['op']; key: string }[], deps: CycleDeps): Promise<void> {
@@ -218,7 +249,14 @@ async function enqueueRemaining(cycleId: string, operations: { op: OperationJobD
   for (let i = 0; i < jobs.length; i += ENQUEUE_CHUNK) await deps.operations.addBulk(jobs.slice(i, i + ENQUEUE_CHUNK));
 }
 
-async function waitForOperations(cycleId: string, total: number, deps: CycleDeps, job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<'done' | 'timed-out'> {
+async function waitForOperations(
+  cycleId: string,
+  total: number,
+  deps: CycleDeps,
+  job: Job,
+  token: string | undefined,
+  signal: AbortSignal | undefined,
+): Promise<'done' | 'timed-out'> {
   const deadline = Date.now() + deps.options.cycleTimeoutMs;
   for (;;) {
     // While Redis is unreachable the operations cannot record outcomes either: keep waiting.
@@ -228,7 +266,9 @@ async function waitForOperations(cycleId: string, total: number, deps: CycleDeps
     });
     if (progress && !progress.present) {
       // Redis came back empty: the plan, the outcomes and the queued operations are gone.
-      throw new RedisDataLost(`Redis lost its data during this cycle; ${Math.max(0, total - progress.recorded)} operations have no recorded outcome; the next cycle plans again`);
+      throw new RedisDataLost(
+        `Redis lost its data during this cycle; ${Math.max(0, total - progress.recorded)} operations have no recorded outcome; the next cycle plans again`,
+      );
     }
     if (progress && progress.recorded >= total) return 'done';
     if (signal?.aborted) {

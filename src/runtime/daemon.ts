@@ -7,7 +7,19 @@ import { processCycle, type CycleDeps } from './cycle.js';
 import { CycleStore } from '../store/cycle-store.js';
 import { processOperation, StopFlagCache, type OperationDeps, type OperationJobData } from './operation-worker.js';
 import type { SyncSides } from './prepare.js';
-import { closeQueues, cycleIdOf, CYCLE_JOB_OPTIONS, DEFAULT_RUNTIME, openQueues, queueNames, runtimeFromConfig, schedulerId, type CycleJobData, type RuntimeOptions, type SyncQueues } from './queues.js';
+import {
+  closeQueues,
+  cycleIdOf,
+  CYCLE_JOB_OPTIONS,
+  DEFAULT_RUNTIME,
+  openQueues,
+  queueNames,
+  runtimeFromConfig,
+  schedulerId,
+  type CycleJobData,
+  type RuntimeOptions,
+  type SyncQueues,
+} from './queues.js';
 import { closeRedis, connectRedis, RedisOutage, verifyRedis, withTimeout } from './redis.js';
 import { StateGuard } from './state-guard.js';
 import { buildReport, type CycleReport, type OperationResult } from '../plan/report.js';
@@ -106,7 +118,11 @@ export class Daemon {
     // Idempotent: at most one cycle of this sync runs at once, across every replica.
     await runtime.queues.cycles.setGlobalConcurrency(1);
     if (this.scheduler) {
-      await runtime.queues.cycles.upsertJobScheduler(schedulerId(runtime.sync.name), { every: runtime.sync.schedule.every }, { name: 'cycle', data: { trigger: 'schedule' }, opts: CYCLE_JOB_OPTIONS });
+      await runtime.queues.cycles.upsertJobScheduler(
+        schedulerId(runtime.sync.name),
+        { every: runtime.sync.schedule.every },
+        { name: 'cycle', data: { trigger: 'schedule' }, opts: CYCLE_JOB_OPTIONS },
+      );
     }
   }
 
@@ -160,22 +176,30 @@ export class Daemon {
     const common = { prefix, lockDuration: this.options.lockDurationMs, stalledInterval: this.options.stalledIntervalMs };
     const names = queueNames(sync.name);
 
-    const cycleWorker = new Worker<CycleJobData, CycleReport | undefined>(names.cycles, (job: Job<CycleJobData>, token?: string, signal?: AbortSignal) => processCycle(job, cycleDeps, token, signal), {
-      ...common,
-      connection: this.workerConnection(url),
-      concurrency: 1,
-      // A cycle whose replica died is resumed elsewhere from its stored plan; a few stalls are expected in a rollout.
-      maxStalledCount: 5,
-    });
-    const operationWorker = new Worker<OperationJobData, OperationResult | undefined>(names.operations, (job: Job<OperationJobData>) => processOperation(job, operationDeps), {
-      ...common,
-      connection: this.workerConnection(url),
-      concurrency: sync.target.concurrency,
-      limiter: { max: Math.max(1, Math.round(sync.target.requestsPerSecond)), duration: 1000 },
-      maxStalledCount: 3,
-      // 429 answers re-run a job without spending an attempt; this bounds how long that may go on.
-      maxStartedAttempts: this.options.opAttempts + 200,
-    });
+    const cycleWorker = new Worker<CycleJobData, CycleReport | undefined>(
+      names.cycles,
+      (job: Job<CycleJobData>, token?: string, signal?: AbortSignal) => processCycle(job, cycleDeps, token, signal),
+      {
+        ...common,
+        connection: this.workerConnection(url),
+        concurrency: 1,
+        // A cycle whose replica died is resumed elsewhere from its stored plan; a few stalls are expected in a rollout.
+        maxStalledCount: 5,
+      },
+    );
+    const operationWorker = new Worker<OperationJobData, OperationResult | undefined>(
+      names.operations,
+      (job: Job<OperationJobData>) => processOperation(job, operationDeps),
+      {
+        ...common,
+        connection: this.workerConnection(url),
+        concurrency: sync.target.concurrency,
+        limiter: { max: Math.max(1, Math.round(sync.target.requestsPerSecond)), duration: 1000 },
+        maxStalledCount: 3,
+        // 429 answers re-run a job without spending an attempt; this bounds how long that may go on.
+        maxStartedAttempts: this.options.opAttempts + 200,
+      },
+    );
     operationWorker.on('failed', (job, err) => {
       // A job that ended without recording an outcome (stalled too often, started too often) is recorded here.
       if (!job) return;
@@ -224,7 +248,9 @@ export class Daemon {
         await Promise.race([closing, sleep(2000, undefined, { ref: false })]);
         await Promise.all(this.workers.map((w) => w.close(true)));
       }
-      await withTimeout(Promise.all([...this.syncs.values()].map((s) => closeQueues(s.queues))), 2000, () => new Error('queues did not close')).catch(() => undefined);
+      await withTimeout(Promise.all([...this.syncs.values()].map((s) => closeQueues(s.queues))), 2000, () => new Error('queues did not close')).catch(
+        () => undefined,
+      );
       // Bounded: a Redis that is down or stalled would hold QUIT for ever.
       await Promise.all(this.connections.map((c) => closeRedis(c)));
       await closeRedis(this.redis);
@@ -241,9 +267,23 @@ async function recordLostOperation(store: CycleStore, job: Job<OperationJobData>
   if (done) return;
   const who =
     'sourceGroupId' in op
-      ? { sourceId: op.sourceGroupId, group: 'displayName' in op ? op.displayName : op.tvGroupId, sourceGroupId: op.sourceGroupId, ...('tvGroupId' in op ? { tvGroupId: op.tvGroupId } : {}) }
+      ? {
+          sourceId: op.sourceGroupId,
+          group: 'displayName' in op ? op.displayName : op.tvGroupId,
+          sourceGroupId: op.sourceGroupId,
+          ...('tvGroupId' in op ? { tvGroupId: op.tvGroupId } : {}),
+        }
       : { sourceId: op.sourceId, email: op.email };
-  await store.recordResult(cycleId, { key, kind: op.kind, ...who, after: {}, status: 'failed', failureClass: 'transient', message: `${op.kind}: the job failed without an outcome: ${err.message}`, attempts: job.attemptsMade });
+  await store.recordResult(cycleId, {
+    key,
+    kind: op.kind,
+    ...who,
+    after: {},
+    status: 'failed',
+    failureClass: 'transient',
+    message: `${op.kind}: the job failed without an outcome: ${err.message}`,
+    attempts: job.attemptsMade,
+  });
 }
 
 async function recordFailedCycle(store: CycleStore, job: Job<CycleJobData>, err: Error): Promise<void> {

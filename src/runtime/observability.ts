@@ -75,7 +75,11 @@ export class Observability {
   async readiness(daemon: Daemon): Promise<Readiness> {
     const bounded = <T>(promise: Promise<T>) => withTimeout(promise, CHECK_TIMEOUT_MS, () => new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`));
     const syncs = [...daemon.syncs];
-    const [ping, lost, ...healths] = await Promise.allSettled([bounded(daemon.redis.ping()), bounded(daemon.guard.lost()), ...syncs.map(([, runtime]) => bounded(runtime.health.load()))]);
+    const [ping, lost, ...healths] = await Promise.allSettled([
+      bounded(daemon.redis.ping()),
+      bounded(daemon.guard.lost()),
+      ...syncs.map(([, runtime]) => bounded(runtime.health.load())),
+    ]);
     const failed: ReadyReason[] = [];
     const checks: Readiness['checks'] = [];
     const fail = (reason: ReadyReason, check: Omit<Readiness['checks'][number], 'ok'>) => {
@@ -91,7 +95,10 @@ export class Observability {
     if (lost.status === 'fulfilled' && lost.value.length > 0) {
       // Restoring also starts here, so a probe never waits for the next periodic look.
       daemon.checkState();
-      fail(READY_REASONS.redisLost, { name: 'redis data', detail: `Redis lost its data (its state marker for ${lost.value.map((s) => `sync ${s}`).join(', ')} is gone or new); restoring the schedule and queue settings` });
+      fail(READY_REASONS.redisLost, {
+        name: 'redis data',
+        detail: `Redis lost its data (its state marker for ${lost.value.map((s) => `sync ${s}`).join(', ')} is gone or new); restoring the schedule and queue settings`,
+      });
     } else if (lost.status === 'fulfilled') {
       checks.push({ name: 'redis data', ok: true, detail: 'the schedule and queue settings are in place' });
     }
@@ -104,8 +111,13 @@ export class Observability {
       const health = result.value as SyncHealth;
       const quarantined = isQuarantined(health, Date.now());
       this.metrics.setQuarantined(name, quarantined);
-      if (quarantined) fail(READY_REASONS.quarantined, { name: `sync ${name}`, detail: `quarantined until ${new Date(health.quarantinedUntil ?? 0).toISOString()}: ${health.reason ?? ''}` });
-      else if (health.lastFailureClass === 'unauthorised') fail(READY_REASONS.refused, { name: `sync ${name}`, detail: 'the last cycle failed: TeamViewer refused the token' });
+      if (quarantined)
+        fail(READY_REASONS.quarantined, {
+          name: `sync ${name}`,
+          detail: `quarantined until ${new Date(health.quarantinedUntil ?? 0).toISOString()}: ${health.reason ?? ''}`,
+        });
+      else if (health.lastFailureClass === 'unauthorised')
+        fail(READY_REASONS.refused, { name: `sync ${name}`, detail: 'the last cycle failed: TeamViewer refused the token' });
       else checks.push({ name: `sync ${name}`, ok: true, detail: health.lastOutcome ? `last cycle ${health.lastOutcome}` : 'no cycle yet' });
     });
     return { ready: failed.length === 0, reason: failed[0] ?? READY_REASONS.ready, checks };

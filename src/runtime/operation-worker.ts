@@ -106,7 +106,15 @@ export async function processOperation(job: Job<OperationJobData>, deps: Operati
     const result = toResult(job.data, attempts, outcome);
     await deps.store.recordResult(cycleId, result);
     deps.log[result.status === 'failed' ? 'warn' : 'info'](
-      { cycle: cycleId, object: subjectOf(op).object, subject: subjectOf(op).label, action: op.kind, outcome: result.status, reason: result.failureClass ?? ('reason' in op ? op.reason : undefined), attempts },
+      {
+        cycle: cycleId,
+        object: subjectOf(op).object,
+        subject: subjectOf(op).label,
+        action: op.kind,
+        outcome: result.status,
+        reason: result.failureClass ?? ('reason' in op ? op.reason : undefined),
+        attempts,
+      },
       result.message,
     );
     await deps.onResult?.(result, cycleId);
@@ -136,7 +144,10 @@ export async function processOperation(job: Job<OperationJobData>, deps: Operati
       await deps.queue.rateLimit(appliedMs);
       const now = Date.now();
       const pause: RateLimitPause = { untilMs: now + appliedMs, askedMs, appliedMs, atMs: now };
-      deps.log[askedMs > appliedMs ? 'warn' : 'info']({ cycle: cycleId, action: op.kind, subject: subjectOf(op).label, askedMs, appliedMs }, describePause(pause));
+      deps.log[askedMs > appliedMs ? 'warn' : 'info'](
+        { cycle: cycleId, action: op.kind, subject: subjectOf(op).label, askedMs, appliedMs },
+        describePause(pause),
+      );
       deps.onPause?.(pause);
       await deps.pauses?.record(pause);
       throw Worker.RateLimitError();
@@ -148,6 +159,10 @@ export async function processOperation(job: Job<OperationJobData>, deps: Operati
     const message = err instanceof Error ? err.message : String(err);
     if (err instanceof SyncError && err.maybeApplied && !job.data.maybeApplied) await job.updateData({ ...job.data, maybeApplied: true });
     if (attempts < deps.options.opAttempts) throw err instanceof SyncError ? err : new Error(message);
-    return record({ status: 'failed', failureClass: err instanceof SyncError ? err.failureClass : 'transient', message: `${op.kind} ${subjectOf(op).label}: gave up after ${attempts} attempts: ${message}` });
+    return record({
+      status: 'failed',
+      failureClass: err instanceof SyncError ? err.failureClass : 'transient',
+      message: `${op.kind} ${subjectOf(op).label}: gave up after ${attempts} attempts: ${message}`,
+    });
   }
 }

@@ -47,7 +47,8 @@ export function planPolicy(sync: SyncConfig, tokenOwner: string | undefined, app
 function withTeamViewerRetries<T>(sides: SyncSides, what: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
   return withRetries(fn, sides.readBackoff ?? DEFAULT_BACKOFF, {
     ...(signal ? { signal } : {}),
-    onRetry: (err, waitMs, attempt) => sides.log.warn({ what, failureClass: err.failureClass, waitMs, attempt: attempt + 1, err: err.message }, 'TeamViewer read failed; retrying'),
+    onRetry: (err, waitMs, attempt) =>
+      sides.log.warn({ what, failureClass: err.failureClass, waitMs, attempt: attempt + 1, err: err.message }, 'TeamViewer read failed; retrying'),
   });
 }
 
@@ -85,11 +86,26 @@ export async function readAndPlan(sides: SyncSides, opts: { approved?: ReadonlyS
     sides.state.loadOutsideCompany(),
   ]);
   const guarded = owner.failed
-    ? { ...directory, complete: false, incompleteReason: `the owner of the TeamViewer token could not be looked up (${owner.failed}), so it could not be protected; set target.tokenOwner` }
+    ? {
+        ...directory,
+        complete: false,
+        incompleteReason: `the owner of the TeamViewer token could not be looked up (${owner.failed}), so it could not be protected; set target.tokenOwner`,
+      }
     : directory;
-  const plan = computePlan({ directory: guarded, teamviewer, links, outsideCompany, nowMs: sides.now(), policy: planPolicy(sides.sync, owner.email, opts.approved) });
-  if (!owner.email && !owner.failed) plan.notices.push('The owner of the TeamViewer token is unknown (the token may lack account read permission); set target.tokenOwner so it is protected by name.');
-  if (!sides.state.durable) plan.notices.push('No Redis: links are unknown, users are matched by e-mail only, and no removed user can be recognised for deactivation.');
+  const plan = computePlan({
+    directory: guarded,
+    teamviewer,
+    links,
+    outsideCompany,
+    nowMs: sides.now(),
+    policy: planPolicy(sides.sync, owner.email, opts.approved),
+  });
+  if (!owner.email && !owner.failed)
+    plan.notices.push(
+      'The owner of the TeamViewer token is unknown (the token may lack account read permission); set target.tokenOwner so it is protected by name.',
+    );
+  if (!sides.state.durable)
+    plan.notices.push('No Redis: links are unknown, users are matched by e-mail only, and no removed user can be recognised for deactivation.');
   for (const issue of directory.issues) sides.log.warn({ sync: sides.sync.name, issue }, 'IdP record skipped');
   const prepared: PreparedPlan = { plan, directory, teamviewer };
   if (owner.email) prepared.tokenOwner = owner.email;
@@ -105,7 +121,12 @@ export async function planGroups(
   sides: SyncSides,
   directory: GroupPhaseRead,
   userPhase: UserPhaseOutcome,
-  opts: { approvedDeletions?: ReadonlySet<string>; approvedMemberRemovals?: ReadonlySet<string>; extraUserLinks?: ReadonlyMap<string, string>; signal?: AbortSignal } = {},
+  opts: {
+    approvedDeletions?: ReadonlySet<string>;
+    approvedMemberRemovals?: ReadonlySet<string>;
+    extraUserLinks?: ReadonlyMap<string, string>;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<GroupPhase> {
   let teamviewerGroups: TvGroup[];
   try {

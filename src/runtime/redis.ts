@@ -45,17 +45,28 @@ export function explainRedisFailure(url: string, errors: unknown[], timeoutMs: n
   const texts = errors.map(messageOf);
   const said = (pattern: RegExp) => texts.find((t) => pattern.test(t));
   const wrongPassword = said(/WRONGPASS|invalid password|invalid username-password/i);
-  if (wrongPassword) return new RedisUnavailable(`${where} refused the user name or password in redis.url (${outsideText(wrongPassword, 120)}); fix them`, 'password');
+  if (wrongPassword)
+    return new RedisUnavailable(`${where} refused the user name or password in redis.url (${outsideText(wrongPassword, 120)}); fix them`, 'password');
   const noAuth = said(/NOAUTH|Authentication required/i);
-  if (noAuth) return new RedisUnavailable(`${where} requires a password and redis.url gives none (${outsideText(noAuth, 120)}); add it as redis://:PASSWORD@host:port`, 'password');
+  if (noAuth)
+    return new RedisUnavailable(
+      `${where} requires a password and redis.url gives none (${outsideText(noAuth, 120)}); add it as redis://:PASSWORD@host:port`,
+      'password',
+    );
   const badDb = said(/DB index is out of range|invalid DB index|ERR.*\bDB\b/i);
   if (badDb) {
     const db = databaseOf(url);
-    return new RedisUnavailable(`${where} has no database ${db ?? '(as given)'} (${outsideText(badDb, 120)}); use a database number the server has (0-15 unless its "databases" setting says more)`, 'database');
+    return new RedisUnavailable(
+      `${where} has no database ${db ?? '(as given)'} (${outsideText(badDb, 120)}); use a database number the server has (0-15 unless its "databases" setting says more)`,
+      'database',
+    );
   }
   // The connection's own error (ECONNREFUSED, ENOTFOUND) says more than the queued command's "Connection is closed".
   const cause = texts.find((t) => !/Connection is closed|max retries per request|timed out/i.test(t)) ?? texts[0];
-  return new RedisUnavailable(`${where} does not answer${cause ? ` (${outsideText(cause, 160)})` : ` within ${Math.round(timeoutMs / 1000)} s`}; start it or fix redis.url`, 'unreachable');
+  return new RedisUnavailable(
+    `${where} does not answer${cause ? ` (${outsideText(cause, 160)})` : ` within ${Math.round(timeoutMs / 1000)} s`}; start it or fix redis.url`,
+    'unreachable',
+  );
 }
 
 function databaseOf(url: string): number | undefined {
@@ -112,7 +123,10 @@ export async function verifyRedis(redis: Redis, url: string, timeoutMs: number):
     // The error events come first: they name the cause (WRONGPASS, ECONNREFUSED).
     const failure = explainRedisFailure(url, [...seen, err], timeoutMs);
     if (err instanceof TimedOut && failure.kind === 'unreachable' && seen.length === 0) {
-      throw new RedisUnavailable(`Redis at ${describeRedisUrl(url)} accepts connections but does not answer within ${Math.round(timeoutMs / 1000)} s; is it overloaded or something else on that port?`, 'unreachable');
+      throw new RedisUnavailable(
+        `Redis at ${describeRedisUrl(url)} accepts connections but does not answer within ${Math.round(timeoutMs / 1000)} s; is it overloaded or something else on that port?`,
+        'unreachable',
+      );
     }
     throw failure;
   } finally {
@@ -158,7 +172,9 @@ export async function closeRedis(redis: Redis, timeoutMs = 1000): Promise<void> 
 export function isConnectionError(err: unknown): boolean {
   const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
   if (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ECONNABORTED)$/.test(code)) return true;
-  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|Connection is closed|Stream isn't writeable|max retries per request|Socket closed unexpectedly|^LOADING|^MASTERDOWN|^READONLY/i.test(messageOf(err));
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|Connection is closed|Stream isn't writeable|max retries per request|Socket closed unexpectedly|^LOADING|^MASTERDOWN|^READONLY/i.test(
+    messageOf(err),
+  );
 }
 
 /**

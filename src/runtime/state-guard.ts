@@ -56,7 +56,10 @@ export class StateGuard {
     for (const sync of await this.lost()) {
       if (!this.restoring.has(sync)) {
         this.restoring.add(sync);
-        this.log.error({ sync }, 'Redis lost its data (restarted empty or flushed): restoring the schedule and queue settings; a cycle in flight is reported as failed');
+        this.log.error(
+          { sync },
+          'Redis lost its data (restarted empty or flushed): restoring the schedule and queue settings; a cycle in flight is reported as failed',
+        );
       }
       // A failure leaves the sync in `restoring` (not ready); the next look tries again.
       await this.restore(sync);

@@ -33,7 +33,17 @@ export async function readStatus(redis: Redis, prefix: string, sync: SyncConfig,
       new RateLimitPauseStore(redis, prefix, sync.name).current(nowMs),
     ]);
     const quarantined = isQuarantined(health, nowMs);
-    return { sync: sync.name, nextCycleAt: scheduler?.next ? new Date(scheduler.next).toISOString() : null, every: sync.schedule.every, quarantined, health, pause: pause ?? null, cycles: cycleCounts, operations: operationCounts, reports };
+    return {
+      sync: sync.name,
+      nextCycleAt: scheduler?.next ? new Date(scheduler.next).toISOString() : null,
+      every: sync.schedule.every,
+      quarantined,
+      health,
+      pause: pause ?? null,
+      cycles: cycleCounts,
+      operations: operationCounts,
+      reports,
+    };
   } finally {
     await closeQueues(queues);
   }

@@ -9,7 +9,11 @@ import type { CycleReport } from '../plan/report.js';
  * runs collapse into one follow-up (BullMQ deduplication with keepLastIfActive). Global concurrency
  * keeps it behind a running scheduled cycle.
  */
-export async function requestCycle(cycles: Queue<CycleJobData>, sync: string, trigger: 'manual' | 'once' = 'manual'): Promise<{ requestedAt: number; jobId?: string }> {
+export async function requestCycle(
+  cycles: Queue<CycleJobData>,
+  sync: string,
+  trigger: 'manual' | 'once' = 'manual',
+): Promise<{ requestedAt: number; jobId?: string }> {
   const requestedAt = Date.now();
   const job = await cycles.add('cycle', { trigger, requestedAt }, { ...CYCLE_JOB_OPTIONS, deduplication: { id: manualDedupId(sync), keepLastIfActive: true } });
   return job.id ? { requestedAt, jobId: job.id } : { requestedAt };
@@ -19,7 +23,11 @@ export async function requestCycle(cycles: Queue<CycleJobData>, sync: string, tr
  * Waits for the report of a cycle that covers a request made at `sinceMs`: one that started after
  * it, or one whose job carries this (or a later) request.
  */
-export async function waitForCycleReport(store: CycleStore, sinceMs: number, opts: { timeoutMs: number; pollMs?: number; signal?: AbortSignal }): Promise<CycleReport | undefined> {
+export async function waitForCycleReport(
+  store: CycleStore,
+  sinceMs: number,
+  opts: { timeoutMs: number; pollMs?: number; signal?: AbortSignal },
+): Promise<CycleReport | undefined> {
   const deadline = Date.now() + opts.timeoutMs;
   while (Date.now() < deadline && !opts.signal?.aborted) {
     const reports = await store.reports(10);

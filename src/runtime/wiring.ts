@@ -15,7 +15,10 @@ export function createTeamViewerClient(target: SyncConfig['target'], onResponse?
 }
 
 /** Builds the edges of one sync from its config: Redis-backed state when a connection is given. */
-export function buildSyncSides(sync: SyncConfig, deps: { redis?: Redis; prefix: string; log: Logger; now?: () => number; onResponse?: ScimClientOptions['onResponse']; readBackoff?: BackoffPolicy }): SyncSides {
+export function buildSyncSides(
+  sync: SyncConfig,
+  deps: { redis?: Redis; prefix: string; log: Logger; now?: () => number; onResponse?: ScimClientOptions['onResponse']; readBackoff?: BackoffPolicy },
+): SyncSides {
   const state: SyncState = deps.redis ? new RedisSyncState(deps.redis, deps.prefix, sync.name) : new MemorySyncState();
   const log = deps.log.child({ sync: sync.name });
   const now = deps.now ?? Date.now;

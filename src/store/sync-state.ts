@@ -110,7 +110,14 @@ export class RedisSyncState implements SyncState {
 function parseOutside(value: string): OutsideCompanyRecord | undefined {
   try {
     const parsed: unknown = JSON.parse(value);
-    if (parsed && typeof parsed === 'object' && 'atMs' in parsed && typeof parsed.atMs === 'number' && 'message' in parsed && typeof parsed.message === 'string') {
+    if (
+      parsed &&
+      typeof parsed === 'object' &&
+      'atMs' in parsed &&
+      typeof parsed.atMs === 'number' &&
+      'message' in parsed &&
+      typeof parsed.message === 'string'
+    ) {
       return { atMs: parsed.atMs, message: parsed.message };
     }
   } catch {

@@ -24,7 +24,8 @@ export interface ConnectionTarget {
 /** Checks that pass but want attention start with this. */
 export const WARNING = 'warning: ';
 
-const REFUSED = 'the token was refused: TeamViewer does not accept target.token (invalid, expired or revoked); create a new script token in the Management Console';
+const REFUSED =
+  'the token was refused: TeamViewer does not accept target.token (invalid, expired or revoked); create a new script token in the Management Console';
 
 const NOT_SCIM = "is target.baseUrl TeamViewer's SCIM endpoint (…/scim/v2)?";
 
@@ -67,17 +68,35 @@ async function checkTokenOwner(client: TeamViewerScimClient, target: ConnectionT
   try {
     const owner = await client.getTokenOwner();
     if (owner && configured && emailKey(owner.email) !== emailKey(configured)) {
-      return { name, ok: false, detail: `target.tokenOwner is ${configured}, but the token belongs to ${owner.email}, who is then not protected from deactivation; correct target.tokenOwner` };
+      return {
+        name,
+        ok: false,
+        detail: `target.tokenOwner is ${configured}, but the token belongs to ${owner.email}, who is then not protected from deactivation; correct target.tokenOwner`,
+      };
     }
     if (owner) return { name, ok: true, detail: `the token belongs to ${owner.email}${owner.name ? ` (${owner.name})` : ''}, who is never deactivated` };
-    if (configured) return { name, ok: true, detail: `TeamViewer does not say who owns the token (no permission to read account data); target.tokenOwner ${configured} is protected` };
-    return { name, ok: true, detail: `${WARNING}TeamViewer does not say who owns the token (no permission to read account data); set target.tokenOwner to its e-mail so that account is never deactivated` };
+    if (configured)
+      return {
+        name,
+        ok: true,
+        detail: `TeamViewer does not say who owns the token (no permission to read account data); target.tokenOwner ${configured} is protected`,
+      };
+    return {
+      name,
+      ok: true,
+      detail: `${WARNING}TeamViewer does not say who owns the token (no permission to read account data); set target.tokenOwner to its e-mail so that account is never deactivated`,
+    };
   } catch (err) {
     if (err instanceof SyncError && err.failureClass === 'unauthorised') return { name, ok: false, detail: REFUSED };
     const reason = err instanceof Error ? err.message : String(err);
     // Cycles run on without the owner too (it is then unprotected by name), so this only warns.
-    if (configured) return { name, ok: true, detail: `${WARNING}the token owner could not be looked up (${reason}); target.tokenOwner ${configured} is protected` };
-    return { name, ok: true, detail: `${WARNING}the token owner could not be looked up (${reason}); set target.tokenOwner to its e-mail so that account is never deactivated` };
+    if (configured)
+      return { name, ok: true, detail: `${WARNING}the token owner could not be looked up (${reason}); target.tokenOwner ${configured} is protected` };
+    return {
+      name,
+      ok: true,
+      detail: `${WARNING}the token owner could not be looked up (${reason}); set target.tokenOwner to its e-mail so that account is never deactivated`,
+    };
   }
 }
 
@@ -91,7 +110,11 @@ async function checkGroups(client: TeamViewerScimClient, target: ConnectionTarge
   } catch (err) {
     if (err instanceof SyncError) {
       if (err.failureClass === 'unavailable') {
-        return { name, ok: true, detail: `${WARNING}/Groups is unavailable for this company (HTTP ${err.status ?? '?'}): users are synced, group sync will be skipped; set groups.enabled: false to stop trying` };
+        return {
+          name,
+          ok: true,
+          detail: `${WARNING}/Groups is unavailable for this company (HTTP ${err.status ?? '?'}): users are synced, group sync will be skipped; set groups.enabled: false to stop trying`,
+        };
       }
       if (err.failureClass === 'unauthorised') return { name, ok: false, detail: REFUSED };
     }

@@ -50,10 +50,7 @@ function readErrorBody(body: unknown): ErrorBody {
   const web = webApiErrorSchema.safeParse(parsed);
   if (web.success) return { tag: web.data.error, detail: web.data.error_description ?? web.data.error };
   const scim = scimErrorSchema.safeParse(parsed);
-  if (
-    scim.success &&
-    (scim.data.schemas?.includes(SCIM_ERROR_SCHEMA) || scim.data.detail !== undefined || scim.data.scimType !== undefined)
-  ) {
+  if (scim.success && (scim.data.schemas?.includes(SCIM_ERROR_SCHEMA) || scim.data.detail !== undefined || scim.data.scimType !== undefined)) {
     return { ...(scim.data.scimType ? { tag: scim.data.scimType } : {}), ...(scim.data.detail ? { detail: scim.data.detail } : {}) };
   }
   if (typeof body === 'string') return body.trim() === '' ? {} : { detail: body };
@@ -95,16 +92,13 @@ function classOf(status: number, tag: string | undefined, detail: string | undef
 
 const HINTS: Partial<Record<FailureClass, string>> = {
   unauthorised: 'The TeamViewer script token is invalid, expired or revoked; create a new one in the Management Console.',
-  forbidden:
-    'The script token lacks a permission for this (user management, or "users and admins" to change admins; user groups for groups).',
+  forbidden: 'The script token lacks a permission for this (user management, or "users and admins" to change admins; user groups for groups).',
   transient: 'TeamViewer or the network failed; the call is retried.',
 };
 
 function hintFor(failureClass: FailureClass, retryAfterMs: number | undefined): string | undefined {
   if (failureClass === 'rate-limited') {
-    return retryAfterMs === undefined
-      ? 'TeamViewer asks to slow down; retrying with backoff.'
-      : `TeamViewer asks to wait ${Math.ceil(retryAfterMs / 1000)} s.`;
+    return retryAfterMs === undefined ? 'TeamViewer asks to slow down; retrying with backoff.' : `TeamViewer asks to wait ${Math.ceil(retryAfterMs / 1000)} s.`;
   }
   return HINTS[failureClass];
 }
@@ -135,8 +129,7 @@ export function classifyHttpFailure(input: HttpFailure): SyncError {
   const body = readErrorBody(input.body);
   const detail = body.detail === undefined ? undefined : cleanDetail(body.detail);
   const failureClass = classOf(status, body.tag, detail);
-  const retryAfterMs =
-    failureClass === 'rate-limited' ? parseRetryAfter(headerValue(input.headers, 'retry-after')) : undefined;
+  const retryAfterMs = failureClass === 'rate-limited' ? parseRetryAfter(headerValue(input.headers, 'retry-after')) : undefined;
   const maybeApplied = isPost && failureClass === 'transient';
 
   const tag = body.tag ? ` (${cleanDetail(body.tag)})` : '';

@@ -1,6 +1,6 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import axios, { type AxiosInstance } from 'axios';
+import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import type { z } from 'zod';
 import { SyncError } from '../model/failure.js';
 import {
@@ -20,15 +20,7 @@ import type { TeamViewerPort, TokenOwner } from './port.js';
 import type { ResponseInfo } from '../net/response-info.js';
 import { payloadReason } from '../net/payload.js';
 import { MAX_RESPONSE_BYTES, requestSignal } from '../net/request-limits.js';
-import {
-  listResponseSchema,
-  scimErrorSchema,
-  scimGroupSchema,
-  scimUserSchema,
-  toTvGroup,
-  toTvUser,
-  webApiAccountSchema,
-} from './wire.js';
+import { listResponseSchema, scimErrorSchema, scimGroupSchema, scimUserSchema, toTvGroup, toTvUser, webApiAccountSchema } from './wire.js';
 
 export interface ScimClientOptions {
   /** e.g. https://webapi.teamviewer.com/scim/v2 */
@@ -382,11 +374,9 @@ export class TeamViewerScimClient implements TeamViewerPort {
       }
       if (items.length > total) throw doubtful(`it sent ${items.length} distinct items while totalResults says ${total}`);
       if (items.length > MAX_LIST_ITEMS) {
-        throw new SyncError(
-          'invalid',
-          `GET ${route} → more than ${MAX_LIST_ITEMS} items without an end; the server's paging looks broken, reading stopped.`,
-          { status: 200 },
-        );
+        throw new SyncError('invalid', `GET ${route} → more than ${MAX_LIST_ITEMS} items without an end; the server's paging looks broken, reading stopped.`, {
+          status: 200,
+        });
       }
       startIndex += resources.length;
       if (items.length === total) break;
@@ -418,9 +408,7 @@ export class TeamViewerScimClient implements TeamViewerPort {
     throw new SyncError(
       'transient',
       `${call.method} ${call.path} → ${status} but the body is not ${what}. ` +
-        (write
-          ? 'The change may have been applied; it is retried after a look-up.'
-          : 'Nothing is taken from this answer; the read is retried.'),
+        (write ? 'The change may have been applied; it is retried after a look-up.' : 'Nothing is taken from this answer; the read is retried.'),
       { status, maybeApplied: write },
     );
   }
@@ -448,7 +436,7 @@ export class TeamViewerScimClient implements TeamViewerPort {
     // axios' own timeout only notices a silent socket; a body trickling a byte a second would
     // never end. The deadline bounds the whole exchange, and the caller's signal can end it sooner.
     const { signal, deadline } = requestSignal(this.timeoutMs, call.signal);
-    let response;
+    let response: AxiosResponse<unknown>;
     try {
       response = await this.http.request<unknown>({
         method: call.method,

@@ -25,9 +25,7 @@ export const scimUserSchema = z.object({
 export const scimGroupSchema = z.object({
   id: z.union([z.string().min(1), z.number()]).transform(String),
   displayName: z.string(),
-  members: z
-    .array(z.object({ value: z.union([z.string(), z.number()]).transform(String) }))
-    .nullish(),
+  members: z.array(z.object({ value: z.union([z.string(), z.number()]).transform(String) })).nullish(),
 });
 
 /**

@@ -17,11 +17,18 @@ export const durationSchema = z
  */
 export function durationBetween(minMs: number, maxMs: number) {
   const range = minMs === 0 ? `of at most ${formatDuration(maxMs)}` : `from ${formatDuration(minMs)} to ${formatDuration(maxMs)}`;
-  return durationSchema.refine((ms) => ms >= minMs && ms <= maxMs, { error: (issue) => `expected a duration ${range}, not ${formatDuration(issue.input as number)}` });
+  return durationSchema.refine((ms) => ms >= minMs && ms <= maxMs, {
+    error: (issue) => `expected a duration ${range}, not ${formatDuration(issue.input as number)}`,
+  });
 }
 
 export function formatDuration(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
     if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
   }
   return `${ms}ms`;

@@ -112,7 +112,11 @@ function loops(graph: Map<string, Iterable<string>>): string[][] {
 
 function withoutEdges(graph: Map<string, Map<string, string>>, skipped: readonly string[]): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const [from, edges] of graph) out.set(from, [...edges.keys()].filter((to) => !skipped.includes(`${from} -> ${to}`)));
+  for (const [from, edges] of graph)
+    out.set(
+      from,
+      [...edges.keys()].filter((to) => !skipped.includes(`${from} -> ${to}`)),
+    );
   return out;
 }
 
@@ -126,7 +130,7 @@ describe('the import checker', () => {
       "export * from '../plan/c.js';",
       "const d = await import('../runtime/d.js');",
       "// import '../store/commented.js';",
-      "const s = \"import x from '../store/quoted.js'\";",
+      'const s = "import x from \'../store/quoted.js\'";',
       "import pino from 'pino';",
     ].join('\n');
     expect(importSpecifiers(text)).toEqual(['../model/a.js', './b.js', '../plan/c.js', '../runtime/d.js', 'pino']);
@@ -163,7 +167,9 @@ describe('the folders under src/', () => {
 
   it('import each other without a loop', () => {
     const found = loops(withoutEdges(graph, [])).map((component) => {
-      const edges = component.flatMap((from) => [...(graph.get(from) ?? [])].filter(([to]) => component.includes(to)).map(([to, example]) => `${from} -> ${to} (${example})`));
+      const edges = component.flatMap((from) =>
+        [...(graph.get(from) ?? [])].filter(([to]) => component.includes(to)).map(([to, example]) => `${from} -> ${to} (${example})`),
+      );
       return `${component.join(' / ')}: ${edges.join('; ')}`;
     });
     expect(found, 'folders that import each other, directly or round about').toEqual([]);

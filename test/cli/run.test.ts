@@ -47,7 +47,10 @@ describe('tvsync run --once, log and status', () => {
   });
 
   it('exits 3 when some operations failed, and 1 when the cycle failed', async () => {
-    const partial = await runCli(['run', '--once', '--config', config([...people(1, 81_000), { id: 'o', email: 'outside@elsewhere.example', displayName: 'Out', active: true }])], env);
+    const partial = await runCli(
+      ['run', '--once', '--config', config([...people(1, 81_000), { id: 'o', email: 'outside@elsewhere.example', displayName: 'Out', active: true }])],
+      env,
+    );
     expect(partial.code).toBe(3);
     expect(partial.stdout).toContain('owned-outside');
     const failed = await runCli(['run', '--once', '--config', config(people(1, 82_000))], { ...env, TVSYNC_TEST_TOKEN: 'revoked-token-123456' });
@@ -66,7 +69,11 @@ describe('the running daemon', () => {
     try {
       await until(async () => (await fetch(`${base}/healthz`).catch(() => undefined))?.status === 200, 30_000, 'the HTTP endpoint');
       // The new scheduler runs a first cycle at once.
-      await until(async () => (await (await fetch(`${base}/metrics`)).text()).includes('tvsync_cycles_total{sync="corp",outcome="succeeded"} 1'), 30_000, 'the first cycle');
+      await until(
+        async () => (await (await fetch(`${base}/metrics`)).text()).includes('tvsync_cycles_total{sync="corp",outcome="succeeded"} 1'),
+        30_000,
+        'the first cycle',
+      );
       const health = await runCli(['healthcheck', '--config', path], env);
       expect(health.code, health.stderr).toBe(0);
       const ready = await fetch(`${base}/readyz`);
@@ -76,7 +83,11 @@ describe('the running daemon', () => {
       expect((await fetch(`${base}/syncs/corp/sync-now`, { method: 'POST' })).status).toBe(401);
       const accepted = await fetch(`${base}/syncs/corp/sync-now`, { method: 'POST', headers: { Authorization: `Bearer ${TRIGGER}` } });
       expect(accepted.status).toBe(202);
-      await until(async () => (await (await fetch(`${base}/metrics`)).text()).includes('tvsync_cycles_total{sync="corp",outcome="succeeded"} 2'), 30_000, 'the requested cycle');
+      await until(
+        async () => (await (await fetch(`${base}/metrics`)).text()).includes('tvsync_cycles_total{sync="corp",outcome="succeeded"} 2'),
+        30_000,
+        'the requested cycle',
+      );
       const waited = await runCli(['sync-now', '--config', path, '--wait'], env);
       expect(waited.code, waited.stderr).toBe(0);
       expect(waited.stdout).toMatch(/sync corp: cycle requested\ncycle \S+ of sync corp \(manual\): SUCCEEDED/);

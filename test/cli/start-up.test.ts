@@ -23,7 +23,10 @@ beforeAll(async () => {
   server = createServer((_req, res) => res.end('{}'));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   config = join(dir, 'tvsync.yaml');
-  writeFileSync(config, `http: { port: ${(server.address() as AddressInfo).port} }\nsyncs:\n  - name: x\n    source: { type: file, path: . }\n    target: { token: "\${TVSYNC_TEST_TOKEN}" }\n`);
+  writeFileSync(
+    config,
+    `http: { port: ${(server.address() as AddressInfo).port} }\nsyncs:\n  - name: x\n    source: { type: file, path: . }\n    target: { token: "\${TVSYNC_TEST_TOKEN}" }\n`,
+  );
 });
 afterAll(() => {
   server.close();

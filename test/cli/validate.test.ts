@@ -114,7 +114,9 @@ describe('validateSyncs against TeamViewer', () => {
       ],
     });
     expect(detail(result, 'token owner')).toMatch(/^warning: TeamViewer does not say who owns the token.*set target\.tokenOwner/);
-    expect(detail(result, 'user groups')).toMatch(/^warning: \/Groups is unavailable for this company \(HTTP 404\): users are synced, group sync will be skipped/);
+    expect(detail(result, 'user groups')).toMatch(
+      /^warning: \/Groups is unavailable for this company \(HTTP 404\): users are synced, group sync will be skipped/,
+    );
 
     const named = await validateOne({ baseUrl: bare.baseUrl, target: ', tokenOwner: admin@corp.example' });
     expect(detail(named, 'token owner')).toMatch(/does not say who owns the token.*target\.tokenOwner admin@corp\.example is protected/);
@@ -139,7 +141,9 @@ describe('validateSyncs against TeamViewer', () => {
   it('names an unreachable base URL, and one that is not the SCIM endpoint', async () => {
     const result = await validateOne({ baseUrl: 'http://127.0.0.1:1/scim/v2' });
     expect(summary(result)).toEqual({ ok: false, source: [['read export', true]], teamviewer: [['authenticate and list users', false]] });
-    expect(detail(result, 'authenticate and list users')).toBe('no answer from http://127.0.0.1:1/scim/v2 (ECONNREFUSED): check target.baseUrl and that this machine can reach TeamViewer');
+    expect(detail(result, 'authenticate and list users')).toBe(
+      'no answer from http://127.0.0.1:1/scim/v2 (ECONNREFUSED): check target.baseUrl and that this machine can reach TeamViewer',
+    );
 
     const wrongPath = await validateOne({ baseUrl: tv.baseUrl.replace(/\/scim\/v2$/, '/api') });
     expect(summary(wrongPath).teamviewer).toEqual([['authenticate and list users', false]]);

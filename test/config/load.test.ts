@@ -51,7 +51,9 @@ describe('config', () => {
   it('refuses a secret given as the default of a reference, without echoing it', () => {
     for (const value of ['${TV_TOKEN:-literal-secret}', '"${TV_TOKEN:-literal-secret}"', '${TV_TOKEN:-}', 'pre${TV_TOKEN}']) {
       const found = problems(() => parseConfig(minimal.replace('${TV_TOKEN}', value), { env: { TV_TOKEN: 'from-env' } }));
-      expect(found).toEqual([expect.stringMatching(/^syncs\[0\]\.target\.token: secrets must not be written in the config file; use \$\{ENV_VAR\}.* or tokenFile$/)]);
+      expect(found).toEqual([
+        expect.stringMatching(/^syncs\[0\]\.target\.token: secrets must not be written in the config file; use \$\{ENV_VAR\}.* or tokenFile$/),
+      ]);
       expect(found.join()).not.toContain('literal-secret');
     }
     const found = problems(() => parseConfig(minimal.replace('${TV_TOKEN}', '${TV_TOKEN:-literal-secret}'), { env: {} }));
@@ -76,7 +78,9 @@ describe('config', () => {
     writeFileSync(join(dir, 'tv-token'), 'from-file\n');
     const text = minimal.replace('token: ${TV_TOKEN}', 'tokenFile: ./tv-token');
     expect(parseConfig(text, { env: {}, baseDir: dir }).syncs[0]?.target.token).toBe('from-file');
-    expect(problems(() => parseConfig(text, { env: {}, baseDir: '/nonexistent' }))[0]).toMatch(/^syncs\[0\]\.target\.tokenFile: cannot read \.\/tv-token \(ENOENT\)/);
+    expect(problems(() => parseConfig(text, { env: {}, baseDir: '/nonexistent' }))[0]).toMatch(
+      /^syncs\[0\]\.target\.tokenFile: cannot read \.\/tv-token \(ENOENT\)/,
+    );
   });
 
   it('reports every problem at once, with paths', () => {
@@ -177,7 +181,7 @@ describe('the IdP sources documented in config/example.yaml', () => {
     }, []);
 
   it.each(blocks.map((b) => [/type: (\w+)/.exec(b[0] ?? '')?.[1] ?? '?', b]))('the %s block is valid', (_type, lines) => {
-    const withBlock = text.replace(/      type: file\n      path: \.\/demo[^\n]*\n/, `${(lines as string[]).join('\n')}\n`);
+    const withBlock = text.replace(/ {6}type: file\n {6}path: \.\/demo[^\n]*\n/, `${(lines as string[]).join('\n')}\n`);
     const env = { TEAMVIEWER_TOKEN: 't', ENTRA_CLIENT_SECRET: 's', OKTA_PRIVATE_KEY: 'k', JUMPCLOUD_API_KEY: 'j' };
     const config = parseConfig(withBlock, { env, baseDir: '/etc/tvsync' });
     expect(config.syncs[0]?.source.type).toBe(_type);

@@ -31,7 +31,11 @@ describe('http.metricsToken', () => {
     const config = parseConfig(withHttp('{ metricsToken: "${METRICS}" }'), { env: { TV_TOKEN: 'tok-123', METRICS: token } });
     expect(config.http.metricsToken).toBe(token);
     expect(scrubSecrets(`Bearer ${token}`)).not.toContain(token);
-    expect(problems(withHttp(`{ metricsToken: ${token} }`), { TV_TOKEN: 'tok-123' })).toEqual([expect.stringMatching(/^http\.metricsToken: secrets must not be written in the config file/)]);
-    expect(problems(withHttp('{ metricsToken: "${METRICS}" }'), { TV_TOKEN: 'tok-123', METRICS: 'short' })).toEqual([expect.stringMatching(/^http\.metricsToken: .*16 characters/)]);
+    expect(problems(withHttp(`{ metricsToken: ${token} }`), { TV_TOKEN: 'tok-123' })).toEqual([
+      expect.stringMatching(/^http\.metricsToken: secrets must not be written in the config file/),
+    ]);
+    expect(problems(withHttp('{ metricsToken: "${METRICS}" }'), { TV_TOKEN: 'tok-123', METRICS: 'short' })).toEqual([
+      expect.stringMatching(/^http\.metricsToken: .*16 characters/),
+    ]);
   });
 });

@@ -28,7 +28,13 @@ describe('createSource', () => {
 
   it('fails a read as a source read when the source cannot even be set up, naming why', async () => {
     // @azure/identity refuses a tenant id with characters no tenant has, when the credential is built.
-    const config = entraSourceConfigSchema.parse({ type: 'entra', tenantId: 'not a tenant!', clientId: 'cid', clientSecret: 'x', scope: { mode: 'groups', groupIds: ['g1'] } });
+    const config = entraSourceConfigSchema.parse({
+      type: 'entra',
+      tenantId: 'not a tenant!',
+      clientId: 'cid',
+      clientSecret: 'x',
+      scope: { mode: 'groups', groupIds: ['g1'] },
+    });
     const source = createSource(config, deps());
     expect(source.kind).toBe('entra');
     const failure = await source.read().catch((err: unknown) => err);

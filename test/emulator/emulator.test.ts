@@ -4,13 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import {
-  SCIM_ERROR_SCHEMA,
-  SCIM_GROUP_SCHEMA,
-  SCIM_PATCH_SCHEMA,
-  SCIM_USER_SCHEMA,
-  SSO_USER_SCHEMA,
-} from '../../src/model/teamviewer.js';
+import { SCIM_ERROR_SCHEMA, SCIM_GROUP_SCHEMA, SCIM_PATCH_SCHEMA, SCIM_USER_SCHEMA, SSO_USER_SCHEMA } from '../../src/model/teamviewer.js';
 import { runEmulator } from '../../src/emulator/run.js';
 import { TeamViewerEmulator, type EmulatorOptions } from '../../src/emulator/server.js';
 import { emulatorStateSchema } from '../../src/emulator/store.js';
@@ -74,8 +68,7 @@ async function launch(opts: Partial<EmulatorOptions> = {}) {
   return {
     emulator,
     address,
-    scim: (method: string, path: string, body?: unknown, token?: string | null) =>
-      call(method, address.baseUrl + path, body, token),
+    scim: (method: string, path: string, body?: unknown, token?: string | null) => call(method, address.baseUrl + path, body, token),
     web: (path: string, token?: string | null) => call('GET', address.webApiBaseUrl + path, undefined, token),
     admin: (method: string, path: string, body?: unknown) => call(method, `${origin}/_emulator${path}`, body, null),
   };
@@ -203,11 +196,7 @@ describe('users', () => {
       displayName: 'Formatted Name',
     });
 
-    const userNameWins = await tv.scim(
-      'POST',
-      '/Users',
-      newUser('wins@example.test', 'Madonna', { emails: [{ value: 'loses@example.test', primary: true }] }),
-    );
+    const userNameWins = await tv.scim('POST', '/Users', newUser('wins@example.test', 'Madonna', { emails: [{ value: 'loses@example.test', primary: true }] }));
     const madonna = userSchema.parse(userNameWins.body);
     expect(madonna.userName).toBe('wins@example.test');
     expect(madonna.name).toEqual({ formatted: 'Madonna', givenName: null, familyName: null });
@@ -276,13 +265,13 @@ describe('users', () => {
     ];
     for (const body of mutability) expectScimError(await tv.scim('PATCH', path, body), 400, 'mutability');
     // A rejected PATCH changes nothing, not even its valid operations.
-    const mixed = patch(
-      { op: 'replace', path: 'displayName', value: 'Should Not Stick' },
-      { op: 'replace', path: 'userName', value: 'other@example.test' },
-    );
+    const mixed = patch({ op: 'replace', path: 'displayName', value: 'Should Not Stick' }, { op: 'replace', path: 'userName', value: 'other@example.test' });
     expectScimError(await tv.scim('PATCH', path, mixed), 400, 'mutability');
 
-    for (const unsupported of [{ op: 'add', path: 'displayName', value: 'X' }, { op: 'remove', path: 'displayName' }]) {
+    for (const unsupported of [
+      { op: 'add', path: 'displayName', value: 'X' },
+      { op: 'remove', path: 'displayName' },
+    ]) {
       expectScimError(await tv.scim('PATCH', path, patch(unsupported)), 400, 'invalidSyntax');
     }
     const wrongSchema = { schemas: [SCIM_USER_SCHEMA], Operations: [{ op: 'replace', path: 'active', value: true }] };
@@ -342,11 +331,7 @@ describe('groups', () => {
 
   it('creates, patches, renames and deletes groups', async () => {
     const tv = await launch();
-    const [a, b, c] = [
-      await createUser(tv, 'a@example.test'),
-      await createUser(tv, 'b@example.test'),
-      await createUser(tv, 'c@example.test'),
-    ];
+    const [a, b, c] = [await createUser(tv, 'a@example.test'), await createUser(tv, 'b@example.test'), await createUser(tv, 'c@example.test')];
     const created = await tv.scim('POST', '/Groups', {
       schemas: [SCIM_GROUP_SCHEMA],
       displayName: 'Support',
@@ -442,11 +427,7 @@ describe('web API and auth', () => {
 
   it('answers 401 with a Web API body for missing or unknown tokens', async () => {
     const tv = await launch();
-    const answers = [
-      await tv.scim('GET', '/Users', undefined, null),
-      await tv.scim('GET', '/Users', undefined, 'nope'),
-      await tv.web('/account', 'nope'),
-    ];
+    const answers = [await tv.scim('GET', '/Users', undefined, null), await tv.scim('GET', '/Users', undefined, 'nope'), await tv.web('/account', 'nope')];
     for (const answer of answers) {
       expect(answer.status).toBe(401);
       expect(answer.body).toMatchObject({ error: 'invalid_token', error_code: 401 });
@@ -553,9 +534,7 @@ describe('state and admin routes', () => {
     expect((await createUser(copy, 'next@example.test')).id).toBe('u1000002');
     expectScimError(await copy.scim('POST', '/Users', newUser('out@elsewhere.test', 'Out')), 409);
 
-    expect(() =>
-      copy.emulator.load({ users: [], groups: [{ id: '1', displayName: 'G', memberIds: ['u1'] }], outsideEmails: [] }),
-    ).toThrow(/unknown member/);
+    expect(() => copy.emulator.load({ users: [], groups: [{ id: '1', displayName: 'G', memberIds: ['u1'] }], outsideEmails: [] })).toThrow(/unknown member/);
     expect(copy.emulator.dump().users).toHaveLength(2);
   });
 

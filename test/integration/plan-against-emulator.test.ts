@@ -101,16 +101,21 @@ describe('plan + client against the emulator', () => {
   });
 
   it('adopts an in-company user on conflict and records an address owned outside the company', async () => {
-    users.push({ id: 'ext', email: 'freelancer@gmail.example', displayName: 'Free Lancer', active: true }, { id: 'late', email: 'late@corp.example', displayName: 'Late', active: true });
+    users.push(
+      { id: 'ext', email: 'freelancer@gmail.example', displayName: 'Free Lancer', active: true },
+      { id: 'late', email: 'late@corp.example', displayName: 'Late', active: true },
+    );
     const sides = sidesFor(users, state);
     const { plan } = await readAndPlan(sides);
     // Someone creates late@ in TeamViewer between the plan and the write: the create conflicts and is adopted.
     await new TeamViewerScimClient({ baseUrl: tv.baseUrl, token: TOKEN }).createUser({ userName: 'late@corp.example', displayName: 'Late', active: true });
     const outcomes = await apply(sides, plan);
-    expect(outcomes).toEqual(expect.arrayContaining([
-      expect.objectContaining({ status: 'applied', adopted: true }),
-      expect.objectContaining({ status: 'failed', failureClass: 'owned-outside', message: expect.stringContaining('outside the company') }),
-    ]));
+    expect(outcomes).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ status: 'applied', adopted: true }),
+        expect.objectContaining({ status: 'failed', failureClass: 'owned-outside', message: expect.stringContaining('outside the company') }),
+      ]),
+    );
     expect((await state.loadOutsideCompany()).has('freelancer@gmail.example')).toBe(true);
     const next = await readAndPlan(sides);
     expect(next.plan.operations).toEqual([]);
@@ -129,7 +134,19 @@ describe('plan + client against the emulator', () => {
   it('is deterministic against a live TeamViewer list', async () => {
     const sides = sidesFor(users, state);
     const a = await readAndPlan(sides);
-    const b = computePlan({ directory: a.directory, teamviewer: [...a.teamviewer].reverse(), links: await state.loadLinks(), outsideCompany: await state.loadOutsideCompany(), nowMs: Date.now(), policy: { protect: [], threshold: sides.sync.policy.deactivationThreshold, outsideCompanyRetryMs: sides.sync.policy.outsideCompanyRetry, tokenOwnerEmail: OWNER } });
+    const b = computePlan({
+      directory: a.directory,
+      teamviewer: [...a.teamviewer].reverse(),
+      links: await state.loadLinks(),
+      outsideCompany: await state.loadOutsideCompany(),
+      nowMs: Date.now(),
+      policy: {
+        protect: [],
+        threshold: sides.sync.policy.deactivationThreshold,
+        outsideCompanyRetryMs: sides.sync.policy.outsideCompanyRetry,
+        tokenOwnerEmail: OWNER,
+      },
+    });
     expect(JSON.stringify(b.operations)).toBe(JSON.stringify(a.plan.operations));
   });
 });

@@ -50,7 +50,16 @@ describe('HTTP server', () => {
   }
 
   beforeAll(async () => {
-    metrics.operationRecorded('corp', { key: 'k', kind: 'createUser', sourceId: 's1', email: 'a@corp.example', after: {}, status: 'applied', message: 'created', attempts: 1 });
+    metrics.operationRecorded('corp', {
+      key: 'k',
+      kind: 'createUser',
+      sourceId: 's1',
+      email: 'a@corp.example',
+      after: {},
+      status: 'applied',
+      message: 'created',
+      attempts: 1,
+    });
     server = await startHttpServer({
       host: '127.0.0.1',
       port: 0,
@@ -97,7 +106,14 @@ describe('HTTP server', () => {
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.body)).toEqual({ ready: true, reason: 'ready' });
 
-    readiness = { ready: false, reason: 'a sync is quarantined', checks: [{ name: 'redis', ok: true, detail: 'PONG' }, { name: 'sync corp', ok: false, detail: 'quarantined: jane.doe@corp.example was refused' }] };
+    readiness = {
+      ready: false,
+      reason: 'a sync is quarantined',
+      checks: [
+        { name: 'redis', ok: true, detail: 'PONG' },
+        { name: 'sync corp', ok: false, detail: 'quarantined: jane.doe@corp.example was refused' },
+      ],
+    };
     answer = await call('GET', '/readyz');
     expect(answer.status).toBe(503);
     expect(JSON.parse(answer.body)).toEqual({ ready: false, reason: 'a sync is quarantined' });
@@ -117,7 +133,11 @@ describe('HTTP server', () => {
 
   it('never shows outside text in the reason, and scrubs secrets from the details', async () => {
     registerSecret('hunter2-redis-password');
-    readiness = { ready: false, reason: 'Redis says: hunter2-redis-password' as Readiness['reason'], checks: [{ name: 'redis', ok: false, detail: 'AUTH hunter2-redis-password refused' }] };
+    readiness = {
+      ready: false,
+      reason: 'Redis says: hunter2-redis-password' as Readiness['reason'],
+      checks: [{ name: 'redis', ok: false, detail: 'AUTH hunter2-redis-password refused' }],
+    };
     const plain = await call('GET', '/readyz');
     expect(JSON.parse(plain.body)).toEqual({ ready: false, reason: 'the readiness checks failed' });
     const detailed = await call('GET', '/readyz', { authorization: `Bearer ${TOKEN}` });
@@ -279,7 +299,15 @@ describe('HTTP server lifecycle', () => {
 
   it('rejects when the port is taken', async () => {
     const { log } = capture();
-    const opts = { host: '127.0.0.1', port: 0, log, metrics: new TvsyncMetrics({ defaultMetrics: false }), ready: async (): Promise<Readiness> => ({ ready: true, reason: 'ready', checks: [] }), syncNames: [], triggerSyncNow: async () => ({ requestedAt: 1 }) };
+    const opts = {
+      host: '127.0.0.1',
+      port: 0,
+      log,
+      metrics: new TvsyncMetrics({ defaultMetrics: false }),
+      ready: async (): Promise<Readiness> => ({ ready: true, reason: 'ready', checks: [] }),
+      syncNames: [],
+      triggerSyncNow: async () => ({ requestedAt: 1 }),
+    };
     const first = await startHttpServer(opts);
     try {
       await expect(startHttpServer({ ...opts, port: first.port })).rejects.toThrow(/EADDRINUSE/);
@@ -304,7 +332,11 @@ describe('HTTP server with a metrics token', () => {
       triggerSyncNow: async () => ({ requestedAt: 1 }),
     });
     try {
-      for (const headers of [{} as Record<string, string>, { authorization: 'Bearer wrong-token-0000000000000' }, { authorization: `Bearer ${metricsToken}x` }]) {
+      for (const headers of [
+        {} as Record<string, string>,
+        { authorization: 'Bearer wrong-token-0000000000000' },
+        { authorization: `Bearer ${metricsToken}x` },
+      ]) {
         const refused = await send(server.port, 'GET', '/metrics', headers);
         expect(refused.status).toBe(401);
         expect(refused.headers['www-authenticate']).toMatch(/^Bearer/);

@@ -7,7 +7,10 @@ function capture() {
 }
 
 describe('log redaction', () => {
-  const config = { syncs: [{ target: { token: 'tv-secret-token-123', baseUrl: 'https://x' }, source: { type: 'okta', apiToken: 'okta-tok-456' } }], http: { triggerToken: 'trigger-token-789xyz' } };
+  const config = {
+    syncs: [{ target: { token: 'tv-secret-token-123', baseUrl: 'https://x' }, source: { type: 'okta', apiToken: 'okta-tok-456' } }],
+    http: { triggerToken: 'trigger-token-789xyz' },
+  };
 
   it('collects every configured secret', () => {
     expect([...collectSecrets(config)].sort()).toEqual(['okta-tok-456', 'trigger-token-789xyz', 'tv-secret-token-123']);

@@ -39,11 +39,22 @@ function value(samples: Sample[], name: string, labels: Record<string, string> =
 }
 
 function summary(over: Partial<PlanSummary> = {}): PlanSummary {
-  return { inScope: 10, teamviewerUsers: 8, managed: 8, unchanged: 5, operations: { createUser: 2, updateUser: 1, deactivateUser: 0, reactivateUser: 0 }, held: 0, skipped: {}, ...over };
+  return {
+    inScope: 10,
+    teamviewerUsers: 8,
+    managed: 8,
+    unchanged: 5,
+    operations: { createUser: 2, updateUser: 1, deactivateUser: 0, reactivateUser: 0 },
+    held: 0,
+    skipped: {},
+    ...over,
+  };
 }
 
 function report(over: Partial<CycleReport> = {}): CycleReport {
-  const operations = Object.fromEntries(OPERATION_KINDS.map((kind) => [kind, { planned: 0, applied: 0, failed: 0, cancelled: 0 }])) as CycleReport['operations'];
+  const operations = Object.fromEntries(
+    OPERATION_KINDS.map((kind) => [kind, { planned: 0, applied: 0, failed: 0, cancelled: 0 }]),
+  ) as CycleReport['operations'];
   return {
     sync: 'corp',
     cycleId: 'c1',
@@ -64,19 +75,39 @@ function report(over: Partial<CycleReport> = {}): CycleReport {
 }
 
 function result(over: Partial<OperationResult> = {}): OperationResult {
-  return { key: 'createUser.s1', kind: 'createUser', sourceId: 's1', email: 'jane@corp.example', after: { displayName: 'Jane', active: true }, status: 'applied', message: 'created', attempts: 1, ...over };
+  return {
+    key: 'createUser.s1',
+    kind: 'createUser',
+    sourceId: 's1',
+    email: 'jane@corp.example',
+    after: { displayName: 'Jane', active: true },
+    status: 'applied',
+    message: 'created',
+    attempts: 1,
+    ...over,
+  };
 }
 
 describe('TvsyncMetrics', () => {
   it('counts cycles and keeps the last planned cycle’s gauges, skip reasons reset between cycles', async () => {
     const metrics = new TvsyncMetrics({ defaultMetrics: false });
-    metrics.cycleFinished(report({ summary: summary({ inScope: 10, skipped: { protected: 2, 'duplicate-email': 1 } }), held: { count: 4, pendingApproval: true, items: [] } }));
+    metrics.cycleFinished(
+      report({ summary: summary({ inScope: 10, skipped: { protected: 2, 'duplicate-email': 1 } }), held: { count: 4, pendingApproval: true, items: [] } }),
+    );
     let s = parse(await metrics.metrics());
     expect(value(s, 'tvsync_skipped', { sync: 'corp', reason: 'protected' })).toBe(2);
     expect(value(s, 'tvsync_skipped', { sync: 'corp', reason: 'duplicate-email' })).toBe(1);
     expect(value(s, 'tvsync_held_deactivations', { sync: 'corp' })).toBe(4);
 
-    metrics.cycleFinished(report({ cycleId: 'c2', outcome: 'partial', durationMs: 3_000, finishedAt: '2026-11-23T22:00:03.000Z', summary: summary({ inScope: 12, skipped: { protected: 3 } }) }));
+    metrics.cycleFinished(
+      report({
+        cycleId: 'c2',
+        outcome: 'partial',
+        durationMs: 3_000,
+        finishedAt: '2026-11-23T22:00:03.000Z',
+        summary: summary({ inScope: 12, skipped: { protected: 3 } }),
+      }),
+    );
     s = parse(await metrics.metrics());
     expect(value(s, 'tvsync_cycles_total', { sync: 'corp', outcome: 'succeeded' })).toBe(1);
     expect(value(s, 'tvsync_cycles_total', { sync: 'corp', outcome: 'partial' })).toBe(1);
@@ -91,7 +122,12 @@ describe('TvsyncMetrics', () => {
     expect(value(s, 'tvsync_cycle_duration_seconds_bucket', { sync: 'corp', le: '3600' })).toBe(2);
 
     // A cycle that failed before planning: counted, but the plan-derived gauges and the last success stay.
-    const { summary: _omit, ...failed } = report({ cycleId: 'c3', outcome: 'failed', finishedAt: '2026-11-23T23:00:00.000Z', failure: { failureClass: 'unauthorised', message: '401' } });
+    const { summary: _omit, ...failed } = report({
+      cycleId: 'c3',
+      outcome: 'failed',
+      finishedAt: '2026-11-23T23:00:00.000Z',
+      failure: { failureClass: 'unauthorised', message: '401' },
+    });
     metrics.cycleFinished(failed);
     s = parse(await metrics.metrics());
     expect(value(s, 'tvsync_cycles_total', { sync: 'corp', outcome: 'failed' })).toBe(1);
@@ -118,7 +154,17 @@ describe('TvsyncMetrics', () => {
     metrics.operationRecorded('corp', result({ kind: 'updateUser', status: 'failed', failureClass: 'invalid' }));
     metrics.operationRecorded('corp', result({ kind: 'updateUser', status: 'failed' }));
     metrics.operationRecorded('corp', result({ kind: 'deactivateUser', status: 'cancelled' }));
-    metrics.operationRecorded('corp', { key: 'addGroupMembers.g1.0', kind: 'addGroupMembers', sourceId: 'g1', group: 'Sales', after: {}, status: 'failed', failureClass: 'not-found', message: 'add to Sales: 404', attempts: 1 });
+    metrics.operationRecorded('corp', {
+      key: 'addGroupMembers.g1.0',
+      kind: 'addGroupMembers',
+      sourceId: 'g1',
+      group: 'Sales',
+      after: {},
+      status: 'failed',
+      failureClass: 'not-found',
+      message: 'add to Sales: 404',
+      attempts: 1,
+    });
     const s = parse(await metrics.metrics());
     expect(value(s, 'tvsync_operations_total', { sync: 'corp', kind: 'createUser', outcome: 'applied' })).toBe(2);
     expect(value(s, 'tvsync_operations_total', { sync: 'corp', kind: 'updateUser', outcome: 'failed' })).toBe(2);

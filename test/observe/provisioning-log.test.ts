@@ -74,7 +74,16 @@ describe('ProvisioningLog', () => {
     await log.recordSkipped('c1', skips, T0 + 1000);
     await log.recordResult('c2', updated, T0 + 60_000);
     await log.recordResult('c2', failed, T0 + 61_000);
-    await log.recordResult('c2', { ...created, key: 'createUser.s-3', sourceId: 's-3', email: 'al@corp.example', status: 'cancelled', message: 'cancelled', attempts: 0, adopted: true });
+    await log.recordResult('c2', {
+      ...created,
+      key: 'createUser.s-3',
+      sourceId: 's-3',
+      email: 'al@corp.example',
+      status: 'cancelled',
+      message: 'cancelled',
+      attempts: 0,
+      adopted: true,
+    });
 
     const all = await log.query({});
     expect(all.map((e) => `${e.cycleId} ${e.kind} ${e.outcome}`)).toEqual([
@@ -100,8 +109,25 @@ describe('ProvisioningLog', () => {
     expect(all[2]).toMatchObject({ at: '2026-11-23T21:41:00.000Z', before: { displayName: 'Jane Doe', active: true }, after: { displayName: 'Jane Q. Doe' } });
     expect(all[1]).toMatchObject({ failureClass: 'forbidden', tvUserId: 'u7', before: { active: true }, after: { active: false } });
     expect(all[0]?.adopted).toBe(true);
-    expect(all[4]).toEqual({ at: '2026-11-23T21:40:01.000Z', cycleId: 'c1', kind: 'skipped', outcome: 'skipped', email: 'JANE@corp.example', sourceId: 's-9', reason: 'protected', message: 'jane is protected' });
-    expect(all[3]).toEqual({ at: '2026-11-23T21:40:01.000Z', cycleId: 'c1', kind: 'skipped', outcome: 'skipped', sourceId: 's-10', reason: 'source-read-incomplete', message: 'no e-mail' });
+    expect(all[4]).toEqual({
+      at: '2026-11-23T21:40:01.000Z',
+      cycleId: 'c1',
+      kind: 'skipped',
+      outcome: 'skipped',
+      email: 'JANE@corp.example',
+      sourceId: 's-9',
+      reason: 'protected',
+      message: 'jane is protected',
+    });
+    expect(all[3]).toEqual({
+      at: '2026-11-23T21:40:01.000Z',
+      cycleId: 'c1',
+      kind: 'skipped',
+      outcome: 'skipped',
+      sourceId: 's-10',
+      reason: 'source-read-incomplete',
+      message: 'no e-mail',
+    });
     expect(await redis.type(log.key)).toBe('stream');
     expect(log.key).toMatch(new RegExp(`^${prefix}:sync:s\\d+:provisioning-log$`));
   });
@@ -129,7 +155,11 @@ describe('ProvisioningLog', () => {
 
   it('stops at the limit, newest first (default 100)', async () => {
     const log = newLog();
-    const items: SkippedItem[] = Array.from({ length: 250 }, (_, i) => ({ email: i % 2 ? 'odd@corp.example' : `even${i}@corp.example`, reason: 'protected', message: `item ${i}` }));
+    const items: SkippedItem[] = Array.from({ length: 250 }, (_, i) => ({
+      email: i % 2 ? 'odd@corp.example' : `even${i}@corp.example`,
+      reason: 'protected',
+      message: `item ${i}`,
+    }));
     await log.recordSkipped('c1', items, T0);
     expect(await log.query({})).toHaveLength(100);
     const five = await log.query({ limit: 5 });
@@ -144,7 +174,11 @@ describe('ProvisioningLog', () => {
   it('keeps about maxEntries entries, the newest', async () => {
     const log = newLog({ maxEntries: 50 });
     for (let i = 0; i < 20; i++) await log.recordResult('c0', { ...created, message: `result ${i}` }, T0);
-    await log.recordSkipped('c1', Array.from({ length: 500 }, (_, i) => ({ email: `u${i}@corp.example`, reason: 'protected', message: `skip ${i}` })), T0);
+    await log.recordSkipped(
+      'c1',
+      Array.from({ length: 500 }, (_, i) => ({ email: `u${i}@corp.example`, reason: 'protected', message: `skip ${i}` })),
+      T0,
+    );
     const length = await redis.xlen(log.key);
     expect(length).toBe(50);
     const kept = await log.query({ limit: 10_000 });
@@ -160,7 +194,12 @@ describe('ProvisioningLog', () => {
 
   it('lets a large log run over its bound by at most 1% before cutting it back', async () => {
     const log = newLog({ maxEntries: 2000 });
-    const write = (from: number, n: number) => log.recordSkipped('c', Array.from({ length: n }, (_, i) => ({ email: `u${from + i}@corp.example`, reason: 'protected', message: `skip ${from + i}` })), T0);
+    const write = (from: number, n: number) =>
+      log.recordSkipped(
+        'c',
+        Array.from({ length: n }, (_, i) => ({ email: `u${from + i}@corp.example`, reason: 'protected', message: `skip ${from + i}` })),
+        T0,
+      );
     await write(0, 2000);
     await write(2000, 19);
     expect(await redis.xlen(log.key)).toBe(2019);
@@ -186,8 +225,22 @@ describe('ProvisioningLog', () => {
     };
     await inject('em', em, 'cy', 'c1', 'e', '{not json');
     await inject('em', em, 'cy', 'c1', 'e', JSON.stringify({ at: 'yesterday', cycleId: 'c1', kind: 'createUser', outcome: 'applied', message: 'x' }));
-    await inject('em', em, 'cy', 'c1', 'e', JSON.stringify({ at: '2026-11-23T21:40:00.000Z', cycleId: 'c1', kind: 'deleteUser', outcome: 'applied', message: 'x' }));
-    await inject('em', em, 'cy', 'c1', 'e', JSON.stringify({ at: '2026-11-23T21:40:00.000Z', cycleId: 'c1', kind: 'skipped', outcome: 'skipped', message: 'x', before: { displayName: 1 } }));
+    await inject(
+      'em',
+      em,
+      'cy',
+      'c1',
+      'e',
+      JSON.stringify({ at: '2026-11-23T21:40:00.000Z', cycleId: 'c1', kind: 'deleteUser', outcome: 'applied', message: 'x' }),
+    );
+    await inject(
+      'em',
+      em,
+      'cy',
+      'c1',
+      'e',
+      JSON.stringify({ at: '2026-11-23T21:40:00.000Z', cycleId: 'c1', kind: 'skipped', outcome: 'skipped', message: 'x', before: { displayName: 1 } }),
+    );
     await inject('em', em, 'cy', 'c1', 'e', 'null');
     await inject('em', em, 'cy', 'c1', 'other', 'field');
     await inject('e', 'em');
@@ -204,17 +257,55 @@ describe('ProvisioningLog', () => {
 
   it('records group operations and group skips', async () => {
     const log = newLog();
-    await log.recordResult('c1', { key: 'renameGroup.tg1', kind: 'renameGroup', sourceId: 'g1', group: 'Sales EMEA', before: { displayName: 'Sales' }, after: { displayName: 'Sales EMEA' }, status: 'applied', message: 'renamed Sales to Sales EMEA', attempts: 1 }, T0);
-    await log.recordGroupSkipped('c1', [{ sourceGroupId: 'g2', sourceUserId: 's-4', reason: 'member-not-provisioned', message: 's-4 is not in TeamViewer' }], T0 + 1);
+    await log.recordResult(
+      'c1',
+      {
+        key: 'renameGroup.tg1',
+        kind: 'renameGroup',
+        sourceId: 'g1',
+        group: 'Sales EMEA',
+        before: { displayName: 'Sales' },
+        after: { displayName: 'Sales EMEA' },
+        status: 'applied',
+        message: 'renamed Sales to Sales EMEA',
+        attempts: 1,
+      },
+      T0,
+    );
+    await log.recordGroupSkipped(
+      'c1',
+      [{ sourceGroupId: 'g2', sourceUserId: 's-4', reason: 'member-not-provisioned', message: 's-4 is not in TeamViewer' }],
+      T0 + 1,
+    );
     const entries = await log.query({ cycleId: 'c1' });
     expect(entries).toEqual([
-      { at: '2026-11-23T21:40:00.001Z', cycleId: 'c1', kind: 'skipped', outcome: 'skipped', sourceGroupId: 'g2', sourceId: 's-4', reason: 'member-not-provisioned', message: 's-4 is not in TeamViewer' },
-      { at: '2026-11-23T21:40:00.000Z', cycleId: 'c1', kind: 'renameGroup', outcome: 'applied', sourceId: 'g1', group: 'Sales EMEA', before: { displayName: 'Sales' }, after: { displayName: 'Sales EMEA' }, attempts: 1, message: 'renamed Sales to Sales EMEA' },
+      {
+        at: '2026-11-23T21:40:00.001Z',
+        cycleId: 'c1',
+        kind: 'skipped',
+        outcome: 'skipped',
+        sourceGroupId: 'g2',
+        sourceId: 's-4',
+        reason: 'member-not-provisioned',
+        message: 's-4 is not in TeamViewer',
+      },
+      {
+        at: '2026-11-23T21:40:00.000Z',
+        cycleId: 'c1',
+        kind: 'renameGroup',
+        outcome: 'applied',
+        sourceId: 'g1',
+        group: 'Sales EMEA',
+        before: { displayName: 'Sales' },
+        after: { displayName: 'Sales EMEA' },
+        attempts: 1,
+        message: 'renamed Sales to Sales EMEA',
+      },
     ]);
     expect(await redis.exists(log.indexKey)).toBe(0);
   });
 
-  it('records a membership change with the group ids and its members, and finds it by each member\'s address', async () => {
+  it("records a membership change with the group ids and its members, and finds it by each member's address", async () => {
     const log = newLog({ maxEntries: 3 });
     const added: OperationResult = {
       key: 'addGroupMembers.g1.0',
@@ -223,7 +314,11 @@ describe('ProvisioningLog', () => {
       group: 'Sales',
       sourceGroupId: 'g1',
       tvGroupId: 'tg1',
-      members: [{ tvUserId: 'u1', sourceId: 's-1', email: 'Jane@Corp.example' }, { tvUserId: 'u2', sourceId: 's-2', email: 'bob@corp.example' }, { tvUserId: 'u3' }],
+      members: [
+        { tvUserId: 'u1', sourceId: 's-1', email: 'Jane@Corp.example' },
+        { tvUserId: 'u2', sourceId: 's-2', email: 'bob@corp.example' },
+        { tvUserId: 'u3' },
+      ],
       after: {},
       status: 'applied',
       message: 'add 3 members to Sales',
@@ -264,7 +359,12 @@ describe('ProvisioningLog', () => {
   it('writes 100k skips in one call and finds one address among them quickly', async () => {
     const log = newLog();
     const n = 100_000;
-    const items: SkippedItem[] = Array.from({ length: n }, (_, i) => ({ sourceId: `s${i}`, email: `user${i}@corp.example`, reason: 'owned-outside-company', message: `user${i}@corp.example is owned outside the company` }));
+    const items: SkippedItem[] = Array.from({ length: n }, (_, i) => ({
+      sourceId: `s${i}`,
+      email: `user${i}@corp.example`,
+      reason: 'owned-outside-company',
+      message: `user${i}@corp.example is owned outside the company`,
+    }));
     let started = performance.now();
     await log.recordSkipped('big', items, T0);
     const writeMs = performance.now() - started;
@@ -286,14 +386,68 @@ describe('ProvisioningLog', () => {
 describe('renderLogEntries', () => {
   it('prints one aligned line per entry with before → after for updates', () => {
     const entries: ProvisioningLogEntry[] = [
-      { at: '2026-11-23T21:40:00.000Z', cycleId: '20261123T2140-s123', kind: 'createUser', outcome: 'applied', email: 'jane@corp.example', tvUserId: 'u1000042', after: { displayName: 'Jane', active: true }, message: 'created jane@corp.example as u1000042' },
-      { at: '2026-11-23T21:41:00.500Z', cycleId: '20261123T2140-s123', kind: 'updateUser', outcome: 'applied', email: 'jane@corp.example', before: { displayName: 'Jane', active: true }, after: { displayName: 'Jane Q. Doe' }, message: 'updated jane@corp.example' },
-      { at: '2026-11-23T21:42:00.000Z', cycleId: '20261123T2140-s123', kind: 'updateUser', outcome: 'failed', email: 'bob@corp.example', before: { displayName: 'Bob', active: false }, after: { displayName: 'Bobby', active: true }, failureClass: 'invalid', message: 'update bob: 400' },
-      { at: '2026-11-23T21:43:00.000Z', cycleId: '20261123T2140-s123', kind: 'skipped', outcome: 'skipped', reason: 'source-read-incomplete', message: 'no e-mail' },
-      { at: '2026-11-23T21:44:00.000Z', cycleId: '20261123T2140-s123', kind: 'reactivateUser', outcome: 'cancelled', email: 'al@corp.example', adopted: true, before: { displayName: 'Al', active: false }, after: { active: true }, message: 'cancelled' },
+      {
+        at: '2026-11-23T21:40:00.000Z',
+        cycleId: '20261123T2140-s123',
+        kind: 'createUser',
+        outcome: 'applied',
+        email: 'jane@corp.example',
+        tvUserId: 'u1000042',
+        after: { displayName: 'Jane', active: true },
+        message: 'created jane@corp.example as u1000042',
+      },
+      {
+        at: '2026-11-23T21:41:00.500Z',
+        cycleId: '20261123T2140-s123',
+        kind: 'updateUser',
+        outcome: 'applied',
+        email: 'jane@corp.example',
+        before: { displayName: 'Jane', active: true },
+        after: { displayName: 'Jane Q. Doe' },
+        message: 'updated jane@corp.example',
+      },
+      {
+        at: '2026-11-23T21:42:00.000Z',
+        cycleId: '20261123T2140-s123',
+        kind: 'updateUser',
+        outcome: 'failed',
+        email: 'bob@corp.example',
+        before: { displayName: 'Bob', active: false },
+        after: { displayName: 'Bobby', active: true },
+        failureClass: 'invalid',
+        message: 'update bob: 400',
+      },
+      {
+        at: '2026-11-23T21:43:00.000Z',
+        cycleId: '20261123T2140-s123',
+        kind: 'skipped',
+        outcome: 'skipped',
+        reason: 'source-read-incomplete',
+        message: 'no e-mail',
+      },
+      {
+        at: '2026-11-23T21:44:00.000Z',
+        cycleId: '20261123T2140-s123',
+        kind: 'reactivateUser',
+        outcome: 'cancelled',
+        email: 'al@corp.example',
+        adopted: true,
+        before: { displayName: 'Al', active: false },
+        after: { active: true },
+        message: 'cancelled',
+      },
     ];
     entries.push(
-      { at: '2026-11-23T21:45:00.000Z', cycleId: 'c2', kind: 'renameGroup', outcome: 'applied', group: 'Sales EMEA', before: { displayName: 'Sales' }, after: { displayName: 'Sales EMEA' }, message: 'renamed' },
+      {
+        at: '2026-11-23T21:45:00.000Z',
+        cycleId: 'c2',
+        kind: 'renameGroup',
+        outcome: 'applied',
+        group: 'Sales EMEA',
+        before: { displayName: 'Sales' },
+        after: { displayName: 'Sales EMEA' },
+        message: 'renamed',
+      },
       { at: '2026-11-23T21:46:00.000Z', cycleId: 'c2', kind: 'skipped', outcome: 'skipped', sourceGroupId: 'g2', reason: 'group-name-taken', message: 'taken' },
     );
     expect(renderLogEntries(entries).split('\n')).toEqual([

@@ -31,12 +31,18 @@ function input(over: Partial<PlanInput> & { users?: DirectoryUser[] }): PlanInpu
 
 describe('creates', () => {
   it('creates users in scope that TeamViewer lacks, with create-only attributes', () => {
-    const plan = computePlan(input({
-      users: [idp('2', 'Bob@X.test', { preferredLanguage: 'de-DE' }), idp('1', 'alice@x.test')],
-      policy: { ...policy, ssoCustomerId: 'sso-123' },
-    }));
+    const plan = computePlan(
+      input({
+        users: [idp('2', 'Bob@X.test', { preferredLanguage: 'de-DE' }), idp('1', 'alice@x.test')],
+        policy: { ...policy, ssoCustomerId: 'sso-123' },
+      }),
+    );
     expect(plan.operations.map((o) => o.kind)).toEqual(['createUser', 'createUser']);
-    expect(plan.operations[0]).toMatchObject({ kind: 'createUser', sourceId: '1', user: { userName: 'alice@x.test', displayName: 'Name 1', active: true, ssoCustomerId: 'sso-123' } });
+    expect(plan.operations[0]).toMatchObject({
+      kind: 'createUser',
+      sourceId: '1',
+      user: { userName: 'alice@x.test', displayName: 'Name 1', active: true, ssoCustomerId: 'sso-123' },
+    });
     expect(plan.operations[1]).toMatchObject({ user: { userName: 'Bob@X.test', preferredLanguage: 'de', ssoCustomerId: 'sso-123' }, reason: 'new-in-scope' });
     expect(plan.summary.operations.createUser).toBe(2);
   });
@@ -75,30 +81,42 @@ describe('creates', () => {
 
 describe('matching and links', () => {
   it('matches an unlinked TeamViewer user by e-mail case-insensitively and learns the link', () => {
-    const plan = computePlan(input({ users: [idp('1', 'Jane@X.test', { displayName: 'Jane' })], teamviewer: [tv('u9', 'jane@x.test', { displayName: 'Jane' })] }));
+    const plan = computePlan(
+      input({ users: [idp('1', 'Jane@X.test', { displayName: 'Jane' })], teamviewer: [tv('u9', 'jane@x.test', { displayName: 'Jane' })] }),
+    );
     expect(plan.operations).toEqual([]);
     expect(plan.links).toEqual([{ action: 'set', sourceId: '1', tvUserId: 'u9', reason: 'matched-by-email' }]);
     expect(plan.summary.unchanged).toBe(1);
   });
 
   it('compares only displayName and active', () => {
-    const plan = computePlan(input({
-      users: [idp('1', 'a@x.test', { displayName: 'New Name', preferredLanguage: 'fr' })],
-      teamviewer: [tv('u1', 'a@x.test', { displayName: 'Old Name' })],
-      links: new Map([['1', 'u1']]),
-      policy: { ...policy, ssoCustomerId: 'changed' },
-    }));
+    const plan = computePlan(
+      input({
+        users: [idp('1', 'a@x.test', { displayName: 'New Name', preferredLanguage: 'fr' })],
+        teamviewer: [tv('u1', 'a@x.test', { displayName: 'Old Name' })],
+        links: new Map([['1', 'u1']]),
+        policy: { ...policy, ssoCustomerId: 'changed' },
+      }),
+    );
     expect(plan.operations).toEqual([
-      expect.objectContaining({ kind: 'updateUser', tvUserId: 'u1', changes: { displayName: 'New Name' }, before: { displayName: 'Old Name', active: true }, reason: 'attributes-changed' }),
+      expect.objectContaining({
+        kind: 'updateUser',
+        tvUserId: 'u1',
+        changes: { displayName: 'New Name' },
+        before: { displayName: 'Old Name', active: true },
+        reason: 'attributes-changed',
+      }),
     ]);
   });
 
   it('an e-mail change of a linked user keeps the user, creates nothing, deactivates nobody, and reports both addresses', () => {
-    const plan = computePlan(input({
-      users: [idp('1', 'new@x.test', { displayName: 'Name 1' })],
-      teamviewer: [tv('u1', 'old@x.test')],
-      links: new Map([['1', 'u1']]),
-    }));
+    const plan = computePlan(
+      input({
+        users: [idp('1', 'new@x.test', { displayName: 'Name 1' })],
+        teamviewer: [tv('u1', 'old@x.test')],
+        links: new Map([['1', 'u1']]),
+      }),
+    );
     expect(plan.operations).toEqual([]);
     expect(plan.held).toEqual([]);
     const rename = plan.skipped.find((s) => s.reason === 'email-change-unsupported');
@@ -108,12 +126,16 @@ describe('matching and links', () => {
   });
 
   it('still applies name and status changes to a renamed user', () => {
-    const plan = computePlan(input({
-      users: [idp('1', 'new@x.test', { displayName: 'Renamed', active: false })],
-      teamviewer: [tv('u1', 'old@x.test')],
-      links: new Map([['1', 'u1']]),
-    }));
-    expect(plan.operations).toMatchObject([{ kind: 'deactivateUser', tvUserId: 'u1', changes: { active: false, displayName: 'Renamed' }, reason: 'disabled-in-idp' }]);
+    const plan = computePlan(
+      input({
+        users: [idp('1', 'new@x.test', { displayName: 'Renamed', active: false })],
+        teamviewer: [tv('u1', 'old@x.test')],
+        links: new Map([['1', 'u1']]),
+      }),
+    );
+    expect(plan.operations).toMatchObject([
+      { kind: 'deactivateUser', tvUserId: 'u1', changes: { active: false, displayName: 'Renamed' }, reason: 'disabled-in-idp' },
+    ]);
   });
 
   it('drops a link whose TeamViewer user is gone and matches or creates again', () => {
@@ -123,11 +145,13 @@ describe('matching and links', () => {
   });
 
   it('relinks a user recreated in the IdP under a new id instead of deactivating it', () => {
-    const plan = computePlan(input({
-      users: [idp('new-id', 'a@x.test', { displayName: 'Name 1' })],
-      teamviewer: [tv('u1', 'a@x.test')],
-      links: new Map([['old-id', 'u1']]),
-    }));
+    const plan = computePlan(
+      input({
+        users: [idp('new-id', 'a@x.test', { displayName: 'Name 1' })],
+        teamviewer: [tv('u1', 'a@x.test')],
+        links: new Map([['old-id', 'u1']]),
+      }),
+    );
     expect(plan.operations).toEqual([]);
     expect(plan.links).toEqual([
       { action: 'set', sourceId: 'new-id', tvUserId: 'u1', reason: 'matched-by-email' },
@@ -136,18 +160,26 @@ describe('matching and links', () => {
   });
 
   it('does not take over an address another present IdP user is linked to', () => {
-    const plan = computePlan(input({
-      users: [idp('1', 'renamed@x.test', { displayName: 'Name 1' }), idp('2', 'a@x.test', { displayName: 'Name 2' })],
-      teamviewer: [tv('u1', 'a@x.test')],
-      links: new Map([['1', 'u1']]),
-    }));
+    const plan = computePlan(
+      input({
+        users: [idp('1', 'renamed@x.test', { displayName: 'Name 1' }), idp('2', 'a@x.test', { displayName: 'Name 2' })],
+        teamviewer: [tv('u1', 'a@x.test')],
+        links: new Map([['1', 'u1']]),
+      }),
+    );
     expect(plan.operations).toEqual([]);
     expect(plan.skipped.map((s) => s.reason).sort()).toEqual(['email-change-unsupported', 'email-held-by-other-user']);
   });
 });
 
 describe('deactivation rules', () => {
-  const linkedPair = { teamviewer: [tv('u1', 'a@x.test'), tv('u2', 'b@x.test')], links: new Map([['1', 'u1'], ['2', 'u2']]) };
+  const linkedPair = {
+    teamviewer: [tv('u1', 'a@x.test'), tv('u2', 'b@x.test')],
+    links: new Map([
+      ['1', 'u1'],
+      ['2', 'u2'],
+    ]),
+  };
 
   it('deactivates a managed user removed from scope', () => {
     const plan = computePlan(input({ users: [idp('1', 'a@x.test', { displayName: 'Name 1' })], ...linkedPair }));
@@ -155,26 +187,43 @@ describe('deactivation rules', () => {
   });
 
   it('deactivates a user disabled in the IdP and reactivates one enabled again', () => {
-    const plan = computePlan(input({
-      users: [idp('1', 'a@x.test', { displayName: 'Name 1', active: false }), idp('2', 'b@x.test', { displayName: 'Name 2' })],
-      teamviewer: [tv('u1', 'a@x.test'), tv('u2', 'b@x.test', { active: false })],
-      links: linkedPair.links,
-    }));
-    expect(plan.operations.map((o) => [o.kind, "tvUserId" in o ? o.tvUserId : undefined])).toEqual([['reactivateUser', 'u2'], ['deactivateUser', 'u1']]);
+    const plan = computePlan(
+      input({
+        users: [idp('1', 'a@x.test', { displayName: 'Name 1', active: false }), idp('2', 'b@x.test', { displayName: 'Name 2' })],
+        teamviewer: [tv('u1', 'a@x.test'), tv('u2', 'b@x.test', { active: false })],
+        links: linkedPair.links,
+      }),
+    );
+    expect(plan.operations.map((o) => [o.kind, 'tvUserId' in o ? o.tvUserId : undefined])).toEqual([
+      ['reactivateUser', 'u2'],
+      ['deactivateUser', 'u1'],
+    ]);
   });
 
   it('never deactivates a TeamViewer user it does not manage', () => {
-    const plan = computePlan(input({ users: [idp('1', 'a@x.test', { displayName: 'Name 1' })], teamviewer: [tv('u1', 'a@x.test'), tv('u7', 'admin@x.test')], links: new Map([['1', 'u1']]) }));
+    const plan = computePlan(
+      input({
+        users: [idp('1', 'a@x.test', { displayName: 'Name 1' })],
+        teamviewer: [tv('u1', 'a@x.test'), tv('u7', 'admin@x.test')],
+        links: new Map([['1', 'u1']]),
+      }),
+    );
     expect(plan.operations).toEqual([]);
   });
 
   it('never deactivates the token owner or a protected address', () => {
-    const plan = computePlan(input({
-      users: [idp('9', 'z@x.test', { displayName: 'Name 9' })],
-      teamviewer: [tv('u1', 'Owner@x.test'), tv('u2', 'vip@x.test'), tv('u9', 'z@x.test')],
-      links: new Map([['1', 'u1'], ['2', 'u2'], ['9', 'u9']]),
-      policy: { ...policy, tokenOwnerEmail: 'owner@X.test', protect: ['VIP@x.test'] },
-    }));
+    const plan = computePlan(
+      input({
+        users: [idp('9', 'z@x.test', { displayName: 'Name 9' })],
+        teamviewer: [tv('u1', 'Owner@x.test'), tv('u2', 'vip@x.test'), tv('u9', 'z@x.test')],
+        links: new Map([
+          ['1', 'u1'],
+          ['2', 'u2'],
+          ['9', 'u9'],
+        ]),
+        policy: { ...policy, tokenOwnerEmail: 'owner@X.test', protect: ['VIP@x.test'] },
+      }),
+    );
     expect(plan.operations).toEqual([]);
     const prot = plan.skipped.filter((s) => s.reason === 'protected');
     expect(prot.map((s) => s.tvUserId)).toEqual(['u1', 'u2']);
@@ -182,15 +231,26 @@ describe('deactivation rules', () => {
   });
 
   it('a partial IdP read deactivates nobody and says why, while creates and updates still run', () => {
-    const plan = computePlan(input({
-      directory: { users: [idp('1', 'a@x.test', { displayName: 'Changed', active: false }), idp('3', 'c@x.test')], complete: false, incompleteReason: 'page 3 failed' },
-      ...linkedPair,
-    }));
+    const plan = computePlan(
+      input({
+        directory: {
+          users: [idp('1', 'a@x.test', { displayName: 'Changed', active: false }), idp('3', 'c@x.test')],
+          complete: false,
+          incompleteReason: 'page 3 failed',
+        },
+        ...linkedPair,
+      }),
+    );
     expect(plan.operations.map((o) => o.kind)).toEqual(['createUser', 'updateUser']);
     expect(plan.operations[1]).toMatchObject({ changes: { displayName: 'Changed' } });
     expect(plan.deactivationsBlocked?.reason).toBe('source-read-incomplete');
     expect(plan.notices.join(' ')).toContain('page 3 failed');
-    expect(plan.skipped.filter((s) => s.reason === 'source-read-incomplete').map((s) => s.tvUserId).sort()).toEqual(['u1', 'u2']);
+    expect(
+      plan.skipped
+        .filter((s) => s.reason === 'source-read-incomplete')
+        .map((s) => s.tvUserId)
+        .sort(),
+    ).toEqual(['u1', 'u2']);
   });
 
   it('an empty IdP read deactivates nobody', () => {
@@ -209,12 +269,14 @@ describe('deactivation rules', () => {
     const n = 10;
     const teamviewer = Array.from({ length: n }, (_, i) => tv(`u${i}`, `p${i}@x.test`));
     const links = new Map(teamviewer.map((t, i) => [String(i), t.id]));
-    const plan = computePlan(input({
-      users: [idp('0', 'p0@x.test', { displayName: 'Renamed' }), idp('new', 'new@x.test')],
-      teamviewer,
-      links,
-      policy: { ...policy, threshold: { maxCount: 5, maxPercent: 100, minCountForPercent: 0 } },
-    }));
+    const plan = computePlan(
+      input({
+        users: [idp('0', 'p0@x.test', { displayName: 'Renamed' }), idp('new', 'new@x.test')],
+        teamviewer,
+        links,
+        policy: { ...policy, threshold: { maxCount: 5, maxPercent: 100, minCountForPercent: 0 } },
+      }),
+    );
     expect(plan.held).toHaveLength(9);
     expect(plan.threshold).toEqual({ deactivations: 9, managed: 10, exceeded: true });
     expect(plan.operations.map((o) => o.kind)).toEqual(['createUser', 'updateUser']);
@@ -233,18 +295,26 @@ describe('deactivation rules', () => {
   it('lets approved deactivations through the threshold', () => {
     const teamviewer = Array.from({ length: 4 }, (_, i) => tv(`u${i}`, `p${i}@x.test`));
     const links = new Map(teamviewer.map((t, i) => [String(i), t.id]));
-    const plan = computePlan(input({
-      users: [idp('0', 'p0@x.test', { displayName: 'Name 0' })],
-      teamviewer,
-      links,
-      policy: { ...policy, threshold: { maxCount: 1, maxPercent: 100, minCountForPercent: 0 }, approvedDeactivations: new Set(['u1', 'u2', 'u3']) },
-    }));
+    const plan = computePlan(
+      input({
+        users: [idp('0', 'p0@x.test', { displayName: 'Name 0' })],
+        teamviewer,
+        links,
+        policy: { ...policy, threshold: { maxCount: 1, maxPercent: 100, minCountForPercent: 0 }, approvedDeactivations: new Set(['u1', 'u2', 'u3']) },
+      }),
+    );
     expect(plan.held).toEqual([]);
-    expect(plan.operations.map((o) => ("tvUserId" in o ? o.tvUserId : undefined))).toEqual(['u1', 'u2', 'u3']);
+    expect(plan.operations.map((o) => ('tvUserId' in o ? o.tvUserId : undefined))).toEqual(['u1', 'u2', 'u3']);
   });
 
   it('does not deactivate a user who is already inactive', () => {
-    const plan = computePlan(input({ users: [idp('1', 'a@x.test', { displayName: 'Name 1' })], teamviewer: [tv('u1', 'a@x.test'), tv('u2', 'b@x.test', { active: false })], links: linkedPair.links }));
+    const plan = computePlan(
+      input({
+        users: [idp('1', 'a@x.test', { displayName: 'Name 1' })],
+        teamviewer: [tv('u1', 'a@x.test'), tv('u2', 'b@x.test', { active: false })],
+        links: linkedPair.links,
+      }),
+    );
     expect(plan.operations).toEqual([]);
   });
 });
@@ -263,14 +333,29 @@ describe('determinism', () => {
 
 describe('records the connector could not read', () => {
   const teamviewer = [tv('u1', 'a@x.test'), tv('u2', 'b@x.test')];
-  const links = new Map([['1', 'u1'], ['2', 'u2']]);
+  const links = new Map([
+    ['1', 'u1'],
+    ['2', 'u2'],
+  ]);
   it('keeps the TeamViewer user of an unreadable record that has an id', () => {
-    const plan = computePlan(input({ directory: { users: [idp('1', 'a@x.test', { displayName: 'Name 1' })], complete: true, issues: [{ kind: 'user', objectId: '2', reason: 'malformed' }] }, teamviewer, links }));
+    const plan = computePlan(
+      input({
+        directory: { users: [idp('1', 'a@x.test', { displayName: 'Name 1' })], complete: true, issues: [{ kind: 'user', objectId: '2', reason: 'malformed' }] },
+        teamviewer,
+        links,
+      }),
+    );
     expect(plan.operations).toEqual([]);
   });
   it('deactivates nobody when a group, assignment or membership could not be read', () => {
     for (const kind of ['group', 'membership'] as const) {
-      const plan = computePlan(input({ directory: { users: [idp('1', 'a@x.test', { displayName: 'Name 1' })], complete: true, issues: [{ kind, objectId: 'g1', reason: 'malformed' }] }, teamviewer, links }));
+      const plan = computePlan(
+        input({
+          directory: { users: [idp('1', 'a@x.test', { displayName: 'Name 1' })], complete: true, issues: [{ kind, objectId: 'g1', reason: 'malformed' }] },
+          teamviewer,
+          links,
+        }),
+      );
       expect(plan.operations).toEqual([]);
       expect(plan.deactivationsBlocked?.message).toMatch(/could not read/);
     }
@@ -280,7 +365,13 @@ describe('records the connector could not read', () => {
     expect(plan.links).toEqual([{ action: 'drop', sourceId: '2', tvUserId: 'u2', reason: 'teamviewer-user-gone' }]);
   });
   it('deactivates nobody when an unreadable record has no id', () => {
-    const plan = computePlan(input({ directory: { users: [idp('1', 'a@x.test', { displayName: 'Name 1' })], complete: true, issues: [{ kind: 'user', reason: 'no id' }] }, teamviewer, links }));
+    const plan = computePlan(
+      input({
+        directory: { users: [idp('1', 'a@x.test', { displayName: 'Name 1' })], complete: true, issues: [{ kind: 'user', reason: 'no id' }] },
+        teamviewer,
+        links,
+      }),
+    );
     expect(plan.operations).toEqual([]);
     expect(plan.deactivationsBlocked?.message).toMatch(/without a usable id/);
   });
@@ -289,11 +380,13 @@ describe('records the connector could not read', () => {
 describe('over-long values', () => {
   const tenMegabytes = 'N'.repeat(10 * 1024 * 1024);
   it('skips a user with a 10 MB displayName, keeps its TeamViewer user, and the plan stays small', () => {
-    const plan = computePlan(input({
-      users: [idp('1', 'a@x.test', { displayName: tenMegabytes }), idp('2', 'b@x.test', { displayName: tenMegabytes })],
-      teamviewer: [tv('u1', 'a@x.test')],
-      links: new Map([['1', 'u1']]),
-    }));
+    const plan = computePlan(
+      input({
+        users: [idp('1', 'a@x.test', { displayName: tenMegabytes }), idp('2', 'b@x.test', { displayName: tenMegabytes })],
+        teamviewer: [tv('u1', 'a@x.test')],
+        links: new Map([['1', 'u1']]),
+      }),
+    );
     expect(plan.operations).toEqual([]);
     expect(plan.skipped).toMatchObject([
       { reason: 'value-too-long', sourceId: '1', email: 'a@x.test', message: expect.stringContaining('displayName of 10485760 characters') },
@@ -303,7 +396,13 @@ describe('over-long values', () => {
   });
 
   it('echoes a 10 MB name TeamViewer holds only in part when it plans the rename', () => {
-    const plan = computePlan(input({ users: [idp('1', 'a@x.test', { displayName: 'Short' })], teamviewer: [tv('u1', 'a@x.test', { displayName: tenMegabytes })], links: new Map([['1', 'u1']]) }));
+    const plan = computePlan(
+      input({
+        users: [idp('1', 'a@x.test', { displayName: 'Short' })],
+        teamviewer: [tv('u1', 'a@x.test', { displayName: tenMegabytes })],
+        links: new Map([['1', 'u1']]),
+      }),
+    );
     expect(plan.operations).toMatchObject([{ kind: 'updateUser', changes: { displayName: 'Short' } }]);
     expect(JSON.stringify(plan).length).toBeLessThan(10_000);
   });
@@ -329,6 +428,9 @@ describe('Unicode forms of one address', () => {
   it('skips two IdP users whose addresses differ only in normalisation as a duplicate', () => {
     const plan = computePlan(input({ users: [idp('1', nfc), idp('2', nfd)] }));
     expect(plan.operations).toEqual([]);
-    expect(plan.skipped.map((s) => [s.reason, s.sourceId]).sort()).toEqual([['duplicate-email', '1'], ['duplicate-email', '2']]);
+    expect(plan.skipped.map((s) => [s.reason, s.sourceId]).sort()).toEqual([
+      ['duplicate-email', '1'],
+      ['duplicate-email', '2'],
+    ]);
   });
 });

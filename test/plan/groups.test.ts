@@ -75,7 +75,11 @@ describe('creates', () => {
         sourceGroupId: 'g1',
         displayName: 'Support',
         memberIds: ['ua', 'ub', 'uc'],
-        members: [{ tvUserId: 'ua', sourceId: 'a' }, { tvUserId: 'ub', sourceId: 'b' }, { tvUserId: 'uc', sourceId: 'c' }],
+        members: [
+          { tvUserId: 'ua', sourceId: 'a' },
+          { tvUserId: 'ub', sourceId: 'b' },
+          { tvUserId: 'uc', sourceId: 'c' },
+        ],
         message: 'create group Support with 3 members',
       },
     ]);
@@ -104,13 +108,21 @@ describe('creates', () => {
 
 describe('members without a TeamViewer user', () => {
   it('leaves them out, says why, reports each (group, user) once and still creates the group', () => {
-    const plan = computeGroupPlan(input({
-      groups: [idpGroup('g1', 'Support', ['a', 'owned', 'bad', 'owned', 'gone', 'new']), idpGroup('g2', 'Sales', ['owned', 'a'])],
-      provisioned: ['a'],
-      userLinks: new Map([['a', 'ua'], ['gone', 'u-vanished']]),
-      teamviewerUserIds: new Set(['ua']),
-      userProblems: new Map([['owned', 'owned-outside-company'], ['bad', 'invalid']]),
-    }));
+    const plan = computeGroupPlan(
+      input({
+        groups: [idpGroup('g1', 'Support', ['a', 'owned', 'bad', 'owned', 'gone', 'new']), idpGroup('g2', 'Sales', ['owned', 'a'])],
+        provisioned: ['a'],
+        userLinks: new Map([
+          ['a', 'ua'],
+          ['gone', 'u-vanished'],
+        ]),
+        teamviewerUserIds: new Set(['ua']),
+        userProblems: new Map([
+          ['owned', 'owned-outside-company'],
+          ['bad', 'invalid'],
+        ]),
+      }),
+    );
     expect(plan.operations.map((op) => [op.kind, op.sourceGroupId, op.kind === 'createGroup' ? op.memberIds : []])).toEqual([
       ['createGroup', 'g2', ['ua']],
       ['createGroup', 'g1', ['ua']],
@@ -127,12 +139,14 @@ describe('members without a TeamViewer user', () => {
   });
 
   it('names the TeamViewer group on the report when the group is linked', () => {
-    const plan = computeGroupPlan(input({
-      groups: [idpGroup('g1', 'Support', ['a', 'x'])],
-      teamviewerGroups: [tvGroup('t1', 'Support', ['ua'])],
-      groupLinks: new Map([['g1', 't1']]),
-      provisioned: ['a'],
-    }));
+    const plan = computeGroupPlan(
+      input({
+        groups: [idpGroup('g1', 'Support', ['a', 'x'])],
+        teamviewerGroups: [tvGroup('t1', 'Support', ['ua'])],
+        groupLinks: new Map([['g1', 't1']]),
+        provisioned: ['a'],
+      }),
+    );
     expect(plan.operations).toEqual([]);
     expect(plan.skipped).toMatchObject([{ reason: 'member-not-provisioned', sourceGroupId: 'g1', tvGroupId: 't1', sourceUserId: 'x' }]);
     expect(plan.summary.unchanged).toBe(1);
@@ -141,61 +155,98 @@ describe('members without a TeamViewer user', () => {
 
 describe('taking over by name', () => {
   it('takes over a TeamViewer group with exactly the same name and syncs its members', () => {
-    const plan = computeGroupPlan(input({
-      groups: [idpGroup('g1', 'Support', ['a', 'b'])],
-      teamviewerGroups: [tvGroup('t1', 'Support', ['ua', 'uz'])],
-      provisioned: ['a', 'b'],
-    }));
+    const plan = computeGroupPlan(
+      input({
+        groups: [idpGroup('g1', 'Support', ['a', 'b'])],
+        teamviewerGroups: [tvGroup('t1', 'Support', ['ua', 'uz'])],
+        provisioned: ['a', 'b'],
+      }),
+    );
     expect(plan.links).toEqual([{ action: 'set', sourceGroupId: 'g1', tvGroupId: 't1', reason: 'matched-by-name' }]);
     expect(plan.operations).toEqual([
-      { kind: 'addGroupMembers', key: 'addGroupMembers.g1.0', sourceGroupId: 'g1', tvGroupId: 't1', memberIds: ['ub'], members: [{ tvUserId: 'ub', sourceId: 'b' }], message: 'add 1 member to Support' },
-      { kind: 'removeGroupMembers', key: 'removeGroupMembers.g1.0', sourceGroupId: 'g1', tvGroupId: 't1', memberIds: ['uz'], members: [{ tvUserId: 'uz' }], message: 'remove 1 member from Support' },
+      {
+        kind: 'addGroupMembers',
+        key: 'addGroupMembers.g1.0',
+        sourceGroupId: 'g1',
+        tvGroupId: 't1',
+        memberIds: ['ub'],
+        members: [{ tvUserId: 'ub', sourceId: 'b' }],
+        message: 'add 1 member to Support',
+      },
+      {
+        kind: 'removeGroupMembers',
+        key: 'removeGroupMembers.g1.0',
+        sourceGroupId: 'g1',
+        tvGroupId: 't1',
+        memberIds: ['uz'],
+        members: [{ tvUserId: 'uz' }],
+        message: 'remove 1 member from Support',
+      },
     ]);
     expect(plan.summary.managed).toBe(1);
   });
 
   it('takes over a single case-insensitive match and renames it to the IdP name', () => {
-    const plan = computeGroupPlan(input({
-      groups: [idpGroup('g1', 'Support', ['a'])],
-      teamviewerGroups: [tvGroup('t1', 'SUPPORT', ['ua'])],
-      provisioned: ['a'],
-    }));
+    const plan = computeGroupPlan(
+      input({
+        groups: [idpGroup('g1', 'Support', ['a'])],
+        teamviewerGroups: [tvGroup('t1', 'SUPPORT', ['ua'])],
+        provisioned: ['a'],
+      }),
+    );
     expect(plan.links).toEqual([{ action: 'set', sourceGroupId: 'g1', tvGroupId: 't1', reason: 'matched-by-name' }]);
     expect(plan.operations).toEqual([
-      { kind: 'renameGroup', key: 'renameGroup.g1', sourceGroupId: 'g1', tvGroupId: 't1', displayName: 'Support', before: 'SUPPORT', message: 'rename group SUPPORT to Support (taken over by name)' },
+      {
+        kind: 'renameGroup',
+        key: 'renameGroup.g1',
+        sourceGroupId: 'g1',
+        tvGroupId: 't1',
+        displayName: 'Support',
+        before: 'SUPPORT',
+        message: 'rename group SUPPORT to Support (taken over by name)',
+      },
     ]);
   });
 
   it('prefers the exact match over case-insensitive ones', () => {
-    const plan = computeGroupPlan(input({
-      groups: [idpGroup('g1', 'Support', ['a'])],
-      teamviewerGroups: [tvGroup('t1', 'support'), tvGroup('t2', 'Support', ['ua']), tvGroup('t3', 'SUPPORT')],
-      provisioned: ['a'],
-    }));
+    const plan = computeGroupPlan(
+      input({
+        groups: [idpGroup('g1', 'Support', ['a'])],
+        teamviewerGroups: [tvGroup('t1', 'support'), tvGroup('t2', 'Support', ['ua']), tvGroup('t3', 'SUPPORT')],
+        provisioned: ['a'],
+      }),
+    );
     expect(plan.links).toEqual([{ action: 'set', sourceGroupId: 'g1', tvGroupId: 't2', reason: 'matched-by-name' }]);
     expect(plan.operations).toEqual([]);
     expect(plan.summary.unchanged).toBe(1);
   });
 
   it('takes over nothing and creates nothing when the name matches several TeamViewer groups', () => {
-    const plan = computeGroupPlan(input({
-      groups: [idpGroup('g1', 'Support', ['a']), idpGroup('g2', 'Sales', ['a'])],
-      teamviewerGroups: [tvGroup('t1', 'support'), tvGroup('t2', 'SUPPORT'), tvGroup('t3', 'Sales'), tvGroup('t4', 'Sales')],
-      provisioned: ['a'],
-    }));
+    const plan = computeGroupPlan(
+      input({
+        groups: [idpGroup('g1', 'Support', ['a']), idpGroup('g2', 'Sales', ['a'])],
+        teamviewerGroups: [tvGroup('t1', 'support'), tvGroup('t2', 'SUPPORT'), tvGroup('t3', 'Sales'), tvGroup('t4', 'Sales')],
+        provisioned: ['a'],
+      }),
+    );
     expect(plan.operations).toEqual([]);
     expect(plan.links).toEqual([]);
-    expect(plan.skipped.map((s) => [s.reason, s.sourceGroupId])).toEqual([['ambiguous-group-name', 'g1'], ['ambiguous-group-name', 'g2']]);
+    expect(plan.skipped.map((s) => [s.reason, s.sourceGroupId])).toEqual([
+      ['ambiguous-group-name', 'g1'],
+      ['ambiguous-group-name', 'g2'],
+    ]);
     expect(plan.skipped[0]?.message).toContain('support (t1), SUPPORT (t2)');
   });
 
   it('does not take over a TeamViewer group another IdP group in the read is linked to', () => {
-    const plan = computeGroupPlan(input({
-      groups: [idpGroup('g0', 'Helpdesk', ['a']), idpGroup('g1', 'Support', ['a'])],
-      teamviewerGroups: [tvGroup('t1', 'Support', ['ua'])],
-      groupLinks: new Map([['g0', 't1']]),
-      provisioned: ['a'],
-    }));
+    const plan = computeGroupPlan(
+      input({
+        groups: [idpGroup('g0', 'Helpdesk', ['a']), idpGroup('g1', 'Support', ['a'])],
+        teamviewerGroups: [tvGroup('t1', 'Support', ['ua'])],
+        groupLinks: new Map([['g0', 't1']]),
+        provisioned: ['a'],
+      }),
+    );
     expect(kinds(plan.operations)).toEqual(['renameGroup']);
     expect(plan.operations[0]).toMatchObject({ sourceGroupId: 'g0', tvGroupId: 't1', displayName: 'Helpdesk', before: 'Support' });
     expect(plan.skipped).toMatchObject([{ reason: 'group-name-taken', sourceGroupId: 'g1', tvGroupId: 't1' }]);
@@ -203,13 +254,15 @@ describe('taking over by name', () => {
   });
 
   it('takes over the group of a deleted IdP group of the same name instead of deleting it', () => {
-    const plan = computeGroupPlan(input({
-      groups: [idpGroup('g2', 'Support', ['a'])],
-      teamviewerGroups: [tvGroup('t1', 'Support', ['ua'])],
-      groupLinks: new Map([['g1', 't1']]),
-      goneGroups: new Map([['g1', 'deleted']]),
-      provisioned: ['a'],
-    }));
+    const plan = computeGroupPlan(
+      input({
+        groups: [idpGroup('g2', 'Support', ['a'])],
+        teamviewerGroups: [tvGroup('t1', 'Support', ['ua'])],
+        groupLinks: new Map([['g1', 't1']]),
+        goneGroups: new Map([['g1', 'deleted']]),
+        provisioned: ['a'],
+      }),
+    );
     expect(plan.operations).toEqual([]);
     expect(plan.links).toEqual([
       { action: 'drop', sourceGroupId: 'g1', tvGroupId: 't1', reason: 'deleted' },
@@ -219,46 +272,83 @@ describe('taking over by name', () => {
   });
 
   it('after an incomplete read, does not take over a group linked to an IdP group missing from it', () => {
-    const plan = computeGroupPlan(input({
-      removalsBlocked: incomplete,
-      groups: [idpGroup('g2', 'Support', ['a'])],
-      teamviewerGroups: [tvGroup('t1', 'Support', ['ua'])],
-      groupLinks: new Map([['g1', 't1']]),
-      provisioned: ['a'],
-    }));
+    const plan = computeGroupPlan(
+      input({
+        removalsBlocked: incomplete,
+        groups: [idpGroup('g2', 'Support', ['a'])],
+        teamviewerGroups: [tvGroup('t1', 'Support', ['ua'])],
+        groupLinks: new Map([['g1', 't1']]),
+        provisioned: ['a'],
+      }),
+    );
     expect(plan.operations).toEqual([]);
     expect(plan.links).toEqual([]);
-    expect(plan.skipped.map((s) => [s.reason, s.sourceGroupId])).toEqual([['group-name-taken', 'g2'], ['source-read-incomplete', 'g1']]);
+    expect(plan.skipped.map((s) => [s.reason, s.sourceGroupId])).toEqual([
+      ['group-name-taken', 'g2'],
+      ['source-read-incomplete', 'g1'],
+    ]);
   });
 });
 
 describe('linked groups', () => {
   it('renames a linked group whose IdP name changed, on exact comparison', () => {
-    const plan = computeGroupPlan(input({
-      groups: [idpGroup('g1', 'Support EU', ['a']), idpGroup('g2', 'sales', ['a'])],
-      teamviewerGroups: [tvGroup('t1', 'Support', ['ua']), tvGroup('t2', 'Sales', ['ua'])],
-      groupLinks: new Map([['g1', 't1'], ['g2', 't2']]),
-      provisioned: ['a'],
-    }));
+    const plan = computeGroupPlan(
+      input({
+        groups: [idpGroup('g1', 'Support EU', ['a']), idpGroup('g2', 'sales', ['a'])],
+        teamviewerGroups: [tvGroup('t1', 'Support', ['ua']), tvGroup('t2', 'Sales', ['ua'])],
+        groupLinks: new Map([
+          ['g1', 't1'],
+          ['g2', 't2'],
+        ]),
+        provisioned: ['a'],
+      }),
+    );
     expect(plan.operations).toEqual([
-      { kind: 'renameGroup', key: 'renameGroup.g2', sourceGroupId: 'g2', tvGroupId: 't2', displayName: 'sales', before: 'Sales', message: 'rename group Sales to sales' },
-      { kind: 'renameGroup', key: 'renameGroup.g1', sourceGroupId: 'g1', tvGroupId: 't1', displayName: 'Support EU', before: 'Support', message: 'rename group Support to Support EU' },
+      {
+        kind: 'renameGroup',
+        key: 'renameGroup.g2',
+        sourceGroupId: 'g2',
+        tvGroupId: 't2',
+        displayName: 'sales',
+        before: 'Sales',
+        message: 'rename group Sales to sales',
+      },
+      {
+        kind: 'renameGroup',
+        key: 'renameGroup.g1',
+        sourceGroupId: 'g1',
+        tvGroupId: 't1',
+        displayName: 'Support EU',
+        before: 'Support',
+        message: 'rename group Support to Support EU',
+      },
     ]);
     expect(plan.links).toEqual([]);
     expect(plan.summary.managed).toBe(2);
   });
 
   it('names whom each operation adds or removes: the TeamViewer user, the IdP user linked to it and its address', () => {
-    const userEmails = new Map([['a', 'Ann@corp.example'], ['b', 'bob@corp.example'], ['old', 'old@corp.example']]);
-    const plan = computeGroupPlan(input({
-      groups: [idpGroup('g1', 'Support', ['a', 'b']), idpGroup('g2', 'Sales', ['b'])],
-      teamviewerGroups: [tvGroup('t1', 'Support', ['ua', 'uold', 'manual'])],
-      groupLinks: new Map([['g1', 't1']]),
-      provisioned: ['a', 'b', 'old', 'zz-second-link-of-b'],
-      userLinks: new Map([['a', 'ua'], ['b', 'ub'], ['zz-second-link-of-b', 'ub'], ['old', 'uold']]),
-      userEmails,
-      policy: { batchSize: 1 },
-    }));
+    const userEmails = new Map([
+      ['a', 'Ann@corp.example'],
+      ['b', 'bob@corp.example'],
+      ['old', 'old@corp.example'],
+    ]);
+    const plan = computeGroupPlan(
+      input({
+        groups: [idpGroup('g1', 'Support', ['a', 'b']), idpGroup('g2', 'Sales', ['b'])],
+        teamviewerGroups: [tvGroup('t1', 'Support', ['ua', 'uold', 'manual'])],
+        groupLinks: new Map([['g1', 't1']]),
+        provisioned: ['a', 'b', 'old', 'zz-second-link-of-b'],
+        userLinks: new Map([
+          ['a', 'ua'],
+          ['b', 'ub'],
+          ['zz-second-link-of-b', 'ub'],
+          ['old', 'uold'],
+        ]),
+        userEmails,
+        policy: { batchSize: 1 },
+      }),
+    );
     expect(plan.operations.map((op) => [op.kind, op.sourceGroupId, 'members' in op ? op.members : undefined])).toEqual([
       ['createGroup', 'g2', [{ tvUserId: 'ub', sourceId: 'b', email: 'bob@corp.example' }]],
       ['addGroupMembers', 'g1', [{ tvUserId: 'ub', sourceId: 'b', email: 'bob@corp.example' }]],
@@ -268,12 +358,14 @@ describe('linked groups', () => {
   });
 
   it('adds the members it lacks and removes the ones the IdP does not list', () => {
-    const plan = computeGroupPlan(input({
-      groups: [idpGroup('g1', 'Support', ['a', 'b', 'b', 'c'])],
-      teamviewerGroups: [tvGroup('t1', 'Support', ['ua', 'ux', 'manual', 'ua'])],
-      groupLinks: new Map([['g1', 't1']]),
-      provisioned: ['a', 'b', 'c'],
-    }));
+    const plan = computeGroupPlan(
+      input({
+        groups: [idpGroup('g1', 'Support', ['a', 'b', 'b', 'c'])],
+        teamviewerGroups: [tvGroup('t1', 'Support', ['ua', 'ux', 'manual', 'ua'])],
+        groupLinks: new Map([['g1', 't1']]),
+        provisioned: ['a', 'b', 'c'],
+      }),
+    );
     expect(plan.operations.map((op) => [op.kind, 'memberIds' in op ? op.memberIds : []])).toEqual([
       ['addGroupMembers', ['ub', 'uc']],
       ['removeGroupMembers', ['manual', 'ux']],
@@ -282,12 +374,14 @@ describe('linked groups', () => {
   });
 
   it('counts a linked group that is in step as unchanged', () => {
-    const plan = computeGroupPlan(input({
-      groups: [idpGroup('g1', 'Support', ['b', 'a'])],
-      teamviewerGroups: [tvGroup('t1', 'Support', ['ub', 'ua'])],
-      groupLinks: new Map([['g1', 't1']]),
-      provisioned: ['a', 'b'],
-    }));
+    const plan = computeGroupPlan(
+      input({
+        groups: [idpGroup('g1', 'Support', ['b', 'a'])],
+        teamviewerGroups: [tvGroup('t1', 'Support', ['ub', 'ua'])],
+        groupLinks: new Map([['g1', 't1']]),
+        provisioned: ['a', 'b'],
+      }),
+    );
     expect(plan.operations).toEqual([]);
     expect(plan.summary).toMatchObject({ unchanged: 1, managed: 1, inScope: 1, teamviewerGroups: 1 });
   });
@@ -295,13 +389,15 @@ describe('linked groups', () => {
   it('batches membership changes by the batch size', () => {
     const wanted = range('a', 250);
     const extra = range('old', 150);
-    const plan = computeGroupPlan(input({
-      groups: [idpGroup('g1', 'Support', wanted)],
-      teamviewerGroups: [tvGroup('t1', 'Support', extra.map(tvUser))],
-      groupLinks: new Map([['g1', 't1']]),
-      provisioned: wanted,
-      policy: { memberRemovalThreshold: anyRemovals },
-    }));
+    const plan = computeGroupPlan(
+      input({
+        groups: [idpGroup('g1', 'Support', wanted)],
+        teamviewerGroups: [tvGroup('t1', 'Support', extra.map(tvUser))],
+        groupLinks: new Map([['g1', 't1']]),
+        provisioned: wanted,
+        policy: { memberRemovalThreshold: anyRemovals },
+      }),
+    );
     expect(plan.operations.map((op) => [op.key, 'memberIds' in op ? op.memberIds.length : 0, op.message])).toEqual([
       ['addGroupMembers.g1.0', 100, 'add 100 members to Support (batch 1 of 3)'],
       ['addGroupMembers.g1.1', 100, 'add 100 members to Support (batch 2 of 3)'],
@@ -315,28 +411,41 @@ describe('linked groups', () => {
   });
 
   it('drops a link whose TeamViewer group is gone and treats the group as unlinked', () => {
-    const plan = computeGroupPlan(input({
-      groups: [idpGroup('g1', 'Support', ['a']), idpGroup('g2', 'Sales', ['a'])],
-      teamviewerGroups: [tvGroup('t9', 'Sales', [])],
-      groupLinks: new Map([['g1', 't1'], ['g2', 't2']]),
-      provisioned: ['a'],
-    }));
+    const plan = computeGroupPlan(
+      input({
+        groups: [idpGroup('g1', 'Support', ['a']), idpGroup('g2', 'Sales', ['a'])],
+        teamviewerGroups: [tvGroup('t9', 'Sales', [])],
+        groupLinks: new Map([
+          ['g1', 't1'],
+          ['g2', 't2'],
+        ]),
+        provisioned: ['a'],
+      }),
+    );
     expect(plan.links).toEqual([
       { action: 'drop', sourceGroupId: 'g1', tvGroupId: 't1', reason: 'teamviewer-group-gone' },
       { action: 'drop', sourceGroupId: 'g2', tvGroupId: 't2', reason: 'teamviewer-group-gone' },
       { action: 'set', sourceGroupId: 'g2', tvGroupId: 't9', reason: 'matched-by-name' },
     ]);
-    expect(plan.operations.map((op) => [op.kind, op.sourceGroupId])).toEqual([['createGroup', 'g1'], ['addGroupMembers', 'g2']]);
+    expect(plan.operations.map((op) => [op.kind, op.sourceGroupId])).toEqual([
+      ['createGroup', 'g1'],
+      ['addGroupMembers', 'g2'],
+    ]);
     expect(plan.summary.managed).toBe(1);
   });
 
   it('keeps one owner when two IdP groups link to the same TeamViewer group', () => {
-    const plan = computeGroupPlan(input({
-      groups: [idpGroup('g2', 'Support 2', ['b']), idpGroup('g1', 'Support', ['a'])],
-      teamviewerGroups: [tvGroup('t1', 'Support', ['ua'])],
-      groupLinks: new Map([['g1', 't1'], ['g2', 't1']]),
-      provisioned: ['a', 'b'],
-    }));
+    const plan = computeGroupPlan(
+      input({
+        groups: [idpGroup('g2', 'Support 2', ['b']), idpGroup('g1', 'Support', ['a'])],
+        teamviewerGroups: [tvGroup('t1', 'Support', ['ua'])],
+        groupLinks: new Map([
+          ['g1', 't1'],
+          ['g2', 't1'],
+        ]),
+        provisioned: ['a', 'b'],
+      }),
+    );
     expect(plan.operations).toEqual([]);
     expect(plan.skipped).toMatchObject([{ reason: 'teamviewer-group-shared', sourceGroupId: 'g2', tvGroupId: 't1' }]);
   });
@@ -344,15 +453,27 @@ describe('linked groups', () => {
 
 describe('an incomplete IdP read', () => {
   it('removes no member and deletes or unlinks no group, but still renames, adds and creates', () => {
-    const plan = computeGroupPlan(input({
-      removalsBlocked: incomplete,
-      groups: [idpGroup('g1', 'Support EU', ['a', 'b']), idpGroup('g5', 'New', ['a'])],
-      teamviewerGroups: [tvGroup('t1', 'Support', ['ua', 'ux', 'uy']), tvGroup('t2', 'Finance'), tvGroup('t3', 'Legal'), tvGroup('t4', 'Ops')],
-      groupLinks: new Map([['g1', 't1'], ['g2', 't2'], ['g3', 't3'], ['g4', 't4'], ['g6', 't-gone']]),
-      goneGroups: new Map([['g2', 'deleted'], ['g3', 'out-of-scope'], ['g4', 'deleted']]),
-      policy: { onIdpDelete: 'delete' },
-      provisioned: ['a', 'b'],
-    }));
+    const plan = computeGroupPlan(
+      input({
+        removalsBlocked: incomplete,
+        groups: [idpGroup('g1', 'Support EU', ['a', 'b']), idpGroup('g5', 'New', ['a'])],
+        teamviewerGroups: [tvGroup('t1', 'Support', ['ua', 'ux', 'uy']), tvGroup('t2', 'Finance'), tvGroup('t3', 'Legal'), tvGroup('t4', 'Ops')],
+        groupLinks: new Map([
+          ['g1', 't1'],
+          ['g2', 't2'],
+          ['g3', 't3'],
+          ['g4', 't4'],
+          ['g6', 't-gone'],
+        ]),
+        goneGroups: new Map([
+          ['g2', 'deleted'],
+          ['g3', 'out-of-scope'],
+          ['g4', 'deleted'],
+        ]),
+        policy: { onIdpDelete: 'delete' },
+        provisioned: ['a', 'b'],
+      }),
+    );
     expect(kinds(plan.operations)).toEqual(['createGroup', 'renameGroup', 'addGroupMembers']);
     expect(plan.held).toEqual([]);
     expect(plan.links).toEqual([{ action: 'drop', sourceGroupId: 'g6', tvGroupId: 't-gone', reason: 'teamviewer-group-gone' }]);
@@ -363,22 +484,28 @@ describe('an incomplete IdP read', () => {
       ['source-read-incomplete', 'g4'],
     ]);
     expect(plan.notices).toHaveLength(1);
-    expect(plan.notices[0]).toContain('No group is deleted or unlinked and no member removed this cycle: the IdP read did not cover the whole scope (page 3 failed)');
+    expect(plan.notices[0]).toContain(
+      'No group is deleted or unlinked and no member removed this cycle: the IdP read did not cover the whole scope (page 3 failed)',
+    );
     expect(plan.removalsBlocked?.reason).toBe('source-read-incomplete');
     expect(plan.notices[0]).toContain('2 members kept in 1 group(s), 3 missing group(s) kept');
   });
 
   it('keeps the link even of a group the IdP reports deleted when such groups are left', () => {
-    const plan = computeGroupPlan(input({
-      removalsBlocked: incomplete,
-      teamviewerGroups: [tvGroup('t2', 'Finance')],
-      groupLinks: new Map([['g2', 't2']]),
-      goneGroups: new Map([['g2', 'deleted']]),
-      policy: { onIdpDelete: 'leave' },
-    }));
+    const plan = computeGroupPlan(
+      input({
+        removalsBlocked: incomplete,
+        teamviewerGroups: [tvGroup('t2', 'Finance')],
+        groupLinks: new Map([['g2', 't2']]),
+        goneGroups: new Map([['g2', 'deleted']]),
+        policy: { onIdpDelete: 'leave' },
+      }),
+    );
     expect(plan.operations).toEqual([]);
     expect(plan.links).toEqual([]);
-    expect(plan.skipped).toMatchObject([{ reason: 'source-read-incomplete', sourceGroupId: 'g2', message: expect.stringContaining('reported deleted by the IdP; kept in TeamViewer and linked') }]);
+    expect(plan.skipped).toMatchObject([
+      { reason: 'source-read-incomplete', sourceGroupId: 'g2', message: expect.stringContaining('reported deleted by the IdP; kept in TeamViewer and linked') },
+    ]);
   });
 });
 
@@ -386,14 +513,24 @@ describe('linked groups missing from the read', () => {
   const base = {
     groups: [idpGroup('g1', 'Support', ['a'])],
     teamviewerGroups: [tvGroup('t1', 'Support', ['ua']), tvGroup('t2', 'Finance', ['ua'])],
-    groupLinks: new Map([['g1', 't1'], ['g2', 't2']]),
+    groupLinks: new Map([
+      ['g1', 't1'],
+      ['g2', 't2'],
+    ]),
     provisioned: ['a'],
   };
 
   it('deletes the TeamViewer group of a group deleted in the IdP, and drops its link', () => {
     const plan = computeGroupPlan(input({ ...base, goneGroups: new Map([['g2', 'deleted']]) }));
     expect(plan.operations).toEqual([
-      { kind: 'deleteGroup', key: 'deleteGroup.g2', sourceGroupId: 'g2', tvGroupId: 't2', displayName: 'Finance', message: 'group Finance was deleted in the IdP; deleting it in TeamViewer' },
+      {
+        kind: 'deleteGroup',
+        key: 'deleteGroup.g2',
+        sourceGroupId: 'g2',
+        tvGroupId: 't2',
+        displayName: 'Finance',
+        message: 'group Finance was deleted in the IdP; deleting it in TeamViewer',
+      },
     ]);
     expect(plan.links).toEqual([{ action: 'drop', sourceGroupId: 'g2', tvGroupId: 't2', reason: 'deleted' }]);
     expect(plan.summary).toMatchObject({ managed: 2, unchanged: 1, operations: { deleteGroup: 1 } });
@@ -423,23 +560,40 @@ describe('linked groups missing from the read', () => {
   });
 
   it('never deletes a TeamViewer group that a group in the read still syncs', () => {
-    const plan = computeGroupPlan(input({
-      ...base,
-      groupLinks: new Map([['g1', 't1'], ['g2', 't1']]),
-      goneGroups: new Map([['g2', 'deleted']]),
-    }));
+    const plan = computeGroupPlan(
+      input({
+        ...base,
+        groupLinks: new Map([
+          ['g1', 't1'],
+          ['g2', 't1'],
+        ]),
+        goneGroups: new Map([['g2', 'deleted']]),
+      }),
+    );
     expect(plan.operations).toEqual([]);
     expect(plan.links).toEqual([{ action: 'drop', sourceGroupId: 'g2', tvGroupId: 't1', reason: 'deleted' }]);
   });
 
   it('deletes a TeamViewer group once when two deleted IdP groups link to it', () => {
-    const plan = computeGroupPlan(input({
-      ...base,
-      groupLinks: new Map([['g1', 't1'], ['g3', 't2'], ['g2', 't2']]),
-      goneGroups: new Map([['g2', 'deleted'], ['g3', 'deleted']]),
-    }));
+    const plan = computeGroupPlan(
+      input({
+        ...base,
+        groupLinks: new Map([
+          ['g1', 't1'],
+          ['g3', 't2'],
+          ['g2', 't2'],
+        ]),
+        goneGroups: new Map([
+          ['g2', 'deleted'],
+          ['g3', 'deleted'],
+        ]),
+      }),
+    );
     expect(plan.operations.map((op) => op.key)).toEqual(['deleteGroup.g2']);
-    expect(plan.links.map((l) => [l.sourceGroupId, l.reason])).toEqual([['g2', 'deleted'], ['g3', 'deleted']]);
+    expect(plan.links.map((l) => [l.sourceGroupId, l.reason])).toEqual([
+      ['g2', 'deleted'],
+      ['g3', 'deleted'],
+    ]);
   });
 });
 
@@ -491,7 +645,9 @@ describe('the deletion threshold', () => {
   });
 
   it('lets deletions pass when every one is approved', () => {
-    const plan = computeGroupPlan(scenario(3, { threshold: { maxCount: 1, maxPercent: 100, minCountForPercent: 100 }, approvedDeletions: new Set(['tA', 'tB', 'tC']) }));
+    const plan = computeGroupPlan(
+      scenario(3, { threshold: { maxCount: 1, maxPercent: 100, minCountForPercent: 100 }, approvedDeletions: new Set(['tA', 'tB', 'tC']) }),
+    );
     expect(plan.summary.operations.deleteGroup).toBe(3);
     expect(plan.held).toEqual([]);
     expect(plan.notices).toEqual([]);
@@ -500,12 +656,14 @@ describe('the deletion threshold', () => {
 
 describe('duplicate IdP group names', () => {
   it('keeps syncing linked namesakes but lets none take over or create by name', () => {
-    const plan = computeGroupPlan(input({
-      groups: [idpGroup('g1', 'Support', ['a', 'b']), idpGroup('g2', 'support', ['a']), idpGroup('g3', 'Sales', ['a']), idpGroup('g4', 'SALES', ['a'])],
-      teamviewerGroups: [tvGroup('t1', 'Support', ['ua'])],
-      groupLinks: new Map([['g1', 't1']]),
-      provisioned: ['a', 'b'],
-    }));
+    const plan = computeGroupPlan(
+      input({
+        groups: [idpGroup('g1', 'Support', ['a', 'b']), idpGroup('g2', 'support', ['a']), idpGroup('g3', 'Sales', ['a']), idpGroup('g4', 'SALES', ['a'])],
+        teamviewerGroups: [tvGroup('t1', 'Support', ['ua'])],
+        groupLinks: new Map([['g1', 't1']]),
+        provisioned: ['a', 'b'],
+      }),
+    );
     expect(plan.operations.map((op) => [op.kind, op.sourceGroupId])).toEqual([['addGroupMembers', 'g1']]);
     expect(plan.links).toEqual([]);
     expect(plan.skipped.map((s) => [s.reason, s.sourceGroupId])).toEqual([
@@ -517,11 +675,13 @@ describe('duplicate IdP group names', () => {
   });
 
   it('does not take over an existing TeamViewer group for either of two unlinked namesakes', () => {
-    const plan = computeGroupPlan(input({
-      groups: [idpGroup('g1', 'Support', ['a']), idpGroup('g2', 'Support', ['a'])],
-      teamviewerGroups: [tvGroup('t1', 'Support')],
-      provisioned: ['a'],
-    }));
+    const plan = computeGroupPlan(
+      input({
+        groups: [idpGroup('g1', 'Support', ['a']), idpGroup('g2', 'Support', ['a'])],
+        teamviewerGroups: [tvGroup('t1', 'Support')],
+        provisioned: ['a'],
+      }),
+    );
     expect(plan.operations).toEqual([]);
     expect(plan.links).toEqual([]);
     expect(plan.summary.skipped).toEqual({ 'duplicate-group-name': 2 });
@@ -550,7 +710,13 @@ describe('the plan as a whole', () => {
         tvGroup('t8', 'dUp'),
         tvGroup('t9', 'DUP'),
       ],
-      groupLinks: new Map([['g1', 't1'], ['g3', 't3'], ['g50', 't5'], ['g60', 't6'], ['g70', 't-gone']]),
+      groupLinks: new Map([
+        ['g1', 't1'],
+        ['g3', 't3'],
+        ['g50', 't5'],
+        ['g60', 't6'],
+        ['g70', 't-gone'],
+      ]),
       goneGroups: new Map([['g50', 'deleted']]),
       userProblems: new Map([['x', 'invalid']]),
       provisioned: ['a', 'b', 'c', ...range('d', 230)],
@@ -590,7 +756,13 @@ describe('the plan as a whole', () => {
     expect(new Set(plan.operations.map((op) => op.key)).size).toBe(plan.operations.length);
     expect(plan.operations.every((op) => op.message.length > 0)).toBe(true);
     expect(plan.skipped.every((s) => s.message.length > 0)).toBe(true);
-    expect(plan.summary.skipped).toEqual({ 'ambiguous-group-name': 1, 'duplicate-group-name': 2, 'empty-group-not-created': 1, 'group-left-out-of-scope': 1, 'member-not-provisioned': 1 });
+    expect(plan.summary.skipped).toEqual({
+      'ambiguous-group-name': 1,
+      'duplicate-group-name': 2,
+      'empty-group-not-created': 1,
+      'group-left-out-of-scope': 1,
+      'member-not-provisioned': 1,
+    });
   });
 
   it('gives the same plan whatever the order of its input', () => {
@@ -653,7 +825,11 @@ describe('members whose deactivation was stopped', () => {
       removalsBlocked: undefined,
       teamviewerGroups: [{ id: '10', displayName: 'G', memberIds: ['ua', 'ub', 'uc'] }],
       groupLinks: new Map([['g', '10']]),
-      userLinks: new Map([['a', 'ua'], ['b', 'ub'], ['c', 'uc']]),
+      userLinks: new Map([
+        ['a', 'ua'],
+        ['b', 'ub'],
+        ['c', 'uc'],
+      ]),
       teamviewerUserIds: new Set(['ua', 'ub', 'uc']),
       userProblems: new Map(),
       goneGroups: new Map(),
@@ -667,13 +843,15 @@ describe('members whose deactivation was stopped', () => {
 describe('over-long values', () => {
   const huge = 'N'.repeat(10 * 1024 * 1024);
   it('skips a group with an over-long name and keeps its TeamViewer group; the plan stays small', () => {
-    const plan = computeGroupPlan(input({
-      groups: [idpGroup('g1', huge, ['a', 'b']), idpGroup('g2', 'Ops', ['a'])],
-      teamviewerGroups: [tvGroup('t1', 'Sales', ['ua', 'uc'])],
-      groupLinks: new Map([['g1', 't1']]),
-      goneGroups: new Map([['g1', 'deleted']]),
-      provisioned: ['a', 'b', 'c'],
-    }));
+    const plan = computeGroupPlan(
+      input({
+        groups: [idpGroup('g1', huge, ['a', 'b']), idpGroup('g2', 'Ops', ['a'])],
+        teamviewerGroups: [tvGroup('t1', 'Sales', ['ua', 'uc'])],
+        groupLinks: new Map([['g1', 't1']]),
+        goneGroups: new Map([['g1', 'deleted']]),
+        provisioned: ['a', 'b', 'c'],
+      }),
+    );
     expect(plan.operations.map((op) => op.key)).toEqual(['createGroup.g2']);
     expect(plan.links).toEqual([]);
     expect(plan.skipped).toEqual([{ sourceGroupId: 'g1', reason: 'value-too-long', message: expect.stringContaining('name of 10485760 characters') }]);
@@ -689,29 +867,38 @@ describe('over-long values', () => {
   });
 
   it('leaves out members named by an over-long id, and echoes a long TeamViewer name only in part', () => {
-    const plan = computeGroupPlan(input({
-      groups: [idpGroup('g1', 'Sales', ['a', huge])],
-      teamviewerGroups: [tvGroup('t1', huge, ['ua'])],
-      groupLinks: new Map([['g1', 't1']]),
-      provisioned: ['a'],
-    }));
+    const plan = computeGroupPlan(
+      input({
+        groups: [idpGroup('g1', 'Sales', ['a', huge])],
+        teamviewerGroups: [tvGroup('t1', huge, ['ua'])],
+        groupLinks: new Map([['g1', 't1']]),
+        provisioned: ['a'],
+      }),
+    );
     expect(plan.operations).toMatchObject([{ kind: 'renameGroup', displayName: 'Sales' }]);
-    expect(plan.skipped).toMatchObject([{ reason: 'value-too-long', sourceGroupId: 'g1', message: expect.stringContaining('1 member of group Sales named by an id longer than 1024') }]);
+    expect(plan.skipped).toMatchObject([
+      { reason: 'value-too-long', sourceGroupId: 'g1', message: expect.stringContaining('1 member of group Sales named by an id longer than 1024') },
+    ]);
     expect(JSON.stringify(plan).length).toBeLessThan(10_000);
   });
 
   it('what is screened out before storing is still reported and still protects its TeamViewer group', () => {
     const { groups, screenedOut } = screenGroups([idpGroup('g1', huge, ['a']), idpGroup('g2', 'Ops', ['a', huge])]);
     expect(JSON.stringify({ groups, screenedOut }).length).toBeLessThan(10_000);
-    const plan = computeGroupPlan(input({
-      groups,
-      screenedOut,
-      teamviewerGroups: [tvGroup('t1', 'Sales', ['ua'])],
-      groupLinks: new Map([['g1', 't1']]),
-      goneGroups: new Map([['g1', 'deleted']]),
-      provisioned: ['a'],
-    }));
+    const plan = computeGroupPlan(
+      input({
+        groups,
+        screenedOut,
+        teamviewerGroups: [tvGroup('t1', 'Sales', ['ua'])],
+        groupLinks: new Map([['g1', 't1']]),
+        goneGroups: new Map([['g1', 'deleted']]),
+        provisioned: ['a'],
+      }),
+    );
     expect(plan.operations.map((op) => op.key)).toEqual(['createGroup.g2']);
-    expect(plan.skipped.map((s) => [s.reason, s.sourceGroupId])).toEqual([['value-too-long', 'g1'], ['value-too-long', 'g2']]);
+    expect(plan.skipped.map((s) => [s.reason, s.sourceGroupId])).toEqual([
+      ['value-too-long', 'g1'],
+      ['value-too-long', 'g2'],
+    ]);
   });
 });

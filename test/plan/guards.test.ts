@@ -46,7 +46,11 @@ interface Scenario {
 function run(scenario: Scenario): { users: Plan; groups: GroupPlan; groupInput: GroupPlanInput } {
   const read: DirectoryRead = { users: ids.map(user), groups: goodGroups, complete: true, issues: [], ...scenario.read };
   const userLinks = new Map(ids.map((id) => [id, `u${id}`]));
-  const groupLinks = new Map([['g1', 't1'], ['g2', 't2'], ['g3', 't3']]);
+  const groupLinks = new Map([
+    ['g1', 't1'],
+    ['g2', 't2'],
+    ['g3', 't3'],
+  ]);
   const teamviewerGroups = scenario.teamviewerGroups ?? tvGroups;
   const users = computePlan({
     directory: { ...read, ...scenario.userReadOverride },
@@ -57,7 +61,11 @@ function run(scenario: Scenario): { users: Plan; groups: GroupPlan; groupInput: 
     policy: userPolicy,
   });
   const usersBlocked = users.deactivationsBlocked;
-  const removalsBlocked = guardGroupRemovals(readFacts(read), { ...(usersBlocked ? { usersBlocked } : {}), groupLinks: groupLinks.size, teamviewerGroups: teamviewerGroups.length });
+  const removalsBlocked = guardGroupRemovals(readFacts(read), {
+    ...(usersBlocked ? { usersBlocked } : {}),
+    groupLinks: groupLinks.size,
+    teamviewerGroups: teamviewerGroups.length,
+  });
   const keepMembers = new Set(users.skipped.flatMap((s) => (s.tvUserId && s.reason === 'source-read-incomplete' ? [s.tvUserId] : [])));
   const inRead = new Set(read.groups.map((g) => g.id));
   const groupInput: GroupPlanInput = {
@@ -102,7 +110,9 @@ describe('the read guard covers groups and members', () => {
   });
 
   it('a partial IdP read removes no member and deletes no group', () => {
-    const result = run({ read: { users: ['1', '2', '4'].map(user), groups: [group('g1', 'Sales', ['1', '2'])], complete: false, incompleteReason: 'page 2 failed' } });
+    const result = run({
+      read: { users: ['1', '2', '4'].map(user), groups: [group('g1', 'Sales', ['1', '2'])], complete: false, incompleteReason: 'page 2 failed' },
+    });
     expect(removalsOf(unguarded(result.groupInput))).toEqual(['removeGroupMembers.g1.0', 'deleteGroup.g3', 'deleteGroup.g2']);
     expectNothingRemoved(result);
     expect(result.groups.removalsBlocked?.reason).toBe('source-read-incomplete');
@@ -110,7 +120,13 @@ describe('the read guard covers groups and members', () => {
   });
 
   it('an unreadable user record without an id removes no member (its memberships may be missing)', () => {
-    const result = run({ read: { users: ids.filter((id) => id !== '3').map(user), groups: [group('g1', 'Sales', ['1', '2']), goodGroups[1]!, goodGroups[2]!], issues: [{ kind: 'user', reason: 'no id' }] } });
+    const result = run({
+      read: {
+        users: ids.filter((id) => id !== '3').map(user),
+        groups: [group('g1', 'Sales', ['1', '2']), goodGroups[1]!, goodGroups[2]!],
+        issues: [{ kind: 'user', reason: 'no id' }],
+      },
+    });
     expect(removalsOf(unguarded(result.groupInput))).toEqual(['removeGroupMembers.g1.0']);
     expectNothingRemoved(result);
     expect(result.groups.removalsBlocked).toMatchObject({ reason: 'source-doubtful', message: expect.stringContaining('without a usable id') });
@@ -124,12 +140,22 @@ describe('the read guard covers groups and members', () => {
   });
 
   it('a read that did not cover the groups removes no member and deletes no group, but users still sync', () => {
-    const result = run({ read: { users: ids.slice(0, 5).map(user), groups: [group('g1', 'Sales', ['1', '2'])], groupsComplete: false, groupsIncompleteReason: 'the export has no groups file' } });
+    const result = run({
+      read: {
+        users: ids.slice(0, 5).map(user),
+        groups: [group('g1', 'Sales', ['1', '2'])],
+        groupsComplete: false,
+        groupsIncompleteReason: 'the export has no groups file',
+      },
+    });
     expect(removalsOf(unguarded(result.groupInput))).toHaveLength(3);
     expectNothingRemoved({ users: { ...result.users, operations: [] }, groups: result.groups });
     // The users part of the read is whole: the user who left is deactivated.
     expect(result.users.operations).toMatchObject([{ kind: 'deactivateUser', tvUserId: 'u6' }]);
-    expect(result.groups.removalsBlocked).toMatchObject({ reason: 'groups-read-incomplete', message: expect.stringContaining('the export has no groups file') });
+    expect(result.groups.removalsBlocked).toMatchObject({
+      reason: 'groups-read-incomplete',
+      message: expect.stringContaining('the export has no groups file'),
+    });
   });
 
   it('a read with no group while the sync manages groups deletes none', () => {
@@ -165,7 +191,10 @@ describe('the read guard covers groups and members', () => {
     expect(result.groups.operations).toEqual([]);
     expect(result.groups.links).toEqual([]);
     expect(result.groups.removalsBlocked?.reason).toBe('teamviewer-groups-empty');
-    expect(result.groups.skipped.map((s) => [s.reason, s.sourceGroupId])).toEqual([['source-read-incomplete', 'g1'], ['source-read-incomplete', 'g2']]);
+    expect(result.groups.skipped.map((s) => [s.reason, s.sourceGroupId])).toEqual([
+      ['source-read-incomplete', 'g1'],
+      ['source-read-incomplete', 'g2'],
+    ]);
     // Without the guard both would be created a second time.
     expect(unguarded(result.groupInput).operations.map((op) => op.kind)).toEqual(['createGroup', 'createGroup']);
   });
@@ -191,7 +220,10 @@ describe('the member-removal threshold', () => {
         { id: 'tA', displayName: 'A', memberIds: a.map((id) => `u${id}`) },
         { id: 'tB', displayName: 'B', memberIds: b.slice(0, 20).map((id) => `u${id}`) },
       ],
-      groupLinks: new Map([['gA', 'tA'], ['gB', 'tB']]),
+      groupLinks: new Map([
+        ['gA', 'tA'],
+        ['gB', 'tB'],
+      ]),
       userLinks: new Map(all.map((id) => [id, `u${id}`])),
       teamviewerUserIds: new Set(all.map((id) => `u${id}`)),
       userProblems: new Map(),
@@ -209,7 +241,9 @@ describe('the member-removal threshold', () => {
       { sourceGroupId: 'gB', tvGroupId: 'tB', displayName: 'B', members: 12, message: 'remove 12 members from B: held at the member-removal threshold' },
     ]);
     expect(plan.summary).toMatchObject({ memberRemovalsHeld: 24, membersRemoved: 0, membersAdded: 1 });
-    expect(plan.notices).toEqual([expect.stringContaining('24 unapproved member removal(s) (60.0% of 40 managed memberships) in 2 group(s) exceed the member-removal threshold')]);
+    expect(plan.notices).toEqual([
+      expect.stringContaining('24 unapproved member removal(s) (60.0% of 40 managed memberships) in 2 group(s) exceed the member-removal threshold'),
+    ]);
   });
 
   it('holds them above the count', () => {
@@ -243,7 +277,11 @@ describe('guard decisions', () => {
     expect(guardGroupRemovals(facts({ groups: 0 }), { groupLinks: 0, teamviewerGroups: 0 })).toBeUndefined();
   });
   it('carry a block of the user phase with its reason and cause', () => {
-    const usersBlocked: RemovalBlock = { reason: 'teamviewer-users-empty', cause: 'TeamViewer listed no user while this sync manages 3', message: 'No user is deactivated this cycle: TeamViewer listed no user while this sync manages 3.' };
+    const usersBlocked: RemovalBlock = {
+      reason: 'teamviewer-users-empty',
+      cause: 'TeamViewer listed no user while this sync manages 3',
+      message: 'No user is deactivated this cycle: TeamViewer listed no user while this sync manages 3.',
+    };
     expect(guardGroupRemovals(facts(), { usersBlocked, groupLinks: 2, teamviewerGroups: 2 })).toEqual({
       reason: 'teamviewer-users-empty',
       cause: usersBlocked.cause,

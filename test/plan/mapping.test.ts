@@ -46,7 +46,15 @@ describe('language normalisation', () => {
 describe('mapDirectoryUser', () => {
   it('keeps the e-mail exactly as the IdP holds it and matches on its lower case', () => {
     const mapped = mapDirectoryUser({ id: '1', email: ' Jane.Doe@Example.COM ', displayName: 'Jane Doe', active: true, preferredLanguage: 'fr-CA' });
-    expect(mapped).toEqual({ ok: true, sourceId: '1', email: 'Jane.Doe@Example.COM', emailKey: 'jane.doe@example.com', displayName: 'Jane Doe', active: true, preferredLanguage: 'fr' });
+    expect(mapped).toEqual({
+      ok: true,
+      sourceId: '1',
+      email: 'Jane.Doe@Example.COM',
+      emailKey: 'jane.doe@example.com',
+      displayName: 'Jane Doe',
+      active: true,
+      preferredLanguage: 'fr',
+    });
   });
   it('leaves an unknown language out', () => {
     const mapped = mapDirectoryUser({ id: '1', email: 'a@x.test', displayName: 'A', active: true, preferredLanguage: 'tlh' });
@@ -98,7 +106,9 @@ describe('over-long values', () => {
     if (!mapped.ok) expect(mapped.sourceId.length).toBeLessThan(100);
   });
   it('takes values at the cap, and counts a value without its surrounding white space', () => {
-    expect(mapDirectoryUser({ id: 'i'.repeat(1024), email: 'a@x.test', displayName: ` ${'N'.repeat(256)} `, active: true, preferredLanguage: 'x'.repeat(35) }).ok).toBe(true);
+    expect(
+      mapDirectoryUser({ id: 'i'.repeat(1024), email: 'a@x.test', displayName: ` ${'N'.repeat(256)} `, active: true, preferredLanguage: 'x'.repeat(35) }).ok,
+    ).toBe(true);
   });
   it('skips a group whose id or name is over the cap', () => {
     expect(groupValueProblem({ id: 'g', name: 'G'.repeat(257) })).toMatchObject({ field: 'name', message: expect.stringContaining('name of 257 characters') });

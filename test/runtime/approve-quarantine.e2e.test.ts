@@ -31,7 +31,12 @@ describe('approve', () => {
     prefixes.push(prefix);
     const users = people(10, 70_000);
     const dir = writeExport(users);
-    const configPath = writeConfig({ exportDir: dir, baseUrl: tv.baseUrl, prefix, extra: '    policy: { deactivationThreshold: { maxCount: 3, maxPercent: 100, minCountForPercent: 0 } }\n' });
+    const configPath = writeConfig({
+      exportDir: dir,
+      baseUrl: tv.baseUrl,
+      prefix,
+      extra: '    policy: { deactivationThreshold: { maxCount: 3, maxPercent: 100, minCountForPercent: 0 } }\n',
+    });
     const config = parseConfig((await import('node:fs')).readFileSync(configPath, 'utf8'), { env: { TVSYNC_TEST_TOKEN: TOKEN } });
     const daemon = await startWorker(config);
     daemons.push(daemon);
@@ -41,7 +46,12 @@ describe('approve', () => {
     const held = await runCycle(daemon);
     expect(held.held).toMatchObject({ count: 5, pendingApproval: true });
     expect(held.operations.deactivateUser.planned).toBe(0);
-    expect(tv.emulator.dump().users.filter((u) => /^person7000[5-9]@/.test(u.userName)).every((u) => u.active)).toBe(true);
+    expect(
+      tv.emulator
+        .dump()
+        .users.filter((u) => /^person7000[5-9]@/.test(u.userName))
+        .every((u) => u.active),
+    ).toBe(true);
 
     // Still held on the next cycle: nothing changes by itself.
     expect((await runCycle(daemon)).held.count).toBe(5);
@@ -54,7 +64,12 @@ describe('approve', () => {
     // approve requests the cycle that runs them.
     const released = (await waitForCycleReport(runtime.store, beforeApprove, { timeoutMs: 30_000, pollMs: 50 }))!;
     expect(released.operations.deactivateUser.applied).toBe(5);
-    expect(tv.emulator.dump().users.filter((u) => /^person7000[5-9]@/.test(u.userName)).every((u) => !u.active)).toBe(true);
+    expect(
+      tv.emulator
+        .dump()
+        .users.filter((u) => /^person7000[5-9]@/.test(u.userName))
+        .every((u) => !u.active),
+    ).toBe(true);
     expect((await runtime.approvals.deactivations()).size).toBe(0);
 
     const unknown = await runCli(['approve', '--config', configPath, '--sync', 'corp', '--cycle', 'nope'], { TVSYNC_TEST_TOKEN: TOKEN });
@@ -70,7 +85,12 @@ describe('approve member removals', () => {
     const users = people(12, 72_000);
     const ids = (list: typeof users) => list.map((u) => u.id);
     const dir = writeExport(users, [{ id: 'g-all', name: 'Everyone M', members: ids(users.slice(0, 10)) }]);
-    const configPath = writeConfig({ exportDir: dir, baseUrl: tv.baseUrl, prefix, extra: '    policy: { memberRemovalThreshold: { maxCount: 3, maxPercent: 100, minCountForPercent: 0 } }\n' });
+    const configPath = writeConfig({
+      exportDir: dir,
+      baseUrl: tv.baseUrl,
+      prefix,
+      extra: '    policy: { memberRemovalThreshold: { maxCount: 3, maxPercent: 100, minCountForPercent: 0 } }\n',
+    });
     const config = parseConfig((await import('node:fs')).readFileSync(configPath, 'utf8'), { env: { TVSYNC_TEST_TOKEN: TOKEN } });
     const daemon = await startWorker(config);
     daemons.push(daemon);
@@ -101,7 +121,12 @@ describe('approve member removals', () => {
     const released = (await waitForCycleReport(runtime.store, beforeApprove, { timeoutMs: 30_000, pollMs: 50 }))!;
     expect(released.operations.removeGroupMembers.applied).toBe(1);
     expect(released.groups?.heldMemberRemovals).toBeUndefined();
-    expect(members()).toEqual(users.slice(5, 12).map((u) => u.email).sort());
+    expect(members()).toEqual(
+      users
+        .slice(5, 12)
+        .map((u) => u.email)
+        .sort(),
+    );
     expect((await runtime.approvals.memberRemovals()).size).toBe(0);
   });
 });
@@ -112,7 +137,10 @@ describe('quarantine', () => {
     prefixes.push(prefix);
     const dir = writeExport(people(2, 71_000));
     const make = (token: string) =>
-      parseConfig(`redis: { url: "${REDIS_URL}", prefix: ${prefix} }\nsyncs:\n  - name: corp\n    source: { type: file, path: ${dir}, settle: 0s }\n    target: { baseUrl: ${tv.baseUrl}, token: "\${T}" }\n`, { env: { T: token } });
+      parseConfig(
+        `redis: { url: "${REDIS_URL}", prefix: ${prefix} }\nsyncs:\n  - name: corp\n    source: { type: file, path: ${dir}, settle: 0s }\n    target: { baseUrl: ${tv.baseUrl}, token: "\${T}" }\n`,
+        { env: { T: token } },
+      );
 
     const bad = await startWorker(make('revoked-token-000000'));
     daemons.push(bad);

@@ -7,7 +7,6 @@ import { runCycle, startWorker } from '../support/cycle.js';
 import { TOKEN, people, startEmulator, writeExport } from '../support/fixtures.js';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
 
-
 type Started = Awaited<ReturnType<typeof startEmulator>>;
 let tv: Started;
 const prefixes: string[] = [];
@@ -91,7 +90,13 @@ describe('changes between cycles', () => {
       reactivateUser: { planned: 0, applied: 0, failed: 0, cancelled: 0 },
       deactivateUser: { planned: 3, applied: 3, failed: 0, cancelled: 0 },
     });
-    expect(report.skipped).toEqual([expect.objectContaining({ reason: 'email-change-unsupported', email: 'person5002.moved@corp.example', message: expect.stringContaining('person5002@corp.example') })]);
+    expect(report.skipped).toEqual([
+      expect.objectContaining({
+        reason: 'email-change-unsupported',
+        email: 'person5002.moved@corp.example',
+        message: expect.stringContaining('person5002@corp.example'),
+      }),
+    ]);
     const stats = tv.emulator.stats.byRoute;
     expect(stats['POST /Users']).toBe(1);
     expect(stats['PATCH /Users']).toBe(4);
@@ -112,7 +117,9 @@ describe('changes between cycles', () => {
     daemons.push(daemon);
     const report = await runCycle(daemon);
     expect(report.outcome).toBe('partial');
-    expect(report.failures).toEqual([expect.objectContaining({ failureClass: 'owned-outside', email: 'outsider@elsewhere.example', message: expect.stringContaining('outside the company') })]);
+    expect(report.failures).toEqual([
+      expect.objectContaining({ failureClass: 'owned-outside', email: 'outsider@elsewhere.example', message: expect.stringContaining('outside the company') }),
+    ]);
 
     writeExport([], [], dir);
     const { writeFileSync } = await import('node:fs');

@@ -116,7 +116,9 @@ describe('group provisioning against the emulator', () => {
 
   it('sends a 5,000-member group in batches, never as one full replace', async () => {
     const users = people(5000, 50_000);
-    const { cycle, rewrite } = await startSync(users, [{ id: 'g-all', name: 'Everyone C', members: ids(users) }], { extra: '    groups: { batchSize: 100 }\n' });
+    const { cycle, rewrite } = await startSync(users, [{ id: 'g-all', name: 'Everyone C', members: ids(users) }], {
+      extra: '    groups: { batchSize: 100 }\n',
+    });
     tv.emulator.resetStats();
     const first = await cycle();
     expect(first.outcome).toBe('succeeded');
@@ -177,7 +179,9 @@ describe('group provisioning against the emulator', () => {
     const report = await cycle();
     expect(report.operations.createGroup.applied).toBe(1);
     expect(groupsByName().get('Mixed F')).toEqual(mails(users.slice(0, 2)));
-    expect(report.groups?.skipped).toEqual([expect.objectContaining({ reason: 'member-not-provisioned', sourceUserId: 'blocked', message: expect.stringContaining('owned-outside') })]);
+    expect(report.groups?.skipped).toEqual([
+      expect.objectContaining({ reason: 'member-not-provisioned', sourceUserId: 'blocked', message: expect.stringContaining('owned-outside') }),
+    ]);
   });
 
   it('deletes no group and removes no member when the export turns empty, is cut short, or the read is partial; the report says so', async () => {
@@ -193,7 +197,12 @@ describe('group provisioning against the emulator', () => {
     const untouched = (report: CycleReport) => {
       expect(report.operations).toMatchObject({ deleteGroup: { planned: 0 }, removeGroupMembers: { planned: 0 }, deactivateUser: { planned: 0 } });
       expect(groupsByName()).toEqual(before);
-      expect(tv.emulator.dump().users.filter((u) => mails(users).includes(u.userName)).every((u) => u.active)).toBe(true);
+      expect(
+        tv.emulator
+          .dump()
+          .users.filter((u) => mails(users).includes(u.userName))
+          .every((u) => u.active),
+      ).toBe(true);
       expect(report.notices.join('\n')).toContain('No group is deleted or unlinked and no member removed this cycle');
     };
 

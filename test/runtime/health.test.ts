@@ -7,9 +7,29 @@ const H = 3_600_000;
 
 function report(opts: { failureClass?: 'unauthorised' | 'source-read'; applied?: number; failed?: number; failedAs?: 'invalid' | 'transient' }) {
   const results: OperationResult[] = [];
-  for (let i = 0; i < (opts.applied ?? 0); i++) results.push({ key: `a${i}`, kind: 'createUser', sourceId: `a${i}`, email: `a${i}@x.test`, after: {}, status: 'applied', message: '', attempts: 1 });
-  for (let i = 0; i < (opts.failed ?? 0); i++) results.push({ key: `f${i}`, kind: 'createUser', sourceId: `f${i}`, email: `f${i}@x.test`, after: {}, status: 'failed', failureClass: opts.failedAs ?? 'transient', message: '', attempts: 1 });
-  return buildReport({ sync: 's', cycleId: 'c', trigger: 'schedule', startedAtMs: 0, finishedAtMs: 1, results, ...(opts.failureClass ? { failure: { failureClass: opts.failureClass, message: 'boom' } } : {}) });
+  for (let i = 0; i < (opts.applied ?? 0); i++)
+    results.push({ key: `a${i}`, kind: 'createUser', sourceId: `a${i}`, email: `a${i}@x.test`, after: {}, status: 'applied', message: '', attempts: 1 });
+  for (let i = 0; i < (opts.failed ?? 0); i++)
+    results.push({
+      key: `f${i}`,
+      kind: 'createUser',
+      sourceId: `f${i}`,
+      email: `f${i}@x.test`,
+      after: {},
+      status: 'failed',
+      failureClass: opts.failedAs ?? 'transient',
+      message: '',
+      attempts: 1,
+    });
+  return buildReport({
+    sync: 's',
+    cycleId: 'c',
+    trigger: 'schedule',
+    startedAtMs: 0,
+    finishedAtMs: 1,
+    results,
+    ...(opts.failureClass ? { failure: { failureClass: opts.failureClass, message: 'boom' } } : {}),
+  });
 }
 
 describe('quarantine', () => {
@@ -52,6 +72,10 @@ describe('renderReport', () => {
     const text = renderReport(r, { maxItems: 10 });
     expect(text.split('\n').filter((l) => l.startsWith('  failed')).length).toBe(10);
     expect(text).toContain('… 15 more failures (tvsync log --sync s --cycle c)');
-    expect(renderReport(r).split('\n').filter((l) => l.startsWith('  failed')).length).toBe(25);
+    expect(
+      renderReport(r)
+        .split('\n')
+        .filter((l) => l.startsWith('  failed')).length,
+    ).toBe(25);
   });
 });

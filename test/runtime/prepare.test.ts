@@ -42,7 +42,16 @@ async function sides(client: Partial<TeamViewerPort>): Promise<SyncSides> {
   await state.setLink('2', 'u2');
   return {
     sync,
-    source: { kind: 'stub', read: async () => ({ users: [{ id: '1', email: 'a@x.test', displayName: 'A', active: true }], groups: [{ id: 'g', name: 'G', memberIds: ['1'] }], complete: true, issues: [] }), check: async () => ({ ok: true, checks: [] }) },
+    source: {
+      kind: 'stub',
+      read: async () => ({
+        users: [{ id: '1', email: 'a@x.test', displayName: 'A', active: true }],
+        groups: [{ id: 'g', name: 'G', memberIds: ['1'] }],
+        complete: true,
+        issues: [],
+      }),
+      check: async () => ({ ok: true, checks: [] }),
+    },
     client: teamviewer,
     state,
     log: silentLog,
@@ -111,7 +120,10 @@ describe('the group phase guard', () => {
     const prepared = await readAndPlan(s);
     const phase = await planGroups(s, groupPhaseInput(prepared.directory), { plan: prepared.plan, results: [] });
     expect(phase.status === 'synced' && phase.plan.operations).toEqual([]);
-    expect(phase.status === 'synced' && phase.plan.removalsBlocked).toMatchObject({ reason: 'groups-read-incomplete', message: expect.stringContaining('no groups file in the export') });
+    expect(phase.status === 'synced' && phase.plan.removalsBlocked).toMatchObject({
+      reason: 'groups-read-incomplete',
+      message: expect.stringContaining('no groups file in the export'),
+    });
   });
 
   it('removes no member when the token owner lookup failed and so deactivations are blocked', async () => {
@@ -126,8 +138,14 @@ describe('the group phase guard', () => {
   it('stores a bounded record of a read with 10 MB values', async () => {
     const huge = 'x'.repeat(10 * 1024 * 1024);
     const s = await groupSides({
-      users: [{ id: '1', email: 'a@x.test', displayName: 'A', active: true }, { id: '3', email: 'c@x.test', displayName: huge, active: true }],
-      groups: [{ id: 'g', name: 'G', memberIds: ['1', huge] }, { id: 'g2', name: huge, memberIds: ['1'] }],
+      users: [
+        { id: '1', email: 'a@x.test', displayName: 'A', active: true },
+        { id: '3', email: 'c@x.test', displayName: huge, active: true },
+      ],
+      groups: [
+        { id: 'g', name: 'G', memberIds: ['1', huge] },
+        { id: 'g2', name: huge, memberIds: ['1'] },
+      ],
       complete: false,
       incompleteReason: huge,
       issues: [{ kind: 'user', objectId: '4', reason: huge }],

@@ -91,7 +91,11 @@ async function expectRecovered(run: Running) {
   expect(unrecorded).toBeGreaterThan(0);
   expect(unrecorded).toBeLessThanOrEqual(USERS.length);
 
-  await until(async () => (await reports(run.daemon)).some((r) => r.outcome === 'succeeded'), 60_000, 'the restored schedule to run a cycle that finishes the work');
+  await until(
+    async () => (await reports(run.daemon)).some((r) => r.outcome === 'succeeded'),
+    60_000,
+    'the restored schedule to run a cycle that finishes the work',
+  );
   expect(new Set(created(run.tv))).toEqual(new Set(USERS.map((u) => u.email)));
   expect(created(run.tv)).toHaveLength(USERS.length);
   const groups = run.tv.emulator.dump().groups.filter((g) => g.displayName === GROUP.name);
@@ -177,7 +181,12 @@ describe.skipIf(!haveRedisServer)(`/readyz of a running daemon${NO_REDIS_SERVER}
 
   it('/readyz names no quarantine reason without the token, and shows the checks with it', async () => {
     const run = await start(60_000, [], 'http: { host: 127.0.0.1, port: 0, triggerToken: "${TRIGGER}" }');
-    await run.daemon.runtime('corp').health.save({ consecutiveFailures: 3, quarantines: 1, quarantinedUntil: Date.now() + 3_600_000, reason: '3 failing cycles in a row (last: jane.doe@corp.example refused)' });
+    await run.daemon.runtime('corp').health.save({
+      consecutiveFailures: 3,
+      quarantines: 1,
+      quarantinedUntil: Date.now() + 3_600_000,
+      reason: '3 failing cycles in a row (last: jane.doe@corp.example refused)',
+    });
     const plain = await readyz(run.base);
     expect(plain).toEqual({ status: 503, body: { ready: false, reason: 'a sync is quarantined' } });
     const detailed = await fetch(`${run.base}/readyz`, { headers: { authorization: `Bearer ${TRIGGER_TOKEN}` } });

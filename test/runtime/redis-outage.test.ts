@@ -28,7 +28,12 @@ describe('RedisOutage', () => {
     expect(outage.down).toBe(false);
     outage.answered();
     expect(entries()).toEqual([
-      expect.objectContaining({ level: 50, msg: 'Redis is unreachable; retrying until it answers', redis: 'redis://:***@redis:6379/2', err: 'Connection is closed.' }),
+      expect.objectContaining({
+        level: 50,
+        msg: 'Redis is unreachable; retrying until it answers',
+        redis: 'redis://:***@redis:6379/2',
+        err: 'Connection is closed.',
+      }),
       expect.objectContaining({ level: 30, msg: 'Redis answers again', downMs: 5000 }),
     ]);
   });

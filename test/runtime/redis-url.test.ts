@@ -47,7 +47,9 @@ describe.skipIf(!haveRedisServer)(`a redis.url that Redis refuses${NO_REDIS_SERV
   it('a database the server does not have is named as such, not silently database 0', async () => {
     const err = await failure(openRedis(badDb(), 3000));
     expect(err.kind).toBe('database');
-    expect(err.message).toBe(`Redis at redis://127.0.0.1:${plain.port}/7 has no database 7 (ERR DB index is out of range); use a database number the server has (0-15 unless its "databases" setting says more)`);
+    expect(err.message).toBe(
+      `Redis at redis://127.0.0.1:${plain.port}/7 has no database 7 (ERR DB index is out of range); use a database number the server has (0-15 unless its "databases" setting says more)`,
+    );
     // The daemon would otherwise run on database 0 of a server shared with something else.
     const daemonErr = await failure(Daemon.start(configFor(badDb()), silentLog, { scheduler: true, worker: true }));
     expect(daemonErr.message).toBe(err.message);
@@ -56,7 +58,9 @@ describe.skipIf(!haveRedisServer)(`a redis.url that Redis refuses${NO_REDIS_SERV
   it('a wrong or missing password is named as such, with the password redacted', async () => {
     const wrong = await failure(openRedis(wrongPassword(), 3000));
     expect(wrong.kind).toBe('password');
-    expect(wrong.message).toMatch(new RegExp(`^Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${locked.port} refused the user name or password in redis\\.url \\(WRONGPASS`));
+    expect(wrong.message).toMatch(
+      new RegExp(`^Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${locked.port} refused the user name or password in redis\\.url \\(WRONGPASS`),
+    );
     expect(wrong.message).not.toContain(WRONG);
     const missing = await failure(openRedis(noPassword(), 3000));
     expect(missing.kind).toBe('password');

@@ -46,7 +46,14 @@ afterAll(async () => {
 
 /** Every 8-character window of every form the token can take. */
 function fragments(secret: string): string[] {
-  const forms = [secret, encodeURIComponent(secret), `Bearer ${secret}`, encodeURIComponent(`Bearer ${secret}`), Buffer.from(`Bearer ${secret}`).toString('base64'), Buffer.from(`user:${secret}`).toString('base64')];
+  const forms = [
+    secret,
+    encodeURIComponent(secret),
+    `Bearer ${secret}`,
+    encodeURIComponent(`Bearer ${secret}`),
+    Buffer.from(`Bearer ${secret}`).toString('base64'),
+    Buffer.from(`user:${secret}`).toString('base64'),
+  ];
   const out = new Set<string>();
   for (const form of forms) for (let i = 0; i + 8 <= form.length; i++) out.add(form.slice(i, i + 8));
   return [...out];
@@ -81,7 +88,12 @@ describe('a TeamViewer that echoes the token', () => {
       { id: 'e3', email: 'echo-broken@corp.example', displayName: 'Echo Broken', active: true },
       { id: 'e4', email: 'echo-weird@corp.example', displayName: 'Echo Weird', active: true },
     ];
-    const path = writeConfig({ exportDir: writeExport(users), baseUrl: liar.baseUrl, prefix, extra: 'runtime: { operationAttempts: 2, operationBackoff: 50ms, readBackoff: 50ms }\n' });
+    const path = writeConfig({
+      exportDir: writeExport(users),
+      baseUrl: liar.baseUrl,
+      prefix,
+      extra: 'runtime: { operationAttempts: 2, operationBackoff: 50ms, readBackoff: 50ms }\n',
+    });
     const env = { TVSYNC_TEST_TOKEN: TOKEN };
     const runs = [await runCli(['run', '--once', '--config', path], env, 120_000)];
     runs.push(await runCli(['status', '--config', path], env));
@@ -138,7 +150,9 @@ syncs:
       const shown = `${await open.text()}\n${await detailed.text()}`;
       expect(open.status).toBe(503);
       expect(shown).toMatch(/quarantined/);
-      const status = await runCli(['status', '--json', '--config', writeConfig({ exportDir: '.', baseUrl: liar.baseUrl, prefix: quarantinePrefix })], { TVSYNC_TEST_TOKEN: TOKEN });
+      const status = await runCli(['status', '--json', '--config', writeConfig({ exportDir: '.', baseUrl: liar.baseUrl, prefix: quarantinePrefix })], {
+        TVSYNC_TEST_TOKEN: TOKEN,
+      });
       expect(status.stdout).toMatch(/"quarantined": true/);
       const everything = `${shown}\n${status.stdout}\n${status.stderr}\n${lines.join('')}\n${await everythingInRedis(quarantinePrefix)}`;
       for (const fragment of fragments(TOKEN)) expect(everything.includes(fragment), fragment).toBe(false);

@@ -11,7 +11,6 @@ import { OWNER, TOKEN, silentLog, startEmulator } from './fixtures.js';
 import { REDIS_URL, dropPrefix, testPrefix } from './redis.js';
 import { FAST } from './runtime.js';
 
-
 /** An in-process worker (no scheduler): cycles run only when a test asks for one. */
 export function startWorker(config: TvsyncConfig, runtime: Partial<RuntimeOptions> = {}): Promise<Daemon> {
   return Daemon.start(config, silentLog, { scheduler: false, worker: true, runtime: { ...FAST, ...runtime } });

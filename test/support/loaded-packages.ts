@@ -43,7 +43,13 @@ if (flag === '--use-entra') {
   const { pino } = await import('pino');
   const { MemoryStateStore } = await import('../../src/store/memory-state.js');
   const { entraSourceConfigSchema } = await import('../../src/connectors/entra/config.js');
-  const config = entraSourceConfigSchema.parse({ type: 'entra', tenantId: 'tid', clientId: 'cid', clientSecret: 'not-a-secret', scope: { mode: 'groups', groupIds: ['g1'] } });
+  const config = entraSourceConfigSchema.parse({
+    type: 'entra',
+    tenantId: 'tid',
+    clientId: 'cid',
+    clientSecret: 'not-a-secret',
+    scope: { mode: 'groups', groupIds: ['g1'] },
+  });
   const source = createSource(config, { state: new MemoryStateStore(), log: pino({ level: 'silent' }) });
   console.log(JSON.stringify(await packages()));
   // Asking about no group sends no request, but builds the source.

@@ -38,7 +38,12 @@ export async function startLyingTeamViewer(upstreamBaseUrl: string): Promise<Lyi
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      const reply = handle.rule({ method: req.method ?? 'GET', url: req.url ?? '/', body: body.toString(), authorization: String(req.headers.authorization ?? '') });
+      const reply = handle.rule({
+        method: req.method ?? 'GET',
+        url: req.url ?? '/',
+        body: body.toString(),
+        authorization: String(req.headers.authorization ?? ''),
+      });
       if (!reply) return forward(req, res, body);
       if (reply === 'trickle') {
         res.writeHead(200, { 'content-type': 'application/scim+json' });

@@ -40,7 +40,9 @@ export class RedisServer {
 
   /** Starts the process (again) and waits until it answers. */
   async up(): Promise<void> {
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...this.args], { stdio: 'ignore' });
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...this.args], {
+      stdio: 'ignore',
+    });
     for (let i = 0; i < 100; i++) {
       if (await this.answers()) return;
       await new Promise((r) => setTimeout(r, 50));

@@ -108,14 +108,11 @@ describe('classifyHttpFailure', () => {
 
   it('rates 404 as not-found and other 4xx as invalid', () => {
     expect(classifyHttpFailure({ method: 'GET', path: '/Users/u9', status: 404 }).failureClass).toBe('not-found');
-    expect(classifyHttpFailure({ method: 'GET', path: '/Users/u9', status: 404 }).message).toBe(
-      'GET /Users/u9 → 404 not-found: no detail given',
-    );
+    expect(classifyHttpFailure({ method: 'GET', path: '/Users/u9', status: 404 }).message).toBe('GET /Users/u9 → 404 not-found: no detail given');
     expect(classifyHttpFailure({ method: 'POST', path: '/Users', status: 422, body: 'bad' }).failureClass).toBe('invalid');
-    expect(
-      classifyHttpFailure({ method: 'POST', path: '/Users', status: 400, body: webError('invalid_request', 'Bad Request', 400) })
-        .failureClass,
-    ).toBe('invalid');
+    expect(classifyHttpFailure({ method: 'POST', path: '/Users', status: 400, body: webError('invalid_request', 'Bad Request', 400) }).failureClass).toBe(
+      'invalid',
+    );
   });
 
   it('cuts long raw text to about 300 characters and collapses whitespace', () => {

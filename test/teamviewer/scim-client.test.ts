@@ -4,14 +4,7 @@ import { inspect } from 'node:util';
 import nock from 'nock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SyncError } from '../../src/model/failure.js';
-import {
-  SCIM_ERROR_SCHEMA,
-  SCIM_GROUP_SCHEMA,
-  SCIM_LIST_SCHEMA,
-  SCIM_PATCH_SCHEMA,
-  SCIM_USER_SCHEMA,
-  SSO_USER_SCHEMA,
-} from '../../src/model/teamviewer.js';
+import { SCIM_ERROR_SCHEMA, SCIM_GROUP_SCHEMA, SCIM_LIST_SCHEMA, SCIM_PATCH_SCHEMA, SCIM_USER_SCHEMA, SSO_USER_SCHEMA } from '../../src/model/teamviewer.js';
 import { NoAnswerError } from '../../src/teamviewer/errors.js';
 import { TeamViewerScimClient, scimFilterString, type ScimClientOptions } from '../../src/teamviewer/scim-client.js';
 
@@ -19,8 +12,7 @@ const HOST = 'https://tv.example.test';
 const BASE = `${HOST}/scim/v2`;
 const TOKEN = '9876543-SeCrEtScRiPtToKeN';
 
-const client = (extra: Partial<ScimClientOptions> = {}) =>
-  new TeamViewerScimClient({ baseUrl: BASE, token: TOKEN, pageSize: 2, ...extra });
+const client = (extra: Partial<ScimClientOptions> = {}) => new TeamViewerScimClient({ baseUrl: BASE, token: TOKEN, pageSize: 2, ...extra });
 
 const scim = () => nock(HOST).matchHeader('authorization', `Bearer ${TOKEN}`);
 
@@ -97,7 +89,10 @@ describe('listUsers paging', () => {
   });
 
   it('refuses a page without totalResults instead of guessing the end from a short page', async () => {
-    scim().get('/scim/v2/Users').query(page(1)).reply(200, listPage([wireUser(1), wireUser(2)]));
+    scim()
+      .get('/scim/v2/Users')
+      .query(page(1))
+      .reply(200, listPage([wireUser(1), wireUser(2)]));
     const err = await failure(client().listUsers());
     expect(err.failureClass).toBe('transient');
     expect(err.message).toMatch(/^GET \/Users → 200 but the body is not a SCIM ListResponse \(totalResults: /);
@@ -128,7 +123,10 @@ describe('listUsers paging', () => {
   });
 
   it('stops on a page that lists no Resources at all', async () => {
-    scim().get('/scim/v2/Users').query(page(1, 100)).reply(200, { schemas: [SCIM_LIST_SCHEMA], totalResults: 0 });
+    scim()
+      .get('/scim/v2/Users')
+      .query(page(1, 100))
+      .reply(200, { schemas: [SCIM_LIST_SCHEMA], totalResults: 0 });
     expect(await client({ pageSize: 100 }).listUsers()).toEqual([]);
   });
 
@@ -149,7 +147,10 @@ describe('listUsers paging', () => {
   it('takes a malformed page for a doubtful answer (transient), naming the endpoint and the field', async () => {
     const broken = { ...wireUser(2) } as Record<string, unknown>;
     delete broken.active;
-    scim().get('/scim/v2/Users').query(page(1)).reply(200, listPage([wireUser(1), broken], 2));
+    scim()
+      .get('/scim/v2/Users')
+      .query(page(1))
+      .reply(200, listPage([wireUser(1), broken], 2));
     const err = await failure(client().listUsers());
     expect(err.failureClass).toBe('transient');
     expect(err.status).toBe(200);
@@ -174,11 +175,17 @@ describe('listUsers paging', () => {
   });
 
   it('refuses a list whose schemas do not name ListResponse, and one with a missing id', async () => {
-    scim().get('/scim/v2/Users').query(page(1)).reply(200, { ...listPage([wireUser(1)], 1), schemas: ['urn:x'] });
+    scim()
+      .get('/scim/v2/Users')
+      .query(page(1))
+      .reply(200, { ...listPage([wireUser(1)], 1), schemas: ['urn:x'] });
     expect((await failure(client().listUsers())).message).toMatch(/schemas: must name urn:ietf:params:scim:api:messages:2\.0:ListResponse/);
     const noId = { ...wireUser(1) } as Record<string, unknown>;
     delete noId.id;
-    scim().get('/scim/v2/Users').query(page(1)).reply(200, listPage([noId], 1));
+    scim()
+      .get('/scim/v2/Users')
+      .query(page(1))
+      .reply(200, listPage([noId], 1));
     expect((await failure(client().listUsers())).message).toMatch(/Resources\.0\.id/);
   });
 
@@ -191,12 +198,18 @@ describe('listUsers paging', () => {
       .query(page(3))
       .reply(200, listPage([wireUser(3)], 3));
     expect((await failure(client().listUsers())).message).toMatch(/totalResults changed from 4 to 3/);
-    scim().get('/scim/v2/Users').query(page(1)).reply(200, listPage([wireUser(1), wireUser(2)], 1));
+    scim()
+      .get('/scim/v2/Users')
+      .query(page(1))
+      .reply(200, listPage([wireUser(1), wireUser(2)], 1));
     expect((await failure(client().listUsers())).message).toMatch(/2 distinct items while totalResults says 1/);
   });
 
   it('checks the look-up by e-mail and the group list the same way', async () => {
-    scim().get('/scim/v2/Users').query(true).reply(200, { schemas: [SCIM_ERROR_SCHEMA], detail: 'try later' });
+    scim()
+      .get('/scim/v2/Users')
+      .query(true)
+      .reply(200, { schemas: [SCIM_ERROR_SCHEMA], detail: 'try later' });
     expect((await failure(client().findUserByEmail('a@example.test'))).failureClass).toBe('transient');
     scim().get('/scim/v2/Groups').query(true).reply(200, { Resources: [] });
     expect((await failure(client().listGroups())).failureClass).toBe('transient');
@@ -231,7 +244,10 @@ describe('listUsers paging', () => {
 
 describe('userPage', () => {
   it('reads one page with the company count, and asks for no other', async () => {
-    scim().get('/scim/v2/Users').query(page(1, 1)).reply(200, listPage([wireUser(1)], 5));
+    scim()
+      .get('/scim/v2/Users')
+      .query(page(1, 1))
+      .reply(200, listPage([wireUser(1)], 5));
     expect(await client().userPage({ count: 1 })).toEqual({
       totalResults: 5,
       users: [{ id: 'u1', userName: 'user1@example.test', email: 'user1@example.test', displayName: 'User 1', active: true }],
@@ -252,10 +268,7 @@ describe('single users', () => {
       .reply(
         200,
         wireUser(42, {
-          emails: [
-            { value: 'old@example.test' },
-            { value: 'Jane@Example.test', primary: true },
-          ],
+          emails: [{ value: 'old@example.test' }, { value: 'Jane@Example.test', primary: true }],
           displayName: undefined,
           name: { formatted: 'Jane Doe' },
           active: false,
@@ -375,7 +388,9 @@ describe('createUser', () => {
   });
 
   it('marks an unreadable 201 as transient and maybe applied, so the retry looks first', async () => {
-    scim().post('/scim/v2/Users').reply(201, { schemas: [SCIM_USER_SCHEMA] });
+    scim()
+      .post('/scim/v2/Users')
+      .reply(201, { schemas: [SCIM_USER_SCHEMA] });
     const err = await failure(client().createUser({ userName: 'a@example.test', displayName: 'A', active: true }));
     expect(err.failureClass).toBe('transient');
     expect(err.maybeApplied).toBe(true);
@@ -439,16 +454,12 @@ describe('getTokenOwner', () => {
   });
 
   it.each([403, 404])('returns undefined on %i', async (status) => {
-    nock(HOST)
-      .get('/api/v1/account')
-      .reply(status, { error: 'invalid_permission', error_description: 'no', error_code: status });
+    nock(HOST).get('/api/v1/account').reply(status, { error: 'invalid_permission', error_description: 'no', error_code: status });
     expect(await client().getTokenOwner()).toBeUndefined();
   });
 
   it('throws other failures classified', async () => {
-    nock(HOST)
-      .get('/api/v1/account')
-      .reply(401, { error: 'invalid_token', error_description: 'Token invalid', error_code: 401 });
+    nock(HOST).get('/api/v1/account').reply(401, { error: 'invalid_token', error_description: 'Token invalid', error_code: 401 });
     const err = await failure(client().getTokenOwner());
     expect(err.failureClass).toBe('unauthorised');
     expect(err.message).toMatch(/^GET \/account → 401 unauthorised \(invalid_token\): Token invalid\./);
@@ -598,9 +609,7 @@ describe('failures', () => {
   });
 
   it('429 with a Web API rate_limit_reached body', async () => {
-    scim()
-      .get('/scim/v2/Users/u1')
-      .reply(429, { error: 'rate_limit_reached', error_description: 'Rate limit reached', error_code: 429 });
+    scim().get('/scim/v2/Users/u1').reply(429, { error: 'rate_limit_reached', error_description: 'Rate limit reached', error_code: 429 });
     const err = await failure(client().getUser('u1'));
     expect(err.failureClass).toBe('rate-limited');
     expect(err.retryAfterMs).toBeUndefined();
@@ -638,14 +647,19 @@ describe('failures', () => {
   });
 
   it('401 stops with advice on the token', async () => {
-    scim().get('/scim/v2/Users').query(true).reply(401, { schemas: [SCIM_ERROR_SCHEMA], status: '401', detail: 'Unauthorized' });
+    scim()
+      .get('/scim/v2/Users')
+      .query(true)
+      .reply(401, { schemas: [SCIM_ERROR_SCHEMA], status: '401', detail: 'Unauthorized' });
     const err = await failure(client().listUsers());
     expect(err.failureClass).toBe('unauthorised');
     expect(err.message).toMatch(/^GET \/Users → 401 unauthorised: Unauthorized\. The TeamViewer script token/);
   });
 
   it('403 is forbidden', async () => {
-    scim().patch('/scim/v2/Users/u1').reply(403, { schemas: [SCIM_ERROR_SCHEMA], status: '403', detail: 'Admin' });
+    scim()
+      .patch('/scim/v2/Users/u1')
+      .reply(403, { schemas: [SCIM_ERROR_SCHEMA], status: '403', detail: 'Admin' });
     expect((await failure(client().deactivateUser('u1'))).failureClass).toBe('forbidden');
   });
 
@@ -667,9 +681,7 @@ describe('failures', () => {
   });
 
   it('400 is invalid', async () => {
-    scim()
-      .post('/scim/v2/Users')
-      .reply(400, { error: 'invalid_request', error_description: 'Name is too long', error_code: 400 });
+    scim().post('/scim/v2/Users').reply(400, { error: 'invalid_request', error_description: 'Name is too long', error_code: 400 });
     const err = await failure(client().createUser(newUser));
     expect(err.failureClass).toBe('invalid');
     expect(err.message).toBe('POST /Users → 400 invalid (invalid_request): Name is too long');

@@ -12,12 +12,16 @@ export interface ApproveOptions {
 export async function approveCommand(opts: ApproveOptions): Promise<void> {
   const { config } = load(opts.config);
   const [sync] = selectSyncs(config, opts.sync);
+  if (!sync) throw new CliFailure(`no sync named "${opts.sync}"`, EXIT.usage);
   const redis = await requireRedis(config);
   try {
-    const approved = await approveCycle(redis, config.redis.prefix, sync!.name, opts.cycle);
-    if (approved.status === 'no-cycle') throw new CliFailure(`sync ${sync!.name} has no stored cycle ${opts.cycle} (cycles are kept 3 days; tvsync status lists recent ones)`, EXIT.usage);
+    const approved = await approveCycle(redis, config.redis.prefix, sync.name, opts.cycle);
+    if (approved.status === 'no-cycle')
+      throw new CliFailure(`sync ${sync.name} has no stored cycle ${opts.cycle} (cycles are kept 3 days; tvsync status lists recent ones)`, EXIT.usage);
     if (approved.status === 'nothing-held') throw new CliFailure(`cycle ${opts.cycle} held nothing for approval`, EXIT.usage);
-    process.stdout.write(`approved ${approved.deactivations} deactivations, ${approved.groupDeletions} group deletions and ${approved.memberRemovals} member removals in ${approved.memberRemovalGroups} group(s) held by cycle ${opts.cycle}; a cycle was requested to run them (those no longer needed are not done)\n`);
+    process.stdout.write(
+      `approved ${approved.deactivations} deactivations, ${approved.groupDeletions} group deletions and ${approved.memberRemovals} member removals in ${approved.memberRemovalGroups} group(s) held by cycle ${opts.cycle}; a cycle was requested to run them (those no longer needed are not done)\n`,
+    );
   } finally {
     redis.disconnect();
   }

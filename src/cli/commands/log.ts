@@ -19,11 +19,17 @@ export async function logCommand(opts: LogOptions): Promise<void> {
   try {
     const out = [];
     for (const sync of selectSyncs(config, opts.sync)) {
-      const entries = await new ProvisioningLog(redis, syncKeys(config.redis.prefix, sync.name).provisioningLog).query({ limit: opts.limit, ...(opts.user ? { email: opts.user } : {}), ...(opts.cycle ? { cycleId: opts.cycle } : {}) });
+      const entries = await new ProvisioningLog(redis, syncKeys(config.redis.prefix, sync.name).provisioningLog).query({
+        limit: opts.limit,
+        ...(opts.user ? { email: opts.user } : {}),
+        ...(opts.cycle ? { cycleId: opts.cycle } : {}),
+      });
       out.push({ sync: sync.name, entries });
     }
     if (opts.json) process.stdout.write(`${JSON.stringify(out.length === 1 ? out[0] : out, null, 2)}\n`);
-    else for (const { sync, entries } of out) process.stdout.write(`sync ${sync}: ${entries.length} entries\n${renderLogEntries(entries)}${entries.length ? '\n' : ''}`);
+    else
+      for (const { sync, entries } of out)
+        process.stdout.write(`sync ${sync}: ${entries.length} entries\n${renderLogEntries(entries)}${entries.length ? '\n' : ''}`);
   } finally {
     redis.disconnect();
   }

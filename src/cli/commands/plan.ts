@@ -16,14 +16,22 @@ export async function planCommand(opts: PlanOptions): Promise<void> {
   const syncs = selectSyncs(config, opts.sync);
   const redis = await openRedis(config.redis.url, 2000).catch((err: unknown) => {
     const unreachable = !(err instanceof RedisUnavailable) || err.kind === 'unreachable';
-    log.warn({ redis: describeRedisUrl(config.redis.url), problem: err instanceof Error ? err.message : String(err) }, `${unreachable ? 'Redis does not answer' : 'Redis refuses the connection'}: planning without links (matching by e-mail only)`);
+    log.warn(
+      { redis: describeRedisUrl(config.redis.url), problem: err instanceof Error ? err.message : String(err) },
+      `${unreachable ? 'Redis does not answer' : 'Redis refuses the connection'}: planning without links (matching by e-mail only)`,
+    );
     return undefined;
   });
   try {
     const results = [];
     for (const sync of syncs) {
       // Someone is waiting at the terminal: a short retry, not the daemon's patient one.
-      const sides = buildSyncSides(sync, { ...(redis ? { redis } : {}), prefix: config.redis.prefix, log, readBackoff: { attempts: 3, baseMs: 500, capMs: 2000 } });
+      const sides = buildSyncSides(sync, {
+        ...(redis ? { redis } : {}),
+        prefix: config.redis.prefix,
+        log,
+        readBackoff: { attempts: 3, baseMs: 500, capMs: 2000 },
+      });
       const prepared = await readAndPlan(sides);
       const groups = await previewGroups(sides, prepared);
       results.push({ sync: sync.name, plan: prepared.plan, groups });

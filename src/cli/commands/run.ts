@@ -65,7 +65,8 @@ export async function runCommand(opts: RunOptions): Promise<void> {
         const runtime = daemon.runtime(name);
         const { requestedAt } = await requestCycle(runtime.queues.cycles, name, 'once');
         const report = await waitForCycleReport(runtime.store, requestedAt, { timeoutMs: daemon.options.cycleTimeoutMs + 60_000, signal: stopped.signal });
-        if (!report && stopped.signal.aborted) throw new CliFailure(`stopped by a signal before the cycle of sync ${name} finished; it was handed back to the queue`);
+        if (!report && stopped.signal.aborted)
+          throw new CliFailure(`stopped by a signal before the cycle of sync ${name} finished; it was handed back to the queue`);
         if (!report) throw new CliFailure(`no report for sync ${name}: the cycle did not finish`);
         reports.push(report);
         process.stdout.write(`${renderReport(report)}\n`);
@@ -77,7 +78,12 @@ export async function runCommand(opts: RunOptions): Promise<void> {
     }
     return;
   }
-  const daemon = await Daemon.start(config, log, { scheduler: opts.role !== 'worker', worker: opts.role !== 'scheduler', outage, ...observability.hooks() }).catch((err: unknown) => {
+  const daemon = await Daemon.start(config, log, {
+    scheduler: opts.role !== 'worker',
+    worker: opts.role !== 'scheduler',
+    outage,
+    ...observability.hooks(),
+  }).catch((err: unknown) => {
     observeRedis.disconnect();
     throw err;
   });

@@ -25,9 +25,14 @@ export async function statusCommand(opts: StatusOptions): Promise<void> {
     return;
   }
   for (const s of out) {
-    process.stdout.write(`sync ${s.sync}: next cycle ${s.nextCycleAt ?? 'not scheduled (is a daemon with the scheduler role running?)'}; cycles active ${s.cycles.active ?? 0}, waiting ${(s.cycles.waiting ?? 0) + (s.cycles.delayed ?? 0)}; operations active ${s.operations.active ?? 0}, waiting ${(s.operations.waiting ?? 0) + (s.operations.delayed ?? 0)}\n`);
+    process.stdout.write(
+      `sync ${s.sync}: next cycle ${s.nextCycleAt ?? 'not scheduled (is a daemon with the scheduler role running?)'}; cycles active ${s.cycles.active ?? 0}, waiting ${(s.cycles.waiting ?? 0) + (s.cycles.delayed ?? 0)}; operations active ${s.operations.active ?? 0}, waiting ${(s.operations.waiting ?? 0) + (s.operations.delayed ?? 0)}\n`,
+    );
     if (s.pause) process.stdout.write(`  ${describePause(s.pause)}\n`);
-    if (s.quarantined) process.stdout.write(`  QUARANTINED until ${new Date(s.health.quarantinedUntil ?? 0).toISOString()}: ${s.health.reason ?? ''}; fix the cause, then tvsync sync-now --sync ${s.sync}\n`);
+    if (s.quarantined)
+      process.stdout.write(
+        `  QUARANTINED until ${new Date(s.health.quarantinedUntil ?? 0).toISOString()}: ${s.health.reason ?? ''}; fix the cause, then tvsync sync-now --sync ${s.sync}\n`,
+      );
     if (s.reports.length === 0) process.stdout.write('  no cycle has finished yet\n');
     for (const report of s.reports) process.stdout.write(`${renderReport(report, { maxItems: 10 }).replace(/^/gm, '  ')}\n`);
   }

@@ -187,7 +187,10 @@ export class EntraGraph {
     if (isThrottling(status, retryAfterMs)) {
       const wait = retryAfterMs !== undefined ? { retryAfterMs } : {};
       if (retryAfterMs !== undefined && retryAfterMs > this.backoff.maxWaitMs) {
-        return new SyncError('rate-limited', `${call.what}: Graph is throttling (${detail}): ${waitRefusal('Graph', retryAfterMs, this.backoff.maxWaitMs)}`, { status, ...wait });
+        return new SyncError('rate-limited', `${call.what}: Graph is throttling (${detail}): ${waitRefusal('Graph', retryAfterMs, this.backoff.maxWaitMs)}`, {
+          status,
+          ...wait,
+        });
       }
       return new SyncError('rate-limited', `${call.what}: Graph is throttling (${detail})`, { status, ...wait });
     }

@@ -6,10 +6,7 @@ import { durationBetween } from '../../units/duration.js';
 const scopeSchema = z.discriminatedUnion('mode', [
   z.strictObject({
     mode: z.literal('assignment'),
-    servicePrincipalId: z
-      .string()
-      .min(1)
-      .describe('object id of the TeamViewer enterprise application (its service principal, not the appId)'),
+    servicePrincipalId: z.string().min(1).describe('object id of the TeamViewer enterprise application (its service principal, not the appId)'),
   }),
   z.strictObject({
     mode: z.literal('groups'),
@@ -40,16 +37,14 @@ export const entraSourceConfigSchema = z
         "skip Microsoft's instance discovery, which knows only Microsoft's own sign-in hosts: needed for an authorityHost that is a private endpoint, a proxy, an on-premises authority or a local rehearsal",
       ),
     scope: scopeSchema.describe('who is in scope: the users and groups assigned to the enterprise app, or members of listed groups'),
-    nestedGroups: z
-      .boolean()
-      .default(false)
-      .describe('count members of nested groups too; Entra app assignment itself grants only direct members'),
-    emailAttribute: z
-      .enum(['userPrincipalName', 'mail'])
-      .default('userPrincipalName')
-      .describe('user property that becomes the TeamViewer e-mail'),
-    fullReadInterval: durationBetween(0, 30 * 86_400_000).default(86_400_000).describe('read everything at least this often; delta queries in between'),
-    timeout: durationBetween(1000, 10 * 60_000).default(30_000).describe('per Graph or sign-in request, the whole answer included'),
+    nestedGroups: z.boolean().default(false).describe('count members of nested groups too; Entra app assignment itself grants only direct members'),
+    emailAttribute: z.enum(['userPrincipalName', 'mail']).default('userPrincipalName').describe('user property that becomes the TeamViewer e-mail'),
+    fullReadInterval: durationBetween(0, 30 * 86_400_000)
+      .default(86_400_000)
+      .describe('read everything at least this often; delta queries in between'),
+    timeout: durationBetween(1000, 10 * 60_000)
+      .default(30_000)
+      .describe('per Graph or sign-in request, the whole answer included'),
     concurrency: z.number().int().min(1).max(16).default(4).describe('group listings in flight at once'),
     maxPages: z.number().int().min(1).default(10_000).describe('pages per listing; a listing that needs more fails the read'),
   })

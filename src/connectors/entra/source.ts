@@ -7,30 +7,13 @@ import { payloadReason } from '../../net/payload.js';
 import { boundedBackoff } from '../../net/request-limits.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from '../../net/retry.js';
 import { scrubSecrets } from '../../net/secrets.js';
-import {
-  SourceReadError,
-  type ConnectionCheck,
-  type DirectorySource,
-  type ReadOptions,
-  type SourceDeps,
-  type SourceStateStore,
-} from '../source.js';
+import { SourceReadError, type ConnectionCheck, type DirectorySource, type ReadOptions, type SourceDeps, type SourceStateStore } from '../source.js';
 import { EntraGraph, FullReadNeeded, LIST_ASSIGNMENTS, LIST_USERS, READ_GROUPS, type Call, type GetOptions } from './client.js';
 import type { EntraSourceConfig } from './config.js';
 import { latestDeltaLink, readGroupChanges, readUserChanges } from './delta.js';
 import { EntraSignIn, isMicrosoftAuthority } from './sign-in.js';
 import { SNAPSHOT_KEY, snapshotFingerprint, snapshotSchema, type ScopedGroup, type Snapshot } from './snapshot.js';
-import {
-  GROUP_TYPE,
-  PAGE_SIZE,
-  USER_FIELDS,
-  USER_TYPE,
-  appRoleAssignmentSchema,
-  groupSchema,
-  objectRefSchema,
-  pageSchema,
-  toDirectoryUser,
-} from './wire.js';
+import { GROUP_TYPE, PAGE_SIZE, USER_FIELDS, USER_TYPE, appRoleAssignmentSchema, groupSchema, objectRefSchema, pageSchema, toDirectoryUser } from './wire.js';
 
 export interface EntraSourceDeps extends SourceDeps {
   /** Replaces the credential built from the config (managed or workload identity, local fakes). */
@@ -77,7 +60,10 @@ class EntraSource implements DirectorySource {
     this.now = deps.now ?? Date.now;
     this.backoff = deps.backoff ?? DEFAULT_BACKOFF;
     if (config.disableInstanceDiscovery && isMicrosoftAuthority(config.authorityHost)) {
-      this.log.warn({ authorityHost: config.authorityHost }, "Entra: disableInstanceDiscovery is meant for authorities Microsoft does not know; Microsoft's own sign-in hosts need no instance discovery");
+      this.log.warn(
+        { authorityHost: config.authorityHost },
+        "Entra: disableInstanceDiscovery is meant for authorities Microsoft does not know; Microsoft's own sign-in hosts need no instance discovery",
+      );
     }
     const signIn = new EntraSignIn(config, deps.credential, boundedBackoff(this.backoff).maxWaitMs);
     this.graph = new EntraGraph(config, signIn, this.log, this.backoff, this.now);
@@ -198,7 +184,9 @@ class EntraSource implements DirectorySource {
     const seen = new Set<string>();
     const uniqueIssues = issues.filter((i) => {
       const key = `${i.kind}\u0000${i.objectId ?? ''}\u0000${i.reason}`;
-      return seen.has(key) ? false : (seen.add(key), true);
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
     });
     const snapshot: Snapshot = {
       version: 1,
@@ -226,7 +214,12 @@ class EntraSource implements DirectorySource {
     const issues: DirectoryIssue[] = [];
     const roots = await this.readScopeRoots(issues, signal);
     const groups = await this.readGroups([...roots.groups], users, issues, signal);
-    await this.readDirectUsers([...roots.directUserIds].filter((id) => !users.has(id)), users, issues, signal);
+    await this.readDirectUsers(
+      [...roots.directUserIds].filter((id) => !users.has(id)),
+      users,
+      issues,
+      signal,
+    );
     const read = await this.finish({ fullReadAt: this.now(), usersDeltaLink, groupsDeltaLink }, roots, groups, users, issues);
     this.removedByDelta = new Set();
     return read;
@@ -260,7 +253,12 @@ class EntraSource implements DirectorySource {
     const relisted = await this.readGroups(stale, users, issues, signal);
     const byId = new Map([...kept, ...relisted].map((g) => [g.id, g]));
     const groups = [...roots.groups.keys()].flatMap((id) => byId.get(id) ?? []);
-    await this.readDirectUsers([...roots.directUserIds].filter((id) => !users.has(id)), users, issues, signal);
+    await this.readDirectUsers(
+      [...roots.directUserIds].filter((id) => !users.has(id)),
+      users,
+      issues,
+      signal,
+    );
 
     // Problems found by earlier reads stay reported while they last; relisted groups reported theirs afresh.
     const wanted = new Set([...roots.directUserIds, ...groups.flatMap((g) => g.memberIds)]);
@@ -363,9 +361,15 @@ class EntraSource implements DirectorySource {
     };
     const tryGroup = (id: string): Promise<boolean> =>
       attempt(`read group ${id}`, async () => {
-        const group = groupSchema.safeParse(await this.graph.get({ ...READ_GROUPS, what: `reading group ${id}` }, `/groups/${encodeURIComponent(id)}`, { select: ['id', 'displayName'], policy }));
+        const group = groupSchema.safeParse(
+          await this.graph.get({ ...READ_GROUPS, what: `reading group ${id}` }, `/groups/${encodeURIComponent(id)}`, { select: ['id', 'displayName'], policy }),
+        );
         if (!group.success) throw new SyncError('invalid', `reading group ${id}: Graph sent a group tvsync cannot read (${payloadReason(group.error)})`);
-        const members = await firstPage({ ...READ_GROUPS, what: `reading members of group ${id}` }, `/groups/${encodeURIComponent(id)}/members/microsoft.graph.user`, { select: ['id'] });
+        const members = await firstPage(
+          { ...READ_GROUPS, what: `reading members of group ${id}` },
+          `/groups/${encodeURIComponent(id)}/members/microsoft.graph.user`,
+          { select: ['id'] },
+        );
         return `group "${group.data.displayName ?? id}": members can be read (${members.length} on a first page of 5)`;
       });
 
@@ -393,4 +397,5 @@ class EntraSource implements DirectorySource {
       if (firstGroup !== undefined) await tryGroup(firstGroup);
     }
     return { ok: checks.every((c) => c.ok), checks };
-  }}
+  }
+}

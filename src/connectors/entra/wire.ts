@@ -9,16 +9,7 @@ import type { EntraSourceConfig } from './config.js';
 export const PAGE_SIZE = 999;
 
 /** The user properties a read asks for ($select): what DirectoryUser needs and no more. */
-export const USER_FIELDS = [
-  'id',
-  'userPrincipalName',
-  'mail',
-  'displayName',
-  'givenName',
-  'surname',
-  'accountEnabled',
-  'preferredLanguage',
-] as const;
+export const USER_FIELDS = ['id', 'userPrincipalName', 'mail', 'displayName', 'givenName', 'surname', 'accountEnabled', 'preferredLanguage'] as const;
 
 export const GROUP_DELTA_FIELDS = ['displayName', 'members'] as const;
 
@@ -79,7 +70,13 @@ export function toDirectoryUser(raw: unknown, emailAttribute: EntraSourceConfig[
   const u = parsed.data;
   // accountEnabled is null for a few object kinds and absent without User.Read.All: Entra's default is enabled.
   const user: DirectoryUser = { id: u.id, active: u.accountEnabled ?? true };
-  const fields = { email: u[emailAttribute], displayName: u.displayName, givenName: u.givenName, familyName: u.surname, preferredLanguage: u.preferredLanguage };
+  const fields = {
+    email: u[emailAttribute],
+    displayName: u.displayName,
+    givenName: u.givenName,
+    familyName: u.surname,
+    preferredLanguage: u.preferredLanguage,
+  };
   for (const [key, value] of Object.entries(fields) as [keyof typeof fields, string | undefined][]) {
     if (value !== undefined) user[key] = value;
   }

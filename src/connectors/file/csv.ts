@@ -3,7 +3,10 @@
  * breaks, CRLF or LF, comma or semicolon (decided by the header line).
  */
 export class CsvError extends Error {
-  constructor(message: string, readonly line: number) {
+  constructor(
+    message: string,
+    readonly line: number,
+  ) {
     super(`line ${line}: ${message}`);
     this.name = 'CsvError';
   }

@@ -15,7 +15,10 @@ import { CANDIDATES, MANIFEST } from './stable-read.js';
 const manifestEntry = z
   .strictObject({
     records: z.number().int().nonnegative().optional(),
-    sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hexadecimal digits').optional(),
+    sha256: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hexadecimal digits')
+      .optional(),
   })
   .refine((e) => e.records !== undefined || e.sha256 !== undefined, 'give records, sha256 or both');
 const manifestSchema = z.object({ files: z.record(z.string(), manifestEntry) });

@@ -34,7 +34,11 @@ export function createFileSource(config: FileSourceOptions): DirectorySource {
         const parts = [`${read.users.length} users, ${read.groups.length} groups in ${dir}`];
         const retried = attempts > 1 ? ` after ${attempts - 1} change(s) seen` : '';
         parts.push(settle > 0 ? `files unchanged for ${formatDuration(settle)} and while read${retried}` : `files unchanged while read${retried}`);
-        parts.push(vouched ? `${MANIFEST} matches ${vouched.join(', ')}` : `no ${MANIFEST}: the export cannot be shown to be whole, so nothing is deactivated or removed on its account`);
+        parts.push(
+          vouched
+            ? `${MANIFEST} matches ${vouched.join(', ')}`
+            : `no ${MANIFEST}: the export cannot be shown to be whole, so nothing is deactivated or removed on its account`,
+        );
         if (read.groupsComplete === false) parts.push('no groups file: groups and their members are left alone');
         return { ok: true, checks: [{ name: 'read export', ok: true, detail: parts.join('; ') }] };
       } catch (err) {
@@ -103,7 +107,7 @@ function parseFile(name: string, bytes: Buffer): ParsedFile {
     if (!Array.isArray(parsed)) throw new SourceReadError(`${name} must hold a JSON array of records`);
     return { name, rows: parsed.map((value, i) => ({ where: `${name} record ${i + 1}`, value })), unterminated: false };
   }
-  let records;
+  let records: ReturnType<typeof parseCsv>;
   try {
     records = parseCsv(text);
   } catch (err) {
@@ -142,7 +146,9 @@ async function readExport(dir: string, settle: number, manifestRule: 'required' 
   const manifestBytes = files.get(MANIFEST);
   const manifest = manifestBytes ? parseManifest(manifestBytes) : undefined;
   if (!manifest && manifestRule === 'required') {
-    throw new SourceReadError(`no ${MANIFEST} in ${dir}, and the file source is set to manifest: required; the exporter must write ${MANIFEST} last, listing every file it wrote`);
+    throw new SourceReadError(
+      `no ${MANIFEST} in ${dir}, and the file source is set to manifest: required; the exporter must write ${MANIFEST} last, listing every file it wrote`,
+    );
   }
   // Checksums first: a cut file is better named as cut than by the parse error it causes.
   if (manifest) {
@@ -150,7 +156,10 @@ async function readExport(dir: string, settle: number, manifestRule: 'required' 
     if (problems.length > 0) throw mismatch(dir, problems);
   }
   const parsed = new Map<Table, ParsedFile>();
-  for (const [table, name] of names) parsed.set(table, parseFile(name, files.get(name)!));
+  for (const [table, name] of names) {
+    const bytes = files.get(name);
+    if (bytes) parsed.set(table, parseFile(name, bytes));
+  }
   if (manifest) {
     const problems = [...parsed.values()].flatMap(({ name, rows }) => {
       const expected = manifest.files[name]?.records;
@@ -169,11 +178,15 @@ async function readExport(dir: string, settle: number, manifestRule: 'required' 
     const last = file.rows.pop()?.value as Record<string, unknown> | undefined;
     setAside.add(table);
     const { kind, idField } = RECORD_KIND[table];
-    issues.push({ kind, ...idOf(last?.[idField]), reason: `the last record of ${file.name} may be cut (no line break after it, no ${MANIFEST}); left out this cycle` });
+    issues.push({
+      kind,
+      ...idOf(last?.[idField]),
+      reason: `the last record of ${file.name} may be cut (no line break after it, no ${MANIFEST}); left out this cycle`,
+    });
     cut.push(`${file.name} does not end with a line break, so its last record may be cut and was left out`);
   }
 
-  const users = validate(parsed.get('users')!.rows, userRecord);
+  const users = validate(parsed.get('users')?.rows ?? [], userRecord);
   const groups = validate(parsed.get('groups')?.rows ?? [], groupRecord);
   const memberships = validate(parsed.get('memberships')?.rows ?? [], membershipRecord);
 
@@ -194,7 +207,12 @@ async function readExport(dir: string, settle: number, manifestRule: 'required' 
     const set = members.get(m.groupId);
     if (set) set.add(m.userId);
     // The group may be the record set aside, its id cut with it.
-    else if (setAside.has('groups')) issues.push({ kind: 'membership', objectId: m.groupId, reason: `membership of user ${m.userId} in group ${m.groupId}, which is not in the groups file; left out` });
+    else if (setAside.has('groups'))
+      issues.push({
+        kind: 'membership',
+        objectId: m.groupId,
+        reason: `membership of user ${m.userId} in group ${m.groupId}, which is not in the groups file; left out`,
+      });
     else throw new SourceReadError(`memberships name group ${m.groupId}, which is not in the groups file`);
   }
   const directoryGroups: DirectoryGroup[] = groups.map((g) => {

@@ -96,13 +96,18 @@ function toFailure(err: unknown, path: string, baseUrl: string, nowMs: number, l
   }
   if (isRedirect(status)) {
     const location = err.response?.headers.location;
-    return new SyncError('invalid', redirectRefusal('JumpCloud', `GET ${path}`, status, typeof location === 'string' ? location : undefined, baseUrl), { status });
+    return new SyncError('invalid', redirectRefusal('JumpCloud', `GET ${path}`, status, typeof location === 'string' ? location : undefined, baseUrl), {
+      status,
+    });
   }
   const said = saidBy(err.response?.data);
   const retryAfterMs = parseRetryAfter(err.response?.headers['retry-after'], nowMs);
   if (isThrottling(status, retryAfterMs)) {
     if (retryAfterMs !== undefined && retryAfterMs > limits.maxWaitMs) {
-      return new SyncError('rate-limited', `${where} was throttled (HTTP ${status}): ${waitRefusal('JumpCloud', retryAfterMs, limits.maxWaitMs)}`, { status, retryAfterMs });
+      return new SyncError('rate-limited', `${where} was throttled (HTTP ${status}): ${waitRefusal('JumpCloud', retryAfterMs, limits.maxWaitMs)}`, {
+        status,
+        retryAfterMs,
+      });
     }
     const wait = retryAfterMs !== undefined ? { retryAfterMs } : {};
     return new SyncError('rate-limited', `${where} was throttled (HTTP ${status})`, { status, ...wait });
@@ -112,7 +117,8 @@ function toFailure(err: unknown, path: string, baseUrl: string, nowMs: number, l
   const refusal = REFUSALS[status];
   if (refusal) return new SyncError(failureClass, `${where} ${refusal}${said ? ` (JumpCloud said${said})` : ''}`, { status });
   // JumpCloud's API guidance counts 500 with 502-504 as temporary.
-  if (failureClass === 'transient') return new SyncError('transient', `${where} failed with HTTP ${status}${said}; JumpCloud is likely having a temporary problem`, { status });
+  if (failureClass === 'transient')
+    return new SyncError('transient', `${where} failed with HTTP ${status}${said}; JumpCloud is likely having a temporary problem`, { status });
   return new SyncError(failureClass, `${where} was rejected (HTTP ${status}${said})`, { status });
 }
 

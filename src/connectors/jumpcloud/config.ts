@@ -7,10 +7,7 @@ export const jumpcloudSourceConfigSchema = z.strictObject({
   type: z.literal('jumpcloud'),
   apiKey: z.string().min(1).describe('API key of a JumpCloud administrator with read access (sent as x-api-key)'),
   orgId: z.string().min(1).optional().describe('organisation id (x-org-id); only multi-tenant portal administrators need it'),
-  baseUrl: z
-    .url()
-    .default('https://console.jumpcloud.com/api')
-    .describe('API base URL; https://console.eu.jumpcloud.com/api for the EU region'),
+  baseUrl: z.url().default('https://console.jumpcloud.com/api').describe('API base URL; https://console.eu.jumpcloud.com/api for the EU region'),
   scope: z
     .discriminatedUnion('mode', [
       z.strictObject({
@@ -35,6 +32,8 @@ export const jumpcloudSourceConfigSchema = z.strictObject({
     .describe("a group's members include those of the groups inside it (JumpCloud's /membership) rather than direct members only"),
   maxPages: z.number().int().min(1).default(5000).describe('pages of 100 records any one list may span before the read fails'),
   concurrency: z.number().int().min(1).max(4).default(4).describe('requests to JumpCloud in flight at once'),
-  timeout: durationBetween(1000, 10 * 60_000).default(30_000).describe('per request, the whole answer included'),
+  timeout: durationBetween(1000, 10 * 60_000)
+    .default(30_000)
+    .describe('per request, the whole answer included'),
 });
 export type JumpcloudSourceConfig = z.infer<typeof jumpcloudSourceConfigSchema>;

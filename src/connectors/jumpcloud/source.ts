@@ -89,7 +89,6 @@ function asReadError(err: unknown): SourceReadError {
   return new SourceReadError(`JumpCloud read failed: ${outsideText(err instanceof Error ? err.message : String(err), 500)}`, err);
 }
 
-
 /** A collection whose records can be listed page by page or fetched one by one. */
 interface Collection<T> {
   kind: 'user' | 'group';
@@ -117,16 +116,10 @@ class DirectoryReader {
     const { scope } = this.config;
     const [groupIds, directUserIds] =
       scope.mode === 'application'
-        ? await Promise.all([
-            this.boundGroupIds(scope.applicationId),
-            scope.includeDirectUserBindings ? this.directlyBoundUserIds(scope.applicationId) : [],
-          ])
+        ? await Promise.all([this.boundGroupIds(scope.applicationId), scope.includeDirectUserBindings ? this.directlyBoundUserIds(scope.applicationId) : []])
         : [[...new Set(scope.groupIds)], []];
 
-    const [members, groupLookup] = await Promise.all([
-      Promise.all(groupIds.map((id) => this.memberIds(id))),
-      this.lookup(new Set(groupIds), this.groups()),
-    ]);
+    const [members, groupLookup] = await Promise.all([Promise.all(groupIds.map((id) => this.memberIds(id))), this.lookup(new Set(groupIds), this.groups())]);
     if (groupLookup.missing.length > 0) {
       throw new SourceReadError(
         `JumpCloud has no user group ${groupLookup.missing.join(', ')}; ${
@@ -200,8 +193,7 @@ class DirectoryReader {
       const parsed = entry.safeParse(raw);
       if (!parsed.success) {
         this.issues.push({ objectId: groupId, kind: 'membership', reason: `a member entry was skipped: ${explain(parsed.error)}` });
-      }
-      else if (parsed.data.type === 'user') return parsed.data.id;
+      } else if (parsed.data.type === 'user') return parsed.data.id;
       return undefined;
     });
   }
@@ -254,7 +246,7 @@ class DirectoryReader {
       await readAfter(first, c.page, takeAll, c.what, this.config.maxPages);
     }
     const unseen = [...ids].filter((id) => !seen.has(id));
-    (await Promise.all(unseen.map((id) => c.one(id)))).forEach((raw) => raw !== undefined && take(raw));
+    for (const raw of await Promise.all(unseen.map((id) => c.one(id)))) if (raw !== undefined) take(raw);
     return { found, missing: unseen.filter((id) => !seen.has(id)) };
   }
 

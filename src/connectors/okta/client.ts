@@ -125,7 +125,10 @@ export class OktaApi {
       client = new Client(sdkConfig);
     } catch {
       // The message may quote an okta.yaml it tried to read: do not pass it on.
-      throw new SyncError('invalid', 'could not set up the Okta SDK client; check the okta source settings (and any okta.yaml in the working or home directory)');
+      throw new SyncError(
+        'invalid',
+        'could not set up the Okta SDK client; check the okta source settings (and any okta.yaml in the working or home directory)',
+      );
     }
     if (!config.httpsProxy) client.http.agent = undefined;
     registerObtainedTokens(client);
@@ -170,7 +173,10 @@ export class OktaApi {
       const said = errorCode ? ` (${outsideText(errorCode, 40)}${errorSummary ? ` ${outsideText(errorSummary)}` : ''})` : '';
       const retryAfterMs = status === 429 ? waitForReset(headersOf(err)) : undefined;
       if (retryAfterMs !== undefined && retryAfterMs > this.backoff.maxWaitMs) {
-        return new SyncError(failureClass, `Okta ${what} answered ${status}${said}: ${waitRefusal('Okta', retryAfterMs, this.backoff.maxWaitMs)}`, { status, retryAfterMs });
+        return new SyncError(failureClass, `Okta ${what} answered ${status}${said}: ${waitRefusal('Okta', retryAfterMs, this.backoff.maxWaitMs)}`, {
+          status,
+          retryAfterMs,
+        });
       }
       return new SyncError(failureClass, `Okta ${what} answered ${status}${said}: ${this.hint(failureClass)}`, { status, retryAfterMs });
     }
@@ -265,7 +271,10 @@ export class OktaApi {
     let url: URL | undefined = new URL(this.config.orgUrl + path);
     for (let page = 1; url; page++) {
       if (page > this.config.maxPages) {
-        throw new SyncError('invalid', `Okta listing ${url.pathname} did not end within ${this.config.maxPages} pages; raise maxPages if the directory is that large`);
+        throw new SyncError(
+          'invalid',
+          `Okta listing ${url.pathname} did not end within ${this.config.maxPages} pages; raise maxPages if the directory is that large`,
+        );
       }
       const { body, next } = await this.get(url, bucket, ctx);
       const items = z.array(z.unknown()).safeParse(body);

@@ -13,38 +13,44 @@ export const oktaSourceConfigSchema = z.strictObject({
     .refine((url) => url.startsWith('https://') || LOCAL_HOSTS.has(new URL(url).hostname), 'use https:// (plain http only for a local test double)')
     .transform((url) => url.replace(/\/+$/, ''))
     .describe('Okta org URL, e.g. https://acme.okta.com'),
-  auth: z.discriminatedUnion('method', [
-    z.strictObject({
-      method: z.literal('apiToken'),
-      apiToken: z.string().min(1).describe('Okta API token, sent as "SSWS <token>"; it has the rights of the admin who created it'),
-    }),
-    z.strictObject({
-      method: z.literal('privateKey'),
-      clientId: z.string().min(1).describe('client id of the Okta API service app'),
-      privateKey: z.string().min(1).describe("the service app's private key, PEM or JWK (JSON)"),
-      keyId: z.string().min(1).optional().describe('kid of that key, needed when the app has several keys'),
-      scopes: z
-        .array(z.string().min(1))
-        .min(1)
-        .default(['okta.users.read', 'okta.groups.read', 'okta.apps.read'])
-        .describe('OAuth scopes granted to the service app'),
-    }),
-  ]).describe('API token (SSWS) or an OAuth 2.0 service app signing in with a private key (recommended)'),
-  scope: z.discriminatedUnion('mode', [
-    z.strictObject({
-      mode: z.literal('app'),
-      appId: oktaObjectId.describe("the TeamViewer app's id: its users (direct or via groups) and its assigned groups are in scope"),
-    }),
-    z.strictObject({
-      mode: z.literal('groups'),
-      groupIds: z.array(oktaObjectId).min(1).describe('Okta groups whose members (and the groups themselves) are in scope'),
-    }),
-  ]).describe('which users and groups are synced'),
+  auth: z
+    .discriminatedUnion('method', [
+      z.strictObject({
+        method: z.literal('apiToken'),
+        apiToken: z.string().min(1).describe('Okta API token, sent as "SSWS <token>"; it has the rights of the admin who created it'),
+      }),
+      z.strictObject({
+        method: z.literal('privateKey'),
+        clientId: z.string().min(1).describe('client id of the Okta API service app'),
+        privateKey: z.string().min(1).describe("the service app's private key, PEM or JWK (JSON)"),
+        keyId: z.string().min(1).optional().describe('kid of that key, needed when the app has several keys'),
+        scopes: z
+          .array(z.string().min(1))
+          .min(1)
+          .default(['okta.users.read', 'okta.groups.read', 'okta.apps.read'])
+          .describe('OAuth scopes granted to the service app'),
+      }),
+    ])
+    .describe('API token (SSWS) or an OAuth 2.0 service app signing in with a private key (recommended)'),
+  scope: z
+    .discriminatedUnion('mode', [
+      z.strictObject({
+        mode: z.literal('app'),
+        appId: oktaObjectId.describe("the TeamViewer app's id: its users (direct or via groups) and its assigned groups are in scope"),
+      }),
+      z.strictObject({
+        mode: z.literal('groups'),
+        groupIds: z.array(oktaObjectId).min(1).describe('Okta groups whose members (and the groups themselves) are in scope'),
+      }),
+    ])
+    .describe('which users and groups are synced'),
   emailAttribute: z.enum(['email', 'login']).default('email').describe('Okta profile attribute that becomes the TeamViewer e-mail'),
   pageSize: z.number().int().min(1).max(200).default(200).describe('records per Okta page'),
   maxPages: z.number().int().min(1).default(10_000).describe('pages one listing may span before the read is refused as runaway'),
   concurrency: z.number().int().min(1).max(8).default(4).describe('groups read at the same time (Okta limits concurrent calls per org)'),
-  timeout: durationBetween(1000, 10 * 60_000).default(60_000).describe('per request (the token request too), the whole answer included'),
+  timeout: durationBetween(1000, 10 * 60_000)
+    .default(60_000)
+    .describe('per request (the token request too), the whole answer included'),
   rateLimitReservePercent: z
     .number()
     .min(0)
@@ -54,7 +60,9 @@ export const oktaSourceConfigSchema = z.strictObject({
   incremental: z
     .strictObject({
       enabled: z.boolean().default(false).describe('read only changed user attributes between full reads (app scope only)'),
-      fullReadEvery: durationBetween(0, 30 * 86_400_000).default(86_400_000).describe('a full read at least this often (e.g. 24h), to correct any drift'),
+      fullReadEvery: durationBetween(0, 30 * 86_400_000)
+        .default(86_400_000)
+        .describe('a full read at least this often (e.g. 24h), to correct any drift'),
     })
     .default({ enabled: false, fullReadEvery: 86_400_000 }),
   httpsProxy: z.url().optional().describe('proxy for Okta calls; HTTPS_PROXY from the environment is not used'),

@@ -6,14 +6,7 @@ import { mapLimited } from '../../net/limiter.js';
 import { payloadReason } from '../../net/payload.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from '../../net/retry.js';
 import { outsideText } from '../../net/secrets.js';
-import {
-  SourceReadError,
-  type ConnectionCheck,
-  type DirectorySource,
-  type ReadOptions,
-  type SourceDeps,
-  type SourceStateStore,
-} from '../source.js';
+import { SourceReadError, type ConnectionCheck, type DirectorySource, type ReadOptions, type SourceDeps, type SourceStateStore } from '../source.js';
 import { OktaApi, isAbort, type ReadContext } from './client.js';
 import type { OktaSourceConfig } from './config.js';
 import { SNAPSHOT_KEY, WATERMARK_OVERLAP_MS, snapshotSchema, type Snapshot } from './snapshot.js';
@@ -167,11 +160,16 @@ class OktaSource implements DirectorySource {
     // Group member listings carry the whole user, so this scope needs no other user call (and an
     // incremental read would save nothing).
     const groups = await mapLimited(groupIds, this.config.concurrency, (id) =>
-      this.readGroup(id, undefined, (raw) => {
-        const user = this.parseUser(raw, ctx);
-        if (user) users.set(user.id, user);
-        return user?.id;
-      }, ctx),
+      this.readGroup(
+        id,
+        undefined,
+        (raw) => {
+          const user = this.parseUser(raw, ctx);
+          if (user) users.set(user.id, user);
+          return user?.id;
+        },
+        ctx,
+      ),
     );
     return { users, groups };
   }
@@ -310,7 +308,9 @@ class OktaSource implements DirectorySource {
         });
       }
     } else if (signedIn && this.scope.mode === 'groups') {
-      let next = await attempt('users', async () => ((await pageLength('/api/v1/users?limit=1', 'users')) > 0 ? 'read a user' : 'Okta answered, with no users'));
+      let next = await attempt('users', async () =>
+        (await pageLength('/api/v1/users?limit=1', 'users')) > 0 ? 'read a user' : 'Okta answered, with no users',
+      );
       for (const id of this.scope.groupIds) {
         if (!next) break;
         next = await attempt(`group ${id}`, async () => {

@@ -7,16 +7,7 @@ import type { OktaSourceConfig } from './config.js';
  * fields over time, and only the ones named here matter.
  */
 
-export const OKTA_USER_STATUSES = [
-  'STAGED',
-  'PROVISIONED',
-  'ACTIVE',
-  'RECOVERY',
-  'LOCKED_OUT',
-  'PASSWORD_EXPIRED',
-  'SUSPENDED',
-  'DEPROVISIONED',
-] as const;
+export const OKTA_USER_STATUSES = ['STAGED', 'PROVISIONED', 'ACTIVE', 'RECOVERY', 'LOCKED_OUT', 'PASSWORD_EXPIRED', 'SUSPENDED', 'DEPROVISIONED'] as const;
 export type OktaUserStatus = (typeof OKTA_USER_STATUSES)[number];
 
 // Okta sends unset profile attributes as null.

@@ -17,7 +17,6 @@ const USER_SELECT = 'id,userPrincipalName,mail,displayName,givenName,surname,acc
 const ASSIGNMENT_SELECT = 'principalId,principalType,principalDisplayName';
 const SYNC = 'entra-corp';
 
-
 /** A Graph user as /users/{id} and /groups/{id}/members send it. */
 function graphUser(id: string, displayName: string, accountEnabled = true) {
   const [givenName, surname] = displayName.split(' ');
@@ -83,11 +82,18 @@ function mockAssignments(scope: nock.Scope, opts: { secondPage?: 'ok' | 'failing
   scope
     .get(path)
     .query({ $select: ASSIGNMENT_SELECT, $top: '999' })
-    .reply(200, page([assignment('u1', 'User', 'Adele Vance'), assignment('g1', 'Group', 'Sales')], { next: `${GRAPH}${path}?$select=${ASSIGNMENT_SELECT}&$top=999&$skiptoken=A2` }));
+    .reply(
+      200,
+      page([assignment('u1', 'User', 'Adele Vance'), assignment('g1', 'Group', 'Sales')], {
+        next: `${GRAPH}${path}?$select=${ASSIGNMENT_SELECT}&$top=999&$skiptoken=A2`,
+      }),
+    );
   const second = scope.get(path).query({ $select: ASSIGNMENT_SELECT, $top: '999', $skiptoken: 'A2' });
   if (opts.secondPage === 'failing') {
     // Graph's answer under load: a 503 that says when to come back. It never recovers here.
-    second.times(DEFAULT_BACKOFF.attempts).reply(503, { error: { code: 'ServiceUnavailable', message: 'Service is temporarily unavailable' } }, { 'Retry-After': '0' });
+    second
+      .times(DEFAULT_BACKOFF.attempts)
+      .reply(503, { error: { code: 'ServiceUnavailable', message: 'Service is temporarily unavailable' } }, { 'Retry-After': '0' });
   } else {
     second.reply(200, page([assignment('u2', 'User', 'Ben Walters')]));
   }
@@ -99,13 +105,19 @@ function mockSalesMembers(scope: nock.Scope, members: unknown[][]): void {
   members.forEach((value, i) => {
     const query = i === 0 ? { $select: USER_SELECT, $top: '999' } : { $select: USER_SELECT, $top: '999', $skiptoken: `M${i + 1}` };
     const next = i < members.length - 1 ? `${GRAPH}${path}?$select=${USER_SELECT}&$top=999&$skiptoken=M${i + 2}` : undefined;
-    scope.get(path).query(query).reply(200, page(value, next ? { next } : {}));
+    scope
+      .get(path)
+      .query(query)
+      .reply(200, page(value, next ? { next } : {}));
   });
 }
 
 function mockDirectUsers(scope: nock.Scope): void {
   for (const user of [adele, ben]) {
-    scope.get(`/v1.0/users/${user.id}`).query({ $select: USER_SELECT }).reply(200, { '@odata.context': `${GRAPH}/v1.0/$metadata#users/$entity`, ...user });
+    scope
+      .get(`/v1.0/users/${user.id}`)
+      .query({ $select: USER_SELECT })
+      .reply(200, { '@odata.context': `${GRAPH}/v1.0/$metadata#users/$entity`, ...user });
   }
 }
 

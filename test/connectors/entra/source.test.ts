@@ -128,7 +128,10 @@ describe('Entra full read', () => {
       .reply(200, page([assignment('g2', 'Group', 'Ops'), assignment('sp9', 'ServicePrincipal', 'Robot'), assignment('u1', 'User', 'User u1')]))
       .get('/v1.0/groups/g1/members/microsoft.graph.user')
       .query({ $select: USER_SELECT, $top: '999' })
-      .reply(200, page([user('u2'), user('u3')], { next: `${GRAPH}/v1.0/groups/g1/members/microsoft.graph.user?$select=${USER_SELECT}&$top=999&$skiptoken=M2` }))
+      .reply(
+        200,
+        page([user('u2'), user('u3')], { next: `${GRAPH}/v1.0/groups/g1/members/microsoft.graph.user?$select=${USER_SELECT}&$top=999&$skiptoken=M2` }),
+      )
       .get('/v1.0/groups/g1/members/microsoft.graph.user')
       .query({ $select: USER_SELECT, $top: '999', $skiptoken: 'M2' })
       .reply(200, page([user('u4', { accountEnabled: false, preferredLanguage: null })]))
@@ -164,10 +167,7 @@ describe('Entra full read', () => {
   it('reads configured groups, takes mail as the e-mail when asked, and fails on a group that does not exist', async () => {
     const scope = graph();
     mockLatestLinks(scope);
-    scope
-      .get('/v1.0/groups/g1')
-      .query({ $select: 'id,displayName' })
-      .reply(200, { id: 'g1', displayName: 'Engineering' });
+    scope.get('/v1.0/groups/g1').query({ $select: 'id,displayName' }).reply(200, { id: 'g1', displayName: 'Engineering' });
     mockMembers(scope, 'g1', [user('u1'), user('u2', { mail: null })]);
     const read = await sourceOf({ scope: { mode: 'groups', groupIds: ['g1'] }, emailAttribute: 'mail' }).source.read();
     expect(byId(read).u1?.email).toBe('u1.mail@contoso.test');
@@ -180,7 +180,9 @@ describe('Entra full read', () => {
       .get('/v1.0/groups/gone')
       .query(true)
       .reply(404, { error: { code: 'Request_ResourceNotFound', message: "Resource 'gone' does not exist." } });
-    const err = await sourceOf({ scope: { mode: 'groups', groupIds: ['gone'] } }).source.read().catch((e: unknown) => e);
+    const err = await sourceOf({ scope: { mode: 'groups', groupIds: ['gone'] } })
+      .source.read()
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SourceReadError);
     expect((err as Error).message).toMatch(/group gone in scope.groupIds was not found/);
   });
@@ -233,8 +235,14 @@ describe('Entra full read', () => {
     mockLatestLinks(scope);
     mockAssignments(scope, [assignment('g1', 'Group', 'Sales')]);
     const link = (n: number) => `${GRAPH}/v1.0/groups/g1/members/microsoft.graph.user?$select=${USER_SELECT}&$top=999&$skiptoken=P${n}`;
-    scope.get('/v1.0/groups/g1/members/microsoft.graph.user').query({ $select: USER_SELECT, $top: '999' }).reply(200, page([user('u1')], { next: link(2) }));
-    scope.get('/v1.0/groups/g1/members/microsoft.graph.user').query({ $select: USER_SELECT, $top: '999', $skiptoken: 'P2' }).reply(200, page([user('u2')], { next: link(3) }));
+    scope
+      .get('/v1.0/groups/g1/members/microsoft.graph.user')
+      .query({ $select: USER_SELECT, $top: '999' })
+      .reply(200, page([user('u1')], { next: link(2) }));
+    scope
+      .get('/v1.0/groups/g1/members/microsoft.graph.user')
+      .query({ $select: USER_SELECT, $top: '999', $skiptoken: 'P2' })
+      .reply(200, page([user('u2')], { next: link(3) }));
     scope
       .get('/v1.0/groups/g1/members/microsoft.graph.user')
       .query({ $select: USER_SELECT, $top: '999', $skiptoken: 'P3' })
@@ -277,7 +285,9 @@ describe('Entra full read', () => {
     const scope = graph();
     mockLatestLinks(scope);
     scope.get('/v1.0/servicePrincipals/sp1/appRoleAssignedTo').query(true).times(3).reply(429, {}, { 'Retry-After': '0' });
-    const err = await sourceOf().source.read().catch((e: unknown) => e);
+    const err = await sourceOf()
+      .source.read()
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SourceReadError);
     expect((err as SourceReadError).cause).toMatchObject({ failureClass: 'rate-limited', status: 429 });
   });
@@ -286,13 +296,20 @@ describe('Entra full read', () => {
     const capped = graph();
     mockLatestLinks(capped);
     mockAssignments(capped, [assignment('g1', 'Group', 'Sales')]);
-    capped.get('/v1.0/groups/g1/members/microsoft.graph.user').query(true).times(2).reply(200, page([user('u1')], { next: `${GRAPH}/v1.0/groups/g1/members/microsoft.graph.user?$skiptoken=again` }));
+    capped
+      .get('/v1.0/groups/g1/members/microsoft.graph.user')
+      .query(true)
+      .times(2)
+      .reply(200, page([user('u1')], { next: `${GRAPH}/v1.0/groups/g1/members/microsoft.graph.user?$skiptoken=again` }));
     await expect(sourceOf({ maxPages: 2 }).source.read()).rejects.toThrow(/stopped after 2 pages \(maxPages\)/);
 
     const elsewhere = graph();
     mockLatestLinks(elsewhere);
     mockAssignments(elsewhere, [assignment('g1', 'Group', 'Sales')]);
-    elsewhere.get('/v1.0/groups/g1/members/microsoft.graph.user').query(true).reply(200, page([user('u1')], { next: 'https://collector.example/v1.0/steal' }));
+    elsewhere
+      .get('/v1.0/groups/g1/members/microsoft.graph.user')
+      .query(true)
+      .reply(200, page([user('u1')], { next: 'https://collector.example/v1.0/steal' }));
     await expect(sourceOf().source.read()).rejects.toThrow(/link to https:\/\/collector.example.*not following it/);
   });
 });
@@ -317,13 +334,19 @@ describe('Entra incremental read', () => {
     delta
       .get('/v1.0/users/delta')
       .query({ $deltatoken: 'U1' })
-      .reply(200, page([user('u2', { displayName: 'Renamed' }), { id: 'u3', '@removed': { reason: 'deleted' } }], { next: `${GRAPH}/v1.0/users/delta?$skiptoken=US2` }))
+      .reply(
+        200,
+        page([user('u2', { displayName: 'Renamed' }), { id: 'u3', '@removed': { reason: 'deleted' } }], { next: `${GRAPH}/v1.0/users/delta?$skiptoken=US2` }),
+      )
       .get('/v1.0/users/delta')
       .query({ $skiptoken: 'US2' })
       .reply(200, page([user('u99'), user('u5', { accountEnabled: false })], { delta: `${GRAPH}/v1.0/users/delta?$deltatoken=U2` }))
       .get('/v1.0/groups/delta')
       .query({ $deltatoken: 'G1' })
-      .reply(200, page([{ id: 'g1', displayName: 'Sales', 'members@delta': [typed('user', { id: 'u6' })] }], { next: `${GRAPH}/v1.0/groups/delta?$skiptoken=GS2` }))
+      .reply(
+        200,
+        page([{ id: 'g1', displayName: 'Sales', 'members@delta': [typed('user', { id: 'u6' })] }], { next: `${GRAPH}/v1.0/groups/delta?$skiptoken=GS2` }),
+      )
       .get('/v1.0/groups/delta')
       .query({ $skiptoken: 'GS2' })
       .reply(
@@ -369,7 +392,10 @@ describe('Entra incremental read', () => {
     const first = graph();
     mockLatestLinks(first);
     first.get('/v1.0/groups/g1').query(true).reply(200, { id: 'g1', displayName: 'Engineering' });
-    first.get('/v1.0/groups/g1/transitiveMembers').query(true).reply(200, page([typed('user', user('u1')), typed('group', { id: 'g3' }), typed('user', user('u2'))]));
+    first
+      .get('/v1.0/groups/g1/transitiveMembers')
+      .query(true)
+      .reply(200, page([typed('user', user('u1')), typed('group', { id: 'g3' }), typed('user', user('u2'))]));
     const { source } = sourceOf(overrides);
     await source.read();
 
@@ -380,7 +406,10 @@ describe('Entra incremental read', () => {
       .reply(200, page([], { delta: `${GRAPH}/v1.0/users/delta?$deltatoken=U2` }))
       .get('/v1.0/groups/delta')
       .query({ $deltatoken: 'G1' })
-      .reply(200, page([{ id: 'g3', displayName: 'Platform', 'members@delta': [typed('user', { id: 'u7' })] }], { delta: `${GRAPH}/v1.0/groups/delta?$deltatoken=G2` }))
+      .reply(
+        200,
+        page([{ id: 'g3', displayName: 'Platform', 'members@delta': [typed('user', { id: 'u7' })] }], { delta: `${GRAPH}/v1.0/groups/delta?$deltatoken=G2` }),
+      )
       .get('/v1.0/groups/g1/transitiveMembers')
       .query({ $select: USER_SELECT, $top: '999' })
       .reply(200, page([typed('user', user('u1')), typed('group', { id: 'g3' }), typed('user', user('u2')), typed('user', user('u7'))]));
@@ -395,7 +424,10 @@ describe('Entra incremental read', () => {
   ])('falls back to a full read when the delta link has expired (%s)', async (_name, status, body) => {
     const { source } = await fullReadFirst();
     const scope = graph();
-    scope.get('/v1.0/users/delta').query({ $deltatoken: 'U1' }).reply(status, body, { Location: `${GRAPH}/v1.0/users/delta` });
+    scope
+      .get('/v1.0/users/delta')
+      .query({ $deltatoken: 'U1' })
+      .reply(status, body, { Location: `${GRAPH}/v1.0/users/delta` });
     mockLatestLinks(scope, 'U9', 'G9');
     mockAssignments(scope, [assignment('g1', 'Group', 'Sales')]);
     mockMembers(scope, 'g1', [user('u2')]);
@@ -435,7 +467,10 @@ describe('Entra incremental read', () => {
     const scope = graph();
     mockLatestLinks(scope);
     mockAssignments(scope, [assignment('g1', 'Group', 'Sales')]);
-    scope.get('/v1.0/groups/g1/transitiveMembers').query(true).reply(200, page([typed('user', user('u2'))]));
+    scope
+      .get('/v1.0/groups/g1/transitiveMembers')
+      .query(true)
+      .reply(200, page([typed('user', user('u2'))]));
     await widened.read();
     expect(scope.isDone()).toBe(true);
   });
@@ -447,7 +482,11 @@ describe('Entra group lookup', () => {
     error: {
       code: 'Request_ResourceNotFound',
       message: `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`,
-      innerError: { date: '2026-10-01T10:00:00', 'request-id': 'b1f0c7a2-4d1e-4c1a-9b6e-2f6d1e0a9c11', 'client-request-id': 'b1f0c7a2-4d1e-4c1a-9b6e-2f6d1e0a9c11' },
+      innerError: {
+        date: '2026-10-01T10:00:00',
+        'request-id': 'b1f0c7a2-4d1e-4c1a-9b6e-2f6d1e0a9c11',
+        'client-request-id': 'b1f0c7a2-4d1e-4c1a-9b6e-2f6d1e0a9c11',
+      },
     },
   });
 
@@ -567,8 +606,10 @@ describe('Entra sign-in', () => {
 
   it('gets a token with client credentials and sends it to Graph, also in a national cloud', async () => {
     const login = nock(LOGIN)
-      .post('/tid/oauth2/v2.0/token', (body: Record<string, string>) =>
-        body.grant_type === 'client_credentials' && body.client_id === 'cid' && body.client_secret === SECRET && body.scope === `${GRAPH}/.default`,
+      .post(
+        '/tid/oauth2/v2.0/token',
+        (body: Record<string, string>) =>
+          body.grant_type === 'client_credentials' && body.client_id === 'cid' && body.client_secret === SECRET && body.scope === `${GRAPH}/.default`,
       )
       .query(true)
       .reply(200, tokenReply);
@@ -584,10 +625,7 @@ describe('Entra sign-in', () => {
       .reply(200, tokenReply);
     const usApi = nock('https://graph.microsoft.us').matchHeader('authorization', 'Bearer aad-token').get('/v1.0/users').query(true).reply(200, page([]));
     usApi.get('/v1.0/servicePrincipals/sp1/appRoleAssignedTo').query(true).reply(200, page([]));
-    const us = sourceOf(
-      { graphBaseUrl: 'https://graph.microsoft.us', authorityHost: 'https://login.microsoftonline.us' },
-      { credential: undefined },
-    ).source;
+    const us = sourceOf({ graphBaseUrl: 'https://graph.microsoft.us', authorityHost: 'https://login.microsoftonline.us' }, { credential: undefined }).source;
     expect((await us.check()).ok).toBe(true);
     expect(usLogin.isDone() && usApi.isDone()).toBe(true);
   });
@@ -597,8 +635,12 @@ describe('Entra sign-in', () => {
     const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     const certPem = `-----BEGIN CERTIFICATE-----\n${randomBytes(256).toString('base64')}\n-----END CERTIFICATE-----`;
     const login = nock(LOGIN)
-      .post('/tid/oauth2/v2.0/token', (body: Record<string, string>) =>
-        body.client_assertion_type === 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' && /^ey/.test(body.client_assertion ?? '') && !('client_secret' in body),
+      .post(
+        '/tid/oauth2/v2.0/token',
+        (body: Record<string, string>) =>
+          body.client_assertion_type === 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' &&
+          /^ey/.test(body.client_assertion ?? '') &&
+          !('client_secret' in body),
       )
       .query(true)
       .reply(200, tokenReply);
@@ -617,7 +659,9 @@ describe('Entra sign-in', () => {
       .post('/tid/oauth2/v2.0/token')
       .query(true)
       .reply(401, { error: 'invalid_client', error_description: `AADSTS7000215: Invalid client secret provided (${SECRET}).`, error_codes: [7000215] });
-    const err = await sourceOf({}, { credential: undefined }).source.read().catch((e: unknown) => e);
+    const err = await sourceOf({}, { credential: undefined })
+      .source.read()
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SourceReadError);
     const readError = err as SourceReadError;
     expect(readError.message).toMatch(/signing in to Entra tenant tid as app cid failed: .*AADSTS7000215/);
@@ -626,7 +670,10 @@ describe('Entra sign-in', () => {
       expect(text).not.toContain(SECRET);
     }
 
-    nock(LOGIN).post('/tid/oauth2/v2.0/token').query(true).reply(401, { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.' });
+    nock(LOGIN)
+      .post('/tid/oauth2/v2.0/token')
+      .query(true)
+      .reply(401, { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.' });
     const result = await sourceOf({}, { credential: undefined }).source.check();
     expect(result.ok).toBe(false);
     expect(result.checks).toEqual([{ name: 'sign in', ok: false, detail: expect.stringMatching(/AADSTS7000215.*Check tenantId, clientId/) }]);
@@ -695,7 +742,9 @@ describe('Entra sign-in at an authority Microsoft does not know', () => {
       .catch((e: unknown) => e);
 
     expect(err).toBeInstanceOf(SourceReadError);
-    expect((err as Error).message).toMatch(/Microsoft's instance discovery does not know the authority https:\/\/login\.rehearsal\.test: set disableInstanceDiscovery: true .* or fix authorityHost/);
+    expect((err as Error).message).toMatch(
+      /Microsoft's instance discovery does not know the authority https:\/\/login\.rehearsal\.test: set disableInstanceDiscovery: true .* or fix authorityHost/,
+    );
     expect((err as SourceReadError).cause).toMatchObject({ failureClass: 'invalid' });
     // Not retried: one sign-in attempt asked Microsoft once, and the authority itself was never used.
     expect(asked).toBe(1);
@@ -721,10 +770,14 @@ describe('Entra transport: secrets, redirects and bounded waits', () => {
       .query(true)
       .reply(401, { error: { code: 'InvalidAuthenticationToken', message: `Access token validation failure. ${echo}` } });
 
-    const err = await sourceOf({}, { credential: undefined, log }).source.read().catch((e: unknown) => e);
+    const err = await sourceOf({}, { credential: undefined, log })
+      .source.read()
+      .catch((e: unknown) => e);
 
     expect(err).toBeInstanceOf(SourceReadError);
-    expect((err as Error).message).toMatch(/Graph refused the token \(HTTP 401 InvalidAuthenticationToken: Access token validation failure\. Authorization: Bearer \[REDACTED\]/);
+    expect((err as Error).message).toMatch(
+      /Graph refused the token \(HTTP 401 InvalidAuthenticationToken: Access token validation failure\. Authorization: Bearer \[REDACTED\]/,
+    );
     expect(lines.some((l) => l.includes('retrying') && l.includes('[REDACTED]'))).toBe(true);
     expectNoLeak(ACCESS_TOKEN, err, (err as SourceReadError).cause, lines.join('\n'));
     expectNoLeak(SECRET, err, (err as SourceReadError).cause, lines.join('\n'));
@@ -733,18 +786,24 @@ describe('Entra transport: secrets, redirects and bounded waits', () => {
   it('sends the Graph token to no other host: a redirect fails the read', async () => {
     const collector = nock('https://collector.example').get(/.*/).reply(200, page([]));
     graph().get('/v1.0/users/delta').query(true).reply(302, '', { location: 'https://collector.example/v1.0/users/delta' });
-    const err = await sourceOf().source.read().catch((e: unknown) => e);
+    const err = await sourceOf()
+      .source.read()
+      .catch((e: unknown) => e);
 
     expect(collector.isDone()).toBe(false);
     expect(err).toBeInstanceOf(SourceReadError);
-    expect((err as Error).message).toMatch(/Graph answered GET \/v1\.0\/users\/delta with a redirect \(HTTP 302\) to https:\/\/collector\.example; tvsync sends credentials only to the configured host/);
+    expect((err as Error).message).toMatch(
+      /Graph answered GET \/v1\.0\/users\/delta with a redirect \(HTTP 302\) to https:\/\/collector\.example; tvsync sends credentials only to the configured host/,
+    );
     expect((err as SourceReadError).cause).toMatchObject({ failureClass: 'invalid' });
   });
 
   it('sends the client secret to no other host: a redirect of the token request fails the sign-in', async () => {
     const collector = nock('https://collector.example').post(/.*/).query(true).reply(200, tokenReply);
     login().reply(307, '', { location: 'https://collector.example/tid/oauth2/v2.0/token' });
-    const err = await sourceOf({}, { credential: undefined }).source.read().catch((e: unknown) => e);
+    const err = await sourceOf({}, { credential: undefined })
+      .source.read()
+      .catch((e: unknown) => e);
 
     expect(collector.isDone()).toBe(false);
     expect(err).toBeInstanceOf(SourceReadError);
@@ -762,25 +821,39 @@ describe('Entra transport: secrets, redirects and bounded waits', () => {
         tokenRequests++;
         return [429, { error: 'temporarily_unavailable' }, { 'Retry-After': '999999' }];
       });
-    const signIn = await sourceOf({}, { credential: undefined }).source.read().catch((e: unknown) => e);
+    const signIn = await sourceOf({}, { credential: undefined })
+      .source.read()
+      .catch((e: unknown) => e);
     expect(signIn).toBeInstanceOf(SourceReadError);
     expect((signIn as Error).message).toMatch(/throttled \(HTTP 429\): The Entra sign-in endpoint asks to wait 11\.6 days/);
     expect(tokenRequests).toBe(1);
 
-    graph().get('/v1.0/users/delta').query(true).reply(429, { error: { code: 'TooManyRequests', message: 'slow down' } }, { 'Retry-After': '999999' });
-    const api = await sourceOf().source.read().catch((e: unknown) => e);
+    graph()
+      .get('/v1.0/users/delta')
+      .query(true)
+      .reply(429, { error: { code: 'TooManyRequests', message: 'slow down' } }, { 'Retry-After': '999999' });
+    const api = await sourceOf()
+      .source.read()
+      .catch((e: unknown) => e);
     expect((api as Error).message).toMatch(/Graph is throttling \(HTTP 429 TooManyRequests: slow down\): Graph asks to wait 11\.6 days/);
     expect((api as SourceReadError).cause).toMatchObject({ failureClass: 'rate-limited', retryAfterMs: 999_999_000 });
   }, 10_000);
 
   it('gives each sign-in request a deadline, and refuses a Graph answer larger than it reads', async () => {
     login().times(3).delay(5000).reply(200, tokenReply);
-    const slow = await sourceOf({ timeout: 1000 }, { credential: undefined }).source.read().catch((e: unknown) => e);
+    const slow = await sourceOf({ timeout: 1000 }, { credential: undefined })
+      .source.read()
+      .catch((e: unknown) => e);
     expect(slow).toBeInstanceOf(SourceReadError);
-    expect((slow as Error).message).toMatch(/signing in to Entra tenant tid as app cid failed: the sign-in endpoint did not answer within 1 second \(timeout\)/);
+    expect((slow as Error).message).toMatch(
+      /signing in to Entra tenant tid as app cid failed: the sign-in endpoint did not answer within 1 second \(timeout\)/,
+    );
     expect((slow as SourceReadError).cause).toMatchObject({ failureClass: 'transient' });
 
-    graph().get('/v1.0/users/delta').query(true).reply(200, Buffer.alloc(33 * 1024 * 1024, 0x20), { 'content-type': 'application/json' });
+    graph()
+      .get('/v1.0/users/delta')
+      .query(true)
+      .reply(200, Buffer.alloc(33 * 1024 * 1024, 0x20), { 'content-type': 'application/json' });
     await expect(sourceOf().source.read()).rejects.toThrow(/Graph answered GET \/v1\.0\/users\/delta with more than 32 MiB; not read/);
   }, 20_000);
 
@@ -789,7 +862,9 @@ describe('Entra transport: secrets, redirects and bounded waits', () => {
     // Real sockets: nock's stand-ins do not behave like a slow server.
     nock.restore();
     try {
-      const err = await sourceOf({ graphBaseUrl: server.origin, timeout: 1000 }).source.read().catch((e: unknown) => e);
+      const err = await sourceOf({ graphBaseUrl: server.origin, timeout: 1000 })
+        .source.read()
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(SourceReadError);
       expect((err as Error).message).toMatch(/Graph did not answer within 1 second \(timeout\)/);
       expect(server.requests).toHaveLength(3);

@@ -18,16 +18,24 @@ import { computePlan } from '../../../src/plan/diff.js';
 const USERS_HEADER = 'id,email,displayName\n';
 const userLine = (i: number) => `u${i},user${i}@corp.example,User ${i}\n`;
 const usersCsv = (n: number) => USERS_HEADER + Array.from({ length: n }, (_, i) => userLine(i + 1)).join('');
-const usersJson = (n: number) => `${JSON.stringify(Array.from({ length: n }, (_, i) => ({ id: `u${i + 1}`, email: `user${i + 1}@corp.example` })), null, 1)}\n`;
+const usersJson = (n: number) =>
+  `${JSON.stringify(
+    Array.from({ length: n }, (_, i) => ({ id: `u${i + 1}`, email: `user${i + 1}@corp.example` })),
+    null,
+    1,
+  )}\n`;
 const GROUPS = 'id,name\ng1,Support\ng2,Sales\n';
 const membershipsCsv = (n: number) => `groupId,userId\n${Array.from({ length: n }, (_, i) => `g${(i % 2) + 1},u${i + 1}\n`).join('')}`;
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
-const dataRecords = (name: string, text: string) => (name.endsWith('.json') ? (JSON.parse(text) as unknown[]).length : text.split('\n').filter((l) => l.trim() !== '').length - 1);
+const dataRecords = (name: string, text: string) =>
+  name.endsWith('.json') ? (JSON.parse(text) as unknown[]).length : text.split('\n').filter((l) => l.trim() !== '').length - 1;
 
 /** The manifest an honest exporter writes for these files: records and sha256 of each. */
 function manifestFor(files: Record<string, string>): string {
-  return JSON.stringify({ files: Object.fromEntries(Object.entries(files).map(([name, text]) => [name, { records: dataRecords(name, text), sha256: sha256(text) }])) });
+  return JSON.stringify({
+    files: Object.fromEntries(Object.entries(files).map(([name, text]) => [name, { records: dataRecords(name, text), sha256: sha256(text) }])),
+  });
 }
 
 const dirs: string[] = [];
@@ -100,7 +108,10 @@ describe('an export cut short', () => {
     const cutGroup = await source(dirWith({ 'users.csv': usersCsv(4), 'groups.csv': groups, 'memberships.csv': 'groupId,userId\ng1,u1\ng22,u2\n' })).read();
     expect(cutGroup.complete).toBe(false);
     expect(cutGroup.groups).toEqual([{ id: 'g1', name: 'Support', memberIds: ['u1'] }]);
-    expect(cutGroup.issues.map((i) => [i.kind, i.objectId])).toEqual([['group', 'g2'], ['membership', 'g22']]);
+    expect(cutGroup.issues.map((i) => [i.kind, i.objectId])).toEqual([
+      ['group', 'g2'],
+      ['membership', 'g22'],
+    ]);
   });
 
   it('a truncated memberships file fails the read against the manifest, instead of stripping members', async () => {
@@ -132,8 +143,12 @@ describe('an export cut short', () => {
 
   it('refuses a manifest that is not JSON, or lists a file with neither count nor checksum', async () => {
     const users = usersCsv(3);
-    await expect(source(dirWith({ 'users.csv': users, 'manifest.json': '{"files": {"users.csv": {"records": 3}' })).read()).rejects.toThrow(/manifest\.json is not valid JSON/);
-    await expect(source(dirWith({ 'users.csv': users, 'manifest.json': '{"files": {"users.csv": {}}}' })).read()).rejects.toThrow(/manifest\.json: files\.users\.csv: give records, sha256 or both/);
+    await expect(source(dirWith({ 'users.csv': users, 'manifest.json': '{"files": {"users.csv": {"records": 3}' })).read()).rejects.toThrow(
+      /manifest\.json is not valid JSON/,
+    );
+    await expect(source(dirWith({ 'users.csv': users, 'manifest.json': '{"files": {"users.csv": {}}}' })).read()).rejects.toThrow(
+      /manifest\.json: files\.users\.csv: give records, sha256 or both/,
+    );
   });
 
   it('manifest: required fails the read of an export without one', async () => {
@@ -149,7 +164,9 @@ describe('an export cut short', () => {
     const whole = { 'users.json': usersJson(30), 'groups.json': '[]\n' };
     await expect(source(dirWith({ ...whole, 'users.json': usersJson(25), 'manifest.json': manifestFor(whole) })).read()).rejects.toThrow(/users\.json/);
     const countsOnly = JSON.stringify({ files: { 'users.json': { records: 30 }, 'groups.json': { records: 0 } } });
-    await expect(source(dirWith({ ...whole, 'users.json': usersJson(25), 'manifest.json': countsOnly })).read()).rejects.toThrow(/users\.json holds 25 records, manifest\.json says 30/);
+    await expect(source(dirWith({ ...whole, 'users.json': usersJson(25), 'manifest.json': countsOnly })).read()).rejects.toThrow(
+      /users\.json holds 25 records, manifest\.json says 30/,
+    );
   });
 
   it('JSON: a users.json cut inside a record fails the read', async () => {
@@ -177,7 +194,9 @@ describe('groups', () => {
 
   it('a memberships file without a groups file fails the read', async () => {
     const files = { 'users.csv': usersCsv(3), 'memberships.csv': membershipsCsv(2) };
-    await expect(source(dirWith({ ...files, 'manifest.json': manifestFor(files) })).read()).rejects.toThrow(/memberships name group g1, which is not in the groups file/);
+    await expect(source(dirWith({ ...files, 'manifest.json': manifestFor(files) })).read()).rejects.toThrow(
+      /memberships name group g1, which is not in the groups file/,
+    );
   });
 });
 
@@ -189,7 +208,10 @@ describe('a whole export', () => {
     expect(read.incompleteReason).toBeUndefined();
     expect(read.groupsComplete).toBeUndefined();
     expect(read.users).toHaveLength(30);
-    expect(read.groups.map((g) => [g.id, g.memberIds.length])).toEqual([['g1', 15], ['g2', 15]]);
+    expect(read.groups.map((g) => [g.id, g.memberIds.length])).toEqual([
+      ['g1', 15],
+      ['g2', 15],
+    ]);
     expect(read.issues).toEqual([]);
   });
 
@@ -213,10 +235,21 @@ describe('a whole export', () => {
   it('check() reports how the export was found: stable, manifest matched or missing', async () => {
     const files = { 'users.csv': usersCsv(3), 'groups.csv': GROUPS };
     const matched = await source(dirWith({ ...files, 'manifest.json': manifestFor(files) }), { settle: 20 }).check();
-    expect(matched).toEqual({ ok: true, checks: [{ name: 'read export', ok: true, detail: expect.stringMatching(/3 users, 2 groups in .*; files unchanged for 20ms and while read; manifest\.json matches users\.csv, groups\.csv/) }] });
+    expect(matched).toEqual({
+      ok: true,
+      checks: [
+        {
+          name: 'read export',
+          ok: true,
+          detail: expect.stringMatching(/3 users, 2 groups in .*; files unchanged for 20ms and while read; manifest\.json matches users\.csv, groups\.csv/),
+        },
+      ],
+    });
     const without = await source(dirWith({ 'users.csv': usersCsv(3) })).check();
     expect(without.ok).toBe(true);
-    expect(without.checks[0]?.detail).toMatch(/no manifest\.json: the export cannot be shown to be whole, so nothing is deactivated or removed.*; no groups file: groups and their members are left alone/);
+    expect(without.checks[0]?.detail).toMatch(
+      /no manifest\.json: the export cannot be shown to be whole, so nothing is deactivated or removed.*; no groups file: groups and their members are left alone/,
+    );
     const required = await source(dirWith({ 'users.csv': usersCsv(3) }), { manifest: 'required' }).check();
     expect(required).toMatchObject({ ok: false, checks: [{ detail: expect.stringContaining('manifest: required') }] });
   });
@@ -261,7 +294,11 @@ describe('an export rewritten while tvsync reads it', () => {
     timers.push(timer);
     const read = source(dir, { settle: 60 }).read();
     await expect(read).rejects.toThrow(SourceReadError);
-    await expect(read).rejects.toThrow(new RegExp(`${join(dir, 'users.csv').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} kept changing while tvsync read it .*write each file under a temporary name`));
+    await expect(read).rejects.toThrow(
+      new RegExp(
+        `${join(dir, 'users.csv').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} kept changing while tvsync read it .*write each file under a temporary name`,
+      ),
+    );
   });
 
   it('an export replaced file by file during the settle time is read again, once whole', async () => {
@@ -287,7 +324,9 @@ describe('config', () => {
   it('defaults to manifest: optional and a 2s settle time, and refuses an absurd one', () => {
     expect(fileSourceConfigSchema.parse({ type: 'file', path: '.' })).toEqual({ type: 'file', path: '.', manifest: 'optional', settle: 2000 });
     expect(fileSourceConfigSchema.parse({ type: 'file', path: '.', manifest: 'required', settle: '0s' })).toMatchObject({ manifest: 'required', settle: 0 });
-    expect(fileSourceConfigSchema.safeParse({ type: 'file', path: '.', settle: '10m' }).error?.issues[0]?.message).toBe('expected a duration of at most 1m, not 10m');
+    expect(fileSourceConfigSchema.safeParse({ type: 'file', path: '.', settle: '10m' }).error?.issues[0]?.message).toBe(
+      'expected a duration of at most 1m, not 10m',
+    );
   });
 });
 
@@ -295,7 +334,13 @@ describe('the plan from an export cut short', () => {
   it('plans no deactivation for the users cut off, though 5 of 30 is under the threshold', async () => {
     const read = await source(dirWith({ 'users.csv': usersCsv(25), 'groups.csv': GROUPS })).read();
     const all = Array.from({ length: 30 }, (_, i) => i + 1);
-    const teamviewer: TvUser[] = all.map((i) => ({ id: `tv${i}`, userName: `user${i}@corp.example`, email: `user${i}@corp.example`, displayName: `User ${i}`, active: true }));
+    const teamviewer: TvUser[] = all.map((i) => ({
+      id: `tv${i}`,
+      userName: `user${i}@corp.example`,
+      email: `user${i}@corp.example`,
+      displayName: `User ${i}`,
+      active: true,
+    }));
     const plan = computePlan({
       directory: read,
       teamviewer,
@@ -306,6 +351,11 @@ describe('the plan from an export cut short', () => {
     });
     expect(plan.operations.filter((op) => op.kind === 'deactivateUser')).toEqual([]);
     expect(plan.deactivationsBlocked).toMatchObject({ reason: 'source-read-incomplete', message: expect.stringContaining('no manifest.json') });
-    expect(plan.skipped.filter((s) => s.reason === 'source-read-incomplete').map((s) => s.email).sort()).toEqual(['user26@corp.example', 'user27@corp.example', 'user28@corp.example', 'user29@corp.example', 'user30@corp.example']);
+    expect(
+      plan.skipped
+        .filter((s) => s.reason === 'source-read-incomplete')
+        .map((s) => s.email)
+        .sort(),
+    ).toEqual(['user26@corp.example', 'user27@corp.example', 'user28@corp.example', 'user29@corp.example', 'user30@corp.example']);
   });
 });

@@ -14,7 +14,6 @@ const KEY = 'jc-cycle-key-8d41f0a2c9e3';
 const APP = '6a00000000000000000c0c01';
 const SYNC = 'jumpcloud-corp';
 
-
 const uid = (n: number) => `5f${n.toString(16).padStart(22, '0')}`;
 const GROUP = { id: `64${'1'.padStart(22, '0')}`, type: 'user_group' };
 const app = { id: APP, type: 'application' };
@@ -41,7 +40,12 @@ function systemUser(n: number) {
 type Node = { id: string; type: string };
 const edge = (from: Node, to: Node) => ({ from: { ...from, attributes: null }, to: { ...to, attributes: null }, attributes: null });
 /** A GraphObjectWithPaths: the chain of edges from the application to the object. */
-const reached = (id: string, type: string, chain: Node[]) => ({ id, type, compiledAttributes: {}, paths: [chain.slice(1).map((to, i) => edge(chain[i] ?? app, to))] });
+const reached = (id: string, type: string, chain: Node[]) => ({
+  id,
+  type,
+  compiledAttributes: {},
+  paths: [chain.slice(1).map((to, i) => edge(chain[i] ?? app, to))],
+});
 const member = (id: string) => ({ to: { id, type: 'user', attributes: null }, attributes: null });
 
 const jc = () => nock(HOST, { reqheaders: { 'x-api-key': KEY } });
@@ -83,7 +87,11 @@ function mockRead(unbound: number[] = []): nock.Scope {
     scope
       .get(`/api/v2/usergroups/${GROUP.id}/members`)
       .query(pageOf(skip))
-      .reply(200, members.slice(skip, skip + 100).map((n) => member(uid(n))), total(members.length));
+      .reply(
+        200,
+        members.slice(skip, skip + 100).map((n) => member(uid(n))),
+        total(members.length),
+      );
     scope
       .get('/api/systemusers')
       .query({ ...pageOf(skip), sort: '_id', fields: SYSTEM_USER_FIELDS })
@@ -92,7 +100,14 @@ function mockRead(unbound: number[] = []): nock.Scope {
   scope
     .get('/api/v2/usergroups')
     .query({ ...pageOf(0), fields: 'id name' })
-    .reply(200, [{ id: GROUP.id, name: 'TeamViewer Users', type: 'user_group' }, { id: `64${'2'.padStart(22, '0')}`, name: 'Contractors', type: 'user_group' }], total(2));
+    .reply(
+      200,
+      [
+        { id: GROUP.id, name: 'TeamViewer Users', type: 'user_group' },
+        { id: `64${'2'.padStart(22, '0')}`, name: 'Contractors', type: 'user_group' },
+      ],
+      total(2),
+    );
   return scope;
 }
 
@@ -140,7 +155,12 @@ describe('a sync cycle with JumpCloud as the source', () => {
     const third = await runCycle(daemon, SYNC);
     expect(third.outcome).toBe('succeeded');
     expect(unboundRead.isDone()).toBe(true);
-    expect(third.operations).toMatchObject({ createUser: NONE, updateUser: NONE, reactivateUser: NONE, deactivateUser: { planned: 1, applied: 1, failed: 0, cancelled: 0 } });
+    expect(third.operations).toMatchObject({
+      createUser: NONE,
+      updateUser: NONE,
+      reactivateUser: NONE,
+      deactivateUser: { planned: 1, applied: 1, failed: 0, cancelled: 0 },
+    });
     expect(userWrites(tv.emulator)).toEqual({ create: 0, patch: 1, put: 0 });
     expect(provisioned(tv.emulator)).toEqual(expectedUsers([108]));
   });
@@ -154,10 +174,7 @@ describe('a sync cycle with JumpCloud as the source', () => {
     tv.emulator.resetStats();
     // Asked for alongside the users; whether it is answered before the failure does not matter.
     mockBoundGroups(jc());
-    const firstPage = jc()
-      .get(`/api/v2/applications/${APP}/users`)
-      .query(pageOf(0))
-      .reply(200, scopeIds().slice(0, 100).map(appUser), total(110));
+    const firstPage = jc().get(`/api/v2/applications/${APP}/users`).query(pageOf(0)).reply(200, scopeIds().slice(0, 100).map(appUser), total(110));
     // JumpCloud overloaded: a 503 asking to retry at once, on every attempt.
     const failing = jc()
       .get(`/api/v2/applications/${APP}/users`)
@@ -168,7 +185,10 @@ describe('a sync cycle with JumpCloud as the source', () => {
     const second = await runCycle(daemon, SYNC);
     expect(firstPage.isDone() && failing.isDone()).toBe(true);
     expect(second.outcome).toBe('failed');
-    expect(second.failure).toMatchObject({ failureClass: 'source-read', message: expect.stringMatching(/nothing was deactivated.*applications\/.*\/users was throttled \(HTTP 503\)/) });
+    expect(second.failure).toMatchObject({
+      failureClass: 'source-read',
+      message: expect.stringMatching(/nothing was deactivated.*applications\/.*\/users was throttled \(HTTP 503\)/),
+    });
     expect(Object.values(second.operations).every((c) => c.planned === 0)).toBe(true);
     expect(tv.emulator.stats.writes).toBe(0);
     expect(provisioned(tv.emulator)).toEqual(expectedUsers());

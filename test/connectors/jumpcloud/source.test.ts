@@ -132,7 +132,14 @@ describe('jumpcloud read', () => {
       .reply(200, g1Members.slice(200), v2(202))
       .get('/api/v2/usergroups')
       .query({ ...page(100, 0), fields: 'id name' })
-      .reply(200, [{ id: g1.id, name: 'TeamViewer Users', type: 'user_group' }, { id: gid(9), name: 'Other', type: 'user_group' }], v2(2));
+      .reply(
+        200,
+        [
+          { id: g1.id, name: 'TeamViewer Users', type: 'user_group' },
+          { id: gid(9), name: 'Other', type: 'user_group' },
+        ],
+        v2(2),
+      );
     for (const skip of [0, 100, 200]) {
       api
         .get('/api/systemusers')
@@ -140,7 +147,10 @@ describe('jumpcloud read', () => {
         .reply(200, { totalCount: 300, results: directory.slice(skip, skip + 100) });
     }
     // A member deleted between the membership read and the attribute read.
-    api.get(`/api/systemusers/${uid(999)}`).query({ fields: SYSTEM_USER_FIELDS }).reply(404, { message: 'Not found' });
+    api
+      .get(`/api/systemusers/${uid(999)}`)
+      .query({ fields: SYSTEM_USER_FIELDS })
+      .reply(404, { message: 'Not found' });
 
     const read = await source(WITH_DIRECT).read();
 
@@ -151,7 +161,14 @@ describe('jumpcloud read', () => {
     // reaches only through the nested group are not members of a bound group.
     expect(read.users).toHaveLength(201);
     const byId = new Map(read.users.map((u) => [u.id, u]));
-    expect(byId.get(uid(0))).toEqual({ id: uid(0), email: 'User0@Example.test', displayName: 'First0 Last0', givenName: 'First0', familyName: 'Last0', active: true });
+    expect(byId.get(uid(0))).toEqual({
+      id: uid(0),
+      email: 'User0@Example.test',
+      displayName: 'First0 Last0',
+      givenName: 'First0',
+      familyName: 'Last0',
+      active: true,
+    });
     expect([3, 4, 5, 6, 7].map((n) => byId.get(uid(n))?.active)).toEqual([false, false, false, false, true]);
     expect(byId.get(uid(8))).toEqual({ id: uid(8), email: 'User8@Example.test', givenName: 'First8', active: true });
     // Bound directly, in no group: a user of its own.
@@ -200,22 +217,26 @@ describe('jumpcloud read', () => {
 
   it('reads listed groups with nested members, fetching users by id when the scope is small against the directory', async () => {
     const [ga, gb, gn] = [gid(10), gid(11), gid(12)];
-    const [a, b, n] = [{ id: ga, type: 'user_group' }, { id: gb, type: 'user_group' }, { id: gn, type: 'user_group' }];
+    const [a, b, n] = [
+      { id: ga, type: 'user_group' },
+      { id: gb, type: 'user_group' },
+      { id: gn, type: 'user_group' },
+    ];
     const user = (i: number) => ({ id: uid(i), type: 'user' });
     const api = jc({ org: false })
       .get(`/api/v2/usergroups/${ga}/membership`)
       .query(page(100, 0))
-      .reply(
-        200,
-        [reached(uid(1), 'user', [a, user(1)]), reached(uid(2), 'user', [a, n, user(2)]), reached(gn, 'user_group', [a, n])],
-        v2(3),
-      )
+      .reply(200, [reached(uid(1), 'user', [a, user(1)]), reached(uid(2), 'user', [a, n, user(2)]), reached(gn, 'user_group', [a, n])], v2(3))
       .get(`/api/v2/usergroups/${gb}/membership`)
       .query(page(100, 0))
       .reply(200, [reached(uid(2), 'user', [b, user(2)]), reached(uid(3), 'user', [b, user(3)])], v2(2))
       .get('/api/v2/usergroups')
       .query({ ...page(100, 0), fields: 'id name' })
-      .reply(200, Array.from({ length: 100 }, (_, n) => ({ id: gid(1000 + n), name: `G${n}` })), v2(5000))
+      .reply(
+        200,
+        Array.from({ length: 100 }, (_, n) => ({ id: gid(1000 + n), name: `G${n}` })),
+        v2(5000),
+      )
       .get(`/api/v2/usergroups/${ga}`)
       .reply(200, { id: ga, name: 'Support', type: 'user_group', membershipMethod: 'STATIC' })
       .get(`/api/v2/usergroups/${gb}`)
@@ -281,19 +302,22 @@ describe('jumpcloud read', () => {
 
   it('fails the whole read when page 3 of 5 keeps failing', async () => {
     const appUsers = Array.from({ length: 500 }, (_, n) => reached(uid(n), 'user', [app, { id: uid(n), type: 'user' }]));
-    const api = jc()
-      .get(`/api/v2/applications/${APP}/usergroups`)
-      .query(page(100, 0))
-      .reply(200, [], v2(0));
+    const api = jc().get(`/api/v2/applications/${APP}/usergroups`).query(page(100, 0)).reply(200, [], v2(0));
     for (const skip of [0, 100, 300, 400]) {
-      api.get(`/api/v2/applications/${APP}/users`).query(page(100, skip)).optionally(skip > 200).reply(200, appUsers.slice(skip, skip + 100), v2(500));
+      api
+        .get(`/api/v2/applications/${APP}/users`)
+        .query(page(100, skip))
+        .optionally(skip > 200)
+        .reply(200, appUsers.slice(skip, skip + 100), v2(500));
     }
     api.get(`/api/v2/applications/${APP}/users`).query(page(100, 200)).times(FAST.attempts).reply(503, 'Service Unavailable');
 
-    const outcome = await source(WITH_DIRECT).read().then(
-      () => 'resolved',
-      (err: unknown) => err,
-    );
+    const outcome = await source(WITH_DIRECT)
+      .read()
+      .then(
+        () => 'resolved',
+        (err: unknown) => err,
+      );
 
     expect(outcome).toBeInstanceOf(SourceReadError);
     expect((outcome as SourceReadError).message).toMatch(/GET \/v2\/applications\/\w+\/users failed with HTTP 503/);
@@ -340,7 +364,11 @@ describe('jumpcloud read', () => {
     jc()
       .get(`/api/v2/applications/${APP}/users`)
       .query(page(100, 0))
-      .reply(200, Array.from({ length: 100 }, (_, n) => reached(uid(n), 'user', [app, { id: uid(n), type: 'user' }])), v2(1000))
+      .reply(
+        200,
+        Array.from({ length: 100 }, (_, n) => reached(uid(n), 'user', [app, { id: uid(n), type: 'user' }])),
+        v2(1000),
+      )
       .get(`/api/v2/applications/${APP}/usergroups`)
       .query(true)
       .optionally()
@@ -400,9 +428,13 @@ describe('jumpcloud read', () => {
       .query(true)
       .optionally()
       .reply(401, {});
-    const refused = await source().read().catch((err: unknown) => err);
+    const refused = await source()
+      .read()
+      .catch((err: unknown) => err);
     // Unmocked host: nock refuses the connection, as an unreachable server would.
-    const unreachable = await source({ baseUrl: 'http://127.0.0.1:9/api' }).read().catch((err: unknown) => err);
+    const unreachable = await source({ baseUrl: 'http://127.0.0.1:9/api' })
+      .read()
+      .catch((err: unknown) => err);
 
     expect(refused).toBeInstanceOf(SourceReadError);
     expect((refused as SourceReadError).message).toMatch(/HTTP 401.*check apiKey/);
@@ -521,7 +553,9 @@ describe('jumpcloud transport: secrets, redirects and bounded waits', () => {
       .query(true)
       .optionally()
       .reply(400, { message: echo });
-    const err = await source(groupsScope, log).read().catch((e: unknown) => e);
+    const err = await source(groupsScope, log)
+      .read()
+      .catch((e: unknown) => e);
 
     expect(err).toBeInstanceOf(SourceReadError);
     // What JumpCloud said is kept, with the key taken out.
@@ -540,7 +574,9 @@ describe('jumpcloud transport: secrets, redirects and bounded waits', () => {
       .query(true)
       .optionally()
       .reply(307, '', { location: 'https://collector.example/api/v2/usergroups' });
-    const err = await source(groupsScope).read().catch((e: unknown) => e);
+    const err = await source(groupsScope)
+      .read()
+      .catch((e: unknown) => e);
 
     expect(collector.isDone()).toBe(false);
     expect(err).toBeInstanceOf(SourceReadError);
@@ -554,7 +590,9 @@ describe('jumpcloud transport: secrets, redirects and bounded waits', () => {
     nock.restore();
     try {
       const baseUrl = `${server.origin}/api`;
-      const err = await source({ ...groupsScope, baseUrl, orgId: undefined, timeout: 1000 }).read().catch((e: unknown) => e);
+      const err = await source({ ...groupsScope, baseUrl, orgId: undefined, timeout: 1000 })
+        .read()
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(SourceReadError);
       expect((err as Error).message).toMatch(/did not finish within 1 second \(timeout\)/);
       expect((err as SourceReadError).cause).toMatchObject({ failureClass: 'transient' });
@@ -574,7 +612,9 @@ describe('jumpcloud transport: secrets, redirects and bounded waits', () => {
   it('fails at once, naming the wait, when JumpCloud asks to wait for days', async () => {
     const api = jc().get(`/api/v2/usergroups/${ga}/members`).query(true).reply(429, { message: 'slow down' }, { 'Retry-After': '999999' });
     jc().get('/api/v2/usergroups').query(true).optionally().reply(200, [], v2(0));
-    const err = await source(groupsScope).read().catch((e: unknown) => e);
+    const err = await source(groupsScope)
+      .read()
+      .catch((e: unknown) => e);
 
     expect(api.isDone()).toBe(true);
     expect(err).toBeInstanceOf(SourceReadError);

@@ -1,4 +1,4 @@
-import nock from 'nock';
+import type nock from 'nock';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_BACKOFF } from '../../../src/net/retry.js';
 import { provisioned, runCycle, useConnectorCycle, userWrites } from '../../support/cycle.js';
@@ -12,7 +12,6 @@ import { appGroup, appUser, oktaGroup, oktaUser, paged, rateHeaders, type OktaFa
 const fake: OktaFake = { org: 'https://tvsync-cycle.okta.com', token: '00aCycleApiToken_Xy7', appId: '0oa1tvsynccycle01' };
 const SYNC = 'okta-corp';
 const USERS_PATH = `/api/v1/apps/${fake.appId}/users`;
-
 
 const support = oktaGroup(fake, '00g1support', 'Support');
 const user = (id: string, name: string, status: OktaStatus = 'ACTIVE') => oktaUser(fake, id, name, status);
@@ -88,7 +87,12 @@ describe('a sync cycle with Okta as the source', () => {
     const third = await runCycle(daemon, SYNC);
     expect(third.outcome).toBe('succeeded');
     expect(allDone(suspended)).toBe(true);
-    expect(third.operations).toMatchObject({ createUser: NONE, updateUser: NONE, reactivateUser: NONE, deactivateUser: { planned: 1, applied: 1, failed: 0, cancelled: 0 } });
+    expect(third.operations).toMatchObject({
+      createUser: NONE,
+      updateUser: NONE,
+      reactivateUser: NONE,
+      deactivateUser: { planned: 1, applied: 1, failed: 0, cancelled: 0 },
+    });
     expect(userWrites(tv.emulator)).toEqual({ create: 0, patch: 1, put: 0 });
     expect(provisioned(tv.emulator)).toEqual(EXPECTED_AFTER_FIRST.map((u) => (u.userName.startsWith('dave.') ? { ...u, active: false } : u)));
   });

@@ -117,7 +117,10 @@ function paged(path: string, query: Record<string, string>, pages: unknown[][], 
     const here = i === 0 ? query : { ...query, after: `cursor${i}` };
     const links = [`<${ORG}${path}?${new URLSearchParams(here)}>; rel="self"`];
     if (i < pages.length - 1) links.push(`<${ORG}${path}?${new URLSearchParams({ ...query, after: `cursor${i + 1}` })}>; rel="next"`);
-    scope.get(path).query(here).reply(200, items, { 'content-type': 'application/json', link: links, ...rateHeaders(), ...headers });
+    scope
+      .get(path)
+      .query(here)
+      .reply(200, items, { 'content-type': 'application/json', link: links, ...rateHeaders(), ...headers });
   });
   return scope;
 }
@@ -134,7 +137,12 @@ function configFor(overrides: Record<string, unknown> = {}) {
 }
 
 function sourceFor(overrides: Record<string, unknown> = {}, deps: { state?: MemoryStateStore; now?: () => number; log?: Logger } = {}) {
-  return createOktaSource(configFor(overrides), { state: deps.state ?? new MemoryStateStore(), log: deps.log ?? log, backoff: FAST, ...(deps.now ? { now: deps.now } : {}) });
+  return createOktaSource(configFor(overrides), {
+    state: deps.state ?? new MemoryStateStore(),
+    log: deps.log ?? log,
+    backoff: FAST,
+    ...(deps.now ? { now: deps.now } : {}),
+  });
 }
 
 // nock 14 hangs on plain-object errors: it needs a real Error.
@@ -190,7 +198,15 @@ describe('okta source, app scope', () => {
     expect(read.complete).toBe(true);
     expect(read.issues).toEqual([]);
     expect(read.users).toEqual([
-      { id: '00u1alice', active: true, email: '00u1alice@example.com', displayName: 'Alice A.', givenName: 'First 00u1alice', familyName: 'Last 00u1alice', preferredLanguage: 'de' },
+      {
+        id: '00u1alice',
+        active: true,
+        email: '00u1alice@example.com',
+        displayName: 'Alice A.',
+        givenName: 'First 00u1alice',
+        familyName: 'Last 00u1alice',
+        preferredLanguage: 'de',
+      },
       { id: '00u2bob', active: false, email: '00u2bob@example.com', givenName: 'First 00u2bob', familyName: 'Last 00u2bob' },
       { id: '00u3carol', active: true, email: '00u3carol@example.com', givenName: 'First 00u3carol', familyName: 'Last 00u3carol' },
       { id: '00u4dave', active: false, email: '00u4dave@example.com', givenName: 'First 00u4dave', familyName: 'Last 00u4dave' },
@@ -220,7 +236,9 @@ describe('okta source, app scope', () => {
   });
 
   it('takes the e-mail from login when told to', async () => {
-    paged(`/api/v1/apps/${APP}/users`, { limit: '2', expand: 'user' }, [[appUser(oktaUser('00u1x', 'ACTIVE', { login: 'Jane.Doe@Example.com', email: null }))]]);
+    paged(`/api/v1/apps/${APP}/users`, { limit: '2', expand: 'user' }, [
+      [appUser(oktaUser('00u1x', 'ACTIVE', { login: 'Jane.Doe@Example.com', email: null }))],
+    ]);
     paged(`/api/v1/apps/${APP}/groups`, { limit: '20', expand: 'group' }, [[]]);
     const read = await sourceFor({ emailAttribute: 'login' }).read();
     expect(read.users[0]?.email).toBe('Jane.Doe@Example.com');
@@ -277,12 +295,16 @@ describe('okta source, app scope', () => {
     nock(ORG)
       .get(`/api/v1/apps/${APP}/users`)
       .query({ limit: '2', expand: 'user' })
-      .reply(429, { errorCode: 'E0000047', errorSummary: 'API call exceeded rate limit due to too many requests.' }, {
-        'x-rate-limit-limit': '600',
-        'x-rate-limit-remaining': '0',
-        'x-rate-limit-reset': String(seconds + 1),
-        date: new Date(seconds * 1000).toUTCString(),
-      });
+      .reply(
+        429,
+        { errorCode: 'E0000047', errorSummary: 'API call exceeded rate limit due to too many requests.' },
+        {
+          'x-rate-limit-limit': '600',
+          'x-rate-limit-remaining': '0',
+          'x-rate-limit-reset': String(seconds + 1),
+          date: new Date(seconds * 1000).toUTCString(),
+        },
+      );
     paged(`/api/v1/apps/${APP}/users`, { limit: '2', expand: 'user' }, [[appUser(alice)]]);
     paged(`/api/v1/apps/${APP}/groups`, { limit: '20', expand: 'group' }, [[]]);
     const started = Date.now();
@@ -320,7 +342,10 @@ describe('okta source, app scope', () => {
     expect(capped.message).toContain('did not end within 2 pages; raise maxPages');
 
     nock.cleanAll();
-    nock(ORG).get(path).query(true).reply(200, [appUser(alice)], { link: `<https://elsewhere.example.com${path}?after=x>; rel="next"` });
+    nock(ORG)
+      .get(path)
+      .query(true)
+      .reply(200, [appUser(alice)], { link: `<https://elsewhere.example.com${path}?after=x>; rel="next"` });
     const elsewhere = await readError(sourceFor().read());
     expect(elsewhere.message).toContain('points to https://elsewhere.example.com');
   });
@@ -380,7 +405,13 @@ describe('okta source, group lookup', () => {
       .get('/api/v1/groups/00gGone')
       .reply(
         404,
-        { errorCode: 'E0000007', errorSummary: 'Not found: Resource not found: 00gGone (UserGroup)', errorLink: 'E0000007', errorId: 'oaeX1lookup404', errorCauses: [] },
+        {
+          errorCode: 'E0000007',
+          errorSummary: 'Not found: Resource not found: 00gGone (UserGroup)',
+          errorLink: 'E0000007',
+          errorId: 'oaeX1lookup404',
+          errorCauses: [],
+        },
         rateHeaders(),
       )
       .get('/api/v1/groups/00gKept')
@@ -399,7 +430,13 @@ describe('okta source, group lookup', () => {
     const api = nock(ORG, auth)
       .get('/api/v1/groups/00gFlaky')
       .times(3)
-      .reply(500, { errorCode: 'E0000009', errorSummary: `Internal Server Error (SSWS ${TOKEN})`, errorLink: 'E0000009', errorId: 'oaeX1lookup500', errorCauses: [] });
+      .reply(500, {
+        errorCode: 'E0000009',
+        errorSummary: `Internal Server Error (SSWS ${TOKEN})`,
+        errorLink: 'E0000009',
+        errorId: 'oaeX1lookup500',
+        errorCauses: [],
+      });
     const err = await sourceFor()
       .lookupGroups?.(['00gFlaky'])
       .catch((e: unknown) => e);
@@ -475,9 +512,15 @@ describe('okta source, incremental reads', () => {
     mockTeam([]);
     await source.read();
 
-    paged(`/api/v1/apps/${APP}/users`, { limit: '2' }, [[appUser(u1, 'USER', false), appUser(u2, 'USER', false)], [appUser(u3, 'USER', false), appUser(u4, 'USER', false)]]);
+    paged(`/api/v1/apps/${APP}/users`, { limit: '2' }, [
+      [appUser(u1, 'USER', false), appUser(u2, 'USER', false)],
+      [appUser(u3, 'USER', false), appUser(u4, 'USER', false)],
+    ]);
     paged('/api/v1/users', { limit: '2', filter: 'lastUpdated gt "2026-11-02T11:55:00.000Z"' }, [[]]);
-    paged(`/api/v1/apps/${APP}/users`, { limit: '2', expand: 'user' }, [[appUser(u1), appUser(u2)], [appUser(u3), appUser(u4)]]);
+    paged(`/api/v1/apps/${APP}/users`, { limit: '2', expand: 'user' }, [
+      [appUser(u1), appUser(u2)],
+      [appUser(u3), appUser(u4)],
+    ]);
     mockTeam([]);
     const read = await source.read();
     expect(read.users.map((u) => u.id)).toEqual(['00u1', '00u2', '00u3', '00u4']);
@@ -487,8 +530,15 @@ describe('okta source, incremental reads', () => {
 
 describe('okta source, check()', () => {
   it('reports each thing it tried', async () => {
-    nock(ORG).matchHeader('authorization', `SSWS ${TOKEN}`).get(`/api/v1/apps/${APP}/users`).query({ limit: '1', expand: 'user' }).reply(200, [appUser(oktaUser('00u1'))]);
-    nock(ORG).get(`/api/v1/apps/${APP}/groups`).query({ limit: '20' }).reply(200, [appGroup(oktaGroup('00g1', 'G'), false)]);
+    nock(ORG)
+      .matchHeader('authorization', `SSWS ${TOKEN}`)
+      .get(`/api/v1/apps/${APP}/users`)
+      .query({ limit: '1', expand: 'user' })
+      .reply(200, [appUser(oktaUser('00u1'))]);
+    nock(ORG)
+      .get(`/api/v1/apps/${APP}/groups`)
+      .query({ limit: '20' })
+      .reply(200, [appGroup(oktaGroup('00g1', 'G'), false)]);
     const result = await sourceFor().check();
     expect(result).toEqual({
       ok: true,
@@ -505,7 +555,10 @@ describe('okta source, check()', () => {
     expect(refused.ok).toBe(false);
     expect(refused.checks).toEqual([{ name: 'assigned users', ok: false, detail: expect.stringContaining('Okta refused the API token') }]);
 
-    nock(ORG).get('/api/v1/users').query(true).reply(200, [oktaUser('00u1')]);
+    nock(ORG)
+      .get('/api/v1/users')
+      .query(true)
+      .reply(200, [oktaUser('00u1')]);
     nock(ORG).get('/api/v1/groups/00gX').reply(403, { errorCode: 'E0000006', errorSummary: 'You do not have permission to perform the requested action' });
     const forbidden = await sourceFor({ scope: { mode: 'groups', groupIds: ['00gX'] } }).check();
     expect(forbidden.ok).toBe(false);
@@ -588,7 +641,11 @@ describe('okta source, credentials', () => {
         return body.grant_type === 'client_credentials' && body.scope === 'okta.users.read okta.groups.read okta.apps.read';
       })
       .reply(200, { token_type: 'Bearer', expires_in: 3600, access_token: 'at-service-1', scope: 'okta.users.read okta.groups.read okta.apps.read' });
-    nock(ORG).matchHeader('authorization', 'Bearer at-service-1').get(`/api/v1/apps/${APP}/users`).query(true).reply(200, [appUser(oktaUser('00u1'))]);
+    nock(ORG)
+      .matchHeader('authorization', 'Bearer at-service-1')
+      .get(`/api/v1/apps/${APP}/users`)
+      .query(true)
+      .reply(200, [appUser(oktaUser('00u1'))]);
     nock(ORG).matchHeader('authorization', 'Bearer at-service-1').get(`/api/v1/apps/${APP}/groups`).query(true).reply(200, []);
     const read = await sourceFor({ auth: { method: 'privateKey', clientId: '0oaServiceApp', privateKey: pem, keyId: 'kid-1' } }).read();
     expect(read.users).toHaveLength(1);
@@ -602,12 +659,17 @@ describe('okta source, credentials', () => {
     const pem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
     const result = await sourceFor({ auth: { method: 'privateKey', clientId: '0oaServiceApp', privateKey: pem } }).check();
     expect(result.ok).toBe(false);
-    expect(result.checks).toEqual([{ name: 'access token', ok: false, detail: expect.stringContaining('invalid_client: The client_assertion signature is invalid.') }]);
+    expect(result.checks).toEqual([
+      { name: 'access token', ok: false, detail: expect.stringContaining('invalid_client: The client_assertion signature is invalid.') },
+    ]);
   });
 
   it('never puts a secret in a thrown error', async () => {
     // Even if Okta echoed the credential back, it must not reach the message, stack or JSON.
-    nock(ORG).get(`/api/v1/apps/${APP}/users`).query(true).reply(401, { errorCode: 'E0000011', errorSummary: `Invalid token provided: SSWS ${TOKEN}` });
+    nock(ORG)
+      .get(`/api/v1/apps/${APP}/users`)
+      .query(true)
+      .reply(401, { errorCode: 'E0000011', errorSummary: `Invalid token provided: SSWS ${TOKEN}` });
     const err = await readError(sourceFor().read());
     for (const text of [err.message, err.stack ?? '', JSON.stringify(err), JSON.stringify(err.cause), String(err.cause)]) {
       expect(text).not.toContain(TOKEN);
@@ -674,7 +736,9 @@ describe('okta source, transport: secrets, redirects and bounded waits', () => {
     const collector = nock('https://collector.example').get(/.*/).reply(200, []).post(/.*/).reply(200, {});
     nock(ORG).get(`/api/v1/apps/${APP}/users`).query(true).reply(302, '', { location: 'https://collector.example/api/v1/apps' });
     const apiErr = await readError(sourceFor().read());
-    expect(apiErr.message).toMatch(/Okta answered GET \/api\/v1\/apps\/\w+\/users with a redirect \(HTTP 302\) to https:\/\/collector\.example; tvsync sends credentials only to the configured host/);
+    expect(apiErr.message).toMatch(
+      /Okta answered GET \/api\/v1\/apps\/\w+\/users with a redirect \(HTTP 302\) to https:\/\/collector\.example; tvsync sends credentials only to the configured host/,
+    );
     expect(apiErr.cause).toMatchObject({ failureClass: 'invalid', status: 302 });
 
     nock(ORG).post('/oauth2/v1/token').reply(307, '', { location: 'https://collector.example/oauth2/v1/token' });
@@ -699,7 +763,10 @@ describe('okta source, transport: secrets, redirects and bounded waits', () => {
   }, 20_000);
 
   it('refuses an answer larger than it reads', async () => {
-    nock(ORG).get(`/api/v1/apps/${APP}/users`).query(true).reply(200, Buffer.alloc(33 * 1024 * 1024, 0x20), { 'content-type': 'application/json' });
+    nock(ORG)
+      .get(`/api/v1/apps/${APP}/users`)
+      .query(true)
+      .reply(200, Buffer.alloc(33 * 1024 * 1024, 0x20), { 'content-type': 'application/json' });
     const err = await readError(sourceFor().read());
     expect(err.message).toMatch(/Okta answered GET \/api\/v1\/apps\/\w+\/users with more than 32 MiB; not read/);
   });
@@ -709,12 +776,16 @@ describe('okta source, transport: secrets, redirects and bounded waits', () => {
     const api = nock(ORG)
       .get(`/api/v1/apps/${APP}/users`)
       .query(true)
-      .reply(429, { errorCode: 'E0000047', errorSummary: 'API call exceeded rate limit due to too many requests.' }, {
-        'x-rate-limit-limit': '600',
-        'x-rate-limit-remaining': '0',
-        'x-rate-limit-reset': String(nowSeconds + 999_999),
-        date: new Date(nowSeconds * 1000).toUTCString(),
-      });
+      .reply(
+        429,
+        { errorCode: 'E0000047', errorSummary: 'API call exceeded rate limit due to too many requests.' },
+        {
+          'x-rate-limit-limit': '600',
+          'x-rate-limit-remaining': '0',
+          'x-rate-limit-reset': String(nowSeconds + 999_999),
+          date: new Date(nowSeconds * 1000).toUTCString(),
+        },
+      );
     const err = await readError(sourceFor().read());
     expect(api.isDone()).toBe(true);
     expect(err.message).toMatch(/answered 429 .*Okta asks to wait 11\.6 days before the next request, longer than tvsync waits within a read/);
