@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { runDemo } from '../../src/cli/demo.js';
+import { runDemo } from '../../src/cli/commands/demo.js';
 import { silentLog } from '../support/fixtures.js';
 import { REDIS_URL } from '../support/redis.js';
 

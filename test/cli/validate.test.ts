@@ -2,7 +2,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nock from 'nock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { renderValidation, validateSyncs, type SyncValidation } from '../../src/cli/validate.js';
+import { renderValidation, validateSyncs, type SyncValidation } from '../../src/cli/commands/validate.js';
 import { parseConfig } from '../../src/config/load.js';
 import { fakeIdpOnly, restoreNet } from '../support/cycle.js';
 import { OWNER, TOKEN, people, silentLog, startEmulator, writeExport } from '../support/fixtures.js';
