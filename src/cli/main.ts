@@ -143,8 +143,9 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   } catch (err) {
     const { explain } = await import('./explain.js');
+    const { scrubSecrets } = await import('../net/secrets.js');
     const { message, exitCode } = explain(err);
-    process.stderr.write(`tvsync: ${message}\n`);
+    process.stderr.write(`tvsync: ${scrubSecrets(message)}\n`);
     return exitCode;
   }
 }

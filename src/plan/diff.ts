@@ -224,6 +224,7 @@ export function computePlan(input: PlanInput): Plan {
     links: linkChanges,
     notices,
     threshold: { deactivations: gate.candidates, managed, exceeded: gate.held.length > 0 },
+    protectedTvUserIds: protectedTeamViewerUsers(teamviewer, input.policy),
     summary: {
       inScope: directory.users.length,
       teamviewerUsers: teamviewer.length,
@@ -323,6 +324,16 @@ interface Gate {
 }
 
 /** Protect list, token owner, source-read guard, then the threshold, in that order. */
+function protectedTeamViewerUsers(teamviewer: readonly TvUser[], policy: PlanPolicy): string[] {
+  const keys = new Set(policy.protect.map(emailKey));
+  if (policy.tokenOwnerEmail) keys.add(emailKey(policy.tokenOwnerEmail));
+  if (keys.size === 0) return [];
+  return teamviewer
+    .filter((tv) => keys.has(emailKey(tv.email || tv.userName)) || keys.has(emailKey(tv.userName)))
+    .map((tv) => tv.id)
+    .sort();
+}
+
 function gateDeactivations(candidates: ChangeUserOperation[], input: PlanInput, managed: number, blocked: RemovalBlock | undefined): Gate {
   const { policy } = input;
   const gate: Gate = { run: [], held: [], skipped: [], notices: [], candidates: 0 };

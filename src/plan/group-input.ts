@@ -112,9 +112,12 @@ function storedReadFacts(directory: GroupPhaseRead): ReadFacts {
   return directory.read ?? { complete: directory.complete, users: 1, groups: directory.groups.length, doubtful: { users: 0, groups: 0 } };
 }
 
-/** TeamViewer users whose deactivation the user phase held, blocked or refused: their memberships stay too. */
+/**
+ * TeamViewer users whose deactivation the user phase held, blocked or refused, and everyone on the
+ * protect list or owning the token: their memberships stay too.
+ */
 function keepMembers(plan: Plan): Set<string> {
-  const keep = new Set<string>(plan.held.map((op) => op.tvUserId));
+  const keep = new Set<string>([...plan.held.map((op) => op.tvUserId), ...(plan.protectedTvUserIds ?? [])]);
   for (const item of plan.skipped) if (item.tvUserId && (item.reason === 'protected' || item.reason === 'source-read-incomplete')) keep.add(item.tvUserId);
   return keep;
 }

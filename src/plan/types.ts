@@ -98,4 +98,9 @@ export interface Plan {
   deactivationsBlocked?: RemovalBlock;
   threshold: { deactivations: number; managed: number; exceeded: boolean };
   summary: PlanSummary;
+  /**
+   * TeamViewer users on the protect list or owning the token, sorted: never deactivated, and
+   * never removed from a group either.
+   */
+  protectedTvUserIds?: string[];
 }

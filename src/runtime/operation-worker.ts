@@ -1,3 +1,4 @@
+import { scrubSecrets } from '../net/secrets.js';
 import { Worker, type Job, type Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import { SyncError } from '../model/failure.js';
@@ -156,7 +157,8 @@ export async function processOperation(job: Job<OperationJobData>, deps: Operati
       await deps.store.stop(cycleId, `TeamViewer refused the token: ${err.message}`);
       return record({ status: 'failed', failureClass: 'unauthorised', message: `${op.kind} ${subjectOf(op).label}: ${err.message}` });
     }
-    const message = err instanceof Error ? err.message : String(err);
+    // BullMQ keeps a failed attempt's message and stack in Redis: only scrubbed text goes there.
+    const message = scrubSecrets(err instanceof Error ? err.message : String(err));
     if (err instanceof SyncError && err.maybeApplied && !job.data.maybeApplied) await job.updateData({ ...job.data, maybeApplied: true });
     if (attempts < deps.options.opAttempts) throw err instanceof SyncError ? err : new Error(message);
     return record({

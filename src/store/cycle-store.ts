@@ -4,7 +4,7 @@ import type { GroupPhase } from '../plan/group-types.js';
 import type { Plan } from '../plan/types.js';
 
 import { syncKeys } from './keys.js';
-import { secrets } from '../net/secrets.js';
+import { scrubSecrets, secrets } from '../net/secrets.js';
 import type { CycleReport, OperationResult } from '../plan/report.js';
 
 export interface StoredCycle {
@@ -61,11 +61,28 @@ export class CycleStore {
   }
 
   async savePlan(cycleId: string, plan: Plan, directoryGroups: GroupPhaseRead): Promise<void> {
-    await this.redis.hset(this.keys.cycle(cycleId), 'plan', JSON.stringify(plan), 'directoryGroups', JSON.stringify(directoryGroups), 'status', 'applying');
+    // The plan-wide texts may quote an IdP or TeamViewer (a failed look-up, a connector's reason);
+    // the per-user lists hold IdP data only and would make a second pass over 100k entries costly.
+    const kept: Plan = { ...plan, notices: secrets.scrubDeep(plan.notices) };
+    if (plan.deactivationsBlocked) kept.deactivationsBlocked = secrets.scrubDeep(plan.deactivationsBlocked);
+    const read = secrets.scrubDeep(directoryGroups.read);
+    const groups: GroupPhaseRead = read ? { ...directoryGroups, read } : directoryGroups;
+    await this.redis.hset(this.keys.cycle(cycleId), 'plan', JSON.stringify(kept), 'directoryGroups', JSON.stringify(groups), 'status', 'applying');
   }
 
   async saveGroupPhase(cycleId: string, phase: GroupPhase): Promise<void> {
-    await this.redis.hset(this.keys.cycle(cycleId), 'groupPhase', JSON.stringify(phase));
+    const kept: GroupPhase =
+      phase.status === 'synced'
+        ? {
+            ...phase,
+            plan: {
+              ...phase.plan,
+              notices: secrets.scrubDeep(phase.plan.notices),
+              ...(phase.plan.removalsBlocked ? { removalsBlocked: secrets.scrubDeep(phase.plan.removalsBlocked) } : {}),
+            },
+          }
+        : secrets.scrubDeep(phase);
+    await this.redis.hset(this.keys.cycle(cycleId), 'groupPhase', JSON.stringify(kept));
   }
 
   async recordResult(cycleId: string, result: OperationResult): Promise<void> {
@@ -105,7 +122,7 @@ export class CycleStore {
 
   /** Tells the operation workers to run nothing more of this cycle (a 401 was seen). */
   async stop(cycleId: string, reason: string): Promise<void> {
-    await this.redis.hsetnx(this.keys.cycle(cycleId), 'stopped', reason);
+    await this.redis.hsetnx(this.keys.cycle(cycleId), 'stopped', scrubSecrets(reason));
   }
 
   async stopped(cycleId: string): Promise<string | undefined> {

@@ -205,7 +205,12 @@ export class TeamViewerScimClient implements TeamViewerPort {
       ...(sso ? { [SSO_USER_SCHEMA]: { ssoCustomerId: user.ssoCustomerId } } : {}),
     };
     const call: Call = { method: 'POST', path: '/Users', route: '/Users', body };
-    return toTvUser(this.expect(call, await this.send(call), [201, 200], scimUserSchema, 'a SCIM User'));
+    const created = toTvUser(this.expect(call, await this.send(call), [201, 200], scimUserSchema, 'a SCIM User'));
+    // Linking the IdP user to whoever the answer names would let a later cycle deactivate the wrong person.
+    if (created.userName.normalize('NFC').toLowerCase() !== user.userName.normalize('NFC').toLowerCase()) {
+      this.unexpectedBody(call, 201, `the user asked for (it names ${created.userName})`, true);
+    }
+    return created;
   }
 
   /** TeamViewer supports only `replace`; one operation per changed attribute. */
@@ -220,7 +225,11 @@ export class TeamViewerScimClient implements TeamViewerPort {
       route: '/Users/{id}',
       body: patchBody(operations),
     };
-    return toTvUser(this.expect(call, await this.send(call), [200], scimUserSchema, 'a SCIM User'));
+    const updated = toTvUser(this.expect(call, await this.send(call), [200], scimUserSchema, 'a SCIM User'));
+    if (updated.id !== id || (changes.active !== undefined && updated.active !== changes.active)) {
+      this.unexpectedBody(call, 200, `the user as changed (it names ${updated.id}, active ${updated.active})`, true);
+    }
+    return updated;
   }
 
   deactivateUser(id: string): Promise<TvUser> {
@@ -306,7 +315,8 @@ export class TeamViewerScimClient implements TeamViewerPort {
   async deleteGroup(id: string): Promise<void> {
     const call: Call = { method: 'DELETE', path: `/Groups/${encodeURIComponent(id)}`, route: '/Groups/{id}' };
     const answer = await this.send(call);
-    if (answer.status === 204 || answer.status === 200 || answer.status === 404) return;
+    if (answer.status === 204 || answer.status === 404) return;
+    if (answer.status === 200) return this.refuseErrorBody(call, answer);
     throw this.fail(call, answer);
   }
 
@@ -318,8 +328,17 @@ export class TeamViewerScimClient implements TeamViewerPort {
       body: patchBody(operations),
     };
     const answer = await this.send(call);
-    // The answer's body, if any, is not needed: the caller already knows what it asked for.
+    // The answer's body is not needed (the caller knows what it asked for), unless it is an error.
     if (answer.status !== 200 && answer.status !== 204) throw this.fail(call, answer);
+    if (answer.status === 200) this.refuseErrorBody(call, answer);
+  }
+
+  /** A 200 that carries a SCIM error did not do what it says: retried, as it may have been applied. */
+  private refuseErrorBody(call: Call, answer: Answer): void {
+    const said = scimErrorSchema.safeParse(answer.body);
+    if (!said.success || !(said.data.schemas?.includes(SCIM_ERROR_SCHEMA) || said.data.scimType !== undefined)) return;
+    const what = outsideText(`${said.data.status ?? ''} ${said.data.scimType ?? ''} ${said.data.detail ?? ''}`, 200);
+    this.unexpectedBody(call, answer.status, `a success (it is a SCIM error: ${what})`, true);
   }
 
   // ---- plumbing ----

@@ -115,6 +115,20 @@ describe('the group phase guard', () => {
     expect(phase.status === 'synced' && phase.plan.operations).toMatchObject([{ kind: 'removeGroupMembers', memberIds: ['u2'] }]);
   });
 
+  it('never removes a protected user or the token owner from a group, though the IdP group lacks them', async () => {
+    // u2 (gone@x.test) is on the protect list; u3 owns the token. Neither is in IdP group g.
+    const s = await sides({
+      listUsers: async () => [...tvUsers, { id: 'u3', userName: 'owner@x.test', email: 'owner@x.test', displayName: 'Owner', active: true }],
+      listGroups: async (): Promise<TvGroup[]> => [{ id: 't', displayName: 'G', memberIds: ['u1', 'u2', 'u3'] }],
+    });
+    s.sync = { ...s.sync, protect: ['Gone@x.test'] };
+    await s.state.setGroupLink('g', 't');
+    const prepared = await readAndPlan(s);
+    expect(prepared.plan.protectedTvUserIds).toEqual(['u2', 'u3']);
+    const phase = await planGroups(s, groupPhaseInput(prepared.directory), { plan: prepared.plan, results: [] });
+    expect(phase.status === 'synced' && phase.plan.operations).toEqual([]);
+  });
+
   it('removes no member when the read did not cover the groups', async () => {
     const s = await groupSides({ groupsComplete: false, groupsIncompleteReason: 'no groups file in the export' });
     const prepared = await readAndPlan(s);

@@ -374,7 +374,7 @@ describe('createUser', () => {
         sent = body;
         return true;
       })
-      .reply(200, wireUser(10, { active: false }));
+      .reply(200, wireUser(10, { active: false, userName: 'cher@example.test' }));
     const created = await client().createUser({ userName: 'cher@example.test', displayName: 'Cher', active: false });
     expect(sent).toEqual({
       schemas: [SCIM_USER_SCHEMA],
@@ -797,5 +797,43 @@ describe('servers that trickle, flood or echo the token', () => {
     } finally {
       await fake.close();
     }
+  });
+});
+
+describe('write answers that do not match the request', () => {
+  it('does not take a created user that names another address: transient, maybe applied, so the retry looks first', async () => {
+    scim()
+      .post('/scim/v2/Users')
+      .reply(201, wireUser(11, { userName: 'someone.else@example.test' }));
+    const err = await failure(client().createUser({ userName: 'new@example.test', displayName: 'New', active: true }));
+    expect(err.failureClass).toBe('transient');
+    expect(err.maybeApplied).toBe(true);
+    expect(err.message).toMatch(/it names someone\.else@example\.test/);
+  });
+
+  it('does not take an update whose answer names another user or another state', async () => {
+    scim()
+      .patch('/scim/v2/Users/u12')
+      .reply(200, wireUser(12, { active: true }));
+    const err = await failure(client().updateUser('u12', { active: false }));
+    expect(err.failureClass).toBe('transient');
+    expect(err.message).toMatch(/active true/);
+  });
+
+  it('does not count a 200 carrying a SCIM error as a group change or a deletion', async () => {
+    const error = { schemas: [SCIM_ERROR_SCHEMA], status: '500', detail: 'not saved' };
+    scim().patch('/scim/v2/Groups/g1').reply(200, error).delete('/scim/v2/Groups/g2').reply(200, error);
+    const patched = await failure(client().addGroupMembers('g1', ['u1']));
+    expect(patched).toMatchObject({ failureClass: 'transient', maybeApplied: true });
+    expect(patched.message).toMatch(/SCIM error: 500 {2}not saved|SCIM error: 500 not saved/);
+    expect((await failure(client().deleteGroup('g2'))).failureClass).toBe('transient');
+    // A 200 with the group, or with no body, is still a success.
+    scim()
+      .patch('/scim/v2/Groups/g3')
+      .reply(200, { schemas: [SCIM_GROUP_SCHEMA], id: 'g3', displayName: 'G3' })
+      .delete('/scim/v2/Groups/g4')
+      .reply(200);
+    await client().addGroupMembers('g3', ['u1']);
+    await client().deleteGroup('g4');
   });
 });

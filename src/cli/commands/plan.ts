@@ -1,3 +1,4 @@
+import { scrubSecrets, secrets } from '../../net/secrets.js';
 import { describeRedisUrl, openRedis, RedisUnavailable } from '../../runtime/redis.js';
 import { previewGroups, readAndPlan } from '../../runtime/prepare.js';
 import { buildSyncSides } from '../../runtime/wiring.js';
@@ -35,9 +36,9 @@ export async function planCommand(opts: PlanOptions): Promise<void> {
       const prepared = await readAndPlan(sides);
       const groups = await previewGroups(sides, prepared);
       results.push({ sync: sync.name, plan: prepared.plan, groups });
-      if (!opts.json) process.stdout.write(`${renderPlan(sync.name, prepared.plan)}\n\n${renderGroupPhase(groups)}\n\n`);
+      if (!opts.json) process.stdout.write(scrubSecrets(`${renderPlan(sync.name, prepared.plan)}\n\n${renderGroupPhase(groups)}\n\n`));
     }
-    if (opts.json) process.stdout.write(`${JSON.stringify(results.length === 1 ? results[0] : results, null, 2)}\n`);
+    if (opts.json) process.stdout.write(`${JSON.stringify(secrets.scrubDeep(results.length === 1 ? results[0] : results), null, 2)}\n`);
   } finally {
     redis?.disconnect();
   }
