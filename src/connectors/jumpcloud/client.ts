@@ -172,8 +172,19 @@ export async function readAfter<T>(
     pages.push(next);
     last = next;
   }
-  return {
-    kept: pages.flatMap((page) => page.kept),
-    drifted: first.total !== undefined && pages.some((page) => page.total !== undefined && page.total !== first.total),
-  };
+  const drifted = first.total !== undefined && pages.some((page) => page.total !== undefined && page.total !== first.total);
+  if (first.total !== undefined && !drifted) {
+    // Counts must add up: a short page before the end, or fewer records than announced, would
+    // otherwise read as people who left.
+    const sizes = [first.items.length, ...pages.map((page) => page.size)];
+    const received = sizes.reduce((sum, size) => sum + size, 0);
+    const short = sizes.slice(0, -1).findIndex((size) => size < PAGE_SIZE);
+    if (received !== first.total || short >= 0) {
+      const where = short >= 0 ? ` (page ${short + 1} held ${sizes[short]} of ${PAGE_SIZE})` : '';
+      throw new SourceReadError(
+        `JumpCloud's ${what} came back with ${received} records while it announced ${first.total}${where}; the read is not taken as whole`,
+      );
+    }
+  }
+  return { kept: pages.flatMap((page) => page.kept), drifted };
 }
