@@ -33,7 +33,7 @@ export interface GroupPlanPolicy {
   /** Member removals of one cycle above this (count, or share of the memberships this sync manages) are held. */
   memberRemovalThreshold: RemovalThreshold;
   /** TeamViewer group ids whose held member removals a person approved. */
-  approvedMemberRemovals?: ReadonlySet<string>;
+  approvedMemberRemovals?: ReadonlyMap<string, number>;
 }
 
 export interface GroupPlanInput {

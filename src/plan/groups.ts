@@ -514,13 +514,16 @@ function gateMemberRemovals(planning: GroupPlanning, managedIds: ReadonlySet<str
   const heldMemberRemovals: HeldMemberRemoval[] = [];
   let managedMemberships = 0;
   for (const tvId of managedIds) managedMemberships += new Set(planning.tvById.get(tvId)?.memberIds).size;
-  const approvedRemovals = policy.approvedMemberRemovals ?? new Set<string>();
+  const approvedCounts = policy.approvedMemberRemovals ?? new Map<string, number>();
+  // An approval covers a group's removals up to the number a person saw held, not whatever comes later.
+  const approved = (removal: { tvGroupId: string; memberIds: readonly string[] }) => removal.memberIds.length <= (approvedCounts.get(removal.tvGroupId) ?? -1);
   let unapprovedRemovals = 0;
-  for (const removal of planning.removals) if (!approvedRemovals.has(removal.tvGroupId)) unapprovedRemovals += removal.memberIds.length;
+  for (const removal of planning.removals) if (!approved(removal)) unapprovedRemovals += removal.memberIds.length;
   const removalThreshold = policy.memberRemovalThreshold;
   const holdRemovals = exceedsThreshold(removalThreshold, unapprovedRemovals, managedMemberships);
-  for (const { group, tvGroupId, memberIds } of planning.removals) {
-    if (holdRemovals && !approvedRemovals.has(tvGroupId)) {
+  for (const removal of planning.removals) {
+    const { group, tvGroupId, memberIds } = removal;
+    if (holdRemovals && !approved(removal)) {
       heldMemberRemovals.push({
         sourceGroupId: group.id,
         tvGroupId,

@@ -24,7 +24,7 @@ export async function approveCycle(redis: Redis, prefix: string, sync: string, c
   const heldRemovals = groupPlan?.heldMemberRemovals ?? [];
   const removalGroups = heldRemovals.map((h) => h.tvGroupId);
   if (users.length === 0 && groups.length === 0 && removalGroups.length === 0) return { status: 'nothing-held' };
-  await new ApprovalStore(redis, prefix, sync).approve(users, groups, removalGroups);
+  await new ApprovalStore(redis, prefix, sync).approve(users, groups, heldRemovals);
   const queues = openQueues(sync, redis, prefix);
   try {
     await requestCycle(queues.cycles, sync);

@@ -149,7 +149,7 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
         const results = await deps.store.results(cycleId);
         try {
           const approved = deps.approvedGroupDeletions ? await deps.approvedGroupDeletions() : new Set<string>();
-          const approvedMembers = (await deps.approvals?.memberRemovals()) ?? new Set<string>();
+          const approvedMembers = (await deps.approvals?.memberRemovals()) ?? new Map<string, number>();
           const phase = await planGroups(
             deps.sides,
             directoryGroups,
@@ -161,7 +161,7 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
             },
           );
           for (const id of approved) approvedGroups.add(id);
-          for (const id of approvedMembers) approvedMemberRemovals.add(id);
+          for (const id of approvedMembers.keys()) approvedMemberRemovals.add(id);
           groupPhase = phase;
           if (phase.status === 'synced') await applyGroupLinkChanges(deps.sides.state, phase.plan);
           else log.warn({ detail: phase.detail }, 'group sync unavailable');

@@ -123,7 +123,7 @@ export async function planGroups(
   userPhase: UserPhaseOutcome,
   opts: {
     approvedDeletions?: ReadonlySet<string>;
-    approvedMemberRemovals?: ReadonlySet<string>;
+    approvedMemberRemovals?: ReadonlyMap<string, number>;
     extraUserLinks?: ReadonlyMap<string, string>;
     signal?: AbortSignal;
   } = {},

@@ -25,11 +25,19 @@ export class ApprovalStore {
     this.members = keys.approvedMemberRemovals;
   }
 
-  async approve(tvUserIds: readonly string[], tvGroupIds: readonly string[], memberRemovalGroupIds: readonly string[] = []): Promise<void> {
+  /**
+   * Member removals are approved per group and up to the number a person saw held
+   * (`<tvGroupId>:<count>`), so an approval of 30 removals never lets 3,000 through.
+   */
+  async approve(
+    tvUserIds: readonly string[],
+    tvGroupIds: readonly string[],
+    memberRemovals: readonly { tvGroupId: string; members: number }[] = [],
+  ): Promise<void> {
     const tx = this.redis.multi();
     if (tvUserIds.length) tx.sadd(this.users, ...tvUserIds).expire(this.users, APPROVAL_TTL_S);
     if (tvGroupIds.length) tx.sadd(this.groups, ...tvGroupIds).expire(this.groups, APPROVAL_TTL_S);
-    if (memberRemovalGroupIds.length) tx.sadd(this.members, ...memberRemovalGroupIds).expire(this.members, APPROVAL_TTL_S);
+    if (memberRemovals.length) tx.sadd(this.members, ...memberRemovals.map((r) => `${r.tvGroupId}:${r.members}`)).expire(this.members, APPROVAL_TTL_S);
     await tx.exec();
   }
 
@@ -41,16 +49,26 @@ export class ApprovalStore {
     return new Set(await this.redis.smembers(this.groups));
   }
 
-  /** TeamViewer group ids whose held member removals were approved. */
-  async memberRemovals(): Promise<Set<string>> {
-    return new Set(await this.redis.smembers(this.members));
+  /** TeamViewer group id → how many of its members' removals were approved (the largest approval). */
+  async memberRemovals(): Promise<Map<string, number>> {
+    const approved = new Map<string, number>();
+    for (const entry of await this.redis.smembers(this.members)) {
+      const cut = entry.lastIndexOf(':');
+      const count = Number(entry.slice(cut + 1));
+      if (cut <= 0 || !Number.isSafeInteger(count)) continue;
+      const group = entry.slice(0, cut);
+      approved.set(group, Math.max(count, approved.get(group) ?? 0));
+    }
+    return approved;
   }
 
   async consumed(tvUserIds: readonly string[], tvGroupIds: readonly string[], memberRemovalGroupIds: readonly string[] = []): Promise<void> {
+    const groups = new Set(memberRemovalGroupIds);
+    const members = groups.size ? (await this.redis.smembers(this.members)).filter((entry) => groups.has(entry.slice(0, entry.lastIndexOf(':')))) : [];
     const tx = this.redis.multi();
     if (tvUserIds.length) tx.srem(this.users, ...tvUserIds);
     if (tvGroupIds.length) tx.srem(this.groups, ...tvGroupIds);
-    if (memberRemovalGroupIds.length) tx.srem(this.members, ...memberRemovalGroupIds);
+    if (members.length) tx.srem(this.members, ...members);
     await tx.exec();
   }
 }

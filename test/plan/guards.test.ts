@@ -253,13 +253,27 @@ describe('the member-removal threshold', () => {
   });
 
   it('lets the approved groups through and holds the rest', () => {
-    const plan = computeGroupPlan(scenario({ approvedMemberRemovals: new Set(['tA']) }));
+    const plan = computeGroupPlan(scenario({ approvedMemberRemovals: new Map([['tA', 12]]) }));
     expect(kinds(plan)).toEqual(['addGroupMembers.gB.0', 'removeGroupMembers.gA.0']);
     expect(plan.heldMemberRemovals.map((h) => h.tvGroupId)).toEqual(['tB']);
-    const both = computeGroupPlan(scenario({ approvedMemberRemovals: new Set(['tA', 'tB']) }));
+    const both = computeGroupPlan(
+      scenario({
+        approvedMemberRemovals: new Map([
+          ['tA', 12],
+          ['tB', 12],
+        ]),
+      }),
+    );
     expect(both.heldMemberRemovals).toEqual([]);
     expect(both.summary.membersRemoved).toBe(24);
     expect(both.notices).toEqual([]);
+  });
+
+  it('approves no more removals than a person saw held: more in that group are held again', () => {
+    // 5 held removals from A were approved; the plan now removes 12 from A.
+    const plan = computeGroupPlan(scenario({ approvedMemberRemovals: new Map([['tA', 5]]) }));
+    expect(plan.heldMemberRemovals.map((h) => h.tvGroupId)).toEqual(['tA', 'tB']);
+    expect(plan.summary.membersRemoved).toBe(0);
   });
 
   it('lets a handful of removals through however small the company', () => {
