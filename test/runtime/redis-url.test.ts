@@ -7,7 +7,9 @@ import { silentLog, TOKEN, writeConfig, writeExport } from '../support/fixtures.
 import { NO_REDIS_SERVER, RedisServer, haveRedisServer, startSilentServer } from '../support/redis-server.js';
 
 const PASSWORD = 'redis-pass-0123456789';
-const WRONG = 'not-the-password-42';
+// Random-looking, as a real one is: the scrubber also redacts 8-character runs of a secret, so a
+// password holding a word ("password") would blank that word in every message too.
+const WRONG = 'q7Xz-wr0ng-Kp42';
 
 function configFor(url: string) {
   return parseConfig(
