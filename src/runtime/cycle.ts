@@ -4,13 +4,12 @@ import type { Logger } from 'pino';
 import { SyncError } from '../model/failure.js';
 import type { Plan } from '../plan/types.js';
 import { emailKey } from '../plan/mapping.js';
-import type { TvUser } from '../model/teamviewer.js';
 import type { SyncState } from '../store/sync-state.js';
 import { SourceReadError } from '../connectors/source.js';
 import type { CycleStore } from '../store/cycle-store.js';
 import type { OperationJobData } from './operation-worker.js';
 import { groupPhaseInput } from '../plan/group-input.js';
-import { applyGroupLinkChanges, planGroups, readAndPlan, type SyncSides } from './prepare.js';
+import { applyGroupLinkChanges, planGroups, readAndPlan, type PreparedPlan, type SyncSides } from './prepare.js';
 import type { GroupPhaseRead } from '../plan/group-input.js';
 import type { GroupPhase, GroupPlan } from '../plan/group-types.js';
 import { isQuarantined, recordHealth } from './health.js';
@@ -126,7 +125,7 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
       plan = prepared.plan;
       directoryGroups = groupPhaseInput(prepared.directory, { emails: deps.sides.sync.groups.enabled });
       await deps.sides.state.applyLinkChanges(plan.links);
-      await clearOutsideRecordsInCompany(deps.sides.state, prepared.teamviewer);
+      await clearOutsideRecordsInCompany(deps.sides.state, prepared);
       await deps.store.savePlan(cycleId, plan, directoryGroups);
       log.info({ trigger: job.data.trigger, summary: plan.summary, notices: plan.notices }, 'cycle planned');
       await deps.onPlanned?.(cycleId, plan);
@@ -203,11 +202,10 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
  * list shows it in the company (its owner joined, or an admin moved it): the record goes, so
  * neither the plan nor the report keeps calling it an outsider.
  */
-async function clearOutsideRecordsInCompany(state: SyncState, teamviewer: readonly TvUser[]): Promise<void> {
-  const outside = await state.loadOutsideCompany();
-  if (outside.size === 0) return;
+async function clearOutsideRecordsInCompany(state: SyncState, { outsideCompany, teamviewer }: PreparedPlan): Promise<void> {
+  if (outsideCompany.size === 0) return;
   const inCompany = new Set(teamviewer.map((tv) => emailKey(tv.email || tv.userName)));
-  for (const key of outside.keys()) if (inCompany.has(key)) await state.clearOutsideCompany(key);
+  for (const key of outsideCompany.keys()) if (inCompany.has(key)) await state.clearOutsideCompany(key);
 }
 
 /** Health (quarantine) follows each finished cycle. */

@@ -7,7 +7,7 @@ import type { GroupPhase, GroupPlan, GroupPlanPolicy } from '../plan/group-types
 import { SyncError } from '../model/failure.js';
 import type { TvGroup, TvUser } from '../model/teamviewer.js';
 import { computePlan } from '../plan/diff.js';
-import type { Plan, PlanPolicy } from '../plan/types.js';
+import type { OutsideCompanyRecord, Plan, PlanPolicy } from '../plan/types.js';
 import type { DirectorySource } from '../connectors/source.js';
 import type { SyncState } from '../store/sync-state.js';
 import type { TeamViewerPort } from '../teamviewer/port.js';
@@ -29,6 +29,8 @@ export interface PreparedPlan {
   plan: Plan;
   directory: DirectoryRead;
   teamviewer: TvUser[];
+  /** The outside-company records the plan was made with. */
+  outsideCompany: ReadonlyMap<string, OutsideCompanyRecord>;
   tokenOwner?: string;
 }
 
@@ -107,7 +109,7 @@ export async function readAndPlan(sides: SyncSides, opts: { approved?: ReadonlyS
   if (!sides.state.durable)
     plan.notices.push('No Redis: links are unknown, users are matched by e-mail only, and no removed user can be recognised for deactivation.');
   for (const issue of directory.issues) sides.log.warn({ sync: sides.sync.name, issue }, 'IdP record skipped');
-  const prepared: PreparedPlan = { plan, directory, teamviewer };
+  const prepared: PreparedPlan = { plan, directory, teamviewer, outsideCompany };
   if (owner.email) prepared.tokenOwner = owner.email;
   return prepared;
 }

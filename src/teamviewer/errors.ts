@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import { SCIM_ERROR_SCHEMA } from '../model/teamviewer.js';
 import { SyncError, type FailureClass } from '../model/failure.js';
 import { parseRetryAfter } from '../net/retry.js';
@@ -50,12 +51,23 @@ function readErrorBody(body: unknown): ErrorBody {
   const web = webApiErrorSchema.safeParse(parsed);
   if (web.success) return { tag: web.data.error, detail: web.data.error_description ?? web.data.error };
   const scim = scimErrorSchema.safeParse(parsed);
-  if (scim.success && (scim.data.schemas?.includes(SCIM_ERROR_SCHEMA) || scim.data.detail !== undefined || scim.data.scimType !== undefined)) {
+  if (scim.success && isScimError(scim.data)) {
     return { ...(scim.data.scimType ? { tag: scim.data.scimType } : {}), ...(scim.data.detail ? { detail: scim.data.detail } : {}) };
   }
   if (typeof body === 'string') return body.trim() === '' ? {} : { detail: body };
   if (body === undefined || body === null) return {};
   return { detail: JSON.stringify(body) };
+}
+
+function isScimError(body: z.infer<typeof scimErrorSchema>): boolean {
+  return body.schemas?.includes(SCIM_ERROR_SCHEMA) === true || body.detail !== undefined || body.scimType !== undefined;
+}
+
+/** The SCIM error a (successful-looking) body carries, summarised and scrubbed; undefined when it carries none. */
+export function scimErrorSummary(body: unknown): string | undefined {
+  const scim = scimErrorSchema.safeParse(body);
+  if (!scim.success || !isScimError(scim.data)) return undefined;
+  return outsideText(`${scim.data.status ?? ''} ${scim.data.scimType ?? ''} ${scim.data.detail ?? ''}`, DETAIL_LIMIT);
 }
 
 function parseJson(text: string): unknown {

@@ -4,7 +4,6 @@ import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import type { z } from 'zod';
 import { SyncError } from '../model/failure.js';
 import {
-  SCIM_ERROR_SCHEMA,
   SCIM_GROUP_SCHEMA,
   SCIM_PATCH_SCHEMA,
   SCIM_USER_SCHEMA,
@@ -14,13 +13,13 @@ import {
   type TvUser,
   type TvUserChanges,
 } from '../model/teamviewer.js';
-import { classifyHttpFailure, isEndpointUnavailable } from './errors.js';
-import { outsideText, registerSecret } from '../net/secrets.js';
+import { classifyHttpFailure, isEndpointUnavailable, scimErrorSummary } from './errors.js';
+import { registerSecret } from '../net/secrets.js';
 import type { TeamViewerPort, TokenOwner } from './port.js';
 import type { ResponseInfo } from '../net/response-info.js';
 import { payloadReason } from '../net/payload.js';
 import { MAX_RESPONSE_BYTES, requestSignal } from '../net/request-limits.js';
-import { listResponseSchema, scimErrorSchema, scimGroupSchema, scimUserSchema, toTvGroup, toTvUser, webApiAccountSchema } from './wire.js';
+import { listResponseSchema, scimGroupSchema, scimUserSchema, toTvGroup, toTvUser, webApiAccountSchema } from './wire.js';
 
 export interface ScimClientOptions {
   /** e.g. https://webapi.teamviewer.com/scim/v2 */
@@ -335,10 +334,8 @@ export class TeamViewerScimClient implements TeamViewerPort {
 
   /** A 200 that carries a SCIM error did not do what it says: retried, as it may have been applied. */
   private refuseErrorBody(call: Call, answer: Answer): void {
-    const said = scimErrorSchema.safeParse(answer.body);
-    if (!said.success || !(said.data.schemas?.includes(SCIM_ERROR_SCHEMA) || said.data.scimType !== undefined)) return;
-    const what = outsideText(`${said.data.status ?? ''} ${said.data.scimType ?? ''} ${said.data.detail ?? ''}`, 200);
-    this.unexpectedBody(call, answer.status, `a success (it is a SCIM error: ${what})`, true);
+    const said = scimErrorSummary(answer.body);
+    if (said !== undefined) this.unexpectedBody(call, answer.status, `a success (it is a SCIM error: ${said})`, true);
   }
 
   // ---- plumbing ----
@@ -414,11 +411,8 @@ export class TeamViewerScimClient implements TeamViewerPort {
     const parsed = schema.safeParse(answer.body);
     if (parsed.success) return parsed.data;
     const where = payloadReason(parsed.error, { root: 'body' });
-    const said = scimErrorSchema.safeParse(answer.body);
-    const error =
-      said.success && (said.data.schemas?.includes(SCIM_ERROR_SCHEMA) || said.data.detail !== undefined)
-        ? `; it is a SCIM error: ${outsideText(`${said.data.status ?? ''} ${said.data.scimType ?? ''} ${said.data.detail ?? ''}`, 200)}`
-        : '';
+    const said = scimErrorSummary(answer.body);
+    const error = said === undefined ? '' : `; it is a SCIM error: ${said}`;
     const write = call.method !== 'GET';
     return this.unexpectedBody(call, answer.status, `${what} (${where})${error}`, write);
   }
