@@ -48,5 +48,21 @@ export function createSource(config: SourceConfig, deps: SourceDeps): DirectoryS
       const ready = await source();
       return ready.lookupGroups ? ready.lookupGroups(ids) : new Map();
     },
+    async readUser(ref, opts) {
+      let ready: DirectorySource;
+      try {
+        ready = await source();
+      } catch (err) {
+        throw new SourceReadError(`the ${config.type} source could not be set up: ${outsideText(err instanceof Error ? err.message : String(err))}`, err);
+      }
+      if (!ready.readUser) throw new SourceReadError(`the ${config.type} source cannot read one user on its own`);
+      return ready.readUser(ref, opts);
+    },
+    async changeFeed() {
+      return (await source()).changeFeed?.();
+    },
+    async hookReceiver() {
+      return (await source()).hookReceiver?.();
+    },
   };
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { DirectoryRead } from '../model/directory.js';
+import type { DirectoryRead, UserLookup } from '../model/directory.js';
+import type { ChangeFeed, HookReceiver } from './changes.js';
 import type { BackoffPolicy } from '../net/retry.js';
 
 export interface ReadOptions {
@@ -27,6 +28,15 @@ export interface DirectorySource {
    * and only out of scope. Sources that cannot tell leave it out, and such groups are left alone.
    */
   lookupGroups?(ids: readonly string[]): Promise<Map<string, 'deleted' | 'out-of-scope'>>;
+  /**
+   * One person, read now: by IdP id or by e-mail (either may be given; `ref` is whatever the operator
+   * or the event named). Throws SourceReadError when the IdP cannot answer for sure.
+   */
+  readUser?(ref: string, opts?: { signal?: AbortSignal }): Promise<UserLookup>;
+  /** The polled change feed, when the sync's config enables one. */
+  changeFeed?(): Promise<ChangeFeed | undefined>;
+  /** The pushed change feed (event hooks, change notifications), when the config enables one. */
+  hookReceiver?(): Promise<HookReceiver | undefined>;
 }
 
 /**

@@ -49,3 +49,27 @@ export interface DirectoryRead {
   groupsIncompleteReason?: string;
   issues: DirectoryIssue[];
 }
+
+/** A group in scope that a looked-up user belongs to (as a cycle's read would list it). */
+export interface DirectoryGroupRef {
+  id: string;
+  name: string;
+}
+
+/**
+ * What the IdP says of one person when asked directly (the fast lane's re-read, `tvsync sync-user`).
+ * `why` is a sentence for the step report: which rule put the user in or out of scope.
+ * A connector that cannot tell throws instead: an unsure answer must never deactivate anyone.
+ */
+export type UserLookup =
+  | {
+      status: 'in-scope';
+      user: DirectoryUser;
+      /** Every group in scope the user is a member of (direct, or flattened where the sync counts nested groups). */
+      groups: DirectoryGroupRef[];
+      /** False when the connector could not read the user's group memberships whole: no member is then removed. */
+      groupsComplete: boolean;
+      why: string;
+    }
+  | { status: 'out-of-scope'; user?: DirectoryUser; why: string }
+  | { status: 'not-found'; why: string };
