@@ -239,7 +239,8 @@ export function computePlan(input: PlanInput): Plan {
   return plan;
 }
 
-function planCreate(user: MappedUser, input: PlanInput): UserOperation | SkippedItem {
+/** A create for a mapped user TeamViewer does not hold, or why none is made. Shared with the single-user plan. */
+export function planCreate(user: MappedUser, input: Pick<PlanInput, 'outsideCompany' | 'nowMs' | 'policy'>): UserOperation | SkippedItem {
   if (!user.active) {
     return skip('inactive-not-in-teamviewer', `${user.email} is disabled in the IdP and not in TeamViewer; a disabled user is not created`, {
       sourceId: user.sourceId,
@@ -271,7 +272,7 @@ function planCreate(user: MappedUser, input: PlanInput): UserOperation | Skipped
 }
 
 /** Only displayName and active are compared: everything else TeamViewer will not let us change. */
-function planChange(user: MappedUser, tv: TvUser): ChangeUserOperation | undefined {
+export function planChange(user: MappedUser, tv: TvUser): ChangeUserOperation | undefined {
   const changes: TvUserChanges = {};
   if (user.displayName !== tv.displayName) changes.displayName = user.displayName;
   if (user.active !== tv.active) changes.active = user.active;
@@ -334,11 +335,16 @@ function protectedTeamViewerUsers(teamviewer: readonly TvUser[], policy: PlanPol
     .sort();
 }
 
+/** Why an address is never deactivated nor removed from a group, or undefined when it may be. */
+export function protectionOf(policy: Pick<PlanPolicy, 'protect' | 'tokenOwnerEmail'>, email: string): string | undefined {
+  const key = emailKey(email);
+  if (policy.tokenOwnerEmail && emailKey(policy.tokenOwnerEmail) === key) return 'the owner of the TeamViewer token';
+  return policy.protect.some((p) => emailKey(p) === key) ? 'on the protect list' : undefined;
+}
+
 function gateDeactivations(candidates: ChangeUserOperation[], input: PlanInput, managed: number, blocked: RemovalBlock | undefined): Gate {
   const { policy } = input;
   const gate: Gate = { run: [], held: [], skipped: [], notices: [], candidates: 0 };
-  const protectedEmails = new Set(policy.protect.map(emailKey));
-  if (policy.tokenOwnerEmail) protectedEmails.add(emailKey(policy.tokenOwnerEmail));
 
   // A deactivation that also renames keeps its rename when the deactivation itself is stopped.
   const keepRename = (op: ChangeUserOperation): void => {
@@ -354,9 +360,8 @@ function gateDeactivations(candidates: ChangeUserOperation[], input: PlanInput, 
 
   const pending: ChangeUserOperation[] = [];
   for (const op of candidates) {
-    if (protectedEmails.has(emailKey(op.email))) {
-      const who =
-        policy.tokenOwnerEmail && emailKey(policy.tokenOwnerEmail) === emailKey(op.email) ? 'the owner of the TeamViewer token' : 'on the protect list';
+    const who = protectionOf(policy, op.email);
+    if (who) {
       gate.skipped.push(
         skip('protected', `${op.email} would be deactivated (${op.reason}) but is ${who}; left active`, {
           sourceId: op.sourceId,
@@ -401,7 +406,7 @@ function gateDeactivations(candidates: ChangeUserOperation[], input: PlanInput, 
   return gate;
 }
 
-function skip(reason: SkipReason, message: string, who: { sourceId?: string; email?: string | undefined; tvUserId?: string }): SkippedItem {
+export function skip(reason: SkipReason, message: string, who: { sourceId?: string; email?: string | undefined; tvUserId?: string }): SkippedItem {
   const item: SkippedItem = { reason, message };
   if (who.sourceId !== undefined) item.sourceId = who.sourceId;
   if (who.email !== undefined) item.email = who.email;

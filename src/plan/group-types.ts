@@ -19,7 +19,9 @@ export type GroupSkipReason =
   | 'group-left-out-of-scope'
   | 'teamviewer-group-shared'
   | 'source-read-incomplete'
-  | 'value-too-long';
+  | 'value-too-long'
+  /** The user's own deactivation was held, blocked or refused: their memberships stay with it. */
+  | 'member-kept';
 
 export interface GroupPlanPolicy {
   /** Members per add/remove request. */
