@@ -55,6 +55,13 @@ export const sourceSchema = z.discriminatedUnion('type', [
   jumpcloudSourceConfigSchema,
 ]);
 
+export const fastLaneSchema = z.strictObject({
+  enabled: z.boolean().default(true).describe("sync one person as soon as the IdP's change feed (or a hook) names them; the cycle stays as the safety net"),
+  window: durationBetween(60_000, 7 * 86_400_000)
+    .default(3_600_000)
+    .describe('the sliding window over which the removal thresholds count the deactivations and member removals of the fast lane'),
+});
+
 export const syncSchema = z.strictObject({
   name: syncName,
   source: sourceSchema,
@@ -68,6 +75,7 @@ export const syncSchema = z.strictObject({
     outsideCompanyRetry: 86_400_000,
   }),
   groups: groupsSchema.default({ enabled: true, onIdpDelete: 'delete', batchSize: 100 }),
+  fastLane: fastLaneSchema.default({ enabled: true, window: 3_600_000 }),
 });
 
 export const configSchema = z

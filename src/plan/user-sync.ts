@@ -248,8 +248,10 @@ export interface MembershipInput {
   approvedRemovals?: ReadonlyMap<string, number>;
 }
 
+export type MemberOperation = Extract<GroupOperation, { kind: 'addGroupMembers' | 'removeGroupMembers' }>;
+
 export interface MembershipPlan {
-  operations: GroupOperation[];
+  operations: MemberOperation[];
   /** Removals over the sliding-window threshold, held for approval per group. */
   held: { sourceGroupId: string; tvGroupId: string; displayName: string; message: string }[];
   skipped: GroupSkippedItem[];
@@ -365,4 +367,41 @@ function formatWindow(ms: number): string {
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** How a user sync came about. */
+export type UserSyncTrigger = 'event' | 'hook' | 'manual';
+
+/** One user sync, as status, the CLI, the HTTP answer and the provisioning log show it. */
+export interface UserSyncReport {
+  sync: string;
+  /** Stable per run: `u-<time>-<job>`. */
+  id: string;
+  ref: string;
+  sourceId?: string;
+  email?: string;
+  trigger: UserSyncTrigger;
+  /** The feed and the IdP's event that asked for it. */
+  feed?: string;
+  what?: string;
+  dryRun: boolean;
+  scope: UserLookup['status'] | 'unknown';
+  /**
+   * applied: TeamViewer was changed; unchanged: nothing needed; held: a removal waits for approval;
+   * skipped: a rule left the person alone; failed: the IdP or TeamViewer could not be read or written;
+   * planned: a dry run that would change something.
+   */
+  outcome: 'applied' | 'unchanged' | 'held' | 'skipped' | 'failed' | 'planned';
+  steps: UserSyncStep[];
+  operations: { kind: string; message: string; status: 'applied' | 'failed' | 'planned'; failureClass?: string; tvUserId?: string }[];
+  held: string[];
+  skipped: string[];
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  /** When the IdP says the change happened, and how long until tvsync noticed it and until TeamViewer was written. */
+  changedAt?: string;
+  detectionLagMs?: number;
+  latencyMs?: number;
+  failure?: { failureClass: string; message: string };
 }

@@ -68,7 +68,7 @@ export interface OperationDeps {
 
 type Outcome = OperationOutcome | GroupOperationOutcome | { status: 'cancelled'; message: string };
 
-function toResult(data: OperationJobData, attempts: number, outcome: Outcome): OperationResult {
+export function toResult(data: Pick<OperationJobData, 'key' | 'op'>, attempts: number, outcome: Outcome): OperationResult {
   const { op } = data;
   const base = { key: data.key, kind: op.kind, status: outcome.status, message: outcome.message, attempts };
   let result: OperationResult;

@@ -46,7 +46,7 @@ export function planPolicy(sync: SyncConfig, tokenOwner: string | undefined, app
   return policy;
 }
 
-function withTeamViewerRetries<T>(sides: SyncSides, what: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+export function withTeamViewerRetries<T>(sides: SyncSides, what: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
   return withRetries(fn, sides.readBackoff ?? DEFAULT_BACKOFF, {
     ...(signal ? { signal } : {}),
     onRetry: (err, waitMs, attempt) =>
@@ -59,7 +59,7 @@ function withTeamViewerRetries<T>(sides: SyncSides, what: string, fn: () => Prom
  * without account permission (403/404) just leaves it unknown; a lookup that failed otherwise
  * leaves the owner unprotected, so the plan then deactivates nobody.
  */
-async function resolveTokenOwner(sides: SyncSides, signal?: AbortSignal): Promise<{ email?: string; failed?: string }> {
+export async function resolveTokenOwner(sides: SyncSides, signal?: AbortSignal): Promise<{ email?: string; failed?: string }> {
   if (sides.sync.target.tokenOwner) return { email: sides.sync.target.tokenOwner };
   try {
     const owner = await withTeamViewerRetries(sides, 'token owner', () => sides.client.getTokenOwner(signal ? { signal } : {}), signal);

@@ -35,6 +35,21 @@ export function syncKeys(prefix: string, sync: string) {
     cycleResults: (cycleId: string) => syncKey(prefix, sync, 'cycle', cycleId, 'results'),
     /** List: the last reports, newest first. */
     reports: syncKey(prefix, sync, 'reports'),
+    /** The fast lane: removals in the sliding window (sorted sets by time), its interlock with cycles, what it held, its last results, its feeds. */
+    fastLane: {
+      deactivations: syncKey(prefix, sync, 'fast-lane', 'deactivations'),
+      memberRemovals: syncKey(prefix, sync, 'fast-lane', 'member-removals'),
+      /** String with a short expiry, renewed while a cycle of the sync runs. */
+      cycleRunning: syncKey(prefix, sync, 'fast-lane', 'cycle-running'),
+      /** Sorted set: user syncs applying now, scored by when their claim expires. */
+      applying: syncKey(prefix, sync, 'fast-lane', 'applying'),
+      /** Hash: TeamViewer user id → the deactivation held for approval. */
+      held: syncKey(prefix, sync, 'fast-lane', 'held'),
+      /** List: the last user-sync reports, newest first. */
+      reports: syncKey(prefix, sync, 'fast-lane', 'reports'),
+      /** Hash: feed name → its last poll. */
+      feeds: syncKey(prefix, sync, 'fast-lane', 'feeds'),
+    },
     /** The provisioning log: its stream, and the sorted set that indexes it by e-mail. */
     provisioningLog: { stream: syncKey(prefix, sync, 'provisioning-log'), index: syncKey(prefix, sync, 'provisioning-log', 'by-email') },
   };

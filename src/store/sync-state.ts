@@ -14,6 +14,10 @@ export interface SyncState {
   readonly durable: boolean;
   readonly source: SourceStateStore;
   loadLinks(): Promise<Map<string, string>>;
+  /** One person's link, for the fast lane (which must not load every link per event). */
+  getLink(sourceId: string): Promise<string | undefined>;
+  /** How many users the sync links to: the sliding-window threshold's base. */
+  linkCount(): Promise<number>;
   setLink(sourceId: string, tvUserId: string): Promise<void>;
   applyLinkChanges(changes: readonly LinkChange[]): Promise<void>;
   /** IdP group id → TeamViewer group id. */
@@ -22,6 +26,7 @@ export interface SyncState {
   /** Drops a group link if it still points at this TeamViewer group. */
   dropGroupLink(sourceGroupId: string, tvGroupId: string): Promise<void>;
   loadOutsideCompany(): Promise<Map<string, OutsideCompanyRecord>>;
+  getOutsideCompany(emailKey: string): Promise<OutsideCompanyRecord | undefined>;
   recordOutsideCompany(emailKey: string, record: OutsideCompanyRecord): Promise<void>;
   clearOutsideCompany(emailKey: string): Promise<void>;
 }
@@ -58,6 +63,14 @@ export class RedisSyncState implements SyncState {
 
   async loadLinks(): Promise<Map<string, string>> {
     return new Map(Object.entries(await this.redis.hgetall(this.links)));
+  }
+
+  async getLink(sourceId: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.links, sourceId)) ?? undefined;
+  }
+
+  linkCount(): Promise<number> {
+    return this.redis.hlen(this.links);
   }
 
   async setLink(sourceId: string, tvUserId: string): Promise<void> {
@@ -98,6 +111,11 @@ export class RedisSyncState implements SyncState {
     return out;
   }
 
+  async getOutsideCompany(emailKey: string): Promise<OutsideCompanyRecord | undefined> {
+    const raw = await this.redis.hget(this.outside, emailKey);
+    return raw === null ? undefined : parseOutside(raw);
+  }
+
   async recordOutsideCompany(emailKey: string, record: OutsideCompanyRecord): Promise<void> {
     await this.redis.hset(this.outside, emailKey, JSON.stringify(record));
   }
@@ -136,6 +154,12 @@ export class MemorySyncState implements SyncState {
   async loadLinks(): Promise<Map<string, string>> {
     return new Map(this.links);
   }
+  async getLink(sourceId: string): Promise<string | undefined> {
+    return this.links.get(sourceId);
+  }
+  async linkCount(): Promise<number> {
+    return this.links.size;
+  }
   async setLink(sourceId: string, tvUserId: string): Promise<void> {
     this.links.set(sourceId, tvUserId);
   }
@@ -158,6 +182,9 @@ export class MemorySyncState implements SyncState {
   }
   async loadOutsideCompany(): Promise<Map<string, OutsideCompanyRecord>> {
     return new Map(this.outside);
+  }
+  async getOutsideCompany(emailKey: string): Promise<OutsideCompanyRecord | undefined> {
+    return this.outside.get(emailKey);
   }
   async recordOutsideCompany(emailKey: string, record: OutsideCompanyRecord): Promise<void> {
     this.outside.set(emailKey, record);

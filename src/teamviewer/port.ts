@@ -15,6 +15,8 @@ export interface TokenOwner {
 /** The reads a cycle plans from. */
 export interface TeamViewerReader {
   listUsers(opts?: { signal?: AbortSignal }): Promise<TvUser[]>;
+  /** One user by TeamViewer id; undefined when TeamViewer has none (404). */
+  getUser(id: string): Promise<TvUser | undefined>;
   /** The account the token belongs to; undefined when the token may not read account data. */
   getTokenOwner(opts?: { signal?: AbortSignal }): Promise<TokenOwner | undefined>;
   listGroups(opts?: { signal?: AbortSignal }): Promise<TvGroup[]>;

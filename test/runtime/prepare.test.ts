@@ -26,6 +26,7 @@ async function sides(client: Partial<TeamViewerPort>): Promise<SyncSides> {
     listUsers: async () => tvUsers,
     getTokenOwner: async () => ({ email: 'owner@x.test' }),
     listGroups: async (): Promise<TvGroup[]> => [],
+    getUser: unexpected('getUser'),
     findUserByEmail: unexpected('findUserByEmail'),
     createUser: unexpected('createUser'),
     updateUser: unexpected('updateUser'),

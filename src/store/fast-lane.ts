@@ -1,0 +1,168 @@
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { secrets } from '../net/secrets.js';
+import type { UserSyncReport } from '../plan/user-sync.js';
+import { syncKeys } from './keys.js';
+
+/** How many user-sync reports are kept per sync. */
+const REPORTS_KEPT = 200;
+
+/** A deactivation the fast lane held at its sliding-window threshold, for `tvsync approve` and status. */
+export interface HeldUserDeactivation {
+  sourceId: string;
+  email: string;
+  tvUserId: string;
+  message: string;
+  atMs: number;
+}
+
+/** The last poll of one change feed. */
+export interface FeedStatus {
+  feed: string;
+  lastPollAtMs: number;
+  ok: boolean;
+  /** Why the last poll failed (scrubbed). */
+  error?: string;
+  lastHintAtMs?: number;
+  hints: number;
+  requests: number;
+}
+
+const heldSchema = z.object({ sourceId: z.string(), email: z.string(), tvUserId: z.string(), message: z.string(), atMs: z.number() });
+const feedSchema = z.object({
+  feed: z.string(),
+  lastPollAtMs: z.number(),
+  ok: z.boolean(),
+  error: z.string().optional(),
+  lastHintAtMs: z.number().optional(),
+  hints: z.number(),
+  requests: z.number(),
+});
+
+// Atomic: a user sync may start only while no cycle runs; the cycle, once marked, waits for those started.
+const CLAIM = `if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+return 1`;
+
+/**
+ * What the fast lane keeps in Redis for one sync: the removals of its sliding window, the interlock
+ * that keeps user syncs and cycles apart, what it held for approval, its last reports and the state
+ * of its change feeds.
+ */
+export class FastLaneStore {
+  private readonly keys: ReturnType<typeof syncKeys>['fastLane'];
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    readonly sync: string,
+  ) {
+    this.keys = syncKeys(prefix, sync).fastLane;
+  }
+
+  private windowKey(kind: 'deactivations' | 'memberRemovals'): string {
+    return this.keys[kind];
+  }
+
+  /** Removals of this kind the fast lane made within the window ending now. */
+  async removalsWithin(kind: 'deactivations' | 'memberRemovals', nowMs: number, windowMs: number): Promise<number> {
+    const key = this.windowKey(kind);
+    const [, count] = (await this.redis
+      .multi()
+      .zremrangebyscore(key, '-inf', `(${nowMs - windowMs}`)
+      .zcard(key)
+      .exec()) as [unknown, [Error | null, number]];
+    return count[1];
+  }
+
+  async recordRemovals(kind: 'deactivations' | 'memberRemovals', atMs: number, ids: readonly string[], windowMs: number): Promise<void> {
+    if (ids.length === 0) return;
+    const key = this.windowKey(kind);
+    const entries = ids.flatMap((id, i) => [atMs, `${atMs}:${i}:${id}`]);
+    await this.redis
+      .multi()
+      .zadd(key, ...entries)
+      .pexpire(key, windowMs + 60_000)
+      .exec();
+  }
+
+  /** A cycle of this sync is running: user syncs wait. Renewed while the cycle runs; expires if its worker dies. */
+  async markCycleRunning(ttlMs: number): Promise<void> {
+    await this.redis.set(this.keys.cycleRunning, '1', 'PX', ttlMs);
+  }
+
+  async clearCycleRunning(): Promise<void> {
+    await this.redis.del(this.keys.cycleRunning);
+  }
+
+  /** Claims the right to apply one user sync; false while a cycle runs. The claim expires after `ttlMs`. */
+  async claim(id: string, nowMs: number, ttlMs: number): Promise<boolean> {
+    return (await this.redis.eval(CLAIM, 2, this.keys.cycleRunning, this.keys.applying, String(nowMs + ttlMs), id)) === 1;
+  }
+
+  async release(id: string): Promise<void> {
+    await this.redis.zrem(this.keys.applying, id);
+  }
+
+  /** User syncs applying now (expired claims of dead workers are dropped). */
+  async applying(nowMs: number): Promise<number> {
+    const [, count] = (await this.redis
+      .multi()
+      .zremrangebyscore(this.keys.applying, '-inf', `(${nowMs}`)
+      .zcard(this.keys.applying)
+      .exec()) as [unknown, [Error | null, number]];
+    return count[1];
+  }
+
+  async hold(held: HeldUserDeactivation): Promise<void> {
+    await this.redis.hset(this.keys.held, held.tvUserId, JSON.stringify(secrets.scrubDeep(held)));
+  }
+
+  async releaseHeld(tvUserIds: readonly string[]): Promise<void> {
+    if (tvUserIds.length) await this.redis.hdel(this.keys.held, ...tvUserIds);
+  }
+
+  async held(): Promise<HeldUserDeactivation[]> {
+    const out: HeldUserDeactivation[] = [];
+    for (const raw of Object.values(await this.redis.hgetall(this.keys.held))) {
+      const parsed = heldSchema.safeParse(safeJson(raw));
+      if (parsed.success) out.push(parsed.data);
+    }
+    return out.sort((a, b) => a.atMs - b.atMs);
+  }
+
+  async saveReport(report: UserSyncReport): Promise<void> {
+    await this.redis
+      .multi()
+      .lpush(this.keys.reports, JSON.stringify(secrets.scrubDeep(report)))
+      .ltrim(this.keys.reports, 0, REPORTS_KEPT - 1)
+      .exec();
+  }
+
+  /** The last user-sync reports, newest first. */
+  async reports(count = 20): Promise<UserSyncReport[]> {
+    const raw = await this.redis.lrange(this.keys.reports, 0, count - 1);
+    return raw.map((r) => safeJson(r)).filter((r): r is UserSyncReport => typeof r === 'object' && r !== null && 'ref' in r);
+  }
+
+  async recordFeed(status: FeedStatus): Promise<void> {
+    await this.redis.hset(this.keys.feeds, status.feed, JSON.stringify(secrets.scrubDeep(status)));
+  }
+
+  async feeds(): Promise<FeedStatus[]> {
+    const out: FeedStatus[] = [];
+    for (const raw of Object.values(await this.redis.hgetall(this.keys.feeds))) {
+      const parsed = feedSchema.safeParse(safeJson(raw));
+      if (parsed.success) out.push(parsed.data as FeedStatus);
+    }
+    return out.sort((a, b) => a.feed.localeCompare(b.feed));
+  }
+}
+
+function safeJson(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+}
