@@ -15,6 +15,7 @@ import type { GroupPhase, GroupPlan } from '../plan/group-types.js';
 import { isQuarantined, recordHealth } from './health.js';
 import type { HealthStore } from '../store/health.js';
 import type { ApprovalStore } from '../store/approvals.js';
+import type { FastLaneStore } from '../store/fast-lane.js';
 import { isConnectionError } from './redis.js';
 import { cycleIdOf, operationJobId, type CycleJobData, type RuntimeOptions } from './queues.js';
 import { buildReport, operationKey, type CycleReport } from '../plan/report.js';
@@ -35,6 +36,8 @@ export interface CycleDeps {
   approvedGroupDeletions?: () => Promise<ReadonlySet<string>>;
   health?: HealthStore;
   approvals?: ApprovalStore;
+  /** The fast lane's interlock: user syncs wait while a cycle runs, and the cycle waits for those already applying. */
+  fastLane?: FastLaneStore;
 }
 
 const ENQUEUE_CHUNK = 500;
@@ -55,6 +58,43 @@ function failureOf(err: unknown): NonNullable<CycleReport['failure']> {
  * from the persisted plan and re-enqueues only the operations with no recorded outcome.
  */
 export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string, signal?: AbortSignal): Promise<CycleReport | undefined> {
+  const interlock = deps.fastLane ? await holdFastLane(deps.fastLane, deps.log, signal) : undefined;
+  try {
+    return await runCycle(job, deps, token, signal);
+  } finally {
+    await interlock?.release();
+  }
+}
+
+/** How long the cycle's mark lives unless renewed: a dead worker's mark lapses this soon. */
+const INTERLOCK_TTL_MS = 30_000;
+/** How long a cycle waits for user syncs already applying; a claim of a dead worker lapses before. */
+const INTERLOCK_WAIT_MS = 120_000;
+
+async function holdFastLane(fastLane: FastLaneStore, log: Logger, signal: AbortSignal | undefined): Promise<{ release(): Promise<void> }> {
+  await fastLane.markCycleRunning(INTERLOCK_TTL_MS);
+  const renew = setInterval(() => {
+    fastLane.markCycleRunning(INTERLOCK_TTL_MS).catch(() => {
+      // Redis away: the mark lapses, and the outage is logged elsewhere.
+    });
+  }, INTERLOCK_TTL_MS / 3);
+  renew.unref();
+  const deadline = Date.now() + INTERLOCK_WAIT_MS;
+  let logged = false;
+  while (Date.now() < deadline && !signal?.aborted && (await fastLane.applying(Date.now())) > 0) {
+    if (!logged) log.info('waiting for user syncs that are applying before the cycle reads');
+    logged = true;
+    await sleep(200, undefined, signal ? { signal } : {}).catch(() => undefined);
+  }
+  return {
+    async release() {
+      clearInterval(renew);
+      await fastLane.clearCycleRunning().catch(() => undefined);
+    },
+  };
+}
+
+async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string, signal?: AbortSignal): Promise<CycleReport | undefined> {
   const cycleId = cycleIdOf(job);
   const log = deps.log.child({ cycle: cycleId });
   const startedAtMs = Date.now();

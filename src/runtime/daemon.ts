@@ -16,6 +16,7 @@ import {
   queueNames,
   runtimeFromConfig,
   schedulerId,
+  pollSchedulerId,
   type CycleJobData,
   type RuntimeOptions,
   type SyncQueues,
@@ -30,6 +31,11 @@ import { HealthStore } from '../store/health.js';
 import { ApprovalStore } from '../store/approvals.js';
 import { RateLimitPauseStore, type RateLimitPause } from '../store/rate-limit-pause.js';
 import type { ResponseInfo } from '../net/response-info.js';
+import type { ChangeFeed, ChangeHint, HookAnswer, HookRequest } from '../connectors/changes.js';
+import { FastLaneStore, type FeedStatus } from '../store/fast-lane.js';
+import type { UserSyncReport } from '../plan/user-sync.js';
+import { pollFeed, processUserSyncJob, receiveHook, USER_SYNC_JOB, type FastLaneHooks } from './fast-lane.js';
+import type { UserSyncJobData } from './user-sync.js';
 
 export interface DaemonOptions {
   scheduler: boolean;
@@ -49,6 +55,10 @@ export interface DaemonOptions {
   onPause?: (sync: string, pause: RateLimitPause) => void;
   /** Where connection errors go (one log line per outage); shared with the caller's own connections. */
   outage?: RedisOutage;
+  /** The fast lane: a user sync finished, a feed named changes, a feed was polled. */
+  onUserSync?: (sync: string, report: UserSyncReport) => void | Promise<void>;
+  onHints?: (sync: string, feed: string, hints: readonly ChangeHint[], detectedAtMs: number) => void;
+  onPoll?: (sync: string, status: FeedStatus) => void;
 }
 
 export interface SyncRuntime {
@@ -58,6 +68,10 @@ export interface SyncRuntime {
   store: CycleStore;
   health: HealthStore;
   approvals: ApprovalStore;
+  fastLane: FastLaneStore;
+  /** The polled change feed, when the fast lane is on and the source has one. */
+  feed?: ChangeFeed;
+  fastLaneHooks: FastLaneHooks;
 }
 
 /**
@@ -117,12 +131,22 @@ export class Daemon {
   private async applyQueueSettings(runtime: SyncRuntime): Promise<void> {
     // Idempotent: at most one cycle of this sync runs at once, across every replica.
     await runtime.queues.cycles.setGlobalConcurrency(1);
+    await runtime.queues.changes.setGlobalConcurrency(1);
     if (this.scheduler) {
       await runtime.queues.cycles.upsertJobScheduler(
         schedulerId(runtime.sync.name),
         { every: runtime.sync.schedule.every },
         { name: 'cycle', data: { trigger: 'schedule' }, opts: CYCLE_JOB_OPTIONS },
       );
+      if (runtime.feed) {
+        await runtime.queues.changes.upsertJobScheduler(
+          pollSchedulerId(runtime.sync.name),
+          { every: runtime.feed.everyMs },
+          { name: 'poll', data: {}, opts: { removeOnComplete: true, removeOnFail: { count: 20 } } },
+        );
+      } else {
+        await runtime.queues.changes.removeJobScheduler(pollSchedulerId(runtime.sync.name));
+      }
     }
   }
 
@@ -140,7 +164,20 @@ export class Daemon {
     const store = new CycleStore(this.redis, prefix, sync.name);
     const health = new HealthStore(this.redis, prefix, sync.name);
     const approvals = new ApprovalStore(this.redis, prefix, sync.name);
-    const runtime: SyncRuntime = { sync, sides, queues, store, health, approvals };
+    const fastLane = new FastLaneStore(this.redis, prefix, sync.name);
+    const fastLaneHooks: FastLaneHooks = {
+      ...(opts.onUserSync ? { onUserSync: (report: UserSyncReport) => opts.onUserSync?.(sync.name, report) } : {}),
+      ...(opts.onHints ? { onHints: (feed: string, hints: readonly ChangeHint[], at: number) => opts.onHints?.(sync.name, feed, hints, at) } : {}),
+      ...(opts.onPoll ? { onPoll: (status: FeedStatus) => opts.onPoll?.(sync.name, status) } : {}),
+    };
+    const feed = sync.fastLane.enabled
+      ? await sides.source.changeFeed?.().catch((err: unknown) => {
+          // A source that cannot even be set up fails its cycles with the reason; the fast lane just stays off.
+          this.log.warn({ sync: sync.name, err: err instanceof Error ? err.message : String(err) }, 'the change feed could not be set up; only cycles run');
+          return undefined;
+        })
+      : undefined;
+    const runtime: SyncRuntime = { sync, sides, queues, store, health, approvals, fastLane, fastLaneHooks, ...(feed ? { feed } : {}) };
     this.syncs.set(sync.name, runtime);
 
     await this.guard.adopt(sync.name);
@@ -170,6 +207,7 @@ export class Daemon {
       ...(opts.onGroupsPlanned ? { onGroupsPlanned: (cycleId: string, plan: GroupPlan) => opts.onGroupsPlanned?.(sync.name, cycleId, plan) } : {}),
       health,
       approvals,
+      fastLane,
       approved: () => approvals.deactivations(),
       approvedGroupDeletions: () => approvals.groupDeletions(),
     };
@@ -187,9 +225,14 @@ export class Daemon {
         maxStalledCount: 5,
       },
     );
-    const operationWorker = new Worker<OperationJobData, OperationResult | undefined>(
+    const userSyncDeps = { sides, fastLane, approvals, log, hooks: fastLaneHooks, ...(operationDeps.onResult ? { onResult: operationDeps.onResult } : {}) };
+    const operationWorker = new Worker<OperationJobData | UserSyncJobData, OperationResult | UserSyncReport | undefined>(
       names.operations,
-      (job: Job<OperationJobData>) => processOperation(job, operationDeps),
+      // User syncs share the operation workers, so the fast lane spends the same rate limit as cycles.
+      (job: Job, token?: string, signal?: AbortSignal) =>
+        job.name === USER_SYNC_JOB
+          ? processUserSyncJob(job as Job<UserSyncJobData>, token, { ...userSyncDeps, ...(signal ? { signal } : {}) })
+          : processOperation(job as Job<OperationJobData>, operationDeps),
       {
         ...common,
         connection: this.workerConnection(url),
@@ -202,8 +245,8 @@ export class Daemon {
     );
     operationWorker.on('failed', (job, err) => {
       // A job that ended without recording an outcome (stalled too often, started too often) is recorded here.
-      if (!job) return;
-      void recordLostOperation(store, job, err).catch((e: unknown) => log.error({ err: e }, 'could not record a lost operation'));
+      if (!job || job.name === USER_SYNC_JOB) return;
+      void recordLostOperation(store, job as Job<OperationJobData>, err).catch((e: unknown) => log.error({ err: e }, 'could not record a lost operation'));
     });
     cycleWorker.on('failed', (job, err) => {
       // A cycle that died outside its own error handling (stalled too often, Redis lost mid-report)
@@ -211,7 +254,26 @@ export class Daemon {
       if (!job) return;
       void recordFailedCycle(store, job, err).catch((e: unknown) => log.error({ err: e }, 'could not record a failed cycle'));
     });
-    for (const worker of [cycleWorker, operationWorker]) {
+    const workers: Worker[] = [cycleWorker, operationWorker];
+    if (feed) {
+      const pollWorker = new Worker(
+        names.changes,
+        (_job: Job, _token?: string, signal?: AbortSignal) =>
+          pollFeed(feed, {
+            operations: queues.operations,
+            cycles: queues.cycles,
+            sync: sync.name,
+            log,
+            fastLane,
+            hooks: fastLaneHooks,
+            ...(signal ? { signal } : {}),
+          }),
+        { ...common, connection: this.workerConnection(url), concurrency: 1 },
+      );
+      workers.push(pollWorker);
+      this.cycleWorkers.push(pollWorker);
+    }
+    for (const worker of workers) {
       worker.on('error', (err) => this.outage.error(err, 'worker'));
       this.workers.push(worker);
     }
@@ -222,6 +284,20 @@ export class Daemon {
     const connection = connectRedis(url, 'worker', this.outage);
     this.connections.push(connection);
     return connection;
+  }
+
+  /** A pushed change for a sync (`/hooks/{sync}/{name}`): 404 when that sync has no such receiver. */
+  async receiveHook(syncName: string, name: string, req: HookRequest): Promise<HookAnswer> {
+    const runtime = this.syncs.get(syncName);
+    const receiver = runtime?.sync.fastLane.enabled ? await runtime.sides.source.hookReceiver?.() : undefined;
+    if (!runtime || !receiver || receiver.name !== name) return { status: 404, body: 'no such hook' };
+    return receiveHook(receiver, req, {
+      operations: runtime.queues.operations,
+      cycles: runtime.queues.cycles,
+      sync: syncName,
+      log: this.log.child({ sync: syncName }),
+      hooks: runtime.fastLaneHooks,
+    });
   }
 
   runtime(sync: string): SyncRuntime {

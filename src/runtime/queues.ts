@@ -56,13 +56,16 @@ export const DEFAULT_RUNTIME: RuntimeOptions = {
 };
 
 export interface CycleJobData {
-  trigger: 'schedule' | 'manual' | 'once';
+  /** change: the fast lane saw a change that concerns more than one person (a group renamed, a new export). */
+  trigger: 'schedule' | 'manual' | 'once' | 'change';
   requestedAt?: number;
 }
 
-export const queueNames = (sync: string) => ({ cycles: `cycles-${sync}`, operations: `operations-${sync}` });
+export const queueNames = (sync: string) => ({ cycles: `cycles-${sync}`, operations: `operations-${sync}`, changes: `changes-${sync}` });
 
 export const schedulerId = (sync: string) => `cycle-${sync}`;
+/** The fast lane's poll of the sync's change feed. */
+export const pollSchedulerId = (sync: string) => `poll-${sync}`;
 export const manualDedupId = (sync: string) => `manual-${sync}`;
 
 export const CYCLE_JOB_OPTIONS: JobsOptions = { attempts: 1, removeOnComplete: { count: 200 }, removeOnFail: { count: 200 } };
@@ -71,6 +74,8 @@ export const CYCLE_JOB_OPTIONS: JobsOptions = { attempts: 1, removeOnComplete: {
 export interface SyncQueues {
   cycles: Queue<CycleJobData>;
   operations: Queue;
+  /** The fast lane's polls: one at a time across every replica. */
+  changes: Queue;
 }
 
 export function openQueues(sync: string, connection: ConnectionOptions, prefix: string): SyncQueues {
@@ -78,11 +83,12 @@ export function openQueues(sync: string, connection: ConnectionOptions, prefix: 
   return {
     cycles: new Queue<CycleJobData>(names.cycles, { connection, prefix }),
     operations: new Queue(names.operations, { connection, prefix }),
+    changes: new Queue(names.changes, { connection, prefix }),
   };
 }
 
 export async function closeQueues(queues: SyncQueues): Promise<void> {
-  await Promise.all([queues.cycles.close(), queues.operations.close()]);
+  await Promise.all([queues.cycles.close(), queues.operations.close(), queues.changes.close()]);
 }
 
 /** Ids are readable (`--cycle ID`) and stable across re-deliveries of the same job. */

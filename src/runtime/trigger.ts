@@ -12,7 +12,7 @@ import type { CycleReport } from '../plan/report.js';
 export async function requestCycle(
   cycles: Queue<CycleJobData>,
   sync: string,
-  trigger: 'manual' | 'once' = 'manual',
+  trigger: 'manual' | 'once' | 'change' = 'manual',
 ): Promise<{ requestedAt: number; jobId?: string }> {
   const requestedAt = Date.now();
   const job = await cycles.add('cycle', { trigger, requestedAt }, { ...CYCLE_JOB_OPTIONS, deduplication: { id: manualDedupId(sync), keepLastIfActive: true } });

@@ -106,11 +106,10 @@ export class FastLaneStore {
 
   /** User syncs applying now (expired claims of dead workers are dropped). */
   async applying(nowMs: number): Promise<number> {
-    const [, count] = (await this.redis
-      .multi()
-      .zremrangebyscore(this.keys.applying, '-inf', `(${nowMs}`)
-      .zcard(this.keys.applying)
-      .exec()) as [unknown, [Error | null, number]];
+    const [, count] = (await this.redis.multi().zremrangebyscore(this.keys.applying, '-inf', `(${nowMs}`).zcard(this.keys.applying).exec()) as [
+      unknown,
+      [Error | null, number],
+    ];
     return count[1];
   }
 

@@ -1,0 +1,333 @@
+import type { Logger } from 'pino';
+import { SourceReadError } from '../connectors/source.js';
+import { SyncError } from '../model/failure.js';
+import type { UserLookup } from '../model/directory.js';
+import type { TvGroup, TvUser } from '../model/teamviewer.js';
+import { outsideText, scrubSecrets } from '../net/secrets.js';
+import { emailKey } from '../plan/mapping.js';
+import { operationKey, type OperationResult } from '../plan/report.js';
+import { planMemberships, planUserSync, type UserSyncPlan, type UserSyncReport, type UserSyncStep, type UserSyncTrigger } from '../plan/user-sync.js';
+import type { ApprovalStore } from '../store/approvals.js';
+import type { FastLaneStore } from '../store/fast-lane.js';
+import { applyGroupOperation } from './apply-group.js';
+import { applyUserOperation } from './apply.js';
+import { toResult } from './operation-worker.js';
+import { planPolicy, resolveTokenOwner, withTeamViewerRetries, type SyncSides } from './prepare.js';
+
+/** What a `syncUser` job carries: who, and what asked for it. */
+export interface UserSyncJobData {
+  /** IdP id or e-mail. */
+  ref: string;
+  trigger: UserSyncTrigger;
+  feed?: string;
+  what?: string;
+  /** When the IdP says the change happened, and when tvsync saw it (ms). */
+  changedAtMs?: number;
+  detectedAtMs?: number;
+  dryRun?: boolean;
+}
+
+export interface UserSyncDeps {
+  sides: SyncSides;
+  /** Absent without Redis (a dry run of `tvsync sync-user` may run without it). */
+  fastLane?: FastLaneStore;
+  approvals?: ApprovalStore;
+  log: Logger;
+  /** A later attempt of a job whose earlier one may have created the user: look before creating. */
+  lookupFirst?: boolean;
+  signal?: AbortSignal;
+  /** Each TeamViewer write's outcome, as a cycle's operations report theirs (metrics, provisioning log). */
+  onResult?: (result: OperationResult, runId: string) => void | Promise<void>;
+}
+
+/** A cycle of the sync is running: the user sync waits for it. */
+export class CycleRunning extends Error {
+  constructor() {
+    super('a cycle of this sync is running; the user sync waits for it');
+    this.name = 'CycleRunning';
+  }
+}
+
+/** A claim outlives any one user sync; a dead worker's claim lapses after it. */
+const CLAIM_TTL_MS = 120_000;
+
+/**
+ * One person, now: re-read from the IdP, planned with the cycle's rules, applied (unless a dry run)
+ * and explained step by step. The IdP read failing means nothing is done (the job retries); a
+ * deactivation or member removal passes the protect list, the token owner and the sliding-window
+ * threshold. Throws CycleRunning while a cycle of the sync runs, and SyncError/SourceReadError for
+ * what the caller retries.
+ */
+export async function syncOneUser(data: UserSyncJobData, runId: string, deps: UserSyncDeps): Promise<UserSyncReport> {
+  const { sides } = deps;
+  const dryRun = data.dryRun === true;
+  const startedAtMs = sides.now();
+  if (!dryRun && deps.fastLane && !(await deps.fastLane.claim(runId, Date.now(), CLAIM_TTL_MS))) throw new CycleRunning();
+  try {
+    return await run(data, runId, deps, startedAtMs);
+  } finally {
+    if (!dryRun) await deps.fastLane?.release(runId);
+  }
+}
+
+async function run(data: UserSyncJobData, runId: string, deps: UserSyncDeps, startedAtMs: number): Promise<UserSyncReport> {
+  const { sides } = deps;
+  const sync = sides.sync;
+  const dryRun = data.dryRun === true;
+  const signal = deps.signal;
+  if (!sides.source.readUser) throw new SourceReadError(`the ${sides.source.kind} source cannot read one user on its own`);
+  const lookup: UserLookup = await sides.source.readUser(data.ref, signal ? { signal } : {});
+  const email = lookup.status === 'not-found' ? (data.ref.includes('@') ? data.ref : undefined) : lookup.user?.email;
+
+  // Who the decision is about: the IdP's id, else the id the operator gave, else whoever the sync links to that address.
+  let sourceId = lookup.status === 'not-found' ? undefined : lookup.user?.id;
+  const [byEmail, owner] = await Promise.all([
+    email ? withTeamViewerRetries(sides, 'user look-up', () => sides.client.findUserByEmail(email), signal) : Promise.resolve(undefined),
+    resolveTokenOwner(sides, signal),
+  ]);
+  if (owner.failed)
+    throw new SyncError('transient', `the owner of the TeamViewer token could not be looked up (${owner.failed}); no user is changed until it can`);
+  // Only for an address with no link of its own: the whole link table is read then, not per event.
+  const linkedTo = async (tvUserId: string): Promise<string[]> => {
+    const all = await sides.state.loadLinks();
+    return [...all].filter(([, tv]) => tv === tvUserId).map(([source]) => source);
+  };
+  if (sourceId === undefined) {
+    if (!data.ref.includes('@')) sourceId = data.ref;
+    else if (byEmail) sourceId = (await linkedTo(byEmail.id))[0];
+  }
+  const linkedTvId = sourceId === undefined ? undefined : await sides.state.getLink(sourceId);
+  let linkedTv: TvUser | undefined;
+  if (linkedTvId !== undefined) {
+    linkedTv = byEmail?.id === linkedTvId ? byEmail : await withTeamViewerRetries(sides, 'user read', () => sides.client.getUser(linkedTvId), signal);
+  }
+  const holders = byEmail && byEmail.id !== linkedTvId ? await linkedTo(byEmail.id) : [];
+
+  const nowMs = sides.now();
+  const windowMs = sync.fastLane.window;
+  const [recentDeactivations, managed, outside, approved] = await Promise.all([
+    deps.fastLane ? deps.fastLane.removalsWithin('deactivations', Date.now(), windowMs) : Promise.resolve(0),
+    sides.state.linkCount(),
+    email ? sides.state.getOutsideCompany(emailKey(email)) : Promise.resolve(undefined),
+    deps.approvals ? deps.approvals.deactivations() : Promise.resolve(new Set<string>()),
+  ]);
+  const plan = planUserSync({
+    ref: data.ref,
+    lookup,
+    ...(sourceId !== undefined ? { sourceId } : {}),
+    ...(linkedTvId !== undefined ? { linked: { tvUserId: linkedTvId, ...(linkedTv ? { tv: linkedTv } : {}) } } : {}),
+    ...(byEmail ? { byEmail } : {}),
+    byEmailHolders: holders,
+    ...(outside ? { outsideCompany: outside } : {}),
+    nowMs,
+    policy: planPolicy(sync, owner.email, approved),
+    deactivations: { recent: recentDeactivations, managed, threshold: sync.policy.deactivationThreshold, windowMs },
+  });
+
+  const report = newReport(data, runId, sync.name, plan, startedAtMs);
+  let wroteAtMs: number | undefined;
+  let tvUserId = plan.tvUserId;
+
+  if (plan.held) {
+    report.held.push(plan.held.message);
+    if (!dryRun)
+      await deps.fastLane?.hold({
+        sourceId: plan.held.sourceId,
+        email: plan.held.email,
+        tvUserId: plan.held.tvUserId,
+        message: plan.held.message,
+        atMs: nowMs,
+      });
+  }
+  if (plan.skipped) report.skipped.push(plan.skipped.message);
+  if (!dryRun && plan.link) await sides.state.applyLinkChanges([plan.link]);
+
+  if (plan.operation) {
+    const op = plan.operation;
+    if (dryRun) report.operations.push({ kind: op.kind, message: op.message, status: 'planned' });
+    else {
+      const outcome = await applyUserOperation(op, {
+        client: sides.client,
+        state: sides.state,
+        nowMs: sides.now,
+        ...(deps.lookupFirst ? { lookupFirst: true } : {}),
+      });
+      const result = toResult({ key: operationKey(op), op }, 1, outcome);
+      await deps.onResult?.(result, runId);
+      report.operations.push(entryOf(result));
+      if (outcome.status === 'applied') {
+        wroteAtMs = Date.now();
+        tvUserId = outcome.tvUserId;
+        if (op.kind === 'deactivateUser') await deps.fastLane?.recordRemovals('deactivations', Date.now(), [op.tvUserId], windowMs);
+        if (op.kind === 'deactivateUser' || op.kind === 'reactivateUser') await deps.fastLane?.releaseHeld([op.tvUserId]);
+      } else {
+        report.failure = { failureClass: outcome.failureClass, message: outcome.message };
+      }
+    }
+  }
+
+  if (sync.groups.enabled && !report.failure) {
+    const created = plan.operation?.kind === 'createUser';
+    const member = tvUserId ?? (created && dryRun ? `(new ${plan.email ?? data.ref})` : undefined);
+    if (member !== undefined) await syncMemberships(plan, member, { deps, report, dryRun, windowMs, runId, onWrite: () => (wroteAtMs = Date.now()) });
+  }
+
+  return finish(report, data, sides.now(), wroteAtMs, deps);
+}
+
+async function syncMemberships(
+  plan: UserSyncPlan,
+  tvUserId: string,
+  ctx: { deps: UserSyncDeps; report: UserSyncReport; dryRun: boolean; windowMs: number; runId: string; onWrite: () => void },
+): Promise<void> {
+  const { deps, report, dryRun, windowMs } = ctx;
+  const { sides } = deps;
+  let teamviewerGroups: TvGroup[];
+  try {
+    teamviewerGroups = await withTeamViewerRetries(sides, 'group list', () => sides.client.listGroups(deps.signal ? { signal: deps.signal } : {}), deps.signal);
+  } catch (err) {
+    if (err instanceof SyncError && (err.failureClass === 'forbidden' || err.failureClass === 'unavailable' || err.failureClass === 'not-found')) {
+      report.steps.push({ step: 'groups', detail: `TeamViewer refused /Groups (${err.message}); memberships are left to the cycle` });
+      return;
+    }
+    throw err;
+  }
+  const groupLinks = await sides.state.loadGroupLinks();
+  const managedMemberships = teamviewerGroups.filter((g) => [...groupLinks.values()].includes(g.id)).reduce((n, g) => n + g.memberIds.length, 0);
+  const [recent, approvedRemovals] = await Promise.all([
+    deps.fastLane ? deps.fastLane.removalsWithin('memberRemovals', Date.now(), windowMs) : Promise.resolve(0),
+    deps.approvals ? deps.approvals.memberRemovals() : Promise.resolve(new Map<string, number>()),
+  ]);
+  const members = planMemberships({
+    tvUserId,
+    ...(plan.email ? { email: plan.email } : {}),
+    ...(plan.sourceId !== undefined ? { sourceId: plan.sourceId } : {}),
+    wanted: plan.wantedGroups,
+    groupsComplete: plan.groupsComplete,
+    groupLinks,
+    teamviewerGroups,
+    keepMemberships: plan.keepMemberships || plan.held !== undefined,
+    removals: { recent, managed: managedMemberships, threshold: sides.sync.policy.memberRemovalThreshold, windowMs },
+    approvedRemovals,
+  });
+  report.steps.push(...members.steps);
+  report.held.push(...members.held.map((h) => h.message));
+  report.skipped.push(...members.skipped.map((s) => s.message));
+  for (const op of members.operations) {
+    if (dryRun) {
+      report.operations.push({ kind: op.kind, message: op.message, status: 'planned' });
+      continue;
+    }
+    const outcome = await applyGroupOperation(op, { client: sides.client, state: sides.state, batchSize: sides.sync.groups.batchSize });
+    const result = toResult({ key: op.key, op }, 1, outcome);
+    await deps.onResult?.(result, ctx.runId);
+    report.operations.push(entryOf(result));
+    if (outcome.status === 'applied') {
+      ctx.onWrite();
+      if (op.kind === 'removeGroupMembers') await deps.fastLane?.recordRemovals('memberRemovals', Date.now(), [`${op.tvGroupId}:${tvUserId}`], windowMs);
+    } else report.failure ??= { failureClass: outcome.failureClass, message: outcome.message };
+  }
+}
+
+function newReport(data: UserSyncJobData, runId: string, sync: string, plan: UserSyncPlan, startedAtMs: number): UserSyncReport {
+  const report: UserSyncReport = {
+    sync,
+    id: runId,
+    ref: data.ref,
+    trigger: data.trigger,
+    dryRun: data.dryRun === true,
+    scope: plan.scope,
+    outcome: 'unchanged',
+    steps: [...plan.steps],
+    operations: [],
+    held: [],
+    skipped: [],
+    startedAt: new Date(startedAtMs).toISOString(),
+    finishedAt: '',
+    durationMs: 0,
+  };
+  if (plan.sourceId !== undefined) report.sourceId = plan.sourceId;
+  if (plan.email) report.email = plan.email;
+  if (data.feed) report.feed = data.feed;
+  if (data.what) report.what = data.what;
+  if (data.changedAtMs !== undefined) report.changedAt = new Date(data.changedAtMs).toISOString();
+  if (data.changedAtMs !== undefined && data.detectedAtMs !== undefined) report.detectionLagMs = Math.max(0, data.detectedAtMs - data.changedAtMs);
+  return report;
+}
+
+async function finish(
+  report: UserSyncReport,
+  data: UserSyncJobData,
+  nowMs: number,
+  wroteAtMs: number | undefined,
+  deps: UserSyncDeps,
+): Promise<UserSyncReport> {
+  report.finishedAt = new Date(nowMs).toISOString();
+  report.durationMs = Math.max(0, nowMs - Date.parse(report.startedAt));
+  if (wroteAtMs !== undefined && data.changedAtMs !== undefined) report.latencyMs = Math.max(0, wroteAtMs - data.changedAtMs);
+  const statuses = report.operations.map((o) => o.status);
+  report.outcome = report.failure
+    ? 'failed'
+    : statuses.includes('applied')
+      ? 'applied'
+      : statuses.includes('planned')
+        ? 'planned'
+        : report.held.length
+          ? 'held'
+          : report.skipped.length
+            ? 'skipped'
+            : 'unchanged';
+  if (!report.dryRun) await deps.fastLane?.saveReport(report);
+  return report;
+}
+
+/** A user sync that could not read the IdP or TeamViewer: nothing was done, and the report says why. */
+export function failedReport(data: UserSyncJobData, runId: string, sync: string, startedAtMs: number, err: unknown): UserSyncReport {
+  const step: UserSyncStep = { step: 'idp', detail: '' };
+  let failure: UserSyncReport['failure'];
+  if (err instanceof SourceReadError) {
+    failure = { failureClass: 'source-read', message: `the IdP could not be read, so nothing was changed: ${outsideText(err.message)}` };
+    step.detail = failure.message;
+  } else if (err instanceof SyncError) {
+    failure = { failureClass: err.failureClass, message: `TeamViewer: ${scrubSecrets(err.message)}` };
+    step.step = 'teamviewer';
+    step.detail = failure.message;
+  } else {
+    failure = { failureClass: 'internal', message: scrubSecrets(err instanceof Error ? err.message : String(err)) };
+    step.step = 'decision';
+    step.detail = failure.message;
+  }
+  const now = Date.now();
+  const report: UserSyncReport = {
+    sync,
+    id: runId,
+    ref: data.ref,
+    trigger: data.trigger,
+    dryRun: data.dryRun === true,
+    scope: 'unknown',
+    outcome: 'failed',
+    steps: [step],
+    operations: [],
+    held: [],
+    skipped: [],
+    startedAt: new Date(startedAtMs).toISOString(),
+    finishedAt: new Date(now).toISOString(),
+    durationMs: Math.max(0, now - startedAtMs),
+    failure,
+  };
+  if (data.feed) report.feed = data.feed;
+  if (data.what) report.what = data.what;
+  if (data.changedAtMs !== undefined) report.changedAt = new Date(data.changedAtMs).toISOString();
+  return report;
+}
+
+function entryOf(result: OperationResult): UserSyncReport['operations'][number] {
+  const entry: UserSyncReport['operations'][number] = {
+    kind: result.kind,
+    message: result.message,
+    status: result.status === 'applied' ? 'applied' : 'failed',
+  };
+  if (result.failureClass) entry.failureClass = result.failureClass;
+  if (result.tvUserId) entry.tvUserId = result.tvUserId;
+  return entry;
+}
