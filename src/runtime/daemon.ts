@@ -36,6 +36,7 @@ import { FastLaneStore, type FeedStatus } from '../store/fast-lane.js';
 import type { UserSyncReport } from '../plan/user-sync.js';
 import { pollFeed, processUserSyncJob, receiveHook, USER_SYNC_JOB, type FastLaneHooks } from './fast-lane.js';
 import type { UserSyncJobData } from './user-sync.js';
+import type { DirectorySource } from '../connectors/source.js';
 
 export interface DaemonOptions {
   scheduler: boolean;
@@ -59,6 +60,8 @@ export interface DaemonOptions {
   onUserSync?: (sync: string, report: UserSyncReport) => void | Promise<void>;
   onHints?: (sync: string, feed: string, hints: readonly ChangeHint[], detectedAtMs: number) => void;
   onPoll?: (sync: string, status: FeedStatus) => void;
+  /** Swaps a sync's IdP connector for another source (rehearsals and tests against a scripted directory). */
+  sourceFor?: (sync: SyncConfig) => DirectorySource | undefined;
 }
 
 export interface SyncRuntime {
@@ -152,7 +155,9 @@ export class Daemon {
 
   private async startSync(sync: SyncConfig, opts: DaemonOptions): Promise<void> {
     const { prefix, url } = this.config.redis;
+    const source = opts.sourceFor?.(sync);
     const sides = buildSyncSides(sync, {
+      ...(source ? { source } : {}),
       redis: this.redis,
       prefix,
       log: this.log,

@@ -5,6 +5,7 @@ import type { UserLookup } from '../model/directory.js';
 import type { TvGroup, TvUser } from '../model/teamviewer.js';
 import { outsideText, scrubSecrets } from '../net/secrets.js';
 import { emailKey } from '../plan/mapping.js';
+import { exceedsThreshold } from '../plan/threshold.js';
 import { operationKey, type OperationResult } from '../plan/report.js';
 import { planMemberships, planUserSync, type UserSyncPlan, type UserSyncReport, type UserSyncStep, type UserSyncTrigger } from '../plan/user-sync.js';
 import type { ApprovalStore } from '../store/approvals.js';
@@ -111,18 +112,31 @@ async function run(data: UserSyncJobData, runId: string, deps: UserSyncDeps, sta
     email ? sides.state.getOutsideCompany(emailKey(email)) : Promise.resolve(undefined),
     deps.approvals ? deps.approvals.deactivations() : Promise.resolve(new Set<string>()),
   ]);
-  const plan = planUserSync({
-    ref: data.ref,
-    lookup,
-    ...(sourceId !== undefined ? { sourceId } : {}),
-    ...(linkedTvId !== undefined ? { linked: { tvUserId: linkedTvId, ...(linkedTv ? { tv: linkedTv } : {}) } } : {}),
-    ...(byEmail ? { byEmail } : {}),
-    byEmailHolders: holders,
-    ...(outside ? { outsideCompany: outside } : {}),
-    nowMs,
-    policy: planPolicy(sync, owner.email, approved),
-    deactivations: { recent: recentDeactivations, managed, threshold: sync.policy.deactivationThreshold, windowMs },
-  });
+  const planWith = (recent: number) =>
+    planUserSync({
+      ref: data.ref,
+      lookup,
+      ...(sourceId !== undefined ? { sourceId } : {}),
+      ...(linkedTvId !== undefined ? { linked: { tvUserId: linkedTvId, ...(linkedTv ? { tv: linkedTv } : {}) } } : {}),
+      ...(byEmail ? { byEmail } : {}),
+      byEmailHolders: holders,
+      ...(outside ? { outsideCompany: outside } : {}),
+      nowMs,
+      policy: planPolicy(sync, owner.email, approved),
+      deactivations: { recent, managed, threshold: sync.policy.deactivationThreshold, windowMs },
+    });
+  let plan = planWith(recentDeactivations);
+  // A deactivation takes its place in the window first; concurrent user syncs then see it.
+  let reserved: string | undefined;
+  if (!dryRun && deps.fastLane && plan.operation?.kind === 'deactivateUser' && !approved.has(plan.operation.tvUserId)) {
+    reserved = `${runId}:${plan.operation.tvUserId}`;
+    const count = await deps.fastLane.reserve('deactivations', reserved, Date.now(), windowMs);
+    if (count - 1 !== recentDeactivations) plan = planWith(count - 1);
+    if (plan.operation?.kind !== 'deactivateUser') {
+      await deps.fastLane.unreserve('deactivations', reserved);
+      reserved = undefined;
+    }
+  }
 
   const report = newReport(data, runId, sync.name, plan, startedAtMs);
   let wroteAtMs: number | undefined;
@@ -158,10 +172,10 @@ async function run(data: UserSyncJobData, runId: string, deps: UserSyncDeps, sta
       if (outcome.status === 'applied') {
         wroteAtMs = Date.now();
         tvUserId = outcome.tvUserId;
-        if (op.kind === 'deactivateUser') await deps.fastLane?.recordRemovals('deactivations', Date.now(), [op.tvUserId], windowMs);
         if (op.kind === 'deactivateUser' || op.kind === 'reactivateUser') await deps.fastLane?.releaseHeld([op.tvUserId]);
       } else {
         report.failure = { failureClass: outcome.failureClass, message: outcome.message };
+        if (reserved) await deps.fastLane?.unreserve('deactivations', reserved);
       }
     }
   }
@@ -213,19 +227,37 @@ async function syncMemberships(
   report.steps.push(...members.steps);
   report.held.push(...members.held.map((h) => h.message));
   report.skipped.push(...members.skipped.map((s) => s.message));
+  const threshold = sides.sync.policy.memberRemovalThreshold;
   for (const op of members.operations) {
     if (dryRun) {
       report.operations.push({ kind: op.kind, message: op.message, status: 'planned' });
       continue;
     }
-    const outcome = await applyGroupOperation(op, { client: sides.client, state: sides.state, batchSize: sides.sync.groups.batchSize });
+    // Like a deactivation, a removal takes its place in the window before it is made.
+    let reserved: string | undefined;
+    if (op.kind === 'removeGroupMembers' && deps.fastLane && !((approvedRemovals.get(op.tvGroupId) ?? 0) > 0)) {
+      reserved = `${ctx.runId}:${op.tvGroupId}:${tvUserId}`;
+      const count = await deps.fastLane.reserve('memberRemovals', reserved, Date.now(), windowMs);
+      if (exceedsThreshold(threshold, count, managedMemberships)) {
+        await deps.fastLane.unreserve('memberRemovals', reserved);
+        report.held.push(`${op.message}: held for approval, it would be member removal ${count} within the window, over the member-removal threshold`);
+        continue;
+      }
+    }
+    const outcome = await applyGroupOperation(op, { client: sides.client, state: sides.state, batchSize: sides.sync.groups.batchSize }).catch(
+      async (err: unknown) => {
+        if (reserved) await deps.fastLane?.unreserve('memberRemovals', reserved);
+        throw err;
+      },
+    );
     const result = toResult({ key: op.key, op }, 1, outcome);
     await deps.onResult?.(result, ctx.runId);
     report.operations.push(entryOf(result));
-    if (outcome.status === 'applied') {
-      ctx.onWrite();
-      if (op.kind === 'removeGroupMembers') await deps.fastLane?.recordRemovals('memberRemovals', Date.now(), [`${op.tvGroupId}:${tvUserId}`], windowMs);
-    } else report.failure ??= { failureClass: outcome.failureClass, message: outcome.message };
+    if (outcome.status === 'applied') ctx.onWrite();
+    else {
+      if (reserved) await deps.fastLane?.unreserve('memberRemovals', reserved);
+      report.failure ??= { failureClass: outcome.failureClass, message: outcome.message };
+    }
   }
 }
 

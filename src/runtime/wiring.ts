@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { SyncConfig } from '../config/schema.js';
 import { createSource } from '../connectors/index.js';
+import type { DirectorySource } from '../connectors/source.js';
 import { MemorySyncState, RedisSyncState, type SyncState } from '../store/sync-state.js';
 import { TeamViewerScimClient, type ScimClientOptions } from '../teamviewer/scim-client.js';
 import type { SyncSides } from './prepare.js';
@@ -17,7 +18,16 @@ export function createTeamViewerClient(target: SyncConfig['target'], onResponse?
 /** Builds the edges of one sync from its config: Redis-backed state when a connection is given. */
 export function buildSyncSides(
   sync: SyncConfig,
-  deps: { redis?: Redis; prefix: string; log: Logger; now?: () => number; onResponse?: ScimClientOptions['onResponse']; readBackoff?: BackoffPolicy },
+  deps: {
+    redis?: Redis;
+    prefix: string;
+    log: Logger;
+    now?: () => number;
+    onResponse?: ScimClientOptions['onResponse'];
+    readBackoff?: BackoffPolicy;
+    /** A source built elsewhere (a rehearsal against a scripted directory); by default the config's connector. */
+    source?: DirectorySource;
+  },
 ): SyncSides {
   const state: SyncState = deps.redis ? new RedisSyncState(deps.redis, deps.prefix, sync.name) : new MemorySyncState();
   const log = deps.log.child({ sync: sync.name });
@@ -25,7 +35,7 @@ export function buildSyncSides(
   return {
     ...(deps.readBackoff ? { readBackoff: deps.readBackoff } : {}),
     sync,
-    source: createSource(sync.source, { state: state.source, log, now }),
+    source: deps.source ?? createSource(sync.source, { state: state.source, log, now }),
     client: createTeamViewerClient(sync.target, deps.onResponse),
     state,
     log,

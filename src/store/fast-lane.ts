@@ -75,15 +75,25 @@ export class FastLaneStore {
     return count[1];
   }
 
-  async recordRemovals(kind: 'deactivations' | 'memberRemovals', atMs: number, ids: readonly string[], windowMs: number): Promise<void> {
-    if (ids.length === 0) return;
+  /**
+   * Takes a place in the window for one removal before it is made, atomically: concurrent user
+   * syncs each see the places taken before theirs, so a burst cannot slip past the threshold.
+   * Returns how many removals the window holds with this one; `unreserve` gives the place back.
+   */
+  async reserve(kind: 'deactivations' | 'memberRemovals', entry: string, nowMs: number, windowMs: number): Promise<number> {
     const key = this.windowKey(kind);
-    const entries = ids.flatMap((id, i) => [atMs, `${atMs}:${i}:${id}`]);
-    await this.redis
+    const [, , count] = (await this.redis
       .multi()
-      .zadd(key, ...entries)
+      .zremrangebyscore(key, '-inf', `(${nowMs - windowMs}`)
+      .zadd(key, nowMs, entry)
+      .zcard(key)
       .pexpire(key, windowMs + 60_000)
-      .exec();
+      .exec()) as [unknown, unknown, [Error | null, number], unknown];
+    return count[1];
+  }
+
+  async unreserve(kind: 'deactivations' | 'memberRemovals', entry: string): Promise<void> {
+    await this.redis.zrem(this.windowKey(kind), entry);
   }
 
   /** A cycle of this sync is running: user syncs wait. Renewed while the cycle runs; expires if its worker dies. */

@@ -1,0 +1,191 @@
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { Daemon } from '../../src/runtime/daemon.js';
+import type { UserSyncReport } from '../../src/plan/user-sync.js';
+import { FastLaneStore } from '../../src/store/fast-lane.js';
+import { provisioned, runCycle } from '../support/cycle.js';
+import { TOKEN, silentLog, startEmulator, writeConfig, writeExport } from '../support/fixtures.js';
+import { dropPrefix, testPrefix } from '../support/redis.js';
+import { FAST } from '../support/runtime.js';
+import { ScriptedDirectory } from '../support/scripted-source.js';
+
+type Started = Awaited<ReturnType<typeof startEmulator>>;
+let tv: Started;
+const prefixes: string[] = [];
+const daemons: Daemon[] = [];
+
+beforeAll(async () => {
+  tv = await startEmulator();
+});
+afterEach(async () => {
+  await Promise.all(daemons.splice(0).map((d) => d.stop()));
+});
+afterAll(async () => {
+  await tv.emulator.stop();
+  await Promise.all(prefixes.map(dropPrefix));
+});
+
+const person = (i: number, active = true) => ({ id: `idp-${i}`, email: `fast${i}@corp.example`, givenName: 'Fast', familyName: String(i), active });
+
+/** A daemon (scheduler and workers) whose sync reads the scripted directory; its first cycle has run. */
+async function start(name: string, directory: ScriptedDirectory, extra = '') {
+  const prefix = testPrefix(name);
+  prefixes.push(prefix);
+  const configPath = writeConfig({ exportDir: writeExport([]), baseUrl: tv.baseUrl, prefix, extra: `    schedule: { every: 1h }\n${extra}` });
+  const config = parseConfig(readFileSync(configPath, 'utf8'), { env: { TVSYNC_TEST_TOKEN: TOKEN } });
+  const reports: UserSyncReport[] = [];
+  const daemon = await Daemon.start(config, silentLog, {
+    scheduler: true,
+    worker: true,
+    runtime: FAST,
+    sourceFor: () => directory,
+    onUserSync: (_sync, report) => {
+      reports.push(report);
+    },
+  });
+  daemons.push(daemon);
+  await runCycle(daemon);
+  const fastLane = new FastLaneStore(daemon.redis, prefix, 'corp');
+  return { daemon, reports, fastLane, configPath };
+}
+
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+const tvUser = (email: string) => tv.emulator.dump().users.find((u) => u.userName.toLowerCase() === email.toLowerCase());
+
+describe('fast lane', () => {
+  it('brings a new person, a rename, a leaver and a group change to TeamViewer without a cycle, and the next cycle has nothing left to do', async () => {
+    const directory = new ScriptedDirectory();
+    directory.seed([person(1), person(2)]);
+    directory.group('g-sales', 'Sales', ['idp-1']);
+    const { daemon, reports } = await start('fl-basic', directory);
+    expect(provisioned(tv.emulator).map((u) => u.userName)).toEqual(['fast1@corp.example', 'fast2@corp.example']);
+
+    const createdAt = directory.add(person(3));
+    const created = await until('the create', () => reports.find((r) => r.ref === 'idp-3' && r.outcome === 'applied'));
+    expect(created).toMatchObject({ trigger: 'event', feed: 'scripted', what: 'user.created', scope: 'in-scope', email: 'fast3@corp.example' });
+    expect(created.operations).toMatchObject([{ kind: 'createUser', status: 'applied' }]);
+    expect(created.latencyMs).toBeGreaterThanOrEqual(0);
+    expect(Date.parse(created.changedAt ?? '')).toBe(createdAt);
+    expect(tvUser('fast3@corp.example')?.active).toBe(true);
+
+    directory.rename('idp-2', 'Renamed');
+    await until('the rename', () => tvUser('fast2@corp.example')?.displayName === 'Renamed 2' || undefined);
+
+    directory.addMember('g-sales', 'idp-2');
+    await until('the membership', () => {
+      const sales = tv.emulator.dump().groups.find((g) => g.displayName === 'Sales');
+      return sales && sales.memberIds.length === 2 ? sales : undefined;
+    });
+
+    directory.setActive('idp-1', false);
+    await until('the deactivation', () => tvUser('fast1@corp.example')?.active === false || undefined);
+    directory.setInScope('idp-3', false);
+    const left = await until('the leaver', () => reports.find((r) => r.ref === 'idp-3' && r.scope === 'out-of-scope' && r.outcome === 'applied'));
+    expect(left.steps.map((s) => s.step)).toEqual(['idp', 'scope', 'link', 'decision', 'groups']);
+    expect(tvUser('fast3@corp.example')?.active).toBe(false);
+    const sales = tv.emulator.dump().groups.find((g) => g.displayName === 'Sales');
+    // idp-1 is disabled, not out of scope: like the cycle, the fast lane keeps a disabled member in the group.
+    expect(sales?.memberIds.length).toBe(2);
+
+    const after = await runCycle(daemon);
+    expect(Object.values(after.operations).reduce((n, c) => n + c.planned, 0)).toBe(0);
+  });
+
+  it('collapses duplicate and out-of-order events and ends in the IdP state; an event for someone out of scope creates nobody', async () => {
+    const directory = new ScriptedDirectory();
+    directory.seed([person(10)]);
+    const { reports } = await start('fl-dup', directory);
+    directory.setActive('idp-10', false);
+    directory.setActive('idp-10', true);
+    directory.setActive('idp-10', false);
+    // A late event from before all of these.
+    directory.hint('idp-10', Date.now() - 60_000, 'user.activated');
+    await until('the user sync', () => reports.find((r) => r.ref === 'idp-10'));
+    await sleep(500);
+    expect(reports.filter((r) => r.ref === 'idp-10').length).toBeLessThanOrEqual(2);
+    expect(tvUser('fast10@corp.example')?.active).toBe(false);
+
+    directory.add(person(11), false);
+    const outside = await until('the out-of-scope event', () => reports.find((r) => r.ref === 'idp-11'));
+    expect(outside).toMatchObject({ scope: 'out-of-scope', outcome: 'unchanged' });
+    expect(tvUser('fast11@corp.example')).toBeUndefined();
+  });
+
+  it('holds deactivations over the sliding-window threshold for approval', async () => {
+    const directory = new ScriptedDirectory();
+    directory.seed([20, 21, 22, 23, 24].map((i) => person(i)));
+    const { reports, fastLane } = await start(
+      'fl-burst',
+      directory,
+      '    policy: { deactivationThreshold: { maxCount: 2, maxPercent: 100, minCountForPercent: 0 } }\n',
+    );
+    for (const i of [20, 21, 22, 23]) directory.setInScope(`idp-${i}`, false);
+    await until('four user syncs', () => (reports.length >= 4 ? reports : undefined));
+    const deactivated = [20, 21, 22, 23].filter((i) => tvUser(`fast${i}@corp.example`)?.active === false);
+    expect(deactivated.length).toBe(2);
+    expect(reports.filter((r) => r.outcome === 'held').length).toBe(2);
+    expect((await fastLane.held()).map((h) => h.email).sort()).toHaveLength(2);
+    expect(tvUser('fast24@corp.example')?.active).toBe(true);
+  });
+
+  it('removes nothing while the IdP cannot be read, and catches up once it can', async () => {
+    const directory = new ScriptedDirectory();
+    directory.seed([person(30), person(31)]);
+    const { daemon, reports } = await start('fl-outage', directory);
+    directory.outage = true;
+    directory.setInScope('idp-30', false);
+    directory.hint('idp-31');
+    await sleep(600);
+    expect(tvUser('fast30@corp.example')?.active).toBe(true);
+    expect(reports.filter((r) => r.outcome !== 'failed')).toEqual([]);
+    directory.outage = false;
+    await until('the catch-up', () => tvUser('fast30@corp.example')?.active === false || undefined);
+    const after = await runCycle(daemon);
+    expect(after.outcome).toBe('succeeded');
+    expect(Object.values(after.operations).reduce((n, c) => n + c.planned, 0)).toBe(0);
+  });
+
+  it('runs a cycle for a change that concerns more than one person', async () => {
+    const directory = new ScriptedDirectory();
+    directory.seed([person(40)]);
+    directory.group('g-ops', 'Ops', ['idp-40']);
+    const { daemon } = await start('fl-group', directory);
+    directory.renameGroup('g-ops', 'Operations');
+    const report = await until('a cycle asked for by the change', async () =>
+      (await daemon.runtime('corp').store.reports(5)).find((r) => r.trigger === 'change'),
+    );
+    expect(report.outcome).toBe('succeeded');
+    expect(tv.emulator.dump().groups.find((g) => g.displayName === 'Operations')).toBeDefined();
+  });
+});
+
+describe('fast-lane interlock', () => {
+  it('lets no user sync start while a cycle runs, and tells the cycle how many are applying', async () => {
+    const { daemon } = await start('fl-lock', new ScriptedDirectory());
+    const prefix = testPrefix('fl-lock-store');
+    prefixes.push(prefix);
+    const fastLane = new FastLaneStore(daemon.redis, prefix, 'idle');
+    const now = Date.now();
+    expect(await fastLane.claim('a', now, 10_000)).toBe(true);
+    expect(await fastLane.applying(now)).toBe(1);
+    await fastLane.markCycleRunning(5000);
+    expect(await fastLane.claim('b', now, 10_000)).toBe(false);
+    await fastLane.release('a');
+    expect(await fastLane.applying(now)).toBe(0);
+    await fastLane.clearCycleRunning();
+    expect(await fastLane.claim('c', now, 10)).toBe(true);
+    // A dead worker's claim lapses.
+    expect(await fastLane.applying(now + 20)).toBe(0);
+  });
+});
