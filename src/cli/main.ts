@@ -11,6 +11,7 @@ import type { PlanOptions } from './commands/plan.js';
 import type { RunOptions } from './commands/run.js';
 import type { StatusOptions } from './commands/status.js';
 import type { SyncNowOptions } from './commands/sync-now.js';
+import type { SyncUserOptions } from './commands/sync-user.js';
 import type { ValidateOptions } from './commands/validate.js';
 import { EXIT } from './exit.js';
 
@@ -82,6 +83,16 @@ export function buildProgram(): Command {
     .option('--wait', 'wait for the cycle, print its report, exit non-zero if it failed')
     .option('--timeout <seconds>', 'with --wait: give up after this long', positiveInt, 3600)
     .action(async (opts: SyncNowOptions) => (await import('./commands/sync-now.js')).syncNowCommand(opts));
+
+  program
+    .command('sync-user')
+    .description('sync one person now (by e-mail or IdP id) and print each step: what the IdP holds, scope, mapping, TeamViewer, link, decision')
+    .argument('<user>', 'e-mail address or IdP user id')
+    .option('-c, --config <file>', 'configuration file (default: $TVSYNC_CONFIG)')
+    .option('-s, --sync <name>', 'the sync (needed when the config has more than one)')
+    .option('--dry-run', 'show what would be done; write nothing')
+    .option('--json', 'print the step report as JSON')
+    .action(async (user: string, opts: SyncUserOptions) => (await import('./commands/sync-user.js')).syncUserCommand(user, opts));
 
   program
     .command('healthcheck')

@@ -62,6 +62,7 @@ export function renderLogEntries(entries: ProvisioningLogEntry[]): string {
       const who = memberList(entry);
       if (who) columns.push(`(${who})`);
       if (entry.adopted) columns.push('(adopted)');
+      if (entry.via) columns.push(`(fast lane: ${entry.via.feed ?? entry.via.trigger})`);
       return columns.join('  ').trimEnd();
     })
     .join('\n');

@@ -46,7 +46,22 @@ export interface HttpServerOptions {
   /** When set, /metrics needs it as a bearer token. */
   metricsToken?: string;
   triggerSyncNow: (sync: string) => Promise<{ requestedAt: number }>;
+  /** POST /syncs/{name}/users/{id}/sync (needs the trigger token): one person now, answered with the step report. */
+  syncUser?: (sync: string, ref: string, opts: { dryRun: boolean }) => Promise<{ status: number; body: unknown }>;
+  /** /hooks/{sync}/{name}: an IdP pushing a change. The receiver authenticates it (its own shared secret), not the trigger token. */
+  receiveHook?: (sync: string, name: string, req: InboundHook) => Promise<{ status: number; headers?: Record<string, string>; body?: string }>;
 }
+
+/** A hook request as the receivers take it: lower-case headers, the query, and the body (at most HOOK_BODY_LIMIT bytes). */
+export interface InboundHook {
+  method: string;
+  headers: Record<string, string | undefined>;
+  query: Record<string, string | undefined>;
+  body: string;
+}
+
+/** Okta and Graph deliver batches far below this. */
+const HOOK_BODY_LIMIT = 1024 * 1024;
 
 export interface HttpServerHandle {
   port: number;
@@ -59,26 +74,60 @@ const CLOSE_GRACE_MS = 2000;
 const READY_TIMEOUT_MS = 1500;
 
 const SYNC_NOW = /^\/syncs\/([^/]+)\/sync-now$/;
+const USER_SYNC = /^\/syncs\/([^/]+)\/users\/([^/]+)\/sync$/;
+const HOOK = /^\/hooks\/([^/]+)\/([a-z]+)$/;
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 /** A sync name from the path: a percent-decoded, bounded string (the known names decide the rest). */
 const syncNameParam = z.string().min(1).max(200);
 
-type Route = { name: 'healthz' | 'readyz' | 'metrics'; allow: 'GET' } | { name: 'sync-now'; allow: 'POST'; sync: string | undefined };
+type Route =
+  | { name: 'healthz' | 'readyz' | 'metrics'; allow: 'GET' }
+  | { name: 'sync-now'; allow: 'POST'; sync: string | undefined }
+  | { name: 'user-sync'; allow: 'POST'; sync: string | undefined; user: string | undefined }
+  | { name: 'hook'; allow: 'GET, POST'; sync: string | undefined; hook: string };
+
+function pathParam(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  let decoded: string | undefined;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    decoded = undefined;
+  }
+  const parsed = syncNameParam.safeParse(decoded);
+  return parsed.success ? parsed.data : undefined;
+}
 
 function route(pathname: string): Route | undefined {
   if (pathname === '/healthz') return { name: 'healthz', allow: 'GET' };
   if (pathname === '/readyz') return { name: 'readyz', allow: 'GET' };
   if (pathname === '/metrics') return { name: 'metrics', allow: 'GET' };
+  const user = USER_SYNC.exec(pathname);
+  if (user) return { name: 'user-sync', allow: 'POST', sync: pathParam(user[1]), user: pathParam(user[2]) };
+  const hook = HOOK.exec(pathname);
+  if (hook?.[2]) return { name: 'hook', allow: 'GET, POST', sync: pathParam(hook[1]), hook: hook[2] };
   const match = SYNC_NOW.exec(pathname);
   if (!match?.[1]) return undefined;
-  let decoded: string | undefined;
-  try {
-    decoded = decodeURIComponent(match[1]);
-  } catch {
-    decoded = undefined;
-  }
-  const parsed = syncNameParam.safeParse(decoded);
-  return { name: 'sync-now', allow: 'POST', sync: parsed.success ? parsed.data : undefined };
+  return { name: 'sync-now', allow: 'POST', sync: pathParam(match[1]) };
+}
+
+/** The body of a hook request, or undefined when it is larger than the limit. */
+function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        resolve(undefined);
+        req.resume();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
 }
 
 /** Hashing first gives equal-length buffers, so the comparison time says nothing about the token. */
@@ -145,10 +194,11 @@ export function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHand
   const { log, metrics } = opts;
   const known = new Set(opts.syncNames);
 
-  async function handle(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, pathname: string, query: URLSearchParams): Promise<void> {
     const found = route(pathname);
     if (!found) return sendJson(res, 404, { error: 'not found' });
-    if (req.method !== found.allow) return sendJson(res, 405, { error: `method not allowed; use ${found.allow}` }, { allow: found.allow });
+    if (!found.allow.split(', ').includes(req.method ?? ''))
+      return sendJson(res, 405, { error: `method not allowed; use ${found.allow}` }, { allow: found.allow });
 
     switch (found.name) {
       case 'healthz':
@@ -183,24 +233,57 @@ export function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHand
         const { requestedAt } = await opts.triggerSyncNow(found.sync);
         return sendJson(res, 202, { sync: found.sync, requested: true, requestedAt });
       }
+      case 'user-sync': {
+        if (opts.triggerToken === undefined || opts.triggerToken === '' || !opts.syncUser) {
+          return sendJson(res, 403, {
+            error: 'manual triggers are disabled: set http.triggerToken in the config to enable POST /syncs/{name}/users/{id}/sync',
+          });
+        }
+        if (!hasToken(req, opts.triggerToken)) {
+          return sendJson(res, 401, { error: 'a valid bearer token is required' }, { 'www-authenticate': 'Bearer realm="tvsync"' });
+        }
+        if (found.sync === undefined || !known.has(found.sync)) return sendJson(res, 404, { error: 'unknown sync' });
+        if (found.user === undefined) return sendJson(res, 400, { error: 'name the user by e-mail or IdP id' });
+        const dryRun = query.get('dryRun') === 'true' || query.get('dry-run') === 'true';
+        const answer = await opts.syncUser(found.sync, found.user, { dryRun });
+        return sendJson(res, answer.status, secrets.scrubDeep(answer.body));
+      }
+      case 'hook': {
+        if (found.sync === undefined || !known.has(found.sync) || !opts.receiveHook) {
+          req.resume();
+          return sendJson(res, 404, { error: 'not found' });
+        }
+        const body = await readBody(req, HOOK_BODY_LIMIT);
+        if (body === undefined) return sendJson(res, 413, { error: 'request body too large' });
+        const headers: Record<string, string | undefined> = {};
+        for (const [name, value] of Object.entries(req.headers)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+        const answer = await opts.receiveHook(found.sync, found.hook, { method: req.method ?? 'GET', headers, query: Object.fromEntries(query), body });
+        const text = answer.body ?? '';
+        res.writeHead(answer.status, { 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...answer.headers });
+        res.end(text);
+        return;
+      }
     }
   }
 
   const server = createServer((req, res) => {
     const started = performance.now();
-    // No route reads a body; draining it keeps a keep-alive connection usable.
-    req.resume();
     let pathname = '/';
+    let query = new URLSearchParams();
     try {
-      pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      pathname = url.pathname;
+      query = url.searchParams;
     } catch {
       pathname = '/';
     }
+    // Only hooks read a body; draining the others keeps a keep-alive connection usable.
+    if (!pathname.startsWith('/hooks/')) req.resume();
     res.on('finish', () => {
       // Path without the query and never the headers: either may carry a credential.
       log.debug({ method: req.method, path: pathname, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'http request');
     });
-    handle(req, res, pathname).catch((err: unknown) => {
+    handle(req, res, pathname, query).catch((err: unknown) => {
       log.error({ method: req.method, path: pathname, err: errorMessage(err) }, 'http request failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
       else res.destroy();

@@ -47,6 +47,12 @@ export class TvsyncMetrics {
   private readonly pausedUntil: Gauge<'sync'>;
   private readonly pauseCapped: Counter<'sync'>;
   private readonly queueCollectErrors: Counter;
+  private readonly changes: Counter<'sync' | 'feed'>;
+  private readonly userSyncs: Counter<'sync' | 'trigger' | 'outcome'>;
+  private readonly detectionLag: Histogram<'sync' | 'feed'>;
+  private readonly fastLaneLatency: Histogram<'sync' | 'trigger'>;
+  private readonly feedPolls: Counter<'sync' | 'feed' | 'outcome'>;
+  private readonly feedRequests: Counter<'sync' | 'feed'>;
   /** Skip reasons last reported per sync, so reasons that went away can be set back to 0. */
   private readonly skipReasons = new Map<string, Set<string>>();
   private queueCollector?: QueueDepthCollector;
@@ -140,6 +146,44 @@ export class TvsyncMetrics {
       collect: () => (this.queueCollecting = this.collectQueueDepth(queueJobs)),
     });
     // Registered after the gauge and waiting for its collection, so a scrape counts its own failure.
+    this.changes = new Counter({
+      name: 'tvsync_fast_lane_changes_total',
+      help: 'Changes the IdP feeds and hooks named (each asks for a user sync or a cycle), by feed',
+      labelNames: ['sync', 'feed'],
+      registers,
+    });
+    this.userSyncs = new Counter({
+      name: 'tvsync_user_syncs_total',
+      help: 'Finished user syncs (fast lane and on demand) by trigger and outcome',
+      labelNames: ['sync', 'trigger', 'outcome'],
+      registers,
+    });
+    this.detectionLag = new Histogram({
+      name: 'tvsync_fast_lane_detection_lag_seconds',
+      help: 'From the change in the IdP (its own timestamp) to tvsync noticing it',
+      labelNames: ['sync', 'feed'],
+      buckets: [0.5, 1, 2, 5, 10, 15, 20, 30, 45, 60, 120, 300],
+      registers,
+    });
+    this.fastLaneLatency = new Histogram({
+      name: 'tvsync_fast_lane_latency_seconds',
+      help: 'From the change in the IdP to the TeamViewer write that applied it',
+      labelNames: ['sync', 'trigger'],
+      buckets: [0.5, 1, 2, 5, 10, 15, 20, 30, 45, 60, 120, 300],
+      registers,
+    });
+    this.feedPolls = new Counter({
+      name: 'tvsync_fast_lane_polls_total',
+      help: 'Polls of the change feeds by outcome',
+      labelNames: ['sync', 'feed', 'outcome'],
+      registers,
+    });
+    this.feedRequests = new Counter({
+      name: 'tvsync_fast_lane_idp_requests_total',
+      help: 'IdP requests the change feeds sent (what the fast lane costs when nothing changes)',
+      labelNames: ['sync', 'feed'],
+      registers,
+    });
     this.queueCollectErrors = new Counter({
       name: 'tvsync_queue_collect_errors_total',
       help: 'Scrapes whose queue depth could not be read in time',
@@ -189,6 +233,21 @@ export class TvsyncMetrics {
     // 0 rather than removing the series: an alert on "skipped > 0" then resolves instead of going stale.
     for (const reason of previous) if (!current.has(reason)) this.skipped.set({ sync, reason }, 0);
     this.skipReasons.set(sync, new Set([...previous, ...current]));
+  }
+
+  changesSeen(sync: string, feed: string, hints: readonly { atMs: number }[], detectedAtMs: number): void {
+    this.changes.inc({ sync, feed }, hints.length);
+    for (const hint of hints) this.detectionLag.observe({ sync, feed }, Math.max(0, detectedAtMs - hint.atMs) / 1000);
+  }
+
+  userSyncFinished(sync: string, report: { trigger: string; outcome: string; latencyMs?: number }): void {
+    this.userSyncs.inc({ sync, trigger: report.trigger, outcome: report.outcome });
+    if (report.latencyMs !== undefined) this.fastLaneLatency.observe({ sync, trigger: report.trigger }, report.latencyMs / 1000);
+  }
+
+  feedPolled(sync: string, status: { feed: string; ok: boolean; requests: number }): void {
+    this.feedPolls.inc({ sync, feed: status.feed, outcome: status.ok ? 'ok' : 'failed' });
+    this.feedRequests.inc({ sync, feed: status.feed }, status.requests);
   }
 
   operationRecorded(sync: string, result: OperationResult): void {

@@ -35,7 +35,16 @@ export interface ProvisioningLogEntry {
   after?: { displayName?: string; active?: boolean };
   adopted?: boolean;
   attempts?: number;
+  /** Written by the fast lane (a user sync) rather than a cycle: what asked for it. */
+  via?: FastLaneOrigin;
   message: string;
+}
+
+/** How a fast-lane write came about: the trigger, and for events the feed that named the person. */
+export interface FastLaneOrigin {
+  lane: 'fast';
+  trigger: string;
+  feed?: string;
 }
 
 export interface ProvisioningLogQuery {
@@ -81,6 +90,7 @@ const entrySchema = z.object({
   after: z.object({ displayName: z.string().optional(), active: z.boolean().optional() }).optional(),
   adopted: z.boolean().optional(),
   attempts: z.number().int().nonnegative().optional(),
+  via: z.object({ lane: z.literal('fast'), trigger: z.string(), feed: z.string().optional() }).optional(),
   message: z.string(),
 });
 
@@ -188,7 +198,7 @@ export class ProvisioningLog {
     this.trimBatch = Math.min(WRITE_CHUNK, Math.max(1, Math.floor(this.maxEntries / 100)));
   }
 
-  async recordResult(cycleId: string, result: OperationResult, atMs: number = Date.now()): Promise<void> {
+  async recordResult(cycleId: string, result: OperationResult, atMs: number = Date.now(), via?: FastLaneOrigin): Promise<void> {
     const entry: ProvisioningLogEntry = {
       at: new Date(atMs).toISOString(),
       cycleId,
@@ -208,6 +218,7 @@ export class ProvisioningLog {
     if (result.before !== undefined) entry.before = result.before;
     if (result.failureClass !== undefined) entry.failureClass = result.failureClass;
     if (result.adopted) entry.adopted = true;
+    if (via) entry.via = via;
     await this.writeMany([entry]);
   }
 

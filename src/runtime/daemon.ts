@@ -34,6 +34,7 @@ import type { ResponseInfo } from '../net/response-info.js';
 import type { ChangeFeed, ChangeHint, HookAnswer, HookRequest } from '../connectors/changes.js';
 import { FastLaneStore, type FeedStatus } from '../store/fast-lane.js';
 import type { UserSyncReport } from '../plan/user-sync.js';
+import type { FastLaneOrigin } from '../observe/provisioning-log.js';
 import { pollFeed, processUserSyncJob, receiveHook, USER_SYNC_JOB, type FastLaneHooks } from './fast-lane.js';
 import type { UserSyncJobData } from './user-sync.js';
 import type { DirectorySource } from '../connectors/source.js';
@@ -50,7 +51,7 @@ export interface DaemonOptions {
   onPlanned?: (sync: string, cycleId: string, plan: Plan) => void | Promise<void>;
   /** Called once per cycle with its group plan, after it is persisted (the provisioning log records the group skips). */
   onGroupsPlanned?: (sync: string, cycleId: string, plan: GroupPlan) => void | Promise<void>;
-  onResult?: (sync: string, cycleId: string, result: OperationResult) => void | Promise<void>;
+  onResult?: (sync: string, cycleId: string, result: OperationResult, via?: FastLaneOrigin) => void | Promise<void>;
   onResponse?: (sync: string, info: ResponseInfo) => void;
   /** A 429 paused the sync's operations. */
   onPause?: (sync: string, pause: RateLimitPause) => void;
@@ -230,7 +231,14 @@ export class Daemon {
         maxStalledCount: 5,
       },
     );
-    const userSyncDeps = { sides, fastLane, approvals, log, hooks: fastLaneHooks, ...(operationDeps.onResult ? { onResult: operationDeps.onResult } : {}) };
+    const userSyncDeps = {
+      sides,
+      fastLane,
+      approvals,
+      log,
+      hooks: fastLaneHooks,
+      ...(opts.onResult ? { onResult: (result: OperationResult, runId: string, via?: FastLaneOrigin) => opts.onResult?.(sync.name, runId, result, via) } : {}),
+    };
     const operationWorker = new Worker<OperationJobData | UserSyncJobData, OperationResult | UserSyncReport | undefined>(
       names.operations,
       // User syncs share the operation workers, so the fast lane spends the same rate limit as cycles.

@@ -11,6 +11,10 @@ import { syncKeys } from '../store/keys.js';
 import { withTimeout } from './redis.js';
 import type { SyncQueues } from './queues.js';
 import { requestCycle } from './trigger.js';
+import { requestUserSync } from './fast-lane.js';
+
+/** How long POST /syncs/{name}/users/{id}/sync waits for the report before answering 202. */
+const USER_SYNC_HTTP_WAIT_MS = 25_000;
 
 /** Each readiness check gets this long; /readyz as a whole answers within two seconds. */
 const CHECK_TIMEOUT_MS = 1000;
@@ -19,7 +23,7 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-type Hooks = Pick<DaemonOptions, 'onReport' | 'onResult' | 'onResponse' | 'onPlanned' | 'onGroupsPlanned' | 'onPause'>;
+type Hooks = Pick<DaemonOptions, 'onReport' | 'onResult' | 'onResponse' | 'onPlanned' | 'onGroupsPlanned' | 'onPause' | 'onUserSync' | 'onHints' | 'onPoll'>;
 
 /**
  * What a running tvsync reports about itself: Prometheus metrics, the provisioning log (every
@@ -56,11 +60,14 @@ export class Observability {
     return {
       onResponse: (sync, info) => this.metrics.teamviewerResponse(sync, info),
       onPause: (sync, pause) => this.metrics.rateLimitPause(sync, pause),
-      onResult: (sync, cycleId, result) =>
+      onResult: (sync, cycleId, result, via) =>
         safely('an operation', async () => {
           this.metrics.operationRecorded(sync, result);
-          await this.provisioningLog(sync).recordResult(cycleId, result);
+          await this.provisioningLog(sync).recordResult(cycleId, result, Date.now(), via);
         }),
+      onUserSync: (sync, report) => safely('a user sync', () => this.metrics.userSyncFinished(sync, report)),
+      onHints: (sync, feed, hints, detectedAtMs) => this.metrics.changesSeen(sync, feed, hints, detectedAtMs),
+      onPoll: (sync, status) => this.metrics.feedPolled(sync, status),
       onPlanned: (sync, cycleId, plan) => safely('the skipped users', () => this.provisioningLog(sync).recordSkipped(cycleId, plan.skipped)),
       // Every skip, as planned: the report keeps only the first REPORT_LIST_CAP.
       onGroupsPlanned: (sync, cycleId, plan) => safely('the skipped groups', () => this.provisioningLog(sync).recordGroupSkipped(cycleId, plan.skipped)),
@@ -135,6 +142,17 @@ export class Observability {
       ...(this.config.http.triggerToken ? { triggerToken: this.config.http.triggerToken } : {}),
       ...(this.config.http.metricsToken ? { metricsToken: this.config.http.metricsToken } : {}),
       triggerSyncNow: (sync) => requestCycle(daemon.runtime(sync).queues.cycles, sync),
+      syncUser: async (sync, ref, opts) => {
+        // Queued on the daemon's workers, behind any cycle; a person waiting at the other end gets the report or the job id.
+        const { jobId, report } = await requestUserSync(daemon.runtime(sync).queues.operations, ref, { ...opts, waitMs: USER_SYNC_HTTP_WAIT_MS });
+        if (!report)
+          return {
+            status: 202,
+            body: { sync, user: ref, queued: true, jobId, detail: `not finished within ${USER_SYNC_HTTP_WAIT_MS / 1000} s; see tvsync status` },
+          };
+        return { status: report.outcome === 'failed' ? 502 : 200, body: report };
+      },
+      receiveHook: (sync, name, req) => daemon.receiveHook(sync, name, req),
     });
     return this.http;
   }

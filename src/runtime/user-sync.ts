@@ -9,6 +9,7 @@ import { exceedsThreshold } from '../plan/threshold.js';
 import { operationKey, type OperationResult } from '../plan/report.js';
 import { planMemberships, planUserSync, type UserSyncPlan, type UserSyncReport, type UserSyncStep, type UserSyncTrigger } from '../plan/user-sync.js';
 import type { ApprovalStore } from '../store/approvals.js';
+import type { FastLaneOrigin } from '../observe/provisioning-log.js';
 import type { FastLaneStore } from '../store/fast-lane.js';
 import { applyGroupOperation } from './apply-group.js';
 import { applyUserOperation } from './apply.js';
@@ -38,7 +39,7 @@ export interface UserSyncDeps {
   lookupFirst?: boolean;
   signal?: AbortSignal;
   /** Each TeamViewer write's outcome, as a cycle's operations report theirs (metrics, provisioning log). */
-  onResult?: (result: OperationResult, runId: string) => void | Promise<void>;
+  onResult?: (result: OperationResult, runId: string, via?: FastLaneOrigin) => void | Promise<void>;
 }
 
 /** A cycle of the sync is running: the user sync waits for it. */
@@ -167,7 +168,7 @@ async function run(data: UserSyncJobData, runId: string, deps: UserSyncDeps, sta
         ...(deps.lookupFirst ? { lookupFirst: true } : {}),
       });
       const result = toResult({ key: operationKey(op), op }, 1, outcome);
-      await deps.onResult?.(result, runId);
+      await deps.onResult?.(result, runId, originOf(data));
       report.operations.push(entryOf(result));
       if (outcome.status === 'applied') {
         wroteAtMs = Date.now();
@@ -183,7 +184,8 @@ async function run(data: UserSyncJobData, runId: string, deps: UserSyncDeps, sta
   if (sync.groups.enabled && !report.failure) {
     const created = plan.operation?.kind === 'createUser';
     const member = tvUserId ?? (created && dryRun ? `(new ${plan.email ?? data.ref})` : undefined);
-    if (member !== undefined) await syncMemberships(plan, member, { deps, report, dryRun, windowMs, runId, onWrite: () => (wroteAtMs = Date.now()) });
+    if (member !== undefined)
+      await syncMemberships(plan, member, { deps, report, dryRun, windowMs, runId, via: originOf(data), onWrite: () => (wroteAtMs = Date.now()) });
   }
 
   return finish(report, data, sides.now(), wroteAtMs, deps);
@@ -192,7 +194,7 @@ async function run(data: UserSyncJobData, runId: string, deps: UserSyncDeps, sta
 async function syncMemberships(
   plan: UserSyncPlan,
   tvUserId: string,
-  ctx: { deps: UserSyncDeps; report: UserSyncReport; dryRun: boolean; windowMs: number; runId: string; onWrite: () => void },
+  ctx: { deps: UserSyncDeps; report: UserSyncReport; dryRun: boolean; windowMs: number; runId: string; via: FastLaneOrigin; onWrite: () => void },
 ): Promise<void> {
   const { deps, report, dryRun, windowMs } = ctx;
   const { sides } = deps;
@@ -251,7 +253,7 @@ async function syncMemberships(
       },
     );
     const result = toResult({ key: op.key, op }, 1, outcome);
-    await deps.onResult?.(result, ctx.runId);
+    await deps.onResult?.(result, ctx.runId, ctx.via);
     report.operations.push(entryOf(result));
     if (outcome.status === 'applied') ctx.onWrite();
     else {
@@ -351,6 +353,10 @@ export function failedReport(data: UserSyncJobData, runId: string, sync: string,
   if (data.what) report.what = data.what;
   if (data.changedAtMs !== undefined) report.changedAt = new Date(data.changedAtMs).toISOString();
   return report;
+}
+
+function originOf(data: UserSyncJobData): FastLaneOrigin {
+  return { lane: 'fast', trigger: data.trigger, ...(data.feed ? { feed: data.feed } : {}) };
 }
 
 function entryOf(result: OperationResult): UserSyncReport['operations'][number] {
