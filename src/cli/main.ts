@@ -133,7 +133,8 @@ export function buildProgram(): Command {
     .description('release the deactivations, group deletions and member removals a cycle held at the thresholds; they run in a cycle started now')
     .option('-c, --config <file>', 'configuration file (default: $TVSYNC_CONFIG)')
     .requiredOption('-s, --sync <name>', 'the sync')
-    .requiredOption('--cycle <id>', 'the cycle whose held operations are approved (see tvsync status)')
+    .option('--cycle <id>', 'the cycle whose held operations are approved (see tvsync status)')
+    .option('--fast-lane', 'approve the deactivations the fast lane held at its sliding-window threshold (see tvsync status)')
     .action(async (opts: ApproveOptions) => (await import('./commands/approve.js')).approveCommand(opts));
 
   program

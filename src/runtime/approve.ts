@@ -3,6 +3,8 @@ import { ApprovalStore } from '../store/approvals.js';
 import { CycleStore } from '../store/cycle-store.js';
 import { closeQueues, openQueues } from './queues.js';
 import { requestCycle } from './trigger.js';
+import { FastLaneStore } from '../store/fast-lane.js';
+import { queueHints } from './fast-lane.js';
 
 /** What `tvsync approve` released, or why it released nothing. */
 export type ApproveOutcome =
@@ -38,4 +40,29 @@ export async function approveCycle(redis: Redis, prefix: string, sync: string, c
     memberRemovals: heldRemovals.reduce((n, h) => n + h.members, 0),
     memberRemovalGroups: removalGroups.length,
   };
+}
+
+/**
+ * Releases every deactivation the fast lane held at its sliding-window threshold, and queues a
+ * user sync for each person so it runs now (one whose state changed since is re-read, not forced).
+ */
+export async function approveFastLane(redis: Redis, prefix: string, sync: string): Promise<{ deactivations: number; emails: string[] }> {
+  const fastLane = new FastLaneStore(redis, prefix, sync);
+  const held = await fastLane.held();
+  if (held.length === 0) return { deactivations: 0, emails: [] };
+  await new ApprovalStore(redis, prefix, sync).approve(
+    held.map((h) => h.tvUserId),
+    [],
+  );
+  await fastLane.releaseHeld(held.map((h) => h.tvUserId));
+  const queues = openQueues(sync, redis, prefix);
+  try {
+    await queueHints(
+      held.map((h) => ({ userId: h.sourceId, atMs: Date.now(), what: 'approved' })),
+      { feed: 'approval', trigger: 'manual', operations: queues.operations, cycles: queues.cycles, sync, detectedAtMs: Date.now() },
+    );
+  } finally {
+    await closeQueues(queues);
+  }
+  return { deactivations: held.length, emails: held.map((h) => h.email) };
 }

@@ -166,7 +166,7 @@ export class Daemon {
       ...(opts.onResponse ? { onResponse: (info: Parameters<NonNullable<DaemonOptions['onResponse']>>[1]) => opts.onResponse?.(sync.name, info) } : {}),
     });
     const queues = openQueues(sync.name, this.redis, prefix);
-    for (const queue of [queues.cycles, queues.operations]) queue.on('error', (err) => this.outage.error(err, 'queue'));
+    for (const queue of [queues.cycles, queues.operations, queues.changes]) queue.on('error', (err) => this.outage.error(err, 'queue'));
     const store = new CycleStore(this.redis, prefix, sync.name);
     const health = new HealthStore(this.redis, prefix, sync.name);
     const approvals = new ApprovalStore(this.redis, prefix, sync.name);

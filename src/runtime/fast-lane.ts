@@ -36,7 +36,7 @@ export interface FastLaneHooks {
 /** Queues a user sync for each person the hints name, and one cycle for the hints that concern more than one person. */
 export async function queueHints(
   hints: readonly ChangeHint[],
-  ctx: { feed: string; trigger: UserSyncTrigger; operations: Queue; cycles: Queue<CycleJobData>; sync: string; log: Logger; detectedAtMs: number },
+  ctx: { feed: string; trigger: UserSyncTrigger; operations: Queue; cycles: Queue<CycleJobData>; sync: string; log?: Logger; detectedAtMs: number },
 ): Promise<{ users: number; cycle: boolean }> {
   // The earliest change of a person is the one the latency is measured from.
   const byUser = new Map<string, ChangeHint>();
@@ -67,7 +67,7 @@ export async function queueHints(
     });
   }
   if (fullCycle) {
-    ctx.log.info({ feed: ctx.feed, what: fullCycle.what, reason: fullCycle.fullCycle }, 'a change concerns more than one person: a cycle is queued');
+    ctx.log?.info({ feed: ctx.feed, what: fullCycle.what, reason: fullCycle.fullCycle }, 'a change concerns more than one person: a cycle is queued');
     await requestCycle(ctx.cycles, ctx.sync, 'change');
   }
   return { users: byUser.size, cycle: fullCycle !== undefined };

@@ -174,6 +174,8 @@ async function run(data: UserSyncJobData, runId: string, deps: UserSyncDeps, sta
         wroteAtMs = Date.now();
         tvUserId = outcome.tvUserId;
         if (op.kind === 'deactivateUser' || op.kind === 'reactivateUser') await deps.fastLane?.releaseHeld([op.tvUserId]);
+        // An approval is used once, as a cycle uses it.
+        if (op.kind === 'deactivateUser' && approved.has(op.tvUserId)) await deps.approvals?.consumed([op.tvUserId], []);
       } else {
         report.failure = { failureClass: outcome.failureClass, message: outcome.message };
         if (reserved) await deps.fastLane?.unreserve('deactivations', reserved);

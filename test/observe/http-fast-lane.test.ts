@@ -42,7 +42,12 @@ describe('HTTP routes of the fast lane', () => {
       },
       receiveHook: async (sync, name, req) => {
         hooks.push({ sync, name, req });
-        if (req.method === 'GET') return { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ verification: req.headers['x-okta-verification-challenge'] }) };
+        if (req.method === 'GET')
+          return {
+            status: 200,
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ verification: req.headers['x-okta-verification-challenge'] }),
+          };
         return { status: 200 };
       },
     });
@@ -51,7 +56,9 @@ describe('HTTP routes of the fast lane', () => {
 
   it('syncs one user on demand with the trigger token only, and scrubs the report', async () => {
     expect((await send(server.port, 'POST', '/syncs/corp/users/ada%40corp.example/sync')).status).toBe(401);
-    expect((await send(server.port, 'POST', '/syncs/corp/users/ada%40corp.example/sync', { authorization: 'Bearer wrong-token-xxxxxxxxxxxx' })).status).toBe(401);
+    expect((await send(server.port, 'POST', '/syncs/corp/users/ada%40corp.example/sync', { authorization: 'Bearer wrong-token-xxxxxxxxxxxx' })).status).toBe(
+      401,
+    );
     expect((await send(server.port, 'GET', '/syncs/corp/users/ada/sync', { authorization: `Bearer ${TOKEN}` })).status).toBe(405);
     expect((await send(server.port, 'POST', '/syncs/other/users/ada/sync', { authorization: `Bearer ${TOKEN}` })).status).toBe(404);
     const answer = await send(server.port, 'POST', '/syncs/corp/users/ada%40corp.example/sync?dryRun=true', { authorization: `Bearer ${TOKEN}` });
@@ -66,7 +73,13 @@ describe('HTTP routes of the fast lane', () => {
     expect(verify.status).toBe(200);
     expect(JSON.parse(verify.body)).toEqual({ verification: 'abc123' });
     const body = JSON.stringify({ data: { events: [] } });
-    const event = await send(server.port, 'POST', '/hooks/corp/entra?validationToken=tok', { 'content-type': 'application/json', authorization: 'shared' }, body);
+    const event = await send(
+      server.port,
+      'POST',
+      '/hooks/corp/entra?validationToken=tok',
+      { 'content-type': 'application/json', authorization: 'shared' },
+      body,
+    );
     expect(event.status).toBe(200);
     const last = hooks.at(-1);
     expect(last).toMatchObject({ sync: 'corp', name: 'entra', req: { method: 'POST', query: { validationToken: 'tok' }, body } });

@@ -5,6 +5,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { Daemon } from '../../src/runtime/daemon.js';
 import type { UserSyncReport } from '../../src/plan/user-sync.js';
 import { FastLaneStore } from '../../src/store/fast-lane.js';
+import { approveFastLane } from '../../src/runtime/approve.js';
 import { provisioned, runCycle } from '../support/cycle.js';
 import { TOKEN, silentLog, startEmulator, writeConfig, writeExport } from '../support/fixtures.js';
 import { dropPrefix, testPrefix } from '../support/redis.js';
@@ -48,7 +49,7 @@ async function start(name: string, directory: ScriptedDirectory, extra = '') {
   daemons.push(daemon);
   await runCycle(daemon);
   const fastLane = new FastLaneStore(daemon.redis, prefix, 'corp');
-  return { daemon, reports, fastLane, configPath };
+  return { daemon, reports, fastLane, configPath, prefix };
 }
 
 async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
@@ -125,7 +126,7 @@ describe('fast lane', () => {
   it('holds deactivations over the sliding-window threshold for approval', async () => {
     const directory = new ScriptedDirectory();
     directory.seed([20, 21, 22, 23, 24].map((i) => person(i)));
-    const { reports, fastLane } = await start(
+    const { reports, fastLane, daemon, prefix } = await start(
       'fl-burst',
       directory,
       '    policy: { deactivationThreshold: { maxCount: 2, maxPercent: 100, minCountForPercent: 0 } }\n',
@@ -136,6 +137,14 @@ describe('fast lane', () => {
     expect(deactivated.length).toBe(2);
     expect(reports.filter((r) => r.outcome === 'held').length).toBe(2);
     expect((await fastLane.held()).map((h) => h.email).sort()).toHaveLength(2);
+    expect(tvUser('fast24@corp.example')?.active).toBe(true);
+
+    // A person approves: each held person is synced again at once, and deactivated.
+    const released = await approveFastLane(daemon.redis, prefix, 'corp');
+    expect(released.deactivations).toBe(2);
+    await until('the approved deactivations', () => ([20, 21, 22, 23].every((i) => tvUser(`fast${i}@corp.example`)?.active === false) ? true : undefined));
+    expect(await fastLane.held()).toEqual([]);
+    expect(await daemon.runtime('corp').approvals.deactivations()).toEqual(new Set());
     expect(tvUser('fast24@corp.example')?.active).toBe(true);
   });
 

@@ -1,11 +1,12 @@
-import { approveCycle } from '../../runtime/approve.js';
+import { approveCycle, approveFastLane } from '../../runtime/approve.js';
 import { load, requireRedis, selectSyncs } from '../context.js';
 import { CliFailure, EXIT } from '../exit.js';
 
 export interface ApproveOptions {
   config?: string;
   sync: string;
-  cycle: string;
+  cycle?: string;
+  fastLane?: boolean;
 }
 
 /** `tvsync approve`: releases what a cycle held at the thresholds, to run in a cycle started now. */
@@ -13,9 +14,19 @@ export async function approveCommand(opts: ApproveOptions): Promise<void> {
   const { config } = load(opts.config);
   const [sync] = selectSyncs(config, opts.sync);
   if (!sync) throw new CliFailure(`no sync named "${opts.sync}"`, EXIT.usage);
+  if ((opts.cycle === undefined) === (opts.fastLane !== true)) throw new CliFailure('give either --cycle ID or --fast-lane', EXIT.usage);
   const redis = await requireRedis(config);
   try {
-    const approved = await approveCycle(redis, config.redis.prefix, sync.name, opts.cycle);
+    if (opts.fastLane) {
+      const released = await approveFastLane(redis, config.redis.prefix, sync.name);
+      if (released.deactivations === 0) throw new CliFailure(`the fast lane of sync ${sync.name} holds nothing for approval`, EXIT.usage);
+      process.stdout.write(
+        `approved ${released.deactivations} deactivations the fast lane held (${released.emails.join(', ')}); each person is synced again now (one whose state changed since is not deactivated)\n`,
+      );
+      return;
+    }
+    const cycle = opts.cycle ?? '';
+    const approved = await approveCycle(redis, config.redis.prefix, sync.name, cycle);
     if (approved.status === 'no-cycle')
       throw new CliFailure(`sync ${sync.name} has no stored cycle ${opts.cycle} (cycles are kept 3 days; tvsync status lists recent ones)`, EXIT.usage);
     if (approved.status === 'nothing-held') throw new CliFailure(`cycle ${opts.cycle} held nothing for approval`, EXIT.usage);

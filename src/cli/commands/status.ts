@@ -2,6 +2,7 @@ import { readStatus } from '../../runtime/status.js';
 import { describePause } from '../../store/rate-limit-pause.js';
 import { load, requireRedis, selectSyncs } from '../context.js';
 import { renderReport } from '../render-report.js';
+import { renderFastLane } from '../render-user-sync.js';
 
 export interface StatusOptions {
   config?: string;
@@ -33,6 +34,7 @@ export async function statusCommand(opts: StatusOptions): Promise<void> {
       process.stdout.write(
         `  QUARANTINED until ${new Date(s.health.quarantinedUntil ?? 0).toISOString()}: ${s.health.reason ?? ''}; fix the cause, then tvsync sync-now --sync ${s.sync}\n`,
       );
+    process.stdout.write(`${renderFastLane(s.fastLane).replace(/^/gm, '  ')}\n`);
     if (s.reports.length === 0) process.stdout.write('  no cycle has finished yet\n');
     for (const report of s.reports) process.stdout.write(`${renderReport(report, { maxItems: 10 }).replace(/^/gm, '  ')}\n`);
   }
