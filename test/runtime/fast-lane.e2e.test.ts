@@ -6,6 +6,7 @@ import { Daemon } from '../../src/runtime/daemon.js';
 import type { UserSyncReport } from '../../src/plan/user-sync.js';
 import { FastLaneStore } from '../../src/store/fast-lane.js';
 import { approveFastLane } from '../../src/runtime/approve.js';
+import { requestCycle } from '../../src/runtime/trigger.js';
 import { provisioned, runCycle } from '../support/cycle.js';
 import { TOKEN, silentLog, startEmulator, writeConfig, writeExport } from '../support/fixtures.js';
 import { dropPrefix, testPrefix } from '../support/redis.js';
@@ -180,6 +181,23 @@ describe('fast lane', () => {
 });
 
 describe('fast-lane interlock', () => {
+  it('a user sync waits while a cycle of its sync runs, then applies the change the cycle did not see', async () => {
+    const directory = new ScriptedDirectory();
+    directory.seed([person(50)]);
+    const { daemon, reports } = await start('fl-wait', directory);
+    directory.readDelayMs = 1500;
+    const { requestedAt } = await requestCycle(daemon.runtime('corp').queues.cycles, 'corp');
+    await until('the cycle to start', async () => ((await daemon.runtime('corp').queues.cycles.getActiveCount()) > 0 ? true : undefined));
+    await sleep(100);
+    directory.setActive('idp-50', false);
+    const cycle = await until('the cycle', async () =>
+      (await daemon.runtime('corp').store.reports(5)).find((r) => Date.parse(r.startedAt) >= requestedAt - 1000 && r.trigger === 'manual'),
+    );
+    const synced = await until('the user sync', () => reports.find((r) => r.ref === 'idp-50' && r.outcome === 'applied'));
+    expect(Date.parse(synced.startedAt)).toBeGreaterThanOrEqual(Date.parse(cycle.finishedAt) - 50);
+    expect(tvUser('fast50@corp.example')?.active).toBe(false);
+  });
+
   it('lets no user sync start while a cycle runs, and tells the cycle how many are applying', async () => {
     const { daemon } = await start('fl-lock', new ScriptedDirectory());
     const prefix = testPrefix('fl-lock-store');

@@ -13,6 +13,8 @@ export class ScriptedDirectory implements DirectorySource {
   private readonly groups = new Map<string, { name: string; members: Set<string> }>();
   private pending: ChangeHint[] = [];
   outage = false;
+  /** A whole read takes this long after it took its snapshot (a slow IdP, a long cycle). */
+  readDelayMs = 0;
   polls = 0;
   userReads = 0;
 
@@ -23,6 +25,7 @@ export class ScriptedDirectory implements DirectorySource {
     const users = [...this.users.values()].filter((u) => u.inScope).map((u) => ({ ...u.user }));
     const ids = new Set(users.map((u) => u.id));
     const groups = [...this.groups].map(([id, g]) => ({ id, name: g.name, memberIds: [...g.members].filter((m) => ids.has(m)).sort() }));
+    if (this.readDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.readDelayMs));
     return { users, groups, complete: true, issues: [] };
   }
 
