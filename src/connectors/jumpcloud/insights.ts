@@ -22,6 +22,8 @@ const MAX_PAGES = 20;
 const MAX_SEEN = 20_000;
 
 const positionSchema = z.object({
+  /** When the feed started: nothing before it is asked for, the overlap included. */
+  sinceMs: z.number().int().nonnegative(),
   atMs: z.number().int().nonnegative(),
   seen: z.array(z.tuple([z.string(), z.number()])),
 });
@@ -56,7 +58,8 @@ export function createInsightsFeed(config: JumpcloudSourceConfig, deps: Insights
       const from = await stored();
       if (!from) {
         // History is the full cycle's business: the first poll only marks where the feed starts.
-        const start: Position = { atMs: deps.now(), seen: [] };
+        const nowMs = deps.now();
+        const start: Position = { sinceMs: nowMs, atMs: nowMs, seen: [] };
         return { hints: [], requests: 0, commit: () => save(start) };
       }
       const seen = new Map(from.seen);
@@ -67,7 +70,7 @@ export function createInsightsFeed(config: JumpcloudSourceConfig, deps: Insights
       for (let page = 0; page < MAX_PAGES; page++) {
         const body = {
           service: ['directory'],
-          start_time: new Date(Math.max(0, from.atMs - overlap)).toISOString(),
+          start_time: new Date(Math.max(from.sinceMs, from.atMs - overlap)).toISOString(),
           limit: INSIGHTS_PAGE_SIZE,
           sort: 'ASC',
           ...(searchAfter ? { search_after: searchAfter } : {}),
@@ -93,7 +96,7 @@ export function createInsightsFeed(config: JumpcloudSourceConfig, deps: Insights
       }
       // Only ids inside the next poll's overlap can come back; older ones are dropped.
       const kept = [...seen].filter(([, ms]) => ms >= atMs - overlap).slice(-MAX_SEEN);
-      const position: Position = { atMs, seen: kept };
+      const position: Position = { sinceMs: from.sinceMs, atMs, seen: kept };
       return { hints: dedupe(hints), requests, commit: () => save(position) };
     },
   };
