@@ -135,10 +135,9 @@ export async function startJumpcloudFake(opts: JumpcloudFakeOptions = {}): Promi
     send(res, 200, all.slice(skip, skip + limit), { 'x-total-count': String(all.length) });
   }
 
-  function route(req: IncomingMessage, res: ServerResponse, url: URL, body: string): void {
+  function route(req: IncomingMessage, res: ServerResponse, url: URL, body: string) {
     const p = url.pathname;
     const q = url.searchParams;
-    let m: RegExpMatchArray | null;
     if (req.method === 'POST' && p === '/insights/directory/v1/events') {
       count('events');
       const query = JSON.parse(body || '{}') as { start_time?: string; end_time?: string; limit?: number; search_after?: [string, string]; sort?: string };
@@ -174,12 +173,16 @@ export async function startJumpcloudFake(opts: JumpcloudFakeOptions = {}): Promi
       const skip = Number(q.get('skip') ?? 0);
       return send(res, 200, { totalCount: all.length, results: all.slice(skip, skip + limit) });
     }
-    if ((m = p.match(/^\/api\/systemusers\/([^/]+)$/))) {
+    const oneUser = p.match(/^\/api\/systemusers\/([^/]+)$/);
+    if (oneUser) {
+      const m = oneUser;
       count('systemusers');
       const u = users.get(decodeURIComponent(m[1] ?? ''));
       return u ? send(res, 200, u) : send(res, 404, { message: 'Not Found' });
     }
-    if ((m = p.match(/^\/api\/v2\/applications\/([^/]+)\/(usergroups|users)$/))) {
+    const appGraph = p.match(/^\/api\/v2\/applications\/([^/]+)\/(usergroups|users)$/);
+    if (appGraph) {
+      const m = appGraph;
       count('applications');
       if (m[1] !== app.id) return send(res, 404, { message: 'application not found' });
       if (m[2] === 'usergroups') {
@@ -211,7 +214,9 @@ export async function startJumpcloudFake(opts: JumpcloudFakeOptions = {}): Promi
         q,
       );
     }
-    if ((m = p.match(/^\/api\/v2\/usergroups\/([^/]+)(\/members|\/membership)?$/))) {
+    const groupPath = p.match(/^\/api\/v2\/usergroups\/([^/]+)(\/members|\/membership)?$/);
+    if (groupPath) {
+      const m = groupPath;
       count('usergroups');
       const g = groups.get(m[1] ?? '');
       if (!g) return send(res, 404, { message: 'Not Found' });
@@ -231,7 +236,9 @@ export async function startJumpcloudFake(opts: JumpcloudFakeOptions = {}): Promi
       }
       return send(res, 200, { id: g.id, name: g.name, type: 'user_group', attributes: null, description: '' });
     }
-    if ((m = p.match(/^\/api\/v2\/users\/([^/]+)\/(memberof|applications)$/))) {
+    const userGraph = p.match(/^\/api\/v2\/users\/([^/]+)\/(memberof|applications)$/);
+    if (userGraph) {
+      const m = userGraph;
       count(m[2] === 'memberof' ? 'memberof' : 'applications');
       const id = m[1] ?? '';
       if (!users.has(id)) return send(res, 404, { message: 'Not Found' });
