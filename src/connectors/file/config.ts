@@ -22,8 +22,9 @@ export const fileSourceConfigSchema = z.strictObject({
         })
         .default({ enabled: true, every: 5000 }),
     })
-    .default({ export: { enabled: true, every: 5000 } })
-    .describe('change detection between cycles (the fast lane)'),
+    // Optional rather than defaulted: a config without it reads as before (the source applies the defaults).
+    .optional()
+    .describe('change detection between cycles (the fast lane); absent: the export is watched every 5s'),
 });
 export type FileSourceConfig = z.infer<typeof fileSourceConfigSchema>;
 export type FileSourceOptions = Pick<FileSourceConfig, 'path'> & Partial<Pick<FileSourceConfig, 'type' | 'manifest' | 'settle' | 'changes'>>;

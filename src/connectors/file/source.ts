@@ -3,9 +3,8 @@ import { z } from 'zod';
 import { formatDuration } from '../../units/duration.js';
 import type { DirectoryGroup, DirectoryIssue, DirectoryRead, DirectoryUser, UserLookup } from '../../model/directory.js';
 import { payloadReason } from '../../net/payload.js';
-import { MemoryStateStore } from '../../store/memory-state.js';
 import type { ChangeFeed } from '../changes.js';
-import { SourceReadError, type ConnectionCheck, type DirectorySource, type ReadOptions, type SourceDeps } from '../source.js';
+import { SourceReadError, type ConnectionCheck, type DirectorySource, type ReadOptions, type SourceDeps, type SourceStateStore } from '../source.js';
 import { createExportFeed } from './feed.js';
 import type { FileSourceOptions } from './config.js';
 import { CsvError, parseCsv } from './csv.js';
@@ -37,7 +36,7 @@ export function createFileSource(config: FileSourceOptions, deps: Partial<Pick<S
       feed ??= createExportFeed({
         dir,
         every: changes.every,
-        state: deps.state ?? new MemoryStateStore(),
+        state: deps.state ?? memoryState(),
         readDigest: async (signal) => (await readWhole(signal ? { signal } : {})).digest,
       });
       return feed;
@@ -276,6 +275,16 @@ function lookupUser(read: DirectoryRead, dir: string, ref: string): UserLookup {
   const groups = read.groups.filter((g) => g.memberIds.includes(id)).map((g) => ({ id: g.id, name: g.name }));
   const inactive = user.active ? '' : '; marked inactive in the export';
   return { status: 'in-scope', user, groups, groupsComplete: read.groupsComplete !== false, why: `in the export in ${dir}${inactive}` };
+}
+
+/** State kept in memory, for callers without the sync's store. */
+function memoryState(): SourceStateStore {
+  const values = new Map<string, string>();
+  return {
+    get: async (key) => values.get(key),
+    set: async (key, value) => void values.set(key, value),
+    delete: async (key) => void values.delete(key),
+  };
 }
 
 /** The id of a record set aside, when it has a usable one. */

@@ -321,14 +321,8 @@ describe('an export rewritten while tvsync reads it', () => {
 });
 
 describe('config', () => {
-  it('defaults to manifest: optional, a 2s settle time and the export watched every 5s, and refuses an absurd one', () => {
-    expect(fileSourceConfigSchema.parse({ type: 'file', path: '.' })).toEqual({
-      type: 'file',
-      path: '.',
-      manifest: 'optional',
-      settle: 2000,
-      changes: { export: { enabled: true, every: 5000 } },
-    });
+  it('defaults to manifest: optional and a 2s settle time, and refuses an absurd one', () => {
+    expect(fileSourceConfigSchema.parse({ type: 'file', path: '.' })).toEqual({ type: 'file', path: '.', manifest: 'optional', settle: 2000 });
     expect(fileSourceConfigSchema.parse({ type: 'file', path: '.', manifest: 'required', settle: '0s' })).toMatchObject({ manifest: 'required', settle: 0 });
     expect(fileSourceConfigSchema.safeParse({ type: 'file', path: '.', settle: '10m' }).error?.issues[0]?.message).toBe(
       'expected a duration of at most 1m, not 10m',
