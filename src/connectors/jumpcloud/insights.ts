@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Logger } from 'pino';
+import { SyncError } from '../../model/failure.js';
 import { outsideText } from '../../net/secrets.js';
 import type { ChangeBatch, ChangeFeed, ChangeHint } from '../changes.js';
 import { SourceReadError, type SourceStateStore } from '../source.js';
@@ -105,7 +106,12 @@ export function createInsightsFeed(config: JumpcloudSourceConfig, deps: Insights
 function asFeedError(err: unknown): SourceReadError {
   if (err instanceof SourceReadError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  return new SourceReadError(`Directory Insights could not be read: ${outsideText(message, 500)}`, err);
+  // Directory Insights is a plan feature and an admin-role right of its own: say so, the rest of the source may work.
+  const refused =
+    err instanceof SyncError && err.status === 403
+      ? '; the administrator behind apiKey may not read Directory Insights, or the plan does not include it (set changes.insights.enabled: false to rely on the full cycle)'
+      : '';
+  return new SourceReadError(`Directory Insights could not be read: ${outsideText(message, 500)}${refused}`, err);
 }
 
 /** The page's events; a 200 carrying an error, a non-array or a count that does not match its header fails the poll. */

@@ -100,8 +100,17 @@ async function byId(get: Get, id: string, signal?: AbortSignal): Promise<Found> 
   }
 }
 
-/** One exact match of the address (JumpCloud keeps addresses lower-case; compared without case), or none. */
+/**
+ * One exact match of the address, compared without case; none only when neither the address as
+ * given nor its lower-case form is held (whether `$eq` ignores case is not documented).
+ */
 async function byEmail(get: Get, email: string, signal?: AbortSignal): Promise<Found> {
+  const found = await searchEmail(get, email, signal);
+  if ('user' in found || email.toLowerCase() === email) return found;
+  return searchEmail(get, email.toLowerCase(), signal);
+}
+
+async function searchEmail(get: Get, email: string, signal?: AbortSignal): Promise<Found> {
   const { data } = await get('/systemusers', { limit: 2, skip: 0, sort: '_id', fields: SYSTEM_USER_FIELDS, filter: `email:$eq:${email}` }, signal);
   const page = parsePage(systemUserListSchema, data, 'GET /systemusers');
   if (page.results.length !== Math.min(page.totalCount, 2)) {

@@ -243,6 +243,13 @@ describe('jumpcloud Directory Insights feed', () => {
     expect((await feed.poll()).hints).toHaveLength(1);
   });
 
+  it('says what to do when Directory Insights is refused (HTTP 403)', async () => {
+    const { feed, clock } = await started();
+    clock.now = T0 + 60_000;
+    di().post(EVENTS).reply(403, { message: 'Forbidden' });
+    await expect(feed.poll()).rejects.toThrow(/may not read Directory Insights.*changes\.insights\.enabled: false/);
+  });
+
   it('waits out a 429 with Retry-After and goes on', async () => {
     const { feed, clock } = await started();
     clock.now = T0 + 60_000;
@@ -465,6 +472,24 @@ describe('jumpcloud readUser', () => {
       .query(all)
       .reply(200, [], v2(0));
     expect(await readUserSetup().readUser?.('User5@Corp.example')).toMatchObject({ status: 'out-of-scope', user: { id: uid(5) } });
+  });
+
+  it('asks again in lower case before saying an address is unknown', async () => {
+    jc()
+      .get('/api/systemusers')
+      .query((q) => q.filter === 'email:$eq:Mixed.Case@Corp.example')
+      .reply(200, { totalCount: 0, results: [] })
+      .get('/api/systemusers')
+      .query((q) => q.filter === 'email:$eq:mixed.case@corp.example')
+      .reply(200, { totalCount: 1, results: [systemUser(6, { email: 'mixed.case@corp.example' })] })
+      .get(`/api/v2/users/${uid(6)}/memberof`)
+      .query(all)
+      .reply(200, [], v2(0))
+      .get(`/api/v2/applications/${APP}/usergroups`)
+      .query(all)
+      .reply(200, [], v2(0));
+    expect(await readUserSetup().readUser?.('Mixed.Case@Corp.example')).toMatchObject({ status: 'out-of-scope', user: { id: uid(6) } });
+    expect(nock.isDone()).toBe(true);
   });
 
   it('does not take an address search it cannot trust', async () => {
