@@ -1,8 +1,11 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { formatDuration } from '../../units/duration.js';
-import type { DirectoryGroup, DirectoryIssue, DirectoryRead, DirectoryUser } from '../../model/directory.js';
+import type { DirectoryGroup, DirectoryIssue, DirectoryRead, DirectoryUser, UserLookup } from '../../model/directory.js';
 import { payloadReason } from '../../net/payload.js';
-import { SourceReadError, type ConnectionCheck, type DirectorySource, type ReadOptions } from '../source.js';
+import type { ChangeFeed } from '../changes.js';
+import { SourceReadError, type ConnectionCheck, type DirectorySource, type ReadOptions, type SourceDeps, type SourceStateStore } from '../source.js';
+import { createExportFeed } from './feed.js';
 import type { FileSourceOptions } from './config.js';
 import { CsvError, parseCsv } from './csv.js';
 import { manifestFileProblems, mismatch, parseManifest } from './manifest.js';
@@ -15,15 +18,29 @@ import { MANIFEST, stableFiles, tableFiles, type Table } from './stable-read.js'
  * the read, and only an export its manifest vouches for counts as whole: a file cut short or
  * caught half-rewritten never deactivates anyone.
  */
-export function createFileSource(config: FileSourceOptions): DirectorySource {
+export function createFileSource(config: FileSourceOptions, deps: Partial<Pick<SourceDeps, 'state'>> = {}): DirectorySource {
   const dir = config.path;
   const settle = config.settle ?? 2000;
   const manifestRule = config.manifest ?? 'optional';
   const readWhole = (opts?: ReadOptions) => readExport(dir, settle, manifestRule, opts);
+  const changes = config.changes?.export ?? { enabled: true, every: 5000 };
+  let feed: ChangeFeed | undefined;
 
   return {
     kind: 'file',
     read: async (opts) => (await readWhole(opts)).read,
+    readUser: async (ref, opts) => lookupUser((await readWhole(opts)).read, dir, ref),
+    async changeFeed() {
+      if (!changes.enabled) return undefined;
+      // Without the sync's state store (tvsync plan, older callers) the fingerprint lives as long as the source.
+      feed ??= createExportFeed({
+        dir,
+        every: changes.every,
+        state: deps.state ?? memoryState(),
+        readDigest: async (signal) => (await readWhole(signal ? { signal } : {})).digest,
+      });
+      return feed;
+    },
     // The export is the whole directory: a group missing from it no longer exists.
     async lookupGroups(ids) {
       return new Map(ids.map((id) => [id, 'deleted' as const]));
@@ -132,12 +149,14 @@ function validate<T>(rows: ParsedFile['rows'], schema: z.ZodType<T>): T[] {
 
 interface ExportRead {
   read: DirectoryRead;
+  /** sha256 over the names and bytes of the files read: the same export read twice has the same digest. */
+  digest: string;
   /** The manifest matched these files; undefined when there was none. */
   vouched?: string[];
   attempts: number;
 }
 
-async function readExport(dir: string, settle: number, manifestRule: 'required' | 'optional', opts: ReadOptions = {}): Promise<ExportRead> {
+export async function readExport(dir: string, settle: number, manifestRule: 'required' | 'optional', opts: ReadOptions = {}): Promise<ExportRead> {
   const { files, attempts } = await stableFiles(dir, settle, opts.signal);
   const names = tableFiles(files);
   const usersFile = names.get('users');
@@ -232,7 +251,40 @@ async function readExport(dir: string, settle: number, manifestRule: 'required' 
     read.groupsComplete = false;
     read.groupsIncompleteReason = `the export in ${dir} has no groups.json or groups.csv, so it says nothing about groups; write an empty groups file when there are none`;
   }
-  return { read, vouched: manifest ? [...files.keys()].filter((n) => n !== MANIFEST) : undefined, attempts };
+  const hash = createHash('sha256');
+  for (const name of [...files.keys()].sort()) hash.update(`${name}\0${files.get(name)?.length ?? 0}\0`).update(files.get(name) ?? Buffer.alloc(0));
+  return { read, digest: hash.digest('hex'), vouched: manifest ? [...files.keys()].filter((n) => n !== MANIFEST) : undefined, attempts };
+}
+
+/**
+ * One person in the export. Only an export shown to be whole answers: a person missing from it is
+ * then out of scope; from any other export the answer would be a guess, so the read fails.
+ */
+function lookupUser(read: DirectoryRead, dir: string, ref: string): UserLookup {
+  if (!read.complete)
+    throw new SourceReadError(`one user is not read from an export that cannot be shown to be whole: ${read.incompleteReason ?? 'incomplete'}`);
+  const wanted = ref.trim();
+  let user = read.users.find((u) => u.id === wanted);
+  if (!user && wanted.includes('@')) {
+    const matches = read.users.filter((u) => u.email?.toLowerCase() === wanted.toLowerCase());
+    if (matches.length > 1) throw new SourceReadError(`${matches.length} users in the export have that address; name the user by id`);
+    user = matches[0];
+  }
+  if (!user) return { status: 'out-of-scope', why: `not in the export in ${dir}` };
+  const id = user.id;
+  const groups = read.groups.filter((g) => g.memberIds.includes(id)).map((g) => ({ id: g.id, name: g.name }));
+  const inactive = user.active ? '' : '; marked inactive in the export';
+  return { status: 'in-scope', user, groups, groupsComplete: read.groupsComplete !== false, why: `in the export in ${dir}${inactive}` };
+}
+
+/** State kept in memory, for callers without the sync's store. */
+function memoryState(): SourceStateStore {
+  const values = new Map<string, string>();
+  return {
+    get: async (key) => values.get(key),
+    set: async (key, value) => void values.set(key, value),
+    delete: async (key) => void values.delete(key),
+  };
 }
 
 /** The id of a record set aside, when it has a usable one. */

@@ -19,7 +19,7 @@ const STABILITY_ATTEMPTS = 5;
 type Observation = Map<string, { size: number; mtimeMs: number; ino: number }>;
 
 /** Size, modification time and inode of the export's files that are present. */
-async function observe(dir: string): Promise<Observation> {
+export async function observe(dir: string): Promise<Observation> {
   const seen: Observation = new Map();
   await Promise.all(
     CANDIDATES.map(async (name) => {
@@ -33,6 +33,16 @@ async function observe(dir: string): Promise<Observation> {
     }),
   );
   return seen;
+}
+
+/** An observation as a comparable string: which files are there, their sizes, times and inodes. */
+export function observationKey(seen: Observation): string {
+  return JSON.stringify(
+    CANDIDATES.flatMap((name) => {
+      const s = seen.get(name);
+      return s ? [[name, s.size, s.mtimeMs, s.ino]] : [];
+    }),
+  );
 }
 
 /** The first file that appeared, went or changed between two observations. */

@@ -1,4 +1,4 @@
-import axios from 'axios';
+import axios, { type AxiosInstance } from 'axios';
 import { z } from 'zod';
 import { SyncError, type FailureClass } from '../../model/failure.js';
 import { failureClassOfStatus, isThrottling } from '../../net/http-status.js';
@@ -15,6 +15,48 @@ export type Get = (path: string, params: Record<string, string | number>, signal
 
 export function createClient(config: JumpcloudSourceConfig, deps: SourceDeps): Get {
   const baseUrl = config.baseUrl.replace(/\/+$/, '');
+  const send = sender(config, deps, baseUrl);
+  return (path, params, signal) =>
+    send('GET', path, signal, async (http, requestSignal) => {
+      const res = await http.get<unknown>(path, { params, signal: requestSignal });
+      return { data: res.data, total: count(res.headers['x-total-count']) };
+    });
+}
+
+/** One POST of a JSON body, with the answer's headers (Directory Insights pages through them). */
+export type Post = (path: string, body: unknown, signal?: AbortSignal) => Promise<{ data: unknown; headers: Record<string, unknown> }>;
+
+/** Directory Insights lives on its own host (api.jumpcloud.com, not the console's /api). */
+export function createInsightsClient(config: JumpcloudSourceConfig, deps: SourceDeps): Post {
+  const baseUrl = insightsBaseUrl(config);
+  const send = sender(config, deps, baseUrl);
+  return (path, body, signal) =>
+    send('POST', path, signal, async (http, requestSignal) => {
+      const res = await http.post<unknown>(path, body, { signal: requestSignal, headers: { 'Content-Type': 'application/json' } });
+      return { data: res.data, headers: { ...res.headers } as Record<string, unknown> };
+    });
+}
+
+/**
+ * insightsBaseUrl when set; else the region's API host for the console hosts JumpCloud runs (US,
+ * EU), and the base URL's own origin for anything else (a proxy, a local fake).
+ */
+export function insightsBaseUrl(config: Pick<JumpcloudSourceConfig, 'baseUrl' | 'insightsBaseUrl'>): string {
+  if (config.insightsBaseUrl) return config.insightsBaseUrl.replace(/\/+$/, '');
+  const url = new URL(config.baseUrl);
+  if (url.hostname === 'console.jumpcloud.com') return 'https://api.jumpcloud.com';
+  if (url.hostname === 'console.eu.jumpcloud.com') return 'https://api.eu.jumpcloud.com';
+  return url.origin;
+}
+
+type Send = <T>(
+  method: 'GET' | 'POST',
+  path: string,
+  signal: AbortSignal | undefined,
+  run: (http: AxiosInstance, signal: AbortSignal) => Promise<T>,
+) => Promise<T>;
+
+function sender(config: JumpcloudSourceConfig, deps: SourceDeps, baseUrl: string): Send {
   registerSecret(config.apiKey);
   const http = axios.create({
     baseURL: baseUrl,
@@ -28,20 +70,19 @@ export function createClient(config: JumpcloudSourceConfig, deps: SourceDeps): G
   const now = deps.now ?? Date.now;
   const backoff = boundedBackoff(deps.backoff ?? DEFAULT_BACKOFF);
   const limits = { timeoutMs: config.timeout, maxWaitMs: backoff.maxWaitMs };
-  // One limiter for the whole source, held through retries: a throttled JumpCloud sees fewer requests, not more.
+  // One limiter per client, held through retries: a throttled JumpCloud sees fewer requests, not more.
   const slot = createLimiter(config.concurrency);
 
-  return (path, params, signal) =>
+  return (method, path, signal, run) =>
     slot(() =>
       withRetries(
         async () => {
           if (signal?.aborted) throw new SourceReadError('the JumpCloud read was stopped');
           const request = requestSignal(config.timeout, signal);
           try {
-            const res = await http.get<unknown>(path, { params, signal: request.signal });
-            return { data: res.data, total: count(res.headers['x-total-count']) };
+            return await run(http, request.signal);
           } catch (err) {
-            throw toFailure(err, path, baseUrl, now(), { ...limits, deadline: request.deadline });
+            throw toFailure(err, method, path, baseUrl, now(), { ...limits, deadline: request.deadline });
           }
         },
         backoff,
@@ -79,8 +120,8 @@ function saidBy(data: unknown): string {
 }
 
 /** Axios errors carry the request headers, the API key among them: only our own message leaves here. */
-function toFailure(err: unknown, path: string, baseUrl: string, nowMs: number, limits: Limits): SyncError | SourceReadError {
-  const where = `JumpCloud GET ${path}`;
+function toFailure(err: unknown, method: 'GET' | 'POST', path: string, baseUrl: string, nowMs: number, limits: Limits): SyncError | SourceReadError {
+  const where = `JumpCloud ${method} ${path}`;
   if (axios.isCancel(err)) {
     if (!limits.deadline.aborted) return new SourceReadError('the JumpCloud read was stopped');
     return new SyncError('transient', `${where} did not finish within ${describeWait(limits.timeoutMs)} (timeout); JumpCloud or the network is too slow`);
@@ -92,11 +133,11 @@ function toFailure(err: unknown, path: string, baseUrl: string, nowMs: number, l
       return new SyncError('invalid', `${where} answered with more than ${MAX_RESPONSE_BYTES / 1024 / 1024} MiB; not read`);
     }
     const why = err.code ?? 'no answer';
-    return new SyncError('transient', `could not reach JumpCloud at ${baseUrl} for GET ${path} (${why}); check baseUrl and the network`);
+    return new SyncError('transient', `could not reach JumpCloud at ${baseUrl} for ${method} ${path} (${why}); check baseUrl and the network`);
   }
   if (isRedirect(status)) {
     const location = err.response?.headers.location;
-    return new SyncError('invalid', redirectRefusal('JumpCloud', `GET ${path}`, status, typeof location === 'string' ? location : undefined, baseUrl), {
+    return new SyncError('invalid', redirectRefusal('JumpCloud', `${method} ${path}`, status, typeof location === 'string' ? location : undefined, baseUrl), {
       status,
     });
   }

@@ -4,7 +4,10 @@ import type { DirectoryGroup, DirectoryIssue, DirectoryRead, DirectoryUser } fro
 import { SyncError } from '../../model/failure.js';
 import { outsideText } from '../../net/secrets.js';
 import { SourceReadError, type ConnectionCheck, type DirectorySource, type ReadOptions, type SourceDeps } from '../source.js';
-import { createClient, readAfter, type FetchPage, type Get } from './client.js';
+import type { ChangeFeed } from '../changes.js';
+import { createClient, createInsightsClient, readAfter, type FetchPage, type Get } from './client.js';
+import { createInsightsFeed } from './insights.js';
+import { lookupUser } from './lookup.js';
 import type { JumpcloudSourceConfig } from './config.js';
 import {
   PAGE_SIZE,
@@ -27,14 +30,16 @@ import {
  * users, over JumpCloud's REST API (v1 for user attributes, v2 for groups and the graph). As in
  * JumpCloud's own identity management, the users in scope are the members of those groups; users
  * bound to the application directly only when `includeDirectUserBindings` says so.
- * JumpCloud has no change feed for users or groups, so every read is a full one and no state is kept.
+ * JumpCloud has no delta API, so every read is a full one; between reads, the fast lane polls
+ * Directory Insights (insights.ts) and re-reads one person at a time (lookup.ts).
  */
 
-/** `state` is unused: with no delta API there is nothing to carry between reads. */
+/** `state` holds only the Directory Insights position. */
 export type JumpcloudSourceDeps = SourceDeps;
 
 export function createJumpcloudSource(config: JumpcloudSourceConfig, deps: JumpcloudSourceDeps): DirectorySource {
   const get = createClient(config, deps);
+  let insights: ChangeFeed | undefined;
   return {
     kind: 'jumpcloud',
     // `mode` is ignored: every read is full.
@@ -50,6 +55,21 @@ export function createJumpcloudSource(config: JumpcloudSourceConfig, deps: Jumpc
     },
     check: () => checkConnection(get, config),
     lookupGroups: (ids) => lookupGroups(get, ids),
+    async readUser(ref, opts = {}) {
+      const stop = new AbortController();
+      const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
+      try {
+        return await lookupUser(get, config, ref, signal);
+      } catch (err) {
+        stop.abort();
+        throw asReadError(err);
+      }
+    },
+    async changeFeed() {
+      if (!config.changes.insights.enabled) return undefined;
+      insights ??= createInsightsFeed(config, { post: createInsightsClient(config, deps), state: deps.state, log: deps.log, now: deps.now ?? Date.now });
+      return insights;
+    },
   };
 }
 

@@ -88,3 +88,33 @@ export function toDirectoryUser(user: SystemUser): DirectoryUser {
     active,
   };
 }
+
+/** Directory Insights asks for at most 10,000 events a page; a smaller page keeps each answer small. */
+export const INSIGHTS_PAGE_SIZE = 1000;
+
+/** What every Directory Insights event must carry for the feed to place it; anything less fails the poll. */
+export const insightsEventHeadSchema = z.object({
+  id: z.string().min(1),
+  event_type: z.string().min(1),
+  timestamp: z.string().refine((t) => !Number.isNaN(Date.parse(t)), 'expected an RFC 3339 time'),
+});
+
+const insightsObjectSchema = z.object({ object_id: z.string().min(1), type: z.string().min(1), name: z.string().nullish() });
+
+/** The parts of an event that say whom it concerns: `resource` (the object changed) and, for association_change, the edge. */
+export const insightsEventSchema = insightsEventHeadSchema.extend({
+  service: z.string().nullish(),
+  success: z.boolean().nullish(),
+  resource: z.object({ id: z.string().nullish(), type: z.string().nullish(), name: z.string().nullish() }).nullish(),
+  association: z
+    .object({
+      op: z.string().nullish(),
+      connection: z.object({ from: insightsObjectSchema, to: insightsObjectSchema }),
+    })
+    .nullish(),
+  changes: z.array(z.object({ field: z.string() })).nullish(),
+});
+export type InsightsEvent = z.output<typeof insightsEventSchema>;
+
+/** A 200 that carries an error instead of the event array. */
+export const insightsErrorSchema = z.union([z.object({ error: z.unknown() }), z.object({ message: z.string() })]);
