@@ -11,7 +11,7 @@ export type SourceConfig = FileSourceConfig | EntraSourceConfig | OktaSourceConf
 async function load(config: SourceConfig, deps: SourceDeps): Promise<DirectorySource> {
   switch (config.type) {
     case 'file':
-      return (await import('./file/source.js')).createFileSource(config);
+      return (await import('./file/source.js')).createFileSource(config, deps);
     case 'entra':
       return (await import('./entra/source.js')).createEntraSource(config, deps);
     case 'okta':
