@@ -84,6 +84,13 @@ export const entraSourceConfigSchema = z
       .describe(
         "skip Microsoft's instance discovery, which knows only Microsoft's own sign-in hosts: needed for an authorityHost that is a private endpoint, a proxy, an on-premises authority or a local rehearsal",
       ),
+    authorityCaCertificate: z
+      .string()
+      .includes('-----BEGIN CERTIFICATE-----')
+      .optional()
+      .describe(
+        'PEM of a certificate authority trusted for the sign-in endpoint besides the public ones: an authorityHost behind a private CA, a TLS-inspecting proxy or a local rehearsal',
+      ),
     scope: scopeSchema.describe('who is in scope: the users and groups assigned to the enterprise app, or members of listed groups'),
     nestedGroups: z.boolean().default(false).describe('count members of nested groups too; Entra app assignment itself grants only direct members'),
     emailAttribute: z.enum(['userPrincipalName', 'mail']).default('userPrincipalName').describe('user property that becomes the TeamViewer e-mail'),
