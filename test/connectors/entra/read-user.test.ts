@@ -15,7 +15,7 @@ const ID = '6e7b768e-07e2-4810-8459-485f84f8f204';
 const ASSIGNED = { scope: { mode: 'assignment', servicePrincipalId: 'sp1' } };
 const group = (id: string, displayName: string | null) => ({ '@odata.type': '#microsoft.graph.group', id, displayName });
 
-function mockUser(scope: nock.Scope, ref: string, body: unknown, status = 200): void {
+function mockUser(scope: nock.Scope, ref: string, body: nock.Body, status = 200): void {
   scope
     .get(`/v1.0/users/${encodeURIComponent(ref)}`)
     .query({ $select: USER_SELECT })
