@@ -110,16 +110,29 @@ interface Scoped {
   groups: DirectoryGroupRef[];
 }
 
-async function assignmentScope(ctx: LookupContext, user: DirectoryUser, servicePrincipalId: string, signal?: AbortSignal): Promise<Scoped> {
-  if (ctx.config.nestedGroups) {
-    const roots = await listScopeRoots(ctx.graph, ctx.config, [], signal);
-    const memberOf = await membershipsOf(ctx, user.id, true, signal);
-    const groups: DirectoryGroupRef[] = [];
-    for (const [id, assignedName] of roots.groups) {
-      if (memberOf.has(id)) groups.push({ id, name: assignedName ?? memberOf.get(id) ?? id });
-    }
-    return { direct: roots.directUserIds.has(user.id), groups };
+/** The app's whole assignment listing against the user's groups: for nested groups, or without Directory.Read.All. */
+async function assignmentScopeByListing(ctx: LookupContext, user: DirectoryUser, signal?: AbortSignal): Promise<Scoped> {
+  const roots = await listScopeRoots(ctx.graph, ctx.config, [], signal);
+  const memberOf = await membershipsOf(ctx, user.id, ctx.config.nestedGroups, signal);
+  const groups: DirectoryGroupRef[] = [];
+  for (const [id, assignedName] of roots.groups) {
+    if (memberOf.has(id)) groups.push({ id, name: assignedName ?? memberOf.get(id) ?? id });
   }
+  return { direct: roots.directUserIds.has(user.id), groups };
+}
+
+async function assignmentScope(ctx: LookupContext, user: DirectoryUser, servicePrincipalId: string, signal?: AbortSignal): Promise<Scoped> {
+  if (ctx.config.nestedGroups) return assignmentScopeByListing(ctx, user, signal);
+  try {
+    return await assignmentsOfUser(ctx, user, servicePrincipalId, signal);
+  } catch (err) {
+    // That listing needs Directory.Read.All, which the full read does not: the app's listing needs only what the full read has.
+    if (!(err instanceof SyncError) || err.failureClass !== 'forbidden') throw err;
+    return assignmentScopeByListing(ctx, user, signal);
+  }
+}
+
+async function assignmentsOfUser(ctx: LookupContext, user: DirectoryUser, servicePrincipalId: string, signal?: AbortSignal): Promise<Scoped> {
   // Graph lists the user's own assignments and those of groups the user is a direct member of: Entra's own rule.
   const path = `/users/${encodeURIComponent(user.id)}/appRoleAssignments`;
   const opts = {

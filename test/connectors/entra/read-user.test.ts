@@ -195,11 +195,28 @@ describe('Entra readUser: finding the person', () => {
     await expect(sourceOf().source.readUser?.('u1')).rejects.toBeInstanceOf(SourceReadError);
 
     mockUser(scope, 'u1', user('u1'));
+    scope.get('/v1.0/users/u1/appRoleAssignments').query(true).reply(500, 'upstream', { 'content-type': 'text/plain' });
+    scope.get('/v1.0/users/u1/appRoleAssignments').query(true).times(2).reply(503, {});
+    await expect(sourceOf(ASSIGNED).source.readUser?.('u1')).rejects.toThrow(/reading the user's app assignments: Graph failed/);
+    expect(scope.isDone()).toBe(true);
+  });
+
+  it("without Directory.Read.All, matches the app's assignment listing against the user's direct groups", async () => {
+    const scope = graph();
+    mockUser(scope, 'u1', user('u1'));
     scope
       .get('/v1.0/users/u1/appRoleAssignments')
       .query(true)
-      .reply(403, { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges' } });
-    await expect(sourceOf(ASSIGNED).source.readUser?.('u1')).rejects.toThrow(/Directory\.Read\.All/);
+      .reply(403, { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } });
+    scope
+      .get('/v1.0/servicePrincipals/sp1/appRoleAssignedTo')
+      .query(true)
+      .reply(200, page([assignment('g1', 'Group', 'Sales'), assignment('g2', 'Group', 'Ops')]));
+    scope
+      .get('/v1.0/users/u1/memberOf')
+      .query({ $select: 'id,displayName', $top: '999' })
+      .reply(200, page([group('g2', 'Ops'), group('g5', 'Other')]));
+    expect(await sourceOf(ASSIGNED).source.readUser?.('u1')).toMatchObject({ status: 'in-scope', groups: [{ id: 'g2', name: 'Ops' }] });
     expect(scope.isDone()).toBe(true);
   });
 });
