@@ -54,7 +54,7 @@ const changesSchema = z.strictObject({
   delta: z
     .strictObject({
       enabled: z.boolean().default(true).describe('poll Graph delta rounds on users and groups between cycles (no extra permission)'),
-      every: durationBetween(5000, 3_600_000).default(20_000).describe('how often a delta round runs'),
+      every: durationBetween(1000, 3_600_000).default(20_000).describe('how often a delta round runs'),
       maxPages: z.number().int().min(1).max(1000).default(20).describe('pages per kind in one round; more changes than that ask for a full cycle instead'),
     })
     .default({ enabled: true, every: 20_000, maxPages: 20 })

@@ -37,17 +37,21 @@ type FeedState = z.output<typeof feedStateSchema>;
 /** What a poll's rounds found; `fullCycle` reasons are folded into one hint. */
 class Findings {
   readonly users = new Map<string, string>();
-  readonly fullCycle: string[] = [];
+  private readonly reasons: { reason: string; what: string }[] = [];
   constructor(private readonly atMs: number) {}
   user(id: string, what: string): void {
     if (!this.users.has(id)) this.users.set(id, what);
   }
+  fullCycle(reason: string, what: string): void {
+    this.reasons.push({ reason, what });
+  }
   hints(): ChangeHint[] {
     const hints: ChangeHint[] = [...this.users].map(([userId, what]) => ({ userId, atMs: this.atMs, what }));
-    if (this.fullCycle.length > 0) {
-      const reasons = [...new Set(this.fullCycle)];
+    const first = this.reasons[0];
+    if (first) {
+      const reasons = [...new Set(this.reasons.map((r) => r.reason))];
       const fullCycle = reasons.length > 3 ? `${reasons.slice(0, 3).join('; ')}; and ${reasons.length - 3} more` : reasons.join('; ');
-      hints.push({ fullCycle, atMs: this.atMs, what: 'groups delta' });
+      hints.push({ fullCycle, atMs: this.atMs, what: first.what });
     }
     return hints;
   }
@@ -162,7 +166,7 @@ export class EntraDeltaFeed implements ChangeFeed {
       if (!(err instanceof FullReadNeeded) && !(err instanceof TooManyChanges)) throw err;
       // The link cannot continue (expired, or more changes than a round may read): a cycle catches up, the feed starts from now.
       this.deps.log.info({ reason: err.message }, 'Entra: the delta feed starts again from now; a full cycle catches up');
-      found.fullCycle.push(err instanceof TooManyChanges ? err.message : `the Graph delta link cannot continue (${err.message})`);
+      found.fullCycle(err instanceof TooManyChanges ? err.message : `the Graph delta link cannot continue (${err.message})`, 'delta link reset');
       next = await this.fresh(roots, signal);
     }
     return { hints: found.hints(), next };
@@ -200,19 +204,19 @@ export class EntraDeltaFeed implements ChangeFeed {
     const now = assignedOf(roots);
     const before = saved.assigned;
     if (!before) {
-      found.fullCycle.push('the app assignments were not known yet');
+      found.fullCycle('the app assignments were not known yet', 'app assignments');
       return now;
     }
     const was = new Set(before.users);
     for (const id of roots.directUserIds) if (!was.has(id)) found.user(id, 'app assignment added');
     for (const id of was) if (!roots.directUserIds.has(id)) found.user(id, 'app assignment removed');
     for (const [id, name] of roots.groups) {
-      if (!(id in before.groups)) found.fullCycle.push(`group ${name ?? id} was assigned to the app`);
+      if (!(id in before.groups)) found.fullCycle(`group ${name ?? id} was assigned to the app`, 'app assignments');
       else if (name !== undefined && before.groups[id] !== null && before.groups[id] !== name)
-        found.fullCycle.push(`group ${before.groups[id]} was renamed to ${name}`);
+        found.fullCycle(`group ${before.groups[id]} was renamed to ${name}`, 'app assignments');
     }
     for (const [id, name] of Object.entries(before.groups)) {
-      if (!roots.groups.has(id)) found.fullCycle.push(`group ${name ?? id} was unassigned from the app`);
+      if (!roots.groups.has(id)) found.fullCycle(`group ${name ?? id} was unassigned from the app`, 'app assignments');
     }
     return now;
   }
@@ -247,7 +251,7 @@ export class EntraDeltaFeed implements ChangeFeed {
       for (const raw of page.value) {
         const ref = objectRefSchema.safeParse(raw);
         if (!ref.success) {
-          found.fullCycle.push(`a user change could not be read (${payloadReason(ref.error)})`);
+          found.fullCycle(`a user change could not be read (${payloadReason(ref.error)})`, 'users delta');
           continue;
         }
         found.user(ref.data.id, ref.data['@removed'] ? 'users delta: removed' : 'users delta');
@@ -273,7 +277,7 @@ export class EntraDeltaFeed implements ChangeFeed {
       for (const raw of page.value) {
         const parsed = groupDeltaSchema.safeParse(raw);
         if (!parsed.success) {
-          found.fullCycle.push(`a group change could not be read (${payloadReason(parsed.error)})`);
+          found.fullCycle(`a group change could not be read (${payloadReason(parsed.error)})`, 'groups delta');
           continue;
         }
         const g = parsed.data;
@@ -282,12 +286,13 @@ export class EntraDeltaFeed implements ChangeFeed {
         if (!root && !scope.nested.has(g.id) && !scope.unsure) continue;
         const label = names[g.id] ?? scope.roots.get(g.id) ?? g.displayName ?? g.id;
         if (g['@removed']) {
-          if (root || nestedMode) found.fullCycle.push(`group ${label} was deleted`);
+          if (root || nestedMode) found.fullCycle(`group ${label} was deleted`, 'groups delta');
           continue;
         }
         if (root && g.displayName !== undefined && names[g.id] !== g.displayName) {
-          found.fullCycle.push(
+          found.fullCycle(
             names[g.id] === undefined ? `group ${g.displayName} was created or restored` : `group ${names[g.id]} was renamed to ${g.displayName}`,
+            'groups delta',
           );
           names[g.id] = g.displayName;
         }
@@ -295,7 +300,7 @@ export class EntraDeltaFeed implements ChangeFeed {
           const type = m['@odata.type'];
           const change = m['@removed'] ? 'removed from' : 'added to';
           if (type === undefined || type === USER_TYPE) found.user(m.id, `groups delta: member ${change} ${label}`);
-          else if (type === GROUP_TYPE && nestedMode) found.fullCycle.push(`a group was ${change} group ${label}`);
+          else if (type === GROUP_TYPE && nestedMode) found.fullCycle(`a group was ${change} group ${label}`, 'groups delta');
         }
       }
       next = page['@odata.deltaLink'] ?? next;

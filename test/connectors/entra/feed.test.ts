@@ -140,7 +140,7 @@ describe('Entra delta feed', () => {
     scope.get('/v1.0/groups/g1').query(true).reply(200, { id: 'g1', displayName: 'Sales' });
     const batch = await feed.poll();
     expect(batch.hints).toEqual([
-      { fullCycle: expect.stringMatching(/delta link cannot continue.*syncStateNotFound/), atMs: expect.any(Number), what: 'groups delta' },
+      { fullCycle: expect.stringMatching(/delta link cannot continue.*syncStateNotFound/), atMs: expect.any(Number), what: 'delta link reset' },
     ]);
     await batch.commit();
     expect(JSON.parse((await state.get(FEED_KEY)) ?? '{}')).toMatchObject({ usersLink: userLink('U9'), groupsLink: groupLink('G9') });
@@ -253,7 +253,7 @@ describe('Entra delta feed', () => {
     mockRound(scope, 'groups', 'G2', [], 'G3');
     const groups = await feed?.poll();
     expect(groups?.hints).toEqual([
-      { fullCycle: 'group Ops was assigned to the app; group Sales was unassigned from the app', atMs: expect.any(Number), what: 'groups delta' },
+      { fullCycle: 'group Ops was assigned to the app; group Sales was unassigned from the app', atMs: expect.any(Number), what: 'app assignments' },
     ]);
     expect(scope.isDone()).toBe(true);
   });
