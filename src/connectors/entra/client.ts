@@ -79,7 +79,7 @@ async function cappedBody(response: Response, limit: number, what: string): Prom
 class GuardedFetch implements Middleware {
   async execute(context: Context): Promise<void> {
     const url = typeof context.request === 'string' ? context.request : context.request.url;
-    const what = `GET ${new URL(url).pathname}`;
+    const what = `${(context.options as RequestInit | undefined)?.method ?? 'GET'} ${new URL(url).pathname}`;
     const response = await fetch(url, { ...(context.options as RequestInit | undefined), redirect: 'manual' });
     if (isRedirect(response.status)) {
       await response.body?.cancel();
@@ -115,6 +115,22 @@ export class EntraGraph {
   }
 
   async get(call: Call, target: string, opts: GetOptions = {}, signal?: AbortSignal): Promise<unknown> {
+    return this.request('GET', call, target, undefined, opts, signal);
+  }
+
+  /** A write (subscriptions only): the same token, retries and failure classes as a read. */
+  async send(method: 'POST' | 'PATCH' | 'DELETE', call: Call, target: string, body?: unknown, opts: GetOptions = {}, signal?: AbortSignal): Promise<unknown> {
+    return this.request(method, call, target, body, opts, signal);
+  }
+
+  private async request(
+    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+    call: Call,
+    target: string,
+    content: unknown,
+    opts: GetOptions,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
     const path = this.relative(target);
     return withRetries(
       async () => {
@@ -128,7 +144,14 @@ export class EntraGraph {
         if (opts.top !== undefined) builder = builder.top(opts.top);
         if (opts.query) builder = builder.query(opts.query);
         try {
-          const body: unknown = await builder.get();
+          const body: unknown =
+            method === 'GET'
+              ? await builder.get()
+              : method === 'POST'
+                ? await builder.post(content)
+                : method === 'PATCH'
+                  ? await builder.patch(content)
+                  : await builder.delete();
           return body;
         } catch (err) {
           if (signal?.aborted) throw new SourceReadError(`${call.what}: cancelled`);

@@ -1,3 +1,4 @@
+import { rootCertificates } from 'node:tls';
 import { ClientCertificateCredential, ClientSecretCredential, type ClientSecretCredentialOptions, type TokenCredential } from '@azure/identity';
 import { SyncError } from '../../model/failure.js';
 import { parseRetryAfter } from '../../net/retry.js';
@@ -37,11 +38,15 @@ interface SignInNotes {
 
 type PipelinePolicy = NonNullable<ClientSecretCredentialOptions['additionalPolicies']>[number]['policy'];
 
+type TlsSettings = NonNullable<Parameters<PipelinePolicy['sendRequest']>[0]['tlsSettings']>;
+
 /** Outermost: one deadline per sign-in request, covering the SDK's own retries and the body. */
-function signInDeadline(timeoutMs: number, notes: SignInNotes): PipelinePolicy {
+function signInDeadline(timeoutMs: number, notes: SignInNotes, tls: TlsSettings | undefined): PipelinePolicy {
   return {
     name: 'tvsyncSignInDeadline',
     async sendRequest(request, next) {
+      // One settings object for every request: the HTTP client keeps one agent per settings object.
+      if (tls) request.tlsSettings = tls;
       const deadline = AbortSignal.timeout(timeoutMs);
       const given = request.abortSignal;
       request.abortSignal = given instanceof AbortSignal ? AbortSignal.any([given, deadline]) : deadline;
@@ -92,11 +97,13 @@ function registeringTokens(credential: TokenCredential): TokenCredential {
 }
 
 function credentialFrom(config: EntraSourceConfig, notes: SignInNotes, maxWaitMs: number): TokenCredential {
+  // Given CAs replace the public ones in Node's TLS: keep both.
+  const tls = config.authorityCaCertificate === undefined ? undefined : { ca: [...rootCertificates, config.authorityCaCertificate] };
   const options: ClientSecretCredentialOptions = {
     authorityHost: config.authorityHost,
     disableInstanceDiscovery: config.disableInstanceDiscovery,
     additionalPolicies: [
-      { policy: signInDeadline(config.timeout, notes), position: 'perCall' },
+      { policy: signInDeadline(config.timeout, notes, tls), position: 'perCall' },
       { policy: signInGuard(maxWaitMs, notes), position: 'perRetry' },
     ],
   };

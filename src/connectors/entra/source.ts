@@ -1,16 +1,20 @@
 import type { TokenCredential } from '@azure/identity';
 import type { Logger } from 'pino';
-import type { DirectoryIssue, DirectoryRead, DirectoryUser } from '../../model/directory.js';
+import type { DirectoryIssue, DirectoryRead, DirectoryUser, UserLookup } from '../../model/directory.js';
 import { SyncError } from '../../model/failure.js';
 import { mapLimited } from '../../net/limiter.js';
 import { payloadReason } from '../../net/payload.js';
 import { boundedBackoff } from '../../net/request-limits.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from '../../net/retry.js';
-import { scrubSecrets } from '../../net/secrets.js';
+import { registerSecret, scrubSecrets } from '../../net/secrets.js';
+import type { ChangeFeed, HookReceiver } from '../changes.js';
 import { SourceReadError, type ConnectionCheck, type DirectorySource, type ReadOptions, type SourceDeps, type SourceStateStore } from '../source.js';
 import { EntraGraph, FullReadNeeded, LIST_ASSIGNMENTS, LIST_USERS, READ_GROUPS, type Call, type GetOptions } from './client.js';
 import type { EntraSourceConfig } from './config.js';
 import { latestDeltaLink, readGroupChanges, readUserChanges } from './delta.js';
+import { EntraDeltaFeed } from './feed.js';
+import { listScopeRoots, lookupUser, type ScopeRoots } from './lookup.js';
+import { EntraNotifications, EntraSubscriptions } from './notifications.js';
 import { EntraSignIn, isMicrosoftAuthority } from './sign-in.js';
 import { SNAPSHOT_KEY, snapshotFingerprint, snapshotSchema, type ScopedGroup, type Snapshot } from './snapshot.js';
 import { GROUP_TYPE, PAGE_SIZE, USER_FIELDS, USER_TYPE, appRoleAssignmentSchema, groupSchema, objectRefSchema, pageSchema, toDirectoryUser } from './wire.js';
@@ -18,13 +22,6 @@ import { GROUP_TYPE, PAGE_SIZE, USER_FIELDS, USER_TYPE, appRoleAssignmentSchema,
 export interface EntraSourceDeps extends SourceDeps {
   /** Replaces the credential built from the config (managed or workload identity, local fakes). */
   credential?: TokenCredential;
-}
-
-/** The in-scope roots: users and groups assigned to the app, or the configured groups. */
-interface ScopeRoots {
-  directUserIds: Set<string>;
-  /** Group id → name where the listing already told it. */
-  groups: Map<string, string | undefined>;
 }
 
 export function createEntraSource(config: EntraSourceConfig, deps: EntraSourceDeps): DirectorySource {
@@ -68,30 +65,68 @@ class EntraSource implements DirectorySource {
     const signIn = new EntraSignIn(config, deps.credential, boundedBackoff(this.backoff).maxWaitMs);
     this.graph = new EntraGraph(config, signIn, this.log, this.backoff, this.now);
     this.fingerprint = snapshotFingerprint(config);
+    registerSecret(config.changes.notifications.clientState);
+    this.signIn = signIn;
   }
 
-  private async readScopeRoots(issues: DirectoryIssue[], signal?: AbortSignal): Promise<ScopeRoots> {
-    const roots: ScopeRoots = { directUserIds: new Set(), groups: new Map() };
-    if (this.config.scope.mode === 'groups') {
-      for (const id of this.config.scope.groupIds) roots.groups.set(id, undefined);
-      return roots;
+  private readonly signIn: EntraSignIn;
+  private feed: EntraDeltaFeed | undefined;
+
+  /** One feed per source: the poll and the notification hook share its position. Its client counts its requests. */
+  private deltaFeed(): EntraDeltaFeed {
+    if (this.feed) return this.feed;
+    let requests = 0;
+    // Each Graph request asks for a token first (cached after the first): counting those counts the requests.
+    const counting = {
+      token: (signal?: AbortSignal) => {
+        requests++;
+        return this.signIn.token(signal);
+      },
+    };
+    const graph = new EntraGraph(this.config, counting, this.log, this.backoff, this.now);
+    const subscriptions = new EntraSubscriptions(graph, this.config, this.state, this.log, this.now);
+    this.feed = new EntraDeltaFeed({
+      graph,
+      config: this.config,
+      state: this.state,
+      log: this.log,
+      now: this.now,
+      requests: () => requests,
+      upkeep: (signal) => subscriptions.upkeep(signal),
+    });
+    return this.feed;
+  }
+
+  async readUser(ref: string, opts: { signal?: AbortSignal } = {}): Promise<UserLookup> {
+    try {
+      return await lookupUser({ graph: this.graph, config: this.config }, ref, opts.signal);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      if (err instanceof SourceReadError) throw new SourceReadError(scrubSecrets(message), err.cause);
+      throw new SourceReadError(`Entra: reading user ${ref} failed: ${scrubSecrets(message)}`, err);
     }
-    const path = `/servicePrincipals/${encodeURIComponent(this.config.scope.servicePrincipalId)}/appRoleAssignedTo`;
-    const select = ['principalId', 'principalType', 'principalDisplayName'];
-    for await (const page of this.graph.pages(LIST_ASSIGNMENTS, path, { select, top: PAGE_SIZE }, signal)) {
-      for (const raw of page.value) {
-        const parsed = appRoleAssignmentSchema.safeParse(raw);
-        if (!parsed.success) {
-          issues.push({ kind: 'membership', reason: `an app assignment could not be read (${payloadReason(parsed.error)}); skipped` });
-          continue;
-        }
-        const { principalId, principalType, principalDisplayName } = parsed.data;
-        if (principalType === 'User') roots.directUserIds.add(principalId);
-        // Entra grants an assigned group's direct members only; nested members come in only with nestedGroups.
-        else if (principalType === 'Group') roots.groups.set(principalId, principalDisplayName);
-      }
-    }
-    return roots;
+  }
+
+  /** The delta feed; it also keeps the notification subscriptions, so it exists when either is on. */
+  async changeFeed(): Promise<ChangeFeed | undefined> {
+    const { delta, notifications } = this.config.changes;
+    return delta.enabled || notifications.enabled ? this.deltaFeed() : undefined;
+  }
+
+  async hookReceiver(): Promise<HookReceiver | undefined> {
+    const { notifications, delta } = this.config.changes;
+    if (!notifications.enabled || notifications.clientState === undefined) return undefined;
+    const feed = this.deltaFeed();
+    return new EntraNotifications({
+      clientState: notifications.clientState,
+      log: this.log,
+      now: this.now,
+      ...(delta.enabled ? { peekGroups: (ids, signal) => feed.peekGroups(ids, signal) } : {}),
+    });
+  }
+
+  private readScopeRoots(issues: DirectoryIssue[], signal?: AbortSignal): Promise<ScopeRoots> {
+    return listScopeRoots(this.graph, this.config, issues, signal);
   }
 
   /** Lists one scoped group's members into `users`; undefined when an assigned group has gone. */

@@ -62,6 +62,9 @@ export const appRoleAssignmentSchema = z.object({
   principalDisplayName: optionalText,
 });
 
+/** GET /users/{id}/appRoleAssignments entries (the user's own, and those of groups it is a direct member of). */
+export const userAssignmentSchema = appRoleAssignmentSchema.extend({ resourceId: z.string().min(1).optional() });
+
 export type UserParse = { user: DirectoryUser } | { reason: string };
 
 export function toDirectoryUser(raw: unknown, emailAttribute: EntraSourceConfig['emailAttribute']): UserParse {
@@ -82,3 +85,51 @@ export function toDirectoryUser(raw: unknown, emailAttribute: EntraSourceConfig[
   }
   return { user };
 }
+
+/** A /users/{id}/memberOf or transitiveMemberOf entry (groups, directory roles, administrative units). */
+export const memberOfSchema = z.object({
+  id: z.string().min(1),
+  '@odata.type': z.string().optional(),
+  displayName: optionalText,
+});
+
+/** A /groups/delta entry: members@delta lists the members added, and removed (`@removed`), since the last round. */
+export const groupDeltaSchema = z.object({
+  id: z.string().min(1),
+  displayName: optionalText,
+  '@removed': z.object({ reason: z.string().optional() }).loose().optional(),
+  'members@delta': z
+    .array(
+      z.object({
+        id: z.string().min(1),
+        '@odata.type': z.string().optional(),
+        '@removed': z.object({ reason: z.string().optional() }).loose().optional(),
+      }),
+    )
+    .optional(),
+});
+
+/** POST /subscriptions and PATCH /subscriptions/{id} answers. */
+export const subscriptionSchema = z.object({
+  id: z.string().min(1),
+  resource: z.string().optional(),
+  expirationDateTime: z.string().refine((v) => Number.isFinite(Date.parse(v)), 'not a date'),
+});
+
+/** A change notification collection as Graph POSTs it to the notificationUrl. */
+export const notificationCollectionSchema = z.object({
+  value: z
+    .array(
+      z.object({
+        subscriptionId: z.string().optional(),
+        clientState: z.string().nullish(),
+        changeType: z.string(),
+        resource: z.string(),
+        resourceData: z
+          .object({ id: z.string().min(1), '@odata.type': z.string().optional() })
+          .loose()
+          .nullish(),
+      }),
+    )
+    .max(1000),
+});
