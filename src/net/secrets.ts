@@ -24,6 +24,7 @@ export const SECRET_KEYS: ReadonlySet<string> = new Set([
   'triggerToken',
   'metricsToken',
   'password',
+  'hookSecret',
 ]);
 
 /** Shortest run of a secret's characters that is redacted on its own. */
