@@ -465,30 +465,30 @@ class OktaSource implements DirectorySource {
     };
 
     const auth = this.config.auth;
-    const signedIn =
+    let go =
       auth.method === 'apiToken' ||
       (await attempt('access token', async () => {
         await this.api.ensureAccessToken();
         return `Okta issued an access token to service app ${auth.clientId}`;
       }));
-    if (signedIn && this.scope.mode === 'app') {
+    if (go && this.scope.mode === 'app') {
       const base = `/api/v1/apps/${this.scope.appId}`;
-      const usersOk = await attempt('assigned users', async () =>
+      go = await attempt('assigned users', async () =>
         (await pageLength(`${base}/users?limit=1&expand=user`, 'app-users')) > 0 ? 'read a user assigned to the app' : 'the app has no users assigned yet',
       );
-      if (usersOk) {
-        await attempt('assigned groups', async () => {
+      if (go) {
+        go = await attempt('assigned groups', async () => {
           const n = await pageLength(`${base}/groups?limit=${APP_GROUPS_MIN_LIMIT}`, 'app-groups');
           return n > 0 ? `read ${n}${n === APP_GROUPS_MIN_LIMIT ? '+' : ''} group(s) assigned to the app` : 'the app has no groups assigned';
         });
       }
-    } else if (signedIn && this.scope.mode === 'groups') {
-      let next = await attempt('users', async () =>
+    } else if (go && this.scope.mode === 'groups') {
+      go = await attempt('users', async () =>
         (await pageLength('/api/v1/users?limit=1', 'users')) > 0 ? 'read a user' : 'Okta answered, with no users',
       );
       for (const id of this.scope.groupIds) {
-        if (!next) break;
-        next = await attempt(`group ${id}`, async () => {
+        if (!go) break;
+        go = await attempt(`group ${id}`, async () => {
           const group = oktaGroupSchema.safeParse((await this.api.get(`/api/v1/groups/${id}`, 'group', ctx, once)).body);
           return group.success ? `found "${group.data.profile.name}"` : 'found, but the record could not be read';
         });
@@ -496,7 +496,7 @@ class OktaSource implements DirectorySource {
     }
     const logs = systemLogWanted(this.config);
     if (logs.refused) checks.push({ name: 'system log', ok: false, detail: logs.refused });
-    else if (signedIn && logs.on) {
+    else if (go && logs.on) {
       await attempt('system log', async () => {
         const since = encodeURIComponent(new Date(this.now()).toISOString());
         await pageLength(`/api/v1/logs?since=${since}&limit=1`, 'logs');
