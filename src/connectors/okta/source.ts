@@ -483,9 +483,7 @@ class OktaSource implements DirectorySource {
         });
       }
     } else if (go && this.scope.mode === 'groups') {
-      go = await attempt('users', async () =>
-        (await pageLength('/api/v1/users?limit=1', 'users')) > 0 ? 'read a user' : 'Okta answered, with no users',
-      );
+      go = await attempt('users', async () => ((await pageLength('/api/v1/users?limit=1', 'users')) > 0 ? 'read a user' : 'Okta answered, with no users'));
       for (const id of this.scope.groupIds) {
         if (!go) break;
         go = await attempt(`group ${id}`, async () => {

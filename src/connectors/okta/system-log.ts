@@ -21,20 +21,24 @@ const MAX_SEEN = 1000;
 const positionSchema = z.object({
   since: z.iso.datetime({ offset: true }),
   seen: z.array(z.string()).max(MAX_SEEN),
+  /** Okta's next link after the last page read: the documented way to keep polling (its cursor moves past what was read). */
+  next: z.string().optional(),
 });
 type Position = z.infer<typeof positionSchema>;
 
 /**
- * Okta's System Log, polled. For a polling query (`since`, ascending, no `until`) Okta filters
- * `since` on the time an event was stored, which may be later than its `published` time: an event
- * that arrives late comes back with a `published` before the position, is taken once, and its uuid
- * is remembered for as long as Okta keeps returning it.
+ * Okta's System Log, polled. Each poll resumes from Okta's own next link where one was kept (a
+ * polling query, ascending without `until`, always has one), else from `since`. For a polling query
+ * Okta filters `since` on the time an event was stored, which may be later than its `published`
+ * time: an event that arrives late comes back with a `published` before the position, is taken
+ * once, and its uuid is remembered for as long as Okta keeps returning it.
  */
 export class OktaSystemLogFeed implements ChangeFeed {
   readonly name = 'okta-system-log';
   readonly everyMs: number;
   private readonly settings: OktaSourceConfig['changes']['systemLog'];
   private readonly filter: string;
+  private readonly orgUrl: string;
 
   constructor(
     private readonly api: OktaApi,
@@ -47,6 +51,7 @@ export class OktaSystemLogFeed implements ChangeFeed {
     this.settings = config.changes.systemLog;
     this.everyMs = this.settings.every;
     this.filter = systemLogFilter(config.scope);
+    this.orgUrl = config.orgUrl;
   }
 
   private query(since: string, limit: number): string {
@@ -93,6 +98,20 @@ export class OktaSystemLogFeed implements ChangeFeed {
     return { hints: [], requests: ctx.requests ?? 0, commit: () => this.state.set(POSITION_KEY, JSON.stringify({ since, seen: [] })) };
   }
 
+  /** The kept next link, if it still asks what this feed asks (same org, filter and page size); else the poll starts from `since`. */
+  private resumeLink(from: Position): URL | undefined {
+    if (!from.next) return undefined;
+    let link: URL;
+    try {
+      link = new URL(from.next);
+    } catch {
+      return undefined;
+    }
+    const here = new URL(this.query(from.since, this.settings.pageSize), this.orgUrl);
+    const same = (name: string) => link.searchParams.get(name) === here.searchParams.get(name);
+    return link.origin === here.origin && link.pathname === here.pathname && same('filter') && same('limit') && same('sortOrder') ? link : undefined;
+  }
+
   private pageItems(body: unknown, page: number): unknown[] {
     const items = z.array(z.unknown()).safeParse(body);
     if (items.success) return items.data;
@@ -109,9 +128,22 @@ export class OktaSystemLogFeed implements ChangeFeed {
     const returned = new Map<string, number>();
     let newest = fromMs;
     let malformed = 0;
-    let target: string | URL = this.query(from.since, this.settings.pageSize);
+    const resume = this.resumeLink(from);
+    let target: string | URL = resume ?? this.query(from.since, this.settings.pageSize);
+    let last: URL | undefined;
     for (let page = 1; page <= this.settings.maxPages; page++) {
-      const { body, next } = await this.api.get(target, 'logs', ctx);
+      let answer: Awaited<ReturnType<OktaApi['get']>>;
+      try {
+        answer = await this.api.get(target, 'logs', ctx);
+      } catch (err) {
+        // A kept cursor Okta no longer takes: start again from the time instead (the uuids keep it from repeating).
+        if (!(page === 1 && resume && err instanceof SyncError && err.status === 400)) throw err;
+        this.log.info('Okta refused the kept System Log link; resuming from the last event time');
+        target = this.query(from.since, this.settings.pageSize);
+        answer = await this.api.get(target, 'logs', ctx);
+      }
+      const { body, next } = answer;
+      last = next;
       const items = this.pageItems(body, page);
       for (const raw of items) {
         const parsed = oktaLogEventSchema.safeParse(raw);
@@ -134,7 +166,7 @@ export class OktaSystemLogFeed implements ChangeFeed {
     }
     const keep = new Set(newest === fromMs ? from.seen : []);
     for (const [uuid, at] of returned) if (at === newest || at < fromMs) keep.add(uuid);
-    const position: Position = { since: new Date(newest).toISOString(), seen: [...keep].slice(-MAX_SEEN) };
+    const position: Position = { since: new Date(newest).toISOString(), seen: [...keep].slice(-MAX_SEEN), ...(last ? { next: last.href } : {}) };
     if (keep.size > MAX_SEEN) this.log.warn({ seen: keep.size }, 'more Okta events at one instant than the position keeps; a few may be re-read');
     if (malformed > 0) this.log.warn({ malformed }, 'Okta System Log events skipped as unreadable; the next full cycle covers them');
     return {

@@ -564,10 +564,10 @@ describe('okta source, check()', () => {
     });
     const byKey = (changes: Record<string, unknown>) => sourceFor({ auth: { method: 'privateKey', clientId: '0oaservice', privateKey }, changes });
     // Without the scope and not asked for: off, and nothing to say.
-    expect(await byKey({}).changeFeed()).toBeUndefined();
+    expect(await byKey({}).changeFeed?.()).toBeUndefined();
     // Asked for without the scope: still off, with one clear line (before any request is sent).
     const lines = await byKey({ systemLog: { enabled: true } });
-    expect(await lines.changeFeed()).toBeUndefined();
+    expect(await lines.changeFeed?.()).toBeUndefined();
     nock(ORG).post('/oauth2/v1/token').reply(400, { error: 'invalid_client', error_description: 'nope' });
     const refused = await lines.check();
     expect(refused.checks.at(-1)).toEqual({
