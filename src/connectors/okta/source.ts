@@ -330,18 +330,23 @@ class OktaSource implements DirectorySource {
   }
 
   /** The app's assigned groups, with the names the full read gives them (the embedded group record). */
-  private async appGroupNames(appId: string, ctx: ReadContext): Promise<Map<string, string | undefined>> {
+  private async appGroupNames(appId: string, ctx: ReadContext): Promise<{ names: Map<string, string | undefined>; complete: boolean }> {
     const names = new Map<string, string | undefined>();
+    let complete = true;
     const limit = Math.max(APP_GROUPS_MIN_LIMIT, this.config.pageSize);
     for await (const page of this.api.pages(`/api/v1/apps/${appId}/groups?limit=${limit}&expand=group`, 'app-groups', ctx)) {
       for (const raw of page) {
         const parsed = oktaAppGroupSchema.safeParse(raw);
-        if (!parsed.success) continue;
+        // The full read skips such a group too; the user's memberships are then not known whole.
+        if (!parsed.success) {
+          complete = false;
+          continue;
+        }
         const group = oktaGroupSchema.safeParse(parsed.data._embedded?.group);
         names.set(parsed.data.id, group.success ? group.data.profile.name : undefined);
       }
     }
-    return names;
+    return { names, complete };
   }
 
   private async lookupInApp(appId: string, wire: OktaUser, user: DirectoryUser, status: string, ctx: ReadContext): Promise<UserLookup> {
@@ -349,16 +354,18 @@ class OktaSource implements DirectorySource {
     try {
       ({ body: assignment } = await this.api.get(`/api/v1/apps/${appId}/users/${encodeURIComponent(wire.id)}`, 'app-users', ctx));
     } catch (err) {
-      if (err instanceof SyncError && err.failureClass === 'not-found')
-        return { status: 'out-of-scope', user, why: `not assigned to the TeamViewer app ${appId}${status}` };
-      throw err;
+      if (!(err instanceof SyncError && err.failureClass === 'not-found')) throw err;
+      // Okta answers 404 alike for "not assigned" and "no such app": only the first may take anyone out of scope.
+      const app = oktaIdSchema.safeParse((await this.api.get(`/api/v1/apps/${appId}`, 'app', ctx)).body);
+      if (!app.success) throw new SourceReadError(`Okta answered GET /api/v1/apps/${appId} with something that is not an app`);
+      return { status: 'out-of-scope', user, why: `not assigned to the TeamViewer app ${appId}${status}` };
     }
     const parsed = oktaAppAssignmentSchema.safeParse(assignment);
     if (!parsed.success || parsed.data.id !== wire.id) {
       throw new SourceReadError(`Okta answered the app assignment of user ${wire.id} with a record tvsync cannot read`);
     }
-    const names = await this.appGroupNames(appId, ctx);
-    const { groups, complete } = await this.groupsOfUser(
+    const { names, complete: assignedRead } = await this.appGroupNames(appId, ctx);
+    const { groups, complete: membershipsRead } = await this.groupsOfUser(
       wire.id,
       (id) => names.has(id),
       (id) => names.get(id),
@@ -366,7 +373,7 @@ class OktaSource implements DirectorySource {
     );
     const via =
       parsed.data.scope === 'GROUP' ? `through ${parsed.data._links?.group?.name ? `group ${parsed.data._links.group.name}` : 'a group'}` : 'directly';
-    return { status: 'in-scope', user, groups, groupsComplete: complete, why: `assigned to app ${appId} ${via}${status}` };
+    return { status: 'in-scope', user, groups, groupsComplete: assignedRead && membershipsRead, why: `assigned to app ${appId} ${via}${status}` };
   }
 
   private async lookupInGroups(groupIds: string[], wire: OktaUser, user: DirectoryUser, status: string, ctx: ReadContext): Promise<UserLookup> {

@@ -143,15 +143,24 @@ describe('okta readUser, app scope', () => {
     expect(nock.pendingMocks()).toEqual([]);
   });
 
-  it('not assigned: out of scope, with the user as Okta holds it', async () => {
+  it('not assigned: out of scope, with the user as Okta holds it; a missing app is a failure, not an unassignment', async () => {
     const dave = user('00u4dave', 'Dave Dunn', 'DEPROVISIONED');
     mockUser(dave.id, dave);
     mockAssignment(dave, 404);
+    api().get(`/api/v1/apps/${fake.appId}`).reply(200, { id: fake.appId, name: 'teamviewer', label: 'TeamViewer', status: 'ACTIVE' }, json);
     expect(await sourceFor().readUser?.(dave.id)).toEqual({
       status: 'out-of-scope',
       user: expect.objectContaining({ id: dave.id, active: false }),
       why: `not assigned to the TeamViewer app ${fake.appId}; status DEPROVISIONED: disabled`,
     });
+
+    mockUser(dave.id, dave);
+    mockAssignment(dave, 404);
+    api()
+      .get(`/api/v1/apps/${fake.appId}`)
+      .reply(404, { errorCode: 'E0000007', errorSummary: `Not found: Resource not found: ${fake.appId} (AppInstance)` }, json);
+    expect((await readError(sourceFor().readUser?.(dave.id))).message).toMatch(/answered 404 .*check orgUrl and the app id/);
+    expect(nock.pendingMocks()).toEqual([]);
   });
 
   it('suspended and still assigned: in scope and inactive, as the full read has it', async () => {

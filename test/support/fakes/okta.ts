@@ -334,6 +334,8 @@ export async function startOktaFake(opts: { appId?: string; token?: string } = {
         url,
         assigned.map((u) => wireAppUser(u, expand)),
       );
+    } else if (path === appBase) {
+      if (label('app')) send(res, 200, { id: appId, name: 'teamviewer', label: 'TeamViewer', status: 'ACTIVE', signOnMode: 'SAML_2_0' });
     } else if (appUserRef !== undefined) {
       if (!label('app-user')) return;
       const u = users.get(appUserRef);
