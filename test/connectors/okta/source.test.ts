@@ -539,24 +539,17 @@ describe('okta source, check()', () => {
       .get(`/api/v1/apps/${APP}/groups`)
       .query({ limit: '20' })
       .reply(200, [appGroup(oktaGroup('00g1', 'G'), false)]);
-    nock(ORG).matchHeader('authorization', `SSWS ${TOKEN}`).get('/api/v1/logs').query({ since: /Z$/, limit: '1' }).reply(200, []);
     const result = await sourceFor().check();
     expect(result).toEqual({
       ok: true,
       checks: [
         { name: 'assigned users', ok: true, detail: 'read a user assigned to the app' },
         { name: 'assigned groups', ok: true, detail: 'read 1 group(s) assigned to the app' },
-        { name: 'system log', ok: true, detail: 'the System Log can be read; changes are polled every 15s' },
       ],
     });
   });
 
-  it('checks the System Log only where it is polled, and says so when the service app lacks okta.logs.read', async () => {
-    nock(ORG).get(`/api/v1/apps/${APP}/users`).query(true).reply(200, []);
-    nock(ORG).get(`/api/v1/apps/${APP}/groups`).query(true).reply(200, []);
-    const off = await sourceFor({ changes: { systemLog: { enabled: false } } }).check();
-    expect(off.checks.map((c) => c.name)).toEqual(['assigned users', 'assigned groups']);
-
+  it('says so when System Log polling is asked for but the service app lacks okta.logs.read', async () => {
     const { privateKey } = generateKeyPairSync('rsa', {
       modulusLength: 2048,
       privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
@@ -565,8 +558,8 @@ describe('okta source, check()', () => {
     const byKey = (changes: Record<string, unknown>) => sourceFor({ auth: { method: 'privateKey', clientId: '0oaservice', privateKey }, changes });
     // Without the scope and not asked for: off, and nothing to say.
     expect(await byKey({}).changeFeed?.()).toBeUndefined();
-    // Asked for without the scope: still off, with one clear line (before any request is sent).
-    const lines = await byKey({ systemLog: { enabled: true } });
+    // Asked for without the scope: still off, and the connection check says so in one line.
+    const lines = byKey({ systemLog: { enabled: true } });
     expect(await lines.changeFeed?.()).toBeUndefined();
     nock(ORG).post('/oauth2/v1/token').reply(400, { error: 'invalid_client', error_description: 'nope' });
     const refused = await lines.check();
@@ -589,13 +582,11 @@ describe('okta source, check()', () => {
       .query(true)
       .reply(200, [oktaUser('00u1')]);
     nock(ORG).get('/api/v1/groups/00gX').reply(403, { errorCode: 'E0000006', errorSummary: 'You do not have permission to perform the requested action' });
-    nock(ORG).get('/api/v1/logs').query(true).reply(403, { errorCode: 'E0000006', errorSummary: 'You do not have permission to perform the requested action' });
     const forbidden = await sourceFor({ scope: { mode: 'groups', groupIds: ['00gX'] } }).check();
     expect(forbidden.ok).toBe(false);
     expect(forbidden.checks.map((c) => [c.name, c.ok])).toEqual([
       ['users', true],
       ['group 00gX', false],
-      ['system log', false],
     ]);
     expect(forbidden.checks[1]?.detail).toContain('403 (E0000006');
 
