@@ -5,7 +5,7 @@ import { SyncError } from '../../model/failure.js';
 import { mapLimited } from '../../net/limiter.js';
 import { payloadReason } from '../../net/payload.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from '../../net/retry.js';
-import { outsideText } from '../../net/secrets.js';
+import { outsideText, registerSecret } from '../../net/secrets.js';
 import type { ChangeFeed, HookReceiver } from '../changes.js';
 import { SourceReadError, type ConnectionCheck, type DirectorySource, type ReadOptions, type SourceDeps, type SourceStateStore } from '../source.js';
 import { OktaApi, isAbort, type ReadContext } from './client.js';
@@ -422,6 +422,8 @@ class OktaSource implements DirectorySource {
   async hookReceiver(): Promise<HookReceiver | undefined> {
     const hook = this.config.changes.eventHook;
     if (!hook.enabled || hook.hookSecret === undefined) return undefined;
+    // The config loader registers it too; a config built in code (tests, the fakes) is covered all the same.
+    registerSecret(hook.hookSecret);
     this.receiver ??= createOktaHookReceiver({ authHeader: hook.authHeader, hookSecret: hook.hookSecret }, this.eventScope, this.log);
     return this.receiver;
   }
