@@ -25,6 +25,7 @@ export const SECRET_KEYS: ReadonlySet<string> = new Set([
   'metricsToken',
   'password',
   'clientState',
+  'hookSecret',
 ]);
 
 /** Shortest run of a secret's characters that is redacted on its own. */

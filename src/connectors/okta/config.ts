@@ -66,5 +66,39 @@ export const oktaSourceConfigSchema = z.strictObject({
     })
     .default({ enabled: false, fullReadEvery: 86_400_000 }),
   httpsProxy: z.url().optional().describe('proxy for Okta calls; HTTPS_PROXY from the environment is not used'),
+  changes: z
+    .strictObject({
+      systemLog: z
+        .strictObject({
+          enabled: z
+            .boolean()
+            .optional()
+            .describe("poll Okta's System Log for changes; default on with an API token, or when the service app's scopes include okta.logs.read"),
+          every: durationBetween(5000, 10 * 60_000)
+            .default(15_000)
+            .describe('how often the System Log is polled (each idle poll is one request)'),
+          pageSize: z.number().int().min(1).max(1000).default(1000).describe('events per System Log page'),
+          maxPages: z.number().int().min(1).max(100).default(10).describe('pages one poll reads at most; the rest waits for the next poll'),
+        })
+        .default({ every: 15_000, pageSize: 1000, maxPages: 10 }),
+      eventHook: z
+        .strictObject({
+          enabled: z.boolean().default(false).describe('accept Okta event hooks at /hooks/{sync}/okta (needs an HTTPS endpoint Okta can reach)'),
+          authHeader: z
+            .string()
+            .regex(/^[A-Za-z0-9-]{1,64}$/, 'expected an HTTP header name')
+            .transform((name) => name.toLowerCase())
+            .default('authorization')
+            .describe("the header named as the event hook's authentication field in Okta"),
+          hookSecret: z.string().min(16).optional().describe("the event hook's authentication secret (at least 16 characters), as entered in Okta"),
+        })
+        .refine((hook) => !hook.enabled || hook.hookSecret !== undefined, {
+          message: 'hookSecret is required when the event hook is enabled',
+          path: ['hookSecret'],
+        })
+        .default({ enabled: false, authHeader: 'authorization' }),
+    })
+    .default({ systemLog: { every: 15_000, pageSize: 1000, maxPages: 10 }, eventHook: { enabled: false, authHeader: 'authorization' } })
+    .describe('the fast lane: how changes in Okta are noticed between full cycles'),
 });
 export type OktaSourceConfig = z.output<typeof oktaSourceConfigSchema>;

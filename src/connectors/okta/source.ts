@@ -1,20 +1,49 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { DirectoryGroup, DirectoryRead, DirectoryUser } from '../../model/directory.js';
+import type { DirectoryGroup, DirectoryGroupRef, DirectoryRead, DirectoryUser, UserLookup } from '../../model/directory.js';
 import { SyncError } from '../../model/failure.js';
 import { mapLimited } from '../../net/limiter.js';
 import { payloadReason } from '../../net/payload.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from '../../net/retry.js';
-import { outsideText } from '../../net/secrets.js';
+import { outsideText, registerSecret } from '../../net/secrets.js';
+import type { ChangeFeed, HookReceiver } from '../changes.js';
 import { SourceReadError, type ConnectionCheck, type DirectorySource, type ReadOptions, type SourceDeps, type SourceStateStore } from '../source.js';
 import { OktaApi, isAbort, type ReadContext } from './client.js';
 import type { OktaSourceConfig } from './config.js';
+import { createOktaHookReceiver } from './event-hook.js';
+import type { EventScope } from './events.js';
+import { OktaSystemLogFeed } from './system-log.js';
 import { SNAPSHOT_KEY, WATERMARK_OVERLAP_MS, snapshotSchema, type Snapshot } from './snapshot.js';
-import { idOf, oktaAppGroupSchema, oktaAppUserSchema, oktaGroupSchema, oktaIdSchema, oktaUserSchema, toDirectoryUser } from './wire.js';
+import {
+  idOf,
+  oktaAppAssignmentSchema,
+  oktaAppGroupSchema,
+  oktaAppUserSchema,
+  oktaGroupSchema,
+  oktaIdSchema,
+  oktaUserSchema,
+  toDirectoryUser,
+  type OktaUser,
+} from './wire.js';
 
 export type OktaSourceDeps = SourceDeps;
 
 const APP_GROUPS_MIN_LIMIT = 20;
+const LOGS_SCOPE = 'okta.logs.read';
+
+/** Whether the System Log feed runs: as configured, else on where the credentials may read the log. */
+function systemLogWanted(config: OktaSourceConfig): { on: boolean; refused?: string } {
+  const auth = config.auth;
+  const mayRead = auth.method === 'apiToken' || auth.scopes.includes(LOGS_SCOPE);
+  const asked = config.changes.systemLog.enabled;
+  if (asked === false) return { on: false };
+  if (mayRead) return { on: true };
+  if (asked === undefined) return { on: false };
+  return {
+    on: false,
+    refused: `changes.systemLog is enabled but the service app's scopes do not include ${LOGS_SCOPE}: add and grant the scope, or set changes.systemLog.enabled: false; no System Log polling until then`,
+  };
+}
 
 export function createOktaSource(config: OktaSourceConfig, deps: OktaSourceDeps): DirectorySource {
   return new OktaSource(config, deps);
@@ -34,6 +63,11 @@ class OktaSource implements DirectorySource {
   private readonly backoff: BackoffPolicy;
   private readonly scope: OktaSourceConfig['scope'];
   private readonly scopeKey: string;
+  /** App scope: the groups assigned to the app at the last full read, for telling which group events matter. */
+  private appGroups: Set<string> | undefined;
+  private readonly eventScope: EventScope;
+  private feed: OktaSystemLogFeed | undefined;
+  private receiver: HookReceiver | undefined;
 
   constructor(
     private readonly config: OktaSourceConfig,
@@ -46,6 +80,7 @@ class OktaSource implements DirectorySource {
     this.api = new OktaApi(config, this.log, this.backoff);
     this.scope = config.scope;
     this.scopeKey = JSON.stringify({ orgUrl: config.orgUrl, scope: config.scope, emailAttribute: config.emailAttribute });
+    this.eventScope = { scope: config.scope, appGroupIds: () => this.appGroups };
   }
 
   /** A user record, or undefined after noting why it was skipped. */
@@ -221,6 +256,8 @@ class OktaSource implements DirectorySource {
         users = await this.readAppUsersFull(this.scope.appId, ctx);
       }
       const groups = await this.readAppGroups(this.scope.appId, ctx);
+      // A group record that could not be read leaves the set unknown: every group event then counts.
+      this.appGroups = groups.every((group) => group !== undefined) ? new Set(groups.map((group) => group.id)) : undefined;
       if (this.config.incremental.enabled) {
         await this.saveSnapshot({
           scopeKey: this.scopeKey,
@@ -243,6 +280,152 @@ class OktaSource implements DirectorySource {
       .map((group) => ({ ...group, memberIds: [...new Set(group.memberIds)].filter((id) => users.has(id)) }));
     this.log.info({ mode, users: users.size, groups: inRead.length, issues: ctx.issues.length }, 'Okta read complete');
     return { users: [...users.values()], groups: inRead, complete: true, issues: ctx.issues };
+  }
+
+  /** The user a ref names: GET /api/v1/users/{idOrLogin}, then, for an e-mail that is not a login, the one user holding it. */
+  private async findUser(ref: string, ctx: ReadContext): Promise<unknown> {
+    try {
+      return (await this.api.get(`/api/v1/users/${encodeURIComponent(ref)}`, 'user', ctx)).body;
+    } catch (err) {
+      if (!(err instanceof SyncError && err.failureClass === 'not-found')) throw err;
+    }
+    // A quote would end the search expression early; no e-mail holds one.
+    if (!ref.includes('@') || /["\\]/.test(ref)) return undefined;
+    const search = encodeURIComponent(`profile.email eq "${ref}"`);
+    const found: unknown[] = [];
+    for await (const page of this.api.pages(`/api/v1/users?search=${search}&limit=${this.config.pageSize}`, 'users', ctx)) found.push(...page);
+    // Okta compares case-insensitively; only a record whose e-mail is exactly this one (but for case) counts.
+    const exact = found.filter((raw) => {
+      const user = oktaUserSchema.safeParse(raw);
+      return user.success && user.data.profile.email?.toLowerCase() === ref.toLowerCase();
+    });
+    if (exact.length > 1) throw new SourceReadError(`${exact.length} Okta users have the e-mail ${ref}; give the Okta user id instead`);
+    if (exact.length === 0 && found.length > 0) {
+      throw new SourceReadError(`Okta's search for the e-mail ${ref} answered ${found.length} user record(s), none of which tvsync could read as holding it`);
+    }
+    return exact[0];
+  }
+
+  /** Every group in `scope` the user belongs to, named as the full read names them; `complete` false when a record could not be read. */
+  private async groupsOfUser(
+    userId: string,
+    inScope: (id: string) => boolean,
+    nameOf: (id: string) => string | undefined,
+    ctx: ReadContext,
+  ): Promise<{ groups: DirectoryGroupRef[]; complete: boolean }> {
+    const groups: DirectoryGroupRef[] = [];
+    let complete = true;
+    for await (const page of this.api.pages(`/api/v1/users/${encodeURIComponent(userId)}/groups`, 'user-groups', ctx)) {
+      for (const raw of page) {
+        const group = oktaGroupSchema.safeParse(raw);
+        if (!group.success) {
+          complete = false;
+          continue;
+        }
+        if (inScope(group.data.id)) groups.push({ id: group.data.id, name: nameOf(group.data.id) ?? group.data.profile.name });
+      }
+    }
+    return { groups, complete };
+  }
+
+  /** The app's assigned groups, with the names the full read gives them (the embedded group record). */
+  private async appGroupNames(appId: string, ctx: ReadContext): Promise<{ names: Map<string, string | undefined>; complete: boolean }> {
+    const names = new Map<string, string | undefined>();
+    let complete = true;
+    const limit = Math.max(APP_GROUPS_MIN_LIMIT, this.config.pageSize);
+    for await (const page of this.api.pages(`/api/v1/apps/${appId}/groups?limit=${limit}&expand=group`, 'app-groups', ctx)) {
+      for (const raw of page) {
+        const parsed = oktaAppGroupSchema.safeParse(raw);
+        // The full read skips such a group too; the user's memberships are then not known whole.
+        if (!parsed.success) {
+          complete = false;
+          continue;
+        }
+        const group = oktaGroupSchema.safeParse(parsed.data._embedded?.group);
+        names.set(parsed.data.id, group.success ? group.data.profile.name : undefined);
+      }
+    }
+    return { names, complete };
+  }
+
+  private async lookupInApp(appId: string, wire: OktaUser, user: DirectoryUser, status: string, ctx: ReadContext): Promise<UserLookup> {
+    let assignment: unknown;
+    try {
+      ({ body: assignment } = await this.api.get(`/api/v1/apps/${appId}/users/${encodeURIComponent(wire.id)}`, 'app-users', ctx));
+    } catch (err) {
+      if (!(err instanceof SyncError && err.failureClass === 'not-found')) throw err;
+      // Okta answers 404 alike for "not assigned" and "no such app": only the first may take anyone out of scope.
+      const app = oktaIdSchema.safeParse((await this.api.get(`/api/v1/apps/${appId}`, 'app', ctx)).body);
+      if (!app.success) throw new SourceReadError(`Okta answered GET /api/v1/apps/${appId} with something that is not an app`);
+      return { status: 'out-of-scope', user, why: `not assigned to the TeamViewer app ${appId}${status}` };
+    }
+    const parsed = oktaAppAssignmentSchema.safeParse(assignment);
+    if (!parsed.success || parsed.data.id !== wire.id) {
+      throw new SourceReadError(`Okta answered the app assignment of user ${wire.id} with a record tvsync cannot read`);
+    }
+    const { names, complete: assignedRead } = await this.appGroupNames(appId, ctx);
+    const { groups, complete: membershipsRead } = await this.groupsOfUser(
+      wire.id,
+      (id) => names.has(id),
+      (id) => names.get(id),
+      ctx,
+    );
+    const via =
+      parsed.data.scope === 'GROUP' ? `through ${parsed.data._links?.group?.name ? `group ${parsed.data._links.group.name}` : 'a group'}` : 'directly';
+    return { status: 'in-scope', user, groups, groupsComplete: assignedRead && membershipsRead, why: `assigned to app ${appId} ${via}${status}` };
+  }
+
+  private async lookupInGroups(groupIds: string[], wire: OktaUser, user: DirectoryUser, status: string, ctx: ReadContext): Promise<UserLookup> {
+    const scoped = new Set(groupIds);
+    const { groups, complete } = await this.groupsOfUser(
+      wire.id,
+      (id) => scoped.has(id),
+      () => undefined,
+      ctx,
+    );
+    if (groups.length === 0 && complete) return { status: 'out-of-scope', user, why: `not a member of any configured group${status}` };
+    if (groups.length === 0) throw new SourceReadError(`some of Okta user ${wire.id}'s group records could not be read; scope unknown`);
+    const names = groups.map((group) => group.name).join(', ');
+    return { status: 'in-scope', user, groups, groupsComplete: complete, why: `member of group${groups.length > 1 ? 's' : ''} ${names}${status}` };
+  }
+
+  async readUser(ref: string, opts: { signal?: AbortSignal } = {}): Promise<UserLookup> {
+    const ctx: ReadContext = { issues: [], ...(opts.signal ? { signal: opts.signal } : {}) };
+    const wanted = ref.trim();
+    if (wanted === '') return { status: 'not-found', why: 'no user named' };
+    try {
+      const found = await this.findUser(wanted, ctx);
+      if (found === undefined) return { status: 'not-found', why: `Okta has no user with the id, login or e-mail ${wanted}` };
+      const parsed = oktaUserSchema.safeParse(found);
+      if (!parsed.success) throw new SourceReadError(`Okta answered user ${wanted} with a record tvsync cannot read (${payloadReason(parsed.error)})`);
+      const user = toDirectoryUser(parsed.data, this.config.emailAttribute);
+      const status = parsed.data.status === 'ACTIVE' ? '' : `; status ${parsed.data.status}${user.active ? '' : ': disabled'}`;
+      return this.scope.mode === 'app'
+        ? await this.lookupInApp(this.scope.appId, parsed.data, user, status, ctx)
+        : await this.lookupInGroups(this.scope.groupIds, parsed.data, user, status, ctx);
+    } catch (err) {
+      if (err instanceof SourceReadError) throw err;
+      if (isAbort(err)) throw new SourceReadError('Okta read of one user was cancelled');
+      const failure = this.api.toSyncError(err, 'user read');
+      throw new SourceReadError(`Okta read of user ${wanted} failed: ${failure.message}`, failure);
+    }
+  }
+
+  async changeFeed(): Promise<ChangeFeed | undefined> {
+    const wanted = systemLogWanted(this.config);
+    if (wanted.refused) this.log.warn(wanted.refused);
+    if (!wanted.on) return undefined;
+    this.feed ??= new OktaSystemLogFeed(this.api, this.config, this.state, this.eventScope, this.log, this.now);
+    return this.feed;
+  }
+
+  async hookReceiver(): Promise<HookReceiver | undefined> {
+    const hook = this.config.changes.eventHook;
+    if (!hook.enabled || hook.hookSecret === undefined) return undefined;
+    // The config loader registers it too; a config built in code (tests, the fakes) is covered all the same.
+    registerSecret(hook.hookSecret);
+    this.receiver ??= createOktaHookReceiver({ authHeader: hook.authHeader, hookSecret: hook.hookSecret }, this.eventScope, this.log);
+    return this.receiver;
   }
 
   /** GET /api/v1/groups/{id} per group: Okta deletes groups outright, so 404 means deleted. */
@@ -319,6 +502,9 @@ class OktaSource implements DirectorySource {
         });
       }
     }
+    // Config only, no request: whether the log can be read shows at the feed's first poll.
+    const logs = systemLogWanted(this.config);
+    if (logs.refused) checks.push({ name: 'system log', ok: false, detail: logs.refused });
     return { ok: checks.every((c) => c.ok), checks };
   }
 }

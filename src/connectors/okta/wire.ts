@@ -83,3 +83,34 @@ export function idOf(raw: unknown): string | undefined {
   const parsed = oktaIdSchema.safeParse(raw);
   return parsed.success ? parsed.data.id : undefined;
 }
+
+/** One target of a System Log event: the user, group or app the event is about. */
+export const oktaLogTargetSchema = z.object({
+  id: z.string().min(1),
+  type: z.string().min(1),
+  alternateId: z.string().nullish(),
+  displayName: z.string().nullish(),
+});
+
+/** A System Log event (GET /api/v1/logs, and each of an event hook's `data.events`); only what a hint needs. */
+export const oktaLogEventSchema = z.object({
+  uuid: z.string().min(1),
+  published: z.iso.datetime({ offset: true }),
+  eventType: z.string().min(1),
+  outcome: z.object({ result: z.string().nullish() }).nullish(),
+  target: z.array(oktaLogTargetSchema).nullish(),
+});
+export type OktaLogEvent = z.infer<typeof oktaLogEventSchema>;
+
+/** What an Okta event hook POSTs: the events as the System Log has them. */
+export const oktaEventHookSchema = z.object({
+  eventType: z.string().optional(),
+  data: z.object({ events: z.array(z.unknown()) }),
+});
+
+/** GET /api/v1/apps/{appId}/users/{userId}: how the user holds the app (directly, or through a group). */
+export const oktaAppAssignmentSchema = z.object({
+  id: z.string().min(1),
+  scope: z.string().nullish(),
+  _links: z.object({ group: z.object({ name: z.string().nullish() }).nullish() }).nullish(),
+});

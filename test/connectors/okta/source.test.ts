@@ -549,6 +549,28 @@ describe('okta source, check()', () => {
     });
   });
 
+  it('says so when System Log polling is asked for but the service app lacks okta.logs.read', async () => {
+    const { privateKey } = generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
+    const byKey = (changes: Record<string, unknown>) => sourceFor({ auth: { method: 'privateKey', clientId: '0oaservice', privateKey }, changes });
+    // Without the scope and not asked for: off, and nothing to say.
+    expect(await byKey({}).changeFeed?.()).toBeUndefined();
+    // Asked for without the scope: still off, and the connection check says so in one line.
+    const lines = byKey({ systemLog: { enabled: true } });
+    expect(await lines.changeFeed?.()).toBeUndefined();
+    nock(ORG).post('/oauth2/v1/token').reply(400, { error: 'invalid_client', error_description: 'nope' });
+    const refused = await lines.check();
+    expect(refused.checks.at(-1)).toEqual({
+      name: 'system log',
+      ok: false,
+      detail: expect.stringMatching(/^changes\.systemLog is enabled but the service app's scopes do not include okta\.logs\.read/),
+    });
+    expect(nock.pendingMocks()).toEqual([]);
+  });
+
   it('says what failed instead of throwing: refused token, missing rights, unreachable org', async () => {
     nock(ORG).get(`/api/v1/apps/${APP}/users`).query(true).reply(401, { errorCode: 'E0000011', errorSummary: 'Invalid token provided', errorCauses: [] });
     const refused = await sourceFor().check();
