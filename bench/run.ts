@@ -13,6 +13,7 @@ const BENCHES: Record<string, { module: string; fn: string }> = {
   okta: { module: './connectors/okta.ts', fn: 'benchOktaRead' },
   jumpcloud: { module: './connectors/jumpcloud.ts', fn: 'benchJumpcloudRead' },
   startup: { module: './startup.ts', fn: 'benchStartup' },
+  'fast-lane': { module: './fast-lane.ts', fn: 'benchFastLane' },
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

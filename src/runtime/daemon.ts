@@ -61,6 +61,11 @@ export interface DaemonOptions {
   onUserSync?: (sync: string, report: UserSyncReport) => void | Promise<void>;
   onHints?: (sync: string, feed: string, hints: readonly ChangeHint[], detectedAtMs: number) => void;
   onPoll?: (sync: string, status: FeedStatus) => void;
+  /**
+   * Leaves the change-feed workers stopped until startFeeds(): a feed whose first poll registers a
+   * hook (Graph subscriptions are validated at once) must find the HTTP endpoint listening.
+   */
+  deferFeeds?: boolean;
   /** Swaps a sync's IdP connector for another source (rehearsals and tests against a scripted directory). */
   sourceFor?: (sync: SyncConfig) => DirectorySource | undefined;
 }
@@ -88,6 +93,7 @@ export class Daemon {
   readonly guard: StateGuard;
   private readonly workers: Worker[] = [];
   private readonly cycleWorkers: Worker[] = [];
+  private readonly feedWorkers: Worker[] = [];
   private readonly connections: Redis[] = [];
   private stateTimer?: NodeJS.Timeout;
   private stopping?: Promise<void>;
@@ -281,9 +287,10 @@ export class Daemon {
             hooks: fastLaneHooks,
             ...(signal ? { signal } : {}),
           }),
-        { ...common, connection: this.workerConnection(url), concurrency: 1 },
+        { ...common, connection: this.workerConnection(url), concurrency: 1, autorun: !opts.deferFeeds },
       );
       workers.push(pollWorker);
+      this.feedWorkers.push(pollWorker);
       this.cycleWorkers.push(pollWorker);
     }
     for (const worker of workers) {
@@ -297,6 +304,14 @@ export class Daemon {
     const connection = connectRedis(url, 'worker', this.outage);
     this.connections.push(connection);
     return connection;
+  }
+
+  /** Starts the change-feed workers a `deferFeeds` start left stopped. */
+  startFeeds(): void {
+    for (const worker of this.feedWorkers) {
+      if (worker.isRunning()) continue;
+      worker.run().catch((err: unknown) => this.outage.error(err, 'worker'));
+    }
   }
 
   /** A pushed change for a sync (`/hooks/{sync}/{name}`): 404 when that sync has no such receiver. */

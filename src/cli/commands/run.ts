@@ -82,6 +82,8 @@ export async function runCommand(opts: RunOptions): Promise<void> {
     scheduler: opts.role !== 'worker',
     worker: opts.role !== 'scheduler',
     outage,
+    // Hooks registered by a feed's first poll are verified at once: the HTTP endpoint must listen first.
+    deferFeeds: true,
     ...observability.hooks(),
   }).catch((err: unknown) => {
     observeRedis.disconnect();
@@ -93,6 +95,7 @@ export async function runCommand(opts: RunOptions): Promise<void> {
     observeRedis.disconnect();
     throw new CliFailure(`cannot serve HTTP on ${config.http.host}:${config.http.port}: ${err instanceof Error ? err.message : String(err)}`);
   });
+  daemon.startFeeds();
   log.info({ role: opts.role, syncs: [...daemon.syncs.keys()], http: `${config.http.host}:${http.port}` }, 'tvsync running');
   await new Promise<void>((resolve) => {
     onStopSignal(log, daemon.options.shutdownGraceMs, (signal) => {

@@ -3,6 +3,9 @@ import { scrubSecrets, secrets } from '../../net/secrets.js';
 import type { UserSyncReport } from '../../plan/user-sync.js';
 import { ApprovalStore } from '../../store/approvals.js';
 import { FastLaneStore } from '../../store/fast-lane.js';
+import { syncKeys } from '../../store/keys.js';
+import { ProvisioningLog, type FastLaneOrigin } from '../../observe/provisioning-log.js';
+import type { OperationResult } from '../../plan/report.js';
 import { describeRedisUrl, openRedis, RedisUnavailable } from '../../runtime/redis.js';
 import { CycleRunning, failedReport, syncOneUser } from '../../runtime/user-sync.js';
 import { buildSyncSides } from '../../runtime/wiring.js';
@@ -48,11 +51,16 @@ export async function syncUserCommand(ref: string, opts: SyncUserOptions): Promi
       log,
       readBackoff: { attempts: 3, baseMs: 500, capMs: 2000 },
     });
+    const provisioningLog = redis && !opts.dryRun ? new ProvisioningLog(redis, syncKeys(config.redis.prefix, sync.name).provisioningLog) : undefined;
     const deps = {
       sides,
       log,
       ...(redis
         ? { fastLane: new FastLaneStore(redis, config.redis.prefix, sync.name), approvals: new ApprovalStore(redis, config.redis.prefix, sync.name) }
+        : {}),
+      // Each write goes into the provisioning log, as the daemon's do.
+      ...(provisioningLog
+        ? { onResult: (result: OperationResult, runId: string, via?: FastLaneOrigin) => provisioningLog.recordResult(runId, result, Date.now(), via) }
         : {}),
     };
     const runId = `u${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-cli-${process.pid}`;
