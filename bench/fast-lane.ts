@@ -6,7 +6,8 @@ import type { EmulatorState } from '../src/emulator/store.js';
 import { Daemon } from '../src/runtime/daemon.js';
 import { Observability } from '../src/runtime/observability.js';
 import { requestCycle, waitForCycleReport } from '../src/runtime/trigger.js';
-import type { FakeIdp } from '../test/support/fakes/fake-idp.js';
+import { secretsToEnv, type FakeIdp } from '../test/support/fakes/fake-idp.js';
+import { SECRET_KEYS } from '../src/net/secrets.js';
 import { BENCH_TOKEN, REDIS_URL, dropPrefix } from './emulator-process.js';
 
 /*
@@ -114,7 +115,7 @@ async function runVariant(variant: Variant, seed: number) {
     // The HTTP port is only known once it listens; hooks need it in the config, so it is taken first.
     const port = await freePort();
     const hookUrl = `http://127.0.0.1:${port}/hooks/bench/${variant.kind}`;
-    const source = fake.sourceConfig(variant.changes(hookUrl));
+    const { source, env } = secretsToEnv(fake.sourceConfig(variant.changes(hookUrl)), SECRET_KEYS);
     const config = parseConfig(
       `redis: { url: "${REDIS_URL}", prefix: ${prefix} }
 http: { host: 127.0.0.1, port: ${port} }
@@ -124,11 +125,13 @@ syncs:
     target: { baseUrl: ${baseUrl}, token: "\${T}", tokenOwner: owner@bench.example }
     policy: { deactivationThreshold: { maxCount: 1000, maxPercent: 100, minCountForPercent: 0 } }
 `,
-      { env: { T: BENCH_TOKEN, HOOK_SECRET, ...(fake.env ?? {}) } },
+      { env: { T: BENCH_TOKEN, HOOK_SECRET, ...(fake.env ?? {}), ...env } },
     );
-    daemon = await Daemon.start(config, log, { scheduler: true, worker: true });
+    // Default runtime settings; the feeds start once the hook endpoint listens, as `tvsync run` does it.
+    daemon = await Daemon.start(config, log, { scheduler: true, worker: true, deferFeeds: true });
     observability = new Observability(config, daemon.redis, log);
     await observability.serve(daemon);
+    daemon.startFeeds();
     const runtime = daemon.runtime('bench');
     const { requestedAt } = await requestCycle(runtime.queues.cycles, 'bench', 'once');
     const first = await waitForCycleReport(runtime.store, requestedAt, { timeoutMs: 120_000, pollMs: 50 });

@@ -31,3 +31,26 @@ export interface FakeIdp {
   requestCounts(): Record<string, number>;
   close(): Promise<void>;
 }
+
+/**
+ * A `source:` block as a config file may hold it: tvsync refuses secrets written in the file, so
+ * each secret value a fake put there is replaced by an `${ENV}` reference, returned with its value.
+ */
+export function secretsToEnv(
+  source: Record<string, unknown>,
+  secretKeys: ReadonlySet<string>,
+): { source: Record<string, unknown>; env: Record<string, string> } {
+  const env: Record<string, string> = {};
+  let n = 0;
+  const walk = (value: unknown, key?: string): unknown => {
+    if (typeof value === 'string' && key !== undefined && secretKeys.has(key) && !value.startsWith('${')) {
+      const name = `FAKE_IDP_SECRET_${n++}`;
+      env[name] = value;
+      return `\${${name}}`;
+    }
+    if (Array.isArray(value)) return value.map((v) => walk(v));
+    if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, k)]));
+    return value;
+  };
+  return { source: walk(source) as Record<string, unknown>, env };
+}
