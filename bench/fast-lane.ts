@@ -135,8 +135,8 @@ syncs:
     const runtime = daemon.runtime('bench');
     const { requestedAt } = await requestCycle(runtime.queues.cycles, 'bench', 'once');
     const first = await waitForCycleReport(runtime.store, requestedAt, { timeoutMs: 120_000, pollMs: 50 });
-    if (!first || first.outcome !== 'succeeded') throw new Error(`the first cycle did not succeed: ${first?.outcome} ${first?.failure?.message ?? ''}`);
-    if (variant.register) await variant.register(fake, hookUrl);
+    if (first?.outcome !== 'succeeded') throw new Error(`the first cycle did not succeed: ${first?.outcome} ${first?.failure?.message ?? ''}`);
+    await variant.register?.(fake, hookUrl);
     // Give the feed its first poll (it only sets the position), so that changes come after it.
     await sleep(variant.kind === 'okta' ? 16_000 : 21_000);
 
