@@ -8,6 +8,8 @@ import { groupsResource } from './groups.js';
 import { JSON_CONTENT_TYPE, SCIM_CONTENT_TYPE, decodeId, readJsonBody, scimErrorReply, send, webError, type Reply, type ResourceContext } from './protocol.js';
 import { EmulatorStore, type EmulatorState, type EmulatorStateInput } from './store.js';
 import { usersResource } from './users.js';
+import { WEB_API_ROUTES } from './web-api/index.js';
+import type { WebApiContext } from './web-api/route.js';
 
 export interface EmulatorOptions {
   /** Accepted bearer tokens; anything else is answered 401. */
@@ -27,6 +29,11 @@ export interface EmulatorOptions {
   /** false: every /Groups request answers 404, like a tenant without group support. Default true. */
   groups?: boolean;
   pageSizeMax?: number;
+  /**
+   * Web API areas (first path segment below /api/v1, e.g. `userroles`, `company`) the token may not
+   * use: answered 403, like a script token created without that permission.
+   */
+  deniedWebApi?: string[];
 }
 
 export type EmulatorSwitches = Partial<Omit<EmulatorOptions, 'tokens'>>;
@@ -63,6 +70,7 @@ export const emulatorSwitchesSchema = z
     seed: z.number().int().nullable().optional(),
     groups: z.boolean().nullable().optional(),
     pageSizeMax: z.number().int().positive().nullable().optional(),
+    deniedWebApi: z.array(z.string()).nullable().optional(),
   })
   .strict();
 
@@ -221,7 +229,7 @@ export class TeamViewerEmulator {
     }
 
     if (surface === 'web') {
-      send(res, this.webApi(method, segments), JSON_CONTENT_TYPE);
+      send(res, await this.webApi(req, method, segments, url.searchParams), JSON_CONTENT_TYPE);
       return;
     }
     if (resource === 'Groups' && this.switches.groups === false) {
@@ -255,14 +263,29 @@ export class TeamViewerEmulator {
     return { before: drawn.before, reply: scimErrorReply(new ScimError(drawn.status, `Injected failure (${drawn.status})`)) };
   }
 
-  private webApi(method: string, segments: string[]): Reply {
-    if (method !== 'GET' || segments.length !== 1 || segments[0] !== 'account') {
-      return webError(404, 'not_found', 'No such Web API route');
+  private async webApi(req: IncomingMessage, method: string, segments: string[], query: URLSearchParams): Promise<Reply> {
+    const area = segments[0] ?? '';
+    if (this.switches.deniedWebApi?.includes(area)) return webError(403, 'insufficient_permissions', `The script token lacks the permission for /${area}`);
+    const request = { method, segments: segments.map((s) => decodeId(s)), query, req };
+    try {
+      for (const route of WEB_API_ROUTES) {
+        const reply = await route(request, this.webApiContext);
+        if (reply) return reply;
+      }
+    } catch (err) {
+      if (err instanceof ScimError) return webError(err.status, err.status === 404 ? 'not_found' : 'invalid_request', err.message);
+      throw err;
     }
-    const user = this.owner && this.store.userByEmail(this.owner.email);
-    if (!user) return webError(404, 'not_found', 'No token owner is configured');
-    return { status: 200, body: { userid: user.id, email: user.userName, name: user.displayName } };
+    return webError(404, 'not_found', 'No such Web API route');
   }
+
+  private readonly webApiContext: WebApiContext = {
+    store: () => this.store,
+    owner: () => this.owner,
+    countWrite: () => {
+      this.counters.writes++;
+    },
+  };
 
   private async scim(req: IncomingMessage, method: string, resource: string, rest: string[], query: URLSearchParams): Promise<Reply> {
     if (rest.length > 1 || (resource !== 'Users' && resource !== 'Groups')) {

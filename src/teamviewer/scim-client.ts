@@ -35,7 +35,7 @@ export interface ScimClientOptions {
   onResponse?: (info: ResponseInfo) => void;
 }
 
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
 
 interface Call {
   method: Method;
@@ -61,6 +61,53 @@ const MAX_LIST_ITEMS = 1_000_000;
 /** Quotes a value for a SCIM filter: backslash and double quote are escaped. */
 export function scimFilterString(value: string): string {
   return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+/**
+ * A DELETE must name one object: `DELETE /api/v1/users` without an id deletes the whole company.
+ * So a DELETE whose path is a bare collection (one segment), or whose last segment is empty, is
+ * refused before any byte leaves; only paths below an object (`/Groups/{id}`, `/usergroups/{id}/members`) go out.
+ */
+export function refuseCollectionDelete(method: string, path: string): void {
+  if (method.toUpperCase() !== 'DELETE') return;
+  const raw = path.split('?')[0] ?? '';
+  const segments = raw.split('/').slice(1);
+  const named = segments.length >= 2 && segments.every((s) => s.trim() !== '' && decodeURIComponentSafe(s).trim() !== '');
+  if (!named) {
+    throw new SyncError(
+      'invalid',
+      `refused: DELETE ${raw || '/'} names no single object (a DELETE on a collection can delete every object in it); nothing was sent`,
+    );
+  }
+}
+
+function decodeURIComponentSafe(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return '';
+  }
+}
+
+/** One Web API v1 request, as a feature client (roles, licences, SSO) states it. */
+export interface WebApiCall {
+  method: Method;
+  /** Below the Web API base, e.g. `/userroles/assign/usergroup`. */
+  path: string;
+  /** Path template for metrics, e.g. `/userroles/{id}`. */
+  route: string;
+  query?: Record<string, string | number>;
+  body?: unknown;
+  signal?: AbortSignal;
+}
+
+/** What feature clients of the Web API need of the transport: one checked call. */
+export interface WebApiTransport {
+  /**
+   * Sends the call and parses the answer with `schema` when its status is in `ok`; a status in
+   * `absent` gives undefined (a 404 for "not there"); anything else throws a classified SyncError.
+   */
+  webApi<S extends z.ZodType>(call: WebApiCall, expect: { ok: number[]; schema: S; what: string; absent?: number[] }): Promise<z.output<S> | undefined>;
 }
 
 function defaultWebApiBaseUrl(baseUrl: string): string {
@@ -123,7 +170,7 @@ function nameOf(displayName: string): { formatted: string; givenName?: string; f
  * Every failure is thrown as a classified SyncError; no HTTP library error (which would carry the
  * token in its request headers) leaves this class.
  */
-export class TeamViewerScimClient implements TeamViewerPort {
+export class TeamViewerScimClient implements TeamViewerPort, WebApiTransport {
   private readonly http: AxiosInstance;
   private readonly baseUrl: string;
   private readonly webApiBaseUrl: string;
@@ -264,6 +311,13 @@ export class TeamViewerScimClient implements TeamViewerPort {
       ...(account.userid !== undefined ? { id: account.userid } : {}),
       ...(account.name !== undefined ? { name: account.name } : {}),
     };
+  }
+
+  async webApi<S extends z.ZodType>(call: WebApiCall, expect: { ok: number[]; schema: S; what: string; absent?: number[] }): Promise<z.output<S> | undefined> {
+    const full: Call = { ...call, api: 'web' };
+    const answer = await this.send(full);
+    if (expect.absent?.includes(answer.status)) return undefined;
+    return this.expect(full, answer, expect.ok, expect.schema, expect.what);
   }
 
   // ---- groups (undocumented contract, see the class comment) ----
@@ -445,6 +499,7 @@ export class TeamViewerScimClient implements TeamViewerPort {
   }
 
   private async send(call: Call): Promise<Answer> {
+    refuseCollectionDelete(call.method, call.path);
     const started = performance.now();
     // axios' own timeout only notices a silent socket; a body trickling a byte a second would
     // never end. The deadline bounds the whole exchange, and the caller's signal can end it sooner.
@@ -456,6 +511,8 @@ export class TeamViewerScimClient implements TeamViewerPort {
         baseURL: call.api === 'web' ? this.webApiBaseUrl : this.baseUrl,
         url: `${call.path}${queryString(call.query)}`,
         ...(call.body !== undefined ? { data: JSON.stringify(call.body) } : {}),
+        // The Web API speaks plain JSON; SCIM its own media type.
+        ...(call.api === 'web' ? { headers: { 'Content-Type': 'application/json', Accept: 'application/json' } } : {}),
         signal,
       });
     } catch (err) {

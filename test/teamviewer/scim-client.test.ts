@@ -837,3 +837,34 @@ describe('write answers that do not match the request', () => {
     await client().deleteGroup('g4');
   });
 });
+
+describe('never the dangerous call', () => {
+  it('refuses a DELETE on a collection path before any byte leaves, on both APIs', async () => {
+    const { refuseCollectionDelete, TeamViewerScimClient } = await import('../../src/teamviewer/scim-client.js');
+    const { z } = await import('zod');
+    for (const path of ['/users', '/users/', '/Users', '/Groups/', '/usergroups/%20', '/', '', '/users//members']) {
+      expect(() => refuseCollectionDelete('DELETE', path), path).toThrow(/names no single object/);
+    }
+    for (const path of ['/Groups/g1', '/usergroups/42/members', '/userroles/abc']) expect(() => refuseCollectionDelete('DELETE', path)).not.toThrow();
+    expect(() => refuseCollectionDelete('GET', '/users')).not.toThrow();
+
+    // A server that would record any request: the refused call never reaches it.
+    const { createServer } = await import('node:http');
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      res.writeHead(204).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const client = new TeamViewerScimClient({ baseUrl: `http://127.0.0.1:${port}/scim/v2`, token: 'collection-delete-token-0123' });
+    await expect(
+      client.webApi({ method: 'DELETE', path: '/users', route: '/users' }, { ok: [204], schema: z.unknown(), what: 'nothing' }),
+    ).rejects.toMatchObject({
+      failureClass: 'invalid',
+    });
+    await expect(client.deleteGroup('')).rejects.toThrow(/names no single object/);
+    expect(seen).toEqual([]);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+});

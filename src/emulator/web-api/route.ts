@@ -1,0 +1,22 @@
+import type { IncomingMessage } from 'node:http';
+import type { Reply } from '../protocol.js';
+import type { EmulatorStore } from '../store.js';
+
+/** One Web API v1 request as the emulator's feature modules (account, roles, licences, SSO) see it. */
+export interface WebApiRequest {
+  method: string;
+  /** Path segments below /api/v1, decoded. */
+  segments: string[];
+  query: URLSearchParams;
+  req: IncomingMessage;
+}
+
+/** What a Web API feature module may use of the emulator. */
+export interface WebApiContext {
+  store: () => EmulatorStore;
+  owner: () => { email: string; name: string } | undefined;
+  countWrite: () => void;
+}
+
+/** A feature's routes: a reply for a request it serves, undefined for one it does not. */
+export type WebApiRoute = (request: WebApiRequest, ctx: WebApiContext) => Promise<Reply | undefined>;
