@@ -258,6 +258,8 @@ export function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHand
         const headers: Record<string, string | undefined> = {};
         for (const [name, value] of Object.entries(req.headers)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
         const answer = await opts.receiveHook(found.sync, found.hook, { method: req.method ?? 'GET', headers, query: Object.fromEntries(query), body });
+        // A sync without that hook answers as an unknown sync does: names cannot be probed.
+        if (answer.status === 404) return sendJson(res, 404, { error: 'not found' });
         const text = answer.body ?? '';
         res.writeHead(answer.status, { 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...answer.headers });
         res.end(text);

@@ -387,21 +387,32 @@ function gateDeactivations(candidates: ChangeUserOperation[], input: PlanInput, 
 
   gate.candidates = pending.length;
   const approved = policy.approvedDeactivations ?? new Set<string>();
-  const unapproved = pending.filter((op) => !approved.has(op.tvUserId));
+  // What the fast lane held waits for the same approval here: a cycle does not do what it stopped.
+  const heldElsewhere = policy.heldByFastLane ?? new Set<string>();
+  const stillHeld = pending.filter((op) => heldElsewhere.has(op.tvUserId) && !approved.has(op.tvUserId));
+  for (const op of stillHeld) {
+    gate.held.push(op);
+    keepRename(op);
+  }
+  if (stillHeld.length > 0)
+    gate.notices.push(`${stillHeld.length} deactivations the fast lane held for approval stay held (tvsync approve --fast-lane releases them).`);
+  const rest = stillHeld.length ? pending.filter((op) => !stillHeld.includes(op)) : pending;
+  const unapproved = rest.filter((op) => !approved.has(op.tvUserId));
   const { maxCount, maxPercent } = policy.threshold;
-  if (exceedsThreshold(policy.threshold, unapproved.length, managed)) {
-    for (const op of pending) {
+  if (exceedsThreshold(policy.threshold, unapproved.length, managed, policy.recentDeactivations ?? 0)) {
+    for (const op of rest) {
       if (approved.has(op.tvUserId)) gate.run.push(op);
       else {
         gate.held.push(op);
         keepRename(op);
       }
     }
+    const recent = policy.recentDeactivations ? ` (with ${policy.recentDeactivations} made in the last window)` : '';
     gate.notices.push(
-      `${unapproved.length} deactivations${shareOf(unapproved.length, managed, 'users')} exceed the threshold (more than ${maxCount}, or more than ${maxPercent}%); they are held for approval while creates and updates run.`,
+      `${unapproved.length} deactivations${shareOf(unapproved.length, managed, 'users')}${recent} exceed the threshold (more than ${maxCount}, or more than ${maxPercent}%); they are held for approval while creates and updates run.`,
     );
   } else {
-    gate.run.push(...pending);
+    gate.run.push(...rest);
   }
   return gate;
 }

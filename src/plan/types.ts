@@ -69,6 +69,10 @@ export interface PlanPolicy {
   outsideCompanyRetryMs: number;
   /** TeamViewer user ids whose deactivation a person approved: they pass the threshold. */
   approvedDeactivations?: ReadonlySet<string>;
+  /** TeamViewer user ids whose deactivation the fast lane held for approval: the cycle holds them too. */
+  heldByFastLane?: ReadonlySet<string>;
+  /** Deactivations made within the fast lane's sliding window (by either lane): they count towards the threshold's absolute limit. */
+  recentDeactivations?: number;
 }
 
 export interface OutsideCompanyRecord {

@@ -39,8 +39,19 @@ export interface UserSyncInput {
   linked?: { tvUserId: string; tv?: TvUser };
   /** The TeamViewer user holding the IdP user's address, when there is one. */
   byEmail?: TvUser;
-  /** Other IdP ids this sync links to `byEmail`: such an address is left to the cycle, which sees everyone. */
-  byEmailHolders?: readonly string[];
+  /**
+   * Other IdP ids this sync links to `byEmail`, and whether the IdP still has each in scope (re-read
+   * by the caller). One in scope keeps the address (the cycle, which sees everyone, decides); those
+   * gone lose their link to this person, as the cycle's relink does.
+   */
+  byEmailHolders?: readonly { sourceId: string; inScope: boolean }[];
+  /**
+   * For a removal: an IdP user in scope, with another id, that now holds the linked TeamViewer
+   * user's address (a rehire, an id change). The TeamViewer user is then not deactivated.
+   */
+  addressHeldBy?: string;
+  /** Another IdP user in scope with the same address: neither is created (as in the cycle). */
+  duplicateOf?: string;
   outsideCompany?: OutsideCompanyRecord;
   nowMs: number;
   policy: PlanPolicy;
@@ -57,7 +68,7 @@ export interface UserSyncPlan {
   /** A deactivation over the sliding-window threshold: held for approval. */
   held?: ChangeUserOperation;
   skipped?: SkippedItem;
-  link?: LinkChange;
+  links: LinkChange[];
   /** The TeamViewer user the person is (or, after a create, will be): memberships are planned for it. */
   tvUserId?: string;
   /** Whether the person's TeamViewer user must keep every membership (protected, or a removal held). */
@@ -70,7 +81,7 @@ export interface UserSyncPlan {
 export function planUserSync(input: UserSyncInput): UserSyncPlan {
   const { lookup } = input;
   const steps: UserSyncStep[] = [];
-  const plan: UserSyncPlan = { ref: input.ref, scope: lookup.status, steps, keepMemberships: false, wantedGroups: [], groupsComplete: true };
+  const plan: UserSyncPlan = { ref: input.ref, scope: lookup.status, steps, links: [], keepMemberships: false, wantedGroups: [], groupsComplete: true };
   if (input.sourceId !== undefined) plan.sourceId = input.sourceId;
 
   if (lookup.status === 'not-found') steps.push({ step: 'idp', detail: `the IdP holds no user ${clip(input.ref)}: ${lookup.why}` });
@@ -121,25 +132,36 @@ export function planUserSync(input: UserSyncInput): UserSyncPlan {
         step: 'teamviewer',
         detail: `TeamViewer holds ${found.email || found.userName} as ${found.id} (${found.active ? 'active' : 'deactivated'})`,
       });
-      const others = (input.byEmailHolders ?? []).filter((id) => id !== mapped.sourceId);
-      if (others.length > 0) {
+      const others = (input.byEmailHolders ?? []).filter((h) => h.sourceId !== mapped.sourceId);
+      const present = others.find((h) => h.inScope);
+      if (present) {
         plan.skipped = skip(
           'email-held-by-other-user',
-          `${mapped.email} is held in TeamViewer by user ${found.id}, which this sync links to IdP user ${clip(others[0] ?? '')}; the next cycle, which sees every user, decides`,
+          `${mapped.email} is held in TeamViewer by user ${found.id}, which this sync links to IdP user ${clip(present.sourceId)}; it is not taken over.`,
           { sourceId: mapped.sourceId, email: mapped.email, tvUserId: found.id },
         );
         return decided(plan, plan.skipped.message);
       }
       tv = found;
-      plan.link = { action: 'set', sourceId: mapped.sourceId, tvUserId: found.id, reason: 'matched-by-email' };
+      for (const gone of others) plan.links.push({ action: 'drop', sourceId: gone.sourceId, tvUserId: found.id, reason: 'relinked' });
+      plan.links.push({ action: 'set', sourceId: mapped.sourceId, tvUserId: found.id, reason: 'matched-by-email' });
     } else {
       steps.push({ step: 'teamviewer', detail: `TeamViewer holds no user ${mapped.email}` });
     }
   } else {
     steps.push({ step: 'teamviewer', detail: `TeamViewer holds ${tv.id} as "${clip(tv.displayName)}", ${tv.active ? 'active' : 'deactivated'}` });
   }
-  if (input.linked && !linkedTv) plan.link ??= { action: 'drop', sourceId: mapped.sourceId, tvUserId: input.linked.tvUserId, reason: 'teamviewer-user-gone' };
+  if (input.linked && !linkedTv)
+    plan.links.push({ action: 'drop', sourceId: mapped.sourceId, tvUserId: input.linked.tvUserId, reason: 'teamviewer-user-gone' });
 
+  if (!tv && input.duplicateOf !== undefined) {
+    plan.skipped = skip(
+      'duplicate-email',
+      `${mapped.email} is used by more than one IdP user in scope (also ${clip(input.duplicateOf)}); none of them is created or changed until the IdP has one owner for it`,
+      { sourceId: mapped.sourceId, email: mapped.email },
+    );
+    return decided(plan, plan.skipped.message);
+  }
   if (!tv) {
     const create = planCreate(mapped, {
       outsideCompany: new Map(input.outsideCompany ? [[mapped.emailKey, input.outsideCompany]] : []),
@@ -168,13 +190,21 @@ function planRemoval(input: UserSyncInput, plan: UserSyncPlan): UserSyncPlan {
   const linked = input.linked;
   if (!linked || input.sourceId === undefined) return decided(plan, 'nothing to do: this sync manages no TeamViewer user for this person');
   if (!linked.tv) {
-    plan.link = { action: 'drop', sourceId: input.sourceId, tvUserId: linked.tvUserId, reason: 'teamviewer-user-gone' };
+    plan.links.push({ action: 'drop', sourceId: input.sourceId, tvUserId: linked.tvUserId, reason: 'teamviewer-user-gone' });
     return decided(plan, 'nothing to do: the TeamViewer user is gone; the link is dropped');
   }
   const tv = linked.tv;
   plan.tvUserId = tv.id;
   plan.email = tv.email || tv.userName;
   if (!tv.active) return decided(plan, `nothing to do: ${plan.email} is already deactivated in TeamViewer`);
+  if (input.addressHeldBy !== undefined) {
+    // A rehire or a new id for the same person: the cycle, which sees both, relinks instead.
+    plan.keepMemberships = true;
+    return decided(
+      plan,
+      `not deactivated: ${plan.email} now belongs to IdP user ${clip(input.addressHeldBy)}, who is in scope; the next cycle links it to that user`,
+    );
+  }
   const why =
     input.lookup.status === 'not-found' ? `IdP user ${clip(input.sourceId)} no longer exists` : `IdP user ${clip(input.sourceId)} is no longer in scope`;
   return gateDeactivation(

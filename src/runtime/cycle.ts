@@ -69,7 +69,7 @@ export async function processCycle(job: Job<CycleJobData>, deps: CycleDeps, toke
 /** How long the cycle's mark lives unless renewed: a dead worker's mark lapses this soon. */
 const INTERLOCK_TTL_MS = 30_000;
 /** How long a cycle waits for user syncs already applying; a claim of a dead worker lapses before. */
-const INTERLOCK_WAIT_MS = 120_000;
+const INTERLOCK_WAIT_MS = 10 * 60_000;
 
 async function holdFastLane(fastLane: FastLaneStore, log: Logger, signal: AbortSignal | undefined): Promise<{ release(): Promise<void> }> {
   await fastLane.markCycleRunning(INTERLOCK_TTL_MS);
@@ -79,19 +79,40 @@ async function holdFastLane(fastLane: FastLaneStore, log: Logger, signal: AbortS
     });
   }, INTERLOCK_TTL_MS / 3);
   renew.unref();
-  const deadline = Date.now() + INTERLOCK_WAIT_MS;
-  let logged = false;
-  while (Date.now() < deadline && !signal?.aborted && (await fastLane.applying(Date.now())) > 0) {
-    if (!logged) log.info('waiting for user syncs that are applying before the cycle reads');
-    logged = true;
-    await sleep(200, undefined, signal ? { signal } : {}).catch(() => undefined);
-  }
-  return {
-    async release() {
-      clearInterval(renew);
-      await fastLane.clearCycleRunning().catch(() => undefined);
-    },
+  const release = async () => {
+    clearInterval(renew);
+    await fastLane.clearCycleRunning().catch(() => undefined);
   };
+  try {
+    // Live user syncs renew their claims; a dead worker's claim lapses within CLAIM_TTL.
+    const deadline = Date.now() + INTERLOCK_WAIT_MS;
+    let logged = false;
+    while (Date.now() < deadline && !signal?.aborted && (await fastLane.applying(Date.now())) > 0) {
+      if (!logged) log.info('waiting for user syncs that are applying before the cycle reads');
+      logged = true;
+      await sleep(200, undefined, signal ? { signal } : {}).catch(() => undefined);
+    }
+  } catch (err) {
+    // The mark must not outlive a cycle that never ran: user syncs would wait for ever.
+    await release();
+    throw err;
+  }
+  return { release };
+}
+
+/** What the fast lane holds, and the deactivations made within its window: the cycle's plan respects both. */
+async function fastLaneFacts(fastLane: FastLaneStore, windowMs: number): Promise<{ held: ReadonlySet<string>; recentDeactivations: number }> {
+  const [held, recentDeactivations] = await Promise.all([fastLane.held(), fastLane.removalsWithin('deactivations', Date.now(), windowMs)]);
+  return { held: new Set(held.map((h) => h.tvUserId)), recentDeactivations };
+}
+
+/** A fast-lane hold whose person the cycle no longer deactivates (back in scope, enabled again) is void. */
+async function releaseVoidHolds(fastLane: FastLaneStore, held: ReadonlySet<string>, plan: Plan): Promise<void> {
+  const wanted = new Set<string>();
+  for (const op of [...plan.held, ...plan.operations]) if (op.kind === 'deactivateUser') wanted.add(op.tvUserId);
+  for (const item of plan.skipped) if (item.tvUserId !== undefined) wanted.add(item.tvUserId);
+  const void_ = [...held].filter((id) => !wanted.has(id));
+  if (void_.length) await fastLane.releaseHeld(void_);
 }
 
 async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string, signal?: AbortSignal): Promise<CycleReport | undefined> {
@@ -160,7 +181,13 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
     }
     if (!plan || !directoryGroups) {
       const approved = deps.approved ? await deps.approved() : new Set<string>();
-      const prepared = await readAndPlan(deps.sides, { ...(approved.size ? { approved } : {}), ...(signal ? { signal } : {}) });
+      const fastLane = deps.fastLane ? await fastLaneFacts(deps.fastLane, deps.sides.sync.fastLane.window) : undefined;
+      const prepared = await readAndPlan(deps.sides, {
+        ...(approved.size ? { approved } : {}),
+        ...(signal ? { signal } : {}),
+        ...(fastLane ? { fastLane } : {}),
+      });
+      if (deps.fastLane && fastLane?.held.size) await releaseVoidHolds(deps.fastLane, fastLane.held, prepared.plan);
       for (const id of approved) approvedUsers.add(id);
       plan = prepared.plan;
       directoryGroups = groupPhaseInput(prepared.directory, { emails: deps.sides.sync.groups.enabled });

@@ -205,6 +205,7 @@ export class Daemon {
       options: this.options,
       log,
       pauses: new RateLimitPauseStore(this.redis, prefix, sync.name),
+      fastLane,
       ...(opts.onPause ? { onPause: (pause: RateLimitPause) => opts.onPause?.(sync.name, pause) } : {}),
       ...(opts.onResult ? { onResult: (result: OperationResult, cycleId: string) => opts.onResult?.(sync.name, cycleId, result) } : {}),
     };

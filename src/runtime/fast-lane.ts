@@ -8,13 +8,15 @@ import type { UserSyncReport, UserSyncTrigger } from '../plan/user-sync.js';
 import type { FastLaneStore, FeedStatus } from '../store/fast-lane.js';
 import type { CycleJobData } from './queues.js';
 import { requestCycle } from './trigger.js';
-import { CycleRunning, failedReport, syncOneUser, type UserSyncDeps, type UserSyncJobData } from './user-sync.js';
+import { CycleRunning, failedReport, PersonBusy, syncOneUser, type UserSyncDeps, type UserSyncJobData } from './user-sync.js';
 
 /** The name of a user-sync job on a sync's operation queue: it shares the operation workers and their rate limit. */
 export const USER_SYNC_JOB = 'syncUser';
 
 /** How long a user sync waits before looking again whether the cycle it waits for is over. */
 const CYCLE_WAIT_MS = 2000;
+/** …and whether the other user sync of the same person is done. */
+const PERSON_WAIT_MS = 300;
 const USER_SYNC_ATTEMPTS = 6;
 
 export function userSyncRunId(job: { id?: string | undefined; timestamp: number }): string {
@@ -90,8 +92,8 @@ export async function processUserSyncJob(
   try {
     report = await syncOneUser(job.data, runId, { ...deps, lookupFirst: job.attemptsMade > 0 || job.stalledCounter > 0 });
   } catch (err) {
-    if (err instanceof CycleRunning) {
-      await job.moveToDelayed(Date.now() + CYCLE_WAIT_MS, token);
+    if (err instanceof CycleRunning || err instanceof PersonBusy) {
+      await job.moveToDelayed(Date.now() + (err instanceof CycleRunning ? CYCLE_WAIT_MS : PERSON_WAIT_MS), token);
       throw new DelayedError();
     }
     const retryable = err instanceof SourceReadError || (err instanceof SyncError && (err.failureClass === 'transient' || err.failureClass === 'rate-limited'));

@@ -9,6 +9,7 @@ import { applyUserOperation, type OperationOutcome } from './apply.js';
 import type { CycleStore } from '../store/cycle-store.js';
 import type { SyncSides } from './prepare.js';
 import type { RuntimeOptions } from './queues.js';
+import type { FastLaneStore } from '../store/fast-lane.js';
 import type { OperationResult } from '../plan/report.js';
 import { describePause, type RateLimitPause, type RateLimitPauseStore } from '../store/rate-limit-pause.js';
 
@@ -64,6 +65,8 @@ export interface OperationDeps {
   /** Where a pause TeamViewer asked for is recorded, for status and metrics. */
   pauses?: RateLimitPauseStore;
   onPause?: (pause: RateLimitPause) => void;
+  /** Where a cycle's deactivations are counted into the sliding window the fast lane's threshold reads. */
+  fastLane?: FastLaneStore;
 }
 
 type Outcome = OperationOutcome | GroupOperationOutcome | { status: 'cancelled'; message: string };
@@ -135,7 +138,10 @@ export async function processOperation(job: Job<OperationJobData>, deps: Operati
     const outcome = isGroupOperation(op)
       ? await applyGroupOperation(op, { client: deps.sides.client, state: deps.sides.state, batchSize: deps.sides.sync.groups.batchSize })
       : await applyUserOperation(op, { client: deps.sides.client, state: deps.sides.state, nowMs: deps.sides.now, lookupFirst });
-    return await record(outcome);
+    const result = await record(outcome);
+    if (op.kind === 'deactivateUser' && outcome.status === 'applied')
+      await deps.fastLane?.reserve('deactivations', `${cycleId}:${op.tvUserId}`, Date.now(), deps.sides.sync.fastLane.window);
+    return result;
   } catch (err) {
     if (err instanceof SyncError && err.failureClass === 'rate-limited') {
       // The whole queue waits, on every replica, and the job keeps its attempts. The wait is

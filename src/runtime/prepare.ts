@@ -34,7 +34,12 @@ export interface PreparedPlan {
   tokenOwner?: string;
 }
 
-export function planPolicy(sync: SyncConfig, tokenOwner: string | undefined, approved?: ReadonlySet<string>): PlanPolicy {
+export function planPolicy(
+  sync: SyncConfig,
+  tokenOwner: string | undefined,
+  approved?: ReadonlySet<string>,
+  fastLane?: { held: ReadonlySet<string>; recentDeactivations: number },
+): PlanPolicy {
   const policy: PlanPolicy = {
     protect: sync.protect,
     threshold: sync.policy.deactivationThreshold,
@@ -43,6 +48,8 @@ export function planPolicy(sync: SyncConfig, tokenOwner: string | undefined, app
   if (sync.ssoCustomerId) policy.ssoCustomerId = sync.ssoCustomerId;
   if (tokenOwner) policy.tokenOwnerEmail = tokenOwner;
   if (approved) policy.approvedDeactivations = approved;
+  if (fastLane?.held.size) policy.heldByFastLane = fastLane.held;
+  if (fastLane?.recentDeactivations) policy.recentDeactivations = fastLane.recentDeactivations;
   return policy;
 }
 
@@ -78,7 +85,10 @@ export async function resolveTokenOwner(sides: SyncSides, signal?: AbortSignal):
  * no plan, so nothing is deactivated, and the caller reports why. `signal` ends every read at
  * once (shutdown): the cycle is then handed back, not planned from half an answer.
  */
-export async function readAndPlan(sides: SyncSides, opts: { approved?: ReadonlySet<string>; signal?: AbortSignal } = {}): Promise<PreparedPlan> {
+export async function readAndPlan(
+  sides: SyncSides,
+  opts: { approved?: ReadonlySet<string>; signal?: AbortSignal; fastLane?: { held: ReadonlySet<string>; recentDeactivations: number } } = {},
+): Promise<PreparedPlan> {
   const { signal } = opts;
   const [directory, teamviewer, owner, links, outsideCompany] = await Promise.all([
     sides.source.read(signal ? { signal } : {}),
@@ -100,7 +110,7 @@ export async function readAndPlan(sides: SyncSides, opts: { approved?: ReadonlyS
     links,
     outsideCompany,
     nowMs: sides.now(),
-    policy: planPolicy(sides.sync, owner.email, opts.approved),
+    policy: planPolicy(sides.sync, owner.email, opts.approved, opts.fastLane),
   });
   if (!owner.email && !owner.failed)
     plan.notices.push(

@@ -64,11 +64,20 @@ export async function syncOneUser(data: UserSyncJobData, runId: string, deps: Us
   const { sides } = deps;
   const dryRun = data.dryRun === true;
   const startedAtMs = sides.now();
-  if (!dryRun && deps.fastLane && !(await deps.fastLane.claim(runId, Date.now(), CLAIM_TTL_MS))) throw new CycleRunning();
+  const fastLane = dryRun ? undefined : deps.fastLane;
+  if (fastLane && !(await fastLane.claim(runId, Date.now(), CLAIM_TTL_MS))) throw new CycleRunning();
+  // A slow IdP or TeamViewer (retries, Retry-After) must not let the claim lapse while this sync still writes.
+  const heartbeat = fastLane
+    ? setInterval(() => {
+        fastLane.renewClaim(runId, Date.now(), CLAIM_TTL_MS).catch(() => undefined);
+      }, CLAIM_TTL_MS / 4)
+    : undefined;
+  heartbeat?.unref();
   try {
     return await run(data, runId, deps, startedAtMs);
   } finally {
-    if (!dryRun) await deps.fastLane?.release(runId);
+    clearInterval(heartbeat);
+    await fastLane?.release(runId);
   }
 }
 
@@ -77,33 +86,64 @@ async function run(data: UserSyncJobData, runId: string, deps: UserSyncDeps, sta
   const sync = sides.sync;
   const dryRun = data.dryRun === true;
   const signal = deps.signal;
-  if (!sides.source.readUser) throw new SourceReadError(`the ${sides.source.kind} source cannot read one user on its own`);
-  const lookup: UserLookup = await sides.source.readUser(data.ref, signal ? { signal } : {});
-  const email = lookup.status === 'not-found' ? (data.ref.includes('@') ? data.ref : undefined) : lookup.user?.email;
+  const source = sides.source;
+  if (!source.readUser) throw new SourceReadError(`the ${source.kind} source cannot read one user on its own`);
+  const readUser = (ref: string): Promise<UserLookup> => (source.readUser as NonNullable<typeof source.readUser>)(ref, signal ? { signal } : {});
+  const readAtMs = Date.now();
+  let lookup = await readUser(data.ref);
+  let email = lookup.status === 'not-found' ? (data.ref.includes('@') ? data.ref : undefined) : lookup.user?.email;
 
-  // Who the decision is about: the IdP's id, else the id the operator gave, else whoever the sync links to that address.
-  let sourceId = lookup.status === 'not-found' ? undefined : lookup.user?.id;
-  const [byEmail, owner] = await Promise.all([
-    email ? withTeamViewerRetries(sides, 'user look-up', () => sides.client.findUserByEmail(email), signal) : Promise.resolve(undefined),
-    resolveTokenOwner(sides, signal),
-  ]);
+  const [firstByEmail, owner] = await Promise.all([email ? findByEmail(sides, email, signal) : Promise.resolve(undefined), resolveTokenOwner(sides, signal)]);
+  let byEmail = firstByEmail;
   if (owner.failed)
     throw new SyncError('transient', `the owner of the TeamViewer token could not be looked up (${owner.failed}); no user is changed until it can`);
   // Only for an address with no link of its own: the whole link table is read then, not per event.
   const linkedTo = async (tvUserId: string): Promise<string[]> => {
     const all = await sides.state.loadLinks();
-    return [...all].filter(([, tv]) => tv === tvUserId).map(([source]) => source);
+    return [...all].filter(([, tv]) => tv === tvUserId).map(([id]) => id);
   };
+
+  // Who the decision is about: the IdP's id, else the id the operator gave. An address the IdP does
+  // not know is never a reason to remove anyone: the person the sync links to it is re-read by id.
+  let sourceId = lookup.status === 'not-found' ? undefined : lookup.user?.id;
   if (sourceId === undefined) {
     if (!data.ref.includes('@')) sourceId = data.ref;
-    else if (byEmail) sourceId = (await linkedTo(byEmail.id))[0];
+    else if (byEmail) {
+      const holder = (await linkedTo(byEmail.id))[0];
+      if (holder !== undefined) {
+        sourceId = holder;
+        lookup = await readUser(holder);
+        if (lookup.status !== 'not-found' && lookup.user?.email && emailKey(lookup.user.email) !== emailKey(email ?? '')) {
+          email = lookup.user.email;
+          byEmail = await findByEmail(sides, email, signal);
+        }
+      }
+    }
   }
   const linkedTvId = sourceId === undefined ? undefined : await sides.state.getLink(sourceId);
   let linkedTv: TvUser | undefined;
   if (linkedTvId !== undefined) {
     linkedTv = byEmail?.id === linkedTvId ? byEmail : await withTeamViewerRetries(sides, 'user read', () => sides.client.getUser(linkedTvId), signal);
   }
-  const holders = byEmail && byEmail.id !== linkedTvId ? await linkedTo(byEmail.id) : [];
+
+  // What the cycle learns from seeing everyone, asked of the IdP one person at a time.
+  const holders: { sourceId: string; inScope: boolean }[] = [];
+  if (byEmail && byEmail.id !== linkedTvId) {
+    for (const holder of await linkedTo(byEmail.id)) {
+      if (holder === sourceId) continue;
+      holders.push({ sourceId: holder, inScope: (await readUser(holder)).status === 'in-scope' });
+    }
+  }
+  let addressHeldBy: string | undefined;
+  if (lookup.status !== 'in-scope' && linkedTv?.active) {
+    const other = await readUser(linkedTv.email || linkedTv.userName);
+    if (other.status === 'in-scope' && other.user.id !== sourceId) addressHeldBy = other.user.id;
+  }
+  let duplicateOf: string | undefined;
+  if (lookup.status === 'in-scope' && !linkedTv && !byEmail && email) {
+    const same = await readUser(email);
+    if (same.status === 'in-scope' && same.user.id !== sourceId) duplicateOf = same.user.id;
+  }
 
   const nowMs = sides.now();
   const windowMs = sync.fastLane.window;
@@ -121,74 +161,145 @@ async function run(data: UserSyncJobData, runId: string, deps: UserSyncDeps, sta
       ...(linkedTvId !== undefined ? { linked: { tvUserId: linkedTvId, ...(linkedTv ? { tv: linkedTv } : {}) } } : {}),
       ...(byEmail ? { byEmail } : {}),
       byEmailHolders: holders,
+      ...(addressHeldBy !== undefined ? { addressHeldBy } : {}),
+      ...(duplicateOf !== undefined ? { duplicateOf } : {}),
       ...(outside ? { outsideCompany: outside } : {}),
       nowMs,
       policy: planPolicy(sync, owner.email, approved),
       deactivations: { recent, managed, threshold: sync.policy.deactivationThreshold, windowMs },
     });
   let plan = planWith(recentDeactivations);
-  // A deactivation takes its place in the window first; concurrent user syncs then see it.
-  let reserved: string | undefined;
-  if (!dryRun && deps.fastLane && plan.operation?.kind === 'deactivateUser' && !approved.has(plan.operation.tvUserId)) {
-    reserved = `${runId}:${plan.operation.tvUserId}`;
-    const count = await deps.fastLane.reserve('deactivations', reserved, Date.now(), windowMs);
-    if (count - 1 !== recentDeactivations) plan = planWith(count - 1);
-    if (plan.operation?.kind !== 'deactivateUser') {
-      await deps.fastLane.unreserve('deactivations', reserved);
-      reserved = undefined;
-    }
-  }
-
   const report = newReport(data, runId, sync.name, plan, startedAtMs);
+  if (dryRun) return dryRunReport(plan, report, data, deps);
+
+  // One writer per person, never from an older read than the last writer's.
+  const person = sourceId ?? `ref:${data.ref.toLowerCase()}`;
+  const gate = deps.fastLane ? await deps.fastLane.beginWrite(person, runId, readAtMs, PERSON_LOCK_MS) : 'ok';
+  if (gate === 'busy') throw new PersonBusy();
+  if (gate === 'stale') {
+    report.steps.push({ step: 'decision', detail: 'nothing done: a user sync that read the IdP later has written for this person already' });
+    return finish(report, data, sides.now(), undefined, deps);
+  }
+  try {
+    // A deactivation takes its place in the window first; concurrent user syncs then see it.
+    let reserved: string | undefined;
+    if (deps.fastLane && plan.operation?.kind === 'deactivateUser' && !approved.has(plan.operation.tvUserId)) {
+      reserved = `${runId}:${plan.operation.tvUserId}`;
+      const count = await deps.fastLane.reserve('deactivations', reserved, Date.now(), windowMs);
+      if (count - 1 !== recentDeactivations) {
+        plan = planWith(count - 1);
+        report.steps.splice(0, report.steps.length, ...plan.steps);
+      }
+      if (plan.operation?.kind !== 'deactivateUser') {
+        await deps.fastLane.unreserve('deactivations', reserved);
+        reserved = undefined;
+      }
+    }
+    return await apply(plan, report, { data, deps, runId, approved, reserved, windowMs, nowMs });
+  } finally {
+    await deps.fastLane?.endWrite(person, runId);
+  }
+}
+
+/** How long one user sync may hold a person's write lock (it is released as soon as it is done). */
+const PERSON_LOCK_MS = 120_000;
+
+/** Another user sync is writing for this person: this one runs again shortly, and re-reads. */
+export class PersonBusy extends Error {
+  constructor() {
+    super('another user sync is writing for this person; this one runs again shortly');
+    this.name = 'PersonBusy';
+  }
+}
+
+function findByEmail(sides: SyncSides, email: string, signal: AbortSignal | undefined): Promise<TvUser | undefined> {
+  return withTeamViewerRetries(sides, 'user look-up', () => sides.client.findUserByEmail(email), signal);
+}
+
+async function dryRunReport(plan: UserSyncPlan, report: UserSyncReport, data: UserSyncJobData, deps: UserSyncDeps): Promise<UserSyncReport> {
+  if (plan.held) report.held.push(plan.held.message);
+  if (plan.skipped) report.skipped.push(plan.skipped.message);
+  if (plan.operation) report.operations.push({ kind: plan.operation.kind, message: plan.operation.message, status: 'planned' });
+  const created = plan.operation?.kind === 'createUser';
+  const member = plan.tvUserId ?? (created ? `(new ${plan.email ?? data.ref})` : undefined);
+  if (deps.sides.sync.groups.enabled && member !== undefined)
+    await syncMemberships(plan, member, {
+      deps,
+      report,
+      dryRun: true,
+      windowMs: deps.sides.sync.fastLane.window,
+      runId: report.id,
+      via: originOf(data),
+      onWrite: () => undefined,
+    });
+  return finish(report, data, deps.sides.now(), undefined, deps);
+}
+
+async function apply(
+  plan: UserSyncPlan,
+  report: UserSyncReport,
+  ctx: {
+    data: UserSyncJobData;
+    deps: UserSyncDeps;
+    runId: string;
+    approved: ReadonlySet<string>;
+    reserved: string | undefined;
+    windowMs: number;
+    nowMs: number;
+  },
+): Promise<UserSyncReport> {
+  const { data, deps, runId, approved, reserved, windowMs } = ctx;
+  const { sides } = deps;
   let wroteAtMs: number | undefined;
   let tvUserId = plan.tvUserId;
-
   if (plan.held) {
     report.held.push(plan.held.message);
-    if (!dryRun)
-      await deps.fastLane?.hold({
-        sourceId: plan.held.sourceId,
-        email: plan.held.email,
-        tvUserId: plan.held.tvUserId,
-        message: plan.held.message,
-        atMs: nowMs,
-      });
+    await deps.fastLane?.hold({
+      sourceId: plan.held.sourceId,
+      email: plan.held.email,
+      tvUserId: plan.held.tvUserId,
+      message: plan.held.message,
+      atMs: ctx.nowMs,
+    });
+  } else if (plan.tvUserId !== undefined && plan.operation?.kind !== 'deactivateUser') {
+    // No longer leaving (back in scope, enabled again): a hold from before is void.
+    await deps.fastLane?.releaseHeld([plan.tvUserId]);
   }
   if (plan.skipped) report.skipped.push(plan.skipped.message);
-  if (!dryRun && plan.link) await sides.state.applyLinkChanges([plan.link]);
+  if (plan.links.length) await sides.state.applyLinkChanges(plan.links);
 
   if (plan.operation) {
     const op = plan.operation;
-    if (dryRun) report.operations.push({ kind: op.kind, message: op.message, status: 'planned' });
-    else {
-      const outcome = await applyUserOperation(op, {
+    let outcome: Awaited<ReturnType<typeof applyUserOperation>>;
+    try {
+      outcome = await applyUserOperation(op, {
         client: sides.client,
         state: sides.state,
         nowMs: sides.now,
         ...(deps.lookupFirst ? { lookupFirst: true } : {}),
       });
-      const result = toResult({ key: operationKey(op), op }, 1, outcome);
-      await deps.onResult?.(result, runId, originOf(data));
-      report.operations.push(entryOf(result));
-      if (outcome.status === 'applied') {
-        wroteAtMs = Date.now();
-        tvUserId = outcome.tvUserId;
-        if (op.kind === 'deactivateUser' || op.kind === 'reactivateUser') await deps.fastLane?.releaseHeld([op.tvUserId]);
-        // An approval is used once, as a cycle uses it.
-        if (op.kind === 'deactivateUser' && approved.has(op.tvUserId)) await deps.approvals?.consumed([op.tvUserId], []);
-      } else {
-        report.failure = { failureClass: outcome.failureClass, message: outcome.message };
-        if (reserved) await deps.fastLane?.unreserve('deactivations', reserved);
-      }
+    } catch (err) {
+      // Not applied (or not known to be): its place in the window goes back; the retry takes it again.
+      if (reserved) await deps.fastLane?.unreserve('deactivations', reserved);
+      throw err;
+    }
+    const result = toResult({ key: operationKey(op), op }, 1, outcome);
+    await deps.onResult?.(result, runId, originOf(data));
+    report.operations.push(entryOf(result));
+    if (outcome.status === 'applied') {
+      wroteAtMs = Date.now();
+      tvUserId = outcome.tvUserId;
+      if (op.kind === 'deactivateUser' || op.kind === 'reactivateUser') await deps.fastLane?.releaseHeld([op.tvUserId]);
+      // An approval is used once, as a cycle uses it.
+      if (op.kind === 'deactivateUser' && approved.has(op.tvUserId)) await deps.approvals?.consumed([op.tvUserId], []);
+    } else {
+      report.failure = { failureClass: outcome.failureClass, message: outcome.message };
+      if (reserved) await deps.fastLane?.unreserve('deactivations', reserved);
     }
   }
 
-  if (sync.groups.enabled && !report.failure) {
-    const created = plan.operation?.kind === 'createUser';
-    const member = tvUserId ?? (created && dryRun ? `(new ${plan.email ?? data.ref})` : undefined);
-    if (member !== undefined)
-      await syncMemberships(plan, member, { deps, report, dryRun, windowMs, runId, via: originOf(data), onWrite: () => (wroteAtMs = Date.now()) });
-  }
+  if (sides.sync.groups.enabled && !report.failure && tvUserId !== undefined)
+    await syncMemberships(plan, tvUserId, { deps, report, dryRun: false, windowMs, runId, via: originOf(data), onWrite: () => (wroteAtMs = Date.now()) });
 
   return finish(report, data, sides.now(), wroteAtMs, deps);
 }

@@ -39,6 +39,20 @@ const feedSchema = z.object({
   requests: z.number(),
 });
 
+/*
+ * Before a user sync writes: one writer per person at a time (the lock), and never from an older
+ * read than the last writer's (the stamp), so a late or slow sync cannot undo newer state.
+ * KEYS: lock, stamps; ARGV: run id, person, read time, lock ms.
+ */
+const BEGIN_WRITE = `local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 'busy' end
+local stamp = redis.call('HGET', KEYS[2], ARGV[2])
+if stamp and tonumber(stamp) > tonumber(ARGV[3]) then return 'stale' end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+return 'ok'`;
+const END_WRITE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
 // Atomic: a user sync may start only while no cycle runs; the cycle, once marked, waits for those started.
 const CLAIM = `if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
@@ -108,6 +122,24 @@ export class FastLaneStore {
   /** Claims the right to apply one user sync; false while a cycle runs. The claim expires after `ttlMs`. */
   async claim(id: string, nowMs: number, ttlMs: number): Promise<boolean> {
     return (await this.redis.eval(CLAIM, 2, this.keys.cycleRunning, this.keys.applying, String(nowMs + ttlMs), id)) === 1;
+  }
+
+  /** Keeps a live user sync's claim from lapsing while it waits on a slow IdP or TeamViewer. */
+  async renewClaim(id: string, nowMs: number, ttlMs: number): Promise<void> {
+    await this.redis.zadd(this.keys.applying, 'XX', nowMs + ttlMs, id);
+  }
+
+  /**
+   * Takes the person's write lock, unless another user sync holds it ('busy'), or a sync that read
+   * the IdP later than `readAtMs` has written already ('stale': this one must not write).
+   */
+  async beginWrite(person: string, runId: string, readAtMs: number, lockMs: number): Promise<'ok' | 'busy' | 'stale'> {
+    const answer = await this.redis.eval(BEGIN_WRITE, 2, this.keys.personLock(person), this.keys.stamps, runId, person, String(readAtMs), String(lockMs));
+    return answer === 'busy' || answer === 'stale' ? answer : 'ok';
+  }
+
+  async endWrite(person: string, runId: string): Promise<void> {
+    await this.redis.eval(END_WRITE, 1, this.keys.personLock(person), runId);
   }
 
   async release(id: string): Promise<void> {

@@ -49,6 +49,10 @@ export function syncKeys(prefix: string, sync: string) {
       reports: syncKey(prefix, sync, 'fast-lane', 'reports'),
       /** Hash: feed name → its last poll. */
       feeds: syncKey(prefix, sync, 'fast-lane', 'feeds'),
+      /** String: the user sync writing for one person now (expires). */
+      personLock: (person: string) => syncKey(prefix, sync, 'fast-lane', 'person', person),
+      /** Hash: person → when the IdP was read for the last user sync that wrote for them. */
+      stamps: syncKey(prefix, sync, 'fast-lane', 'stamps'),
     },
     /** The provisioning log: its stream, and the sorted set that indexes it by e-mail. */
     provisioningLog: { stream: syncKey(prefix, sync, 'provisioning-log'), index: syncKey(prefix, sync, 'provisioning-log', 'by-email') },

@@ -32,14 +32,33 @@ describe('planUserSync', () => {
 
   it('takes over the TeamViewer user with the same address (any case) and links it', () => {
     const plan = planUserSync(input({ byEmail: { ...tvAda, displayName: 'A. Lovelace' } }));
-    expect(plan.link).toEqual({ action: 'set', sourceId: 'idp-ada', tvUserId: 'u1', reason: 'matched-by-email' });
+    expect(plan.links).toEqual([{ action: 'set', sourceId: 'idp-ada', tvUserId: 'u1', reason: 'matched-by-email' }]);
     expect(plan.operation).toMatchObject({ kind: 'updateUser', changes: { displayName: 'Ada Lovelace' } });
   });
 
-  it('leaves an address another IdP user is linked to for the cycle', () => {
-    const plan = planUserSync(input({ byEmail: tvAda, byEmailHolders: ['idp-other'] }));
+  it('does not take over an address another IdP user in scope is linked to; takes it from one who is gone, as the cycle does', () => {
+    const plan = planUserSync(input({ byEmail: tvAda, byEmailHolders: [{ sourceId: 'idp-other', inScope: true }] }));
     expect(plan.operation).toBeUndefined();
     expect(plan.skipped?.reason).toBe('email-held-by-other-user');
+    const relinked = planUserSync(input({ byEmail: { ...tvAda, active: false }, byEmailHolders: [{ sourceId: 'idp-old', inScope: false }] }));
+    expect(relinked.links).toEqual([
+      { action: 'drop', sourceId: 'idp-old', tvUserId: 'u1', reason: 'relinked' },
+      { action: 'set', sourceId: 'idp-ada', tvUserId: 'u1', reason: 'matched-by-email' },
+    ]);
+    expect(relinked.operation?.kind).toBe('reactivateUser');
+  });
+
+  it('does not deactivate a TeamViewer user whose address an IdP user in scope with another id now holds (a rehire, an id change)', () => {
+    const plan = planUserSync(input({ lookup: { status: 'not-found', why: '404' }, linked: { tvUserId: 'u1', tv: tvAda }, addressHeldBy: 'idp-new' }));
+    expect(plan.operation).toBeUndefined();
+    expect(plan.keepMemberships).toBe(true);
+    expect(plan.steps.at(-1)?.detail).toMatch(/not deactivated: .* now belongs to IdP user idp-new/);
+  });
+
+  it('creates neither of two IdP users with one address, as the cycle', () => {
+    const plan = planUserSync(input({ duplicateOf: 'idp-twin' }));
+    expect(plan.operation).toBeUndefined();
+    expect(plan.skipped?.reason).toBe('duplicate-email');
   });
 
   it('deactivates a person disabled in the IdP, and one who left the scope or the IdP', () => {
@@ -125,7 +144,7 @@ describe('planUserSync', () => {
 
   it('drops a link whose TeamViewer user is gone, and creates the person again', () => {
     const plan = planUserSync(input({ linked: { tvUserId: 'u-gone' } }));
-    expect(plan.link).toEqual({ action: 'drop', sourceId: 'idp-ada', tvUserId: 'u-gone', reason: 'teamviewer-user-gone' });
+    expect(plan.links).toEqual([{ action: 'drop', sourceId: 'idp-ada', tvUserId: 'u-gone', reason: 'teamviewer-user-gone' }]);
     expect(plan.operation?.kind).toBe('createUser');
   });
 

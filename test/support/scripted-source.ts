@@ -89,6 +89,11 @@ export class ScriptedDirectory implements DirectorySource {
     return this.changed(id, active ? 'user.activated' : 'user.deactivated');
   }
 
+  setEmail(id: string, email: string): number {
+    this.mustGet(id).user.email = email;
+    return this.changed(id, 'user.updated');
+  }
+
   rename(id: string, givenName: string): number {
     this.mustGet(id).user.givenName = givenName;
     return this.changed(id, 'user.updated');

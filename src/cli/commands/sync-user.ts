@@ -7,7 +7,7 @@ import { syncKeys } from '../../store/keys.js';
 import { ProvisioningLog, type FastLaneOrigin } from '../../observe/provisioning-log.js';
 import type { OperationResult } from '../../plan/report.js';
 import { describeRedisUrl, openRedis, RedisUnavailable } from '../../runtime/redis.js';
-import { CycleRunning, failedReport, syncOneUser } from '../../runtime/user-sync.js';
+import { CycleRunning, failedReport, PersonBusy, syncOneUser } from '../../runtime/user-sync.js';
 import { buildSyncSides } from '../../runtime/wiring.js';
 import { load, requireRedis, selectSyncs } from '../context.js';
 import { CliFailure, EXIT } from '../exit.js';
@@ -75,6 +75,10 @@ export async function syncUserCommand(ref: string, opts: SyncUserOptions): Promi
         if (err instanceof CycleRunning && Date.now() < deadline) {
           if (!opts.json) process.stderr.write('a cycle of this sync is running; waiting for it to finish\n');
           await sleep(2000);
+          continue;
+        }
+        if (err instanceof PersonBusy && Date.now() < deadline) {
+          await sleep(300);
           continue;
         }
         report = failedReport(
