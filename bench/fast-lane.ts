@@ -20,7 +20,7 @@ import { BENCH_TOKEN, REDIS_URL, dropPrefix } from './emulator-process.js';
  */
 
 const CHANGES = 100;
-const SEED_USERS = 60;
+const SEED_USERS = 100;
 const SPREAD_MS = Number(process.env.TVSYNC_BENCH_SPREAD_S ?? 90) * 1000;
 const IDLE_MS = Number(process.env.TVSYNC_BENCH_IDLE_S ?? 120) * 1000;
 const HOOK_SECRET = 'bench-hook-secret-0123456789abcdef';
