@@ -155,8 +155,9 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
       results,
       ...extra,
     });
-    await deps.store.finish(cycleId, report);
+    // Health first: whoever sees the report (sync-now --wait, run --once) then sees the quarantine it caused or lifted.
     await afterCycle(report, deps);
+    await deps.store.finish(cycleId, report);
     log[report.outcome === 'failed' ? 'error' : 'info'](
       { outcome: report.outcome, durationMs: report.durationMs, operations: report.operations, failure: report.failure },
       'cycle finished',
