@@ -45,7 +45,7 @@ function webApi(tv: Started) {
     async createRole(name: string): Promise<string> {
       const res = await call('POST', '/userroles', { Name: name });
       expect(res.status).toBe(200);
-      return (res.body?.Role as { Id: string }).Id;
+      return (res.body?.Role as { Id: string } | undefined)?.Id ?? '';
     },
     async groupsOf(roleId: string): Promise<string[]> {
       const res = await call('GET', `/userroles/assignments/usergroups?userRoleId=${roleId}`);
@@ -56,7 +56,7 @@ function webApi(tv: Started) {
       let token: string | null = null;
       do {
         const res = await call('GET', `/userroles/assignments/account?userRoleId=${roleId}${token ? `&continuationToken=${token}` : ''}`);
-        ids.push(...(res.body?.AssignedToUsers as string[]));
+        ids.push(...((res.body?.AssignedToUsers as string[] | undefined) ?? []));
         token = res.body?.ContinuationToken as string | null;
       } while (token);
       return ids.sort();
