@@ -1,5 +1,6 @@
 import type { Plan } from '../plan/types.js';
 import type { GroupPhase } from '../plan/group-types.js';
+import type { RolePhase } from '../plan/roles.js';
 
 const VERB = { createUser: 'create', updateUser: 'update', deactivateUser: 'deactivate', reactivateUser: 'reactivate' } as const;
 
@@ -42,5 +43,23 @@ export function renderGroupPhase(phase: GroupPhase): string {
   if (heldRemovals.length)
     lines.push('', 'member removals held for approval (member-removal threshold):', ...heldRemovals.map((h) => `  ${'held'.padEnd(10)} ${h.message}`));
   if (plan.skipped.length) lines.push('', 'groups skipped:', ...plan.skipped.map((item) => `  ${item.reason.padEnd(28)} ${item.message}`));
+  return lines.join('\n');
+}
+
+/** The role phase of a plan: what would be assigned and taken away, held, blocked or skipped. */
+export function renderRolePhase(phase: RolePhase): string {
+  if (phase.status !== 'synced') return `roles: ${phase.status}: ${phase.detail}`;
+  const { plan } = phase;
+  const s = plan.summary;
+  const skipped = Object.values(s.skipped).reduce((a, b) => a + (b ?? 0), 0);
+  const lines = [
+    `roles: ${s.mappings} mapping(s), ${s.roles} role(s) concerned`,
+    `  assign +${s.assigned.groups} group(s) +${s.assigned.accounts} account(s) · unassign -${s.unassigned.groups} group(s) -${s.unassigned.accounts} account(s) · held ${s.held} · unchanged ${s.unchanged} · skipped ${skipped}`,
+  ];
+  if (plan.notices.length) lines.push(...plan.notices.map((n) => `  ! ${n}`));
+  if (plan.operations.length)
+    lines.push('', 'role operations:', ...plan.operations.map((op) => `  ${(op.kind === 'assignRole' ? 'assign' : 'unassign').padEnd(10)} ${op.message}`));
+  if (plan.held.length) lines.push('', 'role removals held (member-removal threshold):', ...plan.held.map((op) => `  ${'held'.padEnd(10)} ${op.message}`));
+  if (plan.skipped.length) lines.push('', 'roles skipped:', ...plan.skipped.map((item) => `  ${item.reason.padEnd(28)} ${item.message}`));
   return lines.join('\n');
 }

@@ -10,6 +10,8 @@ const VERB: Record<OperationKind, string> = {
   addGroupMembers: 'member adds',
   removeGroupMembers: 'member removals',
   deleteGroup: 'groups deleted',
+  assignRole: 'role assigns',
+  unassignRole: 'role unassigns',
 };
 
 /** The human form of a report; `maxItems` caps each list (failures, skipped) for overviews. */
@@ -18,10 +20,12 @@ export function renderReport(report: CycleReport, opts: { maxItems?: number } = 
     `cycle ${report.cycleId} of sync ${report.sync} (${report.trigger}): ${report.outcome.toUpperCase()} in ${(report.durationMs / 1000).toFixed(1)} s`,
   ];
   if (report.failure) lines.push(`  failure (${report.failure.failureClass}): ${report.failure.message}`);
-  const counts = OPERATION_KINDS.filter((k) => (!k.endsWith('Group') && !k.endsWith('Members')) || report.operations[k].planned > 0).map((k) => {
-    const c = report.operations[k];
-    return `${VERB[k]} ${c.applied}/${c.planned}${c.failed ? ` (${c.failed} failed)` : ''}${c.cancelled ? ` (${c.cancelled} cancelled)` : ''}`;
-  });
+  const counts = OPERATION_KINDS.filter((k) => (!k.endsWith('Group') && !k.endsWith('Members') && !k.endsWith('Role')) || report.operations[k].planned > 0).map(
+    (k) => {
+      const c = report.operations[k];
+      return `${VERB[k]} ${c.applied}/${c.planned}${c.failed ? ` (${c.failed} failed)` : ''}${c.cancelled ? ` (${c.cancelled} cancelled)` : ''}`;
+    },
+  );
   lines.push(`  ${counts.join(' · ')}${report.adopted ? ` · adopted ${report.adopted}` : ''}`);
   if (report.summary)
     lines.push(
@@ -31,6 +35,12 @@ export function renderReport(report: CycleReport, opts: { maxItems?: number } = 
     const g = report.groups.summary;
     lines.push(
       `  groups: ${report.groups.status}${report.groups.detail ? ` (${report.groups.detail})` : ''}${g ? ` · in scope ${g.inScope} · managed ${g.managed} · unchanged ${g.unchanged} · members +${g.membersAdded} -${g.membersRemoved}` : ''}`,
+    );
+  }
+  if (report.roles) {
+    const r = report.roles.summary;
+    lines.push(
+      `  roles: ${report.roles.status}${report.roles.detail ? ` (${report.roles.detail})` : ''}${r ? ` · roles ${r.roles} · assigned +${r.assigned.groups} group(s) +${r.assigned.accounts} account(s) · unassigned -${r.unassigned.groups} group(s) -${r.unassigned.accounts} account(s) · held ${r.held} · unchanged ${r.unchanged}` : ''}`,
     );
   }
   const heldGroups = report.groups?.held.count ?? 0;
@@ -52,7 +62,7 @@ export function renderReport(report: CycleReport, opts: { maxItems?: number } = 
     'failures',
   );
   list(
-    [...report.skipped, ...(report.groups?.skipped ?? [])].map((s) => `  skipped  ${s.reason}: ${s.message}`),
+    [...report.skipped, ...(report.groups?.skipped ?? []), ...(report.roles?.skipped ?? [])].map((s) => `  skipped  ${s.reason}: ${s.message}`),
     'skipped',
   );
   return lines.join('\n');

@@ -47,6 +47,20 @@ export const groupsSchema = z.strictObject({
   batchSize: z.number().int().min(1).max(1000).default(100),
 });
 
+export const roleMappingSchema = z.strictObject({
+  idpGroup: z.string().min(1).max(1024).describe('the IdP group: its id, or its name when no group of the read has that id'),
+  role: z.string().min(1).max(100).describe('the TeamViewer user role: its id, or its name; a role TeamViewer does not have is reported, never created'),
+  assign: z
+    .enum(['usergroup', 'accounts'])
+    .default('usergroup')
+    .describe("usergroup: the role goes to the TeamViewer group tvsync keeps for the IdP group (needs groups.enabled); accounts: to each member's account"),
+});
+
+export const rolesSchema = z.strictObject({
+  enabled: z.boolean().default(false).describe('assign TeamViewer user roles from IdP groups; needs the user-role permission on the token'),
+  mappings: z.array(roleMappingSchema).max(1000).default([]).describe('IdP group → role; only roles named here (and assignments tvsync made) are ever touched'),
+});
+
 /** Sources register here; each connector owns its schema. */
 export const sourceSchema = z.discriminatedUnion('type', [
   fileSourceConfigSchema,
@@ -76,6 +90,7 @@ export const syncSchema = z.strictObject({
   }),
   groups: groupsSchema.default({ enabled: true, onIdpDelete: 'delete', batchSize: 100 }),
   fastLane: fastLaneSchema.default({ enabled: true, window: 3_600_000 }),
+  roles: rolesSchema.default({ enabled: false, mappings: [] }),
 });
 
 export const configSchema = z

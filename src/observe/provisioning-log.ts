@@ -27,6 +27,9 @@ export interface ProvisioningLogEntry {
   tvGroupId?: string;
   /** Whom a membership operation added or removed: the entry is found by each member's address too. */
   members?: GroupMember[];
+  /** The user role and its id (role operations). */
+  role?: string;
+  roleId?: string;
   /** Skip reason (skipped entries). */
   reason?: string;
   /** Failure class (failed operations). */
@@ -84,6 +87,8 @@ const entrySchema = z.object({
   sourceGroupId: z.string().optional(),
   tvGroupId: z.string().optional(),
   members: z.array(z.object({ tvUserId: z.string(), sourceId: z.string().optional(), email: z.string().optional() })).optional(),
+  role: z.string().optional(),
+  roleId: z.string().optional(),
   reason: z.string().optional(),
   failureClass: z.string().optional(),
   before: z.object({ displayName: z.string(), active: z.boolean().optional() }).optional(),
@@ -214,6 +219,8 @@ export class ProvisioningLog {
     if (result.sourceGroupId !== undefined) entry.sourceGroupId = result.sourceGroupId;
     if (result.tvGroupId !== undefined) entry.tvGroupId = result.tvGroupId;
     if (result.members !== undefined) entry.members = result.members;
+    if (result.role !== undefined) entry.role = result.role;
+    if (result.roleId !== undefined) entry.roleId = result.roleId;
     if (result.tvUserId !== undefined) entry.tvUserId = result.tvUserId;
     if (result.before !== undefined) entry.before = result.before;
     if (result.failureClass !== undefined) entry.failureClass = result.failureClass;

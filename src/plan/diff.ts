@@ -225,6 +225,7 @@ export function computePlan(input: PlanInput): Plan {
     notices,
     threshold: { deactivations: gate.candidates, managed, exceeded: gate.held.length > 0 },
     protectedTvUserIds: protectedTeamViewerUsers(teamviewer, input.policy),
+    ...tokenOwnerOf(teamviewer, input.policy),
     summary: {
       inScope: directory.users.length,
       teamviewerUsers: teamviewer.length,
@@ -333,6 +334,13 @@ function protectedTeamViewerUsers(teamviewer: readonly TvUser[], policy: PlanPol
     .filter((tv) => keys.has(emailKey(tv.email || tv.userName)) || keys.has(emailKey(tv.userName)))
     .map((tv) => tv.id)
     .sort();
+}
+
+function tokenOwnerOf(teamviewer: readonly TvUser[], policy: PlanPolicy): { tokenOwnerTvUserId?: string } {
+  if (!policy.tokenOwnerEmail) return {};
+  const key = emailKey(policy.tokenOwnerEmail);
+  const owner = teamviewer.find((tv) => emailKey(tv.email || tv.userName) === key || emailKey(tv.userName) === key);
+  return owner ? { tokenOwnerTvUserId: owner.id } : {};
 }
 
 /** Why an address is never deactivated nor removed from a group, or undefined when it may be. */

@@ -1,9 +1,10 @@
 import type { FailureClass } from '../model/failure.js';
 import type { GroupMember, GroupOperationKind, GroupPhase, GroupPlanSummary, GroupSkippedItem, HeldMemberRemoval } from './group-types.js';
 import type { RemovalBlock } from './guards.js';
+import type { RoleOperationKind, RolePhase, RolePlanSummary, RoleSkippedItem } from './roles.js';
 import type { ChangeUserOperation, Plan, PlanSummary, SkippedItem, UserOperation, UserOperationKind } from './types.js';
 
-export type OperationKind = UserOperationKind | GroupOperationKind;
+export type OperationKind = UserOperationKind | GroupOperationKind | RoleOperationKind;
 export const OPERATION_KINDS: readonly OperationKind[] = [
   'createUser',
   'updateUser',
@@ -14,6 +15,8 @@ export const OPERATION_KINDS: readonly OperationKind[] = [
   'addGroupMembers',
   'removeGroupMembers',
   'deleteGroup',
+  'assignRole',
+  'unassignRole',
 ];
 
 /** What happened to one operation, as the operation worker records it. */
@@ -31,6 +34,9 @@ export interface OperationResult {
   tvGroupId?: string;
   /** Whom a membership operation added or removed, or meant to (a create that adopted a group: only those it added). */
   members?: GroupMember[];
+  /** The user role (role operations). */
+  role?: string;
+  roleId?: string;
   /** TeamViewer's values before the write (absent for a create). */
   before?: { displayName: string; active?: boolean };
   /** The values written. */
@@ -73,6 +79,16 @@ export interface CycleReport {
     /** Why no group was deleted and no member removed this cycle (the read guard). */
     removalsBlocked?: Pick<RemovalBlock, 'reason' | 'message'>;
   };
+  /** The role phase: absent when roles are off; `unavailable` (one line) when the token lacks the user-role permission. */
+  roles?: {
+    status: RolePhase['status'];
+    detail?: string;
+    summary?: RolePlanSummary;
+    skipped: RoleSkippedItem[];
+    /** Role removals held at the threshold. */
+    held: { count: number; items: { roleName: string; message: string }[] };
+    removalsBlocked?: Pick<RemovalBlock, 'reason' | 'message'>;
+  };
   operations: Record<OperationKind, { planned: number; applied: number; failed: number; cancelled: number }>;
   adopted: number;
   failures: OperationResult[];
@@ -103,6 +119,7 @@ export function buildReport(input: {
   finishedAtMs: number;
   plan?: Plan;
   groups?: GroupPhase;
+  roles?: RolePhase;
   results: readonly OperationResult[];
   failure?: CycleReport['failure'];
 }): CycleReport {
@@ -111,6 +128,8 @@ export function buildReport(input: {
   const groupPlan = input.groups?.status === 'synced' ? input.groups.plan : undefined;
   for (const op of plan?.operations ?? []) operations[op.kind].planned++;
   for (const op of groupPlan?.operations ?? []) operations[op.kind].planned++;
+  const rolePlan = input.roles?.status === 'synced' ? input.roles.plan : undefined;
+  for (const op of rolePlan?.operations ?? []) operations[op.kind].planned++;
   let adopted = 0;
   const failures: OperationResult[] = [];
   for (const result of input.results) {
@@ -120,7 +139,11 @@ export function buildReport(input: {
   }
   failures.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const anyFailed = failures.length > 0;
-  const outcome: CycleOutcome = input.failure ? 'failed' : anyFailed || input.groups?.status === 'failed' ? 'partial' : 'succeeded';
+  const outcome: CycleOutcome = input.failure
+    ? 'failed'
+    : anyFailed || input.groups?.status === 'failed' || input.roles?.status === 'failed'
+      ? 'partial'
+      : 'succeeded';
   const report: CycleReport = {
     sync: input.sync,
     cycleId: input.cycleId,
@@ -172,8 +195,23 @@ export function buildReport(input: {
       if (groupPlan.removalsBlocked) report.groups.removalsBlocked = { reason: groupPlan.removalsBlocked.reason, message: groupPlan.removalsBlocked.message };
     }
   }
+  if (input.roles) report.roles = roleReport(input.roles);
+  if (rolePlan) report.notices = [...report.notices, ...rolePlan.notices];
   if (failures.length > REPORT_LIST_CAP || (plan?.skipped.length ?? 0) > REPORT_LIST_CAP || (groupPlan?.skipped.length ?? 0) > REPORT_LIST_CAP) {
     report.notices = [...report.notices, `lists are cut at ${REPORT_LIST_CAP} entries; the provisioning log has every one`];
   }
   return report;
+}
+
+function roleReport(phase: RolePhase): NonNullable<CycleReport['roles']> {
+  if (phase.status !== 'synced') return { status: phase.status, detail: phase.detail, skipped: [], held: { count: 0, items: [] } };
+  const { plan } = phase;
+  const roles: NonNullable<CycleReport['roles']> = {
+    status: 'synced',
+    summary: plan.summary,
+    skipped: plan.skipped.slice(0, REPORT_LIST_CAP),
+    held: { count: plan.held.length, items: plan.held.slice(0, REPORT_LIST_CAP).map(({ roleName, message }) => ({ roleName, message })) },
+  };
+  if (plan.removalsBlocked) roles.removalsBlocked = { reason: plan.removalsBlocked.reason, message: plan.removalsBlocked.message };
+  return roles;
 }

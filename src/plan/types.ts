@@ -107,4 +107,6 @@ export interface Plan {
    * never removed from a group either.
    */
   protectedTvUserIds?: string[];
+  /** The TeamViewer user owning the token, when it is in the user list: its role is never changed. */
+  tokenOwnerTvUserId?: string;
 }

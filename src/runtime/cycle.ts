@@ -18,7 +18,9 @@ import type { ApprovalStore } from '../store/approvals.js';
 import type { FastLaneStore } from '../store/fast-lane.js';
 import { isConnectionError } from './redis.js';
 import { cycleIdOf, operationJobId, type CycleJobData, type RuntimeOptions } from './queues.js';
-import { buildReport, operationKey, type CycleReport } from '../plan/report.js';
+import { buildReport, operationKey, type CycleReport, type OperationResult } from '../plan/report.js';
+import type { RolePhase } from '../plan/roles.js';
+import { applyRoles, planRoles } from './roles.js';
 
 export interface CycleDeps {
   sides: SyncSides;
@@ -38,6 +40,8 @@ export interface CycleDeps {
   approvals?: ApprovalStore;
   /** The fast lane's interlock: user syncs wait while a cycle runs, and the cycle waits for those already applying. */
   fastLane?: FastLaneStore;
+  /** Each outcome the cycle applies itself (role assignments), for the provisioning log and metrics. */
+  onResult?: (result: OperationResult, cycleId: string) => void | Promise<void>;
 }
 
 const ENQUEUE_CHUNK = 500;
@@ -138,6 +142,7 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
   let plan: Plan | undefined = stored.plan;
   let directoryGroups: GroupPhaseRead | undefined = stored.directoryGroups;
   let groupPhase: GroupPhase | undefined = stored.groupPhase;
+  let rolePhase: RolePhase | undefined;
   const finish = async (extra: { failure?: CycleReport['failure'] }) => {
     // Operations still queued must not run after a later cycle planned from fresher data.
     if (extra.failure) await deps.store.stop(cycleId, `the cycle ended: ${extra.failure.message}`);
@@ -152,6 +157,7 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
       finishedAtMs: Date.now(),
       ...(plan ? { plan } : {}),
       ...(groupPhase ? { groups: groupPhase } : {}),
+      ...(rolePhase ? { roles: rolePhase } : {}),
       results,
       ...extra,
     });
@@ -250,6 +256,20 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
         );
         if ((await waitForOperations(cycleId, plan.operations.length + groupOps.length, deps, job, token, signal)) === 'timed-out')
           return finish({ failure: timedOut(deps) });
+      }
+    }
+
+    // Roles last: they go to the user groups and accounts the phases above made.
+    if (deps.sides.sync.roles.enabled && !(await deps.store.stopped(cycleId))) {
+      rolePhase = await planRoles(deps.sides, { plan, directoryGroups, groupPhase, ...(signal ? { signal } : {}) });
+      if (rolePhase?.status === 'synced') {
+        log.info({ summary: rolePhase.plan.summary, notices: rolePhase.plan.notices }, 'roles planned');
+        await applyRoles(deps.sides, rolePhase.plan, async (result) => {
+          await deps.store.recordResult(cycleId, result);
+          await deps.onResult?.(result, cycleId);
+        });
+      } else if (rolePhase) {
+        log[rolePhase.status === 'failed' ? 'error' : 'warn'](rolePhase.detail);
       }
     }
   } catch (err) {

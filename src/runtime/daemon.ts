@@ -210,6 +210,7 @@ export class Daemon {
       ...(opts.onResult ? { onResult: (result: OperationResult, cycleId: string) => opts.onResult?.(sync.name, cycleId, result) } : {}),
     };
     const cycleDeps: CycleDeps = {
+      ...(opts.onResult ? { onResult: (result: OperationResult, cycleId: string) => opts.onResult?.(sync.name, cycleId, result) } : {}),
       sides,
       store,
       operations: queues.operations,

@@ -11,6 +11,7 @@ import type { OutsideCompanyRecord, Plan, PlanPolicy } from '../plan/types.js';
 import type { DirectorySource } from '../connectors/source.js';
 import type { SyncState } from '../store/sync-state.js';
 import type { TeamViewerPort } from '../teamviewer/port.js';
+import type { WebApiTransport } from '../teamviewer/scim-client.js';
 import { DEFAULT_BACKOFF, withRetries, type BackoffPolicy } from '../net/retry.js';
 
 /** Everything one sync needs to read both sides and plan; the edges are passed in, so tests swap them. */
@@ -18,6 +19,8 @@ export interface SyncSides {
   sync: SyncConfig;
   source: DirectorySource;
   client: TeamViewerPort;
+  /** The checked Web API call the feature clients (roles) use; absent, those features are unavailable. */
+  webApi?: WebApiTransport;
   state: SyncState;
   log: Logger;
   now: () => number;

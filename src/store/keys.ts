@@ -15,6 +15,8 @@ export function syncKeys(prefix: string, sync: string) {
     links: syncKey(prefix, sync, 'links'),
     /** Hash: IdP group id → TeamViewer group id. */
     groupLinks: syncKey(prefix, sync, 'group-links'),
+    /** Hash: `<role id>|usergroup|<group id>` or `<role id>|account|<user id>` → when tvsync made that role assignment. */
+    roleAssignments: syncKey(prefix, sync, 'role-assignments'),
     /** Hash: lower-cased address → when and why a create met an account outside the company. */
     outsideCompany: syncKey(prefix, sync, 'outside-company'),
     /** String: one value of the connector's own state (delta links, snapshots). */

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { LinkChange, OutsideCompanyRecord } from '../plan/types.js';
+import { madeKey, type MadeRoleAssignment } from '../plan/roles.js';
 import type { SourceStateStore } from '../connectors/source.js';
 import { syncKeys } from './keys.js';
 import { MemoryStateStore } from './memory-state.js';
@@ -29,6 +30,17 @@ export interface SyncState {
   getOutsideCompany(emailKey: string): Promise<OutsideCompanyRecord | undefined>;
   recordOutsideCompany(emailKey: string, record: OutsideCompanyRecord): Promise<void>;
   clearOutsideCompany(emailKey: string): Promise<void>;
+  /** The role assignments tvsync made: only these are ever taken back. */
+  loadRoleAssignments(): Promise<MadeRoleAssignment[]>;
+  recordRoleAssignments(records: readonly MadeRoleAssignment[], atMs: number): Promise<void>;
+  forgetRoleAssignments(records: readonly MadeRoleAssignment[]): Promise<void>;
+}
+
+/** A record's hash field back into the record; a field tvsync did not write is ignored. */
+function parseMadeKey(field: string): MadeRoleAssignment | undefined {
+  const [roleId, target, id, ...rest] = field.split('|');
+  if (rest.length > 0 || !roleId || !id || (target !== 'usergroup' && target !== 'account')) return undefined;
+  return { roleId, target, id };
 }
 
 const DROP_IF_UNCHANGED = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0`;
@@ -39,6 +51,7 @@ export class RedisSyncState implements SyncState {
   private readonly links: string;
   private readonly groupLinks: string;
   private readonly outside: string;
+  private readonly roleAssignments: string;
 
   constructor(
     private readonly redis: Redis,
@@ -49,6 +62,7 @@ export class RedisSyncState implements SyncState {
     this.links = keys.links;
     this.groupLinks = keys.groupLinks;
     this.outside = keys.outsideCompany;
+    this.roleAssignments = keys.roleAssignments;
     const sourceKey = keys.source;
     this.source = {
       get: async (key) => (await redis.get(sourceKey(key))) ?? undefined,
@@ -123,6 +137,21 @@ export class RedisSyncState implements SyncState {
   async clearOutsideCompany(emailKey: string): Promise<void> {
     await this.redis.hdel(this.outside, emailKey);
   }
+
+  async loadRoleAssignments(): Promise<MadeRoleAssignment[]> {
+    const fields = await this.redis.hkeys(this.roleAssignments);
+    return fields.map(parseMadeKey).filter((r): r is MadeRoleAssignment => r !== undefined);
+  }
+
+  async recordRoleAssignments(records: readonly MadeRoleAssignment[], atMs: number): Promise<void> {
+    if (records.length === 0) return;
+    await this.redis.hset(this.roleAssignments, Object.fromEntries(records.map((r) => [madeKey(r), String(atMs)])));
+  }
+
+  async forgetRoleAssignments(records: readonly MadeRoleAssignment[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.redis.hdel(this.roleAssignments, ...records.map(madeKey));
+  }
 }
 
 function parseOutside(value: string): OutsideCompanyRecord | undefined {
@@ -191,5 +220,15 @@ export class MemorySyncState implements SyncState {
   }
   async clearOutsideCompany(emailKey: string): Promise<void> {
     this.outside.delete(emailKey);
+  }
+  private readonly roles = new Set<string>();
+  async loadRoleAssignments(): Promise<MadeRoleAssignment[]> {
+    return [...this.roles].map(parseMadeKey).filter((r): r is MadeRoleAssignment => r !== undefined);
+  }
+  async recordRoleAssignments(records: readonly MadeRoleAssignment[]): Promise<void> {
+    for (const record of records) this.roles.add(madeKey(record));
+  }
+  async forgetRoleAssignments(records: readonly MadeRoleAssignment[]): Promise<void> {
+    for (const record of records) this.roles.delete(madeKey(record));
   }
 }

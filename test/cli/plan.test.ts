@@ -37,6 +37,32 @@ describe('tvsync plan', () => {
     expect(tv.emulator.stats.writes).toBe(before);
   });
 
+  it('shows the role changes a cycle would make, and writes nothing', async () => {
+    await fetch(`${tv.webApiBaseUrl}/userroles`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ Name: 'Plan Support' }),
+    });
+    const users = people(2, 500);
+    const exportDir = writeExport(users, [{ id: 'g-plan', name: 'Plan Helpdesk', members: users.map((u) => u.id) }]);
+    const extra = `    roles:
+      enabled: true
+      mappings:
+        - { idpGroup: g-plan, role: Plan Support }
+        - { idpGroup: g-plan, role: Plan Support, assign: accounts }
+        - { idpGroup: g-plan, role: Not There }
+`;
+    const config = writeConfig({ exportDir, baseUrl: tv.baseUrl, extra });
+    const before = tv.emulator.stats.writes;
+    const run = await runCli(['plan', '--config', config], env);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain('roles: 3 mapping(s), 1 role(s) concerned');
+    expect(run.stdout).toMatch(/assign\s+assign role Plan Support to user group \(new Plan Helpdesk\)/);
+    expect(run.stdout).toMatch(/assign\s+assign role Plan Support to 2 account\(s\)/);
+    expect(run.stdout).toMatch(/role-not-found\s+role Not There named in roles.mappings is not a TeamViewer user role/);
+    expect(tv.emulator.stats.writes).toBe(before);
+  });
+
   it('prints JSON with --json and works from TVSYNC_CONFIG', async () => {
     const config = writeConfig({ exportDir: writeExport(people(2)), baseUrl: tv.baseUrl });
     const run = await runCli(['plan', '--json'], { ...env, TVSYNC_CONFIG: config });

@@ -2,8 +2,10 @@ import { scrubSecrets, secrets } from '../../net/secrets.js';
 import { describeRedisUrl, openRedis, RedisUnavailable } from '../../runtime/redis.js';
 import { previewGroups, readAndPlan } from '../../runtime/prepare.js';
 import { buildSyncSides } from '../../runtime/wiring.js';
+import { groupPhaseInput } from '../../plan/group-input.js';
+import { previewRoles } from '../../runtime/roles.js';
 import { load, selectSyncs } from '../context.js';
-import { renderGroupPhase, renderPlan } from '../render-plan.js';
+import { renderGroupPhase, renderPlan, renderRolePhase } from '../render-plan.js';
 
 export interface PlanOptions {
   config?: string;
@@ -35,8 +37,10 @@ export async function planCommand(opts: PlanOptions): Promise<void> {
       });
       const prepared = await readAndPlan(sides);
       const groups = await previewGroups(sides, prepared);
-      results.push({ sync: sync.name, plan: prepared.plan, groups });
-      if (!opts.json) process.stdout.write(scrubSecrets(`${renderPlan(sync.name, prepared.plan)}\n\n${renderGroupPhase(groups)}\n\n`));
+      const roles = await previewRoles(sides, prepared, groups, groupPhaseInput(prepared.directory, { emails: true }));
+      results.push({ sync: sync.name, plan: prepared.plan, groups, ...(roles ? { roles } : {}) });
+      const roleText = roles ? `${renderRolePhase(roles)}\n\n` : '';
+      if (!opts.json) process.stdout.write(scrubSecrets(`${renderPlan(sync.name, prepared.plan)}\n\n${renderGroupPhase(groups)}\n\n${roleText}`));
     }
     if (opts.json) process.stdout.write(`${JSON.stringify(secrets.scrubDeep(results.length === 1 ? results[0] : results), null, 2)}\n`);
   } finally {
