@@ -1,4 +1,5 @@
 import type { NewTvUser, TvUserChanges } from '../model/teamviewer.js';
+import type { WriteCheck } from './drift.js';
 import type { RemovalBlock } from './guards.js';
 import type { MappingSkipReason } from './mapping.js';
 import type { RemovalThreshold } from './threshold.js';
@@ -103,4 +104,6 @@ export interface Plan {
    * never removed from a group either.
    */
   protectedTvUserIds?: string[];
+  /** Earlier writes TeamViewer did not keep, and users changed by hand since (set back by this plan). */
+  writeCheck?: WriteCheck;
 }
