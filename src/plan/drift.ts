@@ -309,8 +309,8 @@ export function recordsFromResults(results: readonly OperationResult[]): Written
   const members = new Map<string, Map<string, WrittenMember>>();
   const groupSets = new Map<string, Omit<WrittenGroup, 'members'>>();
   const memberOf = (gid: string) => {
-    let map = members.get(gid);
-    if (!map) members.set(gid, (map = new Map()));
+    const map = members.get(gid) ?? new Map<string, WrittenMember>();
+    members.set(gid, map);
     return map;
   };
   for (const result of results) {

@@ -165,8 +165,8 @@ export class MemoryWrittenStore implements WrittenStore {
     for (const id of updates.users.drop) this.users.delete(id);
     for (const [id, group] of updates.groups.set) this.groups.set(id, { ...group, members: this.groups.get(id)?.members ?? new Map() });
     for (const { tvGroupId, set, drop } of updates.members) {
-      let group = this.groups.get(tvGroupId);
-      if (!group) this.groups.set(tvGroupId, (group = { ...NO_NAME, members: new Map() }));
+      const group = this.groups.get(tvGroupId) ?? { ...NO_NAME, members: new Map<string, WrittenMember>() };
+      this.groups.set(tvGroupId, group);
       for (const [id, member] of set) group.members.set(id, { ...member });
       for (const id of drop) group.members.delete(id);
     }
