@@ -1,6 +1,16 @@
 import type { Plan } from '../plan/types.js';
 import type { GroupPhase } from '../plan/group-types.js';
 import type { RolePhase } from '../plan/roles.js';
+import type { WriteCheck } from '../plan/drift.js';
+
+/** Earlier writes not kept and hand-made changes the plan found: each is written again or set back by the operations. */
+function writeCheckLines(check: WriteCheck | undefined): string[] {
+  if (!check) return [];
+  const lines: string[] = [];
+  if (check.notKept.length) lines.push('', 'writes not kept (written again):', ...check.notKept.map((i) => `  ${i.kind.padEnd(20)} ${i.message}`));
+  if (check.drift.length) lines.push('', 'drift, changed by hand in TeamViewer (set back):', ...check.drift.map((i) => `  ${i.kind.padEnd(20)} ${i.message}`));
+  return lines;
+}
 
 const VERB = { createUser: 'create', updateUser: 'update', deactivateUser: 'deactivate', reactivateUser: 'reactivate' } as const;
 
@@ -13,6 +23,7 @@ export function renderPlan(syncName: string, plan: Plan): string {
     `  create ${s.operations.createUser} · update ${s.operations.updateUser} · reactivate ${s.operations.reactivateUser} · deactivate ${s.operations.deactivateUser} · held ${s.held} · unchanged ${s.unchanged} · skipped ${skipped}`,
   ];
   if (plan.notices.length) lines.push('', 'notices:', ...plan.notices.map((n) => `  ! ${n}`));
+  lines.push(...writeCheckLines(plan.writeCheck));
   if (plan.operations.length) lines.push('', 'operations:', ...plan.operations.map((op) => `  ${VERB[op.kind].padEnd(10)} ${op.message}`));
   if (plan.held.length) lines.push('', 'held for approval (deactivation threshold):', ...plan.held.map((op) => `  ${'held'.padEnd(10)} ${op.message}`));
   if (plan.skipped.length) lines.push('', 'skipped:', ...plan.skipped.map((item) => `  ${item.reason.padEnd(28)} ${item.message}`));
@@ -37,6 +48,7 @@ export function renderGroupPhase(phase: GroupPhase): string {
     `  create ${ops.createGroup} · rename ${ops.renameGroup} · member adds ${ops.addGroupMembers} (+${s.membersAdded}) · member removals ${ops.removeGroupMembers} (-${s.membersRemoved}) · delete ${ops.deleteGroup} · held ${s.held}${s.memberRemovalsHeld ? ` (+${s.memberRemovalsHeld} member removals)` : ''} · unchanged ${s.unchanged} · skipped ${skipped}`,
   ];
   if (plan.notices.length) lines.push(...plan.notices.map((n) => `  ! ${n}`));
+  lines.push(...writeCheckLines(plan.writeCheck));
   if (plan.operations.length) lines.push('', 'group operations:', ...plan.operations.map((op) => `  ${GROUP_VERB[op.kind].padEnd(10)} ${op.message}`));
   if (plan.held.length) lines.push('', 'group deletions held for approval:', ...plan.held.map((op) => `  ${'held'.padEnd(10)} ${op.message}`));
   const heldRemovals = plan.heldMemberRemovals ?? [];

@@ -52,11 +52,25 @@ export function renderReport(report: CycleReport, opts: { maxItems?: number } = 
     );
   }
   for (const notice of report.notices) lines.push(`  ! ${notice}`);
+  const kinds = (byKind: Partial<Record<string, number>>) =>
+    Object.entries(byKind)
+      .map(([kind, n]) => `${kind} ${n}`)
+      .join(', ');
+  if (report.writesNotKept) lines.push(`  writes not kept: ${report.writesNotKept.count} (${kinds(report.writesNotKept.byKind)}), written again`);
+  if (report.drift) lines.push(`  drift: ${report.drift.count} changed by hand in TeamViewer (${kinds(report.drift.byKind)}), set back`);
   const list = (items: string[], what: string) => {
     const max = opts.maxItems ?? items.length;
     lines.push(...items.slice(0, max));
     if (items.length > max) lines.push(`  … ${items.length - max} more ${what} (tvsync log --sync ${report.sync} --cycle ${report.cycleId})`);
   };
+  list(
+    (report.writesNotKept?.items ?? []).map((i) => `  not kept ${i.kind}: ${i.message}`),
+    'writes not kept',
+  );
+  list(
+    (report.drift?.items ?? []).map((i) => `  drift    ${i.kind}: ${i.message}`),
+    'drift',
+  );
   list(
     report.failures.map((f) => `  failed   ${f.failureClass ?? ''} ${f.message}`),
     'failures',

@@ -91,6 +91,12 @@ export const syncSchema = z.strictObject({
   groups: groupsSchema.default({ enabled: true, onIdpDelete: 'delete', batchSize: 100 }),
   fastLane: fastLaneSchema.default({ enabled: true, window: 3_600_000 }),
   roles: rolesSchema.default({ enabled: false, mappings: [] }),
+  checkWrites: z
+    .boolean()
+    .default(true)
+    .describe(
+      'remember what each write left a user or group in; the next read reports writes TeamViewer did not keep and changes made by hand (drift), which the plan then sets back',
+    ),
 });
 
 export const configSchema = z

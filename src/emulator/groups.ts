@@ -48,9 +48,14 @@ async function groups(ctx: ResourceContext, req: IncomingMessage, method: string
   if (method !== 'POST') throw new MethodNotAllowed('GET, POST');
   const body = parseBody(groupBodySchema, await readJsonBody(req));
   requireSchema(body.schemas, SCIM_GROUP_SCHEMA);
-  const group = ctx.store().createGroup(requireText('displayName', body.displayName), memberIds(body.members ?? []));
+  const drop = ctx.dropWrites();
+  const asked = memberIds(body.members ?? []);
+  const group = ctx.store().createGroup(requireText('displayName', body.displayName), drop.groupMembers ? [] : asked);
   ctx.countWrite();
-  return { status: 201, body: renderGroup(group, true) };
+  const answer = renderGroup({ ...group, members: new Set(asked) }, true);
+  // Answered as if kept, then forgotten: a SCIM server's "200 and nothing stored".
+  if (drop.groupCreate) ctx.store().deleteGroup(group.id);
+  return { status: 201, body: answer };
 }
 
 async function oneGroup(ctx: ResourceContext, req: IncomingMessage, method: string, id: string, query: URLSearchParams): Promise<Reply> {
@@ -65,10 +70,8 @@ async function oneGroup(ctx: ResourceContext, req: IncomingMessage, method: stri
   if (method !== 'PATCH') throw new MethodNotAllowed('GET, PATCH, DELETE');
   const body = parseBody(patchBodySchema, await readJsonBody(req));
   requirePatchSchema(body.schemas);
-  ctx.store().changeGroup(
-    id,
-    body.Operations.flatMap((operation) => groupChanges(operation, id)),
-  );
+  const changes = body.Operations.flatMap((operation) => groupChanges(operation, id));
+  ctx.store().changeGroup(id, ctx.dropWrites().groupMembers ? changes.filter((change) => change.kind === 'rename') : changes);
   ctx.countWrite();
   // Like Entra's reference service: a group PATCH answers 204, so big groups are not echoed back.
   return { status: 204 };

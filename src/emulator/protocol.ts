@@ -24,6 +24,16 @@ export interface ResourceContext {
   pageSizeMax(): number | null | undefined;
   countWrite(): void;
   countFilteredRead(): void;
+  /** Which writes are answered with success and not kept (the dropWrites switch). */
+  dropWrites(): DropWrites;
+}
+
+/** A SCIM server's known failure, to rehearse: a write answered with success that stores nothing. */
+export interface DropWrites {
+  /** Member changes (PATCH add/remove/replace of members, and the members of a create) are answered and dropped. */
+  groupMembers?: boolean;
+  /** POST /Groups answers 201 with a new id, and no group is kept. */
+  groupCreate?: boolean;
 }
 
 export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';

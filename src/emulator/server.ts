@@ -5,7 +5,18 @@ import { z } from 'zod';
 import { ScimError } from './errors.js';
 import { FixedWindowLimiter, drawInjectedFailure, seededRandom } from './faults.js';
 import { groupsResource } from './groups.js';
-import { JSON_CONTENT_TYPE, SCIM_CONTENT_TYPE, decodeId, readJsonBody, scimErrorReply, send, webError, type Reply, type ResourceContext } from './protocol.js';
+import {
+  JSON_CONTENT_TYPE,
+  SCIM_CONTENT_TYPE,
+  decodeId,
+  type DropWrites,
+  readJsonBody,
+  scimErrorReply,
+  send,
+  webError,
+  type Reply,
+  type ResourceContext,
+} from './protocol.js';
 import { EmulatorStore, type EmulatorState, type EmulatorStateInput } from './store.js';
 import { usersResource } from './users.js';
 import { WEB_API_ROUTES } from './web-api/index.js';
@@ -34,6 +45,8 @@ export interface EmulatorOptions {
    * use: answered 403, like a script token created without that permission.
    */
   deniedWebApi?: string[];
+  /** Writes answered with success and not kept, to rehearse a SCIM server that stores nothing. */
+  dropWrites?: DropWrites;
 }
 
 export type EmulatorSwitches = Partial<Omit<EmulatorOptions, 'tokens'>>;
@@ -71,6 +84,7 @@ export const emulatorSwitchesSchema = z
     groups: z.boolean().nullable().optional(),
     pageSizeMax: z.number().int().positive().nullable().optional(),
     deniedWebApi: z.array(z.string()).nullable().optional(),
+    dropWrites: z.strictObject({ groupMembers: z.boolean().optional(), groupCreate: z.boolean().optional() }).nullable().optional(),
   })
   .strict();
 
@@ -110,6 +124,7 @@ export class TeamViewerEmulator {
     countFilteredRead: () => {
       this.counters.filteredReads++;
     },
+    dropWrites: () => this.switches.dropWrites ?? {},
   };
 
   constructor(opts: EmulatorOptions) {

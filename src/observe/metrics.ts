@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CycleReport, OperationResult } from '../plan/report.js';
 import type { ResponseInfo } from '../net/response-info.js';
+import { DRIFT_KINDS, NOT_KEPT_KINDS } from '../plan/drift.js';
 
 /** Jobs of one queue in one state, as the runtime counts them at scrape time. */
 export interface QueueDepthSample {
@@ -53,6 +54,8 @@ export class TvsyncMetrics {
   private readonly fastLaneLatency: Histogram<'sync' | 'trigger'>;
   private readonly feedPolls: Counter<'sync' | 'feed' | 'outcome'>;
   private readonly feedRequests: Counter<'sync' | 'feed'>;
+  private readonly writesNotKept: Counter<'sync' | 'kind'>;
+  private readonly drift: Counter<'sync' | 'kind'>;
   /** Skip reasons last reported per sync, so reasons that went away can be set back to 0. */
   private readonly skipReasons = new Map<string, Set<string>>();
   private queueCollector?: QueueDepthCollector;
@@ -184,6 +187,18 @@ export class TvsyncMetrics {
       labelNames: ['sync', 'feed'],
       registers,
     });
+    this.writesNotKept = new Counter({
+      name: 'tvsync_writes_not_kept_total',
+      help: 'Writes TeamViewer answered with success but the next read did not show (objects, or members), by kind',
+      labelNames: ['sync', 'kind'],
+      registers,
+    });
+    this.drift = new Counter({
+      name: 'tvsync_drift_total',
+      help: 'Changes made by hand in TeamViewer against what tvsync left, seen before being set back (objects, or members), by kind',
+      labelNames: ['sync', 'kind'],
+      registers,
+    });
     this.queueCollectErrors = new Counter({
       name: 'tvsync_queue_collect_errors_total',
       help: 'Scrapes whose queue depth could not be read in time',
@@ -203,6 +218,8 @@ export class TvsyncMetrics {
       this.quarantined.set({ sync }, 0);
       this.pausedUntil.set({ sync }, 0);
       this.pauseCapped.inc({ sync }, 0);
+      for (const kind of NOT_KEPT_KINDS) this.writesNotKept.inc({ sync, kind }, 0);
+      for (const kind of DRIFT_KINDS) this.drift.inc({ sync, kind }, 0);
     }
   }
 
@@ -219,6 +236,8 @@ export class TvsyncMetrics {
       const finished = Date.parse(report.finishedAt);
       this.lastSuccess.set({ sync }, (Number.isFinite(finished) ? finished : Date.now()) / 1000);
     }
+    for (const [kind, n] of Object.entries(report.writesNotKept?.byKind ?? {})) if (n) this.writesNotKept.inc({ sync, kind }, n);
+    for (const [kind, n] of Object.entries(report.drift?.byKind ?? {})) if (n) this.drift.inc({ sync, kind }, n);
     // A cycle that failed before planning says nothing about the scope: the last plan's values stay.
     if (!report.summary) return;
     this.inScope.set({ sync }, report.summary.inScope);

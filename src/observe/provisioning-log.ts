@@ -4,9 +4,11 @@ import type { GroupMember, GroupSkippedItem } from '../plan/group-types.js';
 import type { SkippedItem } from '../plan/types.js';
 import { OPERATION_KINDS, type OperationKind, type OperationResult } from '../plan/report.js';
 import { scrubSecrets } from '../net/secrets.js';
+import type { WriteCheck } from '../plan/drift.js';
 
-export type ProvisioningLogKind = OperationKind | 'skipped';
-export type ProvisioningLogOutcome = 'applied' | 'failed' | 'cancelled' | 'skipped';
+/** `not-kept`: an earlier write TeamViewer did not keep; `drift`: a change made by hand in TeamViewer (both `reported`). */
+export type ProvisioningLogKind = OperationKind | 'skipped' | 'not-kept' | 'drift';
+export type ProvisioningLogOutcome = 'applied' | 'failed' | 'cancelled' | 'skipped' | 'reported';
 
 /** One line of a sync's provisioning log: an operation's outcome or a user the plan skipped. */
 export interface ProvisioningLogEntry {
@@ -78,8 +80,8 @@ const WRITE_CHUNK = 250;
 const entrySchema = z.object({
   at: z.iso.datetime(),
   cycleId: z.string(),
-  kind: z.enum([...OPERATION_KINDS, 'skipped']),
-  outcome: z.enum(['applied', 'failed', 'cancelled', 'skipped']),
+  kind: z.enum([...OPERATION_KINDS, 'skipped', 'not-kept', 'drift']),
+  outcome: z.enum(['applied', 'failed', 'cancelled', 'skipped', 'reported']),
   email: z.string().optional(),
   sourceId: z.string().optional(),
   tvUserId: z.string().optional(),
@@ -249,6 +251,25 @@ export class ProvisioningLog {
       if (item.sourceGroupId !== undefined) entry.sourceGroupId = item.sourceGroupId;
       if (item.tvGroupId !== undefined) entry.tvGroupId = item.tvGroupId;
       if (item.sourceUserId !== undefined) entry.sourceId = item.sourceUserId;
+      return entry;
+    });
+    await this.writeMany(entries);
+  }
+
+  /** Writes not kept and hand-made changes a plan found (reason: their kind), each before the plan sets it right. */
+  async recordWriteCheck(cycleId: string, check: WriteCheck | undefined, atMs: number = Date.now()): Promise<void> {
+    if (!check) return;
+    const at = new Date(atMs).toISOString();
+    const entries = [
+      ...check.notKept.map((item) => ({ item, kind: 'not-kept' as const })),
+      ...check.drift.map((item) => ({ item, kind: 'drift' as const })),
+    ].map(({ item, kind }) => {
+      const entry: ProvisioningLogEntry = { at, cycleId, kind, outcome: 'reported', reason: item.kind, message: item.message };
+      if (item.email !== undefined) entry.email = item.email;
+      if (item.tvUserId !== undefined) entry.tvUserId = item.tvUserId;
+      if (item.group !== undefined) entry.group = item.group;
+      if (item.tvGroupId !== undefined) entry.tvGroupId = item.tvGroupId;
+      if (item.memberIds?.length) entry.members = item.memberIds.map((tvUserId) => ({ tvUserId }));
       return entry;
     });
     await this.writeMany(entries);

@@ -2,6 +2,7 @@ import type { DirectoryGroup } from '../model/directory.js';
 import type { TvGroup } from '../model/teamviewer.js';
 import type { RemovalBlock } from './guards.js';
 import type { RemovalThreshold } from './threshold.js';
+import type { WriteCheck } from './drift.js';
 
 /**
  * What the group plan takes and gives: the IdP groups and TeamViewer's, the links between them
@@ -155,6 +156,8 @@ export interface GroupPlan {
   /** Why the read guard stopped every member removal and group deletion this cycle. */
   removalsBlocked?: RemovalBlock;
   summary: GroupPlanSummary;
+  /** Earlier group writes TeamViewer did not keep, and managed groups changed by hand since. */
+  writeCheck?: WriteCheck;
 }
 
 /** The group phase of a cycle: a plan, or why there is none (stored with the cycle, reported). */

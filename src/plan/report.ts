@@ -3,6 +3,7 @@ import type { GroupMember, GroupOperationKind, GroupPhase, GroupPlanSummary, Gro
 import type { RemovalBlock } from './guards.js';
 import type { RoleOperationKind, RolePhase, RolePlanSummary, RoleSkippedItem } from './roles.js';
 import type { ChangeUserOperation, Plan, PlanSummary, SkippedItem, UserOperation, UserOperationKind } from './types.js';
+import { countByKind, type DriftKind, type NotKeptKind, type WriteCheckItem } from './drift.js';
 
 export type OperationKind = UserOperationKind | GroupOperationKind | RoleOperationKind;
 export const OPERATION_KINDS: readonly OperationKind[] = [
@@ -95,6 +96,22 @@ export interface CycleReport {
   skipped: SkippedItem[];
   held: { count: number; pendingApproval: boolean; items: Pick<ChangeUserOperation, 'tvUserId' | 'email' | 'reason' | 'message'>[] };
   deactivationsBlocked?: Plan['deactivationsBlocked'];
+  /** Writes TeamViewer answered with success but did not keep (the plan wrote them again); absent when none. */
+  writesNotKept?: WriteCheckSection<NotKeptKind>;
+  /** Users and groups changed by hand in TeamViewer against what tvsync left (the plan set them back); absent when none. */
+  drift?: WriteCheckSection<DriftKind>;
+}
+
+/** `count` objects or members, per kind; items capped at REPORT_LIST_CAP. */
+export interface WriteCheckSection<K extends string> {
+  count: number;
+  byKind: Partial<Record<K, number>>;
+  items: WriteCheckItem<K>[];
+}
+
+function writeCheckSection<K extends string>(items: readonly WriteCheckItem<K>[]): WriteCheckSection<K> | undefined {
+  if (items.length === 0) return undefined;
+  return { count: items.reduce((n, i) => n + i.count, 0), byKind: countByKind(items), items: items.slice(0, REPORT_LIST_CAP) };
 }
 
 /** Lists in a stored report are capped so a 100k-user disaster does not make a 100 MB report. */
@@ -197,7 +214,17 @@ export function buildReport(input: {
   }
   if (input.roles) report.roles = roleReport(input.roles);
   if (rolePlan) report.notices = [...report.notices, ...rolePlan.notices];
-  if (failures.length > REPORT_LIST_CAP || (plan?.skipped.length ?? 0) > REPORT_LIST_CAP || (groupPlan?.skipped.length ?? 0) > REPORT_LIST_CAP) {
+  const notKept = writeCheckSection([...(plan?.writeCheck?.notKept ?? []), ...(groupPlan?.writeCheck?.notKept ?? [])]);
+  const drift = writeCheckSection([...(plan?.writeCheck?.drift ?? []), ...(groupPlan?.writeCheck?.drift ?? [])]);
+  if (notKept) report.writesNotKept = notKept;
+  if (drift) report.drift = drift;
+  if (
+    failures.length > REPORT_LIST_CAP ||
+    (plan?.skipped.length ?? 0) > REPORT_LIST_CAP ||
+    (groupPlan?.skipped.length ?? 0) > REPORT_LIST_CAP ||
+    (notKept?.items.length ?? 0) >= REPORT_LIST_CAP ||
+    (drift?.items.length ?? 0) >= REPORT_LIST_CAP
+  ) {
     report.notices = [...report.notices, `lists are cut at ${REPORT_LIST_CAP} entries; the provisioning log has every one`];
   }
   return report;

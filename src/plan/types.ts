@@ -1,4 +1,5 @@
 import type { NewTvUser, TvUserChanges } from '../model/teamviewer.js';
+import type { WriteCheck } from './drift.js';
 import type { RemovalBlock } from './guards.js';
 import type { MappingSkipReason } from './mapping.js';
 import type { RemovalThreshold } from './threshold.js';
@@ -109,4 +110,6 @@ export interface Plan {
   protectedTvUserIds?: string[];
   /** The TeamViewer user owning the token, when it is in the user list: its role is never changed. */
   tokenOwnerTvUserId?: string;
+  /** Earlier writes TeamViewer did not keep, and users changed by hand since (set back by this plan). */
+  writeCheck?: WriteCheck;
 }

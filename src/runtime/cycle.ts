@@ -21,6 +21,7 @@ import { cycleIdOf, operationJobId, type CycleJobData, type RuntimeOptions } fro
 import { buildReport, operationKey, type CycleReport, type OperationResult } from '../plan/report.js';
 import type { RolePhase } from '../plan/roles.js';
 import { applyRoles, planRoles } from './roles.js';
+import { recordsFromResults } from '../plan/drift.js';
 
 export interface CycleDeps {
   sides: SyncSides;
@@ -147,6 +148,7 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
     // Operations still queued must not run after a later cycle planned from fresher data.
     if (extra.failure) await deps.store.stop(cycleId, `the cycle ended: ${extra.failure.message}`);
     const results = await deps.store.results(cycleId);
+    await recordWrites(deps, results, log);
     await deps.approvals?.consumed([...approvedUsers], [...approvedGroups], [...approvedMemberRemovals]);
     const report = buildReport({
       sync: deps.sides.sync.name,
@@ -193,6 +195,7 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
         ...(approved.size ? { approved } : {}),
         ...(signal ? { signal } : {}),
         ...(fastLane ? { fastLane } : {}),
+        recordSeen: true,
       });
       if (deps.fastLane && fastLane?.held.size) await releaseVoidHolds(deps.fastLane, fastLane.held, prepared.plan);
       for (const id of approved) approvedUsers.add(id);
@@ -231,6 +234,7 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
               ...(approved.size ? { approvedDeletions: approved } : {}),
               ...(approvedMembers.size ? { approvedMemberRemovals: approvedMembers } : {}),
               ...(signal ? { signal } : {}),
+              recordSeen: true,
             },
           );
           for (const id of approved) approvedGroups.add(id);
@@ -294,6 +298,16 @@ async function clearOutsideRecordsInCompany(state: SyncState, { outsideCompany, 
   if (outsideCompany.size === 0) return;
   const inCompany = new Set(teamviewer.map((tv) => emailKey(tv.email || tv.userName)));
   for (const key of outsideCompany.keys()) if (inCompany.has(key)) await state.clearOutsideCompany(key);
+}
+
+/** What this cycle's writes left objects in, for the next read to check; not knowing only skips a check. */
+async function recordWrites(deps: CycleDeps, results: readonly OperationResult[], log: Logger): Promise<void> {
+  if (!deps.sides.written) return;
+  try {
+    await deps.sides.written.apply(recordsFromResults(results));
+  } catch (err) {
+    log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not record what the writes left; the next cycle does not check them');
+  }
 }
 
 /** Health (quarantine) follows each finished cycle. */

@@ -68,9 +68,17 @@ export class Observability {
       onUserSync: (sync, report) => safely('a user sync', () => this.metrics.userSyncFinished(sync, report)),
       onHints: (sync, feed, hints, detectedAtMs) => this.metrics.changesSeen(sync, feed, hints, detectedAtMs),
       onPoll: (sync, status) => this.metrics.feedPolled(sync, status),
-      onPlanned: (sync, cycleId, plan) => safely('the skipped users', () => this.provisioningLog(sync).recordSkipped(cycleId, plan.skipped)),
+      onPlanned: (sync, cycleId, plan) =>
+        safely('the skipped users', async () => {
+          await this.provisioningLog(sync).recordSkipped(cycleId, plan.skipped);
+          await this.provisioningLog(sync).recordWriteCheck(cycleId, plan.writeCheck);
+        }),
       // Every skip, as planned: the report keeps only the first REPORT_LIST_CAP.
-      onGroupsPlanned: (sync, cycleId, plan) => safely('the skipped groups', () => this.provisioningLog(sync).recordGroupSkipped(cycleId, plan.skipped)),
+      onGroupsPlanned: (sync, cycleId, plan) =>
+        safely('the skipped groups', async () => {
+          await this.provisioningLog(sync).recordGroupSkipped(cycleId, plan.skipped);
+          await this.provisioningLog(sync).recordWriteCheck(cycleId, plan.writeCheck);
+        }),
       onReport: (report) => safely('a cycle', () => this.metrics.cycleFinished(report)),
     };
   }

@@ -13,6 +13,8 @@ import type { SyncState } from '../store/sync-state.js';
 import type { TeamViewerPort } from '../teamviewer/port.js';
 import type { WebApiTransport } from '../teamviewer/scim-client.js';
 import { DEFAULT_BACKOFF, withRetries, type BackoffPolicy } from '../net/retry.js';
+import type { WrittenStore } from '../store/written.js';
+import { checkGroups, checkUsers } from '../plan/drift.js';
 
 /** Everything one sync needs to read both sides and plan; the edges are passed in, so tests swap them. */
 export interface SyncSides {
@@ -26,6 +28,8 @@ export interface SyncSides {
   now: () => number;
   /** Retries of the TeamViewer reads (transient and rate-limited answers). */
   readBackoff?: BackoffPolicy;
+  /** What tvsync's writes left objects in (checkWrites): absent, writes are not checked. */
+  written?: WrittenStore;
 }
 
 export interface PreparedPlan {
@@ -90,15 +94,21 @@ export async function resolveTokenOwner(sides: SyncSides, signal?: AbortSignal):
  */
 export async function readAndPlan(
   sides: SyncSides,
-  opts: { approved?: ReadonlySet<string>; signal?: AbortSignal; fastLane?: { held: ReadonlySet<string>; recentDeactivations: number } } = {},
+  opts: {
+    approved?: ReadonlySet<string>;
+    signal?: AbortSignal;
+    fastLane?: { held: ReadonlySet<string>; recentDeactivations: number };
+    recordSeen?: boolean;
+  } = {},
 ): Promise<PreparedPlan> {
   const { signal } = opts;
-  const [directory, teamviewer, owner, links, outsideCompany] = await Promise.all([
+  const [directory, teamviewer, owner, links, outsideCompany, written] = await Promise.all([
     sides.source.read(signal ? { signal } : {}),
     withTeamViewerRetries(sides, 'user list', () => sides.client.listUsers(signal ? { signal } : {}), signal),
     resolveTokenOwner(sides, signal),
     sides.state.loadLinks(),
     sides.state.loadOutsideCompany(),
+    sides.written?.loadUsers(),
   ]);
   const guarded = owner.failed
     ? {
@@ -122,6 +132,12 @@ export async function readAndPlan(
   if (!sides.state.durable)
     plan.notices.push('No Redis: links are unknown, users are matched by e-mail only, and no removed user can be recognised for deactivation.');
   for (const issue of directory.issues) sides.log.warn({ sync: sides.sync.name, issue }, 'IdP record skipped');
+  if (written && sides.written) {
+    // Writes checked against this read: what the last writes left, as TeamViewer shows it now.
+    const { check, updates } = checkUsers({ records: written, teamviewer, operations: plan.operations });
+    if (check.notKept.length || check.drift.length) plan.writeCheck = check;
+    if (opts.recordSeen) await sides.written.apply(updates);
+  }
   const prepared: PreparedPlan = { plan, directory, teamviewer, outsideCompany };
   if (owner.email) prepared.tokenOwner = owner.email;
   return prepared;
@@ -141,6 +157,8 @@ export async function planGroups(
     approvedMemberRemovals?: ReadonlyMap<string, number>;
     extraUserLinks?: ReadonlyMap<string, string>;
     signal?: AbortSignal;
+    /** Record what this read confirmed of earlier writes (a cycle; a preview leaves the records alone). */
+    recordSeen?: boolean;
   } = {},
 ): Promise<GroupPhase> {
   let teamviewerGroups: TvGroup[];
@@ -176,6 +194,11 @@ export async function planGroups(
   if (opts.approvedDeletions) policy.approvedDeletions = opts.approvedDeletions;
   if (opts.approvedMemberRemovals) policy.approvedMemberRemovals = opts.approvedMemberRemovals;
   const plan = computeGroupPlan(groupPlanInput(directory, userPhase, { teamviewerGroups, groupLinks, userLinks, goneGroups }, policy));
+  if (sides.written) {
+    const { check, updates } = checkGroups({ records: await sides.written.loadGroups(), teamviewerGroups, operations: plan.operations });
+    if (check.notKept.length || check.drift.length) plan.writeCheck = check;
+    if (opts.recordSeen) await sides.written.apply(updates);
+  }
   return { status: 'synced', plan };
 }
 

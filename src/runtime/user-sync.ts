@@ -14,6 +14,7 @@ import type { FastLaneStore } from '../store/fast-lane.js';
 import { applyGroupOperation } from './apply-group.js';
 import { applyUserOperation } from './apply.js';
 import { toResult } from './operation-worker.js';
+import { recordsFromResults } from '../plan/drift.js';
 import { planPolicy, resolveTokenOwner, withTeamViewerRetries, type SyncSides } from './prepare.js';
 
 /** What a `syncUser` job carries: who, and what asked for it. */
@@ -285,6 +286,7 @@ async function apply(
     }
     const result = toResult({ key: operationKey(op), op }, 1, outcome);
     await deps.onResult?.(result, runId, originOf(data));
+    await recordWrite(sides, result);
     report.operations.push(entryOf(result));
     if (outcome.status === 'applied') {
       wroteAtMs = Date.now();
@@ -367,6 +369,7 @@ async function syncMemberships(
     );
     const result = toResult({ key: op.key, op }, 1, outcome);
     await deps.onResult?.(result, ctx.runId, ctx.via);
+    await recordWrite(sides, result);
     report.operations.push(entryOf(result));
     if (outcome.status === 'applied') ctx.onWrite();
     else {
@@ -481,4 +484,12 @@ function entryOf(result: OperationResult): UserSyncReport['operations'][number] 
   if (result.failureClass) entry.failureClass = result.failureClass;
   if (result.tvUserId) entry.tvUserId = result.tvUserId;
   return entry;
+}
+
+/** What a user sync's write left, for the next cycle's read to check (as a cycle records its own). */
+async function recordWrite(sides: SyncSides, result: OperationResult): Promise<void> {
+  if (!sides.written || result.status !== 'applied') return;
+  await sides.written.apply(recordsFromResults([result])).catch((err: unknown) => {
+    sides.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not record what a write left; the next cycle does not check it');
+  });
 }

@@ -7,6 +7,7 @@ import { MemorySyncState, RedisSyncState, type SyncState } from '../store/sync-s
 import { TeamViewerScimClient, type ScimClientOptions } from '../teamviewer/scim-client.js';
 import type { SyncSides } from './prepare.js';
 import type { BackoffPolicy } from '../net/retry.js';
+import { RedisWrittenStore } from '../store/written.js';
 
 export function createTeamViewerClient(target: SyncConfig['target'], onResponse?: ScimClientOptions['onResponse']): TeamViewerScimClient {
   const options: ScimClientOptions = { baseUrl: target.baseUrl, token: target.token, timeoutMs: target.timeout, pageSize: target.pageSize };
@@ -42,5 +43,6 @@ export function buildSyncSides(
     state,
     log,
     now,
+    ...(deps.redis && sync.checkWrites ? { written: new RedisWrittenStore(deps.redis, deps.prefix, sync.name) } : {}),
   };
 }

@@ -25,6 +25,15 @@ export function syncKeys(prefix: string, sync: string) {
     approvedDeactivations: syncKey(prefix, sync, 'approved-deactivations'),
     approvedGroupDeletions: syncKey(prefix, sync, 'approved-group-deletions'),
     approvedMemberRemovals: syncKey(prefix, sync, 'approved-member-removals'),
+    /**
+     * What tvsync's writes left objects in, checked by the next read: hash TeamViewer user id →
+     * packed user record; hash TeamViewer group id → group record; per group, hash member id → record.
+     */
+    written: {
+      users: syncKey(prefix, sync, 'written', 'users'),
+      groups: syncKey(prefix, sync, 'written', 'groups'),
+      members: (tvGroupId: string) => syncKey(prefix, sync, 'written', 'members', tvGroupId),
+    },
     /** String: the pause TeamViewer's rate limit imposed, expiring with it. */
     rateLimitPause: syncKey(prefix, sync, 'rate-limit-pause'),
     /** String: the quarantine record. */
