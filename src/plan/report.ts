@@ -79,6 +79,10 @@ export interface CycleReport {
   skipped: SkippedItem[];
   held: { count: number; pendingApproval: boolean; items: Pick<ChangeUserOperation, 'tvUserId' | 'email' | 'reason' | 'message'>[] };
   deactivationsBlocked?: Plan['deactivationsBlocked'];
+  /** Seats of the licence at planning time, and creates waiting for one (seats.enabled). */
+  seats?: Plan['seats'];
+  /** Users not signing in through SSO, per status, and the break-glass addresses (sso.report, sso.breakGlass). */
+  sso?: Plan['sso'];
 }
 
 /** Lists in a stored report are capped so a 100k-user disaster does not make a 100 MB report. */
@@ -145,6 +149,8 @@ export function buildReport(input: {
   if (plan) report.summary = plan.summary;
   if (input.failure) report.failure = input.failure;
   if (plan?.deactivationsBlocked) report.deactivationsBlocked = plan.deactivationsBlocked;
+  if (plan?.seats) report.seats = plan.seats;
+  if (plan?.sso) report.sso = plan.sso;
   if (input.groups) {
     report.groups = {
       status: input.groups.status,

@@ -2,6 +2,8 @@ import type { NewTvUser, TvUserChanges } from '../model/teamviewer.js';
 import type { RemovalBlock } from './guards.js';
 import type { MappingSkipReason } from './mapping.js';
 import type { RemovalThreshold } from './threshold.js';
+import type { SeatState } from './seats.js';
+import type { SsoHealth } from './sso.js';
 
 /** Why an operation is planned: machine-readable, stable across versions (reports and metrics use it). */
 export type OperationReason =
@@ -18,6 +20,7 @@ export type SkipReason =
   | 'email-change-unsupported'
   | 'email-held-by-other-user'
   | 'inactive-not-in-teamviewer'
+  | 'no-free-seat'
   | 'owned-outside-company'
   | 'protected'
   | 'source-read-incomplete';
@@ -103,4 +106,8 @@ export interface Plan {
    * never removed from a group either.
    */
   protectedTvUserIds?: string[];
+  /** The licence's seats at planning time (seats.enabled), and how many creates wait for one. */
+  seats?: SeatState;
+  /** The SSO health seen at planning time (sso.report or sso.breakGlass). */
+  sso?: SsoHealth;
 }

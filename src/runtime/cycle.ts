@@ -19,6 +19,8 @@ import type { FastLaneStore } from '../store/fast-lane.js';
 import { isConnectionError } from './redis.js';
 import { cycleIdOf, operationJobId, type CycleJobData, type RuntimeOptions } from './queues.js';
 import { buildReport, operationKey, type CycleReport } from '../plan/report.js';
+import { checkSso } from './company.js';
+import { ssoNotices } from '../plan/sso.js';
 
 export interface CycleDeps {
   sides: SyncSides;
@@ -163,6 +165,8 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
       const prepared = await readAndPlan(deps.sides, { ...(approved.size ? { approved } : {}), ...(signal ? { signal } : {}) });
       for (const id of approved) approvedUsers.add(id);
       plan = prepared.plan;
+      const sso = await checkSso(deps.sides, signal);
+      if (sso) plan = { ...plan, sso, notices: [...plan.notices, ...ssoNotices(sso)] };
       directoryGroups = groupPhaseInput(prepared.directory, { emails: deps.sides.sync.groups.enabled });
       await deps.sides.state.applyLinkChanges(plan.links);
       await clearOutsideRecordsInCompany(deps.sides.state, prepared);

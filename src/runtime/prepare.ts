@@ -11,13 +11,17 @@ import type { OutsideCompanyRecord, Plan, PlanPolicy } from '../plan/types.js';
 import type { DirectorySource } from '../connectors/source.js';
 import type { SyncState } from '../store/sync-state.js';
 import type { TeamViewerPort } from '../teamviewer/port.js';
+import type { WebApiTransport } from '../teamviewer/scim-client.js';
 import { DEFAULT_BACKOFF, withRetries, type BackoffPolicy } from '../net/retry.js';
+import { checkSeats } from './company.js';
 
 /** Everything one sync needs to read both sides and plan; the edges are passed in, so tests swap them. */
 export interface SyncSides {
   sync: SyncConfig;
   source: DirectorySource;
   client: TeamViewerPort;
+  /** The Web API v1 beside SCIM, for the optional features (seats, SSO health); absent, they report themselves off. */
+  webApi?: WebApiTransport;
   state: SyncState;
   log: Logger;
   now: () => number;
@@ -94,7 +98,7 @@ export async function readAndPlan(sides: SyncSides, opts: { approved?: ReadonlyS
         incompleteReason: `the owner of the TeamViewer token could not be looked up (${owner.failed}), so it could not be protected; set target.tokenOwner`,
       }
     : directory;
-  const plan = computePlan({
+  const computed = computePlan({
     directory: guarded,
     teamviewer,
     links,
@@ -102,6 +106,7 @@ export async function readAndPlan(sides: SyncSides, opts: { approved?: ReadonlyS
     nowMs: sides.now(),
     policy: planPolicy(sides.sync, owner.email, opts.approved),
   });
+  const plan = await checkSeats(sides, computed, signal);
   if (!owner.email && !owner.failed)
     plan.notices.push(
       'The owner of the TeamViewer token is unknown (the token may lack account read permission); set target.tokenOwner so it is protected by name.',

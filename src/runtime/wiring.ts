@@ -32,11 +32,13 @@ export function buildSyncSides(
   const state: SyncState = deps.redis ? new RedisSyncState(deps.redis, deps.prefix, sync.name) : new MemorySyncState();
   const log = deps.log.child({ sync: sync.name });
   const now = deps.now ?? Date.now;
+  const client = createTeamViewerClient(sync.target, deps.onResponse);
   return {
     ...(deps.readBackoff ? { readBackoff: deps.readBackoff } : {}),
     sync,
     source: deps.source ?? createSource(sync.source, { state: state.source, log, now }),
-    client: createTeamViewerClient(sync.target, deps.onResponse),
+    client,
+    webApi: client,
     state,
     log,
     now,
