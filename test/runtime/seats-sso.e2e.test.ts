@@ -2,6 +2,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { DirectoryUser } from '../../src/model/directory.js';
 import { TvsyncMetrics } from '../../src/observe/metrics.js';
+import { renderReport } from '../../src/cli/render-report.js';
 import type { CycleReport } from '../../src/plan/report.js';
 import type { Daemon } from '../../src/runtime/daemon.js';
 import type { EmulatorOptions } from '../../src/emulator/server.js';
@@ -88,6 +89,7 @@ describe('seats before creates', () => {
     expect(waiting.map((s) => s.email)).toEqual(users.slice(3).map((u) => u.email));
     expect(first.summary?.skipped['no-free-seat']).toBe(2);
     expect(first.notices.filter((n) => /2 creates wait for a free seat/.test(n))).toHaveLength(1);
+    expect(renderReport(first)).toContain('seats: 1 of 4 used, 3 free; 2 creates wait for a free seat');
     // The group holds those who exist; the waiting ones are not members yet.
     const group = tv.emulator.dump().groups.find((g) => g.displayName === 'Everyone S');
     expect(group?.memberIds).toHaveLength(3);
@@ -156,6 +158,7 @@ describe('SSO health', () => {
     // Users made by this cycle are read after planning: the first cycle sees the owner and the old account only.
     const second = await cycle();
     expect(second.sso?.notActive).toEqual({ NotValidated: 1, NotIncluded: 2 });
+    expect(renderReport(second)).toContain('SSO not active: NotValidated 1 · NotIncluded 2');
     expect(second.sso?.users).toEqual([
       { email: a, status: 'NotValidated' },
       { email: b, status: 'NotIncluded' },
