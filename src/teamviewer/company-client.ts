@@ -102,6 +102,14 @@ export class CompanyClient {
     return users;
   }
 
+  /** One page of the user list, read and dropped: whether the token may list users, without reading the whole company. */
+  async canListUsers(signal?: AbortSignal): Promise<void> {
+    await this.web.webApi(
+      { method: 'GET', path: '/users', route: '/users', ...(signal ? { signal } : {}) },
+      { ok: [200], schema: usersPageSchema, what: 'a Web API user list' },
+    );
+  }
+
   async ssoDomains(signal?: AbortSignal): Promise<SsoDomain[]> {
     const answer = await this.web.webApi(
       { method: 'GET', path: '/ssoDomain', route: '/ssoDomain', ...(signal ? { signal } : {}) },

@@ -7,7 +7,8 @@ import type { WebApiTransport } from './scim-client.js';
 
 /*
  * The Web API side of `tvsync validate`: the licence's seats, and which Web API areas the token may
- * use, found by trying one read of each (403: no permission). It only reads.
+ * use, found by trying one read of each (403: no permission): the licence, one page of users, the
+ * SSO domains. It only reads.
  */
 
 type Check = ConnectionCheck['checks'][number];
@@ -39,7 +40,7 @@ export async function checkWebApiAccess(transport: WebApiTransport, features: We
       return seats ? `${seats.used} of ${seats.total} seats used, ${seats.free} free` : 'no licence states a user limit';
     }),
     tryRead(async () => {
-      await client.users();
+      await client.canListUsers();
       return undefined;
     }),
     tryRead(async () => {
