@@ -51,6 +51,17 @@ export function renderReport(report: CycleReport, opts: { maxItems?: number } = 
       `  held for approval: ${report.held.count} deactivations, ${heldGroups} group deletions${removals} (tvsync approve --sync ${report.sync} --cycle ${report.cycleId})`,
     );
   }
+  if (report.seats) {
+    const { used, total, free, waiting } = report.seats;
+    lines.push(`  seats: ${used} of ${total} used, ${free} free${waiting ? `; ${waiting} creates wait for a free seat` : ''}`);
+  }
+  if (report.sso?.status === 'checked') {
+    const counts = Object.entries(report.sso.notActive).map(([status, n]) => `${status} ${n}`);
+    const glass = report.sso.breakGlass;
+    const parts = counts.length ? [`SSO not active: ${counts.join(' · ')}`] : glass ? [] : ['SSO: every active user is Active'];
+    if (glass && !glass.detail) parts.push(`SSO break-glass: ${glass.added.length} added, ${glass.present.length} in place`);
+    if (parts.length) lines.push(`  ${parts.join(' · ')}`);
+  }
   for (const notice of report.notices) lines.push(`  ! ${notice}`);
   const kinds = (byKind: Partial<Record<string, number>>) =>
     Object.entries(byKind)

@@ -76,6 +76,27 @@ export const fastLaneSchema = z.strictObject({
     .describe('the sliding window over which the removal thresholds count the deactivations and member removals of the fast lane'),
 });
 
+export const seatsSchema = z.strictObject({
+  enabled: z
+    .boolean()
+    .default(false)
+    .describe(
+      "read the company licence (Web API /company/license) before creating users and create no more than its free seats; needs the token's licence read permission",
+    ),
+});
+
+export const ssoSchema = z.strictObject({
+  report: z
+    .boolean()
+    .default(false)
+    .describe('report active users whose SSO status is not Active, per status (Web API /users); needs user read permission on the token'),
+  breakGlass: z
+    .array(z.email())
+    .default([])
+    .describe('addresses kept on the SSO exclusion list (added when missing, never removed); an address on the inclusion list is reported, never added'),
+  domainId: z.string().min(1).optional().describe('the SSO domain whose exclusion list holds breakGlass; needed only when the company has more than one'),
+});
+
 export const syncSchema = z.strictObject({
   name: syncName,
   source: sourceSchema,
@@ -97,6 +118,8 @@ export const syncSchema = z.strictObject({
     .describe(
       'remember what each write left a user or group in; the next read reports writes TeamViewer did not keep and changes made by hand (drift), which the plan then sets back',
     ),
+  seats: seatsSchema.default({ enabled: false }).describe('seats before creates'),
+  sso: ssoSchema.default({ report: false, breakGlass: [] }).describe('SSO health'),
 });
 
 export const configSchema = z

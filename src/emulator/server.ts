@@ -21,6 +21,7 @@ import { EmulatorStore, type EmulatorState, type EmulatorStateInput } from './st
 import { usersResource } from './users.js';
 import { WEB_API_ROUTES } from './web-api/index.js';
 import type { WebApiContext } from './web-api/route.js';
+import { emulatorSsoDomainSchema, type EmulatorSsoDomain } from './web-api/company.js';
 
 export interface EmulatorOptions {
   /** Accepted bearer tokens; anything else is answered 401. */
@@ -47,6 +48,12 @@ export interface EmulatorOptions {
   deniedWebApi?: string[];
   /** Writes answered with success and not kept, to rehearse a SCIM server that stores nothing. */
   dropWrites?: DropWrites;
+  /** Seats of the company's licence (`maxAssignments` of GET /company/license); default 10000. */
+  seats?: number;
+  /** SSO status (0-6) per user e-mail, as GET /users reports it; 1 (Active) for anyone not listed. */
+  ssoStatus?: Record<string, number>;
+  /** The company's SSO domains and the inclusion/exclusion lists they start with. */
+  ssoDomains?: EmulatorSsoDomain[];
 }
 
 export type EmulatorSwitches = Partial<Omit<EmulatorOptions, 'tokens'>>;
@@ -85,10 +92,15 @@ export const emulatorSwitchesSchema = z
     pageSizeMax: z.number().int().positive().nullable().optional(),
     deniedWebApi: z.array(z.string()).nullable().optional(),
     dropWrites: z.strictObject({ groupMembers: z.boolean().optional(), groupCreate: z.boolean().optional() }).nullable().optional(),
+    seats: z.number().int().nonnegative().nullable().optional(),
+    ssoStatus: z.record(z.string(), z.number().int().min(0).max(6)).nullable().optional(),
+    ssoDomains: z.array(emulatorSsoDomainSchema).nullable().optional(),
   })
   .strict();
 
 type SwitchesPatch = z.infer<typeof emulatorSwitchesSchema>;
+/** The switches in force; null and undefined both mean off. */
+export type ActiveSwitches = Omit<SwitchesPatch, 'owner' | 'outsideEmails'>;
 
 const SCIM_PREFIX = '/scim/v2';
 const WEB_API_PREFIX = '/api/v1';
@@ -98,7 +110,7 @@ const USER_ROUTES = ['GET /Users', 'POST /Users', 'PUT /Users', 'PATCH /Users', 
 const GROUP_ROUTES = ['GET /Groups', 'POST /Groups', 'PATCH /Groups', 'DELETE /Groups'];
 const KNOWN_ROUTES = [...USER_ROUTES, ...GROUP_ROUTES, 'GET /account'];
 /** Stats keep one counter per method on these; anything else is counted as "<METHOD> /other". */
-const COUNTED_RESOURCES = { scim: new Set(['Users', 'Groups']), web: new Set(['account']) };
+const COUNTED_RESOURCES = { scim: new Set(['Users', 'Groups']), web: new Set(['account', 'company', 'users', 'ssoDomain']) };
 
 /**
  * A local stand-in for TeamViewer's SCIM v2 API (Users as documented, Groups as Entra and Okta use
@@ -110,7 +122,7 @@ export class TeamViewerEmulator {
   private store = new EmulatorStore();
   private owner: { email: string; name: string } | undefined;
   /** null and undefined both mean "off"; readers apply the defaults. */
-  private switches: Omit<SwitchesPatch, 'owner' | 'outsideEmails'> = {};
+  private switches: ActiveSwitches = {};
   private random: () => number = seededRandom(DEFAULT_SEED);
   private limiter: FixedWindowLimiter | undefined;
   private counters: EmulatorStats = freshStats();
@@ -300,6 +312,8 @@ export class TeamViewerEmulator {
     countWrite: () => {
       this.counters.writes++;
     },
+    switches: () => this.switches,
+    pageSize: () => this.switches.pageSizeMax ?? undefined,
   };
 
   private async scim(req: IncomingMessage, method: string, resource: string, rest: string[], query: URLSearchParams): Promise<Reply> {

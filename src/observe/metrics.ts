@@ -38,6 +38,9 @@ export class TvsyncMetrics {
   private readonly inScope: Gauge<'sync'>;
   private readonly skipped: Gauge<'sync' | 'reason'>;
   private readonly held: Gauge<'sync'>;
+  private readonly seats: Gauge<'sync' | 'state'>;
+  private readonly ssoUsers: Gauge<'sync' | 'status'>;
+  private readonly ssoStatuses = new Map<string, Set<string>>();
   private readonly lastSuccess: Gauge<'sync'>;
   private readonly operations: Counter<'sync' | 'kind' | 'outcome'>;
   private readonly operationFailures: Counter<'sync' | 'kind' | 'failure_class'>;
@@ -84,6 +87,18 @@ export class TvsyncMetrics {
       name: 'tvsync_held_deactivations',
       help: 'Deactivations held for approval by the last planned cycle',
       labelNames: ['sync'],
+      registers,
+    });
+    this.seats = new Gauge({
+      name: 'tvsync_seats',
+      help: 'Seats of the company licence at the last planned cycle (seats.enabled): used, free, total',
+      labelNames: ['sync', 'state'],
+      registers,
+    });
+    this.ssoUsers = new Gauge({
+      name: 'tvsync_sso_users',
+      help: 'Active users whose SSO status is not Active at the last planned cycle, by status (sso.report)',
+      labelNames: ['sync', 'status'],
       registers,
     });
     this.lastSuccess = new Gauge({
@@ -252,6 +267,19 @@ export class TvsyncMetrics {
     // 0 rather than removing the series: an alert on "skipped > 0" then resolves instead of going stale.
     for (const reason of previous) if (!current.has(reason)) this.skipped.set({ sync, reason }, 0);
     this.skipReasons.set(sync, new Set([...previous, ...current]));
+    if (report.seats) for (const state of ['used', 'free', 'total'] as const) this.seats.set({ sync, state }, report.seats[state]);
+    if (report.sso?.status === 'checked') {
+      const before = this.ssoStatuses.get(sync) ?? new Set<string>();
+      const now = new Set<string>();
+      for (const [status, count] of Object.entries(report.sso.notActive)) {
+        if (count === undefined) continue;
+        this.ssoUsers.set({ sync, status }, count);
+        now.add(status);
+      }
+      // As with the skip reasons: a status that cleared goes to 0, so an alert resolves.
+      for (const status of before) if (!now.has(status)) this.ssoUsers.set({ sync, status }, 0);
+      this.ssoStatuses.set(sync, new Set([...before, ...now]));
+    }
   }
 
   changesSeen(sync: string, feed: string, hints: readonly { atMs: number }[], detectedAtMs: number): void {

@@ -100,6 +100,10 @@ export interface CycleReport {
   writesNotKept?: WriteCheckSection<NotKeptKind>;
   /** Users and groups changed by hand in TeamViewer against what tvsync left (the plan set them back); absent when none. */
   drift?: WriteCheckSection<DriftKind>;
+  /** Seats of the licence at planning time, and creates waiting for one (seats.enabled). */
+  seats?: Plan['seats'];
+  /** Users not signing in through SSO, per status, and the break-glass addresses (sso.report, sso.breakGlass). */
+  sso?: Plan['sso'];
 }
 
 /** `count` objects or members, per kind; items capped at REPORT_LIST_CAP. */
@@ -185,6 +189,8 @@ export function buildReport(input: {
   if (plan) report.summary = plan.summary;
   if (input.failure) report.failure = input.failure;
   if (plan?.deactivationsBlocked) report.deactivationsBlocked = plan.deactivationsBlocked;
+  if (plan?.seats) report.seats = plan.seats;
+  if (plan?.sso) report.sso = plan.sso;
   if (input.groups) {
     report.groups = {
       status: input.groups.status,

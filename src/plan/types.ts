@@ -3,6 +3,8 @@ import type { WriteCheck } from './drift.js';
 import type { RemovalBlock } from './guards.js';
 import type { MappingSkipReason } from './mapping.js';
 import type { RemovalThreshold } from './threshold.js';
+import type { SeatState } from './seats.js';
+import type { SsoHealth } from './sso.js';
 
 /** Why an operation is planned: machine-readable, stable across versions (reports and metrics use it). */
 export type OperationReason =
@@ -19,6 +21,7 @@ export type SkipReason =
   | 'email-change-unsupported'
   | 'email-held-by-other-user'
   | 'inactive-not-in-teamviewer'
+  | 'no-free-seat'
   | 'owned-outside-company'
   | 'protected'
   | 'source-read-incomplete';
@@ -112,4 +115,8 @@ export interface Plan {
   tokenOwnerTvUserId?: string;
   /** Earlier writes TeamViewer did not keep, and users changed by hand since (set back by this plan). */
   writeCheck?: WriteCheck;
+  /** The licence's seats at planning time (seats.enabled), and how many creates wait for one. */
+  seats?: SeatState;
+  /** The SSO health seen at planning time (sso.report or sso.breakGlass). */
+  sso?: SsoHealth;
 }

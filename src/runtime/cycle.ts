@@ -22,6 +22,8 @@ import { buildReport, operationKey, type CycleReport, type OperationResult } fro
 import type { RolePhase } from '../plan/roles.js';
 import { applyRoles, planRoles } from './roles.js';
 import { recordsFromResults } from '../plan/drift.js';
+import { checkSso } from './company.js';
+import { ssoNotices } from '../plan/sso.js';
 
 export interface CycleDeps {
   sides: SyncSides;
@@ -200,6 +202,8 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
       if (deps.fastLane && fastLane?.held.size) await releaseVoidHolds(deps.fastLane, fastLane.held, prepared.plan);
       for (const id of approved) approvedUsers.add(id);
       plan = prepared.plan;
+      const sso = await checkSso(deps.sides, signal);
+      if (sso) plan = { ...plan, sso, notices: [...plan.notices, ...ssoNotices(sso)] };
       directoryGroups = groupPhaseInput(prepared.directory, { emails: deps.sides.sync.groups.enabled });
       await deps.sides.state.applyLinkChanges(plan.links);
       await clearOutsideRecordsInCompany(deps.sides.state, prepared);

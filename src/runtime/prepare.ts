@@ -15,13 +15,14 @@ import type { WebApiTransport } from '../teamviewer/scim-client.js';
 import { DEFAULT_BACKOFF, withRetries, type BackoffPolicy } from '../net/retry.js';
 import type { WrittenStore } from '../store/written.js';
 import { checkGroups, checkUsers } from '../plan/drift.js';
+import { checkSeats } from './company.js';
 
 /** Everything one sync needs to read both sides and plan; the edges are passed in, so tests swap them. */
 export interface SyncSides {
   sync: SyncConfig;
   source: DirectorySource;
   client: TeamViewerPort;
-  /** The checked Web API call the feature clients (roles) use; absent, those features are unavailable. */
+  /** The checked Web API v1 call beside SCIM, for the optional features (roles, seats, SSO health); absent, they report themselves off. */
   webApi?: WebApiTransport;
   state: SyncState;
   log: Logger;
@@ -117,7 +118,7 @@ export async function readAndPlan(
         incompleteReason: `the owner of the TeamViewer token could not be looked up (${owner.failed}), so it could not be protected; set target.tokenOwner`,
       }
     : directory;
-  const plan = computePlan({
+  const computed = computePlan({
     directory: guarded,
     teamviewer,
     links,
@@ -125,6 +126,7 @@ export async function readAndPlan(
     nowMs: sides.now(),
     policy: planPolicy(sides.sync, owner.email, opts.approved, opts.fastLane),
   });
+  const plan = await checkSeats(sides, computed, signal);
   if (!owner.email && !owner.failed)
     plan.notices.push(
       'The owner of the TeamViewer token is unknown (the token may lack account read permission); set target.tokenOwner so it is protected by name.',

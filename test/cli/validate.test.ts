@@ -83,14 +83,20 @@ describe('validateSyncs against TeamViewer', () => {
         ['authenticate and list users', true],
         ['token owner', true],
         ['user groups', true],
+        ['seats', true],
+        ['Web API permissions', true],
       ],
     });
     expect(detail(result, 'read export')).toMatch(/^3 users, 0 groups in /);
     expect(detail(result, 'authenticate and list users')).toBe('the token was accepted; the company has 1 user');
     expect(detail(result, 'token owner')).toBe(`the token belongs to ${OWNER} (Token Owner), who is never deactivated`);
     expect(detail(result, 'user groups')).toBe('the /Groups endpoint answers: user groups can be synced');
+    expect(detail(result, 'seats')).toBe('1 of 10000 seats used, 9999 free (not checked before creates: seats.enabled is off)');
+    expect(detail(result, 'Web API permissions')).toBe('company licence: yes; users: yes; SSO domains: yes');
     const routes = tv.emulator.stats.byRoute;
     expect([routes['GET /Users'], routes['GET /account'], routes['GET /Groups']]).toEqual([1, 1, 1]);
+    // One read of each Web API area, one page of users.
+    expect([routes['GET /company'], routes['GET /users'], routes['GET /ssoDomain']]).toEqual([1, 1, 1]);
     expectNoWrites();
   });
 
@@ -111,6 +117,8 @@ describe('validateSyncs against TeamViewer', () => {
         ['authenticate and list users', true],
         ['token owner', true],
         ['user groups', true],
+        ['seats', true],
+        ['Web API permissions', true],
       ],
     });
     expect(detail(result, 'token owner')).toMatch(/^warning: TeamViewer does not say who owns the token.*set target\.tokenOwner/);
@@ -224,6 +232,8 @@ describe('several syncs and the printed form', () => {
       '  ✓ TeamViewer · authenticate and list users: the token was accepted; the company has 1 user',
       `  ✓ TeamViewer · token owner: the token belongs to ${OWNER} (Token Owner), who is never deactivated`,
       '  ✓ TeamViewer · user groups: the /Groups endpoint answers: user groups can be synced',
+      '  ✓ TeamViewer · seats: 1 of 10000 seats used, 9999 free (not checked before creates: seats.enabled is off)',
+      '  ✓ TeamViewer · Web API permissions: company licence: yes; users: yes; SSO domains: yes',
     ]);
     expect(blocks[1]?.split('\n')).toEqual([
       'sync refused: FAILED (1 check of 2 failed)',

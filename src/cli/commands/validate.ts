@@ -5,6 +5,7 @@ import { createTeamViewerClient } from '../../runtime/wiring.js';
 import type { ConnectionCheck } from '../../connectors/source.js';
 import { MemoryStateStore } from '../../store/memory-state.js';
 import { WARNING, checkTeamViewerConnection } from '../../teamviewer/connection-check.js';
+import { checkWebApiAccess } from '../../teamviewer/web-api-check.js';
 import { load, selectSyncs } from '../context.js';
 import { EXIT } from '../exit.js';
 
@@ -46,9 +47,14 @@ async function checkSource(sync: SyncConfig, log: Logger): Promise<ConnectionChe
   }
 }
 
-function checkTeamViewer(sync: SyncConfig): Promise<ConnectionCheck> {
+async function checkTeamViewer(sync: SyncConfig): Promise<ConnectionCheck> {
   const target = { baseUrl: sync.target.baseUrl, tokenOwner: sync.target.tokenOwner, groups: sync.groups.enabled };
-  return checkTeamViewerConnection(createTeamViewerClient(sync.target), target);
+  const client = createTeamViewerClient(sync.target);
+  const check = await checkTeamViewerConnection(client, target);
+  // A refused token or no answer would only repeat itself in the Web API reads.
+  if (!check.checks[0]?.ok) return check;
+  const features = { seats: sync.seats.enabled, ssoReport: sync.sso.report, breakGlass: sync.sso.breakGlass.length > 0 };
+  return { ok: check.ok, checks: [...check.checks, ...(await checkWebApiAccess(client, features))] };
 }
 
 /** Per sync a headline, then one line per check: ✓ or ✗, which side, what was checked and what came of it. */
