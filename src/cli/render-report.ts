@@ -41,6 +41,10 @@ export function renderReport(report: CycleReport, opts: { maxItems?: number } = 
       `  held for approval: ${report.held.count} deactivations, ${heldGroups} group deletions${removals} (tvsync approve --sync ${report.sync} --cycle ${report.cycleId})`,
     );
   }
+  if (report.recycled?.count)
+    lines.push(
+      `  held for approval: ${report.recycled.count} recycled addresses, neither reactivated nor linked (tvsync approve --sync ${report.sync} --cycle ${report.cycleId})`,
+    );
   for (const notice of report.notices) lines.push(`  ! ${notice}`);
   const list = (items: string[], what: string) => {
     const max = opts.maxItems ?? items.length;

@@ -79,6 +79,8 @@ export interface CycleReport {
   skipped: SkippedItem[];
   held: { count: number; pendingApproval: boolean; items: Pick<ChangeUserOperation, 'tvUserId' | 'email' | 'reason' | 'message'>[] };
   deactivationsBlocked?: Plan['deactivationsBlocked'];
+  /** New IdP users held because their address matched another person's deactivated TeamViewer user (approved by TeamViewer user id). */
+  recycled?: { count: number; items: Pick<SkippedItem, 'sourceId' | 'email' | 'tvUserId' | 'message'>[] };
 }
 
 /** Lists in a stored report are capped so a 100k-user disaster does not make a 100 MB report. */
@@ -145,6 +147,14 @@ export function buildReport(input: {
   if (plan) report.summary = plan.summary;
   if (input.failure) report.failure = input.failure;
   if (plan?.deactivationsBlocked) report.deactivationsBlocked = plan.deactivationsBlocked;
+  const recycled = (plan?.skipped ?? []).filter((item) => item.reason === 'recycled-address');
+  if (recycled.length) {
+    report.recycled = {
+      count: recycled.length,
+      items: recycled.slice(0, REPORT_LIST_CAP).map(({ sourceId, email, tvUserId, message }) => ({ sourceId, email, tvUserId, message })),
+    };
+    report.held.pendingApproval = true;
+  }
   if (input.groups) {
     report.groups = {
       status: input.groups.status,

@@ -20,6 +20,7 @@ export type SkipReason =
   | 'inactive-not-in-teamviewer'
   | 'owned-outside-company'
   | 'protected'
+  | 'recycled-address'
   | 'source-read-incomplete';
 
 export interface CreateUserOperation {
@@ -69,6 +70,10 @@ export interface PlanPolicy {
   outsideCompanyRetryMs: number;
   /** TeamViewer user ids whose deactivation a person approved: they pass the threshold. */
   approvedDeactivations?: ReadonlySet<string>;
+  /** A new IdP user matching a deactivated TeamViewer user of another IdP id: held for approval (default) or reactivated. */
+  recycledAddresses?: 'hold' | 'reactivate';
+  /** TeamViewer user ids whose recycled address a person approved: reactivated and linked to the new IdP user. */
+  approvedRecycled?: ReadonlySet<string>;
 }
 
 export interface OutsideCompanyRecord {

@@ -3,6 +3,7 @@ import type { TvGroup, TvUser } from '../model/teamviewer.js';
 import { planChange, planCreate, protectionOf, skip } from './diff.js';
 import type { GroupOperation, GroupSkippedItem } from './group-types.js';
 import { clip, emailKey, FIELD_CAPS, mapDirectoryUser } from './mapping.js';
+import { type DeactivationRecord, recycledAddress } from './recycled.js';
 import { exceedsThreshold, type RemovalThreshold } from './threshold.js';
 import type { ChangeUserOperation, LinkChange, OutsideCompanyRecord, PlanPolicy, SkippedItem, UserOperation } from './types.js';
 
@@ -41,6 +42,8 @@ export interface UserSyncInput {
   byEmail?: TvUser;
   /** Other IdP ids this sync links to `byEmail`: such an address is left to the cycle, which sees everyone. */
   byEmailHolders?: readonly string[];
+  /** tvsync's record of deactivating `byEmail`, if it did: a recycled address even after the link went. */
+  byEmailDeactivated?: DeactivationRecord;
   outsideCompany?: OutsideCompanyRecord;
   nowMs: number;
   policy: PlanPolicy;
@@ -65,6 +68,8 @@ export interface UserSyncPlan {
   /** Groups in scope the person is in, for the membership plan; empty when out of scope. */
   wantedGroups: DirectoryGroupRef[];
   groupsComplete: boolean;
+  /** A recycled address this plan takes over, and what released it (an approval is then used up). */
+  recycled?: { tvUserId: string; released: 'approved' | 'policy' };
 }
 
 export function planUserSync(input: UserSyncInput): UserSyncPlan {
@@ -106,6 +111,7 @@ export function planUserSync(input: UserSyncInput): UserSyncPlan {
   });
 
   let tv = linkedTv;
+  let recycledNote: string | undefined;
   if (tv && emailKey(tv.email || tv.userName) !== mapped.emailKey) {
     const tvEmail = tv.email || tv.userName;
     plan.skipped = skip(
@@ -122,6 +128,16 @@ export function planUserSync(input: UserSyncInput): UserSyncPlan {
         detail: `TeamViewer holds ${found.email || found.userName} as ${found.id} (${found.active ? 'active' : 'deactivated'})`,
       });
       const others = (input.byEmailHolders ?? []).filter((id) => id !== mapped.sourceId);
+      // The cycle's rule, first: even when the holder decides it for the cycle, a recycled address waits for a person.
+      const recycled = recycledAddress(
+        { sourceId: mapped.sourceId, email: mapped.email, tv: found, holders: others, deactivated: input.byEmailDeactivated },
+        input.policy,
+      );
+      if (recycled.recycled && 'held' in recycled) {
+        plan.skipped = recycled.held;
+        plan.keepMemberships = true;
+        return decided(plan, recycled.held.message);
+      }
       if (others.length > 0) {
         plan.skipped = skip(
           'email-held-by-other-user',
@@ -132,6 +148,10 @@ export function planUserSync(input: UserSyncInput): UserSyncPlan {
       }
       tv = found;
       plan.link = { action: 'set', sourceId: mapped.sourceId, tvUserId: found.id, reason: 'matched-by-email' };
+      if (recycled.recycled) {
+        plan.recycled = { tvUserId: found.id, released: recycled.released };
+        recycledNote = recycled.note;
+      }
     } else {
       steps.push({ step: 'teamviewer', detail: `TeamViewer holds no user ${mapped.email}` });
     }
@@ -155,6 +175,7 @@ export function planUserSync(input: UserSyncInput): UserSyncPlan {
   }
   plan.tvUserId = tv.id;
   const change = planChange(mapped, tv);
+  if (change && recycledNote) change.message = `${change.message}; ${recycledNote}`;
   if (!change) return decided(plan, plan.skipped ? plan.skipped.message : `nothing to change: TeamViewer already matches the IdP`);
   if (change.kind !== 'deactivateUser') {
     plan.operation = change;

@@ -122,6 +122,7 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
     if (extra.failure) await deps.store.stop(cycleId, `the cycle ended: ${extra.failure.message}`);
     const results = await deps.store.results(cycleId);
     await deps.approvals?.consumed([...approvedUsers], [...approvedGroups], [...approvedMemberRemovals]);
+    await deps.approvals?.consumedRecycled([...approvedRecycled]);
     const report = buildReport({
       sync: deps.sides.sync.name,
       cycleId,
@@ -148,6 +149,7 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
   const approvedUsers = new Set<string>();
   const approvedGroups = new Set<string>();
   const approvedMemberRemovals = new Set<string>();
+  const approvedRecycled = new Set<string>();
   try {
     if (plan && directoryGroups && Date.now() - stored.startedAtMs > deps.sides.sync.schedule.every) {
       // A plan that waited longer than a cycle (workers were down) is stale: plan afresh instead.
@@ -160,8 +162,14 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
     }
     if (!plan || !directoryGroups) {
       const approved = deps.approved ? await deps.approved() : new Set<string>();
-      const prepared = await readAndPlan(deps.sides, { ...(approved.size ? { approved } : {}), ...(signal ? { signal } : {}) });
+      const recycled = (await deps.approvals?.recycled()) ?? new Set<string>();
+      const prepared = await readAndPlan(deps.sides, {
+        ...(approved.size ? { approved } : {}),
+        ...(recycled.size ? { approvedRecycled: recycled } : {}),
+        ...(signal ? { signal } : {}),
+      });
       for (const id of approved) approvedUsers.add(id);
+      for (const id of recycled) approvedRecycled.add(id);
       plan = prepared.plan;
       directoryGroups = groupPhaseInput(prepared.directory, { emails: deps.sides.sync.groups.enabled });
       await deps.sides.state.applyLinkChanges(plan.links);

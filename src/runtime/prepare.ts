@@ -34,12 +34,19 @@ export interface PreparedPlan {
   tokenOwner?: string;
 }
 
-export function planPolicy(sync: SyncConfig, tokenOwner: string | undefined, approved?: ReadonlySet<string>): PlanPolicy {
+export function planPolicy(
+  sync: SyncConfig,
+  tokenOwner: string | undefined,
+  approved?: ReadonlySet<string>,
+  approvedRecycled?: ReadonlySet<string>,
+): PlanPolicy {
   const policy: PlanPolicy = {
     protect: sync.protect,
     threshold: sync.policy.deactivationThreshold,
     outsideCompanyRetryMs: sync.policy.outsideCompanyRetry,
+    recycledAddresses: sync.policy.recycledAddresses,
   };
+  if (approvedRecycled?.size) policy.approvedRecycled = approvedRecycled;
   if (sync.ssoCustomerId) policy.ssoCustomerId = sync.ssoCustomerId;
   if (tokenOwner) policy.tokenOwnerEmail = tokenOwner;
   if (approved) policy.approvedDeactivations = approved;
@@ -78,14 +85,18 @@ export async function resolveTokenOwner(sides: SyncSides, signal?: AbortSignal):
  * no plan, so nothing is deactivated, and the caller reports why. `signal` ends every read at
  * once (shutdown): the cycle is then handed back, not planned from half an answer.
  */
-export async function readAndPlan(sides: SyncSides, opts: { approved?: ReadonlySet<string>; signal?: AbortSignal } = {}): Promise<PreparedPlan> {
+export async function readAndPlan(
+  sides: SyncSides,
+  opts: { approved?: ReadonlySet<string>; approvedRecycled?: ReadonlySet<string>; signal?: AbortSignal } = {},
+): Promise<PreparedPlan> {
   const { signal } = opts;
-  const [directory, teamviewer, owner, links, outsideCompany] = await Promise.all([
+  const [directory, teamviewer, owner, links, outsideCompany, deactivatedByTvsync] = await Promise.all([
     sides.source.read(signal ? { signal } : {}),
     withTeamViewerRetries(sides, 'user list', () => sides.client.listUsers(signal ? { signal } : {}), signal),
     resolveTokenOwner(sides, signal),
     sides.state.loadLinks(),
     sides.state.loadOutsideCompany(),
+    sides.state.loadDeactivated(),
   ]);
   const guarded = owner.failed
     ? {
@@ -99,8 +110,9 @@ export async function readAndPlan(sides: SyncSides, opts: { approved?: ReadonlyS
     teamviewer,
     links,
     outsideCompany,
+    deactivatedByTvsync,
     nowMs: sides.now(),
-    policy: planPolicy(sides.sync, owner.email, opts.approved),
+    policy: planPolicy(sides.sync, owner.email, opts.approved, opts.approvedRecycled),
   });
   if (!owner.email && !owner.failed)
     plan.notices.push(

@@ -104,14 +104,17 @@ async function run(data: UserSyncJobData, runId: string, deps: UserSyncDeps, sta
     linkedTv = byEmail?.id === linkedTvId ? byEmail : await withTeamViewerRetries(sides, 'user read', () => sides.client.getUser(linkedTvId), signal);
   }
   const holders = byEmail && byEmail.id !== linkedTvId ? await linkedTo(byEmail.id) : [];
+  // Only a deactivated user found by address can be a recycled one: tvsync's record of deactivating it.
+  const byEmailDeactivated = byEmail && !byEmail.active && byEmail.id !== linkedTvId ? await sides.state.getDeactivated(byEmail.id) : undefined;
 
   const nowMs = sides.now();
   const windowMs = sync.fastLane.window;
-  const [recentDeactivations, managed, outside, approved] = await Promise.all([
+  const [recentDeactivations, managed, outside, approved, approvedRecycled] = await Promise.all([
     deps.fastLane ? deps.fastLane.removalsWithin('deactivations', Date.now(), windowMs) : Promise.resolve(0),
     sides.state.linkCount(),
     email ? sides.state.getOutsideCompany(emailKey(email)) : Promise.resolve(undefined),
     deps.approvals ? deps.approvals.deactivations() : Promise.resolve(new Set<string>()),
+    deps.approvals && byEmail && !byEmail.active ? deps.approvals.recycled() : Promise.resolve(new Set<string>()),
   ]);
   const planWith = (recent: number) =>
     planUserSync({
@@ -121,9 +124,10 @@ async function run(data: UserSyncJobData, runId: string, deps: UserSyncDeps, sta
       ...(linkedTvId !== undefined ? { linked: { tvUserId: linkedTvId, ...(linkedTv ? { tv: linkedTv } : {}) } } : {}),
       ...(byEmail ? { byEmail } : {}),
       byEmailHolders: holders,
+      ...(byEmailDeactivated ? { byEmailDeactivated } : {}),
       ...(outside ? { outsideCompany: outside } : {}),
       nowMs,
-      policy: planPolicy(sync, owner.email, approved),
+      policy: planPolicy(sync, owner.email, approved, approvedRecycled),
       deactivations: { recent, managed, threshold: sync.policy.deactivationThreshold, windowMs },
     });
   let plan = planWith(recentDeactivations);
@@ -154,8 +158,25 @@ async function run(data: UserSyncJobData, runId: string, deps: UserSyncDeps, sta
         atMs: nowMs,
       });
   }
-  if (plan.skipped) report.skipped.push(plan.skipped.message);
+  if (plan.skipped?.reason === 'recycled-address' && plan.skipped.tvUserId !== undefined) {
+    // Waits for a person, as the cycle's hold does: `tvsync approve --fast-lane` releases it.
+    report.held.push(plan.skipped.message);
+    if (!dryRun)
+      await deps.fastLane?.hold({
+        kind: 'recycled-address',
+        sourceId: plan.skipped.sourceId ?? data.ref,
+        email: plan.skipped.email ?? data.ref,
+        tvUserId: plan.skipped.tvUserId,
+        message: plan.skipped.message,
+        atMs: nowMs,
+      });
+  } else if (plan.skipped) report.skipped.push(plan.skipped.message);
   if (!dryRun && plan.link) await sides.state.applyLinkChanges([plan.link]);
+  // An approval of a recycled address is used once: by the plan that took the address over.
+  if (!dryRun && plan.recycled?.released === 'approved') {
+    await deps.approvals?.consumedRecycled([plan.recycled.tvUserId]);
+    await deps.fastLane?.releaseHeld([plan.recycled.tvUserId]);
+  }
 
   if (plan.operation) {
     const op = plan.operation;

@@ -17,12 +17,16 @@ export function syncKeys(prefix: string, sync: string) {
     groupLinks: syncKey(prefix, sync, 'group-links'),
     /** Hash: lower-cased address → when and why a create met an account outside the company. */
     outsideCompany: syncKey(prefix, sync, 'outside-company'),
+    /** Hash: TeamViewer user id → the deactivation tvsync applied (IdP id, when); outlives the link, for recycled addresses. */
+    deactivated: syncKey(prefix, sync, 'deactivated'),
     /** String: one value of the connector's own state (delta links, snapshots). */
     source: (key: string) => syncKey(prefix, sync, 'source', key),
     /** Sets of TeamViewer ids a person released from the thresholds. */
     approvedDeactivations: syncKey(prefix, sync, 'approved-deactivations'),
     approvedGroupDeletions: syncKey(prefix, sync, 'approved-group-deletions'),
     approvedMemberRemovals: syncKey(prefix, sync, 'approved-member-removals'),
+    /** Set of TeamViewer user ids whose recycled address a person released. */
+    approvedRecycled: syncKey(prefix, sync, 'approved-recycled'),
     /** String: the pause TeamViewer's rate limit imposed, expiring with it. */
     rateLimitPause: syncKey(prefix, sync, 'rate-limit-pause'),
     /** String: the quarantine record. */
