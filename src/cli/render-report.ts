@@ -62,6 +62,10 @@ export function renderReport(report: CycleReport, opts: { maxItems?: number } = 
     if (glass && !glass.detail) parts.push(`SSO break-glass: ${glass.added.length} added, ${glass.present.length} in place`);
     if (parts.length) lines.push(`  ${parts.join(' · ')}`);
   }
+  if (report.recycled?.count)
+    lines.push(
+      `  held for approval: ${report.recycled.count} recycled addresses, neither reactivated nor linked (tvsync approve --sync ${report.sync} --cycle ${report.cycleId})`,
+    );
   for (const notice of report.notices) lines.push(`  ! ${notice}`);
   const kinds = (byKind: Partial<Record<string, number>>) =>
     Object.entries(byKind)

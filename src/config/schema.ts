@@ -39,6 +39,12 @@ export const policySchema = z.strictObject({
     })
     .default({ maxCount: 500, maxPercent: 20, minCountForPercent: 10 }),
   outsideCompanyRetry: durationBetween(60_000, 365 * 86_400_000).default(86_400_000),
+  recycledAddresses: z
+    .enum(['hold', 'reactivate'])
+    .default('hold')
+    .describe(
+      "a new IdP user whose address matches a deactivated TeamViewer user of another IdP id (or one tvsync deactivated): hold it for approval, or reactivate it (the newcomer gets the old user's groups, roles, devices and connections)",
+    ),
 });
 
 export const groupsSchema = z.strictObject({
@@ -108,6 +114,7 @@ export const syncSchema = z.strictObject({
     deactivationThreshold: { maxCount: 50, maxPercent: 20, minCountForPercent: 5 },
     memberRemovalThreshold: { maxCount: 500, maxPercent: 20, minCountForPercent: 10 },
     outsideCompanyRetry: 86_400_000,
+    recycledAddresses: 'hold',
   }),
   groups: groupsSchema.default({ enabled: true, onIdpDelete: 'delete', batchSize: 100 }),
   fastLane: fastLaneSchema.default({ enabled: true, window: 3_600_000 }),

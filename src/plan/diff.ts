@@ -2,6 +2,7 @@ import type { DirectoryRead } from '../model/directory.js';
 import type { TvUser, TvUserChanges } from '../model/teamviewer.js';
 import { guardDeactivations, readFacts, type RemovalBlock } from './guards.js';
 import { clip, emailKey, FIELD_CAPS, mapDirectoryUser, type MappedUser } from './mapping.js';
+import { type DeactivationRecord, recycledAddress } from './recycled.js';
 import { exceedsThreshold, shareOf } from './threshold.js';
 import type {
   ChangeUserOperation,
@@ -23,6 +24,8 @@ export interface PlanInput {
   links: ReadonlyMap<string, string>;
   /** Addresses whose create failed because a TeamViewer account outside the company owns them (by lower-cased e-mail). */
   outsideCompany: ReadonlyMap<string, OutsideCompanyRecord>;
+  /** TeamViewer user id → the deactivation tvsync applied to it (kept after its link goes): recycled addresses. */
+  deactivatedByTvsync?: ReadonlyMap<string, DeactivationRecord>;
   nowMs: number;
   policy: PlanPolicy;
 }
@@ -120,6 +123,7 @@ export function computePlan(input: PlanInput): Plan {
     }
 
     let tv: TvUser | undefined;
+    let recycledNote: string | undefined;
     const linkedId = links.get(user.sourceId);
     if (linkedId !== undefined) {
       tv = tvById.get(linkedId);
@@ -153,6 +157,15 @@ export function computePlan(input: PlanInput): Plan {
           );
           continue;
         }
+        const recycled = recycledAddress(
+          { sourceId: user.sourceId, email: user.email, tv, holders, deactivated: input.deactivatedByTvsync?.get(tv.id) },
+          input.policy,
+        );
+        if (recycled.recycled && 'held' in recycled) {
+          skipped.push(recycled.held);
+          continue;
+        }
+        if (recycled.recycled) recycledNote = recycled.note;
         claimed.add(tv.id);
         for (const holder of holders) linkChanges.push({ action: 'drop', sourceId: holder, tvUserId: tv.id, reason: 'relinked' });
         linkChanges.push({ action: 'set', sourceId: user.sourceId, tvUserId: tv.id, reason: 'matched-by-email' });
@@ -167,6 +180,7 @@ export function computePlan(input: PlanInput): Plan {
     }
 
     const change = planChange(user, tv);
+    if (change && recycledNote) change.message = `${change.message}; ${recycledNote}`;
     if (!change) unchanged++;
     else if (change.kind === 'deactivateUser') deactivations.push(change);
     else operations.push(change);
@@ -212,6 +226,11 @@ export function computePlan(input: PlanInput): Plan {
   linkChanges.sort((a, b) => compare(a.sourceId, b.sourceId) || compare(a.action, b.action));
 
   const notices = [...gate.notices];
+  const recycledHeld = skipped.filter((item) => item.reason === 'recycled-address').length;
+  if (recycledHeld > 0)
+    notices.push(
+      `${recycledHeld} new IdP user${recycledHeld === 1 ? '' : 's'} match${recycledHeld === 1 ? 'es' : ''} by e-mail a deactivated TeamViewer user of another person (a recycled address); held for approval, neither reactivated nor linked (tvsync approve releases them).`,
+    );
   const operationCounts: Record<UserOperationKind, number> = { createUser: 0, updateUser: 0, deactivateUser: 0, reactivateUser: 0 };
   for (const op of operations) operationCounts[op.kind]++;
   const skippedCounts: Partial<Record<SkipReason, number>> = {};

@@ -104,6 +104,8 @@ export interface CycleReport {
   seats?: Plan['seats'];
   /** Users not signing in through SSO, per status, and the break-glass addresses (sso.report, sso.breakGlass). */
   sso?: Plan['sso'];
+  /** New IdP users held because their address matched another person's deactivated TeamViewer user (approved by TeamViewer user id). */
+  recycled?: { count: number; items: Pick<SkippedItem, 'sourceId' | 'email' | 'tvUserId' | 'message'>[] };
 }
 
 /** `count` objects or members, per kind; items capped at REPORT_LIST_CAP. */
@@ -191,6 +193,14 @@ export function buildReport(input: {
   if (plan?.deactivationsBlocked) report.deactivationsBlocked = plan.deactivationsBlocked;
   if (plan?.seats) report.seats = plan.seats;
   if (plan?.sso) report.sso = plan.sso;
+  const recycled = (plan?.skipped ?? []).filter((item) => item.reason === 'recycled-address');
+  if (recycled.length) {
+    report.recycled = {
+      count: recycled.length,
+      items: recycled.slice(0, REPORT_LIST_CAP).map(({ sourceId, email, tvUserId, message }) => ({ sourceId, email, tvUserId, message })),
+    };
+    report.held.pendingApproval = true;
+  }
   if (input.groups) {
     report.groups = {
       status: input.groups.status,

@@ -24,6 +24,7 @@ export type SkipReason =
   | 'no-free-seat'
   | 'owned-outside-company'
   | 'protected'
+  | 'recycled-address'
   | 'source-read-incomplete';
 
 export interface CreateUserOperation {
@@ -77,6 +78,10 @@ export interface PlanPolicy {
   heldByFastLane?: ReadonlySet<string>;
   /** Deactivations made within the fast lane's sliding window (by either lane): they count towards the threshold's absolute limit. */
   recentDeactivations?: number;
+  /** A new IdP user matching a deactivated TeamViewer user of another IdP id: held for approval (default) or reactivated. */
+  recycledAddresses?: 'hold' | 'reactivate';
+  /** TeamViewer user ids whose recycled address a person approved: reactivated and linked to the new IdP user. */
+  approvedRecycled?: ReadonlySet<string>;
 }
 
 export interface OutsideCompanyRecord {

@@ -3,6 +3,7 @@ import type { TvGroup, TvUser } from '../model/teamviewer.js';
 import { planChange, planCreate, protectionOf, skip } from './diff.js';
 import type { GroupOperation, GroupSkippedItem } from './group-types.js';
 import { clip, emailKey, FIELD_CAPS, mapDirectoryUser } from './mapping.js';
+import { type DeactivationRecord, recycledAddress } from './recycled.js';
 import { exceedsThreshold, type RemovalThreshold } from './threshold.js';
 import type { ChangeUserOperation, LinkChange, OutsideCompanyRecord, PlanPolicy, SkippedItem, UserOperation } from './types.js';
 
@@ -52,6 +53,8 @@ export interface UserSyncInput {
   addressHeldBy?: string;
   /** Another IdP user in scope with the same address: neither is created (as in the cycle). */
   duplicateOf?: string;
+  /** tvsync's record of deactivating `byEmail`, if it did: a recycled address even after the link went. */
+  byEmailDeactivated?: DeactivationRecord;
   outsideCompany?: OutsideCompanyRecord;
   nowMs: number;
   policy: PlanPolicy;
@@ -76,6 +79,8 @@ export interface UserSyncPlan {
   /** Groups in scope the person is in, for the membership plan; empty when out of scope. */
   wantedGroups: DirectoryGroupRef[];
   groupsComplete: boolean;
+  /** A recycled address this plan takes over, and what released it (an approval is then used up). */
+  recycled?: { tvUserId: string; released: 'approved' | 'policy' };
 }
 
 export function planUserSync(input: UserSyncInput): UserSyncPlan {
@@ -117,6 +122,7 @@ export function planUserSync(input: UserSyncInput): UserSyncPlan {
   });
 
   let tv = linkedTv;
+  let recycledNote: string | undefined;
   if (tv && emailKey(tv.email || tv.userName) !== mapped.emailKey) {
     const tvEmail = tv.email || tv.userName;
     plan.skipped = skip(
@@ -133,6 +139,16 @@ export function planUserSync(input: UserSyncInput): UserSyncPlan {
         detail: `TeamViewer holds ${found.email || found.userName} as ${found.id} (${found.active ? 'active' : 'deactivated'})`,
       });
       const others = (input.byEmailHolders ?? []).filter((h) => h.sourceId !== mapped.sourceId);
+      // The cycle's rule, first: even when the holder decides it for the cycle, a recycled address waits for a person.
+      const recycled = recycledAddress(
+        { sourceId: mapped.sourceId, email: mapped.email, tv: found, holders: others.map((h) => h.sourceId), deactivated: input.byEmailDeactivated },
+        input.policy,
+      );
+      if (recycled.recycled && 'held' in recycled) {
+        plan.skipped = recycled.held;
+        plan.keepMemberships = true;
+        return decided(plan, recycled.held.message);
+      }
       const present = others.find((h) => h.inScope);
       if (present) {
         plan.skipped = skip(
@@ -145,6 +161,10 @@ export function planUserSync(input: UserSyncInput): UserSyncPlan {
       tv = found;
       for (const gone of others) plan.links.push({ action: 'drop', sourceId: gone.sourceId, tvUserId: found.id, reason: 'relinked' });
       plan.links.push({ action: 'set', sourceId: mapped.sourceId, tvUserId: found.id, reason: 'matched-by-email' });
+      if (recycled.recycled) {
+        plan.recycled = { tvUserId: found.id, released: recycled.released };
+        recycledNote = recycled.note;
+      }
     } else {
       steps.push({ step: 'teamviewer', detail: `TeamViewer holds no user ${mapped.email}` });
     }
@@ -177,6 +197,7 @@ export function planUserSync(input: UserSyncInput): UserSyncPlan {
   }
   plan.tvUserId = tv.id;
   const change = planChange(mapped, tv);
+  if (change && recycledNote) change.message = `${change.message}; ${recycledNote}`;
   if (!change) return decided(plan, plan.skipped ? plan.skipped.message : `nothing to change: TeamViewer already matches the IdP`);
   if (change.kind !== 'deactivateUser') {
     plan.operation = change;

@@ -1,6 +1,7 @@
 import { SyncError, type FailureClass } from '../model/failure.js';
 import type { TvUser, TvUserChanges } from '../model/teamviewer.js';
 import { emailKey } from '../plan/mapping.js';
+import { recycledAddress } from '../plan/recycled.js';
 import type { ChangeUserOperation, CreateUserOperation, UserOperation } from '../plan/types.js';
 import type { SyncState } from '../store/sync-state.js';
 import type { UserWriter } from '../teamviewer/port.js';
@@ -64,16 +65,28 @@ async function applyCreate(op: CreateUserOperation, ctx: ApplyContext): Promise<
 
 /** Links an existing company user instead of creating a second one, then brings it to the desired state. */
 async function adopt(op: CreateUserOperation, existing: TvUser, ctx: ApplyContext, why: string): Promise<OperationOutcome> {
+  // The plan saw no such user; one found now is not reactivated for another person behind the plan's back.
+  if (!existing.active) {
+    const deactivated = await ctx.state.getDeactivated(existing.id);
+    const verdict = recycledAddress({ sourceId: op.sourceId, email: op.email, tv: existing, holders: [], deactivated }, { recycledAddresses: 'hold' });
+    if (verdict.recycled && 'held' in verdict) {
+      return { status: 'failed', failureClass: 'conflict', tvUserId: existing.id, message: `${verdict.held.message} The next cycle decides.` };
+    }
+  }
   await ctx.state.setLink(op.sourceId, existing.id);
   await ctx.state.clearOutsideCompany(emailKey(op.email));
   const changes: TvUserChanges = {};
   if (existing.displayName !== op.user.displayName) changes.displayName = op.user.displayName;
   if (!existing.active) changes.active = true;
   if (changes.displayName !== undefined || changes.active !== undefined) await ctx.client.updateUser(existing.id, changes);
+  if (changes.active) await ctx.state.clearDeactivated(existing.id);
   return { status: 'applied', tvUserId: existing.id, adopted: true, message: `adopted ${existing.id} for ${op.email} (${why})` };
 }
 
 async function applyChange(op: ChangeUserOperation, ctx: ApplyContext): Promise<OperationOutcome> {
   await ctx.client.updateUser(op.tvUserId, op.changes);
+  // Whose user tvsync deactivated outlives the link: a newcomer given the same address later is a recycled address.
+  if (op.kind === 'deactivateUser') await ctx.state.recordDeactivated(op.tvUserId, { sourceId: op.sourceId, atMs: ctx.nowMs() });
+  else if (op.kind === 'reactivateUser') await ctx.state.clearDeactivated(op.tvUserId);
   return { status: 'applied', tvUserId: op.tvUserId, message: op.message };
 }

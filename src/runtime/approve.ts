@@ -10,11 +10,12 @@ import { queueHints } from './fast-lane.js';
 export type ApproveOutcome =
   | { status: 'no-cycle' }
   | { status: 'nothing-held' }
-  | { status: 'approved'; deactivations: number; groupDeletions: number; memberRemovals: number; memberRemovalGroups: number };
+  | { status: 'approved'; deactivations: number; groupDeletions: number; memberRemovals: number; memberRemovalGroups: number; recycledAddresses: number };
 
 /**
  * Releases the deactivations, group deletions and member removals a stored cycle held at the
- * thresholds, and asks for a cycle to run them (those no longer needed then are not done).
+ * thresholds, and the recycled addresses it held, and asks for a cycle to run them (those no
+ * longer needed then are not done).
  */
 export async function approveCycle(redis: Redis, prefix: string, sync: string, cycleId: string): Promise<ApproveOutcome> {
   const cycle = await new CycleStore(redis, prefix, sync).load(cycleId);
@@ -25,8 +26,12 @@ export async function approveCycle(redis: Redis, prefix: string, sync: string, c
   // Approved per group; absent in cycles stored before member removals could be held.
   const heldRemovals = groupPlan?.heldMemberRemovals ?? [];
   const removalGroups = heldRemovals.map((h) => h.tvGroupId);
-  if (users.length === 0 && groups.length === 0 && removalGroups.length === 0) return { status: 'nothing-held' };
-  await new ApprovalStore(redis, prefix, sync).approve(users, groups, heldRemovals);
+  // Recycled addresses the cycle held (skipped with their reason), approved by TeamViewer user id.
+  const recycled = [...new Set(cycle.plan.skipped.flatMap((s) => (s.reason === 'recycled-address' && s.tvUserId !== undefined ? [s.tvUserId] : [])))];
+  if (users.length === 0 && groups.length === 0 && removalGroups.length === 0 && recycled.length === 0) return { status: 'nothing-held' };
+  const approvals = new ApprovalStore(redis, prefix, sync);
+  await approvals.approve(users, groups, heldRemovals);
+  await approvals.approveRecycled(recycled);
   const queues = openQueues(sync, redis, prefix);
   try {
     await requestCycle(queues.cycles, sync);
@@ -39,21 +44,31 @@ export async function approveCycle(redis: Redis, prefix: string, sync: string, c
     groupDeletions: groups.length,
     memberRemovals: heldRemovals.reduce((n, h) => n + h.members, 0),
     memberRemovalGroups: removalGroups.length,
+    recycledAddresses: recycled.length,
   };
 }
 
 /**
- * Releases every deactivation the fast lane held at its sliding-window threshold, and queues a
- * user sync for each person so it runs now (one whose state changed since is re-read, not forced).
+ * Releases every deactivation the fast lane held at its sliding-window threshold and every
+ * recycled address it held, and queues a user sync for each person so it runs now (one whose
+ * state changed since is re-read, not forced).
  */
-export async function approveFastLane(redis: Redis, prefix: string, sync: string): Promise<{ deactivations: number; emails: string[] }> {
+export async function approveFastLane(
+  redis: Redis,
+  prefix: string,
+  sync: string,
+): Promise<{ deactivations: number; recycledAddresses: number; emails: string[] }> {
   const fastLane = new FastLaneStore(redis, prefix, sync);
   const held = await fastLane.held();
-  if (held.length === 0) return { deactivations: 0, emails: [] };
-  await new ApprovalStore(redis, prefix, sync).approve(
-    held.map((h) => h.tvUserId),
+  if (held.length === 0) return { deactivations: 0, recycledAddresses: 0, emails: [] };
+  const recycled = held.filter((h) => h.kind === 'recycled-address');
+  const deactivations = held.filter((h) => h.kind !== 'recycled-address');
+  const approvals = new ApprovalStore(redis, prefix, sync);
+  await approvals.approve(
+    deactivations.map((h) => h.tvUserId),
     [],
   );
+  await approvals.approveRecycled(recycled.map((h) => h.tvUserId));
   await fastLane.releaseHeld(held.map((h) => h.tvUserId));
   const queues = openQueues(sync, redis, prefix);
   try {
@@ -64,5 +79,5 @@ export async function approveFastLane(redis: Redis, prefix: string, sync: string
   } finally {
     await closeQueues(queues);
   }
-  return { deactivations: held.length, emails: held.map((h) => h.email) };
+  return { deactivations: deactivations.length, recycledAddresses: recycled.length, emails: held.map((h) => h.email) };
 }

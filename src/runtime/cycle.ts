@@ -152,6 +152,7 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
     const results = await deps.store.results(cycleId);
     await recordWrites(deps, results, log);
     await deps.approvals?.consumed([...approvedUsers], [...approvedGroups], [...approvedMemberRemovals]);
+    await deps.approvals?.consumedRecycled([...approvedRecycled]);
     const report = buildReport({
       sync: deps.sides.sync.name,
       cycleId,
@@ -180,6 +181,7 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
   const approvedUsers = new Set<string>();
   const approvedGroups = new Set<string>();
   const approvedMemberRemovals = new Set<string>();
+  const approvedRecycled = new Set<string>();
   try {
     if (plan && directoryGroups && Date.now() - stored.startedAtMs > deps.sides.sync.schedule.every) {
       // A plan that waited longer than a cycle (workers were down) is stale: plan afresh instead.
@@ -193,14 +195,17 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
     if (!plan || !directoryGroups) {
       const approved = deps.approved ? await deps.approved() : new Set<string>();
       const fastLane = deps.fastLane ? await fastLaneFacts(deps.fastLane, deps.sides.sync.fastLane.window) : undefined;
+      const recycled = (await deps.approvals?.recycled()) ?? new Set<string>();
       const prepared = await readAndPlan(deps.sides, {
         ...(approved.size ? { approved } : {}),
+        ...(recycled.size ? { approvedRecycled: recycled } : {}),
         ...(signal ? { signal } : {}),
         ...(fastLane ? { fastLane } : {}),
         recordSeen: true,
       });
       if (deps.fastLane && fastLane?.held.size) await releaseVoidHolds(deps.fastLane, fastLane.held, prepared.plan);
       for (const id of approved) approvedUsers.add(id);
+      for (const id of recycled) approvedRecycled.add(id);
       plan = prepared.plan;
       const sso = await checkSso(deps.sides, signal);
       if (sso) plan = { ...plan, sso, notices: [...plan.notices, ...ssoNotices(sso)] };

@@ -47,12 +47,15 @@ export function planPolicy(
   tokenOwner: string | undefined,
   approved?: ReadonlySet<string>,
   fastLane?: { held: ReadonlySet<string>; recentDeactivations: number },
+  approvedRecycled?: ReadonlySet<string>,
 ): PlanPolicy {
   const policy: PlanPolicy = {
     protect: sync.protect,
     threshold: sync.policy.deactivationThreshold,
     outsideCompanyRetryMs: sync.policy.outsideCompanyRetry,
+    recycledAddresses: sync.policy.recycledAddresses,
   };
+  if (approvedRecycled?.size) policy.approvedRecycled = approvedRecycled;
   if (sync.ssoCustomerId) policy.ssoCustomerId = sync.ssoCustomerId;
   if (tokenOwner) policy.tokenOwnerEmail = tokenOwner;
   if (approved) policy.approvedDeactivations = approved;
@@ -97,19 +100,21 @@ export async function readAndPlan(
   sides: SyncSides,
   opts: {
     approved?: ReadonlySet<string>;
+    approvedRecycled?: ReadonlySet<string>;
     signal?: AbortSignal;
     fastLane?: { held: ReadonlySet<string>; recentDeactivations: number };
     recordSeen?: boolean;
   } = {},
 ): Promise<PreparedPlan> {
   const { signal } = opts;
-  const [directory, teamviewer, owner, links, outsideCompany, written] = await Promise.all([
+  const [directory, teamviewer, owner, links, outsideCompany, written, deactivatedByTvsync] = await Promise.all([
     sides.source.read(signal ? { signal } : {}),
     withTeamViewerRetries(sides, 'user list', () => sides.client.listUsers(signal ? { signal } : {}), signal),
     resolveTokenOwner(sides, signal),
     sides.state.loadLinks(),
     sides.state.loadOutsideCompany(),
     sides.written?.loadUsers(),
+    sides.state.loadDeactivated(),
   ]);
   const guarded = owner.failed
     ? {
@@ -123,8 +128,9 @@ export async function readAndPlan(
     teamviewer,
     links,
     outsideCompany,
+    deactivatedByTvsync,
     nowMs: sides.now(),
-    policy: planPolicy(sides.sync, owner.email, opts.approved, opts.fastLane),
+    policy: planPolicy(sides.sync, owner.email, opts.approved, opts.fastLane, opts.approvedRecycled),
   });
   const plan = await checkSeats(sides, computed, signal);
   if (!owner.email && !owner.failed)

@@ -145,14 +145,17 @@ async function run(data: UserSyncJobData, runId: string, deps: UserSyncDeps, sta
     const same = await readUser(email);
     if (same.status === 'in-scope' && same.user.id !== sourceId) duplicateOf = same.user.id;
   }
+  // Only a deactivated user found by address can be a recycled one: tvsync's record of deactivating it.
+  const byEmailDeactivated = byEmail && !byEmail.active && byEmail.id !== linkedTvId ? await sides.state.getDeactivated(byEmail.id) : undefined;
 
   const nowMs = sides.now();
   const windowMs = sync.fastLane.window;
-  const [recentDeactivations, managed, outside, approved] = await Promise.all([
+  const [recentDeactivations, managed, outside, approved, approvedRecycled] = await Promise.all([
     deps.fastLane ? deps.fastLane.removalsWithin('deactivations', Date.now(), windowMs) : Promise.resolve(0),
     sides.state.linkCount(),
     email ? sides.state.getOutsideCompany(emailKey(email)) : Promise.resolve(undefined),
     deps.approvals ? deps.approvals.deactivations() : Promise.resolve(new Set<string>()),
+    deps.approvals && byEmail && !byEmail.active ? deps.approvals.recycled() : Promise.resolve(new Set<string>()),
   ]);
   const planWith = (recent: number) =>
     planUserSync({
@@ -164,9 +167,10 @@ async function run(data: UserSyncJobData, runId: string, deps: UserSyncDeps, sta
       byEmailHolders: holders,
       ...(addressHeldBy !== undefined ? { addressHeldBy } : {}),
       ...(duplicateOf !== undefined ? { duplicateOf } : {}),
+      ...(byEmailDeactivated ? { byEmailDeactivated } : {}),
       ...(outside ? { outsideCompany: outside } : {}),
       nowMs,
-      policy: planPolicy(sync, owner.email, approved),
+      policy: planPolicy(sync, owner.email, approved, undefined, approvedRecycled),
       deactivations: { recent, managed, threshold: sync.policy.deactivationThreshold, windowMs },
     });
   let plan = planWith(recentDeactivations);
@@ -219,7 +223,8 @@ function findByEmail(sides: SyncSides, email: string, signal: AbortSignal | unde
 
 async function dryRunReport(plan: UserSyncPlan, report: UserSyncReport, data: UserSyncJobData, deps: UserSyncDeps): Promise<UserSyncReport> {
   if (plan.held) report.held.push(plan.held.message);
-  if (plan.skipped) report.skipped.push(plan.skipped.message);
+  if (plan.skipped?.reason === 'recycled-address') report.held.push(plan.skipped.message);
+  else if (plan.skipped) report.skipped.push(plan.skipped.message);
   if (plan.operation) report.operations.push({ kind: plan.operation.kind, message: plan.operation.message, status: 'planned' });
   const created = plan.operation?.kind === 'createUser';
   const member = plan.tvUserId ?? (created ? `(new ${plan.email ?? data.ref})` : undefined);
@@ -266,8 +271,24 @@ async function apply(
     // No longer leaving (back in scope, enabled again): a hold from before is void.
     await deps.fastLane?.releaseHeld([plan.tvUserId]);
   }
-  if (plan.skipped) report.skipped.push(plan.skipped.message);
+  if (plan.skipped?.reason === 'recycled-address' && plan.skipped.tvUserId !== undefined) {
+    // Waits for a person, as the cycle's hold does: `tvsync approve --fast-lane` releases it.
+    report.held.push(plan.skipped.message);
+    await deps.fastLane?.hold({
+      kind: 'recycled-address',
+      sourceId: plan.skipped.sourceId ?? data.ref,
+      email: plan.skipped.email ?? data.ref,
+      tvUserId: plan.skipped.tvUserId,
+      message: plan.skipped.message,
+      atMs: ctx.nowMs,
+    });
+  } else if (plan.skipped) report.skipped.push(plan.skipped.message);
   if (plan.links.length) await sides.state.applyLinkChanges(plan.links);
+  // An approval of a recycled address is used once: by the plan that took the address over.
+  if (plan.recycled?.released === 'approved') {
+    await deps.approvals?.consumedRecycled([plan.recycled.tvUserId]);
+    await deps.fastLane?.releaseHeld([plan.recycled.tvUserId]);
+  }
 
   if (plan.operation) {
     const op = plan.operation;

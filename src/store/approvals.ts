@@ -5,14 +5,15 @@ import { syncKeys } from './keys.js';
 const APPROVAL_TTL_S = 7 * 86_400;
 
 /**
- * Deactivations, group deletions and member removals a person released from their thresholds
- * (`tvsync approve`). Member removals are approved per TeamViewer group. The next cycle lets them
+ * Deactivations, group deletions and member removals a person released from their thresholds,
+ * and recycled addresses a person released (`tvsync approve`). Member removals are approved per TeamViewer group. The next cycle lets them
  * through; each is forgotten once the plan that read it has run.
  */
 export class ApprovalStore {
   private readonly users: string;
   private readonly groups: string;
   private readonly members: string;
+  private readonly recycledKey: string;
 
   constructor(
     private readonly redis: Redis,
@@ -23,6 +24,25 @@ export class ApprovalStore {
     this.users = keys.approvedDeactivations;
     this.groups = keys.approvedGroupDeletions;
     this.members = keys.approvedMemberRemovals;
+    this.recycledKey = keys.approvedRecycled;
+  }
+
+  /** Recycled addresses a person released, by TeamViewer user id: reactivated and linked to the new IdP user. */
+  async approveRecycled(tvUserIds: readonly string[]): Promise<void> {
+    if (tvUserIds.length === 0) return;
+    await this.redis
+      .multi()
+      .sadd(this.recycledKey, ...tvUserIds)
+      .expire(this.recycledKey, APPROVAL_TTL_S)
+      .exec();
+  }
+
+  async recycled(): Promise<Set<string>> {
+    return new Set(await this.redis.smembers(this.recycledKey));
+  }
+
+  async consumedRecycled(tvUserIds: readonly string[]): Promise<void> {
+    if (tvUserIds.length) await this.redis.srem(this.recycledKey, ...tvUserIds);
   }
 
   /**

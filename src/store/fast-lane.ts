@@ -7,13 +7,23 @@ import { syncKeys } from './keys.js';
 /** How many user-sync reports are kept per sync. */
 const REPORTS_KEPT = 200;
 
-/** A deactivation the fast lane held at its sliding-window threshold, for `tvsync approve` and status. */
+/**
+ * What the fast lane held for `tvsync approve` and status: a deactivation at its sliding-window
+ * threshold, or a recycled address (then `sourceId` is the new IdP user's id).
+ */
 export interface HeldUserDeactivation {
   sourceId: string;
   email: string;
   tvUserId: string;
   message: string;
   atMs: number;
+  /** Absent: a deactivation (and in records stored before recycled addresses were held). */
+  kind?: 'deactivation' | 'recycled-address';
+}
+
+/** A recycled address is held under its own field, so it never replaces a held deactivation of the same user. */
+function heldField(held: Pick<HeldUserDeactivation, 'tvUserId' | 'kind'>): string {
+  return held.kind === 'recycled-address' ? `recycled:${held.tvUserId}` : held.tvUserId;
 }
 
 /** The last poll of one change feed. */
@@ -28,7 +38,14 @@ export interface FeedStatus {
   requests: number;
 }
 
-const heldSchema = z.object({ sourceId: z.string(), email: z.string(), tvUserId: z.string(), message: z.string(), atMs: z.number() });
+const heldSchema = z.object({
+  sourceId: z.string(),
+  email: z.string(),
+  tvUserId: z.string(),
+  message: z.string(),
+  atMs: z.number(),
+  kind: z.enum(['deactivation', 'recycled-address']).optional(),
+});
 const feedSchema = z.object({
   feed: z.string(),
   lastPollAtMs: z.number(),
@@ -156,11 +173,12 @@ export class FastLaneStore {
   }
 
   async hold(held: HeldUserDeactivation): Promise<void> {
-    await this.redis.hset(this.keys.held, held.tvUserId, JSON.stringify(secrets.scrubDeep(held)));
+    await this.redis.hset(this.keys.held, heldField(held), JSON.stringify(secrets.scrubDeep(held)));
   }
 
+  /** Forgets what was held for these TeamViewer users: deactivations and recycled addresses alike. */
   async releaseHeld(tvUserIds: readonly string[]): Promise<void> {
-    if (tvUserIds.length) await this.redis.hdel(this.keys.held, ...tvUserIds);
+    if (tvUserIds.length) await this.redis.hdel(this.keys.held, ...tvUserIds, ...tvUserIds.map((id) => heldField({ tvUserId: id, kind: 'recycled-address' })));
   }
 
   async held(): Promise<HeldUserDeactivation[]> {

@@ -19,6 +19,8 @@ export function syncKeys(prefix: string, sync: string) {
     roleAssignments: syncKey(prefix, sync, 'role-assignments'),
     /** Hash: lower-cased address → when and why a create met an account outside the company. */
     outsideCompany: syncKey(prefix, sync, 'outside-company'),
+    /** Hash: TeamViewer user id → the deactivation tvsync applied (IdP id, when); outlives the link, for recycled addresses. */
+    deactivated: syncKey(prefix, sync, 'deactivated'),
     /** String: one value of the connector's own state (delta links, snapshots). */
     source: (key: string) => syncKey(prefix, sync, 'source', key),
     /** Sets of TeamViewer ids a person released from the thresholds. */
@@ -34,6 +36,8 @@ export function syncKeys(prefix: string, sync: string) {
       groups: syncKey(prefix, sync, 'written', 'groups'),
       members: (tvGroupId: string) => syncKey(prefix, sync, 'written', 'members', tvGroupId),
     },
+    /** Set of TeamViewer user ids whose recycled address a person released. */
+    approvedRecycled: syncKey(prefix, sync, 'approved-recycled'),
     /** String: the pause TeamViewer's rate limit imposed, expiring with it. */
     rateLimitPause: syncKey(prefix, sync, 'rate-limit-pause'),
     /** String: the quarantine record. */

@@ -1,4 +1,6 @@
 import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import type { DeactivationRecord } from '../plan/recycled.js';
 import type { LinkChange, OutsideCompanyRecord } from '../plan/types.js';
 import { madeKey, type MadeRoleAssignment } from '../plan/roles.js';
 import type { SourceStateStore } from '../connectors/source.js';
@@ -30,6 +32,15 @@ export interface SyncState {
   getOutsideCompany(emailKey: string): Promise<OutsideCompanyRecord | undefined>;
   recordOutsideCompany(emailKey: string, record: OutsideCompanyRecord): Promise<void>;
   clearOutsideCompany(emailKey: string): Promise<void>;
+  /**
+   * TeamViewer users tvsync deactivated, with the IdP id they were linked to: a new IdP user
+   * matching one by e-mail is a recycled address. Kept when the link goes; forgotten when tvsync
+   * reactivates the user.
+   */
+  loadDeactivated(): Promise<Map<string, DeactivationRecord>>;
+  getDeactivated(tvUserId: string): Promise<DeactivationRecord | undefined>;
+  recordDeactivated(tvUserId: string, record: DeactivationRecord): Promise<void>;
+  clearDeactivated(tvUserId: string): Promise<void>;
   /** The role assignments tvsync made: only these are ever taken back. */
   loadRoleAssignments(): Promise<MadeRoleAssignment[]>;
   recordRoleAssignments(records: readonly MadeRoleAssignment[], atMs: number): Promise<void>;
@@ -52,6 +63,7 @@ export class RedisSyncState implements SyncState {
   private readonly groupLinks: string;
   private readonly outside: string;
   private readonly roleAssignments: string;
+  private readonly deactivated: string;
 
   constructor(
     private readonly redis: Redis,
@@ -63,6 +75,7 @@ export class RedisSyncState implements SyncState {
     this.groupLinks = keys.groupLinks;
     this.outside = keys.outsideCompany;
     this.roleAssignments = keys.roleAssignments;
+    this.deactivated = keys.deactivated;
     const sourceKey = keys.source;
     this.source = {
       get: async (key) => (await redis.get(sourceKey(key))) ?? undefined,
@@ -152,6 +165,40 @@ export class RedisSyncState implements SyncState {
     if (records.length === 0) return;
     await this.redis.hdel(this.roleAssignments, ...records.map(madeKey));
   }
+
+  async loadDeactivated(): Promise<Map<string, DeactivationRecord>> {
+    const out = new Map<string, DeactivationRecord>();
+    for (const [tvUserId, value] of Object.entries(await this.redis.hgetall(this.deactivated))) {
+      const parsed = parseDeactivated(value);
+      if (parsed) out.set(tvUserId, parsed);
+    }
+    return out;
+  }
+
+  async getDeactivated(tvUserId: string): Promise<DeactivationRecord | undefined> {
+    const raw = await this.redis.hget(this.deactivated, tvUserId);
+    return raw === null ? undefined : parseDeactivated(raw);
+  }
+
+  async recordDeactivated(tvUserId: string, record: DeactivationRecord): Promise<void> {
+    await this.redis.hset(this.deactivated, tvUserId, JSON.stringify({ sourceId: record.sourceId, atMs: record.atMs }));
+  }
+
+  async clearDeactivated(tvUserId: string): Promise<void> {
+    await this.redis.hdel(this.deactivated, tvUserId);
+  }
+}
+
+const deactivatedSchema = z.object({ sourceId: z.string().min(1), atMs: z.number().int().nonnegative() });
+
+/** A record that cannot be read counts as none: the link table still catches an address it links. */
+function parseDeactivated(value: string): DeactivationRecord | undefined {
+  try {
+    const parsed = deactivatedSchema.safeParse(JSON.parse(value));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function parseOutside(value: string): OutsideCompanyRecord | undefined {
@@ -179,6 +226,7 @@ export class MemorySyncState implements SyncState {
   private readonly links = new Map<string, string>();
   private readonly groupLinks = new Map<string, string>();
   private readonly outside = new Map<string, OutsideCompanyRecord>();
+  private readonly deactivated = new Map<string, DeactivationRecord>();
 
   async loadLinks(): Promise<Map<string, string>> {
     return new Map(this.links);
@@ -230,5 +278,17 @@ export class MemorySyncState implements SyncState {
   }
   async forgetRoleAssignments(records: readonly MadeRoleAssignment[]): Promise<void> {
     for (const record of records) this.roles.delete(madeKey(record));
+  }
+  async loadDeactivated(): Promise<Map<string, DeactivationRecord>> {
+    return new Map(this.deactivated);
+  }
+  async getDeactivated(tvUserId: string): Promise<DeactivationRecord | undefined> {
+    return this.deactivated.get(tvUserId);
+  }
+  async recordDeactivated(tvUserId: string, record: DeactivationRecord): Promise<void> {
+    this.deactivated.set(tvUserId, record);
+  }
+  async clearDeactivated(tvUserId: string): Promise<void> {
+    this.deactivated.delete(tvUserId);
   }
 }

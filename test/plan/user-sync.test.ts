@@ -152,6 +152,45 @@ describe('planUserSync', () => {
     const plan = planUserSync(input({ outsideCompany: { atMs: 999_000, message: 'taken' } }));
     expect(plan.skipped?.reason).toBe('owned-outside-company');
   });
+
+  describe("recycled addresses (the cycle's rule)", () => {
+    const oldAda: TvUser = { ...tvAda, displayName: 'Ada Old', active: false };
+    const record = { sourceId: 'idp-old-ada', atMs: Date.parse('2025-03-01T10:00:00.000Z') };
+
+    it('holds a new IdP id matching a deactivated user tvsync deactivated for another id: no reactivation, no link, no memberships', () => {
+      const plan = planUserSync(input({ byEmail: oldAda, byEmailDeactivated: record, lookup: inScope(ada, [{ id: 'g1', name: 'Sales' }]) }));
+      expect(plan.operation).toBeUndefined();
+      expect(plan.links).toEqual([]);
+      expect(plan.tvUserId).toBeUndefined();
+      expect(plan.keepMemberships).toBe(true);
+      expect(plan.skipped).toMatchObject({ reason: 'recycled-address', sourceId: 'idp-ada', tvUserId: 'u1' });
+      expect(plan.skipped?.message).toContain('belonged to IdP user idp-old-ada; tvsync deactivated it on 2025-03-01T10:00:00.000Z');
+      expect(plan.steps.at(-1)?.detail).toMatch(/recycled address/);
+    });
+
+    it('holds one still linked to the old IdP id as recycled, not only as "left to the cycle"', () => {
+      const plan = planUserSync(input({ byEmail: oldAda, byEmailHolders: [{ sourceId: 'idp-old-ada', inScope: false }] }));
+      expect(plan.operation).toBeUndefined();
+      expect(plan.skipped?.reason).toBe('recycled-address');
+    });
+
+    it('is not recycled when the TeamViewer user is active, or the same IdP id comes back', () => {
+      expect(planUserSync(input({ byEmail: tvAda, byEmailDeactivated: record })).links).toMatchObject([{ action: 'set', tvUserId: 'u1' }]);
+      const back = planUserSync(input({ byEmail: oldAda, byEmailDeactivated: { ...record, sourceId: 'idp-ada' } }));
+      expect(back.skipped).toBeUndefined();
+      expect(back.operation).toMatchObject({ kind: 'reactivateUser', tvUserId: 'u1' });
+    });
+
+    it('reactivates and links under the policy, or once approved (which the plan reports using)', () => {
+      const byPolicy = planUserSync(input({ byEmail: oldAda, byEmailDeactivated: record, policy: { ...policy, recycledAddresses: 'reactivate' } }));
+      expect(byPolicy.operation).toMatchObject({ kind: 'reactivateUser', tvUserId: 'u1' });
+      expect(byPolicy.links).toContainEqual(expect.objectContaining({ action: 'set', sourceId: 'idp-ada', tvUserId: 'u1' }));
+      expect(byPolicy.recycled).toEqual({ tvUserId: 'u1', released: 'policy' });
+      const approved = planUserSync(input({ byEmail: oldAda, byEmailDeactivated: record, policy: { ...policy, approvedRecycled: new Set(['u1']) } }));
+      expect(approved.operation?.message).toMatch(/recycled address approved/);
+      expect(approved.recycled).toEqual({ tvUserId: 'u1', released: 'approved' });
+    });
+  });
 });
 
 describe('planMemberships', () => {

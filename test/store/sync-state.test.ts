@@ -50,12 +50,34 @@ describe.each(kinds)('%s sync state', (_kind, make) => {
     expect((await state.loadOutsideCompany()).size).toBe(0);
   });
 
+  it('keeps the deactivations tvsync applied after the link goes, and forgets one when told', async () => {
+    const state = make();
+    await state.setLink('a', 'u1');
+    await state.recordDeactivated('u1', { sourceId: 'a', atMs: 1_700_000_000_000 });
+    await state.recordDeactivated('u2', { sourceId: 'b', atMs: 1_700_000_000_001 });
+    await state.applyLinkChanges([{ action: 'drop', sourceId: 'a', tvUserId: 'u1', reason: 'relinked' }]);
+    expect(await state.getDeactivated('u1')).toEqual({ sourceId: 'a', atMs: 1_700_000_000_000 });
+    await state.clearDeactivated('u2');
+    expect(Object.fromEntries(await state.loadDeactivated())).toEqual({ u1: { sourceId: 'a', atMs: 1_700_000_000_000 } });
+    expect(await state.getDeactivated('u2')).toBeUndefined();
+  });
+
   it('keeps connector state', async () => {
     const state = make();
     await state.source.set('delta', 'link-1');
     expect(await state.source.get('delta')).toBe('link-1');
     await state.source.delete('delta');
     expect(await state.source.get('delta')).toBeUndefined();
+  });
+});
+
+describe('deactivation records in Redis', () => {
+  it('counts a record it cannot read as none', async () => {
+    const sync = `s${Math.random().toString(36).slice(2)}`;
+    const state = new RedisSyncState(redis, prefix, sync);
+    await redis.hset(`${prefix}:sync:${sync}:deactivated`, 'u1', 'not json', 'u2', JSON.stringify({ sourceId: '', atMs: 1 }));
+    expect(await state.getDeactivated('u1')).toBeUndefined();
+    expect((await state.loadDeactivated()).size).toBe(0);
   });
 });
 
