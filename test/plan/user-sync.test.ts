@@ -40,12 +40,15 @@ describe('planUserSync', () => {
     const plan = planUserSync(input({ byEmail: tvAda, byEmailHolders: [{ sourceId: 'idp-other', inScope: true }] }));
     expect(plan.operation).toBeUndefined();
     expect(plan.skipped?.reason).toBe('email-held-by-other-user');
-    const relinked = planUserSync(input({ byEmail: { ...tvAda, active: false }, byEmailHolders: [{ sourceId: 'idp-old', inScope: false }] }));
+    const relinked = planUserSync(input({ byEmail: { ...tvAda, displayName: 'A. L.' }, byEmailHolders: [{ sourceId: 'idp-old', inScope: false }] }));
     expect(relinked.links).toEqual([
       { action: 'drop', sourceId: 'idp-old', tvUserId: 'u1', reason: 'relinked' },
       { action: 'set', sourceId: 'idp-ada', tvUserId: 'u1', reason: 'matched-by-email' },
     ]);
-    expect(relinked.operation?.kind).toBe('reactivateUser');
+    expect(relinked.operation?.kind).toBe('updateUser');
+    // A deactivated one is a recycled address: held for a person, not taken over.
+    const recycled = planUserSync(input({ byEmail: { ...tvAda, active: false }, byEmailHolders: [{ sourceId: 'idp-old', inScope: false }] }));
+    expect(recycled.skipped?.reason).toBe('recycled-address');
   });
 
   it('does not deactivate a TeamViewer user whose address an IdP user in scope with another id now holds (a rehire, an id change)', () => {
