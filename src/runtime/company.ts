@@ -52,6 +52,25 @@ export async function checkSeats(sides: SyncSides, plan: Plan, signal?: AbortSig
 }
 
 /**
+ * For one create outside a cycle (the fast lane, `tvsync sync-user`): the free seats, or undefined
+ * when seats are not checked (off, no permission, no user limit, unreadable: as in a cycle, the
+ * create then runs and the cycle's report says why seats were not checked).
+ */
+export async function freeSeats(sides: SyncSides, signal?: AbortSignal): Promise<number | undefined> {
+  if (!sides.sync.seats.enabled) return undefined;
+  const client = companyClient(sides);
+  if (!client) return undefined;
+  try {
+    const seats = seatsOf(await withTeamViewerRetries(sides, 'company licence', () => client.licences(signal), signal));
+    return seats?.free;
+  } catch (err) {
+    rethrowFatal(err, signal);
+    sides.log.warn({ sync: sides.sync.name, err: messageOf(err) }, 'seats could not be checked before a user sync create');
+    return undefined;
+  }
+}
+
+/**
  * sso.report and sso.breakGlass: reads the users' SSO status and keeps the break-glass addresses on
  * the exclusion list. Undefined when neither is configured (no Web API call at all).
  */

@@ -16,6 +16,8 @@ import { applyUserOperation } from './apply.js';
 import { toResult } from './operation-worker.js';
 import { recordsFromResults } from '../plan/drift.js';
 import { planPolicy, resolveTokenOwner, withTeamViewerRetries, type SyncSides } from './prepare.js';
+import { freeSeats } from './company.js';
+import { skip } from '../plan/diff.js';
 
 /** What a `syncUser` job carries: who, and what asked for it. */
 export interface UserSyncJobData {
@@ -186,6 +188,16 @@ async function run(data: UserSyncJobData, runId: string, deps: UserSyncDeps, sta
     return finish(report, data, sides.now(), undefined, deps);
   }
   try {
+    // Seats before creates, as in a cycle: with none free the person waits, reported, for a later sync.
+    if (plan.operation?.kind === 'createUser' && (await freeSeats(sides, signal)) === 0) {
+      const op = plan.operation;
+      delete plan.operation;
+      plan.skipped = skip('no-free-seat', `${op.email} waits for a free seat: the licence has none left; created once one frees up`, {
+        sourceId: op.sourceId,
+        email: op.email,
+      });
+      report.steps.push({ step: 'decision', detail: plan.skipped.message });
+    }
     // A deactivation takes its place in the window first; concurrent user syncs then see it.
     let reserved: string | undefined;
     if (deps.fastLane && plan.operation?.kind === 'deactivateUser' && !approved.has(plan.operation.tvUserId)) {

@@ -72,7 +72,12 @@ export function refuseCollectionDelete(method: string, path: string): void {
   if (method.toUpperCase() !== 'DELETE') return;
   const raw = path.split('?')[0] ?? '';
   const segments = raw.split('/').slice(1);
-  const named = segments.length >= 2 && segments.every((s) => s.trim() !== '' && decodeURIComponentSafe(s).trim() !== '');
+  // A dot segment or a fragment would make the URL resolve to the collection itself (`/users/%2e` → `/users/`).
+  const plain = (s: string) => {
+    const decoded = decodeURIComponentSafe(s).trim();
+    return decoded !== '' && decoded !== '.' && decoded !== '..' && !/[#?/\\]/.test(decoded) && !s.includes('#');
+  };
+  const named = !path.includes('#') && segments.length >= 2 && segments.every(plain);
   if (!named) {
     throw new SyncError(
       'invalid',

@@ -9,6 +9,7 @@ import type { EmulatorOptions } from '../../src/emulator/server.js';
 import { TOKEN, people, startEmulator, writeExport } from '../support/fixtures.js';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
 import { provisioned, runCycle, startWorker } from '../support/cycle.js';
+import { requestUserSync } from '../../src/runtime/fast-lane.js';
 
 type Started = Awaited<ReturnType<typeof startEmulator>>;
 const prefixes: string[] = [];
@@ -44,7 +45,7 @@ ${opts.extra ?? ''}`,
   const daemon = await startWorker(config);
   daemons.push(daemon);
   const cycle = (): Promise<CycleReport> => runCycle(daemon);
-  return { tv, cycle };
+  return { tv, cycle, daemon };
 }
 
 /** Web API requests the emulator saw for these areas (its stats count them per method and area). */
@@ -70,6 +71,22 @@ async function metricLines(report: CycleReport, name: string): Promise<string[]>
 const SEATS_ON = '    seats: { enabled: true }';
 
 describe('seats before creates', () => {
+  it('the fast lane does not create beyond the free seats either', async () => {
+    const users = people(3, 74_000);
+    // The token owner holds one of 2 seats: 1 is free.
+    const { tv, cycle, daemon } = await startSync(users, { emulator: { seats: 2 }, extra: SEATS_ON });
+    const first = await cycle();
+    expect(first.seats).toMatchObject({ free: 1, waiting: 2 });
+    const waiting = first.skipped.filter((s) => s.reason === 'no-free-seat').map((s) => s.sourceId ?? '');
+    expect(waiting).toHaveLength(2);
+    for (const ref of waiting) {
+      const { report } = await requestUserSync(daemon.runtime('corp').queues.operations, ref, { waitMs: 20_000 });
+      expect(report?.operations).toEqual([]);
+      expect(report?.skipped.join(' ')).toMatch(/waits for a free seat/);
+    }
+    expect(provisioned(tv.emulator)).toHaveLength(1);
+  });
+
   it('creates only as many users as there are free seats, reports the rest as waiting, and creates them once seats free up', async () => {
     const users = people(5, 70_000);
     // The token owner holds one seat: 3 are free.

@@ -842,7 +842,21 @@ describe('never the dangerous call', () => {
   it('refuses a DELETE on a collection path before any byte leaves, on both APIs', async () => {
     const { refuseCollectionDelete, TeamViewerScimClient } = await import('../../src/teamviewer/scim-client.js');
     const { z } = await import('zod');
-    for (const path of ['/users', '/users/', '/Users', '/Groups/', '/usergroups/%20', '/', '', '/users//members']) {
+    for (const path of [
+      '/users',
+      '/users/',
+      '/Users',
+      '/Groups/',
+      '/usergroups/%20',
+      '/',
+      '',
+      '/users//members',
+      '/users/.',
+      '/users/%2e',
+      '/Groups/..',
+      '/users/#',
+      '/usergroups/%2E%2E/members',
+    ]) {
       expect(() => refuseCollectionDelete('DELETE', path), path).toThrow(/names no single object/);
     }
     for (const path of ['/Groups/g1', '/usergroups/42/members', '/userroles/abc']) expect(() => refuseCollectionDelete('DELETE', path)).not.toThrow();
