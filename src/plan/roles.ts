@@ -268,7 +268,31 @@ export function computeRolePlan(input: RolePlanInput): RolePlan {
         });
         continue;
       }
+      // A role given to a user group reaches every member: with the token's owner among them (or
+      // the owner unknown), tvsync would be changing the owner's own role.
+      const ownerInside = input.tokenOwnerTvUserId === undefined || group.memberIds.some((id) => input.userLinks.get(id) === input.tokenOwnerTvUserId);
+      if (ownerInside) {
+        skipped.push({
+          reason: 'token-owner',
+          role: role.name,
+          sourceGroupId: group.id,
+          message:
+            input.tokenOwnerTvUserId === undefined
+              ? `role ${clip(role.name)} for group ${clip(group.name)}: the owner of the TeamViewer token is unknown (set target.tokenOwner), so no role is given that could reach it`
+              : `role ${clip(role.name)} for group ${clip(group.name)}: the owner of the TeamViewer token is a member, and tvsync never changes its role; not assigned`,
+        });
+        continue;
+      }
       if (!want.groups.has(tvGroupId)) want.groups.set(tvGroupId, group.id);
+      continue;
+    }
+    if (input.tokenOwnerTvUserId === undefined) {
+      skipped.push({
+        reason: 'token-owner',
+        role: role.name,
+        sourceGroupId: group.id,
+        message: `role ${clip(role.name)} for the members of ${clip(group.name)}: the owner of the TeamViewer token is unknown (set target.tokenOwner), so no account role is given that could be the owner's`,
+      });
       continue;
     }
     let missing = 0;
@@ -311,7 +335,9 @@ export function computeRolePlan(input: RolePlanInput): RolePlan {
   for (const record of input.made) {
     const role = roleById.get(record.roleId);
     if (role) touched.set(role.id, role);
-    else forget.push(record); // The role is gone from TeamViewer: so are its assignments.
+    // The role is gone from TeamViewer: so are its assignments. A list with no role at all is
+    // doubted instead (TeamViewer always has its predefined roles): the records stay.
+    else if (input.roles.length > 0) forget.push(record);
   }
 
   const operations: RoleOperation[] = [];

@@ -139,16 +139,6 @@ export function planUserSync(input: UserSyncInput): UserSyncPlan {
         detail: `TeamViewer holds ${found.email || found.userName} as ${found.id} (${found.active ? 'active' : 'deactivated'})`,
       });
       const others = (input.byEmailHolders ?? []).filter((h) => h.sourceId !== mapped.sourceId);
-      // The cycle's rule, first: even when the holder decides it for the cycle, a recycled address waits for a person.
-      const recycled = recycledAddress(
-        { sourceId: mapped.sourceId, email: mapped.email, tv: found, holders: others.map((h) => h.sourceId), deactivated: input.byEmailDeactivated },
-        input.policy,
-      );
-      if (recycled.recycled && 'held' in recycled) {
-        plan.skipped = recycled.held;
-        plan.keepMemberships = true;
-        return decided(plan, recycled.held.message);
-      }
       const present = others.find((h) => h.inScope);
       if (present) {
         plan.skipped = skip(
@@ -157,6 +147,16 @@ export function planUserSync(input: UserSyncInput): UserSyncPlan {
           { sourceId: mapped.sourceId, email: mapped.email, tvUserId: found.id },
         );
         return decided(plan, plan.skipped.message);
+      }
+      // Then, as in the cycle: a deactivated user of another person's is a recycled address, held for a person.
+      const recycled = recycledAddress(
+        { sourceId: mapped.sourceId, email: mapped.email, tv: found, holders: others.map((h) => h.sourceId), deactivated: input.byEmailDeactivated },
+        input.policy,
+      );
+      if (recycled.recycled && 'held' in recycled) {
+        plan.skipped = recycled.held;
+        plan.keepMemberships = true;
+        return decided(plan, recycled.held.message);
       }
       tv = found;
       for (const gone of others) plan.links.push({ action: 'drop', sourceId: gone.sourceId, tvUserId: found.id, reason: 'relinked' });

@@ -110,7 +110,7 @@ async function holdFastLane(fastLane: FastLaneStore, log: Logger, signal: AbortS
 /** What the fast lane holds, and the deactivations made within its window: the cycle's plan respects both. */
 async function fastLaneFacts(fastLane: FastLaneStore, windowMs: number): Promise<{ held: ReadonlySet<string>; recentDeactivations: number }> {
   const [held, recentDeactivations] = await Promise.all([fastLane.held(), fastLane.removalsWithin('deactivations', Date.now(), windowMs)]);
-  return { held: new Set(held.map((h) => h.tvUserId)), recentDeactivations };
+  return { held: new Set(held.filter((h) => h.kind !== 'recycled-address').map((h) => h.tvUserId)), recentDeactivations };
 }
 
 /** A fast-lane hold whose person the cycle no longer deactivates (back in scope, enabled again) is void. */
@@ -119,7 +119,7 @@ async function releaseVoidHolds(fastLane: FastLaneStore, held: ReadonlySet<strin
   for (const op of [...plan.held, ...plan.operations]) if (op.kind === 'deactivateUser') wanted.add(op.tvUserId);
   for (const item of plan.skipped) if (item.tvUserId !== undefined) wanted.add(item.tvUserId);
   const void_ = [...held].filter((id) => !wanted.has(id));
-  if (void_.length) await fastLane.releaseHeld(void_);
+  if (void_.length) await fastLane.releaseHeldDeactivations(void_);
 }
 
 async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string, signal?: AbortSignal): Promise<CycleReport | undefined> {

@@ -280,8 +280,8 @@ async function apply(
       atMs: ctx.nowMs,
     });
   } else if (plan.tvUserId !== undefined && plan.operation?.kind !== 'deactivateUser') {
-    // No longer leaving (back in scope, enabled again): a hold from before is void.
-    await deps.fastLane?.releaseHeld([plan.tvUserId]);
+    // No longer leaving (back in scope, enabled again): a held deactivation from before is void.
+    await deps.fastLane?.releaseHeldDeactivations([plan.tvUserId]);
   }
   if (plan.skipped?.reason === 'recycled-address' && plan.skipped.tvUserId !== undefined) {
     // Waits for a person, as the cycle's hold does: `tvsync approve --fast-lane` releases it.

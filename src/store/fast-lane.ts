@@ -181,6 +181,11 @@ export class FastLaneStore {
     if (tvUserIds.length) await this.redis.hdel(this.keys.held, ...tvUserIds, ...tvUserIds.map((id) => heldField({ tvUserId: id, kind: 'recycled-address' })));
   }
 
+  /** Forgets only held deactivations: a recycled address waits for its own approval. */
+  async releaseHeldDeactivations(tvUserIds: readonly string[]): Promise<void> {
+    if (tvUserIds.length) await this.redis.hdel(this.keys.held, ...tvUserIds);
+  }
+
   async held(): Promise<HeldUserDeactivation[]> {
     const out: HeldUserDeactivation[] = [];
     for (const raw of Object.values(await this.redis.hgetall(this.keys.held))) {

@@ -31,6 +31,25 @@ function input(extra: Partial<RolePlanInput> = {}): RolePlanInput {
 }
 
 describe('role plan', () => {
+  it('gives no role that could reach the token owner: none when the owner is unknown, none through a group the owner is in', () => {
+    const unknown = input({ tokenOwnerTvUserId: undefined });
+    expect(computeRolePlan(unknown).operations).toEqual([]);
+    expect(computeRolePlan(unknown).skipped.map((s) => s.reason)).toEqual(['token-owner']);
+    const viaGroup = computeRolePlan(input({ mappings: [{ idpGroup: 'g1', role: 'Support', assign: 'usergroup' }] }));
+    expect(viaGroup.operations).toEqual([]);
+    expect(viaGroup.skipped[0]?.message).toMatch(/owner of the TeamViewer token is a member/);
+    const withoutOwner = computeRolePlan(
+      input({ mappings: [{ idpGroup: 'g1', role: 'Support', assign: 'usergroup' }], groups: [{ id: 'g1', name: 'Helpdesk', memberIds: ['a', 'b'] }] }),
+    );
+    expect(withoutOwner.operations).toEqual([expect.objectContaining({ kind: 'assignRole', target: 'usergroup' })]);
+  });
+
+  it('doubts a role list with no role at all: the records of what tvsync assigned stay', () => {
+    const made = [{ roleId: 'r-sup', target: 'account' as const, id: 'u2' }];
+    expect(computeRolePlan(input({ roles: [], made })).forget ?? []).toEqual([]);
+    expect(computeRolePlan(input({ roles: [{ id: 'r-adm', name: 'Admins' }], made })).forget).toEqual(made);
+  });
+
   it('resolves a role by name ignoring case, never assigns the token owner, and reports roles TeamViewer lacks', () => {
     const plan = computeRolePlan(input({ mappings: [...input().mappings, { idpGroup: 'g1', role: 'Gone', assign: 'usergroup' }] }));
     expect(plan.operations).toEqual([expect.objectContaining({ kind: 'assignRole', roleId: 'r-sup', target: 'accounts', userIds: ['u1', 'u2'] })]);
