@@ -69,9 +69,11 @@ export function summariseSso(users: readonly SsoUserInput[], breakGlass: readonl
 export function planBreakGlass(
   breakGlass: readonly string[],
   lists: { exclusion: readonly string[]; inclusion: readonly string[] },
-): { add: string[]; present: string[]; onInclusionList: string[] } {
+): { add: string[]; present: string[]; onInclusionList: string[]; includedGroups: string[] } {
   const excluded = new Set(lists.exclusion.map(emailKey));
   const included = new Set(lists.inclusion.map(emailKey));
+  // The lists take user groups too: whether an address is included through one cannot be told here.
+  const includedGroups = lists.inclusion.filter((entry) => !entry.includes('@'));
   const add: string[] = [];
   const present: string[] = [];
   const onInclusionList: string[] = [];
@@ -84,7 +86,7 @@ export function planBreakGlass(
     else if (excluded.has(key)) present.push(address);
     else add.push(address);
   }
-  return { add, present, onInclusionList };
+  return { add, present, onInclusionList, includedGroups };
 }
 
 /** The lines a person must read in the report: the feature off, or break-glass addresses that could not be kept. */

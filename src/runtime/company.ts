@@ -137,6 +137,12 @@ async function keepBreakGlass(sides: SyncSides, client: CompanyClient, signal: A
         'break-glass addresses on the SSO inclusion list were not put on the exclusion list (never both lists); take them off the inclusion list',
       );
     }
+    if (planned.add.length > 0 && planned.includedGroups.length > 0) {
+      // Never both lists: an address may be included through a group, which tvsync cannot see into.
+      outcome.detail = `Break-glass addresses ${planned.add.join(', ')} were not put on the SSO exclusion list: the inclusion list names user groups (${planned.includedGroups.length}), and an address included through one must not be excluded too; add them by hand after checking, or list addresses instead of groups`;
+      sides.log.warn({ sync: sides.sync.name, addresses: planned.add }, outcome.detail);
+      return outcome;
+    }
     if (planned.add.length > 0) {
       await client.addExclusions(id, planned.add);
       outcome.added = planned.add;

@@ -84,6 +84,8 @@ describe('SSO health', () => {
       add: ['a@x.test'],
       present: ['B@x.test'],
       onInclusionList: ['c@x.test'],
+      includedGroups: [],
     });
+    expect(planBreakGlass(['a@x.test'], { exclusion: [], inclusion: ['ug-42'] }).includedGroups).toEqual(['ug-42']);
   });
 });

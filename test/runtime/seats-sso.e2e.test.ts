@@ -208,6 +208,18 @@ describe('SSO health', () => {
     expect(tv.emulator.stats.byRoute['DELETE /ssoDomain'] ?? 0).toBe(0);
   });
 
+  it('adds no break-glass address while the inclusion list names user groups (one may include it)', async () => {
+    const { tv, cycle } = await startSync(people(1, 76_000), {
+      emulator: { ssoDomains: [{ id: 'dom-1', name: 'corp.example', inclusion: ['ug-1234'], exclusion: [] }] },
+      extra: '    sso: { breakGlass: [glass@corp.example] }',
+    });
+    const report = await cycle();
+    expect(report.outcome).toBe('succeeded');
+    expect(report.sso?.breakGlass?.added).toEqual([]);
+    expect(report.notices.filter((n) => /inclusion list names user groups/.test(n))).toHaveLength(1);
+    expect(await exclusionList(tv, 'dom-1')).toEqual([]);
+  });
+
   it('a token without SSO permission: one line, users still synced', async () => {
     const { tv, cycle } = await startSync(people(2, 75_000), {
       emulator: { deniedWebApi: ['ssoDomain', 'users'] },
