@@ -67,8 +67,10 @@ async function applyCreate(op: CreateUserOperation, ctx: ApplyContext): Promise<
 async function adopt(op: CreateUserOperation, existing: TvUser, ctx: ApplyContext, why: string): Promise<OperationOutcome> {
   // The plan saw no such user; one found now is not reactivated for another person behind the plan's back.
   if (!existing.active) {
-    const deactivated = await ctx.state.getDeactivated(existing.id);
-    const verdict = recycledAddress({ sourceId: op.sourceId, email: op.email, tv: existing, holders: [], deactivated }, { recycledAddresses: 'hold' });
+    const [deactivated, links] = await Promise.all([ctx.state.getDeactivated(existing.id), ctx.state.loadLinks()]);
+    // Another IdP id linked to it makes it someone else's user too, even where tvsync did not deactivate it.
+    const holders = [...links].filter(([sourceId, tvUserId]) => tvUserId === existing.id && sourceId !== op.sourceId).map(([sourceId]) => sourceId);
+    const verdict = recycledAddress({ sourceId: op.sourceId, email: op.email, tv: existing, holders, deactivated }, { recycledAddresses: 'hold' });
     if (verdict.recycled && 'held' in verdict) {
       return { status: 'failed', failureClass: 'conflict', tvUserId: existing.id, message: `${verdict.held.message} The next cycle decides.` };
     }
