@@ -118,13 +118,21 @@ export async function applyRoles(sides: SyncSides, plan: RolePlan, record: (resu
   const client = new RolesClient(sides.webApi);
   for (const op of plan.operations) {
     let result: OperationResult;
+    const records = recordsOf(op);
+    // An assignment is recorded before it is sent: a record lost after TeamViewer took the write
+    // would leave a role tvsync could never take back. A write that surely did not happen unrecords it.
+    let recorded = false;
     try {
+      if (op.kind === 'assignRole') {
+        await sides.state.recordRoleAssignments(records, sides.now());
+        recorded = true;
+      }
       await withTeamViewerRetries(sides, 'role assignment', () => write(client, op));
-      const records = recordsOf(op);
-      if (op.kind === 'assignRole') await sides.state.recordRoleAssignments(records, sides.now());
-      else await sides.state.forgetRoleAssignments(records);
+      if (op.kind === 'unassignRole') await sides.state.forgetRoleAssignments(records);
       result = resultOf(op, 'applied', op.message);
     } catch (err) {
+      const maybeApplied = err instanceof SyncError && (err.maybeApplied === true || err.failureClass === 'transient');
+      if (recorded && !maybeApplied) await sides.state.forgetRoleAssignments(records).catch(() => undefined);
       if (err instanceof SyncError && err.failureClass === 'unauthorised') throw err;
       const failureClass = err instanceof SyncError ? err.failureClass : undefined;
       const why = failureClass === 'forbidden' ? 'the token lacks the user-role permission' : err instanceof Error ? err.message : String(err);
