@@ -9,6 +9,7 @@ import { requestCycle, waitForCycleReport } from '../src/runtime/trigger.js';
 import { secretsToEnv, type FakeIdp } from '../test/support/fakes/fake-idp.js';
 import { SECRET_KEYS } from '../src/net/secrets.js';
 import { BENCH_TOKEN, REDIS_URL, dropPrefix } from './emulator-process.js';
+import { freePort } from '../test/support/redis-server.js';
 
 /*
  * The fast lane's latency: 100 changes made in a fake IdP at random times (deactivations, new
@@ -252,19 +253,6 @@ syncs:
     await emulator.stop();
     await dropPrefix(prefix);
   }
-}
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
 }
 
 export async function benchFastLane() {

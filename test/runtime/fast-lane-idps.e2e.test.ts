@@ -14,6 +14,8 @@ import { startJumpcloudFake } from '../support/fakes/jumpcloud.js';
 import { startOktaFake } from '../support/fakes/okta.js';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
 import { FAST } from '../support/runtime.js';
+import { waitFor } from '../support/wait.js';
+import { freePort } from '../support/redis-server.js';
 
 /*
  * The fast lane against each IdP's own wire format: changes made in a stateful fake of the IdP
@@ -55,26 +57,6 @@ const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
 });
-
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 40_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 async function setUp(
   idp: Idp,
@@ -120,7 +102,7 @@ ${opts.policy ?? ''}`,
   expect(first.outcome).toBe('succeeded');
   // The schedule's own first cycle runs at start too: let it finish, so that what follows comes through the fast lane.
   const cycles = daemon.runtime('corp').queues.cycles;
-  await until('no cycle running or waiting', async () => {
+  await waitFor('no cycle running or waiting', async () => {
     const counts = await cycles.getJobCounts('active', 'waiting');
     return (counts.active ?? 0) + (counts.waiting ?? 0) === 0 || undefined;
   });
@@ -135,7 +117,7 @@ ${opts.policy ?? ''}`,
 
 /** The feed's first poll only marks where it starts: changes must come after it. */
 async function firstPoll(fastLane: FastLaneStore) {
-  await until('the first poll of the change feed', async () => (await fastLane.feeds()).find((f) => f.ok));
+  await waitFor('the first poll of the change feed', async () => (await fastLane.feeds()).find((f) => f.ok));
 }
 
 async function seed(fake: Fake, n: number, tag: string) {
@@ -172,7 +154,7 @@ describe.each(IDPS)('fast lane against $kind', (idp) => {
     await fake.setActive(p4.id, false);
     await fake.createUser({ email: 'outsider@corp.example', givenName: 'Out', familyName: 'Sider', inScope: false });
 
-    await until('every change in TeamViewer', () => {
+    await waitFor('every change in TeamViewer', () => {
       const members = group('Team')?.memberIds ?? [];
       const p3tv = tvUser(p3.email);
       return (
@@ -211,7 +193,7 @@ describe.each(IDPS)('fast lane against $kind', (idp) => {
     });
     await firstPoll(fastLane);
     for (const p of people.slice(0, 4)) await fake.setInScope(p.id, false);
-    await until('four user syncs', () => reports.filter((r) => r.outcome === 'applied' || r.outcome === 'held').length >= 4 || undefined);
+    await waitFor('four user syncs', () => reports.filter((r) => r.outcome === 'applied' || r.outcome === 'held').length >= 4 || undefined);
     expect(people.slice(0, 4).filter((p) => tvUser(p.email)?.active === false)).toHaveLength(2);
     expect(await fastLane.held()).toHaveLength(2);
     expect(tvUser(people[5]?.email ?? '')?.active).toBe(true);
@@ -225,10 +207,10 @@ describe.each(IDPS)('fast lane against $kind', (idp) => {
     await firstPoll(fastLane);
     fake.setOutage(true);
     await fake.setInScope(people[0]?.id ?? '', false);
-    await until('a failed poll', async () => (await fastLane.feeds()).find((f) => !f.ok));
+    await waitFor('a failed poll', async () => (await fastLane.feeds()).find((f) => !f.ok));
     expect(tvUser(people[0]?.email ?? '')?.active).toBe(true);
     fake.setOutage(false);
-    await until('the catch-up', () => tvUser(people[0]?.email ?? '')?.active === false || undefined);
+    await waitFor('the catch-up', () => tvUser(people[0]?.email ?? '')?.active === false || undefined);
     const after = await runCycle(daemon);
     expect(plannedOps(after)).toBe(0);
   });
@@ -240,12 +222,12 @@ describe.each(IDPS)('fast lane against $kind', (idp) => {
     const { reports, tvUser, hookUrl, daemon } = await setUp(idp, fake, { changes: (url) => idp.hooked?.(url) ?? {}, hooks: true });
     await idp.register?.(fake, hookUrl);
     // Graph subscriptions are made by the feed's upkeep, which runs on the poll schedule.
-    if (idp.kind === 'entra') await until('the subscriptions', async () => (await daemon.runtime('corp').fastLane.feeds()).find((f) => f.ok));
+    if (idp.kind === 'entra') await waitFor('the subscriptions', async () => (await daemon.runtime('corp').fastLane.feeds()).find((f) => f.ok));
     const changedAt = (await fake.setActive(people[0]?.id ?? '', false)).atMs;
-    await until('the pushed deactivation', () => tvUser(people[0]?.email ?? '')?.active === false || undefined, 10_000);
+    await waitFor('the pushed deactivation', () => tvUser(people[0]?.email ?? '')?.active === false || undefined, 10_000);
     const writtenAt = Date.now();
     // The report follows the write by a few milliseconds.
-    const report = await until('the hook user sync', () => reports.find((r) => r.trigger === 'hook' && r.outcome === 'applied'), 5000);
+    const report = await waitFor('the hook user sync', () => reports.find((r) => r.trigger === 'hook' && r.outcome === 'applied'), 5000);
     expect(report.feed).toBe(`${idp.kind}-hook`);
     expect(writtenAt - changedAt).toBeLessThan(5000);
   });

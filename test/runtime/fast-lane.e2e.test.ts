@@ -1,18 +1,15 @@
-import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/load.js';
-import { Daemon } from '../../src/runtime/daemon.js';
-import type { UserSyncReport } from '../../src/plan/user-sync.js';
+import type { Daemon } from '../../src/runtime/daemon.js';
 import { FastLaneStore } from '../../src/store/fast-lane.js';
 import { approveFastLane } from '../../src/runtime/approve.js';
 import { requestCycle } from '../../src/runtime/trigger.js';
 import { requestUserSync } from '../../src/runtime/fast-lane.js';
 import { provisioned, runCycle } from '../support/cycle.js';
-import { TOKEN, silentLog, startEmulator, writeConfig, writeExport } from '../support/fixtures.js';
+import { startEmulator } from '../support/fixtures.js';
 import { dropPrefix, testPrefix } from '../support/redis.js';
-import { FAST } from '../support/runtime.js';
-import { ScriptedDirectory } from '../support/scripted-source.js';
+import { ScriptedDirectory, startScriptedDaemon } from '../support/scripted-source.js';
+import { waitFor } from '../support/wait.js';
 
 type Started = Awaited<ReturnType<typeof startEmulator>>;
 let tv: Started;
@@ -32,41 +29,13 @@ afterAll(async () => {
 
 const person = (i: number, active = true) => ({ id: `idp-${i}`, email: `fast${i}@corp.example`, givenName: 'Fast', familyName: String(i), active });
 
-/** A daemon (scheduler and workers) whose sync reads the scripted directory; its first cycle has run. */
+/** A daemon whose sync reads the scripted directory, with its first cycles run (test/support/scripted-source.ts). */
 async function start(name: string, directory: ScriptedDirectory, extra = '') {
   const prefix = testPrefix(name);
   prefixes.push(prefix);
-  const configPath = writeConfig({ exportDir: writeExport([]), baseUrl: tv.baseUrl, prefix, extra: `    schedule: { every: 1h }\n${extra}` });
-  const config = parseConfig(readFileSync(configPath, 'utf8'), { env: { TVSYNC_TEST_TOKEN: TOKEN } });
-  const reports: UserSyncReport[] = [];
-  const daemon = await Daemon.start(config, silentLog, {
-    scheduler: true,
-    worker: true,
-    runtime: FAST,
-    sourceFor: () => directory,
-    onUserSync: (_sync, report) => {
-      reports.push(report);
-    },
-  });
-  daemons.push(daemon);
-  await runCycle(daemon);
-  // The schedule's own first cycle runs at start too: let it finish, so that what follows comes through the fast lane.
-  await until('no cycle running or waiting', async () => {
-    const counts = await daemon.runtime('corp').queues.cycles.getJobCounts('active', 'waiting');
-    return (counts.active ?? 0) + (counts.waiting ?? 0) === 0 || undefined;
-  });
-  const fastLane = new FastLaneStore(daemon.redis, prefix, 'corp');
-  return { daemon, reports, fastLane, configPath, prefix };
-}
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
+  const started = await startScriptedDaemon(directory, { baseUrl: tv.baseUrl, prefix, extra });
+  daemons.push(started.daemon);
+  return { ...started, prefix };
 }
 
 const tvUser = (email: string) => tv.emulator.dump().users.find((u) => u.userName.toLowerCase() === email.toLowerCase());
@@ -80,7 +49,7 @@ describe('fast lane', () => {
     expect(provisioned(tv.emulator).map((u) => u.userName)).toEqual(['fast1@corp.example', 'fast2@corp.example']);
 
     const createdAt = directory.add(person(3));
-    const created = await until('the create', () => reports.find((r) => r.ref === 'idp-3' && r.outcome === 'applied'));
+    const created = await waitFor('the create', () => reports.find((r) => r.ref === 'idp-3' && r.outcome === 'applied'));
     expect(created).toMatchObject({ trigger: 'event', feed: 'scripted', what: 'user.created', scope: 'in-scope', email: 'fast3@corp.example' });
     expect(created.operations).toMatchObject([{ kind: 'createUser', status: 'applied' }]);
     expect(created.latencyMs).toBeGreaterThanOrEqual(0);
@@ -88,18 +57,18 @@ describe('fast lane', () => {
     expect(tvUser('fast3@corp.example')?.active).toBe(true);
 
     directory.rename('idp-2', 'Renamed');
-    await until('the rename', () => tvUser('fast2@corp.example')?.displayName === 'Renamed 2' || undefined);
+    await waitFor('the rename', () => tvUser('fast2@corp.example')?.displayName === 'Renamed 2' || undefined);
 
     directory.addMember('g-sales', 'idp-2');
-    await until('the membership', () => {
+    await waitFor('the membership', () => {
       const sales = tv.emulator.dump().groups.find((g) => g.displayName === 'Sales');
       return sales && sales.memberIds.length === 2 ? sales : undefined;
     });
 
     directory.setActive('idp-1', false);
-    await until('the deactivation', () => tvUser('fast1@corp.example')?.active === false || undefined);
+    await waitFor('the deactivation', () => tvUser('fast1@corp.example')?.active === false || undefined);
     directory.setInScope('idp-3', false);
-    const left = await until('the leaver', () => reports.find((r) => r.ref === 'idp-3' && r.scope === 'out-of-scope' && r.outcome === 'applied'));
+    const left = await waitFor('the leaver', () => reports.find((r) => r.ref === 'idp-3' && r.scope === 'out-of-scope' && r.outcome === 'applied'));
     expect(left.steps.map((s) => s.step)).toEqual(['idp', 'scope', 'link', 'decision', 'groups']);
     expect(tvUser('fast3@corp.example')?.active).toBe(false);
     const sales = tv.emulator.dump().groups.find((g) => g.displayName === 'Sales');
@@ -119,13 +88,13 @@ describe('fast lane', () => {
     directory.setActive('idp-10', false);
     // A late event from before all of these.
     directory.hint('idp-10', Date.now() - 60_000, 'user.activated');
-    await until('the user sync', () => reports.find((r) => r.ref === 'idp-10'));
+    await waitFor('the user sync', () => reports.find((r) => r.ref === 'idp-10'));
     await sleep(500);
     expect(reports.filter((r) => r.ref === 'idp-10').length).toBeLessThanOrEqual(2);
     expect(tvUser('fast10@corp.example')?.active).toBe(false);
 
     directory.add(person(11), false);
-    const outside = await until('the out-of-scope event', () => reports.find((r) => r.ref === 'idp-11'));
+    const outside = await waitFor('the out-of-scope event', () => reports.find((r) => r.ref === 'idp-11'));
     expect(outside).toMatchObject({ scope: 'out-of-scope', outcome: 'unchanged' });
     expect(tvUser('fast11@corp.example')).toBeUndefined();
   });
@@ -139,7 +108,7 @@ describe('fast lane', () => {
       '    policy: { deactivationThreshold: { maxCount: 2, maxPercent: 100, minCountForPercent: 0 } }\n',
     );
     for (const i of [20, 21, 22, 23]) directory.setInScope(`idp-${i}`, false);
-    await until('four user syncs', () => (reports.length >= 4 ? reports : undefined));
+    await waitFor('four user syncs', () => (reports.length >= 4 ? reports : undefined));
     const deactivated = [20, 21, 22, 23].filter((i) => tvUser(`fast${i}@corp.example`)?.active === false);
     expect(deactivated.length).toBe(2);
     expect(reports.filter((r) => r.outcome === 'held').length).toBe(2);
@@ -154,7 +123,7 @@ describe('fast lane', () => {
     // A person approves: each held person is synced again at once, and deactivated.
     const released = await approveFastLane(daemon.redis, prefix, 'corp');
     expect(released.deactivations).toBe(2);
-    await until('the approved deactivations', () => ([20, 21, 22, 23].every((i) => tvUser(`fast${i}@corp.example`)?.active === false) ? true : undefined));
+    await waitFor('the approved deactivations', () => ([20, 21, 22, 23].every((i) => tvUser(`fast${i}@corp.example`)?.active === false) ? true : undefined));
     expect(await fastLane.held()).toEqual([]);
     expect(await daemon.runtime('corp').approvals.deactivations()).toEqual(new Set());
     expect(tvUser('fast24@corp.example')?.active).toBe(true);
@@ -171,7 +140,7 @@ describe('fast lane', () => {
     expect(tvUser('fast30@corp.example')?.active).toBe(true);
     expect(reports.filter((r) => r.outcome !== 'failed')).toEqual([]);
     directory.outage = false;
-    await until('the catch-up', () => tvUser('fast30@corp.example')?.active === false || undefined);
+    await waitFor('the catch-up', () => tvUser('fast30@corp.example')?.active === false || undefined);
     const after = await runCycle(daemon);
     expect(after.outcome).toBe('succeeded');
     expect(Object.values(after.operations).reduce((n, c) => n + c.planned, 0)).toBe(0);
@@ -183,7 +152,7 @@ describe('fast lane', () => {
     directory.group('g-ops', 'Ops', ['idp-40']);
     const { daemon } = await start('fl-group', directory);
     directory.renameGroup('g-ops', 'Operations');
-    const report = await until('a cycle asked for by the change', async () =>
+    const report = await waitFor('a cycle asked for by the change', async () =>
       (await daemon.runtime('corp').store.reports(5)).find((r) => r.trigger === 'change'),
     );
     expect(report.outcome).toBe('succeeded');
@@ -210,7 +179,7 @@ describe('fast lane: what only a whole read would tell', () => {
     const { daemon, reports } = await start('fl-rehire', directory);
     directory.remove('idp-62');
     directory.add({ ...person(62), id: 'idp-620' });
-    await until('both user syncs', () => (reports.filter((r) => r.ref === 'idp-62' || r.ref === 'idp-620').length >= 2 ? true : undefined));
+    await waitFor('both user syncs', () => (reports.filter((r) => r.ref === 'idp-62' || r.ref === 'idp-620').length >= 2 ? true : undefined));
     expect(tvUser('fast62@corp.example')?.active).toBe(true);
     expect(reports.flatMap((r) => r.operations).filter((op) => op.kind === 'deactivateUser')).toEqual([]);
     await runCycle(daemon);
@@ -226,13 +195,13 @@ describe('fast-lane interlock', () => {
     const { daemon, reports } = await start('fl-wait', directory);
     directory.readDelayMs = 1500;
     const { requestedAt } = await requestCycle(daemon.runtime('corp').queues.cycles, 'corp');
-    await until('the cycle to start', async () => ((await daemon.runtime('corp').queues.cycles.getActiveCount()) > 0 ? true : undefined));
+    await waitFor('the cycle to start', async () => ((await daemon.runtime('corp').queues.cycles.getActiveCount()) > 0 ? true : undefined));
     await sleep(100);
     directory.setActive('idp-50', false);
-    const cycle = await until('the cycle', async () =>
+    const cycle = await waitFor('the cycle', async () =>
       (await daemon.runtime('corp').store.reports(5)).find((r) => Date.parse(r.startedAt) >= requestedAt - 1000 && r.trigger === 'manual'),
     );
-    const synced = await until('the user sync', () => reports.find((r) => r.ref === 'idp-50' && r.outcome === 'applied'));
+    const synced = await waitFor('the user sync', () => reports.find((r) => r.ref === 'idp-50' && r.outcome === 'applied'));
     expect(Date.parse(synced.startedAt)).toBeGreaterThanOrEqual(Date.parse(cycle.finishedAt) - 50);
     expect(tvUser('fast50@corp.example')?.active).toBe(false);
   });

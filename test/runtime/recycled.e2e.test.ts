@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -10,16 +9,16 @@ import type { DirectoryUser } from '../../src/model/directory.js';
 import { Daemon } from '../../src/runtime/daemon.js';
 import { Observability } from '../../src/runtime/observability.js';
 import { approveFastLane } from '../../src/runtime/approve.js';
-import type { UserSyncReport } from '../../src/plan/user-sync.js';
 import { FastLaneStore } from '../../src/store/fast-lane.js';
 import { syncKeys } from '../../src/store/keys.js';
 import { waitForCycleReport } from '../../src/runtime/trigger.js';
 import { runCli } from '../support/cli.js';
 import { runCycle } from '../support/cycle.js';
-import { TOKEN, people, silentLog, startEmulator, writeConfig, writeExport } from '../support/fixtures.js';
+import { TOKEN, people, silentLog, startEmulator, writeExport } from '../support/fixtures.js';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
 import { FAST } from '../support/runtime.js';
-import { ScriptedDirectory } from '../support/scripted-source.js';
+import { ScriptedDirectory, startScriptedDaemon } from '../support/scripted-source.js';
+import { waitFor } from '../support/wait.js';
 
 type Group = { id: string; name: string; members: string[] };
 let tv: Awaited<ReturnType<typeof startEmulator>>;
@@ -154,16 +153,6 @@ describe('a recycled address', () => {
   });
 });
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 describe('a recycled address in the fast lane', () => {
   it('is held by the user sync even after the old link was dropped, and released by tvsync approve --fast-lane', async () => {
     const prefix = testPrefix('recycled-fl');
@@ -171,32 +160,20 @@ describe('a recycled address in the fast lane', () => {
     const directory = new ScriptedDirectory();
     const person = (id: string, familyName: string) => ({ id, email: 'fastr30@corp.example', givenName: 'Fast', familyName, active: true });
     directory.seed([person('idp-r30', 'Old'), { ...person('idp-r31', 'Other'), email: 'fastr31@corp.example' }]);
-    const configPath = writeConfig({ exportDir: writeExport([]), baseUrl: tv.baseUrl, prefix, extra: '    schedule: { every: 1h }\n' });
-    const config = parseConfig(readFileSync(configPath, 'utf8'), { env: { TVSYNC_TEST_TOKEN: TOKEN } });
-    const reports: UserSyncReport[] = [];
-    const daemon = await Daemon.start(config, silentLog, {
-      scheduler: true,
-      worker: true,
-      runtime: FAST,
-      sourceFor: () => directory,
-      onUserSync: (_sync, report) => {
-        reports.push(report);
-      },
-    });
+    const { daemon, reports } = await startScriptedDaemon(directory, { baseUrl: tv.baseUrl, prefix });
     daemons.push(daemon);
-    await runCycle(daemon);
     const state = daemon.runtime('corp').sides.state;
     const fastLane = new FastLaneStore(daemon.redis, prefix, 'corp');
     const oldId = tvUser('fastr30@corp.example')?.id ?? '';
 
     directory.remove('idp-r30');
-    await until('the leaver deactivated', () => tvUser('fastr30@corp.example')?.active === false);
+    await waitFor('the leaver deactivated', () => tvUser('fastr30@corp.example')?.active === false);
     expect(await state.getDeactivated(oldId)).toMatchObject({ sourceId: 'idp-r30' });
     // The link goes (an operator cleaned up, say); tvsync's record of the deactivation stays.
     await daemon.redis.hdel(syncKeys(prefix, 'corp').links, 'idp-r30');
 
     directory.add(person('idp-r30-new', 'New'));
-    const held = await until('the newcomer held', () => reports.find((r) => r.sourceId === 'idp-r30-new'));
+    const held = await waitFor('the newcomer held', () => reports.find((r) => r.sourceId === 'idp-r30-new'));
     expect(held.outcome).toBe('held');
     expect(held.held.join(' ')).toMatch(/recycled address: TeamViewer user .* belonged to IdP user idp-r30; tvsync deactivated it on/);
     expect(await fastLane.held()).toMatchObject([{ kind: 'recycled-address', sourceId: 'idp-r30-new', tvUserId: oldId }]);
@@ -205,7 +182,7 @@ describe('a recycled address in the fast lane', () => {
 
     const released = await approveFastLane(daemon.redis, prefix, 'corp');
     expect(released).toMatchObject({ deactivations: 0, recycledAddresses: 1 });
-    await until('the newcomer reactivated', () => tvUser('fastr30@corp.example')?.active === true);
+    await waitFor('the newcomer reactivated', () => tvUser('fastr30@corp.example')?.active === true);
     expect(tvUser('fastr30@corp.example')).toMatchObject({ id: oldId, displayName: 'Fast New' });
     expect(await state.getLink('idp-r30-new')).toBe(oldId);
     expect(await fastLane.held()).toEqual([]);

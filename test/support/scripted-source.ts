@@ -1,4 +1,13 @@
+import { readFileSync } from 'node:fs';
 import type { ChangeFeed, ChangeHint } from '../../src/connectors/changes.js';
+import { parseConfig } from '../../src/config/load.js';
+import type { UserSyncReport } from '../../src/plan/user-sync.js';
+import { Daemon } from '../../src/runtime/daemon.js';
+import { FastLaneStore } from '../../src/store/fast-lane.js';
+import { runCycle } from './cycle.js';
+import { TOKEN, silentLog, writeConfig, writeExport } from './fixtures.js';
+import { FAST } from './runtime.js';
+import { waitFor } from './wait.js';
 import { SourceReadError, type DirectorySource } from '../../src/connectors/source.js';
 import type { DirectoryRead, DirectoryUser, UserLookup } from '../../src/model/directory.js';
 
@@ -135,4 +144,40 @@ export class ScriptedDirectory implements DirectorySource {
     if (!entry) throw new Error(`no scripted user ${id}`);
     return entry;
   }
+}
+
+/**
+ * A daemon (scheduler and workers) whose sync `corp` reads `directory` against the TeamViewer at
+ * `baseUrl`; its first cycle has run, and so has the schedule's own first one, so that what follows
+ * comes through the fast lane. The caller stops the daemon.
+ */
+export async function startScriptedDaemon(directory: ScriptedDirectory, opts: { baseUrl: string; prefix: string; extra?: string }) {
+  const configPath = writeConfig({
+    exportDir: writeExport([]),
+    baseUrl: opts.baseUrl,
+    prefix: opts.prefix,
+    extra: `    schedule: { every: 1h }\n${opts.extra ?? ''}`,
+  });
+  const config = parseConfig(readFileSync(configPath, 'utf8'), { env: { TVSYNC_TEST_TOKEN: TOKEN } });
+  const reports: UserSyncReport[] = [];
+  const daemon = await Daemon.start(config, silentLog, {
+    scheduler: true,
+    worker: true,
+    runtime: FAST,
+    sourceFor: () => directory,
+    onUserSync: (_sync, report) => {
+      reports.push(report);
+    },
+  });
+  try {
+    await runCycle(daemon);
+    await waitFor('no cycle running or waiting', async () => {
+      const counts = await daemon.runtime('corp').queues.cycles.getJobCounts('active', 'waiting');
+      return (counts.active ?? 0) + (counts.waiting ?? 0) === 0 || undefined;
+    });
+  } catch (err) {
+    await daemon.stop();
+    throw err;
+  }
+  return { daemon, reports, configPath, fastLane: new FastLaneStore(daemon.redis, opts.prefix, 'corp') };
 }
