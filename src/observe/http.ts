@@ -187,8 +187,8 @@ function errorMessage(err: unknown): string {
 }
 
 /**
- * The daemon's HTTP side: liveness, readiness, Prometheus metrics and the manual trigger.
- * Plain node:http, as the surface is four routes.
+ * The daemon's HTTP side: liveness, readiness, Prometheus metrics, the manual triggers (a cycle,
+ * one user) and the IdPs' hooks. Plain node:http, as the surface is a handful of routes.
  */
 export function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHandle> {
   const { log, metrics } = opts;

@@ -31,7 +31,7 @@ import { HealthStore } from '../store/health.js';
 import { ApprovalStore } from '../store/approvals.js';
 import { RateLimitPauseStore, type RateLimitPause } from '../store/rate-limit-pause.js';
 import type { ResponseInfo } from '../net/response-info.js';
-import type { ChangeFeed, ChangeHint, HookAnswer, HookRequest } from '../connectors/changes.js';
+import type { ChangeFeed, ChangeHint, HookAnswer, HookReceiver, HookRequest } from '../connectors/changes.js';
 import { FastLaneStore, type FeedStatus } from '../store/fast-lane.js';
 import type { UserSyncReport } from '../plan/user-sync.js';
 import type { FastLaneOrigin } from '../observe/provisioning-log.js';
@@ -80,6 +80,8 @@ export interface SyncRuntime {
   fastLane: FastLaneStore;
   /** The polled change feed, when the fast lane is on and the source has one. */
   feed?: ChangeFeed;
+  /** The pushed change feed, made on its first request and kept (its checks and counters live in it). */
+  hookReceiver?: Promise<HookReceiver | undefined>;
   fastLaneHooks: FastLaneHooks;
 }
 
@@ -319,8 +321,14 @@ export class Daemon {
   /** A pushed change for a sync (`/hooks/{sync}/{name}`): 404 when that sync has no such receiver. */
   async receiveHook(syncName: string, name: string, req: HookRequest): Promise<HookAnswer> {
     const runtime = this.syncs.get(syncName);
-    const receiver = runtime?.sync.fastLane.enabled ? await runtime.sides.source.hookReceiver?.() : undefined;
-    if (!runtime || !receiver || receiver.name !== name) return { status: 404, body: 'no such hook' };
+    if (!runtime?.sync.fastLane.enabled) return { status: 404, body: 'no such hook' };
+    runtime.hookReceiver ??= Promise.resolve(runtime.sides.source.hookReceiver?.()).catch(() => {
+      // A source that cannot be set up now may be later: not kept.
+      runtime.hookReceiver = undefined;
+      return undefined;
+    });
+    const receiver = await runtime.hookReceiver;
+    if (!receiver || receiver.name !== name) return { status: 404, body: 'no such hook' };
     return receiveHook(receiver, req, {
       operations: runtime.queues.operations,
       cycles: runtime.queues.cycles,

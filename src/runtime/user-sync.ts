@@ -100,10 +100,11 @@ async function run(data: UserSyncJobData, runId: string, deps: UserSyncDeps, sta
   let byEmail = firstByEmail;
   if (owner.failed)
     throw new SyncError('transient', `the owner of the TeamViewer token could not be looked up (${owner.failed}); no user is changed until it can`);
-  // Only for an address with no link of its own: the whole link table is read then, not per event.
+  // Only for an address with no link of its own: the whole link table is read then (once), not per event.
+  let allLinks: Promise<Map<string, string>> | undefined;
   const linkedTo = async (tvUserId: string): Promise<string[]> => {
-    const all = await sides.state.loadLinks();
-    return [...all].filter(([, tv]) => tv === tvUserId).map(([id]) => id);
+    allLinks ??= sides.state.loadLinks();
+    return [...(await allLinks)].filter(([, tv]) => tv === tvUserId).map(([id]) => id);
   };
 
   // Who the decision is about: the IdP's id, else the id the operator gave. An address the IdP does
