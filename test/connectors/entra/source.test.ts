@@ -10,11 +10,10 @@ import { SourceReadError } from '../../../src/connectors/source.js';
 import { MemoryStateStore } from '../../../src/store/memory-state.js';
 import { capturedLogger, echoedForms, expectNoLeak } from '../../support/leaks.js';
 import { tricklingServer } from '../../support/slow-server.js';
+import { assignment, GRAPH, graph, page, SECRET, user } from './support.js';
 
-const GRAPH = 'https://graph.microsoft.com';
 const LOGIN = 'https://login.microsoftonline.com';
 const USER_SELECT = 'id,userPrincipalName,mail,displayName,givenName,surname,accountEnabled,preferredLanguage';
-const SECRET = 'Sup3r~Secret.Value_123';
 const HOUR = 3_600_000;
 
 const credential: NonNullable<EntraSourceDeps['credential']> = {
@@ -44,40 +43,7 @@ function sourceOf(overrides: Record<string, unknown> = {}, deps: Partial<EntraSo
   return { source, state };
 }
 
-/** A Graph user as /users and /groups/{id}/members send it. */
-function user(id: string, over: Record<string, unknown> = {}) {
-  return {
-    id,
-    userPrincipalName: `${id}@contoso.test`,
-    mail: `${id}.mail@contoso.test`,
-    displayName: `User ${id}`,
-    givenName: 'Given',
-    surname: `Sur-${id}`,
-    accountEnabled: true,
-    preferredLanguage: 'en-US',
-    ...over,
-  };
-}
 const typed = (type: 'user' | 'group' | 'device', body: Record<string, unknown>) => ({ '@odata.type': `#microsoft.graph.${type}`, ...body });
-
-function page(value: unknown[], links: { next?: string; delta?: string } = {}) {
-  return {
-    '@odata.context': `${GRAPH}/v1.0/$metadata#directoryObjects`,
-    value,
-    ...(links.next ? { '@odata.nextLink': links.next } : {}),
-    ...(links.delta ? { '@odata.deltaLink': links.delta } : {}),
-  };
-}
-
-const graph = () => nock(GRAPH).matchHeader('authorization', 'Bearer test-token');
-const assignment = (principalId: string, principalType: string, principalDisplayName: string) => ({
-  id: `as-${principalId}`,
-  appRoleId: '00000000-0000-0000-0000-000000000000',
-  principalId,
-  principalType,
-  principalDisplayName,
-  resourceId: 'sp1',
-});
 
 /** The "sync from now" links a full read takes before listing. */
 function mockLatestLinks(scope: nock.Scope, users = 'U1', groups = 'G1'): void {
