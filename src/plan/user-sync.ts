@@ -196,6 +196,8 @@ export function planUserSync(input: UserSyncInput): UserSyncPlan {
     return decided(plan, create.message);
   }
   plan.tvUserId = tv.id;
+  // As in the cycle: the protect list and the token owner are never removed from a group either.
+  if (protectionOf(input.policy, tv.email || tv.userName) || protectionOf(input.policy, tv.userName)) plan.keepMemberships = true;
   const change = planChange(mapped, tv);
   if (change && recycledNote) change.message = `${change.message}; ${recycledNote}`;
   if (!change) return decided(plan, plan.skipped ? plan.skipped.message : `nothing to change: TeamViewer already matches the IdP`);
@@ -217,6 +219,7 @@ function planRemoval(input: UserSyncInput, plan: UserSyncPlan): UserSyncPlan {
   const tv = linked.tv;
   plan.tvUserId = tv.id;
   plan.email = tv.email || tv.userName;
+  if (protectionOf(input.policy, plan.email) || protectionOf(input.policy, tv.userName)) plan.keepMemberships = true;
   if (!tv.active) return decided(plan, `nothing to do: ${plan.email} is already deactivated in TeamViewer`);
   if (input.addressHeldBy !== undefined) {
     // A rehire or a new id for the same person: the cycle, which sees both, relinks instead.

@@ -98,6 +98,13 @@ describe('planUserSync', () => {
     );
   });
 
+  it('never removes a protected user or the token owner from a group, even one who stays in scope', () => {
+    const boss = { ...tvAda, id: 'u9', email: 'boss@corp.example', userName: 'boss@corp.example' };
+    const plan = planUserSync(input({ lookup: inScope({ ...ada, email: 'boss@corp.example' }), linked: { tvUserId: 'u9', tv: boss } }));
+    expect(plan.keepMemberships).toBe(true);
+    expect(planUserSync(input({ linked: { tvUserId: 'u1', tv: tvAda } })).keepMemberships).toBe(false);
+  });
+
   it('holds a deactivation over the sliding-window threshold, unless a person approved it', () => {
     const busy = { ...window, recent: 3 };
     const held = planUserSync(input({ lookup: { status: 'not-found', why: '404' }, linked: { tvUserId: 'u1', tv: tvAda }, deactivations: busy }));
