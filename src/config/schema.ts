@@ -185,6 +185,24 @@ export const configSchema = z
         stalledInterval: 30_000,
       }),
     log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).default({ level: 'info' }),
+    telemetry: z
+      .strictObject({
+        traces: z
+          .strictObject({
+            enabled: z
+              .boolean()
+              .optional()
+              .describe(
+                'traces are off unless an endpoint is named here or in OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT; false keeps them off whatever the environment says',
+              ),
+            endpoint: z.url().optional().describe('OTLP over HTTP, e.g. http://otel-collector:4318/v1/traces; headers come from OTEL_EXPORTER_OTLP_HEADERS'),
+            serviceName: z.string().min(1).default('tvsync'),
+            sampleRatio: z.number().min(0).max(1).default(1).describe('share of cycles and presses traced'),
+          })
+          .default({ serviceName: 'tvsync', sampleRatio: 1 }),
+      })
+      .default({ traces: { serviceName: 'tvsync', sampleRatio: 1 } })
+      .describe('OpenTelemetry traces: a "sync now" press or a schedule tick through the cycle, each operation job and each TeamViewer request'),
     syncs: z.array(syncSchema).min(1, 'at least one sync is needed'),
   })
   .superRefine((config, ctx) => {

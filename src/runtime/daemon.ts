@@ -38,6 +38,7 @@ import type { FastLaneOrigin } from '../observe/provisioning-log.js';
 import { pollFeed, processUserSyncJob, receiveHook, USER_SYNC_JOB, type FastLaneHooks } from './fast-lane.js';
 import type { UserSyncJobData } from './user-sync.js';
 import type { DirectorySource } from '../connectors/source.js';
+import { annotateActiveSpan, startTracing, tracingSettings, tracingStarted, queueTelemetry, type Tracing } from '../observe/traces.js';
 
 export interface DaemonOptions {
   scheduler: boolean;
@@ -99,6 +100,8 @@ export class Daemon {
   private readonly connections: Redis[] = [];
   private stateTimer?: NodeJS.Timeout;
   private stopping?: Promise<void>;
+  /** The trace exporter this daemon started (flushed and stopped with it). */
+  private tracing?: Tracing;
 
   private constructor(
     readonly config: TvsyncConfig,
@@ -116,6 +119,9 @@ export class Daemon {
     const redis = connectRedis(config.redis.url, 'producer', outage);
     const daemon = new Daemon(config, redis, { ...DEFAULT_RUNTIME, ...runtimeFromConfig(config.runtime), ...opts.runtime }, log, outage, opts.scheduler);
     try {
+      // Before any queue opens: queues and workers take the trace context from it.
+      const traces = tracingSettings(config.telemetry.traces, process.env);
+      if (traces && !tracingStarted()) daemon.tracing = await startTracing(traces, log);
       await verifyRedis(redis, config.redis.url, 10_000);
       const selected = opts.syncs ? config.syncs.filter((s) => opts.syncs?.includes(s.name)) : config.syncs;
       for (const sync of selected) await daemon.startSync(sync, opts);
@@ -227,12 +233,15 @@ export class Daemon {
       approved: () => approvals.deactivations(),
       approvedGroupDeletions: () => approvals.groupDeletions(),
     };
-    const common = { prefix, lockDuration: this.options.lockDurationMs, stalledInterval: this.options.stalledIntervalMs };
+    const common = { prefix, lockDuration: this.options.lockDurationMs, stalledInterval: this.options.stalledIntervalMs, ...queueTelemetry() };
     const names = queueNames(sync.name);
 
     const cycleWorker = new Worker<CycleJobData, CycleReport | undefined>(
       names.cycles,
-      (job: Job<CycleJobData>, token?: string, signal?: AbortSignal) => processCycle(job, cycleDeps, token, signal),
+      (job: Job<CycleJobData>, token?: string, signal?: AbortSignal) => {
+        annotateActiveSpan({ 'tvsync.sync': sync.name, 'tvsync.cycle': cycleIdOf(job), 'tvsync.trigger': job.data.trigger });
+        return processCycle(job, cycleDeps, token, signal);
+      },
       {
         ...common,
         connection: this.workerConnection(url),
@@ -368,6 +377,7 @@ export class Daemon {
       // Bounded: a Redis that is down or stalled would hold QUIT for ever.
       await Promise.all(this.connections.map((c) => closeRedis(c)));
       await closeRedis(this.redis);
+      await this.tracing?.shutdown().catch(() => undefined);
     })();
     return this.stopping;
   }

@@ -12,6 +12,7 @@ import { withTimeout } from './redis.js';
 import type { SyncQueues } from './queues.js';
 import { requestCycle } from './trigger.js';
 import { requestUserSync } from './fast-lane.js';
+import { inSpan } from '../observe/traces.js';
 
 /** How long POST /syncs/{name}/users/{id}/sync waits for the report before answering 202. */
 const USER_SYNC_HTTP_WAIT_MS = 25_000;
@@ -149,7 +150,8 @@ export class Observability {
       syncNames: [...daemon.syncs.keys()],
       ...(this.config.http.triggerToken ? { triggerToken: this.config.http.triggerToken } : {}),
       ...(this.config.http.metricsToken ? { metricsToken: this.config.http.metricsToken } : {}),
-      triggerSyncNow: (sync) => requestCycle(daemon.runtime(sync).queues.cycles, sync),
+      // The press is the root of the cycle's trace: the job carries its context to the worker.
+      triggerSyncNow: (sync) => inSpan('sync now', { 'tvsync.sync': sync, 'tvsync.via': 'http' }, () => requestCycle(daemon.runtime(sync).queues.cycles, sync)),
       syncUser: async (sync, ref, opts) => {
         // Queued on the daemon's workers, behind any cycle; a person waiting at the other end gets the report or the job id.
         const { jobId, report } = await requestUserSync(daemon.runtime(sync).queues.operations, ref, { ...opts, waitMs: USER_SYNC_HTTP_WAIT_MS });

@@ -1,5 +1,6 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import type { TvsyncConfig } from '../config/schema.js';
+import { queueTelemetry } from '../observe/traces.js';
 
 /** Knobs of the runtime that are not per-sync config; tests shorten them. */
 export interface RuntimeOptions {
@@ -80,10 +81,11 @@ export interface SyncQueues {
 
 export function openQueues(sync: string, connection: ConnectionOptions, prefix: string): SyncQueues {
   const names = queueNames(sync);
+  const telemetry = queueTelemetry();
   return {
-    cycles: new Queue<CycleJobData>(names.cycles, { connection, prefix }),
-    operations: new Queue(names.operations, { connection, prefix }),
-    changes: new Queue(names.changes, { connection, prefix }),
+    cycles: new Queue<CycleJobData>(names.cycles, { connection, prefix, ...telemetry }),
+    operations: new Queue(names.operations, { connection, prefix, ...telemetry }),
+    changes: new Queue(names.changes, { connection, prefix, ...telemetry }),
   };
 }
 

@@ -19,6 +19,7 @@ import type { TeamViewerPort, TokenOwner } from './port.js';
 import type { ResponseInfo } from '../net/response-info.js';
 import { payloadReason } from '../net/payload.js';
 import { MAX_RESPONSE_BYTES, requestSignal } from '../net/request-limits.js';
+import { startRequestSpan } from '../net/request-span.js';
 import { listResponseSchema, scimGroupSchema, scimUserSchema, toTvGroup, toTvUser, webApiAccountSchema } from './wire.js';
 
 export interface ScimClientOptions {
@@ -509,6 +510,7 @@ export class TeamViewerScimClient implements TeamViewerPort, WebApiTransport {
     // axios' own timeout only notices a silent socket; a body trickling a byte a second would
     // never end. The deadline bounds the whole exchange, and the caller's signal can end it sooner.
     const { signal, deadline } = requestSignal(this.timeoutMs, call.signal);
+    const span = startRequestSpan(call.api === 'web' ? 'teamviewer-web-api' : 'teamviewer-scim', call.method, call.route, this.baseUrl);
     let response: AxiosResponse<unknown>;
     try {
       response = await this.http.request<unknown>({
@@ -522,11 +524,16 @@ export class TeamViewerScimClient implements TeamViewerPort, WebApiTransport {
       });
     } catch (err) {
       // A caller's abort is not a TeamViewer failure: surface the caller's own reason.
-      if (call.signal?.aborted) throw call.signal.reason;
+      if (call.signal?.aborted) {
+        span.end({ code: 'ABORTED' });
+        throw call.signal.reason;
+      }
       // The original error holds the request headers, and so the token: only its code travels on.
       const code = deadline.aborted ? 'ETIMEDOUT' : bodyTooLarge(err) ? 'ERR_BODY_TOO_LARGE' : errorCode(err);
+      span.end({ code: code ?? 'ERROR' });
       throw classifyHttpFailure({ method: call.method, path: call.path, ...(code !== undefined ? { code } : {}) });
     }
+    span.end({ status: response.status });
     this.onResponse?.({
       method: call.method,
       path: call.route,

@@ -31,4 +31,10 @@ describe('which SDKs a module loads', () => {
     expect(used).toEqual(expect.arrayContaining(['@azure/identity', '@microsoft/microsoft-graph-client']));
     expect(used?.filter((name) => name.startsWith('@okta/'))).toEqual([]);
   });
+
+  it('the daemon loads the OpenTelemetry SDK only when traces are exported', async () => {
+    const [daemon] = await loadedPackages('src/runtime/daemon.ts');
+    expect(daemon).toEqual(expect.arrayContaining(['bullmq', '@opentelemetry/api']));
+    expect(daemon?.filter((name) => name === 'bullmq-otel' || /^@opentelemetry\/(sdk|exporter|resources)/.test(name))).toEqual([]);
+  });
 });
