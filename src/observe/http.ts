@@ -52,7 +52,7 @@ export interface HttpServerOptions {
   /** /hooks/{sync}/{name}: an IdP pushing a change. The receiver authenticates it (its own shared secret), not the trigger token. */
   receiveHook?: (sync: string, name: string, req: InboundHook) => Promise<{ status: number; headers?: Record<string, string>; body?: string }>;
   /** GET /status and its forms (status-page-http.ts); absent: no page. */
-  statusPage?: { mode: StatusPageMode; source: StatusPageSource };
+  statusPage?: { mode: StatusPageMode; source: StatusPageSource; readTimeoutMs?: number };
 }
 
 /** A hook request as the receivers take it: lower-case headers, the query, and the body (at most HOOK_BODY_LIMIT bytes). */
@@ -183,6 +183,7 @@ export function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHand
         triggerSyncNow: opts.triggerSyncNow,
         log,
         ...(opts.triggerToken ? { triggerToken: opts.triggerToken } : {}),
+        ...(opts.statusPage.readTimeoutMs ? { readTimeoutMs: opts.statusPage.readTimeoutMs } : {}),
       })
     : undefined;
   const isPagePath = (pathname: string) => page !== undefined && (pathname === '/' || pathname === '/status' || pathname.startsWith('/status/'));

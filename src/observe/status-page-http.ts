@@ -5,7 +5,15 @@ import { z } from 'zod';
 import { bearerToken, tokenMatches } from './bearer.js';
 import type { Logger } from './log.js';
 import type { ProvisioningLogEntry } from './provisioning-log.js';
-import { renderLoginPage, renderStatusPage, type LogSearch, type PageAccess, type PageSync, type StatusPageView } from './status-page.js';
+import {
+  renderLoginPage,
+  renderStatusPage,
+  renderUnavailablePage,
+  type LogSearch,
+  type PageAccess,
+  type PageSync,
+  type StatusPageView,
+} from './status-page.js';
 
 /** What the page reads and does, wired by the daemon to the same functions `tvsync status` and `tvsync approve` use. */
 export interface StatusPageSource {
@@ -34,6 +42,8 @@ export interface StatusPageOptions {
   log: Logger;
   /** Sessions end this long after the login (default 8 h). */
   sessionTtlMs?: number;
+  /** How long a page waits for its reads or action (default 10 s) before it says Redis did not answer. */
+  readTimeoutMs?: number;
 }
 
 export const SESSION_COOKIE = 'tvsync_session';
@@ -42,6 +52,8 @@ const SESSION_TTL_MS = 8 * 3_600_000;
 const MAX_SESSIONS = 1000;
 const FORM_BODY_LIMIT = 8 * 1024;
 const SEARCH_LIMIT = 100;
+/** A page that waits on a Redis that does not answer says so instead of hanging. */
+const READ_TIMEOUT_MS = 10_000;
 
 const LOGIN = '/status/login';
 const LOGOUT = '/status/logout';
@@ -180,6 +192,20 @@ function redirect(res: ServerResponse, location: string, headers: Record<string,
   res.end();
 }
 
+class PageTimeout extends Error {}
+
+function boundedBy(timeoutMs: number): <T>(work: Promise<T>) => Promise<T> {
+  return <T>(work: Promise<T>) => {
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new PageTimeout()), timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  };
+}
+
 function pathParam(raw: string): string | undefined {
   try {
     return decodeURIComponent(raw);
@@ -211,6 +237,8 @@ export function statusPageRoutes(
   const known = new Set(opts.syncNames);
   const ttlMs = opts.sessionTtlMs ?? SESSION_TTL_MS;
   const sessions = new Sessions(ttlMs);
+  const readTimeoutMs = opts.readTimeoutMs ?? READ_TIMEOUT_MS;
+  const bounded = boundedBy(readTimeoutMs);
 
   function sessionOf(req: IncomingMessage): [string | undefined, Session | undefined] {
     const id = cookieValue(req, SESSION_COOKIE);
@@ -247,7 +275,7 @@ export function statusPageRoutes(
     const access: PageAccess = token === undefined ? { kind: 'no-token' } : session ? { kind: 'session', csrf: session.csrf } : { kind: 'anonymous' };
     const notice = extra.notice ?? session?.notice;
     if (session) delete session.notice;
-    const [syncs, found] = await Promise.all([opts.source.syncs(), search(query)]);
+    const [syncs, found] = await bounded(Promise.all([opts.source.syncs(), search(query)]));
     const view: StatusPageView = {
       syncs,
       access,
@@ -301,14 +329,14 @@ export function statusPageRoutes(
     let notice: { ok: boolean; text: string };
     let body: unknown;
     if (action === 'sync-now') {
-      const { requestedAt } = await opts.triggerSyncNow(sync);
+      const { requestedAt } = await bounded(opts.triggerSyncNow(sync));
       notice = { ok: true, text: `A cycle of sync ${sync} was requested at ${new Date(requestedAt).toISOString()}; it runs as soon as a worker is free.` };
       body = { sync, requested: true, requestedAt };
     } else {
       const fields = approveForm.safeParse(Object.fromEntries(form ?? []));
       if (!fields.success) return sendJson(res, 400, { error: 'name the cycle (cycle=ID) or the fast lane (fastLane=true)' });
       if ('fastLane' in fields.data) {
-        const released = await opts.source.approveFastLane(sync);
+        const released = await bounded(opts.source.approveFastLane(sync));
         const n = released.deactivations + released.recycledAddresses;
         notice = n
           ? {
@@ -318,7 +346,7 @@ export function statusPageRoutes(
           : { ok: false, text: `The fast lane of sync ${sync} holds nothing for approval.` };
         body = { sync, fastLane: true, ...released };
       } else {
-        const approved = await opts.source.approveCycle(sync, fields.data.cycle);
+        const approved = await bounded(opts.source.approveCycle(sync, fields.data.cycle));
         notice = approvalText(sync, fields.data.cycle, approved);
         body = { sync, cycleId: fields.data.cycle, ...approved };
       }
@@ -329,7 +357,16 @@ export function statusPageRoutes(
     return redirect(res, `/status#sync-${encodeURIComponent(sync)}`);
   }
 
-  return async (req, res, pathname, query) => {
+  return (req, res, pathname, query) =>
+    route(req, res, pathname, query).catch((err: unknown) => {
+      if (res.headersSent) throw err;
+      // Redis slow or gone: a fixed sentence for the visitor, the cause (scrubbed by the logger) in the log.
+      const why = err instanceof PageTimeout ? `Redis did not answer within ${readTimeoutMs / 1000} s` : 'reading the state failed';
+      opts.log.error({ path: pathname, err: err instanceof Error ? err.message : String(err) }, `status page: ${why}`);
+      sendHtml(res, 503, renderUnavailablePage(`${why}; nothing was changed by this request unless the page says so after a reload. See the log.`));
+    });
+
+  async function route(req: IncomingMessage, res: ServerResponse, pathname: string, query: URLSearchParams): Promise<void> {
     if (pathname === '/' || pathname === '/status') {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         req.resume();
@@ -359,5 +396,5 @@ export function statusPageRoutes(
       return sendJson(res, 404, { error: 'not found' });
     }
     return act(req, res, match[1], match[2] as 'approve' | 'sync-now');
-  };
+  }
 }

@@ -309,3 +309,8 @@ export function renderLoginPage(opts: { tokenConfigured: boolean; failed?: boole
     : '<p class="bar">This page needs a login, and no <code>http.triggerToken</code> is configured to log in with.</p>';
   return page('tvsync status: log in', `<h1>tvsync status</h1>${body}`);
 }
+
+/** What a visitor sees when the state cannot be read (Redis slow or gone): a fixed sentence, never the error. */
+export function renderUnavailablePage(text: string): string {
+  return page('tvsync status: unavailable', `<h1>tvsync status</h1><p class="notice err" role="status">${html(text)}</p><p><a href="/status">Reload</a></p>`);
+}

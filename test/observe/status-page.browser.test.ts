@@ -81,6 +81,8 @@ describe.skipIf(!CHROMIUM)('status page in a real browser (skipped when no Chrom
         '--disable-sync',
       ],
       viewport: { width: 1280, height: 900 },
+      // The page must work without script: plain forms, a redirect after each POST.
+      javaScriptEnabled: false,
     });
     page = context.pages()[0] ?? (await context.newPage());
   }, 120_000);

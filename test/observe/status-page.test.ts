@@ -109,8 +109,8 @@ class FakeSource implements StatusPageSource {
   }
 }
 
-async function startPage(opts: { token?: string; mode?: StatusPageMode } = {}) {
-  const source = new FakeSource();
+async function startPage(opts: { token?: string; mode?: StatusPageMode; source?: FakeSource } = {}) {
+  const source = opts.source ?? new FakeSource();
   const triggered: string[] = [];
   const lines: string[] = [];
   const server = await startHttpServer({
@@ -125,7 +125,7 @@ async function startPage(opts: { token?: string; mode?: StatusPageMode } = {}) {
       triggered.push(sync);
       return { requestedAt: Date.parse('2026-01-02T03:10:00Z') };
     },
-    statusPage: { mode: opts.mode ?? 'open', source },
+    statusPage: { mode: opts.mode ?? 'open', source, readTimeoutMs: 300 },
   });
   return { server, source, triggered, lines };
 }
@@ -370,5 +370,31 @@ describe('status page over HTTP', () => {
     expect(signedIn.body).toContain('ada@corp.example');
     const bearer = await send(server.port, 'GET', '/status', { authorization: `Bearer ${TOKEN}` });
     expect(bearer.body).toContain('ada@corp.example');
+  });
+
+  it('says Redis did not answer, with a fixed sentence, when the state cannot be read', async () => {
+    const hanging = new (class extends FakeSource {
+      override syncs(): Promise<PageSync[]> {
+        return new Promise(() => undefined);
+      }
+    })();
+    const failing = new (class extends FakeSource {
+      override async syncs(): Promise<PageSync[]> {
+        throw new Error(`connect ECONNREFUSED, password ${SECRET}`);
+      }
+    })();
+    const slow = await startPage({ token: TOKEN, source: hanging });
+    servers.push(slow.server);
+    const timedOut = await send(slow.server.port, 'GET', '/status');
+    expect(timedOut.status).toBe(503);
+    expect(timedOut.body).toContain('Redis did not answer within 0.3 s');
+    const broken = await startPage({ token: TOKEN, source: failing });
+    servers.push(broken.server);
+    const failed = await send(broken.server.port, 'GET', '/status');
+    expect(failed.status).toBe(503);
+    expect(failed.body).toContain('reading the state failed');
+    expect(failed.body).not.toContain('ECONNREFUSED');
+    expect(broken.lines.join('\n')).toContain('ECONNREFUSED');
+    expect(broken.lines.join('\n')).not.toContain(SECRET);
   });
 });
