@@ -5,15 +5,7 @@ import { z } from 'zod';
 import { bearerToken, tokenMatches } from './bearer.js';
 import type { Logger } from './log.js';
 import type { ProvisioningLogEntry } from './provisioning-log.js';
-import {
-  renderLoginPage,
-  renderStatusPage,
-  renderUnavailablePage,
-  type LogSearch,
-  type PageAccess,
-  type PageSync,
-  type StatusPageView,
-} from './status-page.js';
+import { renderLoginPage, renderStatusPage, renderMessagePage, type LogSearch, type PageAccess, type PageSync, type StatusPageView } from './status-page.js';
 
 /** What the page reads and does, wired by the daemon to the same functions `tvsync status` and `tvsync approve` use. */
 export interface StatusPageSource {
@@ -312,7 +304,11 @@ export function statusPageRoutes(
     const csrf = form?.get('csrf') ?? '';
     if (!sameOrigin(req) || !tokenMatches(csrf, session.csrf)) {
       opts.log.warn('status page: a form without a valid CSRF token or from another origin was refused');
-      sendJson(res, 403, { error: 'this form did not come from the status page; reload it and try again' });
+      sendHtml(
+        res,
+        403,
+        renderMessagePage('This form did not come from the status page (or the page is older than your login): reload the page and try again.'),
+      );
       return undefined;
     }
     return session;
@@ -324,8 +320,10 @@ export function statusPageRoutes(
     const byBearer = bearerOk(req);
     const session = byBearer ? undefined : checkedSession(req, res, form);
     if (!byBearer && !session) return;
+    // A script gets JSON, a browser a page.
+    const fail = (status: number, text: string) => (byBearer ? sendJson(res, status, { error: text }) : sendHtml(res, status, renderMessagePage(text)));
     const sync = pathParam(syncParam);
-    if (sync === undefined || !known.has(sync)) return sendJson(res, 404, { error: 'unknown sync' });
+    if (sync === undefined || !known.has(sync)) return fail(404, 'There is no sync of that name.');
     let notice: { ok: boolean; text: string };
     let body: unknown;
     if (action === 'sync-now') {
@@ -334,7 +332,7 @@ export function statusPageRoutes(
       body = { sync, requested: true, requestedAt };
     } else {
       const fields = approveForm.safeParse(Object.fromEntries(form ?? []));
-      if (!fields.success) return sendJson(res, 400, { error: 'name the cycle (cycle=ID) or the fast lane (fastLane=true)' });
+      if (!fields.success) return fail(400, 'Name the cycle (cycle=ID) or the fast lane (fastLane=true) to approve.');
       if ('fastLane' in fields.data) {
         const released = await bounded(opts.source.approveFastLane(sync));
         const n = released.deactivations + released.recycledAddresses;
@@ -363,7 +361,9 @@ export function statusPageRoutes(
       // Redis slow or gone: a fixed sentence for the visitor, the cause (scrubbed by the logger) in the log.
       const why = err instanceof PageTimeout ? `Redis did not answer within ${readTimeoutMs / 1000} s` : 'reading the state failed';
       opts.log.error({ path: pathname, err: err instanceof Error ? err.message : String(err) }, `status page: ${why}`);
-      sendHtml(res, 503, renderUnavailablePage(`${why}; nothing was changed by this request unless the page says so after a reload. See the log.`));
+      const next =
+        req.method === 'POST' ? 'whether the action took effect shows on the page once Redis answers again' : 'reload in a moment; the log has the cause';
+      sendHtml(res, 503, renderMessagePage(`${why}: ${next}.`));
     });
 
   async function route(req: IncomingMessage, res: ServerResponse, pathname: string, query: URLSearchParams): Promise<void> {

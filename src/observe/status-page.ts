@@ -310,7 +310,10 @@ export function renderLoginPage(opts: { tokenConfigured: boolean; failed?: boole
   return page('tvsync status: log in', `<h1>tvsync status</h1>${body}`);
 }
 
-/** What a visitor sees when the state cannot be read (Redis slow or gone): a fixed sentence, never the error. */
-export function renderUnavailablePage(text: string): string {
-  return page('tvsync status: unavailable', `<h1>tvsync status</h1><p class="notice err" role="status">${html(text)}</p><p><a href="/status">Reload</a></p>`);
+/** A refusal or failure a browser is shown: a fixed sentence made by the server, never an error's text. */
+export function renderMessagePage(text: string): string {
+  return page(
+    'tvsync status',
+    `<h1>tvsync status</h1><p class="notice err" role="status">${html(text)}</p><p><a href="/status">Back to the status page</a></p>`,
+  );
 }

@@ -280,7 +280,9 @@ describe('status page over HTTP', () => {
       send(server.port, 'POST', '/status/syncs/corp/approve', { ...base, ...headers }, form(fields));
 
     expect((await post({ origin: `http://${host}` }, { cycle: 'c-41', csrf })).status).toBe(401);
-    expect((await post({ cookie, origin: `http://${host}` }, { cycle: 'c-41' })).status).toBe(403);
+    const noCsrf = await post({ cookie, origin: `http://${host}` }, { cycle: 'c-41' });
+    expect(noCsrf.status).toBe(403);
+    expect(noCsrf.body).toContain('This form did not come from the status page');
     expect((await post({ cookie, origin: `http://${host}` }, { cycle: 'c-41', csrf: `${csrf}x` })).status).toBe(403);
     expect((await post({ cookie, origin: 'https://evil.example' }, { cycle: 'c-41', csrf })).status).toBe(403);
     expect((await post({ cookie, origin: 'null' }, { cycle: 'c-41', csrf })).status).toBe(403);
