@@ -119,7 +119,11 @@ function counts(report: CycleReport): string {
     return `${VERB[k]} ${c.applied}/${c.planned}${c.failed ? ` (${c.failed} failed)` : ''}${c.cancelled ? ` (${c.cancelled} cancelled)` : ''}`;
   });
   if (report.adopted) parts.push(`adopted ${report.adopted}`);
-  return parts.length ? html(parts.join(' · ')) : '<span class="muted">no writes</span>';
+  const writes = parts.length ? html(parts.join(' · ')) : '<span class="muted">no writes</span>';
+  const s = report.summary;
+  return s
+    ? `${writes}<div class="muted">in scope ${html(s.inScope)} · TeamViewer ${html(s.teamviewerUsers)} · managed ${html(s.managed)} · unchanged ${html(s.unchanged)}</div>`
+    : writes;
 }
 
 function reportRow(report: CycleReport): string {
@@ -161,7 +165,8 @@ function heldTotal(report: CycleReport): number {
 
 /** What the newest report holds for approval, with its Approve button (the same release as `tvsync approve --cycle`). */
 function heldSection(sync: PageSync, access: PageAccess): string {
-  const latest = sync.reports[0];
+  // The newest cycle that planned: one that failed before planning holds nothing, and leaves the holds before it pending.
+  const latest = sync.reports.find((r) => r.summary !== undefined);
   const parts: string[] = [];
   if (latest && heldTotal(latest) > 0) {
     const items: string[] = [];

@@ -55,6 +55,7 @@ function heldReport(): CycleReport {
     ],
   };
   report.notices = [`Okta answered 401 for Bearer ${SECRET}`];
+  report.summary = { inScope: 10, teamviewerUsers: 12, managed: 10, unchanged: 5, operations: {} as never, held: 2, skipped: {} };
   return report;
 }
 
@@ -192,6 +193,7 @@ describe('status page HTML', () => {
     expect(html).toContain('Approve what the fast lane held');
     expect(html).toContain('Sync now');
     expect(html).toContain('updated 0/0 (1 failed)');
+    expect(html).toContain('in scope 10 · TeamViewer 12 · managed 10 · unchanged 5');
     expect(html).toContain('TeamViewer said &lt;i&gt;no&lt;/i&gt; [REDACTED]');
   });
 
@@ -203,6 +205,45 @@ describe('status page HTML', () => {
     const noToken = renderStatusPage({ syncs: [pageSync()], access: { kind: 'no-token' }, syncNames: ['corp'], nowMs: 0 });
     expect(noToken).not.toContain('method="post"');
     expect(noToken).toContain('no <code>http.triggerToken</code> is configured');
+  });
+});
+
+describe('status page HTML, held for approval', () => {
+  it('shows group deletions, member removals and recycled addresses held by the newest cycle that planned, and a rate-limit pause', () => {
+    const held = heldReport();
+    held.groups = {
+      status: 'synced',
+      skipped: [],
+      held: { count: 1, items: [{ tvGroupId: 'g-1', displayName: 'Sales <EU>', message: 'no longer in the directory' }] },
+      heldMemberRemovals: { count: 7, groups: 1, items: [{ tvGroupId: 'g-2', displayName: 'Support', members: 7, message: '7 members left' }] },
+    };
+    held.recycled = { count: 1, items: [{ sourceId: 'emp-77', email: 'reused@corp.example', tvUserId: 'tv-77', message: 'address of a deactivated user' }] };
+    // A later cycle failed reading the IdP: it planned nothing, so the holds before it stay on offer.
+    const failed = buildReport({
+      sync: 'corp',
+      cycleId: 'c-42',
+      trigger: 'schedule',
+      startedAtMs: 0,
+      finishedAtMs: 1000,
+      results: [],
+      failure: { failureClass: 'source-read', message: 'the IdP answered 503' },
+    });
+    const html = renderStatusPage({
+      syncs: [pageSync({ reports: [failed, held], quarantined: false, pause: { untilMs: 5_000_000, askedMs: 120_000, appliedMs: 120_000 } })],
+      access: { kind: 'session', csrf: 'c' },
+      syncNames: ['corp'],
+      nowMs: 1_000_000,
+    });
+    expect(html).toContain('1 group deletion(s)');
+    expect(html).toContain('Sales &lt;EU&gt;');
+    expect(html).toContain('7 member removal(s) in 1 group(s)');
+    expect(html).toContain('1 recycled address(es)');
+    expect(html).toContain('reused@corp.example');
+    expect(html).toContain('Approve what cycle c-41 held');
+    expect(html).not.toContain('Approve what cycle c-42 held');
+    expect(html).toContain('source-read: the IdP answered 503');
+    expect(html).toContain('operations resume at 1970-01-01T01:23:20Z');
+    expect(html).not.toContain('Quarantined');
   });
 });
 
