@@ -149,6 +149,10 @@ export const configSchema = z
         port: z.number().int().min(0).max(65535).default(9464),
         triggerToken: z.string().min(16, 'use at least 16 characters').optional(),
         metricsToken: z.string().min(16, 'use at least 16 characters').optional().describe('when set, GET /metrics needs it as a bearer token'),
+        statusPage: z
+          .enum(['open', 'login', 'off'])
+          .optional()
+          .describe('GET /status: open (default; reading needs no token, acting does), login (reading needs the token too) or off'),
       })
       .default({ host: '0.0.0.0', port: 9464 }),
     runtime: z

@@ -1,8 +1,9 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { secrets } from '../net/secrets.js';
+import { hasToken } from './bearer.js';
+import { statusPageRoutes, type StatusPageMode, type StatusPageSource } from './status-page-http.js';
 import type { Logger } from './log.js';
 import type { TvsyncMetrics } from './metrics.js';
 
@@ -50,6 +51,8 @@ export interface HttpServerOptions {
   syncUser?: (sync: string, ref: string, opts: { dryRun: boolean }) => Promise<{ status: number; body: unknown }>;
   /** /hooks/{sync}/{name}: an IdP pushing a change. The receiver authenticates it (its own shared secret), not the trigger token. */
   receiveHook?: (sync: string, name: string, req: InboundHook) => Promise<{ status: number; headers?: Record<string, string>; body?: string }>;
+  /** GET /status and its forms (status-page-http.ts); absent: no page. */
+  statusPage?: { mode: StatusPageMode; source: StatusPageSource; readTimeoutMs?: number };
 }
 
 /** A hook request as the receivers take it: lower-case headers, the query, and the body (at most HOOK_BODY_LIMIT bytes). */
@@ -76,7 +79,6 @@ const READY_TIMEOUT_MS = 1500;
 const SYNC_NOW = /^\/syncs\/([^/]+)\/sync-now$/;
 const USER_SYNC = /^\/syncs\/([^/]+)\/users\/([^/]+)\/sync$/;
 const HOOK = /^\/hooks\/([^/]+)\/([a-z]+)$/;
-const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 /** A sync name from the path: a percent-decoded, bounded string (the known names decide the rest). */
 const syncNameParam = z.string().min(1).max(200);
 
@@ -130,26 +132,6 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | undefin
   });
 }
 
-/** Hashing first gives equal-length buffers, so the comparison time says nothing about the token. */
-function tokenMatches(given: string, expected: string): boolean {
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
-}
-
-function bearerToken(req: IncomingMessage): string | undefined {
-  const header = req.headers.authorization;
-  if (typeof header !== 'string') return undefined;
-  return BEARER.exec(header)?.[1];
-}
-
-/** Whether the request carries `expected` as its bearer token (never, when none is configured). */
-function hasToken(req: IncomingMessage, expected: string | undefined): boolean {
-  if (expected === undefined || expected === '') return false;
-  const given = bearerToken(req);
-  return given !== undefined && tokenMatches(given, expected);
-}
-
 class ReadyTimeout extends Error {}
 
 /** The readiness, or a not-ready answer when it fails or takes too long. */
@@ -193,8 +175,21 @@ function errorMessage(err: unknown): string {
 export function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHandle> {
   const { log, metrics } = opts;
   const known = new Set(opts.syncNames);
+  const page = opts.statusPage
+    ? statusPageRoutes({
+        mode: opts.statusPage.mode,
+        source: opts.statusPage.source,
+        syncNames: opts.syncNames,
+        triggerSyncNow: opts.triggerSyncNow,
+        log,
+        ...(opts.triggerToken ? { triggerToken: opts.triggerToken } : {}),
+        ...(opts.statusPage.readTimeoutMs ? { readTimeoutMs: opts.statusPage.readTimeoutMs } : {}),
+      })
+    : undefined;
+  const isPagePath = (pathname: string) => page !== undefined && (pathname === '/' || pathname === '/status' || pathname.startsWith('/status/'));
 
   async function handle(req: IncomingMessage, res: ServerResponse, pathname: string, query: URLSearchParams): Promise<void> {
+    if (page && isPagePath(pathname)) return page(req, res, pathname, query);
     const found = route(pathname);
     if (!found) return sendJson(res, 404, { error: 'not found' });
     if (!found.allow.split(', ').includes(req.method ?? ''))
@@ -279,8 +274,8 @@ export function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHand
     } catch {
       pathname = '/';
     }
-    // Only hooks read a body; draining the others keeps a keep-alive connection usable.
-    if (!pathname.startsWith('/hooks/')) req.resume();
+    // Only hooks and the page's forms read a body; draining the others keeps a keep-alive connection usable.
+    if (!pathname.startsWith('/hooks/') && !isPagePath(pathname)) req.resume();
     res.on('finish', () => {
       // Path without the query and never the headers: either may carry a credential.
       log.debug({ method: req.method, path: pathname, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'http request');

@@ -13,6 +13,10 @@ import type { SyncQueues } from './queues.js';
 import { requestCycle } from './trigger.js';
 import { requestUserSync } from './fast-lane.js';
 import { inSpan } from '../observe/traces.js';
+import { readStatus } from './status.js';
+import { approveCycle, approveFastLane } from './approve.js';
+import type { StatusPageSource } from '../observe/status-page-http.js';
+import { PAGE_REPORTS } from '../observe/status-page.js';
 
 /** How long POST /syncs/{name}/users/{id}/sync waits for the report before answering 202. */
 const USER_SYNC_HTTP_WAIT_MS = 25_000;
@@ -163,8 +167,20 @@ export class Observability {
         return { status: report.outcome === 'failed' ? 502 : 200, body: report };
       },
       receiveHook: (sync, name, req) => daemon.receiveHook(sync, name, req),
+      ...(this.config.http.statusPage === 'off' ? {} : { statusPage: { mode: this.config.http.statusPage ?? 'open', source: this.statusPageSource(daemon) } }),
     });
     return this.http;
+  }
+
+  /** The status page reads and acts through what `tvsync status` and `tvsync approve` use. */
+  private statusPageSource(daemon: Daemon): StatusPageSource {
+    const prefix = this.config.redis.prefix;
+    return {
+      syncs: () => Promise.all(this.config.syncs.filter((s) => daemon.syncs.has(s.name)).map((s) => readStatus(this.redis, prefix, s, PAGE_REPORTS))),
+      approveCycle: (sync, cycleId) => approveCycle(this.redis, prefix, sync, cycleId),
+      approveFastLane: (sync) => approveFastLane(this.redis, prefix, sync),
+      searchLog: (sync, query) => this.provisioningLog(sync).query(query),
+    };
   }
 
   async close(): Promise<void> {

@@ -147,7 +147,12 @@ syncs:
       const base = `http://127.0.0.1:${http.port}/readyz`;
       const open = await fetch(base);
       const detailed = await fetch(base, { headers: { authorization: `Bearer ${trigger}` } });
-      const shown = `${await open.text()}\n${await detailed.text()}`;
+      // The status page shows the quarantine, its reason and the failed cycle: outside text, scrubbed.
+      const page = await fetch(`http://127.0.0.1:${http.port}/status`);
+      const pageHtml = await page.text();
+      expect(page.status).toBe(200);
+      expect(pageHtml).toMatch(/Quarantined/);
+      const shown = `${await open.text()}\n${await detailed.text()}\n${pageHtml}`;
       expect(open.status).toBe(503);
       expect(shown).toMatch(/quarantined/);
       const status = await runCli(['status', '--json', '--config', writeConfig({ exportDir: '.', baseUrl: liar.baseUrl, prefix: quarantinePrefix })], {
