@@ -28,6 +28,7 @@ import type { GroupPlan } from '../plan/group-types.js';
 import type { Plan } from '../plan/types.js';
 import { buildSyncSides } from './wiring.js';
 import { HealthStore } from '../store/health.js';
+import { WORKER_BEAT_MS, WorkerPresence } from '../store/worker-presence.js';
 import { ApprovalStore } from '../store/approvals.js';
 import { RateLimitPauseStore, type RateLimitPause } from '../store/rate-limit-pause.js';
 import type { ResponseInfo } from '../net/response-info.js';
@@ -98,6 +99,7 @@ export class Daemon {
   private readonly feedWorkers: Worker[] = [];
   private readonly connections: Redis[] = [];
   private stateTimer?: NodeJS.Timeout;
+  private presenceTimer?: NodeJS.Timeout;
   private stopping?: Promise<void>;
 
   private constructor(
@@ -119,6 +121,7 @@ export class Daemon {
       await verifyRedis(redis, config.redis.url, 10_000);
       const selected = opts.syncs ? config.syncs.filter((s) => opts.syncs?.includes(s.name)) : config.syncs;
       for (const sync of selected) await daemon.startSync(sync, opts);
+      if (opts.worker) await daemon.beatPresence();
     } catch (err) {
       await daemon.stop();
       throw err;
@@ -128,6 +131,16 @@ export class Daemon {
     // After a reconnect Redis may be a fresh, empty one: look at once.
     redis.on('ready', () => daemon.checkState());
     return daemon;
+  }
+
+  /** Says, per sync, that a worker runs here, now and every WORKER_BEAT_MS (tvsync sync-now refuses to queue a cycle nobody would run). */
+  private async beatPresence(): Promise<void> {
+    const presences = [...this.syncs.keys()].map((name) => new WorkerPresence(this.redis, this.config.redis.prefix, name));
+    const beat = () => Promise.all(presences.map((p) => p.beat(Date.now())));
+    await beat();
+    // During an outage the connection's own error log says enough.
+    this.presenceTimer = setInterval(() => void beat().catch(() => undefined), WORKER_BEAT_MS);
+    this.presenceTimer.unref();
   }
 
   /** Looks whether Redis lost its data (and restores); an answer also ends a logged outage. */
@@ -352,6 +365,7 @@ export class Daemon {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       clearInterval(this.stateTimer);
+      clearInterval(this.presenceTimer);
       for (const worker of this.cycleWorkers) worker.cancelAllJobs('shutdown');
       const closing = Promise.all(this.workers.map((w) => w.close()));
       // Unref'd: a timer left over from the race must not keep the process alive once all is closed.
