@@ -52,7 +52,7 @@ describe('tvsync run --once, log and status', () => {
       env,
     );
     expect(partial.code).toBe(3);
-    expect(partial.stdout).toContain('owned-outside');
+    expect(partial.stdout).toContain('owned-outside-company');
     const failed = await runCli(['run', '--once', '--config', config(people(1, 82_000))], { ...env, TVSYNC_TEST_TOKEN: 'revoked-token-123456' });
     expect(failed.code).toBe(1);
     expect(failed.stdout).toMatch(/FAILED[\s\S]*unauthorised/);
