@@ -75,9 +75,9 @@ describe('tvsync sync-user', () => {
     expect(run.stdout).toMatch(/the IdP could not be read, so nothing was changed/);
   });
 
-  it('needs a person', async () => {
+  it('needs a person: a usage error, exit 2', async () => {
     const run = await runCli(['sync-user'], env);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/missing required argument/);
   });
 });
