@@ -1,4 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { Daemon } from '../../src/runtime/daemon.js';
@@ -17,6 +20,7 @@ type Started = Awaited<ReturnType<typeof startEmulator>>;
 let tv: Started;
 const prefixes: string[] = [];
 const env = { TVSYNC_TEST_TOKEN: TOKEN };
+const CLI_MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const COMMANDS = ['plan', 'emulator', 'run', 'sync-now', 'sync-user', 'healthcheck', 'validate', 'log', 'demo', 'approve', 'status'];
 
 beforeAll(async () => {
@@ -138,6 +142,34 @@ describe('tvsync sync-now', () => {
       expect(run.stdout).toContain(`cycle ${queued} of sync corp (manual): SUCCEEDED`);
     } finally {
       await daemon.stop();
+    }
+  });
+});
+
+describe('tvsync sync-now --wait on a terminal', () => {
+  const hasScript = spawnSync('script', ['--version']).status === 0;
+  it.skipIf(!hasScript)('shows the running cycle and its operations done of total on stderr, then the report', { timeout: 120_000 }, async () => {
+    const slow = await startEmulator({ latencyMs: 150 });
+    const prefix = testPrefix('cli-progress');
+    prefixes.push(prefix);
+    const path = writeConfig({ exportDir: writeExport(people(12, 95_000)), baseUrl: slow.baseUrl, prefix });
+    writeFileSync(path, readFileSync(path, 'utf8').replace('concurrency: 8', 'concurrency: 1'));
+    const daemon = await Daemon.start(loadConfig(path, { ...process.env, ...env }), silentLog, { scheduler: false, worker: true, runtime: FAST });
+    try {
+      // script(1) gives the command a terminal, as an operator's shell would.
+      const command = [process.execPath, '--import', 'tsx', CLI_MAIN, 'sync-now', '--wait', '--config', path].map((a) => `'${a}'`).join(' ');
+      // Not spawnSync: the workers of this process must go on running meanwhile.
+      const child = spawn('script', ['-qfec', command, '/dev/null'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      const [status] = (await once(child, 'close')) as [number | null];
+      const run = { status, stdout };
+      expect(run.status, run.stdout).toBe(0);
+      expect(run.stdout).toMatch(/cycle \S+: \d+ of 12 operations done/);
+      expect(run.stdout).toMatch(/cycle \S+ of sync corp \(manual\): SUCCEEDED/);
+    } finally {
+      await daemon.stop();
+      await slow.emulator.stop();
     }
   });
 });
