@@ -100,6 +100,7 @@ export class Daemon {
   private readonly connections: Redis[] = [];
   private stateTimer?: NodeJS.Timeout;
   private presenceTimer?: NodeJS.Timeout;
+  private presences: WorkerPresence[] = [];
   private stopping?: Promise<void>;
 
   private constructor(
@@ -135,8 +136,8 @@ export class Daemon {
 
   /** Says, per sync, that a worker runs here, now and every WORKER_BEAT_MS (tvsync sync-now refuses to queue a cycle nobody would run). */
   private async beatPresence(): Promise<void> {
-    const presences = [...this.syncs.keys()].map((name) => new WorkerPresence(this.redis, this.config.redis.prefix, name));
-    const beat = () => Promise.all(presences.map((p) => p.beat(Date.now())));
+    this.presences = [...this.syncs.keys()].map((name) => new WorkerPresence(this.redis, this.config.redis.prefix, name));
+    const beat = () => Promise.all(this.presences.map((p) => p.beat()));
     await beat();
     // During an outage the connection's own error log says enough.
     this.presenceTimer = setInterval(() => void beat().catch(() => undefined), WORKER_BEAT_MS);
@@ -366,6 +367,8 @@ export class Daemon {
     this.stopping ??= (async () => {
       clearInterval(this.stateTimer);
       clearInterval(this.presenceTimer);
+      // Bounded: with Redis down, the entries expire on their own.
+      await withTimeout(Promise.all(this.presences.map((p) => p.leave())), 1000, () => new Error('presence not cleared')).catch(() => undefined);
       for (const worker of this.cycleWorkers) worker.cancelAllJobs('shutdown');
       const closing = Promise.all(this.workers.map((w) => w.close()));
       // Unref'd: a timer left over from the race must not keep the process alive once all is closed.

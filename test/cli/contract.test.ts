@@ -124,8 +124,11 @@ describe('usage errors exit 2, failures 1', () => {
 });
 
 describe('tvsync sync-now', () => {
-  it('fails, queueing nothing, when no worker of the sync was seen', async () => {
-    const run = await runCli(['sync-now', '--config', config(1)], env);
+  it('fails, queueing nothing, when no worker of the sync was seen (one that stopped cleanly does not count)', async () => {
+    const path = config(1);
+    const once = await runCli(['run', '--once', '--config', path], env);
+    expect(once.code, once.stderr).toBe(0);
+    const run = await runCli(['sync-now', '--config', path], env);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/no tvsync worker of sync corp was seen in the last \d+ s .*no cycle was queued/);
     expect(run.stdout).toBe('');
