@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { ApproveOptions } from './commands/approve.js';
 import type { DemoOptions } from './commands/demo.js';
 import type { EmulatorOptions } from './commands/emulator.js';
@@ -30,9 +30,20 @@ function ratio(value: string): number {
   return n;
 }
 
+/** The version of the installed package (package.json sits two levels above src/cli and dist/cli). */
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command('tvsync')
     .description('Keeps TeamViewer users and groups in step with Entra ID, Okta, JumpCloud or a file export')
+    .version(packageVersion(), '-V, --version', 'print the version and exit')
     .showHelpAfterError()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
@@ -73,6 +84,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--role <role>', 'what this process does').choices(['all', 'scheduler', 'worker']).default('all'))
     .option('--once', 'run one full cycle with in-process workers, print its report and exit (0 ok, 1 failed, 3 some operations failed)')
     .option('-s, --sync <name>', 'with --once: only this sync')
+    .option('--json', 'with --once: print the reports as JSON')
     .action(async (opts: RunOptions) => (await import('./commands/run.js')).runCommand(opts));
 
   program
@@ -82,6 +94,7 @@ export function buildProgram(): Command {
     .option('-s, --sync <name>', 'only this sync (default: all)')
     .option('--wait', 'wait for the cycle, print its report, exit non-zero if it failed')
     .option('--timeout <seconds>', 'with --wait: give up after this long', positiveInt, 3600)
+    .option('--json', 'print the queued cycles (and with --wait their reports) as JSON')
     .action(async (opts: SyncNowOptions) => (await import('./commands/sync-now.js')).syncNowCommand(opts));
 
   program
@@ -135,6 +148,7 @@ export function buildProgram(): Command {
     .requiredOption('-s, --sync <name>', 'the sync')
     .option('--cycle <id>', 'the cycle whose held operations are approved (see tvsync status)')
     .option('--fast-lane', 'approve the deactivations the fast lane held at its sliding-window threshold (see tvsync status)')
+    .option('--json', 'print what was approved as JSON')
     .action(async (opts: ApproveOptions) => (await import('./commands/approve.js')).approveCommand(opts));
 
   program
@@ -146,6 +160,9 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (opts: StatusOptions) => (await import('./commands/status.js')).statusCommand(opts));
 
+  // Usage errors (unknown option, missing argument, bad value) end with exit code 2 in every
+  // subcommand, not commander's default 1, so a script can tell a wrong call from a failed one.
+  for (const command of [program, ...program.commands]) command.exitOverride();
   return program;
 }
 
@@ -154,6 +171,10 @@ export async function main(argv: string[]): Promise<number> {
     await buildProgram().parseAsync(argv);
     return EXIT.ok;
   } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander has printed its message (and the help) already; --help and --version end here too.
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
     const { explain } = await import('./explain.js');
     const { scrubSecrets } = await import('../net/secrets.js');
     const { message, exitCode } = explain(err);

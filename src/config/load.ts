@@ -5,8 +5,11 @@ import type { z } from 'zod';
 import { configSchema, type TvsyncConfig } from './schema.js';
 import { registerSecret, SECRET_KEYS } from '../net/secrets.js';
 
-/** Keys that may also be read from a file (`<key>File`): the secrets, and certificates, which are long but public. */
-const FILE_KEYS = new Set([...SECRET_KEYS, 'certificate']);
+/**
+ * Keys that may also be read from a file (`<key>File`): the secrets, certificates (long but
+ * public), and URLs (a Redis URL carries its password).
+ */
+const FILE_KEYS = new Set([...SECRET_KEYS, 'certificate', 'url']);
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

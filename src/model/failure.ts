@@ -4,11 +4,20 @@
  * - transient: retry with backoff
  * - unauthorised: the whole cycle stops, the sync is marked unhealthy
  * - forbidden / invalid / not-found: this object only, recorded, not retried
- * - conflict: the e-mail exists already (adopt in-company, else owned-outside)
- * - owned-outside: the e-mail belongs to a TeamViewer account outside the company
+ * - conflict: the e-mail exists already (adopt in-company, else owned-outside-company)
+ * - owned-outside-company: the e-mail belongs to a TeamViewer account outside the company
  * - unavailable: the endpoint does not exist for this tenant (e.g. /Groups)
  */
-export type FailureClass = 'rate-limited' | 'transient' | 'unauthorised' | 'forbidden' | 'invalid' | 'not-found' | 'conflict' | 'owned-outside' | 'unavailable';
+export type FailureClass =
+  | 'rate-limited'
+  | 'transient'
+  | 'unauthorised'
+  | 'forbidden'
+  | 'invalid'
+  | 'not-found'
+  | 'conflict'
+  | 'owned-outside-company'
+  | 'unavailable';
 
 export const RETRYABLE: ReadonlySet<FailureClass> = new Set(['rate-limited', 'transient']);
 

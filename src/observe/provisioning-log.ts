@@ -251,6 +251,7 @@ export class ProvisioningLog {
       if (item.sourceGroupId !== undefined) entry.sourceGroupId = item.sourceGroupId;
       if (item.tvGroupId !== undefined) entry.tvGroupId = item.tvGroupId;
       if (item.sourceUserId !== undefined) entry.sourceId = item.sourceUserId;
+      if (item.email !== undefined) entry.email = item.email;
       return entry;
     });
     await this.writeMany(entries);

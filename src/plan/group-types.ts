@@ -3,26 +3,15 @@ import type { TvGroup } from '../model/teamviewer.js';
 import type { RemovalBlock } from './guards.js';
 import type { RemovalThreshold } from './threshold.js';
 import type { WriteCheck } from './drift.js';
+import type { GroupSkipReason } from './skip-reasons.js';
 
 /**
  * What the group plan takes and gives: the IdP groups and TeamViewer's, the links between them
  * and the user phase's outcome in; the operations, holds, skips and link changes out.
  */
 
-/** Why a group or membership is left alone: machine-readable, stable across versions. */
-export type GroupSkipReason =
-  | 'member-not-provisioned'
-  | 'empty-group-not-created'
-  | 'ambiguous-group-name'
-  | 'group-name-taken'
-  | 'duplicate-group-name'
-  | 'group-deleted-in-idp-left'
-  | 'group-left-out-of-scope'
-  | 'teamviewer-group-shared'
-  | 'source-read-incomplete'
-  | 'value-too-long'
-  /** The user's own deactivation was held, blocked or refused: their memberships stay with it. */
-  | 'member-kept';
+/** Why a group or membership is left alone: one of GROUP_SKIP_REASONS (plan/skip-reasons.ts). */
+export type { GroupSkipReason } from './skip-reasons.js';
 
 export interface GroupPlanPolicy {
   /** Members per add/remove request. */
@@ -117,6 +106,8 @@ export interface GroupSkippedItem {
   sourceGroupId?: string;
   tvGroupId?: string;
   sourceUserId?: string;
+  /** The member's address, when the IdP read has it (skips name people by e-mail). */
+  email?: string;
   reason: GroupSkipReason;
   message: string;
 }

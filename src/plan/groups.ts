@@ -320,12 +320,14 @@ function reportMissing(planning: GroupPlanning, group: GroupRecord, resolved: Re
         : tvUserId !== undefined
           ? `is linked to TeamViewer user ${tvUserId}, which no longer exists`
           : 'has no TeamViewer user yet';
+    const email = planning.input.userEmails?.get(userId);
     const item: GroupSkippedItem = {
       sourceGroupId: group.id,
       sourceUserId: clip(userId),
       reason: 'member-not-provisioned',
-      message: `IdP user ${clip(userId)} ${why}; left out of group ${group.name}`,
+      message: `${email ?? `IdP user ${clip(userId)}`} ${why}; left out of group ${group.name}`,
     };
+    if (email !== undefined) item.email = email;
     if (tvGroupId !== undefined) item.tvGroupId = tvGroupId;
     planning.skipped.push(item);
   }

@@ -1,4 +1,5 @@
 import type { GroupMember } from './group-types.js';
+import type { RoleSkipReason } from './skip-reasons.js';
 import { guardGroupRemovals, type ReadFacts, type RemovalBlock } from './guards.js';
 import { clip } from './mapping.js';
 import { exceedsThreshold, shareOf, type RemovalThreshold } from './threshold.js';
@@ -86,17 +87,8 @@ export interface RoleOperation {
   message: string;
 }
 
-export type RoleSkipReason =
-  | 'role-not-found'
-  | 'role-ambiguous'
-  | 'idp-group-not-found'
-  | 'idp-group-ambiguous'
-  | 'group-not-synced'
-  | 'group-not-in-teamviewer'
-  | 'member-not-provisioned'
-  | 'token-owner'
-  | 'protected'
-  | 'source-read-incomplete';
+/** One of ROLE_SKIP_REASONS (plan/skip-reasons.ts). */
+export type { RoleSkipReason } from './skip-reasons.js';
 
 export interface RoleSkippedItem {
   reason: RoleSkipReason;

@@ -1,7 +1,7 @@
 import type { NewTvUser, TvUserChanges } from '../model/teamviewer.js';
 import type { WriteCheck } from './drift.js';
 import type { RemovalBlock } from './guards.js';
-import type { MappingSkipReason } from './mapping.js';
+import type { UserSkipReason } from './skip-reasons.js';
 import type { RemovalThreshold } from './threshold.js';
 import type { SeatState } from './seats.js';
 import type { SsoHealth } from './sso.js';
@@ -15,17 +15,8 @@ export type OperationReason =
   | 'enabled-in-idp'
   | 'removed-from-scope';
 
-export type SkipReason =
-  | MappingSkipReason
-  | 'duplicate-email'
-  | 'email-change-unsupported'
-  | 'email-held-by-other-user'
-  | 'inactive-not-in-teamviewer'
-  | 'no-free-seat'
-  | 'owned-outside-company'
-  | 'protected'
-  | 'recycled-address'
-  | 'source-read-incomplete';
+/** One of USER_SKIP_REASONS (plan/skip-reasons.ts). */
+export type SkipReason = UserSkipReason;
 
 export interface CreateUserOperation {
   kind: 'createUser';

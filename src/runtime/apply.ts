@@ -22,7 +22,7 @@ export interface ApplyContext {
 }
 
 /** Classes that concern this object only: recorded in the report, never retried. */
-const PERMANENT_FOR_OBJECT: ReadonlySet<FailureClass> = new Set(['forbidden', 'invalid', 'not-found', 'owned-outside', 'conflict']);
+const PERMANENT_FOR_OBJECT: ReadonlySet<FailureClass> = new Set(['forbidden', 'invalid', 'not-found', 'owned-outside-company', 'conflict']);
 
 /**
  * Applies one planned user operation. Returns the outcome for the report; throws SyncError for
@@ -56,7 +56,7 @@ async function applyCreate(op: CreateUserOperation, ctx: ApplyContext): Promise<
     if (existing) return adopt(op, existing, ctx, 'already in the company');
     const message = `${op.email} is used by a TeamViewer account outside the company (${err.message}); ask its owner to release it or add the account to the company`;
     await ctx.state.recordOutsideCompany(emailKey(op.email), { atMs: ctx.nowMs(), message: err.message });
-    return { status: 'failed', failureClass: 'owned-outside', message };
+    return { status: 'failed', failureClass: 'owned-outside-company', message };
   }
   await ctx.state.setLink(op.sourceId, created.id);
   if (op.reason === 'retry-after-outside-conflict') await ctx.state.clearOutsideCompany(emailKey(op.email));

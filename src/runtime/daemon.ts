@@ -28,6 +28,7 @@ import type { GroupPlan } from '../plan/group-types.js';
 import type { Plan } from '../plan/types.js';
 import { buildSyncSides } from './wiring.js';
 import { HealthStore } from '../store/health.js';
+import { WORKER_BEAT_MS, WorkerPresence } from '../store/worker-presence.js';
 import { ApprovalStore } from '../store/approvals.js';
 import { RateLimitPauseStore, type RateLimitPause } from '../store/rate-limit-pause.js';
 import type { ResponseInfo } from '../net/response-info.js';
@@ -99,6 +100,8 @@ export class Daemon {
   private readonly feedWorkers: Worker[] = [];
   private readonly connections: Redis[] = [];
   private stateTimer?: NodeJS.Timeout;
+  private presenceTimer?: NodeJS.Timeout;
+  private presences: WorkerPresence[] = [];
   private stopping?: Promise<void>;
   /** The trace exporter this daemon started (flushed and stopped with it). */
   private tracing?: Tracing;
@@ -125,6 +128,7 @@ export class Daemon {
       await verifyRedis(redis, config.redis.url, 10_000);
       const selected = opts.syncs ? config.syncs.filter((s) => opts.syncs?.includes(s.name)) : config.syncs;
       for (const sync of selected) await daemon.startSync(sync, opts);
+      if (opts.worker) await daemon.beatPresence();
     } catch (err) {
       await daemon.stop();
       throw err;
@@ -134,6 +138,16 @@ export class Daemon {
     // After a reconnect Redis may be a fresh, empty one: look at once.
     redis.on('ready', () => daemon.checkState());
     return daemon;
+  }
+
+  /** Says, per sync, that a worker runs here, now and every WORKER_BEAT_MS (tvsync sync-now refuses to queue a cycle nobody would run). */
+  private async beatPresence(): Promise<void> {
+    this.presences = [...this.syncs.keys()].map((name) => new WorkerPresence(this.redis, this.config.redis.prefix, name));
+    const beat = () => Promise.all(this.presences.map((p) => p.beat()));
+    await beat();
+    // During an outage the connection's own error log says enough.
+    this.presenceTimer = setInterval(() => void beat().catch(() => undefined), WORKER_BEAT_MS);
+    this.presenceTimer.unref();
   }
 
   /** Looks whether Redis lost its data (and restores); an answer also ends a logged outage. */
@@ -361,6 +375,9 @@ export class Daemon {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       clearInterval(this.stateTimer);
+      clearInterval(this.presenceTimer);
+      // Bounded: with Redis down, the entries expire on their own.
+      await withTimeout(Promise.all(this.presences.map((p) => p.leave())), 1000, () => new Error('presence not cleared')).catch(() => undefined);
       for (const worker of this.cycleWorkers) worker.cancelAllJobs('shutdown');
       const closing = Promise.all(this.workers.map((w) => w.close()));
       // Unref'd: a timer left over from the race must not keep the process alive once all is closed.

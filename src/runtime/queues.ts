@@ -93,11 +93,22 @@ export async function closeQueues(queues: SyncQueues): Promise<void> {
   await Promise.all([queues.cycles.close(), queues.operations.close(), queues.changes.close()]);
 }
 
-/** Ids are readable (`--cycle ID`) and stable across re-deliveries of the same job. */
+/** 20261201T020000: an instant in UTC to the second, as cycle ids carry it. */
+function compactTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:]/g, '').slice(0, 15);
+}
+
+/**
+ * Ids are readable (`--cycle ID`), valid in BullMQ job ids (no ":") and stable across re-deliveries
+ * of the same job. A scheduled cycle is named by the time it was due (its job id holds it:
+ * `repeat:<scheduler>:<ms>`), e.g. 20261201T020000-scheduled; another by when it was queued and
+ * its job number, e.g. 20261201T015430-12.
+ */
 export function cycleIdOf(job: { id?: string | undefined; timestamp: number }): string {
-  const stamp = new Date(job.timestamp).toISOString().replace(/[-:]/g, '').slice(0, 15);
+  const scheduled = /^repeat:.*:(\d+)$/.exec(job.id ?? '');
+  if (scheduled?.[1]) return `${compactTime(Number(scheduled[1]))}-scheduled`;
   const id = (job.id ?? 'x').replace(/^repeat:[^:]*:/, 's').replace(/[^A-Za-z0-9_-]/g, '-');
-  return `${stamp}-${id}`;
+  return `${compactTime(job.timestamp)}-${id}`;
 }
 
 /** BullMQ job ids may not contain ":" nor be all digits; encodeURIComponent keeps distinct keys distinct. */

@@ -44,6 +44,8 @@ export function syncKeys(prefix: string, sync: string) {
     health: syncKey(prefix, sync, 'health'),
     /** String: the marker whose loss says Redis lost its data. */
     epoch: syncKey(prefix, sync, 'epoch'),
+    /** String with a short expiry: when a worker process of the sync last said it runs (tvsync sync-now asks). */
+    workerSeen: syncKey(prefix, sync, 'worker-seen'),
     /** Hash: one cycle's status, plan and report. */
     cycle: (cycleId: string) => syncKey(prefix, sync, 'cycle', cycleId),
     /** Hash: one cycle's operation outcomes, by operation key. */

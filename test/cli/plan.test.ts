@@ -67,9 +67,9 @@ describe('tvsync plan', () => {
     const config = writeConfig({ exportDir: writeExport(people(2)), baseUrl: tv.baseUrl });
     const run = await runCli(['plan', '--json'], { ...env, TVSYNC_CONFIG: config });
     expect(run.code, run.stderr).toBe(0);
-    const out = JSON.parse(run.stdout) as { sync: string; plan: { operations: { kind: string }[] } };
-    expect(out.sync).toBe('corp');
-    expect(out.plan.operations.map((o) => o.kind)).toEqual(['createUser', 'updateUser']);
+    const out = JSON.parse(run.stdout) as { syncs: { sync: string; plan: { operations: { kind: string }[] } }[] };
+    expect(out.syncs.map((s) => s.sync)).toEqual(['corp']);
+    expect(out.syncs[0]?.plan.operations.map((o) => o.kind)).toEqual(['createUser', 'updateUser']);
   });
 
   it('plans without Redis, matching by e-mail only, and says so', async () => {

@@ -52,7 +52,7 @@ describe('tvsync run --once, log and status', () => {
       env,
     );
     expect(partial.code).toBe(3);
-    expect(partial.stdout).toContain('owned-outside');
+    expect(partial.stdout).toContain('owned-outside-company');
     const failed = await runCli(['run', '--once', '--config', config(people(1, 82_000))], { ...env, TVSYNC_TEST_TOKEN: 'revoked-token-123456' });
     expect(failed.code).toBe(1);
     expect(failed.stdout).toMatch(/FAILED[\s\S]*unauthorised/);
@@ -90,7 +90,7 @@ describe('the running daemon', () => {
       );
       const waited = await runCli(['sync-now', '--config', path, '--wait'], env);
       expect(waited.code, waited.stderr).toBe(0);
-      expect(waited.stdout).toMatch(/sync corp: cycle requested\ncycle \S+ of sync corp \(manual\): SUCCEEDED/);
+      expect(waited.stdout).toMatch(/sync corp: cycle (\S+) queued\ncycle \1 of sync corp \(manual\): SUCCEEDED/);
       const metrics = await (await fetch(`${base}/metrics`)).text();
       expect(metrics).toMatch(/tvsync_operations_total\{sync="corp",kind="createUser",outcome="applied"\} 2/);
       expect(metrics).toMatch(/tvsync_users_in_scope\{sync="corp"\} 2/);

@@ -34,7 +34,12 @@ describe('tvsync sync-user', () => {
 
     const real = await runCli(['sync-user', '--config', path, 'emp-090001', '--json'], env);
     expect(real.code, real.stderr).toBe(0);
-    const report = JSON.parse(real.stdout) as { outcome: string; trigger: string; operations: { kind: string; status: string }[]; steps: { step: string }[] };
+    const out = JSON.parse(real.stdout) as {
+      syncs: { sync: string; report: { outcome: string; trigger: string; operations: { kind: string; status: string }[]; steps: { step: string }[] } }[];
+    };
+    expect(out.syncs.map((s) => s.sync)).toEqual(['corp']);
+    const report = out.syncs[0]?.report;
+    if (!report) throw new Error('no report');
     expect(report).toMatchObject({ outcome: 'applied', trigger: 'manual', operations: [{ kind: 'createUser', status: 'applied' }] });
     expect(report.steps.map((s) => s.step)).toEqual(['idp', 'scope', 'link', 'mapping', 'teamviewer', 'decision', 'groups']);
     expect(tv.emulator.dump().users.find((u) => u.userName === 'person90001@corp.example')?.active).toBe(true);
@@ -70,9 +75,9 @@ describe('tvsync sync-user', () => {
     expect(run.stdout).toMatch(/the IdP could not be read, so nothing was changed/);
   });
 
-  it('needs a person', async () => {
+  it('needs a person: a usage error, exit 2', async () => {
     const run = await runCli(['sync-user'], env);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/missing required argument/);
   });
 });

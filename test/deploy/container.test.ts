@@ -13,7 +13,7 @@ const read = (path: string) => readFileSync(new URL(path, root), 'utf8');
 const dockerfile = read('Dockerfile');
 const compose = parse(read('docker-compose.yml')) as {
   services: {
-    redis: { command: string[] };
+    redis: { command: string[]; entrypoint?: string[] };
     tvsync: { command: string[]; environment: Record<string, string>; volumes: string[]; ports: string[]; stop_grace_period: string };
   };
 };
@@ -50,9 +50,9 @@ describe('Dockerfile and docker-compose.yml agree with the code', () => {
     expect(read('src/observe/http.ts')).toContain("'/healthz'");
   });
 
-  it('exposes and publishes the configured HTTP port', () => {
+  it('exposes and publishes the configured HTTP port, on localhost unless asked otherwise', () => {
     expect(instruction('EXPOSE')).toBe(String(defaults.http.port));
-    expect(compose.services.tvsync.ports).toContain(`${defaults.http.port}:${defaults.http.port}`);
+    expect(compose.services.tvsync.ports).toEqual([`\${TVSYNC_HTTP_BIND:-127.0.0.1}:\${TVSYNC_HTTP_PORT:-${defaults.http.port}}:${defaults.http.port}`]);
   });
 
   it('reads the config where compose mounts it', () => {
@@ -72,7 +72,7 @@ describe('Dockerfile and docker-compose.yml agree with the code', () => {
 
   it('gives running jobs longer than the shutdown grace, and Redis persistence with noeviction', () => {
     expect(Number.parseInt(compose.services.tvsync.stop_grace_period, 10) * 1000).toBeGreaterThan(defaults.runtime.shutdownGrace);
-    const redis = compose.services.redis.command.join(' ');
+    const redis = [...(compose.services.redis.entrypoint ?? []), ...compose.services.redis.command].join(' ');
     expect(redis).toContain('--maxmemory-policy noeviction');
     expect(redis).toContain('--appendonly yes');
   });

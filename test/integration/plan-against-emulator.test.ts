@@ -113,7 +113,7 @@ describe('plan + client against the emulator', () => {
     expect(outcomes).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ status: 'applied', adopted: true }),
-        expect.objectContaining({ status: 'failed', failureClass: 'owned-outside', message: expect.stringContaining('outside the company') }),
+        expect.objectContaining({ status: 'failed', failureClass: 'owned-outside-company', message: expect.stringContaining('outside the company') }),
       ]),
     );
     expect((await state.loadOutsideCompany()).has('freelancer@gmail.example')).toBe(true);

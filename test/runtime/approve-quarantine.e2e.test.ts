@@ -114,9 +114,11 @@ describe('approve member removals', () => {
     expect((await runCycle(daemon)).groups?.heldMemberRemovals?.count).toBe(5);
 
     const beforeApprove = Date.now();
-    const approve = await runCli(['approve', '--config', configPath, '--sync', 'corp', '--cycle', held.cycleId], { TVSYNC_TEST_TOKEN: TOKEN });
+    const approve = await runCli(['approve', '--config', configPath, '--sync', 'corp', '--cycle', held.cycleId, '--json'], { TVSYNC_TEST_TOKEN: TOKEN });
     expect(approve.code, approve.stderr).toBe(0);
-    expect(approve.stdout).toContain('5 member removals in 1 group(s)');
+    expect(JSON.parse(approve.stdout)).toEqual({
+      syncs: [{ sync: 'corp', cycleId: held.cycleId, approved: expect.objectContaining({ memberRemovals: 5, memberRemovalGroups: 1, deactivations: 0 }) }],
+    });
     const runtime = daemon.runtime('corp');
     const released = (await waitForCycleReport(runtime.store, beforeApprove, { timeoutMs: 30_000, pollMs: 50 }))!;
     expect(released.operations.removeGroupMembers.applied).toBe(1);

@@ -118,7 +118,11 @@ describe('changes between cycles', () => {
     const report = await runCycle(daemon);
     expect(report.outcome).toBe('partial');
     expect(report.failures).toEqual([
-      expect.objectContaining({ failureClass: 'owned-outside', email: 'outsider@elsewhere.example', message: expect.stringContaining('outside the company') }),
+      expect.objectContaining({
+        failureClass: 'owned-outside-company',
+        email: 'outsider@elsewhere.example',
+        message: expect.stringContaining('outside the company'),
+      }),
     ]);
 
     writeExport([], [], dir);

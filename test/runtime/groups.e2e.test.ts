@@ -180,7 +180,7 @@ describe('group provisioning against the emulator', () => {
     expect(report.operations.createGroup.applied).toBe(1);
     expect(groupsByName().get('Mixed F')).toEqual(mails(users.slice(0, 2)));
     expect(report.groups?.skipped).toEqual([
-      expect.objectContaining({ reason: 'member-not-provisioned', sourceUserId: 'blocked', message: expect.stringContaining('owned-outside') }),
+      expect.objectContaining({ reason: 'member-not-provisioned', sourceUserId: 'blocked', message: expect.stringContaining('owned-outside-company') }),
     ]);
   });
 

@@ -113,9 +113,32 @@ export interface DemoOptions {
   redis: string;
 }
 
+/** What the demo does and the words its reports use, printed before anything else. */
+export const DEMO_INTRO = `tvsync demo: the IdP export in config/demo is synced into a local TeamViewer emulator, twice,
+through the real queue and workers. Nothing outside this machine is touched.
+
+How to read the reports:
+  created 20/21      operations applied / planned (likewise updated, deactivated, groups created, …)
+  in scope           people the IdP puts under this sync
+  TeamViewer         users the TeamViewer company holds
+  managed            TeamViewer users this sync created or linked: the only ones it ever changes
+  unchanged          managed users already as the IdP says
+  failed   CLASS     an operation TeamViewer refused, with the class of failure and what to do
+  skipped  REASON    a person, group or membership left alone on purpose, with the reason
+  held for approval  deactivations or deletions above a threshold, waiting for tvsync approve
+The first cycle includes cases tvsync refuses (a shared address, a disabled user, an address
+owned outside the company) so that you see how it reports them.
+`;
+
 /** `tvsync demo`: syncs the export in config/demo into a local TeamViewer emulator through the real queue and workers. */
 export async function demoCommand(opts: DemoOptions): Promise<void> {
-  const log = createLogger({ level: 'warn', destination: { write: (l: string) => void process.stderr.write(l) }, pretty: false });
+  process.stdout.write(`${DEMO_INTRO}\n`);
+  // The reports say what went wrong; only errors are logged, readable on a terminal.
+  const log = createLogger({
+    level: 'error',
+    pretty: process.stderr.isTTY === true,
+    ...(process.stderr.isTTY ? {} : { destination: { write: (l: string) => void process.stderr.write(l) } }),
+  });
   const reports = await runDemo({ redisUrl: opts.redis, log, print: (line) => process.stdout.write(`${line}\n`) });
   process.exitCode = reports.some((r) => r.outcome === 'failed') ? EXIT.failed : EXIT.ok;
 }

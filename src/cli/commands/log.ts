@@ -1,6 +1,7 @@
 import { ProvisioningLog } from '../../observe/provisioning-log.js';
 import { syncKeys } from '../../store/keys.js';
 import { load, requireRedis, selectSyncs } from '../context.js';
+import { printJson } from '../json.js';
 import { renderLogEntries } from '../render-log.js';
 
 export interface LogOptions {
@@ -26,7 +27,7 @@ export async function logCommand(opts: LogOptions): Promise<void> {
       });
       out.push({ sync: sync.name, entries });
     }
-    if (opts.json) process.stdout.write(`${JSON.stringify(out.length === 1 ? out[0] : out, null, 2)}\n`);
+    if (opts.json) printJson({ syncs: out });
     else
       for (const { sync, entries } of out)
         process.stdout.write(`sync ${sync}: ${entries.length} entries\n${renderLogEntries(entries)}${entries.length ? '\n' : ''}`);

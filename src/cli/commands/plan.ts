@@ -1,10 +1,11 @@
-import { scrubSecrets, secrets } from '../../net/secrets.js';
+import { scrubSecrets } from '../../net/secrets.js';
 import { describeRedisUrl, openRedis, RedisUnavailable } from '../../runtime/redis.js';
 import { previewGroups, readAndPlan } from '../../runtime/prepare.js';
 import { buildSyncSides } from '../../runtime/wiring.js';
 import { groupPhaseInput } from '../../plan/group-input.js';
 import { previewRoles } from '../../runtime/roles.js';
 import { load, selectSyncs } from '../context.js';
+import { printJson } from '../json.js';
 import { renderGroupPhase, renderPlan, renderRolePhase } from '../render-plan.js';
 
 export interface PlanOptions {
@@ -42,7 +43,7 @@ export async function planCommand(opts: PlanOptions): Promise<void> {
       const roleText = roles ? `${renderRolePhase(roles)}\n\n` : '';
       if (!opts.json) process.stdout.write(scrubSecrets(`${renderPlan(sync.name, prepared.plan)}\n\n${renderGroupPhase(groups)}\n\n${roleText}`));
     }
-    if (opts.json) process.stdout.write(`${JSON.stringify(secrets.scrubDeep(results.length === 1 ? results[0] : results), null, 2)}\n`);
+    if (opts.json) printJson({ syncs: results });
   } finally {
     redis?.disconnect();
   }

@@ -6,6 +6,7 @@ import type { CycleReport } from '../../plan/report.js';
 import { requestCycle, waitForCycleReport } from '../../runtime/trigger.js';
 import { load, selectSyncs } from '../context.js';
 import { CliFailure, EXIT, exitCodeOf } from '../exit.js';
+import { printJson } from '../json.js';
 import { renderReport } from '../render-report.js';
 
 export interface RunOptions {
@@ -13,6 +14,7 @@ export interface RunOptions {
   role: 'all' | 'scheduler' | 'worker';
   once?: boolean;
   sync?: string;
+  json?: boolean;
 }
 
 /** How long past runtime.shutdownGrace a stopping process may take before it exits regardless. */
@@ -38,6 +40,11 @@ function onStopSignal(log: Logger, graceMs: number, stop: (signal: NodeJS.Signal
 
 /** `tvsync run`: the daemon (scheduled cycles and workers), or one cycle with --once. */
 export async function runCommand(opts: RunOptions): Promise<void> {
+  // A daemon runs every sync of its config: a --sync it silently ignored would surprise.
+  if (!opts.once && opts.sync !== undefined)
+    throw new CliFailure('--sync only goes with --once; the daemon runs every sync of its config (give it a config with only that sync)', EXIT.usage);
+  if (!opts.once && opts.json) throw new CliFailure('--json only goes with --once (the daemon prints log lines, not a result)', EXIT.usage);
+  if (opts.once && opts.role !== 'all') throw new CliFailure('--role does not go with --once (one cycle runs with in-process workers)', EXIT.usage);
   const { config, log } = load(opts.config);
   const syncs = selectSyncs(config, opts.once ? opts.sync : undefined).map((s) => s.name);
   // One log line per Redis outage across every connection of the process; this one reconnects like the daemon's.
@@ -69,8 +76,9 @@ export async function runCommand(opts: RunOptions): Promise<void> {
           throw new CliFailure(`stopped by a signal before the cycle of sync ${name} finished; it was handed back to the queue`);
         if (!report) throw new CliFailure(`no report for sync ${name}: the cycle did not finish`);
         reports.push(report);
-        process.stdout.write(`${renderReport(report)}\n`);
+        if (!opts.json) process.stdout.write(`${renderReport(report)}\n`);
       }
+      if (opts.json) printJson({ syncs: reports.map((report) => ({ sync: report.sync, report })) });
       process.exitCode = exitCodeOf(reports);
     } finally {
       await daemon.stop();

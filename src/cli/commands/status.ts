@@ -1,6 +1,7 @@
 import { readStatus } from '../../runtime/status.js';
 import { describePause } from '../../store/rate-limit-pause.js';
 import { load, requireRedis, selectSyncs } from '../context.js';
+import { printJson } from '../json.js';
 import { renderReport } from '../render-report.js';
 import { renderFastLane } from '../render-user-sync.js';
 
@@ -22,7 +23,7 @@ export async function statusCommand(opts: StatusOptions): Promise<void> {
     redis.disconnect();
   }
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    printJson({ syncs: out });
     return;
   }
   for (const s of out) {

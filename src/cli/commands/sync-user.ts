@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { scrubSecrets, secrets } from '../../net/secrets.js';
+import { scrubSecrets } from '../../net/secrets.js';
 import type { UserSyncReport } from '../../plan/user-sync.js';
 import { ApprovalStore } from '../../store/approvals.js';
 import { FastLaneStore } from '../../store/fast-lane.js';
@@ -11,6 +11,7 @@ import { CycleRunning, failedReport, PersonBusy, syncOneUser } from '../../runti
 import { buildSyncSides } from '../../runtime/wiring.js';
 import { load, requireRedis, selectSyncs } from '../context.js';
 import { CliFailure, EXIT } from '../exit.js';
+import { printJson } from '../json.js';
 import { renderUserSync } from '../render-user-sync.js';
 
 export interface SyncUserOptions {
@@ -92,7 +93,7 @@ export async function syncUserCommand(ref: string, opts: SyncUserOptions): Promi
         break;
       }
     }
-    if (opts.json) process.stdout.write(`${JSON.stringify(secrets.scrubDeep(report), null, 2)}\n`);
+    if (opts.json) printJson({ syncs: [{ sync: sync.name, report }] });
     else process.stdout.write(`${scrubSecrets(renderUserSync(report))}\n`);
     if (report.outcome === 'failed') process.exitCode = EXIT.failed;
   } finally {
