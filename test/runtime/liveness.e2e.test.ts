@@ -61,6 +61,13 @@ async function nextDue(daemon: Daemon, sync: string): Promise<number> {
   return scheduler.next;
 }
 
+/** The daemon's own BullMQ worker of a sync's queue, to close behind its back. */
+function workerOf(daemon: Daemon, sync: string, queue: string): Worker {
+  const watch = daemon.watchedWorkers.find((w) => w.sync === sync && w.queue === queue);
+  if (!watch) throw new Error(`no ${queue} worker of ${sync}`);
+  return watch.worker as Worker;
+}
+
 describe('liveness of the schedule (a process with the scheduler role)', () => {
   it('is live while a due cycle is within its margin, and fails naming the sync once it is not started past it', async () => {
     const config = await configFor('live-overdue');
@@ -133,8 +140,7 @@ describe('liveness of the workers', () => {
     expect(report.outcome).toBe('succeeded');
     expect(await daemon.live()).toEqual({ live: true, problems: [] });
 
-    const operations = daemon.watchedWorkers.find((w) => w.sync === 'lab' && w.queue === 'operations');
-    await (operations?.worker as Worker).close();
+    await workerOf(daemon, 'lab', 'operations').close();
     expect(await daemon.live()).toEqual({ live: false, problems: [{ sync: 'lab', queue: 'operations', reason: LIVENESS_REASONS.stopped }] });
 
     // Stopping on purpose is not a fault.
@@ -165,8 +171,7 @@ describe('liveness of the workers', () => {
     });
     expect(await worker.live(due + 24 * 60 * MINUTE)).toEqual({ live: true, problems: [] });
 
-    const cycles = worker.watchedWorkers.find((w) => w.sync === 'corp' && w.queue === 'cycles');
-    await (cycles?.worker as Worker).close();
+    await workerOf(worker, 'corp', 'cycles').close();
     expect((await worker.live()).problems).toEqual([{ sync: 'corp', queue: 'cycles', reason: LIVENESS_REASONS.stopped }]);
   });
 
