@@ -164,7 +164,7 @@ export class LivenessMonitor {
     const problems: LivenessProblem[] = [];
     const schedules = this.scheduler
       ? [...this.syncs.values()].map(async (sync) => {
-          const facts = await bounded(scheduleFacts(sync));
+          const facts = await bounded(scheduleFacts(sync, nowMs - this.margin(sync.name)));
           const reason = facts && judgeSchedule(facts, nowMs, this.margin(sync.name));
           if (reason) problems.push({ sync: sync.name, queue: 'cycles', reason });
         })
@@ -188,12 +188,12 @@ async function bounded<T>(read: Promise<T>): Promise<T | undefined> {
   return withTimeout(read, READ_TIMEOUT_MS, () => new Error('no answer')).catch(() => undefined);
 }
 
-async function scheduleFacts(sync: WatchedSync): Promise<ScheduleFacts> {
+/** `lateIfBeforeMs`: a cycle due before then is late; only then does it matter whether a cycle holds it back. */
+async function scheduleFacts(sync: WatchedSync, lateIfBeforeMs: number): Promise<ScheduleFacts> {
   const cycles = sync.queues.cycles;
   const scheduler = await cycles.getJobScheduler(schedulerId(sync.name));
   const nextMs = scheduler?.next ?? undefined;
-  // Only an overdue schedule needs to know whether a cycle holds it back.
-  const activeCycles = nextMs === undefined ? 0 : await cycles.getActiveCount();
+  const activeCycles = nextMs === undefined || nextMs >= lateIfBeforeMs ? 0 : await cycles.getActiveCount();
   return { nextMs, activeCycles };
 }
 
