@@ -100,7 +100,7 @@ export function judgeWorkerLocally(watch: WatchedWorker): LivenessReason | undef
 
 /**
  * Pure but for `watch.seen`, which it updates: stuck when the same job has been at the head for
- * longer than the margin and this worker, idle, has taken nothing since that job was first seen.
+ * longer than the margin and this worker, idle, has taken nothing in that time.
  * `facts` undefined: Redis was not read (not needed, or it did not answer): no verdict.
  */
 export function judgeWorker(watch: WatchedWorker, facts: QueueFacts | undefined, nowMs: number, marginMs: number): LivenessReason | undefined {
@@ -119,8 +119,12 @@ export function judgeWorker(watch: WatchedWorker, facts: QueueFacts | undefined,
     watch.seen = { jobId: facts.headJobId, sinceMs: nowMs };
     return undefined;
   }
-  const tookSince = watch.pulse.lastTakenMs !== undefined && watch.pulse.lastTakenMs >= watch.seen.sinceMs;
-  return nowMs - watch.seen.sinceMs > marginMs && !tookSince ? LIVENESS_REASONS.stuck : undefined;
+  if (watch.pulse.lastTakenMs !== undefined && watch.pulse.lastTakenMs >= watch.seen.sinceMs) {
+    // It took a job meanwhile: it was alive then; the wait counts from this look.
+    watch.seen.sinceMs = nowMs;
+    return undefined;
+  }
+  return nowMs - watch.seen.sinceMs > marginMs ? LIVENESS_REASONS.stuck : undefined;
 }
 
 /** The queues of a sync as the monitor reads them. */
