@@ -11,6 +11,7 @@ import { requestCycle } from '../../src/runtime/trigger.js';
 import { runCycle } from '../support/cycle.js';
 import { TOKEN, people, silentLog, startEmulator, writeExport } from '../support/fixtures.js';
 import { startFreezingProxy } from '../support/freezing-proxy.js';
+import { NO_REDIS_SERVER, RedisServer, haveRedisServer } from '../support/redis-server.js';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
 import { FAST } from '../support/runtime.js';
 import { waitFor } from '../support/wait.js';
@@ -222,5 +223,33 @@ describe('liveness of the workers', () => {
     const firstLook = Date.now();
     expect(await daemon.live(firstLook)).toEqual({ live: true, problems: [] });
     expect(await daemon.live(firstLook + 5 * MINUTE)).toEqual({ live: true, problems: [] });
+  });
+});
+
+describe.runIf(haveRedisServer)(`liveness while Redis is away${NO_REDIS_SERVER}`, () => {
+  it('stays live: Redis that does not answer is readiness, and a restart would not bring it back', async () => {
+    const redis = await RedisServer.start();
+    cleanups.push(() => redis.kill());
+    const config = await configFor('live-redis-away', { url: redis.url });
+    const daemon = await start(config, { scheduler: true, worker: true });
+    await waitFor('the first scheduled cycles', async () => (await daemon.runtime('corp').store.reports(1)).length > 0);
+    expect(await daemon.live()).toEqual({ live: true, problems: [] });
+
+    await redis.kill();
+    // Long enough for the workers to notice the lost connections and retry.
+    await sleep(3000);
+    expect(await daemon.live(Date.now() + 60 * MINUTE)).toEqual({ live: true, problems: [] });
+
+    await redis.up();
+    // Back without its data (no persistence): the state guard restores the schedule, and all is live again.
+    await waitFor(
+      'the schedule to be restored',
+      async () =>
+        (await daemon
+          .runtime('corp')
+          .queues.cycles.getJobScheduler(schedulerId('corp'))
+          .catch(() => undefined)) ?? false,
+    );
+    expect(await daemon.live()).toEqual({ live: true, problems: [] });
   });
 });
