@@ -39,6 +39,11 @@ export function livenessMargin(everyMs: number, configuredMs?: number): number {
   return configuredMs ?? Math.max(MIN_MARGIN_MS, Math.round(everyMs / 10));
 }
 
+/** How long a job may wait while an idle worker takes nothing: the configured margin, else 2 min (the schedule has no say). */
+export function workerMargin(configuredMs?: number): number {
+  return configuredMs ?? MIN_MARGIN_MS;
+}
+
 /** What Redis says about a sync's schedule. */
 export interface ScheduleFacts {
   /** When the next scheduled cycle is due (undefined: no scheduler, which the state guard restores). */
@@ -164,6 +169,10 @@ export class LivenessMonitor {
     return livenessMargin(this.syncs.get(sync)?.everyMs ?? 0, this.configuredMarginMs);
   }
 
+  private get workerMargin(): number {
+    return workerMargin(this.configuredMarginMs);
+  }
+
   async judge(nowMs: number = Date.now()): Promise<LivenessVerdict> {
     const problems: LivenessProblem[] = [];
     const schedules = this.scheduler
@@ -178,7 +187,7 @@ export class LivenessMonitor {
       const queue = this.syncs.get(watch.sync)?.queues[watch.queue];
       // A worker busy or stopped needs no read; an idle one costs one LRANGE when nothing waits.
       const facts = local || watch.pulse.inFlight > 0 || !queue ? undefined : await bounded(queueFacts(queue, ONE_AT_A_TIME.has(watch.queue)));
-      const reason = judgeWorker(watch, facts, nowMs, this.margin(watch.sync));
+      const reason = judgeWorker(watch, facts, nowMs, this.workerMargin);
       if (reason) problems.push({ sync: watch.sync, queue: watch.queue, reason });
     });
     await Promise.all([...schedules, ...workers]);

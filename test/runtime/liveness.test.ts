@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LIVENESS_REASONS } from '../../src/observe/http.js';
-import { judgeSchedule, judgeWorker, livenessMargin, WorkerPulse, type WatchedWorker } from '../../src/runtime/liveness.js';
+import { judgeSchedule, judgeWorker, livenessMargin, WorkerPulse, workerMargin, type WatchedWorker } from '../../src/runtime/liveness.js';
 
 const MIN = 60_000;
 const T0 = 1_800_000_000_000;
@@ -11,6 +11,11 @@ describe('livenessMargin', () => {
     expect(livenessMargin(40 * MIN)).toBe(4 * MIN);
     expect(livenessMargin(24 * 60 * MIN)).toBe(144 * MIN);
     expect(livenessMargin(24 * 60 * MIN, 30_000)).toBe(30_000);
+  });
+
+  it('for a waiting job is 2 min whatever the schedule, unless configured', () => {
+    expect(workerMargin()).toBe(2 * MIN);
+    expect(workerMargin(30_000)).toBe(30_000);
   });
 });
 
