@@ -50,11 +50,13 @@ export interface ScheduleFacts {
   nextMs: number | undefined;
   /** Cycles of the sync running anywhere. */
   activeCycles: number;
+  /** Paused by hand (tvsync never pauses a queue): waiting is what was asked for. */
+  paused?: boolean;
 }
 
 /** Pure: the schedule's verdict, or undefined when it is fine. */
 export function judgeSchedule(facts: ScheduleFacts, nowMs: number, marginMs: number): LivenessReason | undefined {
-  if (facts.nextMs === undefined || facts.activeCycles > 0) return undefined;
+  if (facts.nextMs === undefined || facts.activeCycles > 0 || facts.paused) return undefined;
   return nowMs > facts.nextMs + marginMs ? LIVENESS_REASONS.overdue : undefined;
 }
 
@@ -206,8 +208,9 @@ async function scheduleFacts(sync: WatchedSync, lateIfBeforeMs: number): Promise
   const cycles = sync.queues.cycles;
   const scheduler = await cycles.getJobScheduler(schedulerId(sync.name));
   const nextMs = scheduler?.next ?? undefined;
-  const activeCycles = nextMs === undefined || nextMs >= lateIfBeforeMs ? 0 : await cycles.getActiveCount();
-  return { nextMs, activeCycles };
+  if (nextMs === undefined || nextMs >= lateIfBeforeMs) return { nextMs, activeCycles: 0 };
+  const [activeCycles, paused] = await Promise.all([cycles.getActiveCount(), cycles.isPaused()]);
+  return { nextMs, activeCycles, paused };
 }
 
 async function queueFacts(queue: Queue, oneAtATime: boolean): Promise<QueueFacts> {

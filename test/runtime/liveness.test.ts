@@ -24,6 +24,8 @@ describe('judgeSchedule', () => {
     expect(judgeSchedule({ nextMs: T0, activeCycles: 0 }, T0 + 2 * MIN, 2 * MIN)).toBeUndefined();
     expect(judgeSchedule({ nextMs: T0, activeCycles: 0 }, T0 + 2 * MIN + 1, 2 * MIN)).toBe(LIVENESS_REASONS.overdue);
     expect(judgeSchedule({ nextMs: T0, activeCycles: 1 }, T0 + 600 * MIN, 2 * MIN)).toBeUndefined();
+    // Paused by hand: a restart would not start it either.
+    expect(judgeSchedule({ nextMs: T0, activeCycles: 0, paused: true }, T0 + 600 * MIN, 2 * MIN)).toBeUndefined();
     // No scheduler at all: Redis lost it, and the state guard puts it back (readiness says so).
     expect(judgeSchedule({ nextMs: undefined, activeCycles: 0 }, T0 + 600 * MIN, 2 * MIN)).toBeUndefined();
   });
