@@ -176,6 +176,11 @@ export const configSchema = z
           .default(30_000)
           .describe("a dead worker's jobs are taken over after about this long"),
         stalledInterval: durationBetween(1000, 10 * 60_000).default(30_000),
+        livenessMargin: durationBetween(10_000, 7 * 86_400_000)
+          .optional()
+          .describe(
+            'how late a due cycle or a waiting job may be before /healthz fails (default: for a cycle, 2 min or a tenth of the schedule, whichever is longer; for a waiting job, 2 min)',
+          ),
       })
       .default({
         operationAttempts: 8,

@@ -29,6 +29,23 @@ export const READY_REASONS = {
 } as const;
 export type ReadyReason = (typeof READY_REASONS)[keyof typeof READY_REASONS];
 
+/**
+ * Why /healthz fails: fixed sentences, shown to anyone (runtime/liveness.ts decides them). Only a
+ * restart-worthy fault is one: Redis that does not answer is readiness's business.
+ */
+export const LIVENESS_REASONS = {
+  overdue: 'a scheduled cycle is overdue: no worker started it',
+  stopped: 'a worker of this process has stopped',
+  stuck: 'a worker of this process takes no jobs while jobs wait',
+} as const;
+export type LivenessReason = (typeof LIVENESS_REASONS)[keyof typeof LIVENESS_REASONS];
+
+export interface Liveness {
+  live: boolean;
+  /** Which sync and queue, and why; the syncs are named to token holders only. */
+  problems: { sync: string; queue: string; reason: LivenessReason }[];
+}
+
 export interface Readiness {
   ready: boolean;
   reason: ReadyReason;
@@ -41,6 +58,8 @@ export interface HttpServerOptions {
   log: Logger;
   metrics: TvsyncMetrics;
   ready: () => Promise<Readiness>;
+  /** Liveness beyond "the process answers"; without it /healthz is always ok. */
+  live?: () => Promise<Liveness>;
   syncNames: string[];
   /** Shows /readyz's checks, and allows POST /syncs/{name}/sync-now. */
   triggerToken?: string;
@@ -75,6 +94,8 @@ export interface HttpServerHandle {
 const CLOSE_GRACE_MS = 2000;
 /** /readyz answers within this, whatever Redis does: a probe that hangs is worse than a "not ready". */
 const READY_TIMEOUT_MS = 1500;
+/** The liveness checks bound their own reads; this only guards against a judgement that never ends. */
+const LIVE_TIMEOUT_MS = 3000;
 
 const SYNC_NOW = /^\/syncs\/([^/]+)\/sync-now$/;
 const USER_SYNC = /^\/syncs\/([^/]+)\/users\/([^/]+)\/sync$/;
@@ -153,6 +174,27 @@ async function boundedReadiness(ready: () => Promise<Readiness>): Promise<Readin
   }
 }
 
+/**
+ * The liveness, or "live" when the judgement fails or takes too long: only positive evidence of a
+ * stall restarts the process.
+ */
+async function boundedLiveness(live: () => Promise<Liveness>, log: Logger): Promise<Liveness> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      live(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no judgement within ${LIVE_TIMEOUT_MS} ms`)), LIVE_TIMEOUT_MS);
+      }),
+    ]);
+  } catch (err) {
+    log.warn({ err: errorMessage(err) }, 'the liveness checks failed; answering live');
+    return { live: true, problems: [] };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
@@ -196,8 +238,16 @@ export function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHand
       return sendJson(res, 405, { error: `method not allowed; use ${found.allow}` }, { allow: found.allow });
 
     switch (found.name) {
-      case 'healthz':
-        return sendJson(res, 200, { status: 'ok' });
+      case 'healthz': {
+        if (!opts.live) return sendJson(res, 200, { status: 'ok' });
+        const liveness = await boundedLiveness(opts.live, log);
+        if (liveness.live) return sendJson(res, 200, { status: 'ok' });
+        const sentences = Object.values(LIVENESS_REASONS) as string[];
+        const problems = liveness.problems.filter((p) => sentences.includes(p.reason));
+        log.warn({ problems }, 'liveness fails: a restart is due');
+        const reasons = [...new Set(problems.map((p) => p.reason))];
+        return sendJson(res, 503, hasToken(req, opts.triggerToken) ? { status: 'failing', reasons, problems } : { status: 'failing', reasons });
+      }
       case 'readyz': {
         const readiness = await boundedReadiness(opts.ready);
         const reason = Object.values(READY_REASONS).includes(readiness.reason) ? readiness.reason : READY_REASONS.failed;

@@ -40,6 +40,7 @@ import { pollFeed, processUserSyncJob, receiveHook, USER_SYNC_JOB, type FastLane
 import type { UserSyncJobData } from './user-sync.js';
 import type { DirectorySource } from '../connectors/source.js';
 import { annotateActiveSpan, startTracing, tracingSettings, tracingStarted, queueTelemetry, type Tracing } from '../observe/traces.js';
+import { LivenessMonitor, WorkerPulse, type LivenessVerdict, type WatchedWorker } from './liveness.js';
 
 export interface DaemonOptions {
   scheduler: boolean;
@@ -98,7 +99,11 @@ export class Daemon {
   private readonly workers: Worker[] = [];
   private readonly cycleWorkers: Worker[] = [];
   private readonly feedWorkers: Worker[] = [];
+  private readonly feedWatches: WatchedWorker[] = [];
   private readonly connections: Redis[] = [];
+  /** Every worker's non-blocking commands; BullMQ gives each worker a blocking connection of its own. */
+  private sharedWorkerConnection?: Redis;
+  private readonly livenessMonitor: LivenessMonitor;
   private stateTimer?: NodeJS.Timeout;
   private presenceTimer?: NodeJS.Timeout;
   private presences: WorkerPresence[] = [];
@@ -115,6 +120,7 @@ export class Daemon {
     private readonly scheduler: boolean,
   ) {
     this.guard = new StateGuard(redis, config.redis.prefix, (sync) => this.applyQueueSettings(this.runtime(sync)), log);
+    this.livenessMonitor = new LivenessMonitor(scheduler, options.livenessMarginMs);
   }
 
   static async start(config: TvsyncConfig, log: Logger, opts: DaemonOptions): Promise<Daemon> {
@@ -213,6 +219,7 @@ export class Daemon {
       : undefined;
     const runtime: SyncRuntime = { sync, sides, queues, store, health, approvals, fastLane, fastLaneHooks, ...(feed ? { feed } : {}) };
     this.syncs.set(sync.name, runtime);
+    this.livenessMonitor.addSync({ name: sync.name, everyMs: sync.schedule.every, queues });
 
     await this.guard.adopt(sync.name);
     await this.applyQueueSettings(runtime);
@@ -250,12 +257,13 @@ export class Daemon {
     const common = { prefix, lockDuration: this.options.lockDurationMs, stalledInterval: this.options.stalledIntervalMs, ...queueTelemetry() };
     const names = queueNames(sync.name);
 
+    const cyclePulse = new WorkerPulse();
     const cycleWorker = new Worker<CycleJobData, CycleReport | undefined>(
       names.cycles,
-      (job: Job<CycleJobData>, token?: string, signal?: AbortSignal) => {
+      cyclePulse.wrap((job: Job<CycleJobData>, token?: string, signal?: AbortSignal) => {
         annotateActiveSpan({ 'tvsync.sync': sync.name, 'tvsync.cycle': cycleIdOf(job), 'tvsync.trigger': job.data.trigger });
         return processCycle(job, cycleDeps, token, signal);
-      },
+      }),
       {
         ...common,
         connection: this.workerConnection(url),
@@ -272,13 +280,16 @@ export class Daemon {
       hooks: fastLaneHooks,
       ...(opts.onResult ? { onResult: (result: OperationResult, runId: string, via?: FastLaneOrigin) => opts.onResult?.(sync.name, runId, result, via) } : {}),
     };
+    const operationPulse = new WorkerPulse();
     const operationWorker = new Worker<OperationJobData | UserSyncJobData, OperationResult | UserSyncReport | undefined>(
       names.operations,
       // User syncs share the operation workers, so the fast lane spends the same rate limit as cycles.
-      (job: Job, token?: string, signal?: AbortSignal) =>
-        job.name === USER_SYNC_JOB
-          ? processUserSyncJob(job as Job<UserSyncJobData>, token, { ...userSyncDeps, ...(signal ? { signal } : {}) })
-          : processOperation(job as Job<OperationJobData>, operationDeps),
+      operationPulse.wrap(
+        (job: Job, token?: string, signal?: AbortSignal): Promise<OperationResult | UserSyncReport | undefined> =>
+          job.name === USER_SYNC_JOB
+            ? processUserSyncJob(job as Job<UserSyncJobData>, token, { ...userSyncDeps, ...(signal ? { signal } : {}) })
+            : processOperation(job as Job<OperationJobData>, operationDeps),
+      ),
       {
         ...common,
         connection: this.workerConnection(url),
@@ -301,10 +312,13 @@ export class Daemon {
       void recordFailedCycle(store, job, err).catch((e: unknown) => log.error({ err: e }, 'could not record a failed cycle'));
     });
     const workers: Worker[] = [cycleWorker, operationWorker];
+    this.livenessMonitor.addWorker(sync.name, 'cycles', cycleWorker, cyclePulse, true);
+    this.livenessMonitor.addWorker(sync.name, 'operations', operationWorker, operationPulse, true);
     if (feed) {
+      const pollPulse = new WorkerPulse();
       const pollWorker = new Worker(
         names.changes,
-        (_job: Job, _token?: string, signal?: AbortSignal) =>
+        pollPulse.wrap((_job: Job, _token?: string, signal?: AbortSignal) =>
           pollFeed(feed, {
             operations: queues.operations,
             cycles: queues.cycles,
@@ -314,10 +328,12 @@ export class Daemon {
             hooks: fastLaneHooks,
             ...(signal ? { signal } : {}),
           }),
+        ),
         { ...common, connection: this.workerConnection(url), concurrency: 1, autorun: !opts.deferFeeds },
       );
       workers.push(pollWorker);
       this.feedWorkers.push(pollWorker);
+      this.feedWatches.push(this.livenessMonitor.addWorker(sync.name, 'changes', pollWorker, pollPulse, !opts.deferFeeds));
       this.cycleWorkers.push(pollWorker);
     }
     for (const worker of workers) {
@@ -327,18 +343,41 @@ export class Daemon {
     this.cycleWorkers.push(cycleWorker);
   }
 
+  /**
+   * One connection for the non-blocking commands of every worker of the process: per sync only the
+   * workers' blocking connections remain (see README, "Many syncs in one deployment").
+   */
   private workerConnection(url: string): Redis {
-    const connection = connectRedis(url, 'worker', this.outage);
-    this.connections.push(connection);
-    return connection;
+    if (!this.sharedWorkerConnection) {
+      this.sharedWorkerConnection = connectRedis(url, 'worker', this.outage);
+      // Every worker listens to it: hundreds of syncs are expected, not a leak.
+      this.sharedWorkerConnection.setMaxListeners(0);
+      this.connections.push(this.sharedWorkerConnection);
+    }
+    return this.sharedWorkerConnection;
   }
 
   /** Starts the change-feed workers a `deferFeeds` start left stopped. */
   startFeeds(): void {
+    for (const watch of this.feedWatches) watch.expected = true;
     for (const worker of this.feedWorkers) {
       if (worker.isRunning()) continue;
       worker.run().catch((err: unknown) => this.outage.error(err, 'worker'));
     }
+  }
+
+  /**
+   * Liveness (/healthz): whether a due cycle was left unstarted or a worker of this process stopped
+   * taking jobs (runtime/liveness.ts). A process that is stopping is live: it ends by itself.
+   */
+  async live(nowMs: number = Date.now()): Promise<LivenessVerdict> {
+    if (this.stopping) return { live: true, problems: [] };
+    return this.livenessMonitor.judge(nowMs);
+  }
+
+  /** The workers this process runs, as liveness watches them. */
+  get watchedWorkers(): readonly WatchedWorker[] {
+    return this.livenessMonitor.workers;
   }
 
   /** A pushed change for a sync (`/hooks/{sync}/{name}`): 404 when that sync has no such receiver. */
@@ -386,7 +425,10 @@ export class Daemon {
         this.log.warn('running jobs did not finish in time; handing them back');
         for (const worker of this.workers) worker.cancelAllJobs('shutdown');
         await Promise.race([closing, sleep(2000, undefined, { ref: false })]);
-        await Promise.all(this.workers.map((w) => w.close(true)));
+        // Bounded: a worker stuck on a dead blocking connection (what liveness restarts) never finishes closing.
+        await withTimeout(Promise.all(this.workers.map((w) => w.close(true))), 2000, () => new Error('workers did not close')).catch(() =>
+          this.log.warn('a worker did not close; leaving it behind'),
+        );
       }
       await withTimeout(Promise.all([...this.syncs.values()].map((s) => closeQueues(s.queues))), 2000, () => new Error('queues did not close')).catch(
         () => undefined,

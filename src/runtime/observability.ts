@@ -151,6 +151,7 @@ export class Observability {
       log: this.log,
       metrics: this.metrics,
       ready: () => this.readiness(daemon),
+      live: () => daemon.live(),
       syncNames: [...daemon.syncs.keys()],
       ...(this.config.http.triggerToken ? { triggerToken: this.config.http.triggerToken } : {}),
       ...(this.config.http.metricsToken ? { metricsToken: this.config.http.metricsToken } : {}),

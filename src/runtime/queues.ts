@@ -25,6 +25,8 @@ export interface RuntimeOptions {
   stalledIntervalMs: number;
   /** How often the daemon looks whether Redis lost its data (also on every reconnect). */
   stateCheckMs: number;
+  /** How late a due cycle or a waiting job may be before liveness fails; unset: livenessMargin() of the schedule. */
+  livenessMarginMs?: number;
 }
 
 /** The runtime knobs a config file sets (`runtime:`), in the daemon's terms. */
@@ -39,6 +41,7 @@ export function runtimeFromConfig(runtime: TvsyncConfig['runtime']): Partial<Run
     shutdownGraceMs: runtime.shutdownGrace,
     lockDurationMs: runtime.lockDuration,
     stalledIntervalMs: runtime.stalledInterval,
+    ...(runtime.livenessMargin !== undefined ? { livenessMarginMs: runtime.livenessMargin } : {}),
   };
 }
 

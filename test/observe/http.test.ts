@@ -1,6 +1,6 @@
 import { Agent, request } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startHttpServer, type HttpServerHandle, type Readiness } from '../../src/observe/http.js';
+import { LIVENESS_REASONS, startHttpServer, type HttpServerHandle, type Liveness, type Readiness } from '../../src/observe/http.js';
 import { createLogger } from '../../src/observe/log.js';
 import { TvsyncMetrics } from '../../src/observe/metrics.js';
 import { registerSecret } from '../../src/net/secrets.js';
@@ -39,6 +39,8 @@ describe('HTTP server', () => {
   const triggered: string[] = [];
   let readiness: Readiness = { ready: true, reason: 'ready', checks: [{ name: 'redis', ok: true, detail: 'PONG' }] };
   let readyFails = false;
+  let liveness: Liveness = { live: true, problems: [] };
+  let liveFails = false;
   let readyHangs = false;
   let triggerFails = false;
   let server: HttpServerHandle;
@@ -70,6 +72,10 @@ describe('HTTP server', () => {
         if (readyFails) throw new Error('redis unreachable at redis://:hunter2-redis-password@10.0.0.9');
         return readiness;
       },
+      live: async () => {
+        if (liveFails) throw new Error('redis unreachable at redis://:hunter2-redis-password@10.0.0.9');
+        return liveness;
+      },
       syncNames: ['corp', 'eu west'],
       triggerToken: TOKEN,
       triggerSyncNow: async (sync) => {
@@ -91,6 +97,8 @@ describe('HTTP server', () => {
     triggered.length = 0;
     readyFails = false;
     readyHangs = false;
+    liveFails = false;
+    liveness = { live: true, problems: [] };
     triggerFails = false;
   });
 
@@ -99,6 +107,39 @@ describe('HTTP server', () => {
     expect(answer.status).toBe(200);
     expect(answer.headers['content-type']).toMatch(/^application\/json/);
     expect(JSON.parse(answer.body)).toEqual({ status: 'ok' });
+  });
+
+  it('fails /healthz with 503 and fixed reasons; names the syncs only to the token holder', async () => {
+    liveness = {
+      live: false,
+      problems: [
+        { sync: 'corp', queue: 'cycles', reason: LIVENESS_REASONS.overdue },
+        { sync: 'eu west', queue: 'operations', reason: LIVENESS_REASONS.stuck },
+        { sync: 'corp', queue: 'operations', reason: LIVENESS_REASONS.stuck },
+      ],
+    };
+    const anyone = await call('GET', '/healthz');
+    expect(anyone.status).toBe(503);
+    expect(JSON.parse(anyone.body)).toEqual({ status: 'failing', reasons: [LIVENESS_REASONS.overdue, LIVENESS_REASONS.stuck] });
+    expect(anyone.body).not.toContain('corp');
+
+    const holder = await call('GET', '/healthz', { authorization: `Bearer ${TOKEN}` });
+    expect(holder.status).toBe(503);
+    expect(JSON.parse(holder.body)).toEqual({ status: 'failing', reasons: [LIVENESS_REASONS.overdue, LIVENESS_REASONS.stuck], problems: liveness.problems });
+    // The log says which sync, for whoever runs the deployment.
+    expect(lines.some((l) => l.includes('liveness fails') && l.includes('eu west'))).toBe(true);
+  });
+
+  it('answers /healthz ok when the liveness checks themselves fail: only evidence of a stall restarts', async () => {
+    // As connectRedis does with the password of redis.url.
+    registerSecret('hunter2-redis-password');
+    liveFails = true;
+    const answer = await call('GET', '/healthz');
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body)).toEqual({ status: 'ok' });
+    const warned = lines.filter((l) => l.includes('the liveness checks failed'));
+    expect(warned.length).toBeGreaterThan(0);
+    for (const line of warned) expect(line).not.toContain('hunter2-redis-password');
   });
 
   it('answers /readyz with 200 or 503 and a fixed reason; the checks only with the token', async () => {
