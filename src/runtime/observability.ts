@@ -12,6 +12,24 @@ import { withTimeout } from './redis.js';
 import type { SyncQueues } from './queues.js';
 import { requestCycle } from './trigger.js';
 import { requestUserSync } from './fast-lane.js';
+import { Alerter } from './alerts.js';
+import { AuditStream, FileAuditSink, StdoutAuditSink, SyslogAuditSink, type AuditSink } from '../observe/audit.js';
+import type { AuditConfig } from '../config/operators.js';
+
+/** How long queued alerts get to go out when the process stops. */
+const ALERT_CLOSE_GRACE_MS = 5000;
+
+/** How the audit stream names each source system. */
+const SOURCE_SYSTEMS: Record<string, string> = { entra: 'Microsoft Entra ID', okta: 'Okta', jumpcloud: 'JumpCloud', file: 'File export' };
+
+/** The configured audit sink, or none (audit.to: off). */
+export function openAuditSink(config: AuditConfig, log: Logger): AuditSink | undefined {
+  if (config.to === 'stdout') return new StdoutAuditSink();
+  if (config.to === 'file' && config.path) return new FileAuditSink(config.path, log, config.maxBytes);
+  if (config.to === 'syslog')
+    return new SyslogAuditSink(config.syslog ?? { host: '127.0.0.1', port: 514, protocol: 'udp', facility: 13, appName: 'tvsync' }, log);
+  return undefined;
+}
 
 /** How long POST /syncs/{name}/users/{id}/sync waits for the report before answering 202. */
 const USER_SYNC_HTTP_WAIT_MS = 25_000;
@@ -33,19 +51,41 @@ export class Observability {
   readonly metrics = new TvsyncMetrics();
   private readonly logs = new Map<string, ProvisioningLog>();
   private http?: HttpServerHandle;
+  /** Webhook alerts, when any webhook is configured. */
+  readonly alerter?: Alerter;
+  /** The provisioning log as JSON lines, when audit.to is not off. */
+  readonly audit?: AuditStream;
+  private readonly reopenAudit = () => this.audit?.reopen();
 
   constructor(
     private readonly config: TvsyncConfig,
     private readonly redis: Redis,
     private readonly log: Logger,
+    opts: { auditSink?: AuditSink } = {},
   ) {
     this.metrics.initSyncs(config.syncs.map((s) => s.name));
+    if (config.alerts.webhooks.length) this.alerter = new Alerter(config.alerts, redis, config.redis.prefix, log);
+    const sink = opts.auditSink ?? openAuditSink(config.audit, log);
+    if (sink) this.audit = new AuditStream(sink);
+  }
+
+  /** Starts looking at the alert conditions of the daemon's syncs, and reopens the audit file on SIGHUP. */
+  watch(daemon: Pick<Daemon, 'syncs'>): void {
+    this.alerter?.start(daemon.syncs);
+    if (this.audit) process.on('SIGHUP', this.reopenAudit);
   }
 
   provisioningLog(sync: string): ProvisioningLog {
     let log = this.logs.get(sync);
     if (!log) {
-      log = new ProvisioningLog(this.redis, syncKeys(this.config.redis.prefix, sync).provisioningLog);
+      const audit = this.audit;
+      const type = this.config.syncs.find((s) => s.name === sync)?.source.type ?? '';
+      const sourceSystem = SOURCE_SYSTEMS[type] ?? type;
+      log = new ProvisioningLog(
+        this.redis,
+        syncKeys(this.config.redis.prefix, sync).provisioningLog,
+        audit ? { onWrite: (entries) => audit.record(sync, sourceSystem, entries) } : {},
+      );
       this.logs.set(sync, log);
     }
     return log;
@@ -79,7 +119,11 @@ export class Observability {
           await this.provisioningLog(sync).recordGroupSkipped(cycleId, plan.skipped);
           await this.provisioningLog(sync).recordWriteCheck(cycleId, plan.writeCheck);
         }),
-      onReport: (report) => safely('a cycle', () => this.metrics.cycleFinished(report)),
+      onReport: (report) =>
+        safely('a cycle', () => {
+          this.metrics.cycleFinished(report);
+          this.alerter?.afterCycle(report);
+        }),
     };
   }
 
@@ -167,6 +211,9 @@ export class Observability {
 
   async close(): Promise<void> {
     await this.http?.close();
+    await this.alerter?.close(ALERT_CLOSE_GRACE_MS);
+    process.off('SIGHUP', this.reopenAudit);
+    await this.audit?.close();
   }
 }
 
