@@ -142,7 +142,7 @@ describe('alerts', () => {
     const released = await runCycle(b.daemon);
     expect(released.operations.deactivateUser.applied).toBe(5);
     await waitFor('the release to be alerted', () => receiver.calls.length === 2);
-    expect((receiver.calls[1]?.body as { text: string }).text).toMatch(/^tvsync RESOLVED: held \(corp\)/);
+    expect(String(receiver.calls[1]?.body.text)).toMatch(/^tvsync RESOLVED: held \(corp\)/);
   });
 
   it('alerts an address owned outside the company, a backlog and a quarantine, each once, and a backlog that cleared once', async () => {
