@@ -184,5 +184,6 @@ export function webhookUrlSecrets(url: string): string[] {
   const parts = [decodeURIComponent(parsed.password), decodeURIComponent(parsed.username)];
   for (const segment of parsed.pathname.split('/')) parts.push(decodeURIComponent(segment));
   for (const value of parsed.searchParams.values()) parts.push(value);
-  return parts.filter((part) => part.length >= URL_TOKEN && !/^[a-z-]+$/.test(part));
+  // Words and paths (`incomingwebhook`, `/triggers/manual/run`) are not tokens: a token has a digit or a capital, and no slash.
+  return parts.filter((part) => part.length >= URL_TOKEN && /[0-9A-Z]/.test(part) && !part.includes('/'));
 }
