@@ -137,18 +137,24 @@ export function auditRecord(entry: ProvisioningLogEntry, ctx: { sync: string; so
   return secrets.scrubDeep(record);
 }
 
-/** Where audit lines go. `write` never throws and never waits: a sink that cannot keep up drops and says so. */
+/** Where audit lines go, a batch at a time. `write` never waits: a sink that cannot keep up drops and says so. */
 export interface AuditSink {
-  write(line: string): void;
+  write(lines: readonly AuditLine[]): void;
   /** Opens the file again (after logrotate moved it). */
   reopen?(): void;
   close(): Promise<void>;
 }
 
+/** One line and how much it matters (syslog's severity). */
+export interface AuditLine {
+  text: string;
+  severity: number;
+}
+
 export class StdoutAuditSink implements AuditSink {
   constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
-  write(line: string): void {
-    this.out.write(`${line}\n`);
+  write(lines: readonly AuditLine[]): void {
+    if (lines.length) this.out.write(lines.map((l) => `${l.text}\n`).join(''));
   }
   async close(): Promise<void> {}
 }
@@ -205,13 +211,15 @@ export class FileAuditSink implements AuditSink {
     }
   }
 
-  write(line: string): void {
+  write(lines: readonly AuditLine[]): void {
+    if (lines.length === 0) return;
     const now = Date.now();
     if (now - this.checkedAt >= FILE_CHECK_MS || this.fd === undefined) {
       this.checkedAt = now;
       if (this.moved()) this.reopen();
     }
-    const data = Buffer.from(`${line}\n`);
+    // One append per batch: a cycle's 100k skips are one write, not 100k.
+    const data = Buffer.from(lines.map((l) => `${l.text}\n`).join(''));
     if (this.maxBytes !== undefined && this.size > 0 && this.size + data.length > this.maxBytes) {
       try {
         renameSync(this.path, `${this.path}.1`);
@@ -301,8 +309,12 @@ export class SyslogAuditSink implements AuditSink {
     this.tcp = socket;
   }
 
-  write(line: string, severity: number = SEVERITY.info): void {
-    const message = syslogMessage(line, { facility: this.opts.facility, appName: this.opts.appName, severity });
+  write(lines: readonly AuditLine[]): void {
+    for (const line of lines) this.send(line);
+  }
+
+  private send(line: AuditLine): void {
+    const message = syslogMessage(line.text, { facility: this.opts.facility, appName: this.opts.appName, severity: line.severity });
     if (this.udp) {
       const data = Buffer.from(message);
       this.udp.send(data.subarray(0, UDP_MAX), this.opts.port, this.opts.host);
@@ -335,15 +347,27 @@ export function syslogSeverity(record: AuditRecord): number {
 
 /** Turns provisioning-log entries into audit lines on one sink. */
 export class AuditStream {
-  constructor(private readonly sink: AuditSink) {}
+  constructor(
+    private readonly sink: AuditSink,
+    private readonly log?: Logger,
+  ) {}
 
+  /** Never throws: an audit line that cannot be written must not fail the write it records. */
   record(sync: string, sourceSystem: string, entries: readonly ProvisioningLogEntry[]): void {
-    for (const entry of entries) {
-      const record = auditRecord(entry, { sync, sourceSystem, id: randomUUID() });
-      const line = JSON.stringify(record);
-      if (this.sink instanceof SyslogAuditSink) this.sink.write(line, syslogSeverity(record));
-      else this.sink.write(line);
+    try {
+      const lines = entries.map((entry) => {
+        const record = auditRecord(entry, { sync, sourceSystem, id: randomUUID() });
+        return { text: JSON.stringify(record), severity: syslogSeverity(record) };
+      });
+      this.sink.write(lines);
+    } catch (err) {
+      this.log?.error({ sync, entries: entries.length, err: err instanceof Error ? err.message : String(err) }, 'audit lines not written');
     }
+  }
+
+  /** Whether the sink has a file to open again (SIGHUP). */
+  get reopens(): boolean {
+    return this.sink.reopen !== undefined;
   }
 
   reopen(): void {

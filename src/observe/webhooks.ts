@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import axios, { type AxiosInstance } from 'axios';
 import type { Logger } from 'pino';
 import { backoffDelay, parseRetryAfter, type BackoffPolicy } from '../net/retry.js';
-import { outsideText } from '../net/secrets.js';
+import { outsideText, secrets } from '../net/secrets.js';
 import { alertBody, type Alert, type AlertDigest, type AlertKind, type WebhookFormat } from './alerts.js';
 
 export interface Webhook {
@@ -100,7 +100,8 @@ class WebhookQueue {
   }
 
   private async deliver(item: Item): Promise<void> {
-    const body = alertBody(this.webhook.format, 'alert' in item ? item.alert : item.digest);
+    // Scrubbed once more on the way out: what it quotes was scrubbed when read, but a secret registered since is caught too.
+    const body = secrets.scrubDeep(alertBody(this.webhook.format, 'alert' in item ? item.alert : item.digest));
     const what = 'alert' in item ? { condition: item.alert.key, status: item.alert.status } : { digest: item.digest.suppressed.length };
     const policy: BackoffPolicy = { attempts: this.opts.attempts, baseMs: this.opts.backoffBaseMs, capMs: this.opts.backoffCapMs };
     for (let attempt = 0; attempt < this.opts.attempts && !this.closed; attempt++) {

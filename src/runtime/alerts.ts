@@ -174,7 +174,7 @@ export class Alerter {
         this.reports.set(runtime.sync.name, report);
       }
     }
-    const oldestAt = oldest[0]?.timestamp;
+    const oldestAt = oldest.length ? Math.min(...oldest.map((job) => job.timestamp)) : undefined;
     return {
       sync: runtime.sync.name,
       ...(settled ? {} : { unsettled: ['cycle-failed', 'held'] as const }),

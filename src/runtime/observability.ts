@@ -66,13 +66,13 @@ export class Observability {
     this.metrics.initSyncs(config.syncs.map((s) => s.name));
     if (config.alerts.webhooks.length) this.alerter = new Alerter(config.alerts, redis, config.redis.prefix, log);
     const sink = opts.auditSink ?? openAuditSink(config.audit, log);
-    if (sink) this.audit = new AuditStream(sink);
+    if (sink) this.audit = new AuditStream(sink, log);
   }
 
   /** Starts looking at the alert conditions of the daemon's syncs, and reopens the audit file on SIGHUP. */
   watch(daemon: Pick<Daemon, 'syncs'>): void {
     this.alerter?.start(daemon.syncs);
-    if (this.audit) process.on('SIGHUP', this.reopenAudit);
+    if (this.audit?.reopens) process.on('SIGHUP', this.reopenAudit);
   }
 
   provisioningLog(sync: string): ProvisioningLog {

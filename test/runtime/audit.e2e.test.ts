@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -85,5 +87,37 @@ describe('the audit stream', () => {
     expect(skips.length).toBeGreaterThan(0);
     expect(skips.every((r) => r.provisioningStatusInfo.errorInformation?.errorCode && r.sourceIdentity.id)).toBe(true);
     for (const r of records) expect(r.activityDateTime).toMatch(/^\d{4}-\d\d-\d\dT/);
+  });
+
+  it('writes to a file that SIGHUP reopens after logrotate moved it', async () => {
+    const prefix = testPrefix('audit-file');
+    prefixes.push(prefix);
+    const dir = mkdtempSync(join(tmpdir(), 'tvsync-audit-'));
+    const file = join(dir, 'audit.jsonl');
+    const path = writeConfig({ exportDir: writeExport(people(1)), baseUrl: tv.baseUrl, prefix });
+    const config = parseConfig(`${readFileSync(path, 'utf8')}\naudit: { to: file, path: ${file} }\n`, { env: { TVSYNC_TEST_TOKEN: TOKEN } });
+    const redis = new Redis(REDIS_URL);
+    const observability = new Observability(config, redis, silentLog);
+    observability.watch({ syncs: new Map() });
+    stops.push(async () => {
+      await observability.close();
+      redis.disconnect();
+    });
+    const skip = (sourceId: string) => ({ reason: 'no-email' as const, sourceId, message: 'no address' });
+    const log = observability.provisioningLog('corp');
+    await log.recordSkipped('c1', [skip('a'), skip('b')]);
+    renameSync(file, `${file}.1`);
+    process.emit('SIGHUP', 'SIGHUP');
+    await log.recordSkipped('c2', [skip('c')]);
+    const ids = (f: string) =>
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as AuditRecord).sourceIdentity.id);
+    expect(ids(`${file}.1`)).toEqual(['a', 'b']);
+    expect(ids(file)).toEqual(['c']);
+    await observability.close();
+    // Closed: SIGHUP is the process's own again.
+    expect(process.listenerCount('SIGHUP')).toBe(0);
   });
 });
