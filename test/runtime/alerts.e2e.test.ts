@@ -13,6 +13,7 @@ import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/fakes/webhook-receiver.js';
 import { capturedLogger, expectNoLeak } from '../support/leaks.js';
 import { waitFor } from '../support/wait.js';
+import { runCli } from '../support/cli.js';
 
 type Started = Awaited<ReturnType<typeof startEmulator>>;
 let tv: Started;
@@ -188,5 +189,27 @@ describe('alerts', () => {
     expect(receiver.of('quarantined:corp', 'firing')).toHaveLength(1);
     expect(String(receiver.of('quarantined:corp')[0]?.body.summary)).toContain('3 failing cycles in a row');
     expect(receiver.calls).toHaveLength(5);
+  });
+
+  it('tvsync run --once sends the alert of its failed cycle before it exits', async () => {
+    const receiver = await startWebhookReceiver();
+    receivers.push(receiver);
+    const { dir, path } = setUp('alerts-once');
+    breakExport(dir);
+    writeFileSync(
+      path,
+      `${readFileSync(path, 'utf8')}
+alerts:
+  webhooks:
+    - { name: ops, url: '\${HOOK_URL}', format: teams }
+`,
+    );
+    const run = await runCli(['run', '--once', '--config', path], { TVSYNC_TEST_TOKEN: TOKEN, HOOK_URL: `${receiver.origin}/services/${HOOK_TOKEN}` });
+    expect(run.code, run.stderr).toBe(1);
+    expect(receiver.calls).toHaveLength(1);
+    const card = JSON.stringify(receiver.calls[0]?.body);
+    expect(card).toContain('application/vnd.microsoft.card.adaptive');
+    expect(card).toContain('cycle-failed:corp');
+    expectNoLeak('hookSecretToken0123456789', run.stdout, run.stderr, card);
   });
 });
