@@ -212,4 +212,28 @@ alerts:
     expect(card).toContain('cycle-failed:corp');
     expectNoLeak('hookSecretToken0123456789', run.stdout, run.stderr, card);
   });
+
+  it('a webhook that hangs or fails never holds up a cycle', async () => {
+    const hanging = await startWebhookReceiver(() => 'hang');
+    const failing = await startWebhookReceiver(() => 500);
+    receivers.push(hanging, failing);
+    const { dir, path } = setUp('alerts-hang');
+    const text = `${readFileSync(path, 'utf8')}
+alerts:
+  webhooks:
+    - { name: hangs, url: '\${HANG_URL}' }
+    - { name: fails, url: '\${FAIL_URL}' }
+  attempts: 20
+`;
+    const config = parseConfig(text, { env: { TVSYNC_TEST_TOKEN: TOKEN, HANG_URL: `${hanging.origin}/h`, FAIL_URL: `${failing.origin}/f` } });
+    const a = await replica(config);
+    breakExport(dir);
+    expect((await runCycle(a.daemon)).outcome).toBe('failed');
+    await waitFor('both webhooks to be tried', () => hanging.attempts.length >= 1 && failing.attempts.length >= 2);
+    // One webhook holds a request open, the other keeps failing and retrying: cycles run on regardless.
+    for (let i = 0; i < 3; i++) expect((await runCycle(a.daemon)).outcome).toBe('failed');
+    expect(hanging.calls).toHaveLength(0);
+    expect(failing.calls).toHaveLength(0);
+    expect(a.observability.alerter?.dispatcher.stats()).toMatchObject({ hangs: { sent: 0 }, fails: { sent: 0 } });
+  });
 });
