@@ -9,6 +9,8 @@ import type { SyncRuntime } from './daemon.js';
 
 /** How long one evaluation of a sync may hold its lock; it takes a few Redis calls. */
 const LOCK_MS = 15_000;
+/** How long the last report read is trusted when no newer cycle recorded its health. */
+const REPORT_REFRESH_MS = 5 * 60_000;
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -17,14 +19,17 @@ function messageOf(err: unknown): string {
 /** The part of the last report that alerts read, kept per sync until a newer cycle finished. */
 interface ReportFacts {
   cycleAt: number;
+  readAtMs: number;
   lastCycle?: SyncFacts['lastCycle'];
   held: Omit<SyncFacts['held'], 'fastLaneDeactivations'>;
 }
 
 function reportFacts(report: CycleReport | undefined, cycleAt: number): ReportFacts {
-  if (!report) return { cycleAt, held: { deactivations: 0, groupDeletions: 0, memberRemovals: 0, roleRemovals: 0 } };
+  const readAtMs = Date.now();
+  if (!report) return { cycleAt, readAtMs, held: { deactivations: 0, groupDeletions: 0, memberRemovals: 0, roleRemovals: 0 } };
   return {
     cycleAt,
+    readAtMs,
     lastCycle: {
       cycleId: report.cycleId,
       outcome: report.outcome,
@@ -162,11 +167,12 @@ export class Alerter {
     const cycleAt = health.lastCycleAt ?? 0;
     let report = this.reports.get(runtime.sync.name);
     let settled = true;
-    // The last report is read only when a newer cycle finished: a big one is megabytes.
-    if (!report || report.cycleAt !== cycleAt) {
+    // The last report is read when a newer cycle finished (a big one is megabytes), and now and
+    // then regardless: a cycle whose job died is reported without a health record.
+    if (!report || report.cycleAt !== cycleAt || now - report.readAtMs > REPORT_REFRESH_MS) {
       const [latest] = cycleAt ? await runtime.store.reports(1) : [];
       const read = reportFacts(latest, cycleAt);
-      if (report && read.lastCycle?.cycleId === report.lastCycle?.cycleId) {
+      if (report && report.cycleAt !== cycleAt && read.lastCycle?.cycleId === report.lastCycle?.cycleId) {
         // The health of a newer cycle is saved just before its report: until the report is there, its conditions are left as they are.
         settled = false;
       } else {
