@@ -4,7 +4,7 @@ import { closeSync, fstatSync, openSync, renameSync, statSync, writeSync } from 
 import { hostname } from 'node:os';
 import { connect, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { scrubSecrets, secrets } from '../net/secrets.js';
+import { scrubSecrets } from '../net/secrets.js';
 import type { OperationKind } from '../plan/report.js';
 import type { ProvisioningLogEntry } from './provisioning-log.js';
 
@@ -134,7 +134,8 @@ export function auditRecord(entry: ProvisioningLogEntry, ctx: { sync: string; so
     ],
     tvsync,
   };
-  return secrets.scrubDeep(record);
+  // Only the message quotes outside text (the provisioning log scrubs the same); the rest are ids, addresses and names.
+  return record;
 }
 
 /** Where audit lines go, a batch at a time. `write` never waits: a sink that cannot keep up drops and says so. */
@@ -345,15 +346,51 @@ export function syslogSeverity(record: AuditRecord): number {
   return record.provisioningStatusInfo.status === 'failure' || record.provisioningStatusInfo.status === 'warning' ? SEVERITY.warning : SEVERITY.info;
 }
 
-/** Turns provisioning-log entries into audit lines on one sink. */
+/** Entries turned into lines per turn of the event loop: a cycle's 100k skips never block it for long. */
+const RECORD_CHUNK = 1000;
+
+/**
+ * Turns provisioning-log entries into audit lines on one sink, in the order they were written,
+ * RECORD_CHUNK at a time so that a burst of entries does not hold up the event loop (and the job
+ * locks it renews).
+ */
 export class AuditStream {
+  private readonly queue: { sync: string; sourceSystem: string; entries: readonly ProvisioningLogEntry[] }[] = [];
+  private scheduled?: NodeJS.Immediate;
+
   constructor(
     private readonly sink: AuditSink,
     private readonly log?: Logger,
   ) {}
 
-  /** Never throws: an audit line that cannot be written must not fail the write it records. */
+  /** Never throws and never waits: an audit line that cannot be written must not fail the write it records. */
   record(sync: string, sourceSystem: string, entries: readonly ProvisioningLogEntry[]): void {
+    if (entries.length === 0) return;
+    this.queue.push({ sync, sourceSystem, entries });
+    this.scheduled ??= setImmediate(() => this.drain(RECORD_CHUNK));
+  }
+
+  /** Writes everything recorded so far, now. */
+  flush(): void {
+    this.drain(Number.POSITIVE_INFINITY);
+  }
+
+  private drain(budget: number): void {
+    if (this.scheduled) clearImmediate(this.scheduled);
+    this.scheduled = undefined;
+    let left = budget;
+    while (left > 0 && this.queue.length) {
+      const batch = this.queue[0] as (typeof this.queue)[number];
+      const take = batch.entries.slice(0, left);
+      if (take.length === batch.entries.length) this.queue.shift();
+      else this.queue[0] = { ...batch, entries: batch.entries.slice(take.length) };
+      left -= take.length;
+      this.write(batch.sync, batch.sourceSystem, take);
+    }
+    if (this.queue.length) this.scheduled = setImmediate(() => this.drain(RECORD_CHUNK));
+  }
+
+  private write(sync: string, sourceSystem: string, entries: readonly ProvisioningLogEntry[]): void {
     try {
       const lines = entries.map((entry) => {
         const record = auditRecord(entry, { sync, sourceSystem, id: randomUUID() });
@@ -370,11 +407,14 @@ export class AuditStream {
     return this.sink.reopen !== undefined;
   }
 
+  /** What was recorded before the signal goes to the file logrotate moved; what comes after, to the new one. */
   reopen(): void {
+    this.flush();
     this.sink.reopen?.();
   }
 
   close(): Promise<void> {
+    this.flush();
     return this.sink.close();
   }
 }

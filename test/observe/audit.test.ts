@@ -134,11 +134,13 @@ describe('the audit file', () => {
     const sink = new FileAuditSink(path, capturedLogger().log);
     const stream = new AuditStream(sink);
     stream.record('corp', 'File export', [create, { ...create, tvUserId: 'u2' }]);
+    stream.flush();
     expect(lines(path).map((r) => r.targetIdentity.id)).toEqual(['u1', 'u2']);
     // logrotate moves the file, then sends SIGHUP.
     renameSync(path, `${path}.old`);
     stream.reopen();
     stream.record('corp', 'File export', [{ ...create, tvUserId: 'u3' }]);
+    stream.flush();
     expect(lines(`${path}.old`)).toHaveLength(2);
     expect(lines(path).map((r) => r.targetIdentity.id)).toEqual(['u3']);
     await stream.close();
@@ -158,6 +160,41 @@ describe('the audit file', () => {
     // Every line whole and in order across the two files (the oldest rotated out beyond .1 are gone).
     const ids = [...older, ...newer].map((r) => Number(r.targetIdentity.id.slice(1)));
     expect(ids).toEqual(Array.from({ length: ids.length }, (_, i) => 20 - ids.length + i));
+  });
+});
+
+describe('the audit stream', () => {
+  it('turns a burst of entries into lines a thousand per turn of the event loop, in order', async () => {
+    const written: string[] = [];
+    const stream = new AuditStream({ write: (lines) => void written.push(...lines.map((l) => l.text)), close: async () => {} });
+    stream.record(
+      'corp',
+      'Okta',
+      Array.from({ length: 2500 }, (_, i) => ({ ...create, tvUserId: `u${i}` })),
+    );
+    stream.record('corp', 'Okta', [{ ...create, tvUserId: 'last' }]);
+    expect(written).toHaveLength(0);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(written).toHaveLength(1000);
+    await stream.close();
+    const ids = written.map((l) => (JSON.parse(l) as AuditRecord).targetIdentity.id);
+    expect(ids).toEqual([...Array.from({ length: 2500 }, (_, i) => `u${i}`), 'last']);
+  });
+
+  it('never throws at the writer of the provisioning log', () => {
+    const { lines, log } = capturedLogger();
+    const stream = new AuditStream(
+      {
+        write: () => {
+          throw new Error('disk full');
+        },
+        close: async () => {},
+      },
+      log,
+    );
+    stream.record('corp', 'Okta', [create]);
+    expect(() => stream.flush()).not.toThrow();
+    expect(lines.join('')).toContain('audit lines not written');
   });
 });
 

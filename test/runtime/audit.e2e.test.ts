@@ -60,6 +60,7 @@ describe('the audit stream', () => {
     const second = await runCycle(daemon);
     expect(second.operations.deactivateUser.applied).toBe(1);
 
+    observability.audit?.flush();
     const logged = await observability.provisioningLog('corp').query({ limit: 1000 });
     const records = text
       .split('\n')
@@ -109,6 +110,7 @@ describe('the audit stream', () => {
     renameSync(file, `${file}.1`);
     process.emit('SIGHUP', 'SIGHUP');
     await log.recordSkipped('c2', [skip('c')]);
+    observability.audit?.flush();
     const ids = (f: string) =>
       readFileSync(f, 'utf8')
         .split('\n')
