@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AlertsConfig } from '../config/operators.js';
@@ -9,6 +10,9 @@ import type { SyncRuntime } from './daemon.js';
 
 /** How long one evaluation of a sync may hold its lock; it takes a few Redis calls. */
 const LOCK_MS = 15_000;
+/** How long a look waits for another replica's look at the same sync: 50 × 100 ms. */
+const LOCK_TRIES = 50;
+const LOCK_RETRY_MS = 100;
 /** How long the last report read is trusted when no newer cycle recorded its health. */
 const REPORT_REFRESH_MS = 5 * 60_000;
 
@@ -55,6 +59,7 @@ export class Alerter {
   private readonly reports = new Map<string, ReportFacts>();
   private readonly stores = new Map<string, AlertStore>();
   private readonly running = new Map<string, Promise<Alert[]>>();
+  private readonly queued = new Map<string, Promise<Alert[]>>();
   /** Looks asked by finished cycles, awaited on close. */
   private readonly looks = new Set<Promise<unknown>>();
   private timer?: NodeJS.Timeout;
@@ -106,11 +111,24 @@ export class Alerter {
     for (const runtime of this.syncs.values()) void this.check(runtime);
   }
 
-  /** One evaluation of a sync (a second one asked meanwhile waits for it); failures are logged. */
+  /**
+   * One evaluation of a sync; one asked while another runs follows it (that one may have read
+   * before the news), and any more asked meanwhile join that follower. Failures are logged.
+   */
   check(runtime: SyncRuntime): Promise<Alert[]> {
     const name = runtime.sync.name;
     const current = this.running.get(name);
-    if (current) return current;
+    if (current) {
+      let next = this.queued.get(name);
+      if (!next) {
+        next = current.then(() => {
+          this.queued.delete(name);
+          return this.check(runtime);
+        });
+        this.queued.set(name, next);
+      }
+      return next;
+    }
     const run = this.evaluate(runtime)
       .catch((err: unknown) => {
         this.log.warn({ sync: name, err: messageOf(err) }, 'could not look at the alert conditions');
@@ -129,8 +147,12 @@ export class Alerter {
       store = new AlertStore(this.redis, this.prefix, name);
       this.stores.set(name, store);
     }
-    const owner = await store.lock(LOCK_MS);
-    // Another replica looks at this sync now; what it finds it sends.
+    // Another replica looking at this sync now may have read before what made this look: wait for it a little.
+    let owner = await store.lock(LOCK_MS);
+    for (let i = 0; !owner && i < LOCK_TRIES; i++) {
+      await sleep(LOCK_RETRY_MS);
+      owner = await store.lock(LOCK_MS);
+    }
     if (!owner) return [];
     try {
       const now = Date.now();
@@ -196,7 +218,7 @@ export class Alerter {
 
   async close(graceMs: number): Promise<void> {
     clearInterval(this.timer);
-    await Promise.allSettled([...this.looks, ...this.running.values()]);
+    await Promise.allSettled([...this.looks, ...this.running.values(), ...this.queued.values()]);
     await this.dispatcher.close(graceMs);
   }
 }
