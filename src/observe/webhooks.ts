@@ -20,8 +20,10 @@ export interface WebhookOptions {
   /** First retry delay, doubling with jitter up to capMs. */
   backoffBaseMs?: number;
   backoffCapMs?: number;
-  /** Alerts waiting per webhook beyond which the oldest go into the next digest. */
+  /** Alerts waiting per webhook beyond which the oldest are dropped. */
   maxPending?: number;
+  /** Each message's end: delivered (an alert or a digest) or given up on. */
+  onDelivery?: (webhook: string, outcome: 'sent' | 'failed') => void;
 }
 
 export interface WebhookStats {
@@ -109,12 +111,14 @@ class WebhookQueue {
       if (outcome.ok) {
         this.stats.sent++;
         if ('digest' in item) this.stats.digests++;
+        this.opts.onDelivery(this.webhook.name, 'sent');
         this.log.info({ webhook: this.webhook.name, ...what, attempts: attempt + 1 }, 'alert sent');
         return;
       }
       const last = attempt + 1 >= this.opts.attempts;
       if (!outcome.retryable || last) {
         this.stats.failed++;
+        this.opts.onDelivery(this.webhook.name, 'failed');
         this.log.error(
           { webhook: this.webhook.name, ...what, attempts: attempt + 1, error: outcome.error },
           outcome.retryable ? 'alert not delivered: the webhook kept failing' : 'alert not delivered: the webhook refused it',
@@ -165,7 +169,7 @@ export class WebhookDispatcher {
   private readonly queues: WebhookQueue[];
 
   constructor(webhooks: readonly Webhook[], opts: WebhookOptions, log: Logger, http: AxiosInstance = axios.create()) {
-    const full: Required<WebhookOptions> = { backoffBaseMs: 1000, backoffCapMs: 60_000, maxPending: 1000, ...opts };
+    const full: Required<WebhookOptions> = { backoffBaseMs: 1000, backoffCapMs: 60_000, maxPending: 1000, onDelivery: () => undefined, ...opts };
     this.queues = webhooks.map((w) => new WebhookQueue(w, full, http, log));
   }
 

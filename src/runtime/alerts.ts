@@ -70,15 +70,18 @@ export class Alerter {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly log: Logger,
-    dispatcher?: WebhookDispatcher,
+    opts: { onDelivery?: (webhook: string, outcome: 'sent' | 'failed') => void } = {},
   ) {
-    this.dispatcher =
-      dispatcher ??
-      new WebhookDispatcher(
-        config.webhooks,
-        { timeoutMs: config.timeout, attempts: config.attempts, rateLimitPerMinute: config.rateLimitPerMinute },
-        log.child({ component: 'alerts' }),
-      );
+    this.dispatcher = new WebhookDispatcher(
+      config.webhooks,
+      {
+        timeoutMs: config.timeout,
+        attempts: config.attempts,
+        rateLimitPerMinute: config.rateLimitPerMinute,
+        ...(opts.onDelivery ? { onDelivery: opts.onDelivery } : {}),
+      },
+      log.child({ component: 'alerts' }),
+    );
   }
 
   get enabled(): boolean {

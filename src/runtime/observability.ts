@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { Counter } from 'prom-client';
 import type { Logger } from 'pino';
 import type { TvsyncConfig } from '../config/schema.js';
 import { READY_REASONS, startHttpServer, type HttpServerHandle, type Readiness, type ReadyReason } from '../observe/http.js';
@@ -64,7 +65,16 @@ export class Observability {
     opts: { auditSink?: AuditSink } = {},
   ) {
     this.metrics.initSyncs(config.syncs.map((s) => s.name));
-    if (config.alerts.webhooks.length) this.alerter = new Alerter(config.alerts, redis, config.redis.prefix, log);
+    if (config.alerts.webhooks.length) {
+      // Registered here, on the daemon's registry, only when alerts are on.
+      const alerts = new Counter({
+        name: 'tvsync_alerts_total',
+        help: 'Alert messages (alerts and rate-limit digests) per webhook: sent, or given up on after their attempts',
+        labelNames: ['webhook', 'outcome'],
+        registers: [this.metrics.registry],
+      });
+      this.alerter = new Alerter(config.alerts, redis, config.redis.prefix, log, { onDelivery: (webhook, outcome) => alerts.inc({ webhook, outcome }) });
+    }
     const sink = opts.auditSink ?? openAuditSink(config.audit, log);
     if (sink) this.audit = new AuditStream(sink, log);
   }

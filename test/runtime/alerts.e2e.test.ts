@@ -107,6 +107,10 @@ describe('alerts', () => {
     const fired = receiver.of('cycle-failed:corp', 'firing')[0]?.body;
     expect(fired).toMatchObject({ version: 1, kind: 'cycle-failed', sync: 'corp', details: { cycleId: failed.cycleId, failureClass: 'source-read' } });
     expect(String(fired?.summary)).toContain('The last cycle of sync corp failed: the IdP read failed');
+    // Metrics: between them the replicas sent two messages.
+    const sent = async (r: typeof a) =>
+      Number(/tvsync_alerts_total\{webhook="ops",outcome="sent"\} (\d+)/.exec(await r.observability.metrics.metrics())?.[1] ?? 0);
+    expect((await sent(a)) + (await sent(b))).toBe(2);
     // The webhook URL carries a token: neither the bodies nor the log lines hold it.
     expectNoLeak('hookSecretToken0123456789', receiver.calls.map((c) => c.text).join('\n'), lines.join('\n'));
   });
