@@ -3,13 +3,15 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type TvsyncConfig } from './schema.js';
-import { registerSecret, SECRET_KEYS } from '../net/secrets.js';
+import { registerSecret, SECRET_KEYS, webhookUrlSecrets } from '../net/secrets.js';
 
-/**
- * Keys that may also be read from a file (`<key>File`): the secrets, certificates (long but
- * public), and URLs (a Redis URL carries its password).
- */
+/** Keys that may also be read from a file (`<key>File`): the secrets, URLs (a webhook's is a secret), and certificates, which are long but public. */
 const FILE_KEYS = new Set([...SECRET_KEYS, 'certificate', 'url']);
+
+/** A webhook URL carries its token (Slack, Teams): a secret, though its key is the common `url`. */
+function isSecretKey(path: Path, key: string): boolean {
+  return SECRET_KEYS.has(key) || (key === 'url' && path[0] === 'alerts' && path[1] === 'webhooks');
+}
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -75,7 +77,7 @@ function resolveValues(node: unknown, env: NodeJS.ProcessEnv, baseDir: string, p
       continue;
     }
     // A default (${VAR:-value}) would put the secret in the file all the same, and a number is a literal.
-    if (SECRET_KEYS.has(key) && value !== null && typeof value !== 'object' && !(typeof value === 'string' && PLAIN_REFERENCE.test(value.trim()))) {
+    if (isSecretKey(path, key) && value !== null && typeof value !== 'object' && !(typeof value === 'string' && PLAIN_REFERENCE.test(value.trim()))) {
       const hint = typeof value === 'string' && /\$\{[A-Za-z_][A-Za-z0-9_]*:-/.test(value) ? ' without a :- default' : '';
       problems.push(`${formatPath(here)}: secrets must not be written in the config file; use \${ENV_VAR}${hint} or ${key}File`);
       continue;
@@ -131,6 +133,7 @@ export function parseConfig(text: string, opts: { env?: NodeJS.ProcessEnv; baseD
   } catch {
     // An unparseable URL has no password to protect; Redis reports the URL itself.
   }
+  for (const webhook of result.data.alerts.webhooks) for (const part of webhookUrlSecrets(webhook.url)) registerSecret(part);
   for (const sync of result.data.syncs) {
     if (sync.source.type === 'file' && !isAbsolute(sync.source.path)) sync.source.path = resolve(baseDir, sync.source.path);
   }

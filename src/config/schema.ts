@@ -4,6 +4,7 @@ import { entraSourceConfigSchema } from '../connectors/entra/config.js';
 import { fileSourceConfigSchema } from '../connectors/file/config.js';
 import { jumpcloudSourceConfigSchema } from '../connectors/jumpcloud/config.js';
 import { oktaSourceConfigSchema } from '../connectors/okta/config.js';
+import { alertsSchema, auditSchema } from './operators.js';
 
 const syncName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'use lower-case letters, digits, "-" and "_" (it names Redis keys and job ids)');
 
@@ -212,6 +213,10 @@ export const configSchema = z
       })
       .default({ traces: { serviceName: 'tvsync', sampleRatio: 1 } })
       .describe('OpenTelemetry traces: a "sync now" press or a schedule tick through the cycle, each operation job and each TeamViewer request'),
+    alerts: alertsSchema
+      .default({ webhooks: [], backlog: { waiting: 5000, age: 15 * 60_000 }, rateLimitPerMinute: 20, checkEvery: 30_000, timeout: 10_000, attempts: 6 })
+      .describe('webhook notifications (generic JSON, Slack, Teams)'),
+    audit: auditSchema.default({ to: 'off' }).describe('the provisioning log as JSON lines (stdout, a file or syslog)'),
     syncs: z.array(syncSchema).min(1, 'at least one sync is needed'),
   })
   .superRefine((config, ctx) => {

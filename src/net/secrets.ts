@@ -165,3 +165,25 @@ export function outsideText(text: string, limit = 300): string {
     .trim();
   return flat.length > limit ? `${flat.slice(0, limit)}…` : flat;
 }
+
+/** Shortest path segment or query value of a webhook URL taken for a token. */
+const URL_TOKEN = 12;
+
+/**
+ * The parts of a webhook URL that are its credential: long path segments and query values (Slack's
+ * `/services/T…/B…/<token>`, a Teams workflow's `sig=`) and any password. The whole URL is not
+ * registered: its fragments (`https://`, the host) would redact every other URL in a log.
+ */
+export function webhookUrlSecrets(url: string): string[] {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return [url];
+  }
+  const parts = [decodeURIComponent(parsed.password), decodeURIComponent(parsed.username)];
+  for (const segment of parsed.pathname.split('/')) parts.push(decodeURIComponent(segment));
+  for (const value of parsed.searchParams.values()) parts.push(value);
+  // Words and paths (`incomingwebhook`, `/triggers/manual/run`) are not tokens: a token has a digit or a capital, and no slash.
+  return parts.filter((part) => part.length >= URL_TOKEN && /[0-9A-Z]/.test(part) && !part.includes('/'));
+}

@@ -193,12 +193,15 @@ export class ProvisioningLog {
   private readonly maxEntries: number;
   /** How far over the bound the stream may grow before it is cut back (1% of it, at most 1000). */
   private readonly trimBatch: number;
+  /** Sees every entry as it is written (the audit stream), whether or not Redis takes it. */
+  private readonly onWrite: ((entries: readonly ProvisioningLogEntry[]) => void) | undefined;
 
   constructor(
     private readonly redis: Redis,
     keys: ProvisioningLogKeys,
-    opts: { maxEntries?: number } = {},
+    opts: { maxEntries?: number; onWrite?: (entries: readonly ProvisioningLogEntry[]) => void } = {},
   ) {
+    this.onWrite = opts.onWrite;
     this.key = keys.stream;
     this.indexKey = keys.index;
     this.maxEntries = Math.max(1, Math.floor(opts.maxEntries ?? DEFAULT_MAX_ENTRIES));
@@ -278,6 +281,7 @@ export class ProvisioningLog {
 
   private async writeMany(entries: readonly ProvisioningLogEntry[]): Promise<void> {
     if (entries.length === 0) return;
+    this.onWrite?.(entries);
     // One script call per WRITE_CHUNK entries, pipelined: 100k skips are a hundred calls, each a few ms of Redis time.
     const pipeline = this.redis.pipeline();
     for (let start = 0; start < entries.length; start += WRITE_CHUNK)

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { Counter } from 'prom-client';
 import type { Logger } from 'pino';
 import type { TvsyncConfig } from '../config/schema.js';
 import { READY_REASONS, startHttpServer, type HttpServerHandle, type Readiness, type ReadyReason } from '../observe/http.js';
@@ -17,6 +18,24 @@ import { readStatus } from './status.js';
 import { approveCycle, approveFastLane } from './approve.js';
 import type { StatusPageSource } from '../observe/status-page-http.js';
 import { PAGE_REPORTS } from '../observe/status-page.js';
+import { Alerter } from './alerts.js';
+import { AuditStream, FileAuditSink, StdoutAuditSink, SyslogAuditSink, type AuditSink } from '../observe/audit.js';
+import type { AuditConfig } from '../config/operators.js';
+
+/** How long queued alerts get to go out when the process stops. */
+const ALERT_CLOSE_GRACE_MS = 5000;
+
+/** How the audit stream names each source system. */
+const SOURCE_SYSTEMS: Record<string, string> = { entra: 'Microsoft Entra ID', okta: 'Okta', jumpcloud: 'JumpCloud', file: 'File export' };
+
+/** The configured audit sink, or none (audit.to: off). */
+export function openAuditSink(config: AuditConfig, log: Logger): AuditSink | undefined {
+  if (config.to === 'stdout') return new StdoutAuditSink();
+  if (config.to === 'file' && config.path) return new FileAuditSink(config.path, log, config.maxBytes);
+  if (config.to === 'syslog')
+    return new SyslogAuditSink(config.syslog ?? { host: '127.0.0.1', port: 514, protocol: 'udp', facility: 13, appName: 'tvsync' }, log);
+  return undefined;
+}
 
 /** How long POST /syncs/{name}/users/{id}/sync waits for the report before answering 202. */
 const USER_SYNC_HTTP_WAIT_MS = 25_000;
@@ -38,19 +57,50 @@ export class Observability {
   readonly metrics = new TvsyncMetrics();
   private readonly logs = new Map<string, ProvisioningLog>();
   private http?: HttpServerHandle;
+  /** Webhook alerts, when any webhook is configured. */
+  readonly alerter?: Alerter;
+  /** The provisioning log as JSON lines, when audit.to is not off. */
+  readonly audit?: AuditStream;
+  private readonly reopenAudit = () => this.audit?.reopen();
 
   constructor(
     private readonly config: TvsyncConfig,
     private readonly redis: Redis,
     private readonly log: Logger,
+    opts: { auditSink?: AuditSink } = {},
   ) {
     this.metrics.initSyncs(config.syncs.map((s) => s.name));
+    if (config.alerts.webhooks.length) {
+      // Registered here, on the daemon's registry, only when alerts are on.
+      const alerts = new Counter({
+        name: 'tvsync_alerts_total',
+        help: 'Alert messages (alerts and rate-limit digests) per webhook: sent, or given up on after their attempts',
+        labelNames: ['webhook', 'outcome'],
+        registers: [this.metrics.registry],
+      });
+      this.alerter = new Alerter(config.alerts, redis, config.redis.prefix, log, { onDelivery: (webhook, outcome) => alerts.inc({ webhook, outcome }) });
+    }
+    const sink = opts.auditSink ?? openAuditSink(config.audit, log);
+    if (sink) this.audit = new AuditStream(sink, log);
+  }
+
+  /** Starts looking at the alert conditions of the daemon's syncs, and reopens the audit file on SIGHUP. */
+  watch(daemon: Pick<Daemon, 'syncs'>): void {
+    this.alerter?.start(daemon.syncs);
+    if (this.audit?.reopens) process.on('SIGHUP', this.reopenAudit);
   }
 
   provisioningLog(sync: string): ProvisioningLog {
     let log = this.logs.get(sync);
     if (!log) {
-      log = new ProvisioningLog(this.redis, syncKeys(this.config.redis.prefix, sync).provisioningLog);
+      const audit = this.audit;
+      const type = this.config.syncs.find((s) => s.name === sync)?.source.type ?? '';
+      const sourceSystem = SOURCE_SYSTEMS[type] ?? type;
+      log = new ProvisioningLog(
+        this.redis,
+        syncKeys(this.config.redis.prefix, sync).provisioningLog,
+        audit ? { onWrite: (entries) => audit.record(sync, sourceSystem, entries) } : {},
+      );
       this.logs.set(sync, log);
     }
     return log;
@@ -84,7 +134,11 @@ export class Observability {
           await this.provisioningLog(sync).recordGroupSkipped(cycleId, plan.skipped);
           await this.provisioningLog(sync).recordWriteCheck(cycleId, plan.writeCheck);
         }),
-      onReport: (report) => safely('a cycle', () => this.metrics.cycleFinished(report)),
+      onReport: (report) =>
+        safely('a cycle', () => {
+          this.metrics.cycleFinished(report);
+          this.alerter?.afterCycle(report);
+        }),
     };
   }
 
@@ -186,6 +240,9 @@ export class Observability {
 
   async close(): Promise<void> {
     await this.http?.close();
+    await this.alerter?.close(ALERT_CLOSE_GRACE_MS);
+    process.off('SIGHUP', this.reopenAudit);
+    await this.audit?.close();
   }
 }
 

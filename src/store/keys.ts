@@ -71,6 +71,9 @@ export function syncKeys(prefix: string, sync: string) {
       /** Hash: person → when the IdP was read for the last user sync that wrote for them. */
       stamps: syncKey(prefix, sync, 'fast-lane', 'stamps'),
     },
+    /** Hash: alert condition → what was alerted and since when; and the lock one evaluation holds. */
+    alerts: syncKey(prefix, sync, 'alerts'),
+    alertsLock: syncKey(prefix, sync, 'alerts', 'lock'),
     /** The provisioning log: its stream, and the sorted set that indexes it by e-mail. */
     provisioningLog: { stream: syncKey(prefix, sync, 'provisioning-log'), index: syncKey(prefix, sync, 'provisioning-log', 'by-email') },
   };

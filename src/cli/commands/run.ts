@@ -60,6 +60,7 @@ export async function runCommand(opts: RunOptions): Promise<void> {
       observeRedis.disconnect();
       throw err;
     });
+    observability.watch(daemon);
     const stopped = new AbortController();
     onStopSignal(log, daemon.options.shutdownGraceMs, () => {
       process.exitCode = EXIT.failed;
@@ -81,6 +82,8 @@ export async function runCommand(opts: RunOptions): Promise<void> {
       if (opts.json) printJson({ syncs: reports.map((report) => ({ sync: report.sync, report })) });
       process.exitCode = exitCodeOf(reports);
     } finally {
+      // Alerts first: their last look reads the daemon's queues.
+      await observability.close();
       await daemon.stop();
       observeRedis.disconnect();
     }
@@ -104,6 +107,7 @@ export async function runCommand(opts: RunOptions): Promise<void> {
     throw new CliFailure(`cannot serve HTTP on ${config.http.host}:${config.http.port}: ${err instanceof Error ? err.message : String(err)}`);
   });
   daemon.startFeeds();
+  observability.watch(daemon);
   log.info({ role: opts.role, syncs: [...daemon.syncs.keys()], http: `${config.http.host}:${http.port}` }, 'tvsync running');
   await new Promise<void>((resolve) => {
     onStopSignal(log, daemon.options.shutdownGraceMs, (signal) => {
