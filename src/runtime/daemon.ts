@@ -28,6 +28,7 @@ import type { GroupPlan } from '../plan/group-types.js';
 import type { Plan } from '../plan/types.js';
 import { buildSyncSides } from './wiring.js';
 import { HealthStore } from '../store/health.js';
+import { queuePrefix } from '../store/keys.js';
 import { ApprovalStore } from '../store/approvals.js';
 import { RateLimitPauseStore, type RateLimitPause } from '../store/rate-limit-pause.js';
 import type { ResponseInfo } from '../net/response-info.js';
@@ -112,11 +113,11 @@ export class Daemon {
   }
 
   static async start(config: TvsyncConfig, log: Logger, opts: DaemonOptions): Promise<Daemon> {
-    const outage = opts.outage ?? new RedisOutage(log, config.redis.url);
-    const redis = connectRedis(config.redis.url, 'producer', outage);
+    const outage = opts.outage ?? new RedisOutage(log, config.redis);
+    const redis = connectRedis(config.redis, 'producer', outage);
     const daemon = new Daemon(config, redis, { ...DEFAULT_RUNTIME, ...runtimeFromConfig(config.runtime), ...opts.runtime }, log, outage, opts.scheduler);
     try {
-      await verifyRedis(redis, config.redis.url, 10_000);
+      await verifyRedis(redis, config.redis, 10_000);
       const selected = opts.syncs ? config.syncs.filter((s) => opts.syncs?.includes(s.name)) : config.syncs;
       for (const sync of selected) await daemon.startSync(sync, opts);
     } catch (err) {
@@ -163,7 +164,7 @@ export class Daemon {
   }
 
   private async startSync(sync: SyncConfig, opts: DaemonOptions): Promise<void> {
-    const { prefix, url } = this.config.redis;
+    const { prefix } = this.config.redis;
     const source = opts.sourceFor?.(sync);
     const sides = buildSyncSides(sync, {
       ...(source ? { source } : {}),
@@ -227,7 +228,7 @@ export class Daemon {
       approved: () => approvals.deactivations(),
       approvedGroupDeletions: () => approvals.groupDeletions(),
     };
-    const common = { prefix, lockDuration: this.options.lockDurationMs, stalledInterval: this.options.stalledIntervalMs };
+    const common = { prefix: queuePrefix(prefix, sync.name), lockDuration: this.options.lockDurationMs, stalledInterval: this.options.stalledIntervalMs };
     const names = queueNames(sync.name);
 
     const cycleWorker = new Worker<CycleJobData, CycleReport | undefined>(
@@ -235,7 +236,7 @@ export class Daemon {
       (job: Job<CycleJobData>, token?: string, signal?: AbortSignal) => processCycle(job, cycleDeps, token, signal),
       {
         ...common,
-        connection: this.workerConnection(url),
+        connection: this.workerConnection(),
         concurrency: 1,
         // A cycle whose replica died is resumed elsewhere from its stored plan; a few stalls are expected in a rollout.
         maxStalledCount: 5,
@@ -258,7 +259,7 @@ export class Daemon {
           : processOperation(job as Job<OperationJobData>, operationDeps),
       {
         ...common,
-        connection: this.workerConnection(url),
+        connection: this.workerConnection(),
         concurrency: sync.target.concurrency,
         limiter: { max: Math.max(1, Math.round(sync.target.requestsPerSecond)), duration: 1000 },
         maxStalledCount: 3,
@@ -291,7 +292,7 @@ export class Daemon {
             hooks: fastLaneHooks,
             ...(signal ? { signal } : {}),
           }),
-        { ...common, connection: this.workerConnection(url), concurrency: 1, autorun: !opts.deferFeeds },
+        { ...common, connection: this.workerConnection(), concurrency: 1, autorun: !opts.deferFeeds },
       );
       workers.push(pollWorker);
       this.feedWorkers.push(pollWorker);
@@ -304,8 +305,8 @@ export class Daemon {
     this.cycleWorkers.push(cycleWorker);
   }
 
-  private workerConnection(url: string): Redis {
-    const connection = connectRedis(url, 'worker', this.outage);
+  private workerConnection(): Redis {
+    const connection = connectRedis(this.config.redis, 'worker', this.outage);
     this.connections.push(connection);
     return connection;
   }

@@ -1,5 +1,6 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import type { TvsyncConfig } from '../config/schema.js';
+import { queuePrefix, type KeyPrefix } from '../store/keys.js';
 
 /** Knobs of the runtime that are not per-sync config; tests shorten them. */
 export interface RuntimeOptions {
@@ -78,8 +79,9 @@ export interface SyncQueues {
   changes: Queue;
 }
 
-export function openQueues(sync: string, connection: ConnectionOptions, prefix: string): SyncQueues {
+export function openQueues(sync: string, connection: ConnectionOptions, keyPrefix: KeyPrefix): SyncQueues {
   const names = queueNames(sync);
+  const prefix = queuePrefix(keyPrefix, sync);
   return {
     cycles: new Queue<CycleJobData>(names.cycles, { connection, prefix }),
     operations: new Queue(names.operations, { connection, prefix }),
