@@ -78,9 +78,9 @@ function createClient(target: RedisTarget, options: RedisOptions, cluster: Parti
       name: sentinel.name,
       ...(sentinel.password ? { sentinelPassword: sentinel.password } : {}),
       ...(config.db !== undefined ? { db: config.db } : {}),
-      ...(options.retryStrategy ? { sentinelRetryStrategy: options.retryStrategy } : {}),
-      // Hears +switch-master from the Sentinels at once instead of at the next failed command.
-      failoverDetector: true,
+      // A one-shot connection gives up with its retries; a lasting one hears +switch-master from
+      // the Sentinels at once instead of at the next failed command.
+      ...(options.retryStrategy ? { sentinelRetryStrategy: options.retryStrategy } : { failoverDetector: true }),
       reconnectOnError: (err) => (/^READONLY/.test(err.message) ? 2 : false),
     });
   }

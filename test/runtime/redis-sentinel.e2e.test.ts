@@ -4,6 +4,7 @@ import { createLogger } from '../../src/observe/log.js';
 import type { CycleReport } from '../../src/plan/report.js';
 import { Daemon } from '../../src/runtime/daemon.js';
 import { schedulerId } from '../../src/runtime/queues.js';
+import { openRedis } from '../../src/runtime/redis.js';
 import { provisioned } from '../support/cycle.js';
 import { TOKEN, people, startEmulator, writeExport } from '../support/fixtures.js';
 import { NO_REDIS_SERVER, haveRedisServer } from '../support/redis-server.js';
@@ -78,6 +79,15 @@ syncs:
     expect(Number(await topology.replica.command('HLEN', 'ha:sync:corp:links'))).toBe(USERS.length);
     const tvIdOf = new Map(tv.emulator.dump().users.map((u) => [u.userName, u.id]));
     expect(USERS.filter((u) => links.get(u.id) !== tvIdOf.get(u.email ?? ''))).toEqual([]);
+    // A command's one-shot connection asks the Sentinels too, and finds the promoted master.
+    const cli = await openRedis(config.redis, 5000);
+    try {
+      expect(await cli.hlen('ha:sync:corp:links')).toBe(USERS.length);
+      expect(await cli.set('ha:written-by-a-command', '1')).toBe('OK');
+      await cli.del('ha:written-by-a-command');
+    } finally {
+      cli.disconnect();
+    }
     // The failover was one outage in the log, which ended.
     const messages = lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
     expect(messages).toContain('Redis is unreachable; retrying until it answers');
