@@ -78,6 +78,8 @@ function createClient(target: RedisTarget, options: RedisOptions, cluster: Parti
       name: sentinel.name,
       ...(sentinel.password ? { sentinelPassword: sentinel.password } : {}),
       ...(config.db !== undefined ? { db: config.db } : {}),
+      // ioredis applies `tls` to the master it was told of only with this flag.
+      ...(config.tls ? { enableTLSForSentinelMode: true } : {}),
       // A one-shot connection gives up with its retries; a lasting one hears +switch-master from
       // the Sentinels at once instead of at the next failed command.
       ...(options.retryStrategy ? { sentinelRetryStrategy: options.retryStrategy } : { failoverDetector: true }),

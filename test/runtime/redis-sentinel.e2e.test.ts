@@ -4,7 +4,7 @@ import { createLogger } from '../../src/observe/log.js';
 import type { CycleReport } from '../../src/plan/report.js';
 import { Daemon } from '../../src/runtime/daemon.js';
 import { schedulerId } from '../../src/runtime/queues.js';
-import { openRedis } from '../../src/runtime/redis.js';
+import { openRedis, RedisUnavailable } from '../../src/runtime/redis.js';
 import { provisioned } from '../support/cycle.js';
 import { TOKEN, people, startEmulator, writeExport } from '../support/fixtures.js';
 import { NO_REDIS_SERVER, haveRedisServer } from '../support/redis-server.js';
@@ -14,6 +14,13 @@ import { waitFor } from '../support/wait.js';
 
 const USERS = people(80, 50_000);
 const GROUP = { id: 'g-ha', name: 'HA Team', members: USERS.slice(0, 12).map((u) => u.id) };
+
+/** A sync for configs whose redis section is the point. */
+const SYNC = `syncs:
+  - name: corp
+    source: { type: file, path: ./export }
+    target: { token: "\${T}" }
+`;
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -93,4 +100,28 @@ syncs:
     expect(messages).toContain('Redis is unreachable; retrying until it answers');
     await waitFor('the outage to be logged as over', () => lines.some((l) => /Redis answers again/.test(l)), 30_000);
   }, 300_000);
+
+  it('data nodes with a password: the right one connects, a wrong one is named without being shown', async () => {
+    const topology = await SentinelTopology.start({ password: 'Hq7vX2pLm9' });
+    cleanups.push(() => topology.stop());
+    const configWith = (password: string) =>
+      parseConfig(`redis:\n  sentinel: { name: ${topology.name}, nodes: [${topology.nodes.join(', ')}] }\n  password: \${PW}\n${SYNC}`, {
+        env: { PW: password, T: TOKEN },
+      }).redis;
+
+    const redis = await openRedis(configWith('Hq7vX2pLm9'), 5000);
+    try {
+      expect(await redis.ping()).toBe('PONG');
+    } finally {
+      redis.disconnect();
+    }
+    const refused = await openRedis(configWith('Wr0ngPassw0rd'), 5000).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(refused).toBeInstanceOf(RedisUnavailable);
+    expect((refused as RedisUnavailable).kind).toBe('password');
+    expect((refused as RedisUnavailable).message).toMatch(/^Redis at master "tvsync-ha" of Sentinels .* refused the user name or password in redis.password/);
+    expect((refused as RedisUnavailable).message).not.toContain('Wr0ngPassw0rd');
+  }, 120_000);
 });

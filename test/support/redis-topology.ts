@@ -53,7 +53,7 @@ class SentinelProcess {
     private readonly child: ChildProcess,
   ) {}
 
-  static async start(dir: string, name: string, masterPort: number): Promise<SentinelProcess> {
+  static async start(dir: string, name: string, masterPort: number, password?: string): Promise<SentinelProcess> {
     const port = await freePort();
     const conf = join(dir, `sentinel-${port}.conf`);
     writeFileSync(
@@ -67,6 +67,7 @@ class SentinelProcess {
         `sentinel down-after-milliseconds ${name} 1000`,
         `sentinel failover-timeout ${name} 5000`,
         `sentinel parallel-syncs ${name} 1`,
+        ...(password ? [`sentinel auth-pass ${name} ${password}`] : []),
         '',
       ].join('\n'),
     );
@@ -96,14 +97,19 @@ export class SentinelTopology {
     private readonly dir: string,
   ) {}
 
-  static async start(): Promise<SentinelTopology> {
+  /** `password`: the data nodes require it (the replica uses it towards the master, the Sentinels towards both). */
+  static async start(opts: { password?: string } = {}): Promise<SentinelTopology> {
+    const { password } = opts;
     const dir = mkdtempSync(join(tmpdir(), 'tvsync-sentinel-'));
-    const master = await RedisServer.start();
-    const replica = await RedisServer.start({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
+    const master = await RedisServer.start(password ? { password } : {});
+    const replica = await RedisServer.start({
+      args: ['--replicaof', '127.0.0.1', String(master.port), ...(password ? ['--masterauth', password] : [])],
+      ...(password ? { password } : {}),
+    });
     const sentinels: SentinelProcess[] = [];
     const topology = new SentinelTopology(master, replica, sentinels, dir);
     try {
-      for (let i = 0; i < 3; i++) sentinels.push(await SentinelProcess.start(dir, topology.name, master.port));
+      for (let i = 0; i < 3; i++) sentinels.push(await SentinelProcess.start(dir, topology.name, master.port, password));
       await waitFor(
         'the replica to be in sync',
         settled(async () => /master_link_status:up/.test(String(await replica.command('INFO', 'replication')))),
