@@ -101,9 +101,10 @@ export class SentinelTopology {
   static async start(opts: { password?: string } = {}): Promise<SentinelTopology> {
     const { password } = opts;
     const dir = mkdtempSync(join(tmpdir(), 'tvsync-sentinel-'));
-    const master = await RedisServer.start(password ? { password } : {});
+    // A replica keeps the RDB of its first sync in its directory: the topology's, not the working directory.
+    const master = await RedisServer.start({ args: ['--dir', dir], ...(password ? { password } : {}) });
     const replica = await RedisServer.start({
-      args: ['--replicaof', '127.0.0.1', String(master.port), ...(password ? ['--masterauth', password] : [])],
+      args: ['--dir', dir, '--replicaof', '127.0.0.1', String(master.port), ...(password ? ['--masterauth', password] : [])],
       ...(password ? { password } : {}),
     });
     const sentinels: SentinelProcess[] = [];
