@@ -130,7 +130,7 @@ export const syncSchema = z.strictObject({
   sso: ssoSchema.default({ report: false, breakGlass: [] }).describe('SSO health'),
 });
 
-const redisNode = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port');
+const redisNode = z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'expected host:port ([address]:port for IPv6)');
 
 /**
  * One Redis (url), a master watched by Sentinels, or a Cluster: exactly one of them. In a Cluster

@@ -27,7 +27,7 @@ function topologyOf(target: RedisTarget): Topology {
 
 function hostPort(node: string): { host: string; port: number } {
   const at = node.lastIndexOf(':');
-  return { host: node.slice(0, at), port: Number(node.slice(at + 1)) };
+  return { host: node.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(node.slice(at + 1)) };
 }
 
 /** The data nodes' credentials and TLS, shared by Sentinel and Cluster connections. */

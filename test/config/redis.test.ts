@@ -85,7 +85,9 @@ describe('redis: one Redis, Sentinels or a Cluster', () => {
     expect(problems(() => parse('  cluster: { nodes: [10.0.0.1:7000] }\n  db: 3'))).toEqual([
       'redis.db: db goes with sentinel; a url names its database (redis://host:port/2) and a Cluster has only 0',
     ]);
-    expect(problems(() => parse('  cluster: { nodes: [10.0.0.1] }'))).toEqual(['redis.cluster.nodes[0]: expected host:port']);
+    expect(problems(() => parse('  cluster: { nodes: [10.0.0.1] }'))).toEqual(['redis.cluster.nodes[0]: expected host:port ([address]:port for IPv6)']);
+    expect(problems(() => parse('  cluster: { nodes: [::1:7000] }'))).toEqual(['redis.cluster.nodes[0]: expected host:port ([address]:port for IPv6)']);
+    expect(parse('  cluster: { nodes: ["[::1]:7000", redis-a.internal:7000] }').redis.cluster?.nodes).toEqual(['[::1]:7000', 'redis-a.internal:7000']);
     expect(problems(() => parse('  sentinel: { nodes: [s:26379] }'))).toEqual(['redis.sentinel.name: required']);
   });
 });
