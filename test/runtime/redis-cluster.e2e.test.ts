@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/observe/log.js';
@@ -5,6 +8,7 @@ import { Daemon } from '../../src/runtime/daemon.js';
 import { Observability } from '../../src/runtime/observability.js';
 import { connectRedis, openRedis } from '../../src/runtime/redis.js';
 import { dropPrefix } from '../../src/store/drop-prefix.js';
+import { runCli } from '../support/cli.js';
 import { provisioned, runCycle } from '../support/cycle.js';
 import { TOKEN, people, startEmulator, writeExport } from '../support/fixtures.js';
 import { NO_REDIS_SERVER, haveRedisServer } from '../support/redis-server.js';
@@ -32,14 +36,15 @@ describe.skipIf(!haveRedisServer)(`a Redis Cluster of three masters${NO_REDIS_SE
     schedule: { every: 1h }
     source: { type: file, path: ${writeExport(users, [{ id: `g-${name}`, name: `Team ${name}`, members: users.slice(0, 5).map((u) => u.id) }])}, settle: 0s }
     target: { baseUrl: ${baseUrl}, token: "\${T}", requestsPerSecond: 1000, concurrency: 4 }`;
-    const config = parseConfig(
-      `redis:
+    const text = `redis:
   cluster: { nodes: [${cluster.nodes.join(', ')}] }
   prefix: hc
+log: { level: warn }
 syncs:${sync('alpha', SYNCS.alpha, alphaTv.baseUrl)}${sync('beta', SYNCS.beta, betaTv.baseUrl)}
-`,
-      { env: { T: TOKEN } },
-    );
+`;
+    const configFile = join(mkdtempSync(join(tmpdir(), 'tvsync-cluster-config-')), 'tvsync.yaml');
+    writeFileSync(configFile, text);
+    const config = parseConfig(text, { env: { T: TOKEN } });
     const lines: string[] = [];
     const log = createLogger({ level: 'info', destination: { write: (line: string) => void lines.push(line) } });
     const observeRedis = connectRedis(config.redis, 'producer');
@@ -64,6 +69,14 @@ syncs:${sync('alpha', SYNCS.alpha, alphaTv.baseUrl)}${sync('beta', SYNCS.beta, b
     expect(again.outcome).toBe('succeeded');
     expect(again.summary?.operations.createUser).toBe(0);
     expect(again.summary?.unchanged).toBe(SYNCS.alpha.length);
+
+    // The CLI, as its own process, works on the Cluster: a cycle with --once, and the provisioning log.
+    const once = await runCli(['run', '--once', '--sync', 'beta', '--config', configFile], { T: TOKEN }, 120_000);
+    expect(once.code, once.stderr).toBe(0);
+    const logged = await runCli(['log', '--sync', 'alpha', '--user', SYNCS.alpha[3]!.email!, '--json', '--config', configFile], { T: TOKEN });
+    expect(logged.code, logged.stderr).toBe(0);
+    expect(logged.stdout).toContain(SYNCS.alpha[3]!.email!);
+    expect(logged.stdout).toContain('createUser');
 
     // Every key of a sync, its queues' included, hashes to one slot; the two syncs' slots sit on different masters.
     const slots = new Map<string, Set<number>>();
