@@ -32,7 +32,7 @@ export function selectSyncs(config: TvsyncConfig, name: string | undefined): Syn
 /** Connects to Redis or fails with a sentence an operator can act on (no answer, refused password, missing database). */
 export async function requireRedis(config: TvsyncConfig) {
   try {
-    return await openRedis(config.redis.url, 5000);
+    return await openRedis(config.redis, 5000);
   } catch (err) {
     throw new CliFailure(err instanceof Error ? err.message : String(err));
   }

@@ -129,7 +129,7 @@ export function parseConfig(text: string, opts: { env?: NodeJS.ProcessEnv; baseD
 
   registerConfigSecrets(resolved);
   try {
-    registerSecret(decodeURIComponent(new URL(result.data.redis.url).password));
+    registerSecret(decodeURIComponent(new URL(result.data.redis.url ?? '').password));
   } catch {
     // An unparseable URL has no password to protect; Redis reports the URL itself.
   }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { durationBetween } from '../units/duration.js';
+import type { KeyPrefix } from '../store/keys.js';
 import { entraSourceConfigSchema } from '../connectors/entra/config.js';
 import { fileSourceConfigSchema } from '../connectors/file/config.js';
 import { jumpcloudSourceConfigSchema } from '../connectors/jumpcloud/config.js';
@@ -130,20 +131,61 @@ export const syncSchema = z.strictObject({
   sso: ssoSchema.default({ report: false, breakGlass: [] }).describe('SSO health'),
 });
 
+const redisNode = z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'expected host:port ([address]:port for IPv6)');
+
+/**
+ * One Redis (url), a master watched by Sentinels, or a Cluster: exactly one of them. In a Cluster
+ * every key of a sync carries the hash tag `{<sync>}`, so a sync lives in one slot (its scripts and
+ * transactions stay on one node) while different syncs spread over the masters.
+ */
+const redisSchema = z
+  .strictObject({
+    url: z
+      .string()
+      .regex(/^rediss?:\/\//, 'expected redis://… or rediss://…')
+      .optional()
+      .describe('one Redis: redis://[:password@]host:port[/db]; default redis://127.0.0.1:6379'),
+    sentinel: z
+      .strictObject({
+        name: z.string().min(1).describe('the master name the Sentinels watch'),
+        nodes: z.array(redisNode).min(1).describe('Sentinels as host:port; any that answers names the master'),
+        password: z.string().min(1).optional().describe("the Sentinels' own password, when they have one"),
+      })
+      .optional(),
+    cluster: z.strictObject({ nodes: z.array(redisNode).min(1).describe('some masters of the Cluster as host:port; the rest are discovered') }).optional(),
+    password: z.string().min(1).optional().describe("with sentinel or cluster: the data nodes' password (a url carries its own)"),
+    username: z.string().min(1).optional().describe('with sentinel or cluster: the ACL user'),
+    db: z.number().int().min(0).max(1023).optional().describe('with sentinel: the database (a Cluster has only 0)'),
+    tls: z.boolean().optional().describe('with sentinel or cluster: TLS to the data nodes'),
+    prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/)
+      .default('tvsync'),
+  })
+  .superRefine((redis, ctx) => {
+    const given = (['url', 'sentinel', 'cluster'] as const).filter((k) => redis[k] !== undefined);
+    if (given.length > 1)
+      ctx.addIssue({ code: 'custom', path: [given[1] ?? 'url'], message: `give one of url, sentinel and cluster, not ${given.join(' and ')}` });
+    for (const key of ['password', 'username', 'tls'] as const) {
+      if (redis[key] !== undefined && !redis.sentinel && !redis.cluster)
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `${key} goes with sentinel or cluster; a url carries its own (redis://user:password@host:port, rediss://)`,
+        });
+    }
+    if (redis.db !== undefined && !redis.sentinel)
+      ctx.addIssue({ code: 'custom', path: ['db'], message: 'db goes with sentinel; a url names its database (redis://host:port/2) and a Cluster has only 0' });
+  })
+  .transform(({ prefix, ...redis }) => ({
+    ...redis,
+    ...(redis.sentinel || redis.cluster ? {} : { url: redis.url ?? 'redis://127.0.0.1:6379' }),
+    prefix: (redis.cluster ? { base: prefix, hashTagged: true } : prefix) as KeyPrefix,
+  }));
+
 export const configSchema = z
   .strictObject({
-    redis: z
-      .strictObject({
-        url: z
-          .string()
-          .regex(/^rediss?:\/\//, 'expected redis://… or rediss://…')
-          .default('redis://127.0.0.1:6379'),
-        prefix: z
-          .string()
-          .regex(/^[A-Za-z0-9_-]+$/)
-          .default('tvsync'),
-      })
-      .default({ url: 'redis://127.0.0.1:6379', prefix: 'tvsync' }),
+    redis: redisSchema.default({ url: 'redis://127.0.0.1:6379', prefix: 'tvsync' }),
     http: z
       .strictObject({
         host: z.string().default('0.0.0.0'),
@@ -229,5 +271,6 @@ export const configSchema = z
 
 export type TvsyncConfig = z.output<typeof configSchema>;
 export type SyncConfig = TvsyncConfig['syncs'][number];
+export type RedisConfig = TvsyncConfig['redis'];
 export type SourceConfig = SyncConfig['source'];
 export type TargetConfig = SyncConfig['target'];

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { KeyPrefix } from '../store/keys.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AlertsConfig } from '../config/operators.js';
@@ -68,7 +69,7 @@ export class Alerter {
   constructor(
     private readonly config: AlertsConfig,
     private readonly redis: Redis,
-    private readonly prefix: string,
+    private readonly prefix: KeyPrefix,
     private readonly log: Logger,
     opts: { onDelivery?: (webhook: string, outcome: 'sent' | 'failed') => void } = {},
   ) {

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { KeyPrefix } from '../store/keys.js';
 import { ApprovalStore } from '../store/approvals.js';
 import { CycleStore } from '../store/cycle-store.js';
 import { closeQueues, openQueues } from './queues.js';
@@ -17,7 +18,7 @@ export type ApproveOutcome =
  * thresholds, and the recycled addresses it held, and asks for a cycle to run them (those no
  * longer needed then are not done).
  */
-export async function approveCycle(redis: Redis, prefix: string, sync: string, cycleId: string): Promise<ApproveOutcome> {
+export async function approveCycle(redis: Redis, prefix: KeyPrefix, sync: string, cycleId: string): Promise<ApproveOutcome> {
   const cycle = await new CycleStore(redis, prefix, sync).load(cycleId);
   if (!cycle?.plan) return { status: 'no-cycle' };
   const users = cycle.plan.held.map((op) => op.tvUserId);
@@ -55,7 +56,7 @@ export async function approveCycle(redis: Redis, prefix: string, sync: string, c
  */
 export async function approveFastLane(
   redis: Redis,
-  prefix: string,
+  prefix: KeyPrefix,
   sync: string,
 ): Promise<{ deactivations: number; recycledAddresses: number; emails: string[] }> {
   const fastLane = new FastLaneStore(redis, prefix, sync);

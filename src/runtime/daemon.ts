@@ -29,6 +29,7 @@ import type { Plan } from '../plan/types.js';
 import { buildSyncSides } from './wiring.js';
 import { HealthStore } from '../store/health.js';
 import { WORKER_BEAT_MS, WorkerPresence } from '../store/worker-presence.js';
+import { queuePrefix } from '../store/keys.js';
 import { ApprovalStore } from '../store/approvals.js';
 import { RateLimitPauseStore, type RateLimitPause } from '../store/rate-limit-pause.js';
 import type { ResponseInfo } from '../net/response-info.js';
@@ -124,14 +125,14 @@ export class Daemon {
   }
 
   static async start(config: TvsyncConfig, log: Logger, opts: DaemonOptions): Promise<Daemon> {
-    const outage = opts.outage ?? new RedisOutage(log, config.redis.url);
-    const redis = connectRedis(config.redis.url, 'producer', outage);
+    const outage = opts.outage ?? new RedisOutage(log, config.redis);
+    const redis = connectRedis(config.redis, 'producer', outage);
     const daemon = new Daemon(config, redis, { ...DEFAULT_RUNTIME, ...runtimeFromConfig(config.runtime), ...opts.runtime }, log, outage, opts.scheduler);
     try {
       // Before any queue opens: queues and workers take the trace context from it.
       const traces = tracingSettings(config.telemetry.traces, process.env);
       if (traces && !tracingStarted()) daemon.tracing = await startTracing(traces, log);
-      await verifyRedis(redis, config.redis.url, 10_000);
+      await verifyRedis(redis, config.redis, 10_000);
       const selected = opts.syncs ? config.syncs.filter((s) => opts.syncs?.includes(s.name)) : config.syncs;
       for (const sync of selected) await daemon.startSync(sync, opts);
       if (opts.worker) await daemon.beatPresence();
@@ -189,7 +190,7 @@ export class Daemon {
   }
 
   private async startSync(sync: SyncConfig, opts: DaemonOptions): Promise<void> {
-    const { prefix, url } = this.config.redis;
+    const { prefix } = this.config.redis;
     const source = opts.sourceFor?.(sync);
     const sides = buildSyncSides(sync, {
       ...(source ? { source } : {}),
@@ -254,7 +255,12 @@ export class Daemon {
       approved: () => approvals.deactivations(),
       approvedGroupDeletions: () => approvals.groupDeletions(),
     };
-    const common = { prefix, lockDuration: this.options.lockDurationMs, stalledInterval: this.options.stalledIntervalMs, ...queueTelemetry() };
+    const common = {
+      prefix: queuePrefix(prefix, sync.name),
+      lockDuration: this.options.lockDurationMs,
+      stalledInterval: this.options.stalledIntervalMs,
+      ...queueTelemetry(),
+    };
     const names = queueNames(sync.name);
 
     const cyclePulse = new WorkerPulse();
@@ -266,7 +272,7 @@ export class Daemon {
       }),
       {
         ...common,
-        connection: this.workerConnection(url),
+        connection: this.workerConnection(),
         concurrency: 1,
         // A cycle whose replica died is resumed elsewhere from its stored plan; a few stalls are expected in a rollout.
         maxStalledCount: 5,
@@ -292,7 +298,7 @@ export class Daemon {
       ),
       {
         ...common,
-        connection: this.workerConnection(url),
+        connection: this.workerConnection(),
         concurrency: sync.target.concurrency,
         limiter: { max: Math.max(1, Math.round(sync.target.requestsPerSecond)), duration: 1000 },
         maxStalledCount: 3,
@@ -329,7 +335,7 @@ export class Daemon {
             ...(signal ? { signal } : {}),
           }),
         ),
-        { ...common, connection: this.workerConnection(url), concurrency: 1, autorun: !opts.deferFeeds },
+        { ...common, connection: this.workerConnection(), concurrency: 1, autorun: !opts.deferFeeds },
       );
       workers.push(pollWorker);
       this.feedWorkers.push(pollWorker);
@@ -347,9 +353,9 @@ export class Daemon {
    * One connection for the non-blocking commands of every worker of the process: per sync only the
    * workers' blocking connections remain (see README, "Many syncs in one deployment").
    */
-  private workerConnection(url: string): Redis {
+  private workerConnection(): Redis {
     if (!this.sharedWorkerConnection) {
-      this.sharedWorkerConnection = connectRedis(url, 'worker', this.outage);
+      this.sharedWorkerConnection = connectRedis(this.config.redis, 'worker', this.outage);
       // Every worker listens to it: hundreds of syncs are expected, not a leak.
       this.sharedWorkerConnection.setMaxListeners(0);
       this.connections.push(this.sharedWorkerConnection);

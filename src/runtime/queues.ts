@@ -1,5 +1,6 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import type { TvsyncConfig } from '../config/schema.js';
+import { queuePrefix, type KeyPrefix } from '../store/keys.js';
 import { queueTelemetry } from '../observe/traces.js';
 
 /** Knobs of the runtime that are not per-sync config; tests shorten them. */
@@ -82,8 +83,9 @@ export interface SyncQueues {
   changes: Queue;
 }
 
-export function openQueues(sync: string, connection: ConnectionOptions, prefix: string): SyncQueues {
+export function openQueues(sync: string, connection: ConnectionOptions, keyPrefix: KeyPrefix): SyncQueues {
   const names = queueNames(sync);
+  const prefix = queuePrefix(keyPrefix, sync);
   const telemetry = queueTelemetry();
   return {
     cycles: new Queue<CycleJobData>(names.cycles, { connection, prefix, ...telemetry }),

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { syncKeys } from '../store/keys.js';
+import { syncKeys, type KeyPrefix } from '../store/keys.js';
 
 /**
  * Redis can come back empty (restarted without persistence, flushed, failed over to an empty
@@ -18,7 +18,7 @@ export class StateGuard {
 
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    private readonly prefix: KeyPrefix,
     private readonly restore: (sync: string) => Promise<void>,
     private readonly log: Logger,
   ) {}
@@ -40,7 +40,8 @@ export class StateGuard {
   async lost(): Promise<string[]> {
     const syncs = [...this.known.keys()];
     if (syncs.length === 0) return [];
-    const values = await this.redis.mget(syncs.map((s) => syncKeys(this.prefix, s).epoch));
+    // One GET per sync, not MGET: on a Cluster each sync's marker lives in its own slot.
+    const values = await Promise.all(syncs.map((s) => this.redis.get(syncKeys(this.prefix, s).epoch)));
     return syncs.filter((s, i) => this.restoring.has(s) || values[i] !== this.known.get(s));
   }
 

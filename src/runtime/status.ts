@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { KeyPrefix } from '../store/keys.js';
 import type { SyncConfig } from '../config/schema.js';
 import type { CycleReport } from '../plan/report.js';
 import { CycleStore } from '../store/cycle-store.js';
@@ -32,7 +33,7 @@ export interface SyncStatus {
 }
 
 /** A sync's schedule, queues, health, rate-limit pause and last `last` reports, read from Redis. */
-export async function readStatus(redis: Redis, prefix: string, sync: SyncConfig, last: number, nowMs: number = Date.now()): Promise<SyncStatus> {
+export async function readStatus(redis: Redis, prefix: KeyPrefix, sync: SyncConfig, last: number, nowMs: number = Date.now()): Promise<SyncStatus> {
   const queues = openQueues(sync.name, redis, prefix);
   try {
     const fastLane = new FastLaneStore(redis, prefix, sync.name);

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { KeyPrefix } from '../store/keys.js';
 import type { Logger } from 'pino';
 import type { SyncConfig } from '../config/schema.js';
 import { createSource } from '../connectors/index.js';
@@ -21,7 +22,7 @@ export function buildSyncSides(
   sync: SyncConfig,
   deps: {
     redis?: Redis;
-    prefix: string;
+    prefix: KeyPrefix;
     log: Logger;
     now?: () => number;
     onResponse?: ScimClientOptions['onResponse'];

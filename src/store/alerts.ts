@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { ALERT_KINDS, type AlertKind } from '../observe/alerts.js';
 import { secrets } from '../net/secrets.js';
-import { syncKeys } from './keys.js';
+import { type KeyPrefix, syncKeys } from './keys.js';
 
 export interface AlertRecord {
   kind: AlertKind;
@@ -28,7 +28,7 @@ export class AlertStore {
 
   constructor(
     private readonly redis: Redis,
-    prefix: string,
+    prefix: KeyPrefix,
     readonly sync: string,
   ) {
     const keys = syncKeys(prefix, sync);

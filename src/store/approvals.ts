@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { syncKeys } from './keys.js';
+import { syncKeys, type KeyPrefix } from './keys.js';
 
 /** Approvals live a week: an approval for a plan long gone should not release anything. */
 const APPROVAL_TTL_S = 7 * 86_400;
@@ -17,7 +17,7 @@ export class ApprovalStore {
 
   constructor(
     private readonly redis: Redis,
-    prefix: string,
+    prefix: KeyPrefix,
     sync: string,
   ) {
     const keys = syncKeys(prefix, sync);

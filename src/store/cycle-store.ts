@@ -3,7 +3,7 @@ import type { GroupPhaseRead } from '../plan/group-input.js';
 import type { GroupPhase } from '../plan/group-types.js';
 import type { Plan } from '../plan/types.js';
 
-import { syncKeys } from './keys.js';
+import { syncKeys, type KeyPrefix } from './keys.js';
 import { scrubSecrets, secrets } from '../net/secrets.js';
 import type { CycleReport, OperationResult } from '../plan/report.js';
 
@@ -30,7 +30,7 @@ export class CycleStore {
 
   constructor(
     private readonly redis: Redis,
-    prefix: string,
+    prefix: KeyPrefix,
     readonly sync: string,
   ) {
     this.keys = syncKeys(prefix, sync);

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { secrets } from '../net/secrets.js';
 import type { UserSyncReport } from '../plan/user-sync.js';
-import { syncKeys } from './keys.js';
+import { syncKeys, type KeyPrefix } from './keys.js';
 
 /** How many user-sync reports are kept per sync. */
 const REPORTS_KEPT = 200;
@@ -85,7 +85,7 @@ export class FastLaneStore {
 
   constructor(
     private readonly redis: Redis,
-    prefix: string,
+    prefix: KeyPrefix,
     readonly sync: string,
   ) {
     this.keys = syncKeys(prefix, sync).fastLane;

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { secrets } from '../net/secrets.js';
 import type { CycleOutcome } from '../plan/report.js';
-import { syncKeys } from './keys.js';
+import { syncKeys, type KeyPrefix } from './keys.js';
 
 /** A sync's record of failing cycles and quarantine (runtime/health.ts decides it). */
 export interface SyncHealth {
@@ -35,7 +35,7 @@ export class HealthStore {
   private readonly key: string;
   constructor(
     private readonly redis: Redis,
-    prefix: string,
+    prefix: KeyPrefix,
     sync: string,
   ) {
     this.key = syncKeys(prefix, sync).health;

@@ -2,14 +2,31 @@
  * Every Redis key tvsync names itself, in one place. A sync's keys live under
  * `<prefix>:sync:<name>:`, so syncs never see each other's state and one prefix holds a whole
  * deployment. BullMQ names its own keys from the queue names (runtime/queues.ts).
+ *
+ * On a Redis Cluster the sync's name is a hash tag (`<prefix>:sync:{<name>}:…`, queues under
+ * `<prefix>:{<name>}:`): every key of a sync hashes to one slot, so its scripts, transactions and
+ * BullMQ's scripts run on one node, while different syncs spread over the masters. One Redis and
+ * Sentinel keep the plain names, so a deployment that moves between them keeps its state.
  */
 
-function syncKey(prefix: string, sync: string, ...parts: string[]): string {
-  return [prefix, 'sync', sync, ...parts].join(':');
+/** A configured prefix: plain, or hash-tagged per sync (Cluster). */
+export type KeyPrefix = string | { readonly base: string; readonly hashTagged: true };
+
+function baseOf(prefix: KeyPrefix): string {
+  return typeof prefix === 'string' ? prefix : prefix.base;
+}
+
+function syncKey(prefix: KeyPrefix, sync: string, ...parts: string[]): string {
+  return [baseOf(prefix), 'sync', typeof prefix === 'string' ? sync : `{${sync}}`, ...parts].join(':');
+}
+
+/** BullMQ's prefix for the queues of one sync: the plain prefix, or one holding the sync's hash tag. */
+export function queuePrefix(prefix: KeyPrefix, sync: string): string {
+  return typeof prefix === 'string' ? prefix : `${prefix.base}:{${sync}}`;
 }
 
 /** The keys of one sync. */
-export function syncKeys(prefix: string, sync: string) {
+export function syncKeys(prefix: KeyPrefix, sync: string) {
   return {
     /** Hash: IdP user id → TeamViewer user id. */
     links: syncKey(prefix, sync, 'links'),
@@ -80,6 +97,6 @@ export function syncKeys(prefix: string, sync: string) {
 }
 
 /** The SCAN pattern of every key under a prefix. */
-export function keysUnder(prefix: string): string {
-  return `${prefix}:*`;
+export function keysUnder(prefix: KeyPrefix): string {
+  return `${baseOf(prefix)}:*`;
 }

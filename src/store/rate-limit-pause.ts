@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { syncKeys } from './keys.js';
+import { syncKeys, type KeyPrefix } from './keys.js';
 
 /** A pause TeamViewer asked for (429), as tvsync applied it to the whole sync. */
 export interface RateLimitPause {
@@ -24,7 +24,7 @@ export class RateLimitPauseStore {
 
   constructor(
     private readonly redis: Redis,
-    prefix: string,
+    prefix: KeyPrefix,
     sync: string,
   ) {
     this.key = syncKeys(prefix, sync).rateLimitPause;

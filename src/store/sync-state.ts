@@ -4,7 +4,7 @@ import type { DeactivationRecord } from '../plan/recycled.js';
 import type { LinkChange, OutsideCompanyRecord } from '../plan/types.js';
 import { madeKey, type MadeRoleAssignment } from '../plan/roles.js';
 import type { SourceStateStore } from '../connectors/source.js';
-import { syncKeys } from './keys.js';
+import { syncKeys, type KeyPrefix } from './keys.js';
 import { MemoryStateStore } from './memory-state.js';
 
 /**
@@ -67,7 +67,7 @@ export class RedisSyncState implements SyncState {
 
   constructor(
     private readonly redis: Redis,
-    prefix: string,
+    prefix: KeyPrefix,
     syncName: string,
   ) {
     const keys = syncKeys(prefix, syncName);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import { syncKeys } from './keys.js';
+import { type KeyPrefix, syncKeys } from './keys.js';
 
 /** How often a worker process says it runs, and how long one saying counts. */
 export const WORKER_BEAT_MS = 10_000;
@@ -42,7 +42,7 @@ export class WorkerPresence {
 
   constructor(
     private readonly redis: Redis,
-    prefix: string,
+    prefix: KeyPrefix,
     sync: string,
     /** This process's entry. */
     private readonly id = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,

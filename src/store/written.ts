@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { WrittenGroup, WrittenMember, WrittenRecords, WrittenUpdates, WrittenUser } from '../plan/drift.js';
-import { syncKeys } from './keys.js';
+import { syncKeys, type KeyPrefix } from './keys.js';
 
 /**
  * What tvsync's writes left TeamViewer objects in, kept compact for 100k users: a user is a hash
@@ -58,7 +58,7 @@ export class RedisWrittenStore implements WrittenStore {
 
   constructor(
     private readonly redis: Redis,
-    prefix: string,
+    prefix: KeyPrefix,
     syncName: string,
   ) {
     this.keys = syncKeys(prefix, syncName).written;

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { queuePrefix } from '../../src/store/keys.js';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -112,7 +113,7 @@ describe('liveness of the schedule (a process with the scheduler role)', () => {
         took = true;
         await held;
       },
-      { connection, prefix: config.redis.prefix },
+      { connection, prefix: queuePrefix(config.redis.prefix, 'corp') },
     );
     cleanups.push(async () => {
       release();

@@ -1,5 +1,5 @@
 import { scrubSecrets } from '../../net/secrets.js';
-import { describeRedisUrl, openRedis, RedisUnavailable } from '../../runtime/redis.js';
+import { describeRedis, openRedis, RedisUnavailable } from '../../runtime/redis.js';
 import { previewGroups, readAndPlan } from '../../runtime/prepare.js';
 import { buildSyncSides } from '../../runtime/wiring.js';
 import { groupPhaseInput } from '../../plan/group-input.js';
@@ -18,10 +18,10 @@ export interface PlanOptions {
 export async function planCommand(opts: PlanOptions): Promise<void> {
   const { config, log } = load(opts.config);
   const syncs = selectSyncs(config, opts.sync);
-  const redis = await openRedis(config.redis.url, 2000).catch((err: unknown) => {
+  const redis = await openRedis(config.redis, 2000).catch((err: unknown) => {
     const unreachable = !(err instanceof RedisUnavailable) || err.kind === 'unreachable';
     log.warn(
-      { redis: describeRedisUrl(config.redis.url), problem: err instanceof Error ? err.message : String(err) },
+      { redis: describeRedis(config.redis), problem: err instanceof Error ? err.message : String(err) },
       `${unreachable ? 'Redis does not answer' : 'Redis refuses the connection'}: planning without links (matching by e-mail only)`,
     );
     return undefined;

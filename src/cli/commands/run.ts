@@ -48,9 +48,9 @@ export async function runCommand(opts: RunOptions): Promise<void> {
   const { config, log } = load(opts.config);
   const syncs = selectSyncs(config, opts.once ? opts.sync : undefined).map((s) => s.name);
   // One log line per Redis outage across every connection of the process; this one reconnects like the daemon's.
-  const outage = new RedisOutage(log, config.redis.url);
-  const observeRedis = connectRedis(config.redis.url, 'producer', outage);
-  await verifyRedis(observeRedis, config.redis.url, 5000).catch((err: unknown) => {
+  const outage = new RedisOutage(log, config.redis);
+  const observeRedis = connectRedis(config.redis, 'producer', outage);
+  await verifyRedis(observeRedis, config.redis, 5000).catch((err: unknown) => {
     observeRedis.disconnect();
     throw new CliFailure(err instanceof Error ? err.message : String(err));
   });

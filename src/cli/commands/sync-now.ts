@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { KeyPrefix } from '../../store/keys.js';
 import { CycleStore } from '../../store/cycle-store.js';
 import { WORKER_SEEN_MS, WorkerPresence } from '../../store/worker-presence.js';
 import { closeQueues, cycleIdOf, openQueues, type SyncQueues } from '../../runtime/queues.js';
@@ -86,7 +87,7 @@ function describeRequest(sync: string, request: CycleRequest): string {
  */
 async function waitWithProgress(
   redis: Redis,
-  prefix: string,
+  prefix: KeyPrefix,
   sync: SyncConfig,
   queues: SyncQueues,
   request: CycleRequest,

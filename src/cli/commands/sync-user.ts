@@ -6,7 +6,7 @@ import { FastLaneStore } from '../../store/fast-lane.js';
 import { syncKeys } from '../../store/keys.js';
 import { ProvisioningLog, type FastLaneOrigin } from '../../observe/provisioning-log.js';
 import type { OperationResult } from '../../plan/report.js';
-import { describeRedisUrl, openRedis, RedisUnavailable } from '../../runtime/redis.js';
+import { describeRedis, openRedis, RedisUnavailable } from '../../runtime/redis.js';
 import { CycleRunning, failedReport, PersonBusy, syncOneUser } from '../../runtime/user-sync.js';
 import { buildSyncSides } from '../../runtime/wiring.js';
 import { load, requireRedis, selectSyncs } from '../context.js';
@@ -36,10 +36,10 @@ export async function syncUserCommand(ref: string, opts: SyncUserOptions): Promi
   if (!sync) throw new CliFailure('no sync selected', EXIT.usage);
   if (!ref.trim()) throw new CliFailure('name the user by e-mail or IdP id', EXIT.usage);
   const redis = opts.dryRun
-    ? await openRedis(config.redis.url, 2000).catch((err: unknown) => {
+    ? await openRedis(config.redis, 2000).catch((err: unknown) => {
         const unreachable = !(err instanceof RedisUnavailable) || err.kind === 'unreachable';
         log.warn(
-          { redis: describeRedisUrl(config.redis.url) },
+          { redis: describeRedis(config.redis) },
           `${unreachable ? 'Redis does not answer' : 'Redis refuses the connection'}: a dry run without links (matching by e-mail only)`,
         );
         return undefined;
