@@ -1,5 +1,6 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import type { z } from 'zod';
 import { SyncError } from '../model/failure.js';
@@ -20,6 +21,8 @@ import type { ResponseInfo } from '../net/response-info.js';
 import { payloadReason } from '../net/payload.js';
 import { MAX_RESPONSE_BYTES, requestSignal } from '../net/request-limits.js';
 import { startRequestSpan } from '../net/request-span.js';
+import type { RequestSlot } from '../net/request-rate.js';
+import { DEFAULT_BACKOFF, backoffDelay } from '../net/retry.js';
 import { listResponseSchema, scimGroupSchema, scimUserSchema, toTvGroup, toTvUser, webApiAccountSchema } from './wire.js';
 
 export interface ScimClientOptions {
@@ -30,8 +33,12 @@ export interface ScimClientOptions {
   token: string;
   /** Deadline of a whole request, answer body included. Default 30000. */
   timeoutMs?: number;
-  /** Items asked for per list page. Default 100. */
+  /** Items asked for per list page; the server may send fewer, and its own page size is then followed. Default 1000. */
   pageSize?: number;
+  /** Pages of one list read at once, once the first page has given the total. Default 1. */
+  readConcurrency?: number;
+  /** Every list page passes through it, the first one included: the sync's request rate. Default: none. */
+  pageSlot?: RequestSlot;
   /** Called for every answer; `path` is the route template (e.g. /Users/{id}), fit for a metric label. */
   onResponse?: (info: ResponseInfo) => void;
 }
@@ -58,6 +65,8 @@ interface Answer {
 
 /** No TeamViewer company comes near this; reaching it means the server's paging is broken. */
 const MAX_LIST_ITEMS = 1_000_000;
+/** Tries of one later page of a list answered 429, before the whole read gives up and is retried. */
+const PAGE_RATE_LIMIT_ATTEMPTS = 5;
 
 /** Quotes a value for a SCIM filter: backslash and double quote are escaped. */
 export function scimFilterString(value: string): string {
@@ -181,13 +190,19 @@ export class TeamViewerScimClient implements TeamViewerPort, WebApiTransport {
   private readonly baseUrl: string;
   private readonly webApiBaseUrl: string;
   private readonly pageSize: number;
+  private readonly readConcurrency: number;
+  private readonly pageSlot: RequestSlot;
   private readonly onResponse: ScimClientOptions['onResponse'];
   private readonly timeoutMs: number;
 
   constructor(options: ScimClientOptions) {
-    const pageSize = options.pageSize ?? 100;
+    const pageSize = options.pageSize ?? 1000;
     if (!Number.isInteger(pageSize) || pageSize < 1) throw new RangeError('pageSize must be a positive integer');
     this.pageSize = pageSize;
+    const readConcurrency = options.readConcurrency ?? 1;
+    if (!Number.isInteger(readConcurrency) || readConcurrency < 1) throw new RangeError('readConcurrency must be a positive integer');
+    this.readConcurrency = readConcurrency;
+    this.pageSlot = options.pageSlot ?? ((task) => task());
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.webApiBaseUrl = (options.webApiBaseUrl ?? defaultWebApiBaseUrl(options.baseUrl)).replace(/\/+$/, '');
     this.onResponse = options.onResponse;
@@ -401,13 +416,16 @@ export class TeamViewerScimClient implements TeamViewerPort, WebApiTransport {
   // ---- plumbing ----
 
   /**
-   * Reads every page: an explicit count and startIndex on each request, startIndex advanced by what
-   * arrived (the echoed one is unreliable). Stops once totalResults items arrived. A short page
-   * while totalResults says more remain is read as a server-side page-size cap, and paging goes on.
+   * Reads every page: an explicit count and startIndex on each request (the echoed startIndex is
+   * unreliable). The first page gives totalResults and the server's own page size (what it sent,
+   * whatever was asked); the other pages are then read `readConcurrency` at a time, each asked for
+   * exactly the positions it covers. A page shorter than asked while totalResults says more remain
+   * is read as a server-side cap: the positions it left out are asked for again, never skipped.
    *
-   * Nothing in the answer is taken on faith: totalResults must stay the same on every page, an
-   * empty page before totalResults is reached and more items than totalResults are failures
-   * (transient: the list is read again), never an early end. A list read either is whole or throws.
+   * Nothing in the answer is taken on faith: totalResults must be the same on every page; an empty
+   * page before totalResults is reached, items past totalResults, a position that comes back as two
+   * different items and an item at two positions are failures (transient: the list is read again),
+   * never an early end. A list read either is whole, in TeamViewer's order, or throws.
    */
   private async listAll<S extends z.ZodType<{ id: string }>>(
     route: '/Users' | '/Groups',
@@ -416,48 +434,138 @@ export class TeamViewerScimClient implements TeamViewerPort, WebApiTransport {
     signal?: AbortSignal,
   ): Promise<z.output<S>[]> {
     const pageSchema = listResponseSchema(item);
-    const items: z.output<S>[] = [];
-    const seen = new Set<string>();
-    let total: number | undefined;
-    for (let startIndex = 1; ; ) {
-      const query = { ...(filter !== undefined ? { filter } : {}), startIndex, count: this.pageSize };
-      const call: Call = { method: 'GET', path: route, route, query, ...(signal ? { signal } : {}) };
-      const page = this.expect(call, await this.send(call), [200], pageSchema, 'a SCIM ListResponse');
-      const doubtful = (what: string) =>
-        new SyncError('transient', `GET ${route} → 200 but ${what}; the list is read again, nothing is changed on its account.`, { status: 200 });
-      if (total === undefined) total = page.totalResults;
-      else if (page.totalResults !== total) {
+    const doubtful = (what: string) =>
+      new SyncError('transient', `GET ${route} → 200 but ${what}; the list is read again, nothing is changed on its account.`, { status: 200 });
+    const read = (startIndex: number, count: number, pageSignal: AbortSignal | undefined, rateLimitAttempts: number) =>
+      this.readPage({ route, schema: pageSchema, filter, startIndex, count, rateLimitAttempts, ...(pageSignal ? { signal: pageSignal } : {}) });
+
+    const first = await read(1, this.pageSize, signal, 1);
+    const total = first.totalResults;
+    if (total > MAX_LIST_ITEMS) {
+      throw new SyncError(
+        'invalid',
+        `GET ${route} → totalResults ${total} is more than ${MAX_LIST_ITEMS}; the server's paging looks broken, reading stopped.`,
+        {
+          status: 200,
+        },
+      );
+    }
+    const slots: (z.output<S> | undefined)[] = new Array(total);
+    const positionOf = new Map<string, number>();
+    let filled = 0;
+    /** Puts a page's items at their positions; returns how many it sent. */
+    const place = (startIndex: number, page: { totalResults: number; Resources?: z.output<S>[] | null | undefined }): number => {
+      if (page.totalResults !== total) {
         throw doubtful(`totalResults changed from ${total} to ${page.totalResults} while the list was read (page at startIndex ${startIndex})`);
       }
       const resources = page.Resources ?? [];
-      if (resources.length === 0) {
-        if (items.length < total) throw doubtful(`the page at startIndex ${startIndex} is empty while totalResults says ${total - items.length} more remain`);
-        break;
+      if (resources.length === 0 && filled < total) {
+        throw doubtful(`the page at startIndex ${startIndex} is empty while totalResults says ${total - filled} more remain`);
       }
+      if (startIndex - 1 + resources.length > total) {
+        throw doubtful(`the page at startIndex ${startIndex} sent ${resources.length} items, more than totalResults (${total}) leaves room for`);
+      }
+      let repeated = 0;
+      resources.forEach((resource, i) => {
+        const position = startIndex + i;
+        const held = slots[position - 1];
+        if (held !== undefined) {
+          // Two pages may overlap when the server's page size varies; they must agree where they do.
+          if (held.id !== resource.id) throw doubtful(`position ${position} came back as ${held.id} and as ${resource.id}: the list changed while it was read`);
+          return;
+        }
+        const elsewhere = positionOf.get(resource.id);
+        if (elsewhere !== undefined) {
+          repeated++;
+          if (repeated < resources.length) return;
+          throw new SyncError(
+            'invalid',
+            `GET ${route} → the page at startIndex ${startIndex} repeats items already received: TeamViewer ` +
+              'seems to ignore startIndex, so the list cannot be read completely. Try a larger pageSize.',
+            { status: 200 },
+          );
+        }
+        slots[position - 1] = resource;
+        positionOf.set(resource.id, position);
+        filled++;
+      });
+      if (repeated > 0) {
+        const twice = resources.find((r, i) => positionOf.get(r.id) !== startIndex + i);
+        throw doubtful(`${twice?.id ?? 'an item'} came at two positions: the list changed while it was read (page at startIndex ${startIndex})`);
+      }
+      return resources.length;
+    };
 
-      const fresh = resources.filter((r) => !seen.has(r.id));
-      if (fresh.length === 0) {
-        throw new SyncError(
-          'invalid',
-          `GET ${route} → the page at startIndex ${startIndex} repeats items already received: TeamViewer ` +
-            'seems to ignore startIndex, so the list cannot be read completely. Try a larger pageSize.',
-          { status: 200 },
-        );
-      }
-      for (const r of fresh) {
-        seen.add(r.id);
-        items.push(r);
-      }
-      if (items.length > total) throw doubtful(`it sent ${items.length} distinct items while totalResults says ${total}`);
-      if (items.length > MAX_LIST_ITEMS) {
-        throw new SyncError('invalid', `GET ${route} → more than ${MAX_LIST_ITEMS} items without an end; the server's paging looks broken, reading stopped.`, {
-          status: 200,
+    const stride = place(1, first);
+    if (filled === total) return slots as z.output<S>[];
+    // The positions still wanted, as [first, end) ranges; a short page adds the rest of its range back.
+    const ranges: [number, number][] = [];
+    for (let start = 1 + stride; start <= total; start += stride) ranges.push([start, Math.min(start + stride, total + 1)]);
+    const stop = new AbortController();
+    const pageSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+    let failure: { err: unknown } | undefined;
+    await new Promise<void>((resolve) => {
+      let next = 0;
+      let active = 0;
+      const pump = () => {
+        while (!failure && active < this.readConcurrency && next < ranges.length) {
+          const [start, end] = ranges[next++] as [number, number];
+          active++;
+          read(start, end - start, pageSignal, PAGE_RATE_LIMIT_ATTEMPTS)
+            .then((page) => {
+              // What a short page left out is asked for again, from its first position nobody sent yet.
+              let from = start + place(start, page);
+              while (from < end && slots[from - 1] !== undefined) from++;
+              if (from < end) ranges.push([from, end]);
+            })
+            .catch((err: unknown) => {
+              if (failure) return;
+              failure = { err };
+              stop.abort();
+            })
+            .finally(() => {
+              active--;
+              if (active === 0 && (failure || next >= ranges.length)) resolve();
+              else pump();
+            });
+        }
+      };
+      pump();
+      if (active === 0) resolve();
+    });
+    if (failure) throw failure.err;
+    if (filled !== total) throw doubtful(`only ${filled} of totalResults ${total} items arrived`);
+    return slots as z.output<S>[];
+  }
+
+  /**
+   * One page of a list, through the page slot. A later page answered 429 waits as told and is asked
+   * again (up to `rateLimitAttempts` tries): starting the whole read over would throw away the pages
+   * already read. Any other failure is the caller's.
+   */
+  private async readPage<S extends z.ZodType>(page: {
+    route: '/Users' | '/Groups';
+    schema: S;
+    filter: string | undefined;
+    startIndex: number;
+    count: number;
+    rateLimitAttempts: number;
+    signal?: AbortSignal;
+  }): Promise<z.output<S>> {
+    const query = { ...(page.filter !== undefined ? { filter: page.filter } : {}), startIndex: page.startIndex, count: page.count };
+    const call: Call = { method: 'GET', path: page.route, route: page.route, query, ...(page.signal ? { signal: page.signal } : {}) };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return this.expect(call, await this.pageSlot(() => this.send(call)), [200], page.schema, 'a SCIM ListResponse');
+      } catch (err) {
+        if (!(err instanceof SyncError) || err.failureClass !== 'rate-limited' || attempt >= page.rateLimitAttempts) throw err;
+        const wait = err.retryAfterMs ?? backoffDelay(attempt - 1, DEFAULT_BACKOFF);
+        if (wait > (DEFAULT_BACKOFF.maxWaitMs ?? 0)) throw err;
+        await sleep(wait, undefined, page.signal ? { signal: page.signal } : undefined).catch(() => {
+          throw page.signal?.reason ?? err;
         });
       }
-      startIndex += resources.length;
-      if (items.length === total) break;
     }
-    return items;
   }
 
   /**

@@ -64,18 +64,22 @@ afterEach(() => {
 });
 
 describe('listUsers paging', () => {
-  it('sends count and startIndex, advances by the items received and ignores the echoed startIndex', async () => {
+  it('sends count and startIndex, asks for the positions still missing after a short page and ignores the echoed startIndex', async () => {
     scim()
       .get('/scim/v2/Users')
       .query(page(1))
       .reply(200, listPage([wireUser(1), wireUser(2)], 5), { 'Content-Type': 'application/scim+json' })
-      // A page shorter than asked while totalResults says more remain: the server caps pages, keep going.
+      // A page shorter than asked while totalResults says more remain: the server caps pages; the
+      // position it left out is asked for again, nothing is skipped.
       .get('/scim/v2/Users')
       .query(page(3))
       .reply(200, listPage([wireUser(3)], 5))
       .get('/scim/v2/Users')
-      .query(page(4))
-      .reply(200, listPage([wireUser(4), wireUser(5)], 5));
+      .query(page(5, 1))
+      .reply(200, listPage([wireUser(5)], 5))
+      .get('/scim/v2/Users')
+      .query(page(4, 1))
+      .reply(200, listPage([wireUser(4)], 5));
 
     const users = await client().listUsers();
     expect(users.map((u) => u.id)).toEqual(['u1', 'u2', 'u3', 'u4', 'u5']);
@@ -86,6 +90,14 @@ describe('listUsers paging', () => {
       displayName: 'User 1',
       active: true,
     });
+  });
+
+  it('asks for 1000 items a page unless told otherwise', async () => {
+    scim()
+      .get('/scim/v2/Users')
+      .query(page(1, 1000))
+      .reply(200, listPage([wireUser(1)], 1));
+    expect(await new TeamViewerScimClient({ baseUrl: BASE, token: TOKEN }).listUsers()).toHaveLength(1);
   });
 
   it('refuses a page without totalResults instead of guessing the end from a short page', async () => {
@@ -202,7 +214,7 @@ describe('listUsers paging', () => {
       .get('/scim/v2/Users')
       .query(page(1))
       .reply(200, listPage([wireUser(1), wireUser(2)], 1));
-    expect((await failure(client().listUsers())).message).toMatch(/2 distinct items while totalResults says 1/);
+    expect((await failure(client().listUsers())).message).toMatch(/sent 2 items, more than totalResults \(1\) leaves room for/);
   });
 
   it('checks the look-up by e-mail and the group list the same way', async () => {
@@ -480,7 +492,7 @@ describe('groups', () => {
       .query(page(1))
       .reply(200, listPage([wireGroup('g1', 'Sales', ['u1', 'u2']), wireGroup('g2', 'Empty')], 3))
       .get('/scim/v2/Groups')
-      .query(page(3))
+      .query(page(3, 1))
       .reply(200, listPage([{ id: 3, displayName: 'Numeric', members: [{ value: 'u3' }] }], 3));
     expect(await client().listGroups()).toEqual([
       { id: 'g1', displayName: 'Sales', memberIds: ['u1', 'u2'] },
