@@ -17,9 +17,16 @@ export const targetSchema = z.strictObject({
   timeout: durationBetween(1000, 10 * 60_000)
     .default(30_000)
     .describe('per request'),
-  pageSize: z.number().int().min(1).max(1000).default(100),
+  pageSize: z
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .default(1000)
+    .describe('items asked for per list page; TeamViewer may send fewer, and its page size is then followed'),
   requestsPerSecond: z.number().positive().max(100_000).default(10),
   concurrency: z.number().int().min(1).max(64).default(4),
+  readConcurrency: z.number().int().min(1).max(64).optional().describe('list pages read at once; default: concurrency'),
 });
 
 export const policySchema = z.strictObject({

@@ -9,9 +9,18 @@ import { TeamViewerScimClient, type ScimClientOptions } from '../teamviewer/scim
 import type { SyncSides } from './prepare.js';
 import type { BackoffPolicy } from '../net/retry.js';
 import { RedisWrittenStore } from '../store/written.js';
+import { createRequestPacer } from '../net/request-rate.js';
 
 export function createTeamViewerClient(target: SyncConfig['target'], onResponse?: ScimClientOptions['onResponse']): TeamViewerScimClient {
-  const options: ScimClientOptions = { baseUrl: target.baseUrl, token: target.token, timeoutMs: target.timeout, pageSize: target.pageSize };
+  const options: ScimClientOptions = {
+    baseUrl: target.baseUrl,
+    token: target.token,
+    timeoutMs: target.timeout,
+    pageSize: target.pageSize,
+    readConcurrency: target.readConcurrency ?? target.concurrency,
+    // List pages are held to the same request rate as the sync's writes.
+    pageSlot: createRequestPacer(target.requestsPerSecond),
+  };
   if (target.webApiBaseUrl) options.webApiBaseUrl = target.webApiBaseUrl;
   if (onResponse) options.onResponse = onResponse;
   return new TeamViewerScimClient(options);

@@ -27,7 +27,7 @@ describe('config', () => {
   it('applies defaults and resolves ${ENV}', () => {
     const config = parseConfig(minimal, { env: { TV_TOKEN: 'tok-123' }, baseDir: '/etc/tvsync' });
     const sync = config.syncs[0]!;
-    expect(sync.target).toMatchObject({ baseUrl: 'https://webapi.teamviewer.com/scim/v2', token: 'tok-123', pageSize: 100, timeout: 30_000 });
+    expect(sync.target).toMatchObject({ baseUrl: 'https://webapi.teamviewer.com/scim/v2', token: 'tok-123', pageSize: 1000, timeout: 30_000 });
     expect(sync.schedule.every).toBe(40 * 60_000);
     expect(sync.policy.deactivationThreshold).toEqual({ maxCount: 50, maxPercent: 20, minCountForPercent: 5 });
     expect(sync.source).toEqual({ type: 'file', path: '/etc/tvsync/export', manifest: 'optional', settle: 2000 });

@@ -254,6 +254,221 @@ describe('listUsers paging', () => {
   });
 });
 
+describe('parallel list reads', () => {
+  interface Asked {
+    startIndex: number;
+    count: number;
+    inFlight: number;
+  }
+  type Answer = { status: number; body: unknown; headers?: Record<string, string> };
+
+  /**
+   * A user list of `total` users that sends at most `cap` a page, after `delayMs(startIndex)`;
+   * `lie` may answer a request itself, with what the honest page would have been at hand.
+   */
+  async function listServer(opts: {
+    total: number;
+    cap?: number;
+    delayMs?: (startIndex: number) => number;
+    lie?: (asked: Asked, honest: { totalResults: number; resources: unknown[] }, nth: number) => Answer | undefined;
+  }) {
+    const asked: Asked[] = [];
+    let inFlight = 0;
+    let most = 0;
+    const server = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const startIndex = Number(url.searchParams.get('startIndex'));
+      const count = Number(url.searchParams.get('count'));
+      inFlight++;
+      most = Math.max(most, inFlight);
+      const call = { startIndex, count, inFlight };
+      asked.push(call);
+      const nth = asked.filter((a) => a.startIndex === startIndex).length;
+      const size = Math.min(count, opts.cap ?? Number.POSITIVE_INFINITY);
+      const resources = Array.from({ length: Math.max(0, Math.min(size, opts.total - startIndex + 1)) }, (_, i) => wireUser(startIndex + i));
+      const answer = opts.lie?.(call, { totalResults: opts.total, resources }, nth) ?? { status: 200, body: listPage(resources, opts.total) };
+      setTimeout(() => {
+        inFlight--;
+        res.writeHead(answer.status, { 'content-type': 'application/scim+json', ...answer.headers });
+        res.end(JSON.stringify(answer.body));
+      }, opts.delayMs?.(startIndex) ?? 1);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    servers.push(server);
+    return { baseUrl: `http://127.0.0.1:${port}/scim/v2`, asked, mostInFlight: () => most };
+  }
+  const servers: ReturnType<typeof createServer>[] = [];
+  const ids = (n: number) => Array.from({ length: n }, (_, i) => `u${i + 1}`);
+  const reader = (baseUrl: string, extra: Partial<ScimClientOptions> = {}) =>
+    new TeamViewerScimClient({ baseUrl, token: TOKEN, pageSize: 3, readConcurrency: 4, ...extra });
+
+  beforeEach(() => nock.enableNetConnect('127.0.0.1'));
+  afterEach(async () => {
+    await Promise.all(
+      servers.splice(0).map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            server.closeAllConnections();
+            server.close(() => resolve());
+          }),
+      ),
+    );
+  });
+
+  it('reads the first page alone, then the others at most readConcurrency at a time, and returns them in TeamViewer’s order', async () => {
+    // Later pages answer sooner, so the answers arrive out of order.
+    const tv = await listServer({ total: 23, delayMs: (start) => 100 - start * 4 });
+    const users = await reader(tv.baseUrl, { readConcurrency: 3 }).listUsers();
+    expect(users.map((u) => u.id)).toEqual(ids(23));
+    expect(tv.asked[0]).toEqual({ startIndex: 1, count: 3, inFlight: 1 });
+    expect(tv.asked.map((a) => a.startIndex).sort((a, b) => a - b)).toEqual([1, 4, 7, 10, 13, 16, 19, 22]);
+    expect(tv.asked.find((a) => a.startIndex === 22)?.count).toBe(2);
+    expect(tv.mostInFlight()).toBe(3);
+  });
+
+  it('follows a server that sends fewer than asked: its page size becomes the stride, and nothing is skipped', async () => {
+    const tv = await listServer({ total: 50, cap: 7 });
+    const users = await reader(tv.baseUrl, { pageSize: 1000 }).listUsers();
+    expect(users.map((u) => u.id)).toEqual(ids(50));
+    expect(tv.asked[0]).toMatchObject({ startIndex: 1, count: 1000 });
+    expect(tv.asked.slice(1).map((a) => [a.startIndex, a.count])).toEqual([
+      [8, 7],
+      [15, 7],
+      [22, 7],
+      [29, 7],
+      [36, 7],
+      [43, 7],
+      [50, 1],
+    ]);
+  });
+
+  it('asks again for the positions a short page in the middle left out', async () => {
+    const tv = await listServer({
+      total: 12,
+      lie: ({ startIndex }, honest) => (startIndex === 7 ? { status: 200, body: listPage(honest.resources.slice(0, 1), 12) } : undefined),
+    });
+    expect((await reader(tv.baseUrl).listUsers()).map((u) => u.id)).toEqual(ids(12));
+    expect(tv.asked.filter((a) => a.startIndex === 8)).toEqual([expect.objectContaining({ count: 2 })]);
+  });
+
+  it('fails the read, without a partial list, on every lie a later page can tell', async () => {
+    const lies: [string, NonNullable<Parameters<typeof listServer>[0]['lie']>, RegExp][] = [
+      [
+        'totalResults differs',
+        ({ startIndex }, h) => (startIndex === 10 ? { status: 200, body: listPage(h.resources, 13) } : undefined),
+        /totalResults changed from 12 to 13/,
+      ],
+      [
+        'an empty page in the middle',
+        ({ startIndex }) => (startIndex === 7 ? { status: 200, body: listPage([], 12) } : undefined),
+        /page at startIndex 7 is empty while totalResults says/,
+      ],
+      [
+        'an item of another page',
+        ({ startIndex }, h) => (startIndex === 10 ? { status: 200, body: listPage([h.resources[0], wireUser(2), h.resources[2]], 12) } : undefined),
+        /u2 came at two positions: the list changed while it was read/,
+      ],
+      [
+        'items past totalResults',
+        ({ startIndex }, h) => (startIndex === 10 ? { status: 200, body: listPage([...h.resources, wireUser(13)], 12) } : undefined),
+        /page at startIndex 10 sent 4 items, more than totalResults \(12\) leaves room for/,
+      ],
+      [
+        'two pages that disagree on a position',
+        ({ startIndex }, h) => (startIndex === 4 ? { status: 200, body: listPage([...h.resources, wireUser(99)], 12) } : undefined),
+        /position 7 came back as u(7|99) and as u(7|99): the list changed/,
+      ],
+      [
+        'a 200 carrying an error',
+        ({ startIndex }) => (startIndex === 7 ? { status: 200, body: { schemas: [SCIM_ERROR_SCHEMA], detail: 'busy' } } : undefined),
+        /not a SCIM ListResponse/,
+      ],
+    ];
+    for (const [what, lie, message] of lies) {
+      const tv = await listServer({ total: 12, lie });
+      const err = await failure(reader(tv.baseUrl).listUsers());
+      expect(err.failureClass, what).toBe('transient');
+      expect(err.message, what).toMatch(message);
+    }
+  });
+
+  it('takes a later page that repeats the first for a server ignoring startIndex', async () => {
+    const tv = await listServer({
+      total: 12,
+      lie: ({ startIndex }) =>
+        startIndex > 1
+          ? {
+              status: 200,
+              body: listPage(
+                [1, 2, 3].map((n) => wireUser(n)),
+                12,
+              ),
+            }
+          : undefined,
+    });
+    const err = await failure(reader(tv.baseUrl).listUsers());
+    expect(err.failureClass).toBe('invalid');
+    expect(err.message).toMatch(/repeats items already received: TeamViewer seems to ignore startIndex/);
+  });
+
+  it('starts no page after one failed', async () => {
+    const tv = await listServer({
+      total: 60,
+      lie: ({ startIndex }) => (startIndex === 4 ? { status: 500, body: { schemas: [SCIM_ERROR_SCHEMA], detail: 'boom' } } : undefined),
+      delayMs: (start) => (start === 4 ? 1 : 50),
+    });
+    const err = await failure(reader(tv.baseUrl, { readConcurrency: 2 }).listUsers());
+    expect(err.failureClass).toBe('transient');
+    expect(err.status).toBe(500);
+    // The first page, the failed one and the one beside it in flight; none of the other 17.
+    expect(tv.asked.length).toBeLessThanOrEqual(3);
+  });
+
+  it('waits as told when a later page is answered 429, and asks that page again instead of starting over', async () => {
+    const tv = await listServer({
+      total: 9,
+      lie: ({ startIndex }, _h, nth) =>
+        startIndex === 4 && nth === 1 ? { status: 429, body: { error: 'rate_limit_reached' }, headers: { 'retry-after': '0' } } : undefined,
+    });
+    expect((await reader(tv.baseUrl).listUsers()).map((u) => u.id)).toEqual(ids(9));
+    expect(tv.asked.map((a) => a.startIndex).sort((a, b) => a - b)).toEqual([1, 4, 4, 7]);
+  });
+
+  it('leaves a 429 on the first page to the caller', async () => {
+    const tv = await listServer({
+      total: 9,
+      lie: ({ startIndex }) => (startIndex === 1 ? { status: 429, body: {}, headers: { 'retry-after': '3' } } : undefined),
+    });
+    const err = await failure(reader(tv.baseUrl).listUsers());
+    expect(err.failureClass).toBe('rate-limited');
+    expect(err.retryAfterMs).toBe(3000);
+    expect(tv.asked).toHaveLength(1);
+  });
+
+  it('sends every page through the page slot', async () => {
+    const tv = await listServer({ total: 10 });
+    let slotted = 0;
+    const groups = await reader(tv.baseUrl, {
+      pageSlot: (task) => {
+        slotted++;
+        return task();
+      },
+    }).listGroups();
+    expect(groups).toHaveLength(10);
+    expect(slotted).toBe(tv.asked.length);
+    expect(slotted).toBe(4);
+  });
+
+  it('ends the pages in flight with the caller’s abort reason', async () => {
+    const tv = await listServer({ total: 30, delayMs: (start) => (start === 1 ? 1 : 2000) });
+    const controller = new AbortController();
+    const pending = reader(tv.baseUrl).listUsers({ signal: controller.signal });
+    setTimeout(() => controller.abort(new Error('shutting down')), 100);
+    await expect(pending).rejects.toThrow('shutting down');
+  });
+});
+
 describe('userPage', () => {
   it('reads one page with the company count, and asks for no other', async () => {
     scim()
