@@ -9,13 +9,11 @@ export const BENCH_TOKEN = 'bench-token-0123456789';
 export const REDIS_URL = process.env.TVSYNC_BENCH_REDIS ?? 'redis://127.0.0.1:6379';
 
 /** The emulator in a process of its own, like a remote TeamViewer: its CPU is not the daemon's. */
-export async function startEmulatorProcess(latencyMs: number) {
+export async function startEmulatorProcess(latencyMs: number, opts: { stateFile?: string } = {}) {
   const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', main, 'emulator', '--port', '0', '--token', BENCH_TOKEN, '--owner', 'owner@bench.example', '--latency', String(latencyMs)],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  const args = ['--import', 'tsx', main, 'emulator', '--port', '0', '--token', BENCH_TOKEN, '--owner', 'owner@bench.example', '--latency', String(latencyMs)];
+  if (opts.stateFile) args.push('--state', opts.stateFile);
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const baseUrl = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -47,7 +45,7 @@ export async function startEmulatorProcess(latencyMs: number) {
       return (performance.now() - started) / samples;
     },
     resetStats: async () => void (await fetch(`${admin}/reset-stats`, { method: 'POST' })),
-    stats: async () => (await (await fetch(`${admin}/stats`)).json()) as { requests: number; byRoute: Record<string, number> },
+    stats: async () => (await (await fetch(`${admin}/stats`)).json()) as { requests: number; byRoute: Record<string, number>; filteredReads: number },
     stop: async () => {
       child.kill('SIGTERM');
       await once(child, 'exit');

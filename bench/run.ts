@@ -15,6 +15,7 @@ const BENCHES: Record<string, { module: string; fn: string }> = {
   startup: { module: './startup.ts', fn: 'benchStartup' },
   'fast-lane': { module: './fast-lane.ts', fn: 'benchFastLane' },
   'many-syncs': { module: './many-syncs.ts', fn: 'benchManySyncs' },
+  steady: { module: './steady.ts', fn: 'benchSteady' },
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
