@@ -1,7 +1,4 @@
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
-import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import type { z } from 'zod';
 import { SyncError } from '../model/failure.js';
 import {
@@ -19,8 +16,9 @@ import { registerSecret } from '../net/secrets.js';
 import type { TeamViewerPort, TokenOwner } from './port.js';
 import type { ResponseInfo } from '../net/response-info.js';
 import { payloadReason } from '../net/payload.js';
-import { MAX_RESPONSE_BYTES, requestSignal } from '../net/request-limits.js';
+import { MAX_RESPONSE_BYTES } from '../net/request-limits.js';
 import { startRequestSpan } from '../net/request-span.js';
+import { type ExchangeAgents, type ExchangeAnswer, ExchangeError, exchange, keepAliveAgents } from '../net/http-exchange.js';
 import type { RequestSlot } from '../net/request-rate.js';
 import { DEFAULT_BACKOFF, backoffDelay } from '../net/retry.js';
 import { listResponseSchema, scimGroupSchema, scimUserSchema, toTvGroup, toTvUser, webApiAccountSchema } from './wire.js';
@@ -132,7 +130,7 @@ function defaultWebApiBaseUrl(baseUrl: string): string {
 
 function queryString(query: Record<string, string | number> | undefined): string {
   if (!query) return '';
-  // Built by hand so spaces in filters go out as %20, not as the `+` form encoding axios would use.
+  // Built by hand so spaces in filters go out as %20, not as the `+` form encoding.
   const parts = Object.entries(query).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`);
   return parts.length === 0 ? '' : `?${parts.join('&')}`;
 }
@@ -145,18 +143,6 @@ function decodeBody(text: unknown): unknown {
   } catch {
     return text;
   }
-}
-
-function errorCode(err: unknown): string | undefined {
-  if (!axios.isAxiosError(err)) return undefined;
-  if (typeof err.code === 'string' && err.code !== 'ERR_NETWORK') return err.code;
-  const cause: unknown = err.cause;
-  if (cause && typeof cause === 'object' && 'code' in cause && typeof cause.code === 'string') return cause.code;
-  return err.code;
-}
-
-function bodyTooLarge(err: unknown): boolean {
-  return axios.isAxiosError(err) && /maxContentLength|maxBodyLength/.test(err.message);
 }
 
 function patchBody(operations: unknown[]): unknown {
@@ -186,7 +172,10 @@ function nameOf(displayName: string): { formatted: string; givenName?: string; f
  * token in its request headers) leaves this class.
  */
 export class TeamViewerScimClient implements TeamViewerPort, WebApiTransport {
-  private readonly http: AxiosInstance;
+  // Node's own keep-alive agents, without an HTTP library on top: a cycle sends thousands of small
+  // requests to one host, and the library's per-request work cost more CPU than the request itself.
+  private readonly agents: ExchangeAgents = keepAliveAgents();
+  private readonly headers: Record<string, string>;
   private readonly baseUrl: string;
   private readonly webApiBaseUrl: string;
   private readonly pageSize: number;
@@ -208,24 +197,12 @@ export class TeamViewerScimClient implements TeamViewerPort, WebApiTransport {
     this.onResponse = options.onResponse;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     registerSecret(options.token);
-    this.http = axios.create({
-      // Keep connections open: a cycle sends thousands of small requests to one host.
-      httpAgent: new HttpAgent({ keepAlive: true }),
-      httpsAgent: new HttpsAgent({ keepAlive: true }),
-      timeout: this.timeoutMs,
-      headers: {
-        Authorization: `Bearer ${options.token}`,
-        'Content-Type': 'application/scim+json',
-        Accept: 'application/scim+json, application/json',
-      },
-      // Status codes and bodies are judged here, so every answer comes back as text.
-      validateStatus: () => true,
-      maxContentLength: MAX_RESPONSE_BYTES,
-      maxBodyLength: MAX_RESPONSE_BYTES,
-      responseType: 'text',
-      transformResponse: [(data: unknown) => data],
-      maxRedirects: 0,
-    });
+    this.headers = {
+      Authorization: `Bearer ${options.token}`,
+      'Content-Type': 'application/scim+json',
+      Accept: 'application/scim+json, application/json',
+      'User-Agent': 'tvsync',
+    };
   }
 
   // ---- users ----
@@ -615,20 +592,22 @@ export class TeamViewerScimClient implements TeamViewerPort, WebApiTransport {
   private async send(call: Call): Promise<Answer> {
     refuseCollectionDelete(call.method, call.path);
     const started = performance.now();
-    // axios' own timeout only notices a silent socket; a body trickling a byte a second would
-    // never end. The deadline bounds the whole exchange, and the caller's signal can end it sooner.
-    const { signal, deadline } = requestSignal(this.timeoutMs, call.signal);
+    const base = call.api === 'web' ? this.webApiBaseUrl : this.baseUrl;
     const span = startRequestSpan(call.api === 'web' ? 'teamviewer-web-api' : 'teamviewer-scim', call.method, call.route, this.baseUrl);
-    let response: AxiosResponse<unknown>;
+    let response: ExchangeAnswer;
     try {
-      response = await this.http.request<unknown>({
+      // The deadline bounds the whole exchange (a body trickling a byte a second ends too); the
+      // caller's signal can end it sooner.
+      response = await exchange(this.agents, {
         method: call.method,
-        baseURL: call.api === 'web' ? this.webApiBaseUrl : this.baseUrl,
-        url: `${call.path}${queryString(call.query)}`,
-        ...(call.body !== undefined ? { data: JSON.stringify(call.body) } : {}),
+        url: new URL(`${base}${call.path}${queryString(call.query)}`),
         // The Web API speaks plain JSON; SCIM its own media type.
-        ...(call.api === 'web' ? { headers: { 'Content-Type': 'application/json', Accept: 'application/json' } } : {}),
-        signal,
+        headers: call.api === 'web' ? { ...this.headers, 'Content-Type': 'application/json', Accept: 'application/json' } : this.headers,
+        ...(call.body !== undefined ? { body: JSON.stringify(call.body) } : {}),
+        ...(call.signal ? { signal: call.signal } : {}),
+        deadlineMs: this.timeoutMs,
+        maxBytes: MAX_RESPONSE_BYTES,
+        idleMs: this.timeoutMs,
       });
     } catch (err) {
       // A caller's abort is not a TeamViewer failure: surface the caller's own reason.
@@ -636,10 +615,10 @@ export class TeamViewerScimClient implements TeamViewerPort, WebApiTransport {
         span.end({ code: 'ABORTED' });
         throw call.signal.reason;
       }
-      // The original error holds the request headers, and so the token: only its code travels on.
-      const code = deadline.aborted ? 'ETIMEDOUT' : bodyTooLarge(err) ? 'ERR_BODY_TOO_LARGE' : errorCode(err);
-      span.end({ code: code ?? 'ERROR' });
-      throw classifyHttpFailure({ method: call.method, path: call.path, ...(code !== undefined ? { code } : {}) });
+      // Only the code travels on: nothing of the request (and so of the token) leaves.
+      const code = err instanceof ExchangeError ? err.code : 'ERR_NETWORK';
+      span.end({ code });
+      throw classifyHttpFailure({ method: call.method, path: call.path, code });
     }
     span.end({ status: response.status });
     this.onResponse?.({
@@ -648,10 +627,6 @@ export class TeamViewerScimClient implements TeamViewerPort, WebApiTransport {
       status: response.status,
       ms: Math.round(performance.now() - started),
     });
-    return {
-      status: response.status,
-      body: decodeBody(response.data),
-      headers: Object.fromEntries(Object.entries(response.headers)),
-    };
+    return { status: response.status, body: decodeBody(response.text), headers: response.headers };
   }
 }

@@ -1,0 +1,118 @@
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+
+/**
+ * One HTTP request and its whole answer as text, on Node's own keep-alive agents: the lean path
+ * for a client that sends thousands of small requests to one host and judges every status and body
+ * itself. It follows no redirect, reads at most `maxBytes` of an answer, and ends an exchange at its
+ * deadline (answer body included), on the caller's signal, or when the socket stays silent for `idleMs`.
+ * A failure is an ExchangeError that carries a code and nothing of the request (whose headers hold
+ * credentials).
+ */
+
+export interface ExchangeAgents {
+  http: HttpAgent;
+  https: HttpsAgent;
+}
+
+export function keepAliveAgents(): ExchangeAgents {
+  return { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
+}
+
+export interface ExchangeRequest {
+  method: string;
+  url: URL;
+  headers: Record<string, string>;
+  body?: string;
+  /** The caller's: ends the exchange early (a shutdown). */
+  signal?: AbortSignal;
+  /** The whole exchange, answer body included, ends in ETIMEDOUT after this long. */
+  deadlineMs: number;
+  maxBytes: number;
+  /** Longest silence of the socket. */
+  idleMs: number;
+}
+
+export interface ExchangeAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+}
+
+export class ExchangeError extends Error {
+  constructor(readonly code: string) {
+    super(`HTTP exchange failed: ${code}`);
+    this.name = 'ExchangeError';
+  }
+}
+
+function codeOf(err: unknown): string {
+  if (err instanceof ExchangeError) return err.code;
+  if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string') return err.code;
+  return 'ERR_NETWORK';
+}
+
+export function exchange(agents: ExchangeAgents, request: ExchangeRequest): Promise<ExchangeAnswer> {
+  return new Promise<ExchangeAnswer>((resolve, reject) => {
+    let settled = false;
+    // One timer, not an AbortSignal.timeout per request: the deadline is on every request's path.
+    const deadline = setTimeout(() => {
+      fail(new ExchangeError('ETIMEDOUT'));
+      req?.destroy();
+    }, request.deadlineMs);
+    const fail = (err: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      reject(new ExchangeError(codeOf(err)));
+    };
+    const https = request.url.protocol === 'https:';
+    const headers = request.body === undefined ? request.headers : { ...request.headers, 'Content-Length': String(Buffer.byteLength(request.body)) };
+    let req: ClientRequest | undefined;
+    const onAnswer = (res: IncomingMessage) => {
+      const tooLarge = () => {
+        fail(new ExchangeError('ERR_BODY_TOO_LARGE'));
+        req?.destroy();
+      };
+      if (Number(res.headers['content-length']) > request.maxBytes) return tooLarge();
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > request.maxBytes) return tooLarge();
+        chunks.push(chunk);
+      });
+      res.on('error', fail);
+      // A connection that closes before the body's end is a failure, never a short answer.
+      res.on('close', () => {
+        if (!res.complete) fail(new ExchangeError('ECONNRESET'));
+      });
+      res.on('end', () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks, size).toString('utf8') });
+      });
+    };
+    try {
+      const options = {
+        method: request.method,
+        headers,
+        agent: https ? agents.https : agents.http,
+        timeout: request.idleMs,
+        ...(request.signal ? { signal: request.signal } : {}),
+      };
+      req = https ? httpsRequest(request.url, options, onAnswer) : httpRequest(request.url, options, onAnswer);
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    const sent = req;
+    sent.on('timeout', () => {
+      fail(new ExchangeError('ETIMEDOUT'));
+      sent.destroy();
+    });
+    sent.on('error', fail);
+    sent.end(request.body);
+  });
+}
