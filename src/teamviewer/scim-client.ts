@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { z } from 'zod';
 import { SyncError } from '../model/failure.js';
@@ -480,6 +481,8 @@ export class TeamViewerScimClient implements TeamViewerPort, WebApiTransport {
     for (let start = 1 + stride; start <= total; start += stride) ranges.push([start, Math.min(start + stride, total + 1)]);
     const stop = new AbortController();
     const pageSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+    // Every page in flight listens to it; that many listeners are expected, not a leak.
+    setMaxListeners(this.readConcurrency + 10, pageSignal);
     let failure: { err: unknown } | undefined;
     await new Promise<void>((resolve) => {
       let next = 0;

@@ -1012,6 +1012,61 @@ describe('servers that trickle, flood or echo the token', () => {
     }
   });
 
+  it('refuses an answer whose Content-Length is over the cap before reading it', async () => {
+    const fake = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/scim+json', 'content-length': String(64 * 1024 * 1024) });
+      res.write('{');
+    });
+    try {
+      const err = await failure(new TeamViewerScimClient({ baseUrl: fake.url, token: TOKEN }).listUsers());
+      expect(err.message).toMatch(/ERR_BODY_TOO_LARGE transient: the answer was larger than tvsync accepts/);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('takes a connection closed before the end of the body for a failure, never for a short answer', async () => {
+    const whole = JSON.stringify(listPage([wireUser(1), wireUser(2)], 2));
+    const fake = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/scim+json', 'content-length': String(Buffer.byteLength(whole)) });
+      // Half the body, then the connection goes.
+      res.write(whole.slice(0, whole.length / 2), () => res.socket?.destroy());
+    });
+    try {
+      const err = await failure(new TeamViewerScimClient({ baseUrl: fake.url, token: TOKEN }).listUsers());
+      expect(err.failureClass).toBe('transient');
+      expect(err.message).toMatch(/ECONNRESET transient: the connection failed/);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('ends a request whose socket stays silent, and says it timed out', async () => {
+    const fake = await serve(() => undefined);
+    try {
+      const err = await failure(new TeamViewerScimClient({ baseUrl: fake.url, token: TOKEN, timeoutMs: 300 }).getUser('u1'));
+      expect(err.message).toMatch(/^GET \/Users\/u1 → ETIMEDOUT transient: no whole answer in time/);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('reuses one kept-alive connection for requests one after another', async () => {
+    const sockets = new Set<unknown>();
+    const fake = await serve((req, res) => {
+      sockets.add(req.socket);
+      res.writeHead(200, { 'content-type': 'application/scim+json' });
+      res.end(JSON.stringify(wireUser(1)));
+    });
+    try {
+      const c = new TeamViewerScimClient({ baseUrl: fake.url, token: TOKEN });
+      for (let i = 0; i < 5; i++) expect((await c.getUser('u1'))?.id).toBe('u1');
+      expect(sockets.size).toBe(1);
+    } finally {
+      await fake.close();
+    }
+  });
+
   it('keeps no fragment of a token the server echoes, URL-encoded, base64-encoded or cut', async () => {
     const token = 'tv-Echo/Token+Value=42-abcdefghijklmnopqrstuvwxyz0123456789';
     const fake = await serve((req, res) => {
