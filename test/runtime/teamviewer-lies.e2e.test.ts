@@ -103,6 +103,66 @@ describe('TeamViewer answers that lie', () => {
     expect(await daemon.runtime('corp').sides.state.loadLinks()).toEqual(links);
   });
 
+  it('pages read in parallel that disagree (totalResults changing, an item on two pages) fail the cycle without a write; a server capping its pages is followed', async () => {
+    const users = people(20, 33_000);
+    const prefix = testPrefix('lie-parallel-pages');
+    prefixes.push(prefix);
+    const config = configFor(writeExport(users), prefix);
+    // Pages of 4, read 4 at a time: the list takes several rounds of parallel pages.
+    config.syncs[0]!.target.pageSize = 4;
+    config.syncs[0]!.target.readConcurrency = 4;
+    const daemon = await startWorker(config, { readBackoffMs: 10 });
+    daemons.push(daemon);
+    expect((await runCycle(daemon)).outcome).toBe('succeeded');
+    const state = daemon.runtime('corp').sides.state;
+    const links = await state.loadLinks();
+    const before = tv.emulator.dump();
+    const writes = tv.emulator.stats.writes;
+    const startOf = (url: string) => Number(new URL(url, 'http://x').searchParams.get('startIndex'));
+    const honest = (url: string) => {
+      const start = startOf(url);
+      const all = tv.emulator.dump().users;
+      const resources = all.slice(start - 1, start + 3).map((u) => ({ id: u.id, userName: u.userName, displayName: u.displayName, active: u.active }));
+      return { all, resources };
+    };
+
+    liar.rule = ({ method, url }) => {
+      if (!isUserList(method, url) || startOf(url) !== 9) return undefined;
+      const { all, resources } = honest(url);
+      return { status: 200, body: { schemas: [SCIM_LIST], totalResults: all.length + 1, Resources: resources } };
+    };
+    const changed = await runCycle(daemon);
+    expect(changed.outcome).toBe('failed');
+    expect(changed.failure?.message).toMatch(/totalResults changed/);
+
+    liar.rule = ({ method, url }) => {
+      if (!isUserList(method, url) || startOf(url) !== 13) return undefined;
+      const { all, resources } = honest(url);
+      // The first user of the list again, in place of this page's first.
+      const first = all[0]!;
+      resources[0] = { id: first.id, userName: first.userName, displayName: first.displayName, active: first.active };
+      return { status: 200, body: { schemas: [SCIM_LIST], totalResults: all.length, Resources: resources } };
+    };
+    const twice = await runCycle(daemon);
+    expect(twice.outcome).toBe('failed');
+    expect(twice.failure?.message).toMatch(/came at two positions/);
+    expect(tv.emulator.stats.writes).toBe(writes);
+    expect(tv.emulator.dump()).toEqual(before);
+    expect(await state.loadLinks()).toEqual(links);
+
+    // A server that sends 3 where 4 were asked: every user is still read, so nothing is planned.
+    liar.rule = () => undefined;
+    tv.emulator.configure({ pageSizeMax: 3 });
+    try {
+      const capped = await runCycle(daemon);
+      expect(capped.outcome).toBe('succeeded');
+      expect(capped.operations.createUser.planned + capped.operations.deactivateUser.planned).toBe(0);
+      expect(tv.emulator.stats.writes).toBe(writes);
+    } finally {
+      tv.emulator.configure({ pageSizeMax: null });
+    }
+  });
+
   it('a 200 with an error body for the group list neither empties nor re-creates a group', async () => {
     const users = people(6, 32_000);
     const dir = writeExport(users, [{ id: 'g2', name: 'Lie Group 2', members: users.map((u) => u.id) }]);
