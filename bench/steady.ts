@@ -89,8 +89,15 @@ syncs:
   // The span of each list read, from the first page asked to the last answer, before any write.
   const spans: Record<string, { from: number; to: number }> = {};
   let writing = false;
+  let cycleStart = 0;
+  const writes = { from: Number.POSITIVE_INFINITY, to: 0 };
   const onResponse = (_sync: string, info: { method: string; path: string; ms: number }) => {
-    if (info.method !== 'GET') writing = true;
+    if (info.method !== 'GET') {
+      writing = true;
+      const now = performance.now();
+      writes.from = Math.min(writes.from, now - info.ms);
+      writes.to = Math.max(writes.to, now);
+    }
     if (info.method !== 'GET' || (info.path !== '/Users' && info.path !== '/Groups')) return;
     if (info.path === '/Users' && writing) return;
     const now = performance.now();
@@ -109,6 +116,7 @@ syncs:
     global.gc?.();
     const memory = new PeakMemory();
     const started = performance.now();
+    cycleStart = started;
     const { requestedAt } = await requestCycle(runtime.queues.cycles, 'bench', 'once');
     const report = await waitForCycleReport(runtime.store, requestedAt, { timeoutMs: 600_000, pollMs: 25 });
     const ms = performance.now() - started;
@@ -127,6 +135,12 @@ syncs:
     return {
       ms: Math.round(ms),
       usersReadMs: span('/Users'),
+      // Where the rest of the cycle goes: until the first page is asked, from the user list's end to
+      // the first write (planning, enqueueing), the writes, and from the last write to the report.
+      beforeReadMs: Math.round((spans['/Users']?.from ?? cycleStart) - cycleStart),
+      planMs: Math.round(writes.from - (spans['/Users']?.to ?? cycleStart)),
+      writesMs: Math.round(writes.to - writes.from),
+      afterWritesMs: Math.round(started + ms - writes.to),
       groupsReadMs: span('/Groups'),
       userPages: stats.byRoute['GET /Users'] ?? 0,
       requests: stats.requests,
