@@ -1,4 +1,7 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { Daemon } from '../../src/runtime/daemon.js';
@@ -11,6 +14,7 @@ import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
 import { freePort } from '../support/redis-server.js';
 import { FAST } from '../support/runtime.js';
 import { waitFor } from '../support/wait.js';
+import { runCli } from '../support/cli.js';
 
 const TRIGGER = 'trigger-token-traces-0123456789';
 const CLIENT = 3;
@@ -55,17 +59,17 @@ describe('the trace of a cycle', () => {
     const prefix = testPrefix('traces');
     prefixes.push(prefix);
     const port = await freePort();
-    const config = parseConfig(
-      `redis: { url: "${REDIS_URL}", prefix: ${prefix} }
+    const yaml = `redis: { url: "${REDIS_URL}", prefix: ${prefix} }
 http: { host: 127.0.0.1, port: ${port}, triggerToken: "\${TT}" }
 telemetry: { traces: { endpoint: "${receiver.url}", serviceName: tvsync-test } }
 syncs:
   - name: corp
     source: { type: file, path: ${writeExport(people(users))}, settle: 0s }
     target: { baseUrl: ${tv.baseUrl}, token: "\${T}", tokenOwner: ${OWNER}, requestsPerSecond: 5000, concurrency: 4 }
-`,
-      { env: { T: TOKEN, TT: TRIGGER } },
-    );
+`;
+    const config = parseConfig(yaml, { env: { T: TOKEN, TT: TRIGGER } });
+    const path = join(mkdtempSync(join(tmpdir(), 'tvsync-traces-')), 'tvsync.yaml');
+    writeFileSync(path, yaml);
     const daemon = await Daemon.start(config, silentLog, { scheduler: opts.scheduler, worker: true, runtime: FAST });
     const observability = new Observability(config, daemon.redis, silentLog);
     await observability.serve(daemon);
@@ -74,7 +78,7 @@ syncs:
       await daemon.stop();
       await tv.emulator.stop();
     };
-    return { daemon, port, stop };
+    return { daemon, port, path, stop };
   }
 
   it('follows a "sync now" press through the cycle, each operation job and each SCIM request', async () => {
@@ -120,6 +124,24 @@ syncs:
     expect(raw).not.toContain('@corp.example');
     expect(raw).not.toContain(TOKEN);
     expect(raw).not.toContain(TRIGGER);
+  });
+
+  it('follows a press of tvsync sync-now, made in a process of its own, into the worker that runs the cycle', async () => {
+    receiver.spans.length = 0;
+    const { path, stop: end } = await start(2, { scheduler: false });
+    const run = await runCli(['sync-now', '--config', path, '--wait', '--json'], { T: TOKEN, TT: TRIGGER });
+    expect(run.code, run.stderr).toBe(0);
+    const cycleId = (JSON.parse(run.stdout) as { syncs: { cycleId: string }[] }).syncs[0]?.cycleId;
+    await end();
+    stop = undefined;
+
+    const press = receiver.spans.find((s) => s.name === 'sync now' && s.attributes['tvsync.via'] === 'cli');
+    expect(press).toBeDefined();
+    const spans = receiver.trace(press!.traceId);
+    expect(roots(spans).map((s) => s.name)).toEqual(['sync now']);
+    const cycle = spans.find((s) => s.kind === CONSUMER && s.name === 'process cycles-corp');
+    expect(cycle?.attributes['tvsync.cycle']).toBe(cycleId);
+    expect(spans.filter((s) => s.kind === CLIENT && s.name === 'POST /Users')).toHaveLength(2);
   });
 
   it('starts a trace at a schedule tick', async () => {

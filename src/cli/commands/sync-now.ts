@@ -9,6 +9,7 @@ import type { SyncConfig } from '../../config/schema.js';
 import { load, requireRedis, selectSyncs } from '../context.js';
 import { CliFailure, exitCodeOf } from '../exit.js';
 import { printJson } from '../json.js';
+import { inSpan, startTracing, tracingSettings } from '../../observe/traces.js';
 import { renderReport } from '../render-report.js';
 
 export interface SyncNowOptions {
@@ -32,10 +33,13 @@ interface SyncNowResult {
 
 /** `tvsync sync-now`: asks the running deployment for a cycle now, and with --wait prints its report. */
 export async function syncNowCommand(opts: SyncNowOptions): Promise<void> {
-  const { config } = load(opts.config);
+  const { config, log } = load(opts.config);
   const syncs = selectSyncs(config, opts.sync);
   const redis = await requireRedis(config);
   const results: SyncNowResult[] = [];
+  // The press starts the cycle's trace: the queue carries its context to the worker that runs it.
+  const traces = tracingSettings(config.telemetry.traces, process.env);
+  const tracing = traces ? await startTracing(traces, log) : undefined;
   try {
     // Before queueing anything: a cycle no worker takes would only wait, and --wait with it.
     const unattended = [];
@@ -47,7 +51,7 @@ export async function syncNowCommand(opts: SyncNowOptions): Promise<void> {
     for (const sync of syncs) {
       const queues = openQueues(sync.name, redis, config.redis.prefix);
       try {
-        const request = await requestCycle(queues.cycles, sync.name);
+        const request = await inSpan('sync now', { 'tvsync.sync': sync.name, 'tvsync.via': 'cli' }, () => requestCycle(queues.cycles, sync.name));
         const result: SyncNowResult = { sync: sync.name, cycleId: request.cycleId ?? null, ...(request.after ? { after: request.after } : {}) };
         results.push(result);
         if (!opts.json) process.stdout.write(`${describeRequest(sync.name, request)}\n`);
@@ -70,6 +74,7 @@ export async function syncNowCommand(opts: SyncNowOptions): Promise<void> {
     }
   } finally {
     redis.disconnect();
+    await tracing?.shutdown().catch(() => undefined);
   }
   if (opts.json) printJson({ syncs: results });
   process.exitCode = exitCodeOf(results.flatMap((r) => (r.report ? [r.report] : [])));
