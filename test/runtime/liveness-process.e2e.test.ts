@@ -48,7 +48,7 @@ describe('liveness of a running tvsync, as the container and an orchestrator see
       });
       const check = await runCli(['healthcheck', '--config', path], env);
       expect(check.code).toBe(1);
-      expect(check.stderr).toBe(`tvsync: ${base}/healthz answered 503\n`);
+      expect(check.stderr).toBe(`tvsync: ${base}/healthz answered 503: ${LIVENESS_REASONS.overdue}\n`);
       await until(() => scheduler.output().includes('liveness fails'), 10_000, 'the log line naming the sync');
 
       // A worker process on another port takes the late cycle and the ones after it.

@@ -8,18 +8,49 @@ export interface HealthcheckOptions {
 
 const TIMEOUT_MS = 5000;
 
+/** /healthz answers a few hundred bytes; more is not read. */
+const BODY_LIMIT = 4096;
+
 /**
- * The status of a GET. node:http rather than fetch: fetch's HTTP client alone adds some 40 MiB
- * and 0.1 s to a process the container starts every 30 s. Only the status counts; the body is not read.
+ * The status of a GET, and the start of its body. node:http rather than fetch: fetch's HTTP client
+ * alone adds some 40 MiB and 0.1 s to a process the container starts every 30 s.
  */
-function statusOf(url: string, timeoutMs: number): Promise<number> {
+function answerOf(url: string, timeoutMs: number): Promise<{ status: number; body: string }> {
   const signal = AbortSignal.timeout(timeoutMs);
   return new Promise((resolve, reject) => {
     get(url, { agent: false, signal }, (res) => {
-      resolve(res.statusCode ?? 0);
-      res.destroy();
+      const status = res.statusCode ?? 0;
+      // A healthy answer is its status alone, whatever its body does; a failing one names its reasons.
+      if (status >= 200 && status <= 299) {
+        resolve({ status, body: '' });
+        res.destroy();
+        return;
+      }
+      let body = '';
+      const done = () => {
+        resolve({ status, body });
+        res.destroy();
+      };
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+        if (body.length >= BODY_LIMIT) done();
+      });
+      res.on('end', done);
+      res.on('error', done);
     }).on('error', (err) => reject(signal.aborted ? signal.reason : err));
   });
+}
+
+/** The fixed reasons a failing /healthz gives anyone (no sync names, no outside text). */
+function reasonsOf(body: string): string[] {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    const reasons = parsed && typeof parsed === 'object' && 'reasons' in parsed ? (parsed as { reasons: unknown }).reasons : undefined;
+    return Array.isArray(reasons) ? reasons.filter((r): r is string => typeof r === 'string').map((r) => r.slice(0, 200)) : [];
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -29,9 +60,12 @@ function statusOf(url: string, timeoutMs: number): Promise<number> {
 export async function healthcheckCommand(opts: HealthcheckOptions): Promise<void> {
   const config = loadConfig(configPath(opts.config));
   const url = `http://127.0.0.1:${config.http.port}/healthz`;
-  const status = await statusOf(url, TIMEOUT_MS).catch((err: unknown) => {
+  const { status, body } = await answerOf(url, TIMEOUT_MS).catch((err: unknown) => {
     throw new CliFailure(`${url} does not answer: ${err instanceof Error ? err.message : String(err)}`);
   });
-  if (status < 200 || status > 299) throw new CliFailure(`${url} answered ${status}`);
+  if (status < 200 || status > 299) {
+    const reasons = reasonsOf(body);
+    throw new CliFailure(`${url} answered ${status}${reasons.length ? `: ${reasons.join('; ')}` : ''}`);
+  }
   process.stdout.write('ok\n');
 }
