@@ -14,6 +14,8 @@ const BENCHES: Record<string, { module: string; fn: string }> = {
   jumpcloud: { module: './connectors/jumpcloud.ts', fn: 'benchJumpcloudRead' },
   startup: { module: './startup.ts', fn: 'benchStartup' },
   'fast-lane': { module: './fast-lane.ts', fn: 'benchFastLane' },
+  'redis-memory': { module: './redis-memory.ts', fn: 'benchRedisMemory' },
+  'queue-cost': { module: './queue-cost.ts', fn: 'benchQueueCost' },
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -255,7 +255,8 @@ export class Daemon {
       (job: Job, token?: string, signal?: AbortSignal) =>
         job.name === USER_SYNC_JOB
           ? processUserSyncJob(job as Job<UserSyncJobData>, token, { ...userSyncDeps, ...(signal ? { signal } : {}) })
-          : processOperation(job as Job<OperationJobData>, operationDeps),
+          : // The outcome is in the cycle's results: BullMQ need not keep a copy in its event stream.
+            processOperation(job as Job<OperationJobData>, operationDeps).then(() => undefined),
       {
         ...common,
         connection: this.workerConnection(url),
@@ -406,6 +407,7 @@ async function recordFailedCycle(store: CycleStore, job: Job<CycleJobData>, err:
   const stored = await store.load(cycleId);
   const startedAtMs = stored?.startedAtMs || job.timestamp;
   await store.stop(cycleId, `the cycle failed: ${err.message}`);
+  const results = await store.results(cycleId);
   const report = buildReport({
     sync: store.sync,
     cycleId,
@@ -414,8 +416,8 @@ async function recordFailedCycle(store: CycleStore, job: Job<CycleJobData>, err:
     startedAtMs,
     finishedAtMs: Date.now(),
     ...(stored?.plan ? { plan: stored.plan } : {}),
-    results: await store.results(cycleId),
+    results,
     failure: { failureClass: 'internal', message: `the cycle job failed: ${err.message}` },
   });
-  await store.finish(cycleId, report);
+  await store.finish(cycleId, report, results);
 }

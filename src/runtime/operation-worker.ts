@@ -19,6 +19,8 @@ export interface OperationJobData {
   op: UserOperation | GroupOperation;
   /** Set when an attempt ended in an answer that may hide a write (5xx or timeout on a create). */
   maybeApplied?: boolean;
+  /** Added by a resumed cycle: an earlier job of this operation may have recorded its outcome and been removed. */
+  resumed?: boolean;
 }
 
 function isGroupOperation(op: UserOperation | GroupOperation): op is GroupOperation {
@@ -32,22 +34,22 @@ function subjectOf(op: UserOperation | GroupOperation): { object: string; label:
 }
 
 /**
- * The cycle's stop flag, read at most every `maxAgeMs` per cycle: one Redis round trip saved per
- * operation, at the price of a stop taking effect that much later.
+ * The cycle's stop flag and whether it finished, read at most every `maxAgeMs` per cycle: one
+ * Redis round trip saved per operation, at the price of a stop taking effect that much later.
  */
 export class StopFlagCache {
-  private readonly cache = new Map<string, { at: number; value: Promise<string | undefined> }>();
+  private readonly cache = new Map<string, { at: number; value: Promise<[stopped: string | undefined, finished: boolean]> }>();
   constructor(
     private readonly store: CycleStore,
     private readonly maxAgeMs = 250,
   ) {}
 
-  get(cycleId: string): Promise<string | undefined> {
+  get(cycleId: string): Promise<[stopped: string | undefined, finished: boolean]> {
     const now = Date.now();
     const hit = this.cache.get(cycleId);
     if (hit && now - hit.at < this.maxAgeMs) return hit.value;
     if (this.cache.size > 100) this.cache.clear();
-    const value = this.store.stopped(cycleId);
+    const value = this.store.stoppedOrFinished(cycleId);
     this.cache.set(cycleId, { at: now, value });
     return value;
   }
@@ -128,9 +130,11 @@ export async function processOperation(job: Job<OperationJobData>, deps: Operati
   const redelivered = job.attemptsMade > 0 || job.attemptsStarted > 1;
   // A stalled job's worker died (or was cut off) during an attempt whose answer nobody saw.
   const lookupFirst = job.data.maybeApplied === true || job.stalledCounter > 0;
-  // A first delivery cannot find its outcome recorded: finished jobs are kept an hour, so a
-  // resumed cycle's re-add of one is a no-op, and older cycles are re-planned, never resumed.
-  const [stopped, done] = redelivered ? await deps.store.stoppedOrDone(cycleId, key) : [await deps.stopFlags.get(cycleId), false];
+  // Finished jobs are removed, so only a re-delivery or a resumed cycle's job can find its
+  // outcome recorded; a fresh plan's first delivery saves the round trip. A cycle that finished
+  // (and reported) runs nothing more.
+  const mayBeDone = redelivered || job.data.resumed === true;
+  const [stopped, done] = mayBeDone ? await deps.store.stoppedOrDone(cycleId, key) : await deps.stopFlags.get(cycleId);
   if (done) return undefined;
   if (stopped) return record({ status: 'cancelled', message: `${op.kind} ${subjectOf(op).label}: not run, the cycle stopped (${stopped})` });
 
