@@ -1,5 +1,4 @@
 import pino from 'pino';
-import { Redis } from 'ioredis';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { parseConfig } from '../src/config/load.js';
 import type { TvsyncConfig } from '../src/config/schema.js';
 import { writeFileExport } from '../src/connectors/file/manifest.js';
 import { Daemon } from '../src/runtime/daemon.js';
+import { connectRedis } from '../src/runtime/redis.js';
 import { Observability } from '../src/runtime/observability.js';
 import { requestCycle, waitForCycleReport } from '../src/runtime/trigger.js';
 import { createTeamViewerClient } from '../src/runtime/wiring.js';
@@ -30,7 +30,7 @@ syncs:
 const person = (run: string, i: number) => ({ id: `${run}${i}`, email: `${run}${i}@bench.example`, displayName: `User ${run}${i}` });
 
 /** The creates sent straight through the SCIM client, `concurrency` at a time: what the queue's path is measured against. */
-async function direct(users: number, concurrency: number, redisUrl: string, dir: string): Promise<number> {
+export async function direct(users: number, concurrency: number, redisUrl: string, dir: string): Promise<number> {
   const emulator = await startEmulatorProcess(0);
   try {
     const client = createTeamViewerClient(benchConfig(redisUrl, emulator.baseUrl, dir, concurrency).syncs[0]!.target);
@@ -55,12 +55,13 @@ async function direct(users: number, concurrency: number, redisUrl: string, dir:
  * `tvsync run` wires (metrics, provisioning log): from the plan persisted to the last outcome
  * recorded, so reading and planning are not counted.
  */
-async function queued(users: number, concurrency: number, redisUrl: string): Promise<number> {
+export async function queued(users: number, concurrency: number, redisUrl: string): Promise<number> {
   const emulator = await startEmulatorProcess(0);
   const dir = mkdtempSync(join(tmpdir(), 'tvsync-bench-'));
   writeFileExport(dir, { 'users.json': JSON.stringify(Array.from({ length: users }, (_, i) => person(`q${concurrency}-`, i))) });
   const config = benchConfig(redisUrl, emulator.baseUrl, dir, concurrency);
-  const redis = new Redis(redisUrl);
+  // The connection `tvsync run` gives its observability.
+  const redis = connectRedis(redisUrl, 'producer');
   const log = pino({ level: process.env.BENCH_LOG ?? 'silent' });
   const observability = new Observability(config, redis, log);
   const hooks = observability.hooks();

@@ -1,11 +1,12 @@
 import pino from 'pino';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../src/config/load.js';
 import { writeFileExport } from '../src/connectors/file/manifest.js';
 import { Daemon } from '../src/runtime/daemon.js';
+import { connectRedis } from '../src/runtime/redis.js';
 import { Observability } from '../src/runtime/observability.js';
 import { requestCycle, waitForCycleReport } from '../src/runtime/trigger.js';
 import { RedisServer } from '../test/support/redis-server.js';
@@ -70,7 +71,8 @@ syncs:
 `,
     { env: { T: BENCH_TOKEN } },
   );
-  const redis = new Redis(server.url);
+  // The connection `tvsync run` gives its observability.
+  const redis = connectRedis(server.url, 'producer');
   const log = pino({ level: process.env.BENCH_LOG ?? 'silent' });
   // As `tvsync run` wires it: the provisioning log is part of what a cycle leaves.
   const observability = new Observability(config, redis, log);

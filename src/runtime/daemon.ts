@@ -97,6 +97,7 @@ export class Daemon {
   private readonly cycleWorkers: Worker[] = [];
   private readonly feedWorkers: Worker[] = [];
   private readonly connections: Redis[] = [];
+  private queueRedis?: Redis;
   private stateTimer?: NodeJS.Timeout;
   private stopping?: Promise<void>;
 
@@ -173,7 +174,7 @@ export class Daemon {
       readBackoff: { attempts: 6, baseMs: this.options.readBackoffMs, capMs: 60 * this.options.readBackoffMs, maxWaitMs: this.options.maxRetryAfterMs },
       ...(opts.onResponse ? { onResponse: (info: Parameters<NonNullable<DaemonOptions['onResponse']>>[1]) => opts.onResponse?.(sync.name, info) } : {}),
     });
-    const queues = openQueues(sync.name, this.redis, prefix);
+    const queues = openQueues(sync.name, this.queueConnection(url), prefix);
     for (const queue of [queues.cycles, queues.operations, queues.changes]) queue.on('error', (err) => this.outage.error(err, 'queue'));
     const store = new CycleStore(this.redis, prefix, sync.name);
     const health = new HealthStore(this.redis, prefix, sync.name);
@@ -305,8 +306,18 @@ export class Daemon {
     this.cycleWorkers.push(cycleWorker);
   }
 
-  private workerConnection(url: string): Redis {
-    const connection = connectRedis(url, 'worker', this.outage);
+  /**
+   * BullMQ defines its scripts on the connection its queues use, and ioredis copies every defined
+   * script into each pipeline made on that connection (auto-pipelining makes one per tick): the
+   * stores' per-operation writes stay cheap on a connection without them.
+   */
+  private queueConnection(url: string): Redis {
+    this.queueRedis ??= this.workerConnection(url, 'producer');
+    return this.queueRedis;
+  }
+
+  private workerConnection(url: string, role: 'worker' | 'producer' = 'worker'): Redis {
+    const connection = connectRedis(url, role, this.outage);
     this.connections.push(connection);
     return connection;
   }

@@ -110,7 +110,8 @@ export async function processOperation(job: Job<OperationJobData>, deps: Operati
   const attempts = job.attemptsMade + 1;
   const record = async (outcome: Outcome) => {
     const result = toResult(job.data, attempts, outcome);
-    await deps.store.recordResult(cycleId, result);
+    // The outcome and its observers (provisioning log, metrics) are written side by side: one round trip, not two.
+    await Promise.all([deps.store.recordResult(cycleId, result), deps.onResult?.(result, cycleId)]);
     deps.log[result.status === 'failed' ? 'warn' : 'info'](
       {
         cycle: cycleId,
@@ -123,7 +124,6 @@ export async function processOperation(job: Job<OperationJobData>, deps: Operati
       },
       result.message,
     );
-    await deps.onResult?.(result, cycleId);
     return result;
   };
 

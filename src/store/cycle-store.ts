@@ -116,12 +116,8 @@ export class CycleStore {
     const key = this.keys.cycleResults(cycleId);
     // Outside text was scrubbed where it entered; this second pass guards what is kept. The expiry
     // bounds an outcome that lands after its cycle finished (and folded the others away).
-    const replies = await this.redis
-      .pipeline()
-      .hset(key, result.key, JSON.stringify(secrets.scrubDeep(result)))
-      .expire(key, FINISHED_TTL_S)
-      .exec();
-    for (const [err] of replies ?? []) if (err) throw err;
+    // Two plain commands: auto-pipelining sends them in one write, with other operations' commands of the tick.
+    await Promise.all([this.redis.hset(key, result.key, JSON.stringify(secrets.scrubDeep(result))), this.redis.expire(key, FINISHED_TTL_S)]);
   }
 
   /**
