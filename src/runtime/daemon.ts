@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { SyncConfig, TvsyncConfig } from '../config/schema.js';
 import { processCycle, type CycleDeps } from './cycle.js';
 import { CycleStore } from '../store/cycle-store.js';
+import { InFlightLimit, withinLimit } from './in-flight.js';
 import { processOperation, StopFlagCache, type OperationDeps, type OperationJobData } from './operation-worker.js';
 import type { SyncSides } from './prepare.js';
 import {
@@ -38,6 +39,9 @@ import type { FastLaneOrigin } from '../observe/provisioning-log.js';
 import { pollFeed, processUserSyncJob, receiveHook, USER_SYNC_JOB, type FastLaneHooks } from './fast-lane.js';
 import type { UserSyncJobData } from './user-sync.js';
 import type { DirectorySource } from '../connectors/source.js';
+
+/** Operation jobs open per TeamViewer request the target's concurrency allows. */
+const OPEN_JOBS_PER_REQUEST = 2;
 
 export interface DaemonOptions {
   scheduler: boolean;
@@ -200,8 +204,10 @@ export class Daemon {
     if (!opts.worker) return;
 
     const log = this.log.child({ sync: sync.name });
+    // The operation workers' TeamViewer calls stay within the target's concurrency, whatever the number of open jobs.
+    const workerSides: SyncSides = { ...sides, client: withinLimit(sides.client, new InFlightLimit(sync.target.concurrency)) };
     const operationDeps: OperationDeps = {
-      sides,
+      sides: workerSides,
       store,
       stopFlags: new StopFlagCache(store),
       queue: queues.operations,
@@ -243,7 +249,7 @@ export class Daemon {
       },
     );
     const userSyncDeps = {
-      sides,
+      sides: workerSides,
       fastLane,
       approvals,
       log,
@@ -261,7 +267,8 @@ export class Daemon {
       {
         ...common,
         connection: this.workerConnection(url),
-        concurrency: sync.target.concurrency,
+        // More jobs open than requests in flight: one job's Redis bookkeeping overlaps another's request.
+        concurrency: sync.target.concurrency * OPEN_JOBS_PER_REQUEST,
         limiter: { max: Math.max(1, Math.round(sync.target.requestsPerSecond)), duration: 1000 },
         maxStalledCount: 3,
         // 429 answers re-run a job without spending an attempt; this bounds how long that may go on.
