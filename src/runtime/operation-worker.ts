@@ -34,22 +34,22 @@ function subjectOf(op: UserOperation | GroupOperation): { object: string; label:
 }
 
 /**
- * The cycle's stop flag and whether it finished, read at most every `maxAgeMs` per cycle: one
- * Redis round trip saved per operation, at the price of a stop taking effect that much later.
+ * The cycle's stop flag, read at most every `maxAgeMs` per cycle: one Redis round trip saved per
+ * operation, at the price of a stop taking effect that much later.
  */
 export class StopFlagCache {
-  private readonly cache = new Map<string, { at: number; value: Promise<[stopped: string | undefined, finished: boolean]> }>();
+  private readonly cache = new Map<string, { at: number; value: Promise<string | undefined> }>();
   constructor(
     private readonly store: CycleStore,
     private readonly maxAgeMs = 250,
   ) {}
 
-  get(cycleId: string): Promise<[stopped: string | undefined, finished: boolean]> {
+  get(cycleId: string): Promise<string | undefined> {
     const now = Date.now();
     const hit = this.cache.get(cycleId);
     if (hit && now - hit.at < this.maxAgeMs) return hit.value;
     if (this.cache.size > 100) this.cache.clear();
-    const value = this.store.stoppedOrFinished(cycleId);
+    const value = this.store.stopped(cycleId);
     this.cache.set(cycleId, { at: now, value });
     return value;
   }
@@ -131,10 +131,9 @@ export async function processOperation(job: Job<OperationJobData>, deps: Operati
   // A stalled job's worker died (or was cut off) during an attempt whose answer nobody saw.
   const lookupFirst = job.data.maybeApplied === true || job.stalledCounter > 0;
   // Finished jobs are removed, so only a re-delivery or a resumed cycle's job can find its
-  // outcome recorded; a fresh plan's first delivery saves the round trip. A cycle that finished
-  // (and reported) runs nothing more.
+  // outcome recorded; a fresh plan's first delivery saves the round trip.
   const mayBeDone = redelivered || job.data.resumed === true;
-  const [stopped, done] = mayBeDone ? await deps.store.stoppedOrDone(cycleId, key) : await deps.stopFlags.get(cycleId);
+  const [stopped, done] = mayBeDone ? await deps.store.stoppedOrDone(cycleId, key) : [await deps.stopFlags.get(cycleId), false];
   if (done) return undefined;
   if (stopped) return record({ status: 'cancelled', message: `${op.kind} ${subjectOf(op).label}: not run, the cycle stopped (${stopped})` });
 

@@ -121,19 +121,13 @@ export class CycleStore {
   }
 
   /**
-   * The stop flag, and whether the operation has nothing left to do: its outcome is recorded, or
-   * its cycle finished (and reported), in one round trip.
+   * The stop flag, and whether the operation has an outcome, in one round trip. A cycle that
+   * finished without being stopped had every outcome (folded into its record by now).
    */
   async stoppedOrDone(cycleId: string, key: string): Promise<[stopped: string | undefined, done: boolean]> {
     const replies = await this.redis.multi().hmget(this.keys.cycle(cycleId), 'stopped', 'status').hexists(this.keys.cycleResults(cycleId), key).exec();
     const [stopped, status] = (replies?.[0]?.[1] ?? []) as (string | null)[];
-    return [stopped ?? undefined, status === 'done' || replies?.[1]?.[1] === 1];
-  }
-
-  /** The stop flag, and whether the cycle finished: its operations have nothing left to do. */
-  async stoppedOrFinished(cycleId: string): Promise<[stopped: string | undefined, finished: boolean]> {
-    const [stopped, status] = await this.redis.hmget(this.keys.cycle(cycleId), 'stopped', 'status');
-    return [stopped ?? undefined, status === 'done'];
+    return [stopped ?? undefined, replies?.[1]?.[1] === 1 || (status === 'done' && !stopped)];
   }
 
   async resultKeys(cycleId: string): Promise<Set<string>> {
@@ -141,7 +135,7 @@ export class CycleStore {
   }
 
   async resultCount(cycleId: string): Promise<number> {
-    return this.redis.hlen(this.keys.cycleResults(cycleId));
+    return (await this.results(cycleId)).length;
   }
 
   /**
@@ -160,9 +154,10 @@ export class CycleStore {
     for (const [err] of replies ?? []) if (err) throw err;
     const folded = (await unpack<OperationResult[]>((replies?.[0]?.[1] as Buffer | null) ?? undefined)) ?? [];
     const byKey = new Map(folded.map((r) => [r.key, r]));
+    // An outcome recorded after the cycle finished (an operation of a stopped cycle, cancelled) never replaces an earlier one.
     for (const raw of (replies?.[1]?.[1] ?? []) as string[]) {
       const result = JSON.parse(raw) as OperationResult;
-      byKey.set(result.key, result);
+      if (!byKey.has(result.key)) byKey.set(result.key, result);
     }
     return [...byKey.values()];
   }
