@@ -30,7 +30,7 @@ syncs:
 const person = (run: string, i: number) => ({ id: `${run}${i}`, email: `${run}${i}@bench.example`, displayName: `User ${run}${i}` });
 
 /** The creates sent straight through the SCIM client, `concurrency` at a time: what the queue's path is measured against. */
-export async function direct(users: number, concurrency: number, redisUrl: string, dir: string): Promise<number> {
+async function direct(users: number, concurrency: number, redisUrl: string, dir: string): Promise<number> {
   const emulator = await startEmulatorProcess(0);
   try {
     const client = createTeamViewerClient(benchConfig(redisUrl, emulator.baseUrl, dir, concurrency).syncs[0]!.target);
@@ -55,7 +55,7 @@ export async function direct(users: number, concurrency: number, redisUrl: strin
  * `tvsync run` wires (metrics, provisioning log): from the plan persisted to the last outcome
  * recorded, so reading and planning are not counted.
  */
-export async function queued(users: number, concurrency: number, redisUrl: string): Promise<number> {
+async function queued(users: number, concurrency: number, redisUrl: string): Promise<number> {
   const emulator = await startEmulatorProcess(0);
   const dir = mkdtempSync(join(tmpdir(), 'tvsync-bench-'));
   writeFileExport(dir, { 'users.json': JSON.stringify(Array.from({ length: users }, (_, i) => person(`q${concurrency}-`, i))) });
