@@ -108,10 +108,12 @@ export function toResult(data: Pick<OperationJobData, 'key' | 'op'>, attempts: n
 export async function processOperation(job: Job<OperationJobData>, deps: OperationDeps): Promise<OperationResult | undefined> {
   const { cycleId, key, op } = job.data;
   const attempts = job.attemptsMade + 1;
+  // A create's link write, sent with the outcome's.
+  const pendingWrites: Promise<unknown>[] = [];
   const record = async (outcome: Outcome) => {
     const result = toResult(job.data, attempts, outcome);
-    // The outcome and its observers (provisioning log, metrics) are written side by side: one round trip, not two.
-    await Promise.all([deps.store.recordResult(cycleId, result), deps.onResult?.(result, cycleId)]);
+    // The outcome, the writes it follows and its observers (provisioning log, metrics) are written side by side: one round trip.
+    await Promise.all([...pendingWrites, deps.store.recordResult(cycleId, result), deps.onResult?.(result, cycleId)]);
     deps.log[result.status === 'failed' ? 'warn' : 'info'](
       {
         cycle: cycleId,
@@ -140,7 +142,7 @@ export async function processOperation(job: Job<OperationJobData>, deps: Operati
   try {
     const outcome = isGroupOperation(op)
       ? await applyGroupOperation(op, { client: deps.sides.client, state: deps.sides.state, batchSize: deps.sides.sync.groups.batchSize })
-      : await applyUserOperation(op, { client: deps.sides.client, state: deps.sides.state, nowMs: deps.sides.now, lookupFirst });
+      : await applyUserOperation(op, { client: deps.sides.client, state: deps.sides.state, nowMs: deps.sides.now, lookupFirst, pendingWrites });
     const result = await record(outcome);
     if (op.kind === 'deactivateUser' && outcome.status === 'applied')
       await deps.fastLane?.reserve('deactivations', `${cycleId}:${op.tvUserId}`, Date.now(), deps.sides.sync.fastLane.window);
