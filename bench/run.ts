@@ -16,6 +16,8 @@ const BENCHES: Record<string, { module: string; fn: string }> = {
   'fast-lane': { module: './fast-lane.ts', fn: 'benchFastLane' },
   'many-syncs': { module: './many-syncs.ts', fn: 'benchManySyncs' },
   steady: { module: './steady.ts', fn: 'benchSteady' },
+  'redis-memory': { module: './redis-memory.ts', fn: 'benchRedisMemory' },
+  'queue-cost': { module: './queue-cost.ts', fn: 'benchQueueCost' },
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

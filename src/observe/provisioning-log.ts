@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { z } from 'zod';
 import type { GroupMember, GroupSkippedItem } from '../plan/group-types.js';
 import type { SkippedItem } from '../plan/types.js';
@@ -155,6 +155,9 @@ end
 return 0
 `;
 
+const WRITE_COMMAND = 'tvsyncProvisioningLogWrite';
+type WithWriteScript = Record<typeof WRITE_COMMAND, (stream: string, index: string, ...args: string[]) => unknown>;
+
 /*
  * Queries without an e-mail read the stream newest-first, SCAN_CHUNK entries per call, and
  * compare the cycle id inside Redis so only matches travel. The newest cycles are found at once;
@@ -195,6 +198,8 @@ export class ProvisioningLog {
   private readonly trimBatch: number;
   /** Sees every entry as it is written (the audit stream), whether or not Redis takes it. */
   private readonly onWrite: ((entries: readonly ProvisioningLogEntry[]) => void) | undefined;
+  private readonly waiting: { entries: readonly ProvisioningLogEntry[]; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private writing = false;
 
   constructor(
     private readonly redis: Redis,
@@ -202,6 +207,8 @@ export class ProvisioningLog {
     opts: { maxEntries?: number; onWrite?: (entries: readonly ProvisioningLogEntry[]) => void } = {},
   ) {
     this.onWrite = opts.onWrite;
+    // Registered once per connection; every log on it shares the command.
+    if (!(WRITE_COMMAND in redis)) redis.defineCommand(WRITE_COMMAND, { numberOfKeys: 2, lua: WRITE_SCRIPT });
     this.key = keys.stream;
     this.indexKey = keys.index;
     this.maxEntries = Math.max(1, Math.floor(opts.maxEntries ?? DEFAULT_MAX_ENTRIES));
@@ -279,13 +286,40 @@ export class ProvisioningLog {
     await this.writeMany(entries);
   }
 
-  private async writeMany(entries: readonly ProvisioningLogEntry[]): Promise<void> {
-    if (entries.length === 0) return;
+  /**
+   * Writes go out at once; entries that arrive while a write is under way (operations finishing
+   * together) go out together in the next one. Each caller's promise settles when its entries are
+   * in Redis, so nothing is acknowledged before it is kept.
+   */
+  private writeMany(entries: readonly ProvisioningLogEntry[]): Promise<void> {
+    if (entries.length === 0) return Promise.resolve();
     this.onWrite?.(entries);
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.push({ entries, resolve, reject });
+      if (!this.writing) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.writing = true;
+    while (this.waiting.length > 0) {
+      const batch = this.waiting.splice(0);
+      try {
+        await this.write(batch.flatMap((w) => w.entries));
+        for (const w of batch) w.resolve();
+      } catch (err) {
+        for (const w of batch) w.reject(err);
+      }
+    }
+    this.writing = false;
+  }
+
+  private async write(entries: readonly ProvisioningLogEntry[]): Promise<void> {
     // One script call per WRITE_CHUNK entries, pipelined: 100k skips are a hundred calls, each a few ms of Redis time.
-    const pipeline = this.redis.pipeline();
+    // The script is sent once per connection and called by its hash after (EVALSHA).
+    const pipeline = this.redis.pipeline() as ChainableCommander & WithWriteScript;
     for (let start = 0; start < entries.length; start += WRITE_CHUNK)
-      pipeline.eval(WRITE_SCRIPT, 2, this.key, this.indexKey, ...this.writeArgs(entries.slice(start, start + WRITE_CHUNK)));
+      pipeline[WRITE_COMMAND](this.key, this.indexKey, ...this.writeArgs(entries.slice(start, start + WRITE_CHUNK)));
     const replies = await pipeline.exec();
     const failed = replies?.find(([err]) => err);
     if (failed?.[0]) throw failed[0];
@@ -300,8 +334,13 @@ export class ProvisioningLog {
   private writeArgs(entries: readonly ProvisioningLogEntry[]): string[] {
     const args = [String(this.maxEntries), String(this.trimBatch)];
     // Messages may quote what TeamViewer or an IdP said: scrubbed again before they are kept.
-    for (const entry of entries)
-      args.push(indexEmails(entry).join(INDEX_SEP), entry.cycleId, JSON.stringify({ ...entry, message: scrubSecrets(entry.message) }));
+    for (const entry of entries) {
+      const emails = indexEmails(entry).join(INDEX_SEP);
+      // The cycle id, and an address that is all the index holds, are in fields of their own: not kept twice.
+      const { cycleId: _, ...kept } = entry;
+      if (kept.email !== undefined && kept.members === undefined && kept.email === emails) delete kept.email;
+      args.push(emails, entry.cycleId, JSON.stringify({ ...kept, message: scrubSecrets(entry.message) }));
+    }
     return args;
   }
 
@@ -381,17 +420,24 @@ function streamId(padded: string): string | undefined {
 
 function parseEntry(fields: readonly string[]): ProvisioningLogEntry | undefined {
   // Field names sit at even positions; a value that happens to be 'e' is not one.
-  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === 'e') return decode(fields[i + 1]);
-  return undefined;
+  const named = new Map<string, string>();
+  for (let i = 0; i + 1 < fields.length; i += 2) named.set(fields[i] ?? '', fields[i + 1] ?? '');
+  return decode(named.get('e'), named.get('cy'), named.get('em'));
 }
 
-function decode(text: string | undefined): ProvisioningLogEntry | undefined {
+/** An entry's JSON, with what was kept only in the stream's own fields put back (entries written before carry both). */
+function decode(text: string | undefined, cycleId: string | undefined, emails: string | undefined): ProvisioningLogEntry | undefined {
   if (text === undefined) return undefined;
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
     return undefined;
+  }
+  if (json && typeof json === 'object') {
+    const entry = json as Record<string, unknown>;
+    if (entry.cycleId === undefined && cycleId !== undefined) entry.cycleId = cycleId;
+    if (entry.email === undefined && entry.members === undefined && emails && !emails.includes(INDEX_SEP)) entry.email = emails;
   }
   const parsed = entrySchema.safeParse(json);
   return parsed.success ? parsed.data : undefined;

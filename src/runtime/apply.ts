@@ -19,6 +19,19 @@ export interface ApplyContext {
    * (a 5xx on create, a worker killed mid-request) may have created the user already.
    */
   lookupFirst?: boolean;
+  /**
+   * Where the link write of a create goes instead of being waited for here: the caller waits for
+   * it together with the outcome's own write, so both leave in one round trip, the link first.
+   */
+  pendingWrites?: Promise<unknown>[];
+}
+
+function linkWrite(ctx: ApplyContext, write: Promise<unknown>): Promise<unknown> {
+  if (!ctx.pendingWrites) return write;
+  // Not lost if it fails before the caller waits: the caller's wait throws it.
+  write.catch(() => undefined);
+  ctx.pendingWrites.push(write);
+  return Promise.resolve();
 }
 
 /** Classes that concern this object only: recorded in the report, never retried. */
@@ -58,7 +71,7 @@ async function applyCreate(op: CreateUserOperation, ctx: ApplyContext): Promise<
     await ctx.state.recordOutsideCompany(emailKey(op.email), { atMs: ctx.nowMs(), message: err.message });
     return { status: 'failed', failureClass: 'owned-outside-company', message };
   }
-  await ctx.state.setLink(op.sourceId, created.id);
+  await linkWrite(ctx, ctx.state.setLink(op.sourceId, created.id));
   if (op.reason === 'retry-after-outside-conflict') await ctx.state.clearOutsideCompany(emailKey(op.email));
   return { status: 'applied', tvUserId: created.id, message: `created ${op.email} as ${created.id}` };
 }

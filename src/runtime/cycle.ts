@@ -142,6 +142,8 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
     if (report) return report;
   }
 
+  // Operations of an earlier attempt of this cycle may have finished: its jobs are marked so that the workers look first.
+  const resumed = stored.plan !== undefined;
   let plan: Plan | undefined = stored.plan;
   let directoryGroups: GroupPhaseRead | undefined = stored.directoryGroups;
   let groupPhase: GroupPhase | undefined = stored.groupPhase;
@@ -168,7 +170,7 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
     });
     // Health first: whoever sees the report (sync-now --wait, run --once) then sees the quarantine it caused or lifted.
     await afterCycle(report, deps);
-    await deps.store.finish(cycleId, report);
+    await deps.store.finish(cycleId, report, results);
     log[report.outcome === 'failed' ? 'error' : 'info'](
       { outcome: report.outcome, durationMs: report.durationMs, operations: report.operations, failure: report.failure },
       'cycle finished',
@@ -224,6 +226,7 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
       cycleId,
       plan.operations.map((op) => ({ op, key: operationKey(op) })),
       deps,
+      resumed,
     );
     if ((await waitForOperations(cycleId, plan.operations.length, deps, job, token, signal)) === 'timed-out') return finish({ failure: timedOut(deps) });
     const stoppedAfterUsers = await deps.store.stopped(cycleId);
@@ -266,6 +269,7 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
           cycleId,
           groupOps.map((op) => ({ op, key: op.key })),
           deps,
+          resumed,
         );
         if ((await waitForOperations(cycleId, plan.operations.length + groupOps.length, deps, job, token, signal)) === 'timed-out')
           return finish({ failure: timedOut(deps) });
@@ -337,21 +341,27 @@ function timedOut(deps: CycleDeps): NonNullable<CycleReport['failure']> {
   };
 }
 
-async function enqueueRemaining(cycleId: string, operations: { op: OperationJobData['op']; key: string }[], deps: CycleDeps): Promise<void> {
+/**
+ * Hands the operations without a recorded outcome to the workers. A finished job is removed at
+ * once: its outcome, recorded before the job completes, is what keeps it from running twice. A
+ * resumed cycle reads the outcomes before it re-adds, and an operation finishing in between is
+ * caught by its job's `resumed` mark, which has the worker look for the outcome first.
+ */
+async function enqueueRemaining(cycleId: string, operations: { op: OperationJobData['op']; key: string }[], deps: CycleDeps, resumed: boolean): Promise<void> {
   if (operations.length === 0) return;
   const done = await deps.store.resultKeys(cycleId);
   const jobs = operations
     .filter(({ key }) => !done.has(key))
     .map(({ op, key }) => ({
       name: op.kind,
-      data: { cycleId, key, op } satisfies OperationJobData,
+      data: { cycleId, key, op, ...(resumed ? { resumed: true } : {}) } satisfies OperationJobData,
       opts: {
         // Deterministic: re-adding an operation that is still queued or running is a no-op.
         jobId: operationJobId(cycleId, key),
         attempts: deps.options.opAttempts,
         backoff: { type: 'exponential', delay: deps.options.opBackoffMs, jitter: 0.5 },
-        // Kept an hour so that re-adding a finished operation (a resumed cycle) is a no-op.
-        removeOnComplete: { age: 3600 },
+        removeOnComplete: true,
+        // Kept a day: a job that failed without an outcome is what a post-mortem looks at.
         removeOnFail: { age: 86_400 },
       },
     }));

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { SyncConfig, TvsyncConfig } from '../config/schema.js';
 import { processCycle, type CycleDeps } from './cycle.js';
 import { CycleStore } from '../store/cycle-store.js';
+import { InFlightLimit, withinLimit } from './in-flight.js';
 import { processOperation, StopFlagCache, type OperationDeps, type OperationJobData } from './operation-worker.js';
 import type { SyncSides } from './prepare.js';
 import {
@@ -42,6 +43,9 @@ import type { UserSyncJobData } from './user-sync.js';
 import type { DirectorySource } from '../connectors/source.js';
 import { annotateActiveSpan, startTracing, tracingSettings, tracingStarted, queueTelemetry, type Tracing } from '../observe/traces.js';
 import { LivenessMonitor, WorkerPulse, type LivenessVerdict, type WatchedWorker } from './liveness.js';
+
+/** Operation jobs open per TeamViewer request the target's concurrency allows. */
+const OPEN_JOBS_PER_REQUEST = 2;
 
 export interface DaemonOptions {
   scheduler: boolean;
@@ -105,6 +109,7 @@ export class Daemon {
   /** Every worker's non-blocking commands; BullMQ gives each worker a blocking connection of its own. */
   private sharedWorkerConnection?: Redis;
   private readonly livenessMonitor: LivenessMonitor;
+  private queueRedis?: Redis;
   private stateTimer?: NodeJS.Timeout;
   private presenceTimer?: NodeJS.Timeout;
   private presences: WorkerPresence[] = [];
@@ -200,7 +205,7 @@ export class Daemon {
       readBackoff: { attempts: 6, baseMs: this.options.readBackoffMs, capMs: 60 * this.options.readBackoffMs, maxWaitMs: this.options.maxRetryAfterMs },
       ...(opts.onResponse ? { onResponse: (info: Parameters<NonNullable<DaemonOptions['onResponse']>>[1]) => opts.onResponse?.(sync.name, info) } : {}),
     });
-    const queues = openQueues(sync.name, this.redis, prefix);
+    const queues = openQueues(sync.name, this.queueConnection(), prefix);
     for (const queue of [queues.cycles, queues.operations, queues.changes]) queue.on('error', (err) => this.outage.error(err, 'queue'));
     const store = new CycleStore(this.redis, prefix, sync.name);
     const health = new HealthStore(this.redis, prefix, sync.name);
@@ -227,8 +232,10 @@ export class Daemon {
     if (!opts.worker) return;
 
     const log = this.log.child({ sync: sync.name });
+    // The operation workers' TeamViewer calls stay within the target's concurrency, whatever the number of open jobs.
+    const workerSides: SyncSides = { ...sides, client: withinLimit(sides.client, new InFlightLimit(sync.target.concurrency)) };
     const operationDeps: OperationDeps = {
-      sides,
+      sides: workerSides,
       store,
       stopFlags: new StopFlagCache(store),
       queue: queues.operations,
@@ -279,7 +286,7 @@ export class Daemon {
       },
     );
     const userSyncDeps = {
-      sides,
+      sides: workerSides,
       fastLane,
       approvals,
       log,
@@ -294,12 +301,14 @@ export class Daemon {
         (job: Job, token?: string, signal?: AbortSignal): Promise<OperationResult | UserSyncReport | undefined> =>
           job.name === USER_SYNC_JOB
             ? processUserSyncJob(job as Job<UserSyncJobData>, token, { ...userSyncDeps, ...(signal ? { signal } : {}) })
-            : processOperation(job as Job<OperationJobData>, operationDeps),
+            : // The outcome is in the cycle's results: BullMQ need not keep a copy in its event stream.
+              processOperation(job as Job<OperationJobData>, operationDeps).then(() => undefined),
       ),
       {
         ...common,
         connection: this.workerConnection(),
-        concurrency: sync.target.concurrency,
+        // More jobs open than requests in flight: one job's Redis bookkeeping overlaps another's request.
+        concurrency: sync.target.concurrency * OPEN_JOBS_PER_REQUEST,
         limiter: { max: Math.max(1, Math.round(sync.target.requestsPerSecond)), duration: 1000 },
         maxStalledCount: 3,
         // 429 answers re-run a job without spending an attempt; this bounds how long that may go on.
@@ -361,6 +370,19 @@ export class Daemon {
       this.connections.push(this.sharedWorkerConnection);
     }
     return this.sharedWorkerConnection;
+  }
+
+  /**
+   * BullMQ defines its scripts on the connection its queues use, and ioredis copies every defined
+   * script into each pipeline made on that connection (auto-pipelining makes one per tick): the
+   * stores' per-operation writes stay cheap on a connection without them.
+   */
+  private queueConnection(): Redis {
+    if (!this.queueRedis) {
+      this.queueRedis = connectRedis(this.config.redis, 'producer', this.outage);
+      this.connections.push(this.queueRedis);
+    }
+    return this.queueRedis;
   }
 
   /** Starts the change-feed workers a `deferFeeds` start left stopped. */
@@ -481,6 +503,7 @@ async function recordFailedCycle(store: CycleStore, job: Job<CycleJobData>, err:
   const stored = await store.load(cycleId);
   const startedAtMs = stored?.startedAtMs || job.timestamp;
   await store.stop(cycleId, `the cycle failed: ${err.message}`);
+  const results = await store.results(cycleId);
   const report = buildReport({
     sync: store.sync,
     cycleId,
@@ -489,8 +512,8 @@ async function recordFailedCycle(store: CycleStore, job: Job<CycleJobData>, err:
     startedAtMs,
     finishedAtMs: Date.now(),
     ...(stored?.plan ? { plan: stored.plan } : {}),
-    results: await store.results(cycleId),
+    results,
     failure: { failureClass: 'internal', message: `the cycle job failed: ${err.message}` },
   });
-  await store.finish(cycleId, report);
+  await store.finish(cycleId, report, results);
 }

@@ -19,6 +19,8 @@ export interface OperationJobData {
   op: UserOperation | GroupOperation;
   /** Set when an attempt ended in an answer that may hide a write (5xx or timeout on a create). */
   maybeApplied?: boolean;
+  /** Added by a resumed cycle: an earlier job of this operation may have recorded its outcome and been removed. */
+  resumed?: boolean;
 }
 
 function isGroupOperation(op: UserOperation | GroupOperation): op is GroupOperation {
@@ -106,9 +108,12 @@ export function toResult(data: Pick<OperationJobData, 'key' | 'op'>, attempts: n
 export async function processOperation(job: Job<OperationJobData>, deps: OperationDeps): Promise<OperationResult | undefined> {
   const { cycleId, key, op } = job.data;
   const attempts = job.attemptsMade + 1;
+  // A create's link write, sent with the outcome's.
+  const pendingWrites: Promise<unknown>[] = [];
   const record = async (outcome: Outcome) => {
     const result = toResult(job.data, attempts, outcome);
-    await deps.store.recordResult(cycleId, result);
+    // The outcome, the writes it follows and its observers (provisioning log, metrics) are written side by side: one round trip.
+    await Promise.all([...pendingWrites, deps.store.recordResult(cycleId, result), deps.onResult?.(result, cycleId)]);
     deps.log[result.status === 'failed' ? 'warn' : 'info'](
       {
         cycle: cycleId,
@@ -121,23 +126,23 @@ export async function processOperation(job: Job<OperationJobData>, deps: Operati
       },
       result.message,
     );
-    await deps.onResult?.(result, cycleId);
     return result;
   };
 
   const redelivered = job.attemptsMade > 0 || job.attemptsStarted > 1;
   // A stalled job's worker died (or was cut off) during an attempt whose answer nobody saw.
   const lookupFirst = job.data.maybeApplied === true || job.stalledCounter > 0;
-  // A first delivery cannot find its outcome recorded: finished jobs are kept an hour, so a
-  // resumed cycle's re-add of one is a no-op, and older cycles are re-planned, never resumed.
-  const [stopped, done] = redelivered ? await deps.store.stoppedOrDone(cycleId, key) : [await deps.stopFlags.get(cycleId), false];
+  // Finished jobs are removed, so only a re-delivery or a resumed cycle's job can find its
+  // outcome recorded; a fresh plan's first delivery saves the round trip.
+  const mayBeDone = redelivered || job.data.resumed === true;
+  const [stopped, done] = mayBeDone ? await deps.store.stoppedOrDone(cycleId, key) : [await deps.stopFlags.get(cycleId), false];
   if (done) return undefined;
   if (stopped) return record({ status: 'cancelled', message: `${op.kind} ${subjectOf(op).label}: not run, the cycle stopped (${stopped})` });
 
   try {
     const outcome = isGroupOperation(op)
       ? await applyGroupOperation(op, { client: deps.sides.client, state: deps.sides.state, batchSize: deps.sides.sync.groups.batchSize })
-      : await applyUserOperation(op, { client: deps.sides.client, state: deps.sides.state, nowMs: deps.sides.now, lookupFirst });
+      : await applyUserOperation(op, { client: deps.sides.client, state: deps.sides.state, nowMs: deps.sides.now, lookupFirst, pendingWrites });
     const result = await record(outcome);
     if (op.kind === 'deactivateUser' && outcome.status === 'applied')
       await deps.fastLane?.reserve('deactivations', `${cycleId}:${op.tvUserId}`, Date.now(), deps.sides.sync.fastLane.window);

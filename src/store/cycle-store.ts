@@ -1,3 +1,5 @@
+import { promisify } from 'node:util';
+import { gunzip, gzip } from 'node:zlib';
 import type { Redis } from 'ioredis';
 import type { GroupPhaseRead } from '../plan/group-input.js';
 import type { GroupPhase } from '../plan/group-types.js';
@@ -15,6 +17,25 @@ export interface StoredCycle {
   directoryGroups?: GroupPhaseRead;
   groupPhase?: GroupPhase;
   stopped?: string;
+}
+
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
+
+/**
+ * The plan, the group phase and a finished cycle's outcomes are kept gzipped: for 100k users they
+ * are tens of megabytes of alike JSON objects, which shrink about tenfold. Compressing runs off
+ * the event loop.
+ */
+async function pack(value: unknown): Promise<Buffer> {
+  return gzipAsync(JSON.stringify(value), { level: 3 });
+}
+
+async function unpack<T>(raw: Buffer | undefined): Promise<T | undefined> {
+  if (!raw?.length) return undefined;
+  // A record written before records were compressed is plain JSON.
+  const text = raw[0] === 0x1f && raw[1] === 0x8b ? (await gunzipAsync(raw)).toString('utf8') : raw.toString('utf8');
+  return JSON.parse(text) as T;
 }
 
 /** Finished cycles' working keys are kept this long for post-mortems, then expire. */
@@ -46,17 +67,22 @@ export class CycleStore {
   }
 
   async load(cycleId: string): Promise<StoredCycle | undefined> {
-    const raw = await this.redis.hgetall(this.keys.cycle(cycleId));
+    const raw = await this.redis.hgetallBuffer(this.keys.cycle(cycleId));
     if (!raw.status) return undefined;
     const cycle: StoredCycle = {
-      status: raw.status as StoredCycle['status'],
-      trigger: raw.trigger ?? 'unknown',
-      startedAtMs: Number(raw.startedAtMs ?? 0),
+      status: raw.status.toString() as StoredCycle['status'],
+      trigger: raw.trigger?.toString() ?? 'unknown',
+      startedAtMs: Number(raw.startedAtMs?.toString() ?? 0),
     };
-    if (raw.plan) cycle.plan = JSON.parse(raw.plan) as Plan;
-    if (raw.directoryGroups) cycle.directoryGroups = JSON.parse(raw.directoryGroups) as GroupPhaseRead;
-    if (raw.groupPhase) cycle.groupPhase = JSON.parse(raw.groupPhase) as GroupPhase;
-    if (raw.stopped) cycle.stopped = raw.stopped;
+    const [plan, directoryGroups, groupPhase] = await Promise.all([
+      unpack<Plan>(raw.plan),
+      unpack<GroupPhaseRead>(raw.directoryGroups),
+      unpack<GroupPhase>(raw.groupPhase),
+    ]);
+    if (plan) cycle.plan = plan;
+    if (directoryGroups) cycle.directoryGroups = directoryGroups;
+    if (groupPhase) cycle.groupPhase = groupPhase;
+    if (raw.stopped?.length) cycle.stopped = raw.stopped.toString();
     return cycle;
   }
 
@@ -67,7 +93,8 @@ export class CycleStore {
     if (plan.deactivationsBlocked) kept.deactivationsBlocked = secrets.scrubDeep(plan.deactivationsBlocked);
     const read = secrets.scrubDeep(directoryGroups.read);
     const groups: GroupPhaseRead = read ? { ...directoryGroups, read } : directoryGroups;
-    await this.redis.hset(this.keys.cycle(cycleId), 'plan', JSON.stringify(kept), 'directoryGroups', JSON.stringify(groups), 'status', 'applying');
+    const [packedPlan, packedGroups] = await Promise.all([pack(kept), pack(groups)]);
+    await this.redis.hset(this.keys.cycle(cycleId), 'plan', packedPlan, 'directoryGroups', packedGroups, 'status', 'applying');
   }
 
   async saveGroupPhase(cycleId: string, phase: GroupPhase): Promise<void> {
@@ -82,19 +109,25 @@ export class CycleStore {
             },
           }
         : secrets.scrubDeep(phase);
-    await this.redis.hset(this.keys.cycle(cycleId), 'groupPhase', JSON.stringify(kept));
+    await this.redis.hset(this.keys.cycle(cycleId), 'groupPhase', await pack(kept));
   }
 
   async recordResult(cycleId: string, result: OperationResult): Promise<void> {
-    // Outside text was scrubbed where it entered; this second pass guards what is kept.
-    await this.redis.hset(this.keys.cycleResults(cycleId), result.key, JSON.stringify(secrets.scrubDeep(result)));
+    const key = this.keys.cycleResults(cycleId);
+    // Outside text was scrubbed where it entered; this second pass guards what is kept. The expiry
+    // bounds an outcome that lands after its cycle finished (and folded the others away).
+    // Two plain commands: auto-pipelining sends them in one write, with other operations' commands of the tick.
+    await Promise.all([this.redis.hset(key, result.key, JSON.stringify(secrets.scrubDeep(result))), this.redis.expire(key, FINISHED_TTL_S)]);
   }
 
-  /** The stop flag and whether this operation already has an outcome, in one round trip. */
+  /**
+   * The stop flag, and whether the operation has an outcome, in one round trip. A cycle that
+   * finished without being stopped had every outcome (folded into its record by now).
+   */
   async stoppedOrDone(cycleId: string, key: string): Promise<[stopped: string | undefined, done: boolean]> {
-    const replies = await this.redis.multi().hget(this.keys.cycle(cycleId), 'stopped').hexists(this.keys.cycleResults(cycleId), key).exec();
-    const stopped = replies?.[0]?.[1];
-    return [typeof stopped === 'string' ? stopped : undefined, replies?.[1]?.[1] === 1];
+    const replies = await this.redis.multi().hmget(this.keys.cycle(cycleId), 'stopped', 'status').hexists(this.keys.cycleResults(cycleId), key).exec();
+    const [stopped, status] = (replies?.[0]?.[1] ?? []) as (string | null)[];
+    return [stopped ?? undefined, replies?.[1]?.[1] === 1 || (status === 'done' && !stopped)];
   }
 
   async resultKeys(cycleId: string): Promise<Set<string>> {
@@ -102,7 +135,7 @@ export class CycleStore {
   }
 
   async resultCount(cycleId: string): Promise<number> {
-    return this.redis.hlen(this.keys.cycleResults(cycleId));
+    return (await this.results(cycleId)).length;
   }
 
   /**
@@ -115,9 +148,18 @@ export class CycleStore {
     return { present: replies?.[0]?.[1] === 1, recorded: Number(replies?.[1]?.[1] ?? 0) };
   }
 
+  /** Every recorded outcome: those of a finished cycle were folded into its record. */
   async results(cycleId: string): Promise<OperationResult[]> {
-    const raw = await this.redis.hvals(this.keys.cycleResults(cycleId));
-    return raw.map((r) => JSON.parse(r) as OperationResult);
+    const replies = await this.redis.multi().hgetBuffer(this.keys.cycle(cycleId), 'results').hvals(this.keys.cycleResults(cycleId)).exec();
+    for (const [err] of replies ?? []) if (err) throw err;
+    const folded = (await unpack<OperationResult[]>((replies?.[0]?.[1] as Buffer | null) ?? undefined)) ?? [];
+    const byKey = new Map(folded.map((r) => [r.key, r]));
+    // An outcome recorded after the cycle finished (an operation of a stopped cycle, cancelled) never replaces an earlier one.
+    for (const raw of (replies?.[1]?.[1] ?? []) as string[]) {
+      const result = JSON.parse(raw) as OperationResult;
+      if (!byKey.has(result.key)) byKey.set(result.key, result);
+    }
+    return [...byKey.values()];
   }
 
   /** Tells the operation workers to run nothing more of this cycle (a 401 was seen). */
@@ -129,17 +171,23 @@ export class CycleStore {
     return (await this.redis.hget(this.keys.cycle(cycleId), 'stopped')) ?? undefined;
   }
 
-  async finish(cycleId: string, finished: CycleReport): Promise<void> {
+  /**
+   * Marks the cycle done with its report. The outcomes the report was built from are folded into
+   * the cycle's record, gzipped: one value instead of a hash field per operation.
+   */
+  async finish(cycleId: string, finished: CycleReport, results: readonly OperationResult[]): Promise<void> {
     const reports = this.keys.reports;
     const report = secrets.scrubDeep(finished);
-    await this.redis
+    const folded = await pack(results);
+    const replies = await this.redis
       .multi()
-      .hset(this.keys.cycle(cycleId), 'status', 'done', 'report', JSON.stringify(report))
+      .hset(this.keys.cycle(cycleId), 'status', 'done', 'report', JSON.stringify(report), 'results', folded)
       .expire(this.keys.cycle(cycleId), FINISHED_TTL_S)
-      .expire(this.keys.cycleResults(cycleId), FINISHED_TTL_S)
+      .del(this.keys.cycleResults(cycleId))
       .lpush(reports, JSON.stringify(report))
       .ltrim(reports, 0, REPORTS_KEPT - 1)
       .exec();
+    for (const [err] of replies ?? []) if (err) throw err;
   }
 
   async report(cycleId: string): Promise<CycleReport | undefined> {

@@ -462,3 +462,47 @@ describe('renderLogEntries', () => {
     expect(renderLogEntries([])).toBe('');
   });
 });
+
+describe('writing the provisioning log', () => {
+  it('sends entries that arrive while a write is under way together, each caller answered once its entry is kept', async () => {
+    const log = newLog();
+    const monitor = await redis.duplicate();
+    const calls: string[] = [];
+    // Redis may be shared: only the calls on this log's stream count.
+    await monitor
+      .monitor()
+      .then((m) => m.on('monitor', (_time: string, args: string[]) => args.includes(log.key) && calls.push(String(args[0]).toLowerCase())));
+    try {
+      const results = Array.from(
+        { length: 40 },
+        (_, i): OperationResult => ({ ...created, key: `createUser.s-${i}`, sourceId: `s-${i}`, email: `p${i}@corp.example` }),
+      );
+      await Promise.all(results.map((r) => log.recordResult('c-batch', r, T0)));
+      const scripts = calls.filter((c) => c === 'evalsha' || c === 'eval');
+      // 40 writes at once: the first goes out alone, the 39 that waited go out together.
+      expect(scripts.length).toBeLessThanOrEqual(3);
+      expect(scripts.filter((c) => c === 'eval').length).toBeLessThanOrEqual(1);
+      const found = await log.query({ cycleId: 'c-batch', limit: 100 });
+      expect(found).toHaveLength(40);
+      expect(new Set(found.map((e) => e.email))).toEqual(new Set(results.map((r) => r.email)));
+    } finally {
+      monitor.disconnect();
+    }
+  });
+
+  it('keeps the cycle id and an address the index holds once, and gives the entry back whole', async () => {
+    const log = newLog();
+    const lower = { ...created, email: 'jane@corp.example', message: 'created jane@corp.example as u1000042' };
+    await log.recordResult('c-compact', lower, T0);
+    const [raw] = await redis.xrange(log.key, '-', '+');
+    const json = JSON.parse(raw![1][raw![1].indexOf('e') + 1]!) as Record<string, unknown>;
+    expect(json.cycleId).toBeUndefined();
+    expect(json.email).toBeUndefined();
+    const [entry] = await log.query({ email: 'jane@corp.example' });
+    expect(entry).toMatchObject({ cycleId: 'c-compact', email: 'jane@corp.example', tvUserId: 'u1000042', outcome: 'applied' });
+    // An address in another case than the index's is kept as it was written.
+    await log.recordResult('c-compact', created, T0);
+    const [mixed] = await log.query({ email: 'Jane@Corp.example', limit: 1 });
+    expect(mixed?.email).toBe('Jane@Corp.example');
+  });
+});

@@ -36,13 +36,13 @@ describe('alerter', () => {
           ...(failed ? { failure: { failureClass: 'source-read' as const, message: 'the IdP read failed' } } : {}),
         });
       await runtime.health.save({ consecutiveFailures: 1, quarantines: 0, lastOutcome: 'failed', lastCycleAt: 1000 });
-      await runtime.store.finish('c1', report('c1', 1000, true));
+      await runtime.store.finish('c1', report('c1', 1000, true), []);
       expect((await alerter.check(runtime)).map((a) => [a.key, a.status])).toEqual([['cycle-failed:corp', 'firing']]);
 
       // The next cycle succeeded: its health is saved first, its report a moment later.
       await runtime.health.save({ consecutiveFailures: 0, quarantines: 0, lastOutcome: 'succeeded', lastCycleAt: 2000, lastSuccessAt: 2000 });
       expect(await alerter.check(runtime)).toEqual([]);
-      await runtime.store.finish('c2', report('c2', 2000, false));
+      await runtime.store.finish('c2', report('c2', 2000, false), []);
       expect((await alerter.check(runtime)).map((a) => [a.key, a.status])).toEqual([['cycle-failed:corp', 'resolved']]);
       expect(await alerter.check(runtime)).toEqual([]);
       await alerter.dispatcher.idle();

@@ -52,3 +52,38 @@ describe('a create that meets a user the plan did not see', () => {
     expect(await state.getLink('idp-new')).toBe('u7');
   });
 });
+
+describe('a create whose caller sends the link with the outcome', () => {
+  it('hands the link write over instead of waiting for it, and a failed link write reaches the caller', async () => {
+    const created: TvUser = { id: 'u9', userName: 'ada@corp.example', email: 'ada@corp.example', displayName: 'Ada New', active: true };
+    const client: UserWriter = {
+      findUserByEmail: async () => undefined,
+      createUser: async () => created,
+      updateUser: async () => created,
+    };
+    const state = new MemorySyncState();
+    let release: () => void = () => undefined;
+    // A link write that does not finish until released: the create must not wait for it.
+    state.setLink = (sourceId, tvUserId) =>
+      new Promise<void>((resolve) => {
+        release = () => {
+          void MemorySyncState.prototype.setLink.call(state, sourceId, tvUserId).then(resolve);
+        };
+      });
+    const pendingWrites: Promise<unknown>[] = [];
+    const outcome = await applyUserOperation(op, { client, state, nowMs: () => 1, pendingWrites });
+    expect(outcome).toMatchObject({ status: 'applied', tvUserId: 'u9' });
+    expect(pendingWrites).toHaveLength(1);
+    release();
+    await Promise.all(pendingWrites);
+    expect((await state.loadLinks()).get('idp-new')).toBe('u9');
+
+    const failing = new MemorySyncState();
+    failing.setLink = async () => {
+      throw new Error('Redis went away');
+    };
+    const handed: Promise<unknown>[] = [];
+    await applyUserOperation(op, { client, state: failing, nowMs: () => 1, pendingWrites: handed });
+    await expect(Promise.all(handed)).rejects.toThrow('Redis went away');
+  });
+});

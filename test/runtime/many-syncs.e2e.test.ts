@@ -51,12 +51,13 @@ describe.runIf(haveRedisServer)(`${TENANTS} tenants in one deployment${NO_REDIS_
     );
   }
 
-  it('one process runs a cycle of each, with one blocking connection per worker and two shared ones', async () => {
+  it('one process runs a cycle of each, with one blocking connection per worker and three shared ones', async () => {
     const before = await connections(redis);
     const daemon = await Daemon.start(config(true), silentLog, { scheduler: false, worker: true, runtime: FAST });
     try {
-      // Per tenant: the cycle, operation and change-feed workers' blocking connections; per process: commands and workers' commands.
-      expect((await connections(redis)) - before).toBe(3 * TENANTS + 2);
+      // Per tenant: the cycle, operation and change-feed workers' blocking connections; per process:
+      // the stores' commands, the queues' commands and the workers' commands.
+      expect((await connections(redis)) - before).toBe(3 * TENANTS + 3);
       for (const name of daemon.syncs.keys()) await requestCycle(daemon.runtime(name).queues.cycles, name, 'once');
       const reports = await allReports(daemon);
       expect(reports.map((r) => [r.sync, r.outcome, r.operations.createUser.applied])).toEqual(
@@ -81,7 +82,7 @@ describe.runIf(haveRedisServer)(`${TENANTS} tenants in one deployment${NO_REDIS_
       await Daemon.start(cfg, silentLog, { scheduler: false, worker: true, runtime: FAST }),
     ];
     // Without the fast lane a tenant has two workers, so two blocking connections per process.
-    expect((await connections(redis)) - before).toBe(2 * (2 * TENANTS + 2));
+    expect((await connections(redis)) - before).toBe(2 * (2 * TENANTS + 3));
     const scheduler = await Daemon.start(cfg, silentLog, { scheduler: true, worker: false, runtime: FAST });
     try {
       // The first scheduled cycle of every tenant is due at once; the worker processes take them.

@@ -1,3 +1,4 @@
+import { gunzipSync } from 'node:zlib';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
@@ -59,6 +60,11 @@ function fragments(secret: string): string[] {
   return [...out];
 }
 
+/** A value as text; large records (a cycle's plan and outcomes) are kept gzipped and are read unpacked. */
+function readable(value: Buffer): string {
+  return (value[0] === 0x1f && value[1] === 0x8b ? gunzipSync(value) : value).toString('utf8');
+}
+
 async function everythingInRedis(under = prefix): Promise<string> {
   const parts: string[] = [];
   let cursor = '0';
@@ -69,7 +75,7 @@ async function everythingInRedis(under = prefix): Promise<string> {
       const type = await redis.type(key);
       parts.push(key);
       if (type === 'string') parts.push((await redis.get(key)) ?? '');
-      else if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
+      else if (type === 'hash') parts.push(JSON.stringify(Object.entries(await redis.hgetallBuffer(key)).map(([field, value]) => [field, readable(value)])));
       else if (type === 'list') parts.push(JSON.stringify(await redis.lrange(key, 0, -1)));
       else if (type === 'set') parts.push(JSON.stringify(await redis.smembers(key)));
       else if (type === 'zset') parts.push(JSON.stringify(await redis.zrange(key, 0, -1)));

@@ -19,12 +19,15 @@ export type LyingReply = { status: number; body: unknown; headers?: Record<strin
 export interface LyingTeamViewer {
   baseUrl: string;
   rule: (req: LyingRequest) => LyingReply | undefined;
+  /** The most writes (anything but GET) that were open at once. */
+  mostWritesInFlight: number;
   close(): Promise<void>;
 }
 
 export async function startLyingTeamViewer(upstreamBaseUrl: string): Promise<LyingTeamViewer> {
   const upstream = new URL(upstreamBaseUrl);
-  const handle: LyingTeamViewer = { baseUrl: '', rule: () => undefined, close: async () => undefined };
+  const handle: LyingTeamViewer = { baseUrl: '', rule: () => undefined, mostWritesInFlight: 0, close: async () => undefined };
+  let writesInFlight = 0;
   const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
     const out = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
@@ -34,6 +37,11 @@ export async function startLyingTeamViewer(upstreamBaseUrl: string): Promise<Lyi
     out.end(body);
   };
   const server: Server = createServer((req, res) => {
+    if (req.method !== 'GET') {
+      writesInFlight++;
+      handle.mostWritesInFlight = Math.max(handle.mostWritesInFlight, writesInFlight);
+      res.on('close', () => writesInFlight--);
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {

@@ -1,0 +1,129 @@
+import pino from 'pino';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig } from '../src/config/load.js';
+import type { TvsyncConfig } from '../src/config/schema.js';
+import { writeFileExport } from '../src/connectors/file/manifest.js';
+import { Daemon } from '../src/runtime/daemon.js';
+import { connectRedis } from '../src/runtime/redis.js';
+import { Observability } from '../src/runtime/observability.js';
+import { requestCycle, waitForCycleReport } from '../src/runtime/trigger.js';
+import { createTeamViewerClient } from '../src/runtime/wiring.js';
+import { RedisServer } from '../test/support/redis-server.js';
+import { BENCH_TOKEN, startEmulatorProcess } from './emulator-process.js';
+
+const TARGET_RATIO = 1.25;
+
+function benchConfig(redisUrl: string, baseUrl: string, dir: string, concurrency: number): TvsyncConfig {
+  return parseConfig(
+    `redis: { url: "${redisUrl}", prefix: tvsync }
+syncs:
+  - name: bench
+    source: { type: file, path: ${dir}, settle: 0s }
+    target: { baseUrl: ${baseUrl}, token: "\${T}", requestsPerSecond: 100000, concurrency: ${concurrency}, tokenOwner: owner@bench.example }
+`,
+    { env: { T: BENCH_TOKEN } },
+  );
+}
+
+const person = (run: string, i: number) => ({ id: `${run}${i}`, email: `${run}${i}@bench.example`, displayName: `User ${run}${i}` });
+
+/** The creates sent straight through the SCIM client, `concurrency` at a time: what the queue's path is measured against. */
+async function direct(users: number, concurrency: number, redisUrl: string, dir: string): Promise<number> {
+  const emulator = await startEmulatorProcess(0);
+  try {
+    const client = createTeamViewerClient(benchConfig(redisUrl, emulator.baseUrl, dir, concurrency).syncs[0]!.target);
+    let next = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        for (let i = next++; i < users; i = next++) {
+          const p = person('d', i);
+          await client.createUser({ userName: p.email, displayName: p.displayName, active: true });
+        }
+      }),
+    );
+    return performance.now() - started;
+  } finally {
+    await emulator.stop();
+  }
+}
+
+/**
+ * The same creates as a cycle's operations through the real queue and workers, with the hooks
+ * `tvsync run` wires (metrics, provisioning log): from the plan persisted to the last outcome
+ * recorded, so reading and planning are not counted.
+ */
+async function queued(users: number, concurrency: number, redisUrl: string): Promise<number> {
+  const emulator = await startEmulatorProcess(0);
+  const dir = mkdtempSync(join(tmpdir(), 'tvsync-bench-'));
+  writeFileExport(dir, { 'users.json': JSON.stringify(Array.from({ length: users }, (_, i) => person(`q${concurrency}-`, i))) });
+  const config = benchConfig(redisUrl, emulator.baseUrl, dir, concurrency);
+  // The connection `tvsync run` gives its observability.
+  const redis = connectRedis(redisUrl, 'producer');
+  const log = pino({ level: process.env.BENCH_LOG ?? 'silent' });
+  const observability = new Observability(config, redis, log);
+  const hooks = observability.hooks();
+  let plannedAt = 0;
+  let lastAt = 0;
+  let recorded = 0;
+  const daemon = await Daemon.start(config, log, {
+    scheduler: false,
+    worker: true,
+    runtime: { pollMs: 25 },
+    ...hooks,
+    onPlanned: async (sync, cycleId, plan) => {
+      plannedAt = performance.now();
+      await hooks.onPlanned?.(sync, cycleId, plan);
+    },
+    onResult: async (sync, cycleId, result, via) => {
+      await hooks.onResult?.(sync, cycleId, result, via);
+      recorded++;
+      lastAt = performance.now();
+    },
+  });
+  try {
+    const runtime = daemon.runtime('bench');
+    const { requestedAt } = await requestCycle(runtime.queues.cycles, 'bench', 'once');
+    const report = await waitForCycleReport(runtime.store, requestedAt, { timeoutMs: 600_000, pollMs: 50 });
+    if (!report || report.operations.createUser.applied !== users || recorded !== users)
+      throw new Error(`operations incomplete: ${JSON.stringify(report?.operations)}`);
+    return lastAt - plannedAt;
+  } finally {
+    await daemon.stop();
+    await redis.quit();
+    await emulator.stop();
+  }
+}
+
+/**
+ * What the queue costs: N user creates through the queue and workers against the same N through
+ * the SCIM client directly, at the same concurrency, into the emulator at 0 ms latency, so the
+ * difference is the queue's own work (Redis round trips, job bookkeeping, outcome and log writes).
+ */
+export async function benchQueueCost() {
+  const users = Number(process.env.BENCH_USERS ?? 10_000);
+  const server = await RedisServer.start();
+  const dir = mkdtempSync(join(tmpdir(), 'tvsync-bench-'));
+  const result: Record<string, unknown> = {
+    bench: `${users.toLocaleString('en')} user creates through the queue vs the SCIM client directly, emulator at 0 ms, Redis of its own`,
+    target: `queue time / direct time <= ${TARGET_RATIO}`,
+  };
+  try {
+    for (const concurrency of [4, 16]) {
+      const directMs = await direct(users, concurrency, server.url, dir);
+      const queueMs = await queued(users, concurrency, server.url);
+      const ratio = queueMs / directMs;
+      result[`c${concurrency}`] = {
+        directPerSecond: Math.round(users / (directMs / 1000)),
+        queuePerSecond: Math.round(users / (queueMs / 1000)),
+        ratio: Number(ratio.toFixed(2)),
+        targetMet: ratio <= TARGET_RATIO,
+      };
+    }
+    return result;
+  } finally {
+    await server.kill();
+  }
+}
