@@ -7,7 +7,7 @@ import { emailKey } from '../plan/mapping.js';
 import type { SyncState } from '../store/sync-state.js';
 import { SourceReadError } from '../connectors/source.js';
 import type { CycleStore } from '../store/cycle-store.js';
-import type { OperationJobData } from './operation-worker.js';
+import { OPERATION_BATCH_JOB, type OperationBatchJobData, type OperationJobData } from './operation-worker.js';
 import { groupPhaseInput } from '../plan/group-input.js';
 import { applyGroupLinkChanges, planGroups, readAndPlan, type PreparedPlan, type SyncSides } from './prepare.js';
 import type { GroupPhaseRead } from '../plan/group-input.js';
@@ -17,7 +17,7 @@ import type { HealthStore } from '../store/health.js';
 import type { ApprovalStore } from '../store/approvals.js';
 import type { FastLaneStore } from '../store/fast-lane.js';
 import { isConnectionError } from './redis.js';
-import { cycleIdOf, operationJobId, type CycleJobData, type RuntimeOptions } from './queues.js';
+import { cycleIdOf, operationBatchSize, operationJobId, type CycleJobData, type RuntimeOptions } from './queues.js';
 import { buildReport, operationKey, type CycleReport, type OperationResult } from '../plan/report.js';
 import type { RolePhase } from '../plan/roles.js';
 import { applyRoles, planRoles } from './roles.js';
@@ -345,26 +345,43 @@ function timedOut(deps: CycleDeps): NonNullable<CycleReport['failure']> {
  * Hands the operations without a recorded outcome to the workers. A finished job is removed at
  * once: its outcome, recorded before the job completes, is what keeps it from running twice. A
  * resumed cycle reads the outcomes before it re-adds, and an operation finishing in between is
- * caught by its job's `resumed` mark, which has the worker look for the outcome first.
+ * caught by its job's `resumed` mark, which has the worker look for the outcome first. A long list
+ * goes several operations to a job (operationBatchSize); a batch's id is that of its first
+ * operation in the plan, so re-adding a batch still queued or running is a no-op too.
  */
 async function enqueueRemaining(cycleId: string, operations: { op: OperationJobData['op']; key: string }[], deps: CycleDeps, resumed: boolean): Promise<void> {
   if (operations.length === 0) return;
   const done = await deps.store.resultKeys(cycleId);
-  const jobs = operations
-    .filter(({ key }) => !done.has(key))
-    .map(({ op, key }) => ({
-      name: op.kind,
-      data: { cycleId, key, op, ...(resumed ? { resumed: true } : {}) } satisfies OperationJobData,
-      opts: {
-        // Deterministic: re-adding an operation that is still queued or running is a no-op.
-        jobId: operationJobId(cycleId, key),
-        attempts: deps.options.opAttempts,
-        backoff: { type: 'exponential', delay: deps.options.opBackoffMs, jitter: 0.5 },
-        removeOnComplete: true,
-        // Kept a day: a job that failed without an outcome is what a post-mortem looks at.
-        removeOnFail: { age: 86_400 },
-      },
-    }));
+  const jobOptions = {
+    attempts: deps.options.opAttempts,
+    backoff: { type: 'exponential', delay: deps.options.opBackoffMs, jitter: 0.5 },
+    removeOnComplete: true,
+    // Kept a day: a job that failed without an outcome is what a post-mortem looks at.
+    removeOnFail: { age: 86_400 },
+  };
+  const size = operationBatchSize(operations.length, deps.options);
+  const jobs = [];
+  for (let i = 0; i < operations.length; i += size) {
+    const whole = operations.slice(i, i + size);
+    const batch = whole.filter(({ key }) => !done.has(key));
+    const first = whole[0];
+    if (!first || batch.length === 0) continue;
+    const single = size === 1 ? batch[0] : undefined;
+    jobs.push(
+      single
+        ? {
+            name: single.op.kind,
+            data: { cycleId, key: single.key, op: single.op, ...(resumed ? { resumed: true } : {}) } satisfies OperationJobData,
+            // Deterministic: re-adding an operation that is still queued or running is a no-op.
+            opts: { ...jobOptions, jobId: operationJobId(cycleId, single.key) },
+          }
+        : {
+            name: OPERATION_BATCH_JOB,
+            data: { cycleId, batch, ...(resumed ? { resumed: true } : {}) } satisfies OperationBatchJobData,
+            opts: { ...jobOptions, jobId: operationJobId(cycleId, `batch ${first.key}`) },
+          },
+    );
+  }
   for (let i = 0; i < jobs.length; i += ENQUEUE_CHUNK) await deps.operations.addBulk(jobs.slice(i, i + ENQUEUE_CHUNK));
 }
 

@@ -6,7 +6,16 @@ import type { SyncConfig, TvsyncConfig } from '../config/schema.js';
 import { processCycle, type CycleDeps } from './cycle.js';
 import { CycleStore } from '../store/cycle-store.js';
 import { InFlightLimit, withinLimit } from './in-flight.js';
-import { processOperation, StopFlagCache, type OperationDeps, type OperationJobData } from './operation-worker.js';
+import {
+  isBatchJob,
+  processOperation,
+  processOperationBatch,
+  StopFlagCache,
+  type OperationBatchJobData,
+  type OperationDeps,
+  type OperationJobData,
+} from './operation-worker.js';
+import { RequestSlots } from './request-slots.js';
 import type { SyncSides } from './prepare.js';
 import {
   closeQueues,
@@ -14,6 +23,7 @@ import {
   CYCLE_JOB_OPTIONS,
   DEFAULT_RUNTIME,
   openQueues,
+  operationLimiter,
   queueNames,
   runtimeFromConfig,
   schedulerId,
@@ -234,6 +244,7 @@ export class Daemon {
     const log = this.log.child({ sync: sync.name });
     // The operation workers' TeamViewer calls stay within the target's concurrency, whatever the number of open jobs.
     const workerSides: SyncSides = { ...sides, client: withinLimit(sides.client, new InFlightLimit(sync.target.concurrency)) };
+    const limiter = operationLimiter(sync.target.requestsPerSecond);
     const operationDeps: OperationDeps = {
       sides: workerSides,
       store,
@@ -243,6 +254,8 @@ export class Daemon {
       log,
       pauses: new RateLimitPauseStore(this.redis, prefix, sync.name),
       fastLane,
+      requestSlots: new RequestSlots(this.redis, queues.operations.toKey('limiter'), limiter.max, limiter.duration),
+      closing: () => this.stopping !== undefined,
       ...(opts.onPause ? { onPause: (pause: RateLimitPause) => opts.onPause?.(sync.name, pause) } : {}),
       ...(opts.onResult ? { onResult: (result: OperationResult, cycleId: string) => opts.onResult?.(sync.name, cycleId, result) } : {}),
     };
@@ -301,15 +314,17 @@ export class Daemon {
         (job: Job, token?: string, signal?: AbortSignal): Promise<OperationResult | UserSyncReport | undefined> =>
           job.name === USER_SYNC_JOB
             ? processUserSyncJob(job as Job<UserSyncJobData>, token, { ...userSyncDeps, ...(signal ? { signal } : {}) })
-            : // The outcome is in the cycle's results: BullMQ need not keep a copy in its event stream.
-              processOperation(job as Job<OperationJobData>, operationDeps).then(() => undefined),
+            : isBatchJob(job.data)
+              ? processOperationBatch(job as Job<OperationBatchJobData>, operationDeps, token, signal).then(() => undefined)
+              : // The outcome is in the cycle's results: BullMQ need not keep a copy in its event stream.
+                processOperation(job as Job<OperationJobData>, operationDeps).then(() => undefined),
       ),
       {
         ...common,
         connection: this.workerConnection(),
         // More jobs open than requests in flight: one job's Redis bookkeeping overlaps another's request.
         concurrency: sync.target.concurrency * OPEN_JOBS_PER_REQUEST,
-        limiter: { max: Math.max(1, Math.round(sync.target.requestsPerSecond)), duration: 1000 },
+        limiter,
         maxStalledCount: 3,
         // 429 answers re-run a job without spending an attempt; this bounds how long that may go on.
         maxStartedAttempts: this.options.opAttempts + 200,
@@ -318,7 +333,9 @@ export class Daemon {
     operationWorker.on('failed', (job, err) => {
       // A job that ended without recording an outcome (stalled too often, started too often) is recorded here.
       if (!job || job.name === USER_SYNC_JOB) return;
-      void recordLostOperation(store, job as Job<OperationJobData>, err).catch((e: unknown) => log.error({ err: e }, 'could not record a lost operation'));
+      void recordLostOperations(store, job as Job<OperationJobData | OperationBatchJobData>, err).catch((e: unknown) =>
+        log.error({ err: e }, 'could not record a lost operation'),
+      );
     });
     cycleWorker.on('failed', (job, err) => {
       // A cycle that died outside its own error handling (stalled too often, Redis lost mid-report)
@@ -470,31 +487,34 @@ export class Daemon {
   }
 }
 
-async function recordLostOperation(store: CycleStore, job: Job<OperationJobData>, err: Error): Promise<void> {
-  const { cycleId, key, op } = job.data;
+async function recordLostOperations(store: CycleStore, job: Job<OperationJobData | OperationBatchJobData>, err: Error): Promise<void> {
   const attemptsLeft = job.attemptsMade < (job.opts.attempts ?? 1);
   if (attemptsLeft && !/stalled more than|started more than|UnrecoverableError/i.test(`${err.name} ${err.message}`)) return;
-  const [, done] = await store.stoppedOrDone(cycleId, key);
-  if (done) return;
-  const who =
-    'sourceGroupId' in op
-      ? {
-          sourceId: op.sourceGroupId,
-          group: 'displayName' in op ? op.displayName : op.tvGroupId,
-          sourceGroupId: op.sourceGroupId,
-          ...('tvGroupId' in op ? { tvGroupId: op.tvGroupId } : {}),
-        }
-      : { sourceId: op.sourceId, email: op.email };
-  await store.recordResult(cycleId, {
-    key,
-    kind: op.kind,
-    ...who,
-    after: {},
-    status: 'failed',
-    failureClass: 'transient',
-    message: `${op.kind}: the job failed without an outcome: ${err.message}`,
-    attempts: job.attemptsMade,
-  });
+  const { cycleId } = job.data;
+  const operations = isBatchJob(job.data) ? job.data.batch : [job.data];
+  for (const { key, op } of operations) {
+    const [, done] = await store.stoppedOrDone(cycleId, key);
+    if (done) continue;
+    const who =
+      'sourceGroupId' in op
+        ? {
+            sourceId: op.sourceGroupId,
+            group: 'displayName' in op ? op.displayName : op.tvGroupId,
+            sourceGroupId: op.sourceGroupId,
+            ...('tvGroupId' in op ? { tvGroupId: op.tvGroupId } : {}),
+          }
+        : { sourceId: op.sourceId, email: op.email };
+    await store.recordResult(cycleId, {
+      key,
+      kind: op.kind,
+      ...who,
+      after: {},
+      status: 'failed',
+      failureClass: 'transient',
+      message: `${op.kind}: the job failed without an outcome: ${err.message}`,
+      attempts: job.attemptsMade,
+    });
+  }
 }
 
 async function recordFailedCycle(store: CycleStore, job: Job<CycleJobData>, err: Error): Promise<void> {

@@ -1,5 +1,5 @@
 import { scrubSecrets } from '../net/secrets.js';
-import { Worker, type Job, type Queue } from 'bullmq';
+import { DelayedError, RateLimitError, Worker, type Job, type Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import { SyncError } from '../model/failure.js';
 import type { UserOperation } from '../plan/types.js';
@@ -11,6 +11,7 @@ import type { SyncSides } from './prepare.js';
 import type { RuntimeOptions } from './queues.js';
 import type { FastLaneStore } from '../store/fast-lane.js';
 import type { OperationResult } from '../plan/report.js';
+import { withRequestSlots, type RequestSlots } from './request-slots.js';
 import { describePause, type RateLimitPause, type RateLimitPauseStore } from '../store/rate-limit-pause.js';
 
 export interface OperationJobData {
@@ -21,6 +22,21 @@ export interface OperationJobData {
   maybeApplied?: boolean;
   /** Added by a resumed cycle: an earlier job of this operation may have recorded its outcome and been removed. */
   resumed?: boolean;
+}
+
+/** A job of several operations of one cycle (see processOperationBatch). */
+export interface OperationBatchJobData {
+  cycleId: string;
+  batch: { key: string; op: UserOperation | GroupOperation }[];
+  /** Keys of the operations whose attempt ended in an answer that may hide a write. */
+  maybeApplied?: string[];
+  resumed?: boolean;
+}
+
+export const OPERATION_BATCH_JOB = 'operations';
+
+export function isBatchJob(data: OperationJobData | OperationBatchJobData): data is OperationBatchJobData {
+  return 'batch' in data;
 }
 
 function isGroupOperation(op: UserOperation | GroupOperation): op is GroupOperation {
@@ -69,6 +85,10 @@ export interface OperationDeps {
   onPause?: (pause: RateLimitPause) => void;
   /** Where a cycle's deactivations are counted into the sliding window the fast lane's threshold reads. */
   fastLane?: FastLaneStore;
+  /** The rate limit's budget, which a batch job's requests after its first take a slot of. */
+  requestSlots?: RequestSlots;
+  /** The process is shutting down: a batch hands back the operations it has not begun. */
+  closing?: () => boolean;
 }
 
 type Outcome = OperationOutcome | GroupOperationOutcome | { status: 'cancelled'; message: string };
@@ -99,6 +119,22 @@ export function toResult(data: Pick<OperationJobData, 'key' | 'op'>, attempts: n
   return result;
 }
 
+/** One operation's attempt, from a job of its own or from a batch job. */
+interface OperationAttempt {
+  cycleId: string;
+  key: string;
+  op: UserOperation | GroupOperation;
+  attempts: number;
+  /** An earlier attempt's answer may hide a write: look the user up before creating. */
+  lookupFirst: boolean;
+  /** Its outcome may be recorded already (a re-delivery, a resumed cycle). */
+  mayBeDone: boolean;
+  /** Already marked as one whose write may have happened. */
+  maybeApplied: boolean;
+  markMaybeApplied: () => Promise<unknown>;
+  client: SyncSides['client'];
+}
+
 /**
  * One planned operation. Re-delivery is safe: a recorded outcome is never redone, and an attempt
  * after one whose answer may hide a write (a 5xx or a timeout on a create, a worker that died
@@ -107,11 +143,88 @@ export function toResult(data: Pick<OperationJobData, 'key' | 'op'>, attempts: n
  */
 export async function processOperation(job: Job<OperationJobData>, deps: OperationDeps): Promise<OperationResult | undefined> {
   const { cycleId, key, op } = job.data;
-  const attempts = job.attemptsMade + 1;
+  const redelivered = job.attemptsMade > 0 || job.attemptsStarted > 1;
+  return runOperation(
+    {
+      cycleId,
+      key,
+      op,
+      attempts: job.attemptsMade + 1,
+      // A stalled job's worker died (or was cut off) during an attempt whose answer nobody saw.
+      lookupFirst: job.data.maybeApplied === true || job.stalledCounter > 0,
+      // Finished jobs are removed, so only a re-delivery or a resumed cycle's job can find its
+      // outcome recorded; a fresh plan's first delivery saves the round trip.
+      mayBeDone: redelivered || job.data.resumed === true,
+      maybeApplied: job.data.maybeApplied === true,
+      markMaybeApplied: () => job.updateData({ ...job.data, maybeApplied: true }),
+      client: deps.sides.client,
+    },
+    deps,
+  );
+}
+
+/**
+ * Several planned operations in one job: the queue's own bookkeeping (a job added, moved to
+ * active, moved to finished, each a script of tens of Redis commands) is paid once per batch.
+ * Each operation keeps what a job of its own has: its outcome recorded before the job completes
+ * and looked up on any re-delivery (so nothing is done twice), its attempts (a failed one makes
+ * the batch retry, which skips the operations that have an outcome), its maybe-applied mark, and
+ * a slot of the rate limit for every request after the batch's first.
+ */
+export async function processOperationBatch(job: Job<OperationBatchJobData>, deps: OperationDeps, token?: string, signal?: AbortSignal): Promise<void> {
+  const { cycleId } = job.data;
+  const redelivered = job.attemptsMade > 0 || job.attemptsStarted > 1;
+  const stalled = job.stalledCounter > 0;
+  const maybeApplied = new Set(job.data.maybeApplied ?? []);
+  let left = job.data.batch.length;
+  // One request per operation as a rule; look-ups and adoptions take slots of their own when they come.
+  const client = deps.requestSlots ? withRequestSlots(deps.sides.client, deps.requestSlots, () => left) : deps.sides.client;
+  let retry: unknown;
+  let started = false;
+  for (const { key, op } of job.data.batch) {
+    if (started && (signal?.aborted || deps.closing?.())) {
+      // Shutting down: the operations not begun go back to the queue, the recorded ones are skipped when it returns.
+      await job.moveToDelayed(Date.now(), token);
+      throw new DelayedError();
+    }
+    started = true;
+    try {
+      await runOperation(
+        {
+          cycleId,
+          key,
+          op,
+          attempts: job.attemptsMade + 1,
+          // A stalled batch may have died during any of its operations: each without an outcome looks first.
+          lookupFirst: maybeApplied.has(key) || stalled,
+          mayBeDone: redelivered || stalled || job.data.resumed === true,
+          maybeApplied: maybeApplied.has(key),
+          markMaybeApplied: () => {
+            maybeApplied.add(key);
+            return job.updateData({ ...job.data, maybeApplied: [...maybeApplied] });
+          },
+          client,
+        },
+        deps,
+      );
+    } catch (err) {
+      // A 429 pauses the whole queue: the batch goes back as it is, its attempts unspent.
+      if (err instanceof RateLimitError) throw err;
+      // The others still run; the batch is retried (with backoff) for this one afterwards.
+      retry ??= err;
+    } finally {
+      left--;
+    }
+  }
+  if (retry !== undefined) throw retry;
+}
+
+async function runOperation(attempt: OperationAttempt, deps: OperationDeps): Promise<OperationResult | undefined> {
+  const { cycleId, key, op, attempts, lookupFirst } = attempt;
   // A create's link write, sent with the outcome's.
   const pendingWrites: Promise<unknown>[] = [];
   const record = async (outcome: Outcome) => {
-    const result = toResult(job.data, attempts, outcome);
+    const result = toResult(attempt, attempts, outcome);
     // The outcome, the writes it follows and its observers (provisioning log, metrics) are written side by side: one round trip.
     await Promise.all([...pendingWrites, deps.store.recordResult(cycleId, result), deps.onResult?.(result, cycleId)]);
     deps.log[result.status === 'failed' ? 'warn' : 'info'](
@@ -129,20 +242,14 @@ export async function processOperation(job: Job<OperationJobData>, deps: Operati
     return result;
   };
 
-  const redelivered = job.attemptsMade > 0 || job.attemptsStarted > 1;
-  // A stalled job's worker died (or was cut off) during an attempt whose answer nobody saw.
-  const lookupFirst = job.data.maybeApplied === true || job.stalledCounter > 0;
-  // Finished jobs are removed, so only a re-delivery or a resumed cycle's job can find its
-  // outcome recorded; a fresh plan's first delivery saves the round trip.
-  const mayBeDone = redelivered || job.data.resumed === true;
-  const [stopped, done] = mayBeDone ? await deps.store.stoppedOrDone(cycleId, key) : [await deps.stopFlags.get(cycleId), false];
+  const [stopped, done] = attempt.mayBeDone ? await deps.store.stoppedOrDone(cycleId, key) : [await deps.stopFlags.get(cycleId), false];
   if (done) return undefined;
   if (stopped) return record({ status: 'cancelled', message: `${op.kind} ${subjectOf(op).label}: not run, the cycle stopped (${stopped})` });
 
   try {
     const outcome = isGroupOperation(op)
-      ? await applyGroupOperation(op, { client: deps.sides.client, state: deps.sides.state, batchSize: deps.sides.sync.groups.batchSize })
-      : await applyUserOperation(op, { client: deps.sides.client, state: deps.sides.state, nowMs: deps.sides.now, lookupFirst, pendingWrites });
+      ? await applyGroupOperation(op, { client: attempt.client, state: deps.sides.state, batchSize: deps.sides.sync.groups.batchSize })
+      : await applyUserOperation(op, { client: attempt.client, state: deps.sides.state, nowMs: deps.sides.now, lookupFirst, pendingWrites });
     const result = await record(outcome);
     if (op.kind === 'deactivateUser' && outcome.status === 'applied')
       await deps.fastLane?.reserve('deactivations', `${cycleId}:${op.tvUserId}`, Date.now(), deps.sides.sync.fastLane.window);
@@ -170,7 +277,7 @@ export async function processOperation(job: Job<OperationJobData>, deps: Operati
     }
     // BullMQ keeps a failed attempt's message and stack in Redis: only scrubbed text goes there.
     const message = scrubSecrets(err instanceof Error ? err.message : String(err));
-    if (err instanceof SyncError && err.maybeApplied && !job.data.maybeApplied) await job.updateData({ ...job.data, maybeApplied: true });
+    if (err instanceof SyncError && err.maybeApplied && !attempt.maybeApplied) await attempt.markMaybeApplied();
     if (attempts < deps.options.opAttempts) throw err instanceof SyncError ? err : new Error(message);
     return record({
       status: 'failed',

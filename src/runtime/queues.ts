@@ -24,6 +24,12 @@ export interface RuntimeOptions {
   /** Lock and stall detection: a killed worker's jobs go to another worker after about this long. */
   lockDurationMs: number;
   stalledIntervalMs: number;
+  /**
+   * Operations of a cycle are put several to a job once the cycle has this many jobs' worth or
+   * more (so every open job has work until the end), at most opBatchMax to a job.
+   */
+  opJobsPerCycle: number;
+  opBatchMax: number;
   /** How often the daemon looks whether Redis lost its data (also on every reconnect). */
   stateCheckMs: number;
   /** How late a due cycle or a waiting job may be before liveness fails; unset: livenessMargin() of the schedule. */
@@ -57,6 +63,8 @@ export const DEFAULT_RUNTIME: RuntimeOptions = {
   shutdownGraceMs: 25_000,
   lockDurationMs: 30_000,
   stalledIntervalMs: 30_000,
+  opJobsPerCycle: 256,
+  opBatchMax: 25,
   stateCheckMs: 5000,
 };
 
@@ -119,4 +127,17 @@ export function cycleIdOf(job: { id?: string | undefined; timestamp: number }): 
 /** BullMQ job ids may not contain ":" nor be all digits; encodeURIComponent keeps distinct keys distinct. */
 export function operationJobId(cycleId: string, key: string): string {
   return `${cycleId}.${encodeURIComponent(key)}`;
+}
+
+/**
+ * Operations per job for a list of n: a function of n and the options only, so a resumed cycle
+ * cuts its stored plan into the same batches (and the same job ids) as the attempt before it.
+ */
+export function operationBatchSize(n: number, options: Pick<RuntimeOptions, 'opJobsPerCycle' | 'opBatchMax'>): number {
+  return Math.max(1, Math.min(options.opBatchMax, Math.floor(n / Math.max(1, options.opJobsPerCycle))));
+}
+
+/** The operation workers' limiter: jobs started per second, and the requests batch jobs send counted in with them. */
+export function operationLimiter(requestsPerSecond: number): { max: number; duration: number } {
+  return { max: Math.max(1, Math.round(requestsPerSecond)), duration: 1000 };
 }
