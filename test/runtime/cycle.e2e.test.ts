@@ -170,11 +170,14 @@ describe('fault tolerance', () => {
 });
 
 describe('a cycle that runs out of time', () => {
-  it('cancels its queued operations so they cannot run after a later plan; the next cycle finishes the work', async () => {
+  it.each([
+    ['a job per operation', 12_000, {}],
+    ['eight operations per job', 13_000, { opJobsPerCycle: 1, opBatchMax: 8 }],
+  ])('cancels its queued operations so they cannot run after a later plan; the next cycle finishes the work (%s)', async (_, from, batching) => {
     const prefix = testPrefix('timeout');
     prefixes.push(prefix);
-    const users = people(40, 12_000);
-    const daemon = await startWorker(configFor(writeExport(users), { prefix, concurrency: 1, rps: 1000 }), { cycleTimeoutMs: 400 });
+    const users = people(40, from);
+    const daemon = await startWorker(configFor(writeExport(users), { prefix, concurrency: 1, rps: 1000 }), { cycleTimeoutMs: 400, ...batching });
     daemons.push(daemon);
     tv.emulator.configure({ latencyMs: 60 });
     let report: CycleReport;
@@ -193,6 +196,6 @@ describe('a cycle that runs out of time', () => {
     }
     const next = await runCycle(daemon);
     expect(next.outcome).toBe('succeeded');
-    expect(provisioned().filter((u) => /^person12\d{3}@/.test(u.userName))).toHaveLength(40);
+    expect(provisioned().filter((u) => new RegExp(`^person${String(from).slice(0, 2)}\\d{3}@`).test(u.userName))).toHaveLength(40);
   });
 });

@@ -84,6 +84,47 @@ describe('crash safety', () => {
       await closeQueues(queues);
     }
   });
+
+  it('a worker killed with SIGKILL in the middle of batch jobs: the next one creates nobody twice', async () => {
+    const prefix = testPrefix('crash-batch');
+    prefixes.push(prefix);
+    // 1,200 operations go four to a job (operationBatchSize): the kill lands inside several batches.
+    const users = people(1200, 40_000);
+    const config = configWith(users, prefix, 'requestsPerSecond: 1000\n      concurrency: 4\n');
+    tv.emulator.configure({ latencyMs: 15 });
+    const queues = openQueues('corp', redis, prefix);
+    try {
+      const first = spawnDaemon(['--role', 'worker', '--config', config], env);
+      const { requestedAt } = await requestCycle(queues.cycles, 'corp');
+      await until(() => mine(40_000, 41_200).length >= 300, 60_000, 'the first worker to create users');
+      first.kill('SIGKILL');
+      await exited(first);
+      const createdBeforeKill = mine(40_000, 41_200).length;
+      expect(createdBeforeKill).toBeLessThan(1200);
+
+      tv.emulator.resetStats();
+      const second = spawnDaemon(['--role', 'worker', '--config', config], env);
+      try {
+        const store = new CycleStore(redis, prefix, 'corp');
+        const report = await waitForCycleReport(store, requestedAt, { timeoutMs: 120_000 });
+        expect(report, second.output()).toBeDefined();
+        const created = mine(40_000, 41_200);
+        expect(created).toHaveLength(1200);
+        expect(new Set(created.map((u) => u.userName)).size).toBe(1200);
+        expect(report!.operations.createUser).toEqual({ planned: 1200, applied: 1200, failed: 0, cancelled: 0 });
+        // A create the killed worker sent is found by the look-up its batch makes first, never sent again and refused.
+        const results = await store.results(report!.cycleId);
+        expect(results.filter((r) => /already in the company/.test(r.message))).toEqual([]);
+        expect(tv.emulator.stats.byRoute['POST /Users']).toBeLessThanOrEqual(1200 - createdBeforeKill);
+      } finally {
+        second.kill('SIGTERM');
+        expect(await exited(second)).toBe(0);
+      }
+    } finally {
+      tv.emulator.configure({ latencyMs: 0 });
+      await closeQueues(queues);
+    }
+  });
 });
 
 describe('two daemons on one Redis', () => {

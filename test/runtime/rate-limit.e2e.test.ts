@@ -64,10 +64,14 @@ describe('a 429 means nothing was written', () => {
     expect(mine(20_000, 60)).toHaveLength(60);
   });
 
-  it('under a 429 storm with 5xx, looks up only after answers that may hide a write, and creates nobody twice', async () => {
+  // Batches: each operation keeps its attempts, its maybe-applied mark and its recorded outcome within a job of several.
+  it.each([
+    ['a job per operation', 21_000, {}],
+    ['ten operations per job', 24_000, { opJobsPerCycle: 1, opBatchMax: 10 }],
+  ])('under a 429 storm with 5xx, looks up only after answers that may hide a write, and creates nobody twice (%s)', async (_, from, batching) => {
     const prefix = testPrefix('rl-storm');
     prefixes.push(prefix);
-    const daemon = await startWorker(configFor(writeExport(people(60, 21_000)), prefix), { opAttempts: 12 });
+    const daemon = await startWorker(configFor(writeExport(people(60, from)), prefix), { opAttempts: 12, ...batching });
     daemons.push(daemon);
     tv.emulator.resetStats();
     tv.emulator.configure({ failureRate: 0.15, failureMode: 'mixed', rateLimit: { max: 20, windowMs: 1000 } });
@@ -82,7 +86,7 @@ describe('a 429 means nothing was written', () => {
     // and repeated), never a 429: so far fewer look-ups than rate-limited answers.
     expect(stats.filteredReads, seen).toBeLessThanOrEqual(2 * stats.injectedFailures);
     expect(stats.requests, seen).toBeLessThan(60 * 4);
-    const created = mine(21_000, 60);
+    const created = mine(from, 60);
     expect(created).toHaveLength(60);
     expect(new Set(created.map((u) => u.userName)).size).toBe(60);
   });
