@@ -9,6 +9,7 @@ import { Daemon } from '../src/runtime/daemon.js';
 import { connectRedis } from '../src/runtime/redis.js';
 import { Observability } from '../src/runtime/observability.js';
 import { requestCycle, waitForCycleReport } from '../src/runtime/trigger.js';
+import { DEFAULT_RUNTIME, operationBatchSize } from '../src/runtime/queues.js';
 import { createTeamViewerClient } from '../src/runtime/wiring.js';
 import { RedisServer } from '../test/support/redis-server.js';
 import { BENCH_TOKEN, startEmulatorProcess } from './emulator-process.js';
@@ -109,6 +110,7 @@ export async function benchQueueCost() {
   const result: Record<string, unknown> = {
     bench: `${users.toLocaleString('en')} user creates through the queue vs the SCIM client directly, emulator at 0 ms, Redis of its own`,
     target: `queue time / direct time <= ${TARGET_RATIO}`,
+    operationsPerJob: operationBatchSize(users, DEFAULT_RUNTIME),
   };
   try {
     for (const concurrency of [4, 16]) {
