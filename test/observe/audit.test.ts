@@ -255,4 +255,23 @@ describe('syslog', () => {
     for (const s of sockets) s.destroy();
     server.close();
   });
+
+  it('closes when the syslog server has stopped reading, dropping what it did not take', async () => {
+    const sockets: Socket[] = [];
+    const server = createServer((socket) => {
+      sockets.push(socket);
+      // Accepts, never reads: the kernel's buffers fill and the sender's writes queue up.
+      socket.pause();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const sink = new SyslogAuditSink({ host: '127.0.0.1', port, protocol: 'tcp', facility: 16, appName: 'tvsync' }, capturedLogger().log);
+    await waitFor('the connection', () => sockets.length === 1, 5000);
+    const line = { text: 'x'.repeat(1024 * 1024), severity: 6 };
+    sink.write(Array.from({ length: 64 }, () => line));
+    const closed = await Promise.race([sink.close().then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still open'), 8000))]);
+    expect(closed).toBe('closed');
+    for (const s of sockets) s.destroy();
+    server.close();
+  }, 15_000);
 });
