@@ -103,6 +103,7 @@ export function generatedPlanInput(seed: number, users: number, opts: { blocked?
       // Records that cannot be mapped; some linked.
       const bad = pick<DirectoryUser>([
         { id: sourceId, active: true, displayName: 'No Mail' },
+        { id: sourceId, active: true, email: '  ', displayName: 'Blank Mail' },
         { id: sourceId, active: true, email: 'not an address', displayName: 'Bad Mail' },
         { id: sourceId, active: true, email },
         { id: sourceId, active: true, email, displayName: 'x'.repeat(300) },
