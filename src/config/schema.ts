@@ -16,7 +16,18 @@ export const targetSchema = z.strictObject({
     .default(30_000)
     .describe('per request'),
   pageSize: z.number().int().min(1).max(1000).default(100),
-  requestsPerSecond: z.number().positive().max(100_000).default(10),
+  requestsPerSecond: z
+    .number()
+    .positive()
+    .max(100_000)
+    .optional()
+    .describe('the ceiling of the adaptive request rate, and where it starts unless rate.start says otherwise'),
+  rate: z
+    .strictObject({
+      start: z.number().positive().max(100_000).optional().describe('requests per second before anything is learned; default 10 (requestsPerSecond when set)'),
+      ceiling: z.number().positive().max(100_000).optional().describe('never faster; default requestsPerSecond, else 100'),
+    })
+    .optional(),
   concurrency: z.number().int().min(1).max(64).default(4),
 });
 
