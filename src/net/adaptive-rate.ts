@@ -60,7 +60,7 @@ const PROBE = 0.001;
 /** Answers a window needs before its median latency counts. */
 const MIN_LATENCY_ANSWERS = 5;
 /** Share of the allowed requests a window must have used before it may raise the rate. */
-const BUSY = 0.5;
+const BUSY = 0.8;
 
 /** Without any rate setting: start where the fixed rate used to be, grow up to this. */
 export const DEFAULT_START = 10;
