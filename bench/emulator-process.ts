@@ -9,11 +9,25 @@ export const BENCH_TOKEN = 'bench-token-0123456789';
 export const REDIS_URL = process.env.TVSYNC_BENCH_REDIS ?? 'redis://127.0.0.1:6379';
 
 /** The emulator in a process of its own, like a remote TeamViewer: its CPU is not the daemon's. */
-export async function startEmulatorProcess(latencyMs: number) {
+export async function startEmulatorProcess(latencyMs: number, extraArgs: readonly string[] = []) {
   const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', main, 'emulator', '--port', '0', '--token', BENCH_TOKEN, '--owner', 'owner@bench.example', '--latency', String(latencyMs)],
+    [
+      '--import',
+      'tsx',
+      main,
+      'emulator',
+      '--port',
+      '0',
+      '--token',
+      BENCH_TOKEN,
+      '--owner',
+      'owner@bench.example',
+      '--latency',
+      String(latencyMs),
+      ...extraArgs,
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const baseUrl = await new Promise<string>((resolve, reject) => {
@@ -47,7 +61,7 @@ export async function startEmulatorProcess(latencyMs: number) {
       return (performance.now() - started) / samples;
     },
     resetStats: async () => void (await fetch(`${admin}/reset-stats`, { method: 'POST' })),
-    stats: async () => (await (await fetch(`${admin}/stats`)).json()) as { requests: number; byRoute: Record<string, number> },
+    stats: async () => (await (await fetch(`${admin}/stats`)).json()) as { requests: number; rateLimited: number; byRoute: Record<string, number> },
     stop: async () => {
       child.kill('SIGTERM');
       await once(child, 'exit');

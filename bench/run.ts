@@ -14,6 +14,7 @@ const BENCHES: Record<string, { module: string; fn: string }> = {
   jumpcloud: { module: './connectors/jumpcloud.ts', fn: 'benchJumpcloudRead' },
   startup: { module: './startup.ts', fn: 'benchStartup' },
   'fast-lane': { module: './fast-lane.ts', fn: 'benchFastLane' },
+  'adaptive-rate': { module: './adaptive-rate.ts', fn: 'benchAdaptiveRate' },
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -47,7 +47,7 @@ const THROTTLE_CUT = 0.8;
 /** Share kept after a latency rise. */
 const LATENCY_CUT = 0.9;
 /** How close below the last throttled rate the rate goes back quickly, and holds. */
-const BELOW_THROTTLED = 0.97;
+const BELOW_THROTTLED = 0.95;
 /** A 429 at or above this share of the last throttled rate is a probe that found the same limit: back to just below it. */
 const PROBE_HIT = 0.9;
 /** Growth per clean window before TeamViewer has ever throttled. */
@@ -136,8 +136,9 @@ function clamp(rate: number, limits: RateLimits): number {
  * so that TeamViewer sees an even stream and no burst crosses its own window.
  */
 export function limiterFor(rate: number): { max: number; duration: number } {
-  // Windows of about 20 ms: TeamViewer's own window (a second, say) may start anywhere in one, so
-  // it can see at most one small window more than the rate allows.
-  const max = Math.max(1, Math.floor(rate / 50));
+  // Windows of about 40 ms: TeamViewer's own window (a second, say) may start anywhere in one, so
+  // it sees at most one small window more than the rate allows; and the window holds enough jobs
+  // that whole milliseconds still set the rate within a percent or two.
+  const max = Math.max(1, Math.floor(rate / 25));
   return { max, duration: Math.max(1, Math.round((1000 * max) / rate)) };
 }
