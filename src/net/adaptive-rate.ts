@@ -2,7 +2,7 @@
  * How fast to call TeamViewer, which publishes no rate limit: as fast as it allows, never faster.
  * Pure: one decision per window of answers. The rate starts modestly and grows while answers are
  * clean (by half per window until TeamViewer first throttles, then quickly back towards just below
- * the rate it throttled at, then by a tenth of a percent per window to find out whether the limit
+ * the rate it throttled at, then by a twentieth of a percent per window to find out whether the limit
  * rose). A
  * throttled window (429) or one whose median latency rose well above its floor cuts it; it never
  * exceeds the configured ceiling.
@@ -56,7 +56,7 @@ const SLOW_START = 1.5;
  * Growth per clean window at or above the approach point: probing whether the limit rose. Slow,
  * because each probe that finds the limit costs the pause TeamViewer asks for.
  */
-const PROBE = 0.001;
+const PROBE = 0.0005;
 /** Answers a window needs before its median latency counts. */
 const MIN_LATENCY_ANSWERS = 5;
 /** Share of the allowed requests a window must have used before it may raise the rate. */
@@ -136,9 +136,9 @@ function clamp(rate: number, limits: RateLimits): number {
  * so that TeamViewer sees an even stream and no burst crosses its own window.
  */
 export function limiterFor(rate: number): { max: number; duration: number } {
-  // Windows of about 40 ms: TeamViewer's own window (a second, say) may start anywhere in one, so
-  // it sees at most one small window more than the rate allows; and the window holds enough jobs
-  // that whole milliseconds still set the rate within a percent or two.
-  const max = Math.max(1, Math.floor(rate / 25));
+  // Windows of about 100 ms: short enough that TeamViewer's own window (a second, say) sees an
+  // even stream, long enough that the wait and fetch at each window's end cost little of the rate,
+  // and holding enough jobs that whole milliseconds still set the rate within a percent or two.
+  const max = Math.max(1, Math.floor(rate / 10));
   return { max, duration: Math.max(1, Math.round((1000 * max) / rate)) };
 }

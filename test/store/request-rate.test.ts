@@ -44,13 +44,13 @@ describe('the learned request rate, shared by replicas', () => {
     const worker: { opts: { limiter?: { max: number; duration: number } } } = { opts: {} };
     governor.attach(worker);
     governor.stop();
-    expect(worker.opts.limiter).toEqual({ max: 4, duration: 40 });
+    expect(worker.opts.limiter).toEqual({ max: 10, duration: 100 });
 
     for (let i = 0; i < 100; i++) governor.observe({ status: 200, ms: 12 });
     await governor.tick();
     expect(governor.rate).toBe(150);
     expect((await store.load())?.rate).toBe(150);
-    expect(worker.opts.limiter).toEqual({ max: 6, duration: 40 });
+    expect(worker.opts.limiter).toEqual({ max: 15, duration: 100 });
 
     for (let i = 0; i < 100; i++) governor.observe({ status: 200, ms: 12 });
     governor.observe({ status: 429, ms: 3 });
