@@ -9,10 +9,11 @@ export const BENCH_TOKEN = 'bench-token-0123456789';
 export const REDIS_URL = process.env.TVSYNC_BENCH_REDIS ?? 'redis://127.0.0.1:6379';
 
 /** The emulator in a process of its own, like a remote TeamViewer: its CPU is not the daemon's. */
-export async function startEmulatorProcess(latencyMs: number, opts: { stateFile?: string } = {}) {
+export async function startEmulatorProcess(latencyMs: number, opts: { stateFile?: string; extraArgs?: readonly string[] } = {}) {
   const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
   const args = ['--import', 'tsx', main, 'emulator', '--port', '0', '--token', BENCH_TOKEN, '--owner', 'owner@bench.example', '--latency', String(latencyMs)];
   if (opts.stateFile) args.push('--state', opts.stateFile);
+  args.push(...(opts.extraArgs ?? []));
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const baseUrl = await new Promise<string>((resolve, reject) => {
     let out = '';
@@ -45,7 +46,8 @@ export async function startEmulatorProcess(latencyMs: number, opts: { stateFile?
       return (performance.now() - started) / samples;
     },
     resetStats: async () => void (await fetch(`${admin}/reset-stats`, { method: 'POST' })),
-    stats: async () => (await (await fetch(`${admin}/stats`)).json()) as { requests: number; byRoute: Record<string, number>; filteredReads: number },
+    stats: async () =>
+      (await (await fetch(`${admin}/stats`)).json()) as { requests: number; rateLimited: number; byRoute: Record<string, number>; filteredReads: number },
     stop: async () => {
       child.kill('SIGTERM');
       await once(child, 'exit');
