@@ -175,7 +175,8 @@ function nameOf(displayName: string): { formatted: string; givenName?: string; f
 export class TeamViewerScimClient implements TeamViewerPort, WebApiTransport {
   // Node's own keep-alive agents, without an HTTP library on top: a cycle sends thousands of small
   // requests to one host, and the library's per-request work cost more CPU than the request itself.
-  private readonly agents: ExchangeAgents = keepAliveAgents();
+  // Through the environment's proxy (HTTPS_PROXY, NO_PROXY) when it names one for TeamViewer.
+  private readonly agents: ExchangeAgents;
   private readonly headers: Record<string, string>;
   private readonly baseUrl: string;
   private readonly webApiBaseUrl: string;
@@ -194,6 +195,7 @@ export class TeamViewerScimClient implements TeamViewerPort, WebApiTransport {
     this.readConcurrency = readConcurrency;
     this.pageSlot = options.pageSlot ?? ((task) => task());
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.agents = keepAliveAgents(this.baseUrl);
     this.webApiBaseUrl = (options.webApiBaseUrl ?? defaultWebApiBaseUrl(options.baseUrl)).replace(/\/+$/, '');
     this.onResponse = options.onResponse;
     this.timeoutMs = options.timeoutMs ?? 30_000;
