@@ -148,6 +148,8 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
   let directoryGroups: GroupPhaseRead | undefined = stored.directoryGroups;
   let groupPhase: GroupPhase | undefined = stored.groupPhase;
   let rolePhase: RolePhase | undefined;
+  // The links this attempt planned with: the group phase then reads again only those the user phase touched.
+  let linksBefore: Map<string, string> | undefined;
   const finish = async (extra: { failure?: CycleReport['failure'] }) => {
     // Operations still queued must not run after a later cycle planned from fresher data.
     if (extra.failure) await deps.store.stop(cycleId, `the cycle ended: ${extra.failure.message}`);
@@ -209,6 +211,7 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
       for (const id of approved) approvedUsers.add(id);
       for (const id of recycled) approvedRecycled.add(id);
       plan = prepared.plan;
+      linksBefore = prepared.links;
       const sso = await checkSso(deps.sides, signal);
       if (sso) plan = { ...plan, sso, notices: [...plan.notices, ...ssoNotices(sso)] };
       directoryGroups = groupPhaseInput(prepared.directory, { emails: deps.sides.sync.groups.enabled });
@@ -246,9 +249,11 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
               ...(approved.size ? { approvedDeletions: approved } : {}),
               ...(approvedMembers.size ? { approvedMemberRemovals: approvedMembers } : {}),
               ...(signal ? { signal } : {}),
+              ...(linksBefore ? { linksBefore } : {}),
               recordSeen: true,
             },
           );
+          linksBefore = undefined;
           for (const id of approved) approvedGroups.add(id);
           for (const id of approvedMembers.keys()) approvedMemberRemovals.add(id);
           groupPhase = phase;

@@ -19,6 +19,8 @@ export interface SyncState {
   loadLinks(): Promise<Map<string, string>>;
   /** One person's link, for the fast lane (which must not load every link per event). */
   getLink(sourceId: string): Promise<string | undefined>;
+  /** The links of these IdP users, in one round trip; one without a link is absent from the answer. */
+  getLinks(sourceIds: readonly string[]): Promise<Map<string, string>>;
   /** How many users the sync links to: the sliding-window threshold's base. */
   linkCount(): Promise<number>;
   setLink(sourceId: string, tvUserId: string): Promise<void>;
@@ -53,6 +55,9 @@ function parseMadeKey(field: string): MadeRoleAssignment | undefined {
   if (rest.length > 0 || !roleId || !id || (target !== 'usergroup' && target !== 'account')) return undefined;
   return { roleId, target, id };
 }
+
+/** Fields asked for in one HMGET: a bounded command, however many links are asked for. */
+const LINKS_PER_READ = 10_000;
 
 const DROP_IF_UNCHANGED = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0`;
 
@@ -94,6 +99,19 @@ export class RedisSyncState implements SyncState {
 
   async getLink(sourceId: string): Promise<string | undefined> {
     return (await this.redis.hget(this.links, sourceId)) ?? undefined;
+  }
+
+  async getLinks(sourceIds: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (let from = 0; from < sourceIds.length; from += LINKS_PER_READ) {
+      const ids = sourceIds.slice(from, from + LINKS_PER_READ);
+      const values = await this.redis.hmget(this.links, ...ids);
+      ids.forEach((id, i) => {
+        const value = values[i];
+        if (value != null) out.set(id, value);
+      });
+    }
+    return out;
   }
 
   linkCount(): Promise<number> {
@@ -233,6 +251,14 @@ export class MemorySyncState implements SyncState {
   }
   async getLink(sourceId: string): Promise<string | undefined> {
     return this.links.get(sourceId);
+  }
+  async getLinks(sourceIds: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const id of sourceIds) {
+      const value = this.links.get(id);
+      if (value !== undefined) out.set(id, value);
+    }
+    return out;
   }
   async linkCount(): Promise<number> {
     return this.links.size;

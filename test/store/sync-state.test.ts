@@ -33,6 +33,18 @@ describe.each(kinds)('%s sync state', (_kind, make) => {
     expect(Object.fromEntries(await state.loadLinks())).toEqual({ b: 'u2', c: 'u3', d: 'u4' });
   });
 
+  it('answers the links of the users asked for, leaving out those without one, past one read’s worth', async () => {
+    const state = make();
+    const ids = Array.from({ length: 25_000 }, (_, i) => `e${i}`);
+    await state.applyLinkChanges(ids.filter((_, i) => i % 2 === 0).map((id) => ({ action: 'set', sourceId: id, tvUserId: `u-${id}`, reason: 'matched-by-email' })));
+    const links = await state.getLinks([...ids, 'nobody']);
+    expect(links.size).toBe(12_500);
+    expect(links.get('e24998')).toBe('u-e24998');
+    expect(links.has('e24999')).toBe(false);
+    expect(links.has('nobody')).toBe(false);
+    expect(await state.getLinks([])).toEqual(new Map());
+  });
+
   it('keeps group links and drops one only while it points where the caller saw it', async () => {
     const state = make();
     await state.setGroupLink('g1', '101');
