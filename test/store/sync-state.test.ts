@@ -36,7 +36,9 @@ describe.each(kinds)('%s sync state', (_kind, make) => {
   it('answers the links of the users asked for, leaving out those without one, past one read’s worth', async () => {
     const state = make();
     const ids = Array.from({ length: 25_000 }, (_, i) => `e${i}`);
-    await state.applyLinkChanges(ids.filter((_, i) => i % 2 === 0).map((id) => ({ action: 'set', sourceId: id, tvUserId: `u-${id}`, reason: 'matched-by-email' })));
+    await state.applyLinkChanges(
+      ids.filter((_, i) => i % 2 === 0).map((id) => ({ action: 'set', sourceId: id, tvUserId: `u-${id}`, reason: 'matched-by-email' })),
+    );
     const links = await state.getLinks([...ids, 'nobody']);
     expect(links.size).toBe(12_500);
     expect(links.get('e24998')).toBe('u-e24998');
