@@ -382,6 +382,7 @@ async function waitForOperations(
   signal: AbortSignal | undefined,
 ): Promise<'done' | 'timed-out'> {
   const deadline = Date.now() + deps.options.cycleTimeoutMs;
+  const poll = new ProgressPoll(deps.options.pollMs, total);
   for (;;) {
     // While Redis is unreachable the operations cannot record outcomes either: keep waiting.
     const progress = await deps.store.progress(cycleId).catch((err: unknown) => {
@@ -401,8 +402,42 @@ async function waitForOperations(
       throw new DelayedError();
     }
     if (Date.now() > deadline) return 'timed-out';
-    await sleep(deps.options.pollMs, undefined, signal ? { signal } : {}).catch(() => {
+    await sleep(poll.next(progress?.recorded, Date.now()), undefined, signal ? { signal } : {}).catch(() => {
       // Aborted: the next turn hands the cycle back.
     });
+  }
+}
+
+/** The shortest wait between two looks at the progress: one small Redis transaction each. */
+const MIN_POLL_MS = 10;
+
+/**
+ * When to look at a cycle's progress next. At the pace the outcomes came in so far, the look is
+ * timed for when the last one is due, so the cycle goes on soon after its operations finish
+ * rather than up to pollMs later; never later than pollMs. Until a pace is known, and after a look
+ * that found nothing new, the wait doubles from a short one (a straggler retrying is not looked
+ * at every few milliseconds).
+ */
+export class ProgressPoll {
+  private first: { atMs: number; recorded: number } | undefined;
+  private last: { recorded: number; waitMs: number } | undefined;
+
+  constructor(
+    private readonly pollMs: number,
+    private readonly total: number,
+  ) {}
+
+  /** The wait before the next look, given what this look found (undefined: Redis did not answer). */
+  next(recorded: number | undefined, nowMs: number): number {
+    const ceiling = Math.max(this.pollMs, MIN_POLL_MS);
+    if (recorded === undefined) return ceiling;
+    this.first ??= { atMs: nowMs, recorded };
+    const done = recorded - this.first.recorded;
+    const elapsed = nowMs - this.first.atMs;
+    let wait: number;
+    if (!this.last || recorded === this.last.recorded || done <= 0 || elapsed <= 0) wait = Math.min(ceiling, (this.last?.waitMs ?? MIN_POLL_MS) * 2);
+    else wait = Math.min(ceiling, Math.max(MIN_POLL_MS, ((this.total - recorded) * elapsed) / done));
+    this.last = { recorded, waitMs: wait };
+    return wait;
   }
 }
