@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -9,10 +10,11 @@ export const BENCH_TOKEN = 'bench-token-0123456789';
 export const REDIS_URL = process.env.TVSYNC_BENCH_REDIS ?? 'redis://127.0.0.1:6379';
 
 /** The emulator in a process of its own, like a remote TeamViewer: its CPU is not the daemon's. */
-export async function startEmulatorProcess(latencyMs: number, opts: { stateFile?: string } = {}) {
+export async function startEmulatorProcess(latencyMs: number, opts: { stateFile?: string; extraArgs?: readonly string[] } = {}) {
   const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
   const args = ['--import', 'tsx', main, 'emulator', '--port', '0', '--token', BENCH_TOKEN, '--owner', 'owner@bench.example', '--latency', String(latencyMs)];
   if (opts.stateFile) args.push('--state', opts.stateFile);
+  args.push(...(opts.extraArgs ?? []));
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const baseUrl = await new Promise<string>((resolve, reject) => {
     let out = '';
@@ -44,8 +46,19 @@ export async function startEmulatorProcess(latencyMs: number, opts: { stateFile?
       agent.destroy();
       return (performance.now() - started) / samples;
     },
+    /** CPU the emulator process has used so far, from /proc (Linux; undefined elsewhere). */
+    cpuMs: (): number | undefined => {
+      try {
+        // utime and stime, fields 14 and 15, in clock ticks of 10 ms (USER_HZ); the command name before them may hold spaces.
+        const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+        return (Number(fields[11]) + Number(fields[12])) * 10;
+      } catch {
+        return undefined;
+      }
+    },
     resetStats: async () => void (await fetch(`${admin}/reset-stats`, { method: 'POST' })),
-    stats: async () => (await (await fetch(`${admin}/stats`)).json()) as { requests: number; byRoute: Record<string, number>; filteredReads: number },
+    stats: async () =>
+      (await (await fetch(`${admin}/stats`)).json()) as { requests: number; rateLimited: number; byRoute: Record<string, number>; filteredReads: number },
     stop: async () => {
       child.kill('SIGTERM');
       await once(child, 'exit');

@@ -18,6 +18,7 @@ const BENCHES: Record<string, { module: string; fn: string }> = {
   steady: { module: './steady.ts', fn: 'benchSteady' },
   'redis-memory': { module: './redis-memory.ts', fn: 'benchRedisMemory' },
   'queue-cost': { module: './queue-cost.ts', fn: 'benchQueueCost' },
+  'adaptive-rate': { module: './adaptive-rate.ts', fn: 'benchAdaptiveRate' },
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -24,7 +24,18 @@ export const targetSchema = z.strictObject({
     .max(10_000)
     .default(1000)
     .describe('items asked for per list page; TeamViewer may send fewer, and its page size is then followed'),
-  requestsPerSecond: z.number().positive().max(100_000).default(10),
+  requestsPerSecond: z
+    .number()
+    .positive()
+    .max(100_000)
+    .optional()
+    .describe('the ceiling of the adaptive request rate, and where it starts unless rate.start says otherwise'),
+  rate: z
+    .strictObject({
+      start: z.number().positive().max(100_000).optional().describe('requests per second before anything is learned; default 10 (requestsPerSecond when set)'),
+      ceiling: z.number().positive().max(100_000).optional().describe('never faster; default requestsPerSecond, else 100'),
+    })
+    .optional(),
   concurrency: z.number().int().min(1).max(64).default(4),
   readConcurrency: z.number().int().min(1).max(64).optional().describe('list pages read at once; default: concurrency'),
 });

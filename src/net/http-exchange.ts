@@ -1,5 +1,9 @@
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { HttpProxyAgent } from 'http-proxy-agent';
+import { HttpsProxyAgent } from 'https-proxy-agent';
+import { getProxyForUrl } from 'proxy-from-env';
+import { registerSecret } from './secrets.js';
 
 /**
  * One HTTP request and its whole answer as text, on Node's own keep-alive agents: the lean path
@@ -12,11 +16,31 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
 export interface ExchangeAgents {
   http: HttpAgent;
-  https: HttpsAgent;
+  /** An https.Agent, or a proxy's agent (an http.Agent that tunnels with CONNECT). */
+  https: HttpAgent;
 }
 
-export function keepAliveAgents(): ExchangeAgents {
+/**
+ * Keep-alive agents for requests to `baseUrl`: direct, or through the proxy HTTPS_PROXY / HTTP_PROXY
+ * / ALL_PROXY name for it (NO_PROXY honoured), as the HTTP library of the other clients does. A
+ * proxy's user and password are credentials: registered with the scrubber, never shown.
+ */
+export function keepAliveAgents(baseUrl?: string): ExchangeAgents {
+  const proxy = baseUrl ? getProxyForUrl(baseUrl) : '';
+  if (proxy) {
+    registerUrlCredentials(proxy);
+    return { http: new HttpProxyAgent(proxy, { keepAlive: true }), https: new HttpsProxyAgent(proxy, { keepAlive: true }) };
+  }
   return { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
+}
+
+function registerUrlCredentials(url: string): void {
+  try {
+    const { username, password } = new URL(url);
+    for (const part of [username, password]) if (part) registerSecret(decodeURIComponent(part));
+  } catch {
+    // An unparseable proxy URL is refused by the agent when it is used, with a code only.
+  }
 }
 
 export interface ExchangeRequest {

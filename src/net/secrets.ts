@@ -181,9 +181,19 @@ export function webhookUrlSecrets(url: string): string[] {
   } catch {
     return [url];
   }
-  const parts = [decodeURIComponent(parsed.password), decodeURIComponent(parsed.username)];
-  for (const segment of parsed.pathname.split('/')) parts.push(decodeURIComponent(segment));
+  // A stray `%` (which URL parsing keeps) must not fail the config: such a part is taken as written.
+  const decode = (part: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return part;
+    }
+  };
+  const parts = [decode(parsed.username)];
+  for (const segment of parsed.pathname.split('/')) parts.push(decode(segment));
   for (const value of parsed.searchParams.values()) parts.push(value);
   // Words and paths (`incomingwebhook`, `/triggers/manual/run`) are not tokens: a token has a digit or a capital, and no slash.
-  return parts.filter((part) => part.length >= URL_TOKEN && /[0-9A-Z]/.test(part) && !part.includes('/'));
+  const tokens = parts.filter((part) => part.length >= URL_TOKEN && /[0-9A-Z]/.test(part) && !part.includes('/'));
+  // A password is a secret whatever it looks like.
+  return parsed.password ? [decode(parsed.password), ...tokens] : tokens;
 }

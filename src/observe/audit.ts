@@ -256,6 +256,10 @@ export interface SyslogOptions {
 const SEVERITY = { info: 6, warning: 4 } as const;
 /** Lines kept while the TCP connection is down; older ones are dropped beyond. */
 const TCP_BACKLOG = 10_000;
+/** Bytes waiting on a connected TCP socket beyond which new lines are dropped. */
+const TCP_MAX_BUFFERED = 8 * 1024 * 1024;
+/** How long close() waits for the TCP connection to take what is written. */
+const TCP_CLOSE_GRACE_MS = 2000;
 /** A UDP datagram this big still crosses most networks whole. */
 const UDP_MAX = 8192;
 
@@ -323,6 +327,13 @@ export class SyslogAuditSink implements AuditSink {
     }
     const frame = `${Buffer.byteLength(message)} ${message}`;
     if (this.connected && this.tcp) {
+      // A server that reads slower than lines come would otherwise have them buffered here without bound.
+      if (this.tcp.writableLength > TCP_MAX_BUFFERED) {
+        if (this.dropped++ === 0) this.log.warn('syslog (TCP) takes audit lines slower than they come: dropping them until it catches up');
+        return;
+      }
+      if (this.dropped) this.log.warn({ dropped: this.dropped }, 'audit lines dropped while syslog was slow');
+      this.dropped = 0;
       this.tcp.write(frame);
       return;
     }
@@ -337,7 +348,19 @@ export class SyslogAuditSink implements AuditSink {
     this.closed = true;
     clearTimeout(this.retry);
     if (this.udp) await new Promise<void>((resolve) => this.udp?.close(() => resolve()));
-    if (this.tcp) await new Promise<void>((resolve) => this.tcp?.end(() => resolve()));
+    const tcp = this.tcp;
+    if (tcp)
+      await new Promise<void>((resolve) => {
+        // A server that stopped reading (or a connect that hangs) must not hold the process: what it has not taken by then is dropped.
+        const cut = setTimeout(() => {
+          tcp.destroy();
+          resolve();
+        }, TCP_CLOSE_GRACE_MS);
+        tcp.end(() => {
+          clearTimeout(cut);
+          resolve();
+        });
+      });
   }
 }
 

@@ -49,6 +49,7 @@ export class TvsyncMetrics {
   private readonly tvRateLimited: Counter<'sync'>;
   private readonly quarantined: Gauge<'sync'>;
   private readonly pausedUntil: Gauge<'sync'>;
+  private readonly requestRateGauge: Gauge<'sync'>;
   private readonly pauseCapped: Counter<'sync'>;
   private readonly queueCollectErrors: Counter;
   private readonly changes: Counter<'sync' | 'feed'>;
@@ -144,6 +145,12 @@ export class TvsyncMetrics {
       labelNames: ['sync'],
       registers,
     });
+    this.requestRateGauge = new Gauge({
+      name: 'tvsync_request_rate',
+      help: "Requests per second the sync's operations may send TeamViewer, as learned from its answers (429s, latency)",
+      labelNames: ['sync'],
+      registers,
+    });
     this.pauseCapped = new Counter({
       name: 'tvsync_rate_limit_pause_capped_total',
       help: 'Pauses TeamViewer asked for that were longer than runtime.maxRetryAfter and were capped',
@@ -236,6 +243,10 @@ export class TvsyncMetrics {
       for (const kind of NOT_KEPT_KINDS) this.writesNotKept.inc({ sync, kind }, 0);
       for (const kind of DRIFT_KINDS) this.drift.inc({ sync, kind }, 0);
     }
+  }
+
+  requestRate(sync: string, rate: number): void {
+    this.requestRateGauge.set({ sync }, Math.round(rate * 10) / 10);
   }
 
   rateLimitPause(sync: string, pause: { untilMs: number; askedMs: number; appliedMs: number }): void {

@@ -1,6 +1,6 @@
 import { context, diag, DiagLogLevel, SpanKind, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
 import type { Telemetry } from 'bullmq';
-import { outsideText, registerSecret } from '../net/secrets.js';
+import { outsideText, registerSecret, webhookUrlSecrets } from '../net/secrets.js';
 import type { Logger } from './log.js';
 
 /** The `telemetry.traces` block of the config, as the schema gives it. */
@@ -92,6 +92,8 @@ export async function startTracing(settings: TracingSettings, log: Logger): Prom
   // Another start may have finished while the SDK loaded.
   const started: { tracing: Tracing } | undefined = currentTracing();
   if (started) return started.tracing;
+  // An endpoint may carry its credential as a webhook URL does (a password, a key in the query).
+  for (const part of webhookUrlSecrets(settings.url)) registerSecret(part);
   registerHeaderSecrets(process.env.OTEL_EXPORTER_OTLP_HEADERS);
   registerHeaderSecrets(process.env.OTEL_EXPORTER_OTLP_TRACES_HEADERS);
   let warnedAt = Number.NEGATIVE_INFINITY;

@@ -1,8 +1,9 @@
-import type { DirectoryRead } from '../model/directory.js';
+import type { DirectoryRead, DirectoryUser } from '../model/directory.js';
 import type { TvUser, TvUserChanges } from '../model/teamviewer.js';
 import { guardDeactivations, readFacts, type RemovalBlock } from './guards.js';
 import { clip, emailKey, FIELD_CAPS, mapDirectoryUser, type MappedUser } from './mapping.js';
 import { type DeactivationRecord, recycledAddress } from './recycled.js';
+import { StringIndex } from './string-index.js';
 import { exceedsThreshold, shareOf } from './threshold.js';
 import type {
   ChangeUserOperation,
@@ -39,75 +40,67 @@ const KIND_ORDER: Record<UserOperationKind, number> = { createUser: 0, reactivat
  */
 export function computePlan(input: PlanInput): Plan {
   const { directory, teamviewer, links } = input;
+  const users = directory.users;
   const skipped: SkippedItem[] = [];
   const operations: UserOperation[] = [];
   const linkChanges: LinkChange[] = [];
   const deactivations: ChangeUserOperation[] = [];
   let unchanged = 0;
 
-  const tvById = new Map<string, TvUser>();
-  for (const tv of teamviewer) tvById.set(tv.id, tv);
-  const sourceIds = new Set<string>();
-  for (const user of directory.users) sourceIds.add(user.id);
+  // At a million users the plan's cost is its indexes: flat ones over TeamViewer's ids and the
+  // IdP's addresses, arrays by position for the rest, and small maps for the few users a link does
+  // not find. No object is made per user that outlives the user's turn.
+  const tvIndex = StringIndex.of(teamviewer.map((tv) => tv.id));
+  /** Positions of TeamViewer users a present IdP user stands for: never deactivated as "removed". */
+  const claimed = new Uint8Array(teamviewer.length);
   // A user record the connector could not read is still in scope: its TeamViewer user must not be
   // taken for removed. One that cannot even be named makes every removal doubtful (the guard).
-  for (const issue of directory.issues ?? []) if (issue.kind === 'user' && issue.objectId !== undefined) sourceIds.add(issue.objectId);
+  const unreadIds = new Set<string>();
+  for (const issue of directory.issues ?? []) if (issue.kind === 'user' && issue.objectId !== undefined) unreadIds.add(issue.objectId);
   const blocked = guardDeactivations(readFacts({ ...directory, groups: directory.groups ?? [] }), { links: links.size, teamviewerUsers: teamviewer.length });
-  // In a steady state nearly every user is found through its link; these two indexes serve only
-  // the users that are not, so they are built on first use.
-  const tvByEmail = lazy(() => {
-    const index = new Map<string, TvUser>();
-    for (const tv of teamviewer) {
-      const key = emailKey(tv.email || tv.userName);
-      const held = index.get(key);
-      // TeamViewer addresses are unique; should a list ever repeat one, the choice must not depend on order.
-      if (!held || compare(tv.id, held.id) < 0) index.set(key, tv);
-    }
-    return index;
+  const scan = scanDirectory(users, links, tvIndex);
+  const addresses = scanTeamViewer(teamviewer, scan.unlinkedKeys, input.policy);
+  // Only a user matched by e-mail needs these two, so they are built on first use.
+  const inScope = lazy(() => {
+    const ids = new Set(unreadIds);
+    for (const user of users) ids.add(user.id);
+    return ids;
   });
-  const linkedSourceOf = lazy(() => {
+  const holdersOf = lazy(() => {
+    const matched = new Set<string>();
+    for (const tv of addresses.byEmail.values()) matched.add(tv.id);
     const index = new Map<string, string[]>();
-    for (const [sourceId, tvId] of links) {
+    links.forEach((tvId, sourceId) => {
+      if (!matched.has(tvId)) return;
       const list = index.get(tvId);
       if (list) list.push(sourceId);
       else index.set(tvId, [sourceId]);
-    }
+    });
     return index;
   });
-  /** TeamViewer users a present IdP user stands for: never deactivated as "removed". */
-  const claimed = new Set<string>();
 
   /** A skipped user keeps its TeamViewer user (not "removed"), unless that user is gone: then the link goes. */
-  const keepLink = (sourceId: string): void => {
-    const linked = links.get(sourceId);
-    if (linked === undefined) return;
-    if (tvById.has(linked)) claimed.add(linked);
-    else linkChanges.push({ action: 'drop', sourceId, tvUserId: linked, reason: 'teamviewer-user-gone' });
+  const keepLink = (sourceId: string, position: number): void => {
+    const at = scan.linked[position] as number;
+    if (at >= 0) claimed[at] = 1;
+    else if (at === LINK_GONE) linkChanges.push({ action: 'drop', sourceId, tvUserId: links.get(sourceId) as string, reason: 'teamviewer-user-gone' });
   };
-  const mapped: MappedUser[] = [];
+
   // Input order does not matter: every list in the plan is sorted before it is returned.
-  for (const user of directory.users) {
-    const result = mapDirectoryUser(user);
-    if (result.ok) mapped.push(result);
-    else {
-      skipped.push(skip(result.reason, result.message, { sourceId: result.sourceId, email: result.email }));
-      keepLink(user.id);
+  for (let position = 0; position < users.length; position++) {
+    const record = users[position] as DirectoryUser;
+    const user = mapDirectoryUser(record, scan.keys[position] || undefined);
+    if (!user.ok) {
+      skipped.push(skip(user.reason, user.message, { sourceId: user.sourceId, email: user.email }));
+      keepLink(record.id, position);
+      continue;
     }
-  }
 
-  const byEmail = new Map<string, MappedUser[]>();
-  for (const user of mapped) {
-    const list = byEmail.get(user.emailKey);
-    if (list) list.push(user);
-    else byEmail.set(user.emailKey, [user]);
-  }
-
-  for (const user of mapped) {
-    const sameEmail = byEmail.get(user.emailKey) ?? [];
-    if (sameEmail.length > 1) {
+    const sameEmail = scan.duplicates?.get(user.emailKey);
+    if (sameEmail) {
       const others = listSome(
         sameEmail
-          .filter((u) => u !== user)
+          .filter((u) => u.position !== position)
           .map((u) => u.sourceId)
           .sort(),
       );
@@ -118,22 +111,18 @@ export function computePlan(input: PlanInput): Plan {
           { sourceId: user.sourceId, email: user.email },
         ),
       );
-      keepLink(user.sourceId);
+      keepLink(user.sourceId, position);
       continue;
     }
 
     let tv: TvUser | undefined;
     let recycledNote: string | undefined;
-    const linkedId = links.get(user.sourceId);
-    if (linkedId !== undefined) {
-      tv = tvById.get(linkedId);
-      if (!tv) linkChanges.push({ action: 'drop', sourceId: user.sourceId, tvUserId: linkedId, reason: 'teamviewer-user-gone' });
-    }
-
-    if (tv) {
-      claimed.add(tv.id);
+    const at = scan.linked[position] as number;
+    if (at >= 0) {
+      tv = teamviewer[at] as TvUser;
+      claimed[at] = 1;
       const tvEmail = tv.email || tv.userName;
-      if (emailKey(tvEmail) !== user.emailKey) {
+      if (tvEmail !== user.email && emailKey(tvEmail) !== user.emailKey) {
         skipped.push(
           skip(
             'email-change-unsupported',
@@ -143,10 +132,12 @@ export function computePlan(input: PlanInput): Plan {
         );
       }
     } else {
-      tv = tvByEmail().get(user.emailKey);
+      if (at === LINK_GONE)
+        linkChanges.push({ action: 'drop', sourceId: user.sourceId, tvUserId: links.get(user.sourceId) as string, reason: 'teamviewer-user-gone' });
+      tv = addresses.byEmail.get(user.emailKey);
       if (tv) {
-        const holders = (linkedSourceOf().get(tv.id) ?? []).filter((id) => id !== user.sourceId);
-        const presentHolder = holders.find((id) => sourceIds.has(id));
+        const holders = (holdersOf().get(tv.id) ?? []).filter((id) => id !== user.sourceId);
+        const presentHolder = holders.find((id) => inScope().has(id));
         if (presentHolder !== undefined) {
           skipped.push(
             skip(
@@ -166,7 +157,7 @@ export function computePlan(input: PlanInput): Plan {
           continue;
         }
         if (recycled.recycled) recycledNote = recycled.note;
-        claimed.add(tv.id);
+        claimed[tvIndex.find(tv.id)] = 1;
         for (const holder of holders) linkChanges.push({ action: 'drop', sourceId: holder, tvUserId: tv.id, reason: 'relinked' });
         linkChanges.push({ action: 'set', sourceId: user.sourceId, tvUserId: tv.id, reason: 'matched-by-email' });
       }
@@ -186,14 +177,23 @@ export function computePlan(input: PlanInput): Plan {
     else operations.push(change);
   }
 
-  // Users this sync manages whose IdP object is no longer in scope.
-  const removedSeen = new Set<string>();
+  // Users this sync manages whose IdP object is no longer in scope. Every IdP user of the read
+  // claimed the TeamViewer user its link names, or had its gone link dropped above: a link that did
+  // neither belongs to a user who left, unless the connector could not read that user's record.
+  let linkedToExisting = 0;
   const gone: [string, string][] = [];
-  for (const entry of links) if (!sourceIds.has(entry[0]) && !claimed.has(entry[1])) gone.push(entry);
+  links.forEach((tvId, sourceId) => {
+    const at = tvIndex.find(tvId);
+    if (at >= 0) linkedToExisting++;
+    const present = at >= 0 ? claimed[at] === 1 : scan.linkedToGone.has(sourceId);
+    if (!present && !unreadIds.has(sourceId)) gone.push([sourceId, tvId]);
+  });
+  const removedSeen = new Set<string>();
   for (const [sourceId, tvId] of gone.sort((a, b) => compare(a[0], b[0]))) {
     if (removedSeen.has(tvId)) continue;
     removedSeen.add(tvId);
-    const tv = tvById.get(tvId);
+    const at = tvIndex.find(tvId);
+    const tv = at < 0 ? undefined : (teamviewer[at] as TvUser);
     if (!tv) {
       linkChanges.push({ action: 'drop', sourceId, tvUserId: tvId, reason: 'teamviewer-user-gone' });
       continue;
@@ -216,12 +216,15 @@ export function computePlan(input: PlanInput): Plan {
     const kept = linkChanges.filter((c) => !(c.action === 'drop' && c.reason === 'teamviewer-user-gone'));
     linkChanges.splice(0, linkChanges.length, ...kept);
   }
-  const managed = countManaged(links, linkChanges, tvById);
+  const managed = countManaged(linkedToExisting, links, linkChanges, tvIndex);
   const gate = gateDeactivations(deactivations, input, managed, blocked);
   operations.push(...gate.run);
   skipped.push(...gate.skipped);
 
-  operations.sort((a, b) => KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || compare(emailKey(a.email), emailKey(b.email)) || compare(a.sourceId, b.sourceId));
+  // Each address's key is worked out once, not at every comparison.
+  const byKey = operations.map((op) => ({ op, key: emailKey(op.email) }));
+  byKey.sort((a, b) => KIND_ORDER[a.op.kind] - KIND_ORDER[b.op.kind] || compare(a.key, b.key) || compare(a.op.sourceId, b.op.sourceId));
+  for (let i = 0; i < byKey.length; i++) operations[i] = (byKey[i] as { op: UserOperation }).op;
   skipped.sort((a, b) => compare(a.reason, b.reason) || compare(a.email ?? '', b.email ?? '') || compare(a.sourceId ?? '', b.sourceId ?? ''));
   linkChanges.sort((a, b) => compare(a.sourceId, b.sourceId) || compare(a.action, b.action));
 
@@ -243,8 +246,8 @@ export function computePlan(input: PlanInput): Plan {
     links: linkChanges,
     notices,
     threshold: { deactivations: gate.candidates, managed, exceeded: gate.held.length > 0 },
-    protectedTvUserIds: protectedTeamViewerUsers(teamviewer, input.policy),
-    ...tokenOwnerOf(teamviewer, input.policy),
+    protectedTvUserIds: addresses.protectedIds,
+    ...(addresses.tokenOwnerId !== undefined ? { tokenOwnerTvUserId: addresses.tokenOwnerId } : {}),
     summary: {
       inScope: directory.users.length,
       teamviewerUsers: teamviewer.length,
@@ -322,16 +325,16 @@ export function planChange(user: MappedUser, tv: TvUser): ChangeUserOperation | 
 }
 
 /**
- * TeamViewer users this sync links to after the plan's link changes. Counted per link: two IdP ids
- * on one TeamViewer user last only until the next relink drops one, and the figure only scales the threshold.
+ * TeamViewer users this sync links to after the plan's link changes, from the links naming an
+ * existing user before them. Counted per link: two IdP ids on one TeamViewer user last only until
+ * the next relink drops one, and the figure only scales the threshold.
  */
-function countManaged(links: ReadonlyMap<string, string>, changes: LinkChange[], tvById: ReadonlyMap<string, TvUser>): number {
-  let managed = 0;
-  for (const tvId of links.values()) if (tvById.has(tvId)) managed++;
+function countManaged(linkedToExisting: number, links: ReadonlyMap<string, string>, changes: LinkChange[], tvIndex: StringIndex): number {
+  let managed = linkedToExisting;
   for (const change of changes) {
     const before = links.get(change.sourceId);
-    if (change.action === 'set' && !(before !== undefined && tvById.has(before))) managed++;
-    else if (change.action === 'drop' && tvById.has(change.tvUserId)) managed--;
+    if (change.action === 'set' && !(before !== undefined && tvIndex.find(before) >= 0)) managed++;
+    else if (change.action === 'drop' && tvIndex.find(change.tvUserId) >= 0) managed--;
   }
   return managed;
 }
@@ -344,24 +347,6 @@ interface Gate {
   candidates: number;
 }
 
-/** Protect list, token owner, source-read guard, then the threshold, in that order. */
-function protectedTeamViewerUsers(teamviewer: readonly TvUser[], policy: PlanPolicy): string[] {
-  const keys = new Set(policy.protect.map(emailKey));
-  if (policy.tokenOwnerEmail) keys.add(emailKey(policy.tokenOwnerEmail));
-  if (keys.size === 0) return [];
-  return teamviewer
-    .filter((tv) => keys.has(emailKey(tv.email || tv.userName)) || keys.has(emailKey(tv.userName)))
-    .map((tv) => tv.id)
-    .sort();
-}
-
-function tokenOwnerOf(teamviewer: readonly TvUser[], policy: PlanPolicy): { tokenOwnerTvUserId?: string } {
-  if (!policy.tokenOwnerEmail) return {};
-  const key = emailKey(policy.tokenOwnerEmail);
-  const owner = teamviewer.find((tv) => emailKey(tv.email || tv.userName) === key || emailKey(tv.userName) === key);
-  return owner ? { tokenOwnerTvUserId: owner.id } : {};
-}
-
 /** Why an address is never deactivated nor removed from a group, or undefined when it may be. */
 export function protectionOf(policy: Pick<PlanPolicy, 'protect' | 'tokenOwnerEmail'>, email: string): string | undefined {
   const key = emailKey(email);
@@ -369,6 +354,7 @@ export function protectionOf(policy: Pick<PlanPolicy, 'protect' | 'tokenOwnerEma
   return policy.protect.some((p) => emailKey(p) === key) ? 'on the protect list' : undefined;
 }
 
+/** Protect list, token owner, source-read guard, then the threshold, in that order. */
 function gateDeactivations(candidates: ChangeUserOperation[], input: PlanInput, managed: number, blocked: RemovalBlock | undefined): Gate {
   const { policy } = input;
   const gate: Gate = { run: [], held: [], skipped: [], notices: [], candidates: 0 };
@@ -459,6 +445,102 @@ function listSome(ids: string[], max = 10): string {
     .map((id) => clip(id))
     .join(', ');
   return ids.length > max ? `${shown} and ${ids.length - max} more` : shown;
+}
+
+const NO_LINK = -1;
+const LINK_GONE = -2;
+
+interface DirectoryScan {
+  /** Per directory position: the TeamViewer position its link names, NO_LINK, or LINK_GONE (that user is gone). */
+  linked: Int32Array;
+  /** Per directory position: the address's key, or '' where there is no address. */
+  keys: string[];
+  /** Addresses more than one mappable IdP user holds: each holder's position and id. */
+  duplicates: Map<string, { position: number; sourceId: string }[]> | undefined;
+  /** Address keys of IdP users no link leads to a TeamViewer user: they may be matched by e-mail. */
+  unlinkedKeys: Set<string>;
+  /** IdP ids in the read whose link names a TeamViewer user that is gone. */
+  linkedToGone: Set<string>;
+}
+
+/** One pass over the directory before the plan: where each user's link leads, and which addresses are held twice. */
+function scanDirectory(users: readonly DirectoryUser[], links: ReadonlyMap<string, string>, tvIndex: StringIndex): DirectoryScan {
+  const linked = new Int32Array(users.length);
+  const keys: string[] = new Array<string>(users.length).fill('');
+  const byKey = new StringIndex(keys);
+  const repeated = new Set<string>();
+  const unlinkedKeys = new Set<string>();
+  const linkedToGone = new Set<string>();
+  for (let position = 0; position < users.length; position++) {
+    const user = users[position] as DirectoryUser;
+    const tvId = links.get(user.id);
+    let at = NO_LINK;
+    if (tvId !== undefined) {
+      const found = tvIndex.find(tvId);
+      at = found >= 0 ? found : LINK_GONE;
+    }
+    linked[position] = at;
+    if (at === LINK_GONE) linkedToGone.add(user.id);
+    // The key of an address that is blank once trimmed is '', which no address has.
+    const key = user.email === undefined ? '' : emailKey(user.email);
+    if (key === '') continue;
+    if (at < 0) unlinkedKeys.add(key);
+    keys[position] = key;
+    if (byKey.add(position) >= 0) repeated.add(key);
+  }
+  let duplicates: DirectoryScan['duplicates'];
+  if (repeated.size > 0) {
+    // Only records that map hold an address; an unmappable one is skipped for its own reason.
+    const holders = new Map<string, { position: number; sourceId: string }[]>();
+    for (let position = 0; position < users.length; position++) {
+      const key = keys[position] as string;
+      if (!repeated.has(key)) continue;
+      const mapped = mapDirectoryUser(users[position] as DirectoryUser, key);
+      if (!mapped.ok) continue;
+      const list = holders.get(mapped.emailKey);
+      if (list) list.push({ position, sourceId: mapped.sourceId });
+      else holders.set(mapped.emailKey, [{ position, sourceId: mapped.sourceId }]);
+    }
+    for (const [key, list] of holders) {
+      if (list.length < 2) continue;
+      duplicates ??= new Map();
+      duplicates.set(key, list);
+    }
+  }
+  return { linked, keys, duplicates, unlinkedKeys, linkedToGone };
+}
+
+/**
+ * One pass over TeamViewer's users, made only when needed: the users holding the addresses of IdP
+ * users without a link, and the users the protect list or the token's owner keep (sorted).
+ */
+function scanTeamViewer(
+  teamviewer: readonly TvUser[],
+  wanted: ReadonlySet<string>,
+  policy: PlanPolicy,
+): { byEmail: Map<string, TvUser>; protectedIds: string[]; tokenOwnerId?: string } {
+  const byEmail = new Map<string, TvUser>();
+  const protectedIds: string[] = [];
+  let tokenOwnerId: string | undefined;
+  const tokenKey = policy.tokenOwnerEmail ? emailKey(policy.tokenOwnerEmail) : undefined;
+  const protectKeys = new Set(policy.protect.map(emailKey));
+  if (tokenKey !== undefined) protectKeys.add(tokenKey);
+  if (wanted.size === 0 && protectKeys.size === 0) return { byEmail, protectedIds };
+  for (const tv of teamviewer) {
+    const key = emailKey(tv.email || tv.userName);
+    if (wanted.has(key)) {
+      const held = byEmail.get(key);
+      // TeamViewer addresses are unique; should a list ever repeat one, the choice must not depend on order.
+      if (!held || compare(tv.id, held.id) < 0) byEmail.set(key, tv);
+    }
+    if (protectKeys.size === 0) continue;
+    // Either address TeamViewer shows protects the user.
+    const nameKey = tv.email && tv.email !== tv.userName ? emailKey(tv.userName) : key;
+    if (protectKeys.has(key) || protectKeys.has(nameKey)) protectedIds.push(tv.id);
+    if (tokenOwnerId === undefined && tokenKey !== undefined && (key === tokenKey || nameKey === tokenKey)) tokenOwnerId = tv.id;
+  }
+  protectedIds.sort();
+  return tokenOwnerId === undefined ? { byEmail, protectedIds } : { byEmail, protectedIds, tokenOwnerId };
 }
 
 function lazy<T>(build: () => T): () => T {

@@ -89,7 +89,15 @@ function clean(value: string | undefined): string | undefined {
 
 /** TeamViewer keeps one name: displayName, else name.formatted, else givenName + " " + familyName. */
 export function deriveName(user: Pick<DirectoryUser, 'displayName' | 'formattedName' | 'givenName' | 'familyName'>): string | undefined {
-  return clean(user.displayName) ?? clean(user.formattedName) ?? clean([user.givenName, user.familyName].filter((part) => clean(part) !== undefined).join(' '));
+  return clean(user.displayName) ?? clean(user.formattedName) ?? joinedName(user.givenName, user.familyName);
+}
+
+/** The parts that are not blank, joined by a space and cleaned; built without an array, as a million users are mapped per plan. */
+function joinedName(given: string | undefined, family: string | undefined): string | undefined {
+  const hasGiven = given !== undefined && given.trim() !== '';
+  const hasFamily = family !== undefined && family.trim() !== '';
+  if (hasGiven && hasFamily) return clean(`${given} ${family}`);
+  return hasGiven ? clean(given) : hasFamily ? clean(family) : undefined;
 }
 
 // The language codes TeamViewer's Web API knows. How SCIM maps preferredLanguage onto them is not
@@ -143,6 +151,10 @@ export function normaliseLanguage(value: string | undefined): string | undefined
   return TEAMVIEWER_LANGUAGES.has(code) ? code : undefined;
 }
 
+function longer(value: string | undefined, cap: number): boolean {
+  return value !== undefined && value.length > cap;
+}
+
 const USER_FIELDS = [
   ['id', FIELD_CAPS.id],
   ['email', FIELD_CAPS.email],
@@ -155,6 +167,17 @@ const USER_FIELDS = [
 
 /** The first field of `user` longer than its cap (ignoring surrounding white space), if any. */
 function overLongField(user: DirectoryUser): { field: string; length: number; value: string } | undefined {
+  // Nearly every record is within all caps: told by plain reads before any field is looked up by name.
+  if (
+    !longer(user.id, FIELD_CAPS.id) &&
+    !longer(user.email, FIELD_CAPS.email) &&
+    !longer(user.displayName, FIELD_CAPS.name) &&
+    !longer(user.formattedName, FIELD_CAPS.name) &&
+    !longer(user.givenName, FIELD_CAPS.name) &&
+    !longer(user.familyName, FIELD_CAPS.name) &&
+    !longer(user.preferredLanguage, FIELD_CAPS.preferredLanguage)
+  )
+    return undefined;
   for (const [field, cap] of USER_FIELDS) {
     const value = user[field];
     if (value === undefined || value.length <= cap) continue;
@@ -164,7 +187,8 @@ function overLongField(user: DirectoryUser): { field: string; length: number; va
   return undefined;
 }
 
-export function mapDirectoryUser(user: DirectoryUser): MappedUser | UnmappableUser {
+/** `knownKey`: the address's emailKey, when the caller has already worked it out (the plan does, for a million users). */
+export function mapDirectoryUser(user: DirectoryUser, knownKey?: string): MappedUser | UnmappableUser {
   const tooLong = overLongField(user);
   if (tooLong) {
     const { field, length, value } = tooLong;
@@ -209,7 +233,7 @@ export function mapDirectoryUser(user: DirectoryUser): MappedUser | UnmappableUs
       message: `${email} has no displayName, formatted name, given name or family name; TeamViewer needs a name`,
     };
   }
-  const mapped: MappedUser = { ok: true, sourceId: user.id, email, emailKey: emailKey(email), displayName, active: user.active };
+  const mapped: MappedUser = { ok: true, sourceId: user.id, email, emailKey: knownKey ?? emailKey(email), displayName, active: user.active };
   const language = normaliseLanguage(user.preferredLanguage);
   if (language) mapped.preferredLanguage = language;
   return mapped;

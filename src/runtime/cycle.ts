@@ -148,6 +148,8 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
   let directoryGroups: GroupPhaseRead | undefined = stored.directoryGroups;
   let groupPhase: GroupPhase | undefined = stored.groupPhase;
   let rolePhase: RolePhase | undefined;
+  // The links this attempt planned with: the group phase then reads again only those the user phase touched.
+  let linksBefore: Map<string, string> | undefined;
   const finish = async (extra: { failure?: CycleReport['failure'] }) => {
     // Operations still queued must not run after a later cycle planned from fresher data.
     if (extra.failure) await deps.store.stop(cycleId, `the cycle ended: ${extra.failure.message}`);
@@ -209,6 +211,7 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
       for (const id of approved) approvedUsers.add(id);
       for (const id of recycled) approvedRecycled.add(id);
       plan = prepared.plan;
+      linksBefore = prepared.links;
       const sso = await checkSso(deps.sides, signal);
       if (sso) plan = { ...plan, sso, notices: [...plan.notices, ...ssoNotices(sso)] };
       directoryGroups = groupPhaseInput(prepared.directory, { emails: deps.sides.sync.groups.enabled });
@@ -246,9 +249,11 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
               ...(approved.size ? { approvedDeletions: approved } : {}),
               ...(approvedMembers.size ? { approvedMemberRemovals: approvedMembers } : {}),
               ...(signal ? { signal } : {}),
+              ...(linksBefore ? { linksBefore } : {}),
               recordSeen: true,
             },
           );
+          linksBefore = undefined;
           for (const id of approved) approvedGroups.add(id);
           for (const id of approvedMembers.keys()) approvedMemberRemovals.add(id);
           groupPhase = phase;
@@ -394,6 +399,7 @@ async function waitForOperations(
   signal: AbortSignal | undefined,
 ): Promise<'done' | 'timed-out'> {
   const deadline = Date.now() + deps.options.cycleTimeoutMs;
+  const poll = new ProgressPoll(deps.options.pollMs, total);
   for (;;) {
     // While Redis is unreachable the operations cannot record outcomes either: keep waiting.
     const progress = await deps.store.progress(cycleId).catch((err: unknown) => {
@@ -413,8 +419,42 @@ async function waitForOperations(
       throw new DelayedError();
     }
     if (Date.now() > deadline) return 'timed-out';
-    await sleep(deps.options.pollMs, undefined, signal ? { signal } : {}).catch(() => {
+    await sleep(poll.next(progress?.recorded, Date.now()), undefined, signal ? { signal } : {}).catch(() => {
       // Aborted: the next turn hands the cycle back.
     });
+  }
+}
+
+/** The shortest wait between two looks at the progress: one small Redis transaction each. */
+const MIN_POLL_MS = 10;
+
+/**
+ * When to look at a cycle's progress next. At the pace the outcomes came in so far, the look is
+ * timed for when the last one is due, so the cycle goes on soon after its operations finish
+ * rather than up to pollMs later; never later than pollMs. Until a pace is known, and after a look
+ * that found nothing new, the wait doubles from a short one (a straggler retrying is not looked
+ * at every few milliseconds).
+ */
+export class ProgressPoll {
+  private first: { atMs: number; recorded: number } | undefined;
+  private last: { recorded: number; waitMs: number } | undefined;
+
+  constructor(
+    private readonly pollMs: number,
+    private readonly total: number,
+  ) {}
+
+  /** The wait before the next look, given what this look found (undefined: Redis did not answer). */
+  next(recorded: number | undefined, nowMs: number): number {
+    const ceiling = Math.max(this.pollMs, MIN_POLL_MS);
+    if (recorded === undefined) return ceiling;
+    this.first ??= { atMs: nowMs, recorded };
+    const done = recorded - this.first.recorded;
+    const elapsed = nowMs - this.first.atMs;
+    let wait: number;
+    if (!this.last || recorded === this.last.recorded || done <= 0 || elapsed <= 0) wait = Math.min(ceiling, (this.last?.waitMs ?? MIN_POLL_MS) * 2);
+    else wait = Math.min(ceiling, Math.max(MIN_POLL_MS, ((this.total - recorded) * elapsed) / done));
+    this.last = { recorded, waitMs: wait };
+    return wait;
   }
 }

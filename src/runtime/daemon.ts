@@ -23,7 +23,6 @@ import {
   CYCLE_JOB_OPTIONS,
   DEFAULT_RUNTIME,
   openQueues,
-  operationLimiter,
   queueNames,
   runtimeFromConfig,
   schedulerId,
@@ -56,6 +55,9 @@ import { LivenessMonitor, WorkerPulse, type LivenessVerdict, type WatchedWorker 
 
 /** Operation jobs open per TeamViewer request the target's concurrency allows. */
 const OPEN_JOBS_PER_REQUEST = 2;
+import { rateLimitsOf } from '../net/adaptive-rate.js';
+import { RequestRateStore } from '../store/request-rate.js';
+import { RequestRateGovernor } from './request-rate.js';
 
 export interface DaemonOptions {
   scheduler: boolean;
@@ -71,6 +73,8 @@ export interface DaemonOptions {
   onGroupsPlanned?: (sync: string, cycleId: string, plan: GroupPlan) => void | Promise<void>;
   onResult?: (sync: string, cycleId: string, result: OperationResult, via?: FastLaneOrigin) => void | Promise<void>;
   onResponse?: (sync: string, info: ResponseInfo) => void;
+  /** The request rate in force for a sync's operations, each time it is decided. */
+  onRequestRate?: (sync: string, rate: number) => void;
   /** A 429 paused the sync's operations. */
   onPause?: (sync: string, pause: RateLimitPause) => void;
   /** Where connection errors go (one log line per outage); shared with the caller's own connections. */
@@ -207,13 +211,30 @@ export class Daemon {
   private async startSync(sync: SyncConfig, opts: DaemonOptions): Promise<void> {
     const { prefix } = this.config.redis;
     const source = opts.sourceFor?.(sync);
+    // The rate is learned from every answer TeamViewer gives this process, reads and writes alike.
+    const governor = opts.worker
+      ? new RequestRateGovernor({
+          store: new RequestRateStore(this.redis, prefix, sync.name),
+          limits: rateLimitsOf(sync.target),
+          log: this.log.child({ sync: sync.name }),
+          ...(opts.onRequestRate ? { onRate: (rate: number) => opts.onRequestRate?.(sync.name, rate) } : {}),
+        })
+      : undefined;
     const sides = buildSyncSides(sync, {
       ...(source ? { source } : {}),
       redis: this.redis,
       prefix,
       log: this.log,
+      ...(governor ? { readRate: () => governor.rate } : {}),
       readBackoff: { attempts: 6, baseMs: this.options.readBackoffMs, capMs: 60 * this.options.readBackoffMs, maxWaitMs: this.options.maxRetryAfterMs },
-      ...(opts.onResponse ? { onResponse: (info: Parameters<NonNullable<DaemonOptions['onResponse']>>[1]) => opts.onResponse?.(sync.name, info) } : {}),
+      ...(opts.onResponse || governor
+        ? {
+            onResponse: (info: ResponseInfo) => {
+              governor?.observe(info);
+              opts.onResponse?.(sync.name, info);
+            },
+          }
+        : {}),
     });
     const queues = openQueues(sync.name, this.queueConnection(), prefix);
     for (const queue of [queues.cycles, queues.operations, queues.changes]) queue.on('error', (err) => this.outage.error(err, 'queue'));
@@ -239,12 +260,12 @@ export class Daemon {
 
     await this.guard.adopt(sync.name);
     await this.applyQueueSettings(runtime);
-    if (!opts.worker) return;
+    if (!opts.worker || !governor) return;
+    await governor.load();
 
     const log = this.log.child({ sync: sync.name });
     // The operation workers' TeamViewer calls stay within the target's concurrency, whatever the number of open jobs.
     const workerSides: SyncSides = { ...sides, client: withinLimit(sides.client, new InFlightLimit(sync.target.concurrency)) };
-    const limiter = operationLimiter(sync.target.requestsPerSecond);
     const operationDeps: OperationDeps = {
       sides: workerSides,
       store,
@@ -254,7 +275,7 @@ export class Daemon {
       log,
       pauses: new RateLimitPauseStore(this.redis, prefix, sync.name),
       fastLane,
-      requestSlots: new RequestSlots(this.redis, queues.operations.toKey('limiter'), limiter.max, limiter.duration),
+      requestSlots: new RequestSlots(this.redis, queues.operations.toKey('limiter'), () => governor.limiter()),
       closing: () => this.stopping !== undefined,
       ...(opts.onPause ? { onPause: (pause: RateLimitPause) => opts.onPause?.(sync.name, pause) } : {}),
       ...(opts.onResult ? { onResult: (result: OperationResult, cycleId: string) => opts.onResult?.(sync.name, cycleId, result) } : {}),
@@ -324,12 +345,15 @@ export class Daemon {
         connection: this.workerConnection(),
         // More jobs open than requests in flight: one job's Redis bookkeeping overlaps another's request.
         concurrency: sync.target.concurrency * OPEN_JOBS_PER_REQUEST,
-        limiter,
+        // Set again by the governor whenever the learned rate changes; BullMQ reads it at each fetch.
+        limiter: governor.limiter(),
         maxStalledCount: 3,
         // 429 answers re-run a job without spending an attempt; this bounds how long that may go on.
         maxStartedAttempts: this.options.opAttempts + 200,
       },
     );
+    governor.attach(operationWorker);
+    operationWorker.on('closed', () => governor.stop());
     operationWorker.on('failed', (job, err) => {
       // A job that ended without recording an outcome (stalled too often, started too often) is recorded here.
       if (!job || job.name === USER_SYNC_JOB) return;

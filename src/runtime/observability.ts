@@ -47,7 +47,10 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-type Hooks = Pick<DaemonOptions, 'onReport' | 'onResult' | 'onResponse' | 'onPlanned' | 'onGroupsPlanned' | 'onPause' | 'onUserSync' | 'onHints' | 'onPoll'>;
+type Hooks = Pick<
+  DaemonOptions,
+  'onReport' | 'onResult' | 'onResponse' | 'onPlanned' | 'onGroupsPlanned' | 'onPause' | 'onUserSync' | 'onHints' | 'onPoll' | 'onRequestRate'
+>;
 
 /**
  * What a running tvsync reports about itself: Prometheus metrics, the provisioning log (every
@@ -115,6 +118,7 @@ export class Observability {
     return {
       onResponse: (sync, info) => this.metrics.teamviewerResponse(sync, info),
       onPause: (sync, pause) => this.metrics.rateLimitPause(sync, pause),
+      onRequestRate: (sync, rate) => this.metrics.requestRate(sync, rate),
       onResult: (sync, cycleId, result, via) =>
         safely('an operation', async () => {
           this.metrics.operationRecorded(sync, result);

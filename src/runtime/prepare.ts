@@ -39,6 +39,8 @@ export interface PreparedPlan {
   teamviewer: TvUser[];
   /** The outside-company records the plan was made with. */
   outsideCompany: ReadonlyMap<string, OutsideCompanyRecord>;
+  /** The links the plan was made with (IdP user id → TeamViewer user id), before its own link changes. */
+  links: Map<string, string>;
   tokenOwner?: string;
 }
 
@@ -146,7 +148,7 @@ export async function readAndPlan(
     if (check.notKept.length || check.drift.length) plan.writeCheck = check;
     if (opts.recordSeen) await sides.written.apply(updates);
   }
-  const prepared: PreparedPlan = { plan, directory, teamviewer, outsideCompany };
+  const prepared: PreparedPlan = { plan, directory, teamviewer, outsideCompany, links };
   if (owner.email) prepared.tokenOwner = owner.email;
   return prepared;
 }
@@ -164,6 +166,12 @@ export async function planGroups(
     approvedDeletions?: ReadonlySet<string>;
     approvedMemberRemovals?: ReadonlyMap<string, number>;
     extraUserLinks?: ReadonlyMap<string, string>;
+    /**
+     * The links as the cycle read them before its user phase: only the links of the users the
+     * phase touched (its plan's link changes and operations) are read again, not every link.
+     * Taken over and brought up to date in place.
+     */
+    linksBefore?: Map<string, string>;
     signal?: AbortSignal;
     /** Record what this read confirmed of earlier writes (a cycle; a preview leaves the records alone). */
     recordSeen?: boolean;
@@ -180,8 +188,12 @@ export async function planGroups(
     }
     throw err;
   }
-  const [groupLinks, storedUserLinks] = await Promise.all([sides.state.loadGroupLinks(), sides.state.loadLinks()]);
-  const userLinks = new Map([...storedUserLinks, ...(opts.extraUserLinks ?? [])]);
+  const [groupLinks, storedUserLinks] = await Promise.all([sides.state.loadGroupLinks(), userLinksAfter(sides.state, userPhase.plan, opts.linksBefore)]);
+  let userLinks = storedUserLinks;
+  if (opts.extraUserLinks?.size) {
+    userLinks = new Map(storedUserLinks);
+    for (const [sourceId, tvUserId] of opts.extraUserLinks) userLinks.set(sourceId, tvUserId);
+  }
   const inRead = new Set(directory.groups.map((g) => g.id));
   const missing = [...groupLinks.keys()].filter((id) => !inRead.has(id));
   let goneGroups = new Map<string, 'deleted' | 'out-of-scope'>();
@@ -208,6 +220,28 @@ export async function planGroups(
     if (opts.recordSeen) await sides.written.apply(updates);
   }
   return { status: 'synced', plan };
+}
+
+/**
+ * The user links after the user phase. Of the links read before it, only those of the users its
+ * plan relinked, unlinked or operated on can have changed since (user syncs wait while a cycle
+ * runs): those are read again, which for a steady cycle is a few hundred links instead of all.
+ */
+async function userLinksAfter(state: SyncState, plan: Plan, before: Map<string, string> | undefined): Promise<Map<string, string>> {
+  if (!before) return state.loadLinks();
+  const touched = new Set<string>();
+  for (const change of plan.links) touched.add(change.sourceId);
+  for (const op of plan.operations) touched.add(op.sourceId);
+  // Most of many users touched (a first cycle): one read of all is cheaper than asking for each.
+  if (touched.size > 10_000 && touched.size * 2 > before.size) return state.loadLinks();
+  const ids = [...touched];
+  const now = await state.getLinks(ids);
+  for (const id of ids) {
+    const tvUserId = now.get(id);
+    if (tvUserId === undefined) before.delete(id);
+    else before.set(id, tvUserId);
+  }
+  return before;
 }
 
 /** Records the group plan's link changes; a link of a group being deleted goes once the delete has run. */

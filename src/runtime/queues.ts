@@ -136,8 +136,3 @@ export function operationJobId(cycleId: string, key: string): string {
 export function operationBatchSize(n: number, options: Pick<RuntimeOptions, 'opJobsPerCycle' | 'opBatchMax'>): number {
   return Math.max(1, Math.min(options.opBatchMax, Math.floor(n / Math.max(1, options.opJobsPerCycle))));
 }
-
-/** The operation workers' limiter: jobs started per second, and the requests batch jobs send counted in with them. */
-export function operationLimiter(requestsPerSecond: number): { max: number; duration: number } {
-  return { max: Math.max(1, Math.round(requestsPerSecond)), duration: 1000 };
-}

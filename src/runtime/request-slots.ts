@@ -32,8 +32,8 @@ export class RequestSlots {
   constructor(
     private readonly redis: Redis,
     private readonly limiterKey: string,
-    private readonly max: number,
-    private readonly durationMs: number,
+    /** The worker's limiter in force: the learned rate sets it anew while jobs run. */
+    private readonly limits: () => { max: number; duration: number },
   ) {
     if (!(TAKE_COMMAND in redis)) redis.defineCommand(TAKE_COMMAND, { numberOfKeys: 1, lua: TAKE_SCRIPT });
   }
@@ -44,9 +44,10 @@ export class RequestSlots {
    * next window). Returns how many were counted.
    */
   async take(wanted: number): Promise<number> {
-    const ask = Math.max(1, Math.min(wanted, Math.floor(this.max / AHEAD_SHARE)));
     for (;;) {
-      const [granted, waitMs] = await (this.redis as unknown as WithTakeScript)[TAKE_COMMAND](this.limiterKey, this.max, this.durationMs, ask);
+      const { max, duration } = this.limits();
+      const ask = Math.max(1, Math.min(wanted, Math.floor(max / AHEAD_SHARE)));
+      const [granted, waitMs] = await (this.redis as unknown as WithTakeScript)[TAKE_COMMAND](this.limiterKey, max, duration, ask);
       if (granted > 0) return granted;
       await sleep(Math.max(1, waitMs));
     }

@@ -10,8 +10,14 @@ import type { SyncSides } from './prepare.js';
 import type { BackoffPolicy } from '../net/retry.js';
 import { RedisWrittenStore } from '../store/written.js';
 import { createRequestPacer } from '../net/request-rate.js';
+import { rateLimitsOf } from '../net/adaptive-rate.js';
 
-export function createTeamViewerClient(target: SyncConfig['target'], onResponse?: ScimClientOptions['onResponse']): TeamViewerScimClient {
+/** `readRate`: the sync's request rate now (the learned one in the daemon); by default where the rate starts. */
+export function createTeamViewerClient(
+  target: SyncConfig['target'],
+  onResponse?: ScimClientOptions['onResponse'],
+  readRate: () => number = () => rateLimitsOf(target).start,
+): TeamViewerScimClient {
   const options: ScimClientOptions = {
     baseUrl: target.baseUrl,
     token: target.token,
@@ -19,7 +25,7 @@ export function createTeamViewerClient(target: SyncConfig['target'], onResponse?
     pageSize: target.pageSize,
     readConcurrency: target.readConcurrency ?? target.concurrency,
     // List pages are held to the same request rate as the sync's writes.
-    pageSlot: createRequestPacer(target.requestsPerSecond),
+    pageSlot: createRequestPacer(readRate),
   };
   if (target.webApiBaseUrl) options.webApiBaseUrl = target.webApiBaseUrl;
   if (onResponse) options.onResponse = onResponse;
@@ -35,6 +41,8 @@ export function buildSyncSides(
     log: Logger;
     now?: () => number;
     onResponse?: ScimClientOptions['onResponse'];
+    /** The request rate in force (the daemon's learned rate), for the pages of a list. */
+    readRate?: () => number;
     readBackoff?: BackoffPolicy;
     /** A source built elsewhere (a rehearsal against a scripted directory); by default the config's connector. */
     source?: DirectorySource;
@@ -43,7 +51,7 @@ export function buildSyncSides(
   const state: SyncState = deps.redis ? new RedisSyncState(deps.redis, deps.prefix, sync.name) : new MemorySyncState();
   const log = deps.log.child({ sync: sync.name });
   const now = deps.now ?? Date.now;
-  const client = createTeamViewerClient(sync.target, deps.onResponse);
+  const client = createTeamViewerClient(sync.target, deps.onResponse, deps.readRate);
   return {
     ...(deps.readBackoff ? { readBackoff: deps.readBackoff } : {}),
     sync,

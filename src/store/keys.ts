@@ -57,6 +57,8 @@ export function syncKeys(prefix: KeyPrefix, sync: string) {
     approvedRecycled: syncKey(prefix, sync, 'approved-recycled'),
     /** String: the pause TeamViewer's rate limit imposed, expiring with it. */
     rateLimitPause: syncKey(prefix, sync, 'rate-limit-pause'),
+    /** String: the request rate learned from TeamViewer's answers, shared by the sync's replicas. */
+    requestRate: syncKey(prefix, sync, 'request-rate'),
     /** String: the quarantine record. */
     health: syncKey(prefix, sync, 'health'),
     /** String: the marker whose loss says Redis lost its data. */

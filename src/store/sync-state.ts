@@ -19,6 +19,8 @@ export interface SyncState {
   loadLinks(): Promise<Map<string, string>>;
   /** One person's link, for the fast lane (which must not load every link per event). */
   getLink(sourceId: string): Promise<string | undefined>;
+  /** The links of these IdP users, in one round trip; one without a link is absent from the answer. */
+  getLinks(sourceIds: readonly string[]): Promise<Map<string, string>>;
   /** How many users the sync links to: the sliding-window threshold's base. */
   linkCount(): Promise<number>;
   setLink(sourceId: string, tvUserId: string): Promise<void>;
@@ -54,6 +56,12 @@ function parseMadeKey(field: string): MadeRoleAssignment | undefined {
   return { roleId, target, id };
 }
 
+/** HRANDFIELD's count for a whole hash: more fields than any hash tvsync keeps. */
+const WHOLE_HASH = 2_147_483_647;
+
+/** Fields asked for in one HMGET: a bounded command, however many links are asked for. */
+const LINKS_PER_READ = 10_000;
+
 const DROP_IF_UNCHANGED = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0`;
 
 export class RedisSyncState implements SyncState {
@@ -64,6 +72,7 @@ export class RedisSyncState implements SyncState {
   private readonly outside: string;
   private readonly roleAssignments: string;
   private readonly deactivated: string;
+  private flatHashReads = true;
 
   constructor(
     private readonly redis: Redis,
@@ -89,11 +98,45 @@ export class RedisSyncState implements SyncState {
   }
 
   async loadLinks(): Promise<Map<string, string>> {
-    return new Map(Object.entries(await this.redis.hgetall(this.links)));
+    const pairs = await this.wholeHash(this.links);
+    const links = new Map<string, string>();
+    for (let i = 0; i + 1 < pairs.length; i += 2) links.set(pairs[i] as string, pairs[i + 1] as string);
+    return links;
+  }
+
+  /**
+   * Every field and value of a hash, as one flat list. ioredis turns an HGETALL reply into an
+   * object first, which for 100,000 links cost more than reading them; HRANDFIELD with a count
+   * above the hash's size is documented to answer every field once, in one atomic read like
+   * HGETALL's, as a flat list. A server without it (before Redis 6.2) is sent HGETALL.
+   */
+  private async wholeHash(key: string): Promise<string[]> {
+    if (this.flatHashReads) {
+      try {
+        return (await this.redis.hrandfield(key, WHOLE_HASH, 'WITHVALUES')) as string[];
+      } catch (err) {
+        if (!/unknown command/i.test(err instanceof Error ? err.message : String(err))) throw err;
+        this.flatHashReads = false;
+      }
+    }
+    return Object.entries(await this.redis.hgetall(key)).flat();
   }
 
   async getLink(sourceId: string): Promise<string | undefined> {
     return (await this.redis.hget(this.links, sourceId)) ?? undefined;
+  }
+
+  async getLinks(sourceIds: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (let from = 0; from < sourceIds.length; from += LINKS_PER_READ) {
+      const ids = sourceIds.slice(from, from + LINKS_PER_READ);
+      const values = await this.redis.hmget(this.links, ...ids);
+      ids.forEach((id, i) => {
+        const value = values[i];
+        if (value != null) out.set(id, value);
+      });
+    }
+    return out;
   }
 
   linkCount(): Promise<number> {
@@ -233,6 +276,14 @@ export class MemorySyncState implements SyncState {
   }
   async getLink(sourceId: string): Promise<string | undefined> {
     return this.links.get(sourceId);
+  }
+  async getLinks(sourceIds: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const id of sourceIds) {
+      const value = this.links.get(id);
+      if (value !== undefined) out.set(id, value);
+    }
+    return out;
   }
   async linkCount(): Promise<number> {
     return this.links.size;

@@ -22,7 +22,7 @@ import { startRequestSpan } from '../net/request-span.js';
 import { type ExchangeAgents, type ExchangeAnswer, ExchangeError, exchange, keepAliveAgents } from '../net/http-exchange.js';
 import type { RequestSlot } from '../net/request-rate.js';
 import { DEFAULT_BACKOFF, backoffDelay } from '../net/retry.js';
-import { listResponseSchema, scimGroupSchema, scimUserSchema, toTvGroup, toTvUser, webApiAccountSchema } from './wire.js';
+import { listResponseSchema, quickListPage, quickScimUser, scimGroupSchema, scimUserSchema, toTvGroup, toTvUser, webApiAccountSchema } from './wire.js';
 
 export interface ScimClientOptions {
   /** e.g. https://webapi.teamviewer.com/scim/v2 */
@@ -175,7 +175,8 @@ function nameOf(displayName: string): { formatted: string; givenName?: string; f
 export class TeamViewerScimClient implements TeamViewerPort, WebApiTransport {
   // Node's own keep-alive agents, without an HTTP library on top: a cycle sends thousands of small
   // requests to one host, and the library's per-request work cost more CPU than the request itself.
-  private readonly agents: ExchangeAgents = keepAliveAgents();
+  // Through the environment's proxy (HTTPS_PROXY, NO_PROXY) when it names one for TeamViewer.
+  private readonly agents: ExchangeAgents;
   private readonly headers: Record<string, string>;
   private readonly baseUrl: string;
   private readonly webApiBaseUrl: string;
@@ -194,6 +195,7 @@ export class TeamViewerScimClient implements TeamViewerPort, WebApiTransport {
     this.readConcurrency = readConcurrency;
     this.pageSlot = options.pageSlot ?? ((task) => task());
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.agents = keepAliveAgents(this.baseUrl);
     this.webApiBaseUrl = (options.webApiBaseUrl ?? defaultWebApiBaseUrl(options.baseUrl)).replace(/\/+$/, '');
     this.onResponse = options.onResponse;
     this.timeoutMs = options.timeoutMs ?? 30_000;
@@ -209,7 +211,7 @@ export class TeamViewerScimClient implements TeamViewerPort, WebApiTransport {
   // ---- users ----
 
   async listUsers(opts: { signal?: AbortSignal } = {}): Promise<TvUser[]> {
-    const users = await this.listAll('/Users', scimUserSchema, undefined, opts.signal);
+    const users = await this.listAll('/Users', scimUserSchema, undefined, opts.signal, quickScimUser);
     return users.map(toTvUser);
   }
 
@@ -229,7 +231,7 @@ export class TeamViewerScimClient implements TeamViewerPort, WebApiTransport {
     const candidates = [...new Set([email, composed, email.toLowerCase(), composed.toLowerCase()])];
     const key = composed.toLowerCase();
     for (const value of candidates) {
-      const users = await this.listAll('/Users', scimUserSchema, `userName eq ${scimFilterString(value)}`);
+      const users = await this.listAll('/Users', scimUserSchema, `userName eq ${scimFilterString(value)}`, undefined, quickScimUser);
       // The filter is not trusted blindly: a server that ignored it would hand back anyone.
       const match = users.find((u) => u.userName.normalize('NFC').toLowerCase() === key);
       if (match) return toTvUser(match);
@@ -410,12 +412,24 @@ export class TeamViewerScimClient implements TeamViewerPort, WebApiTransport {
     item: S,
     filter: string | undefined,
     signal?: AbortSignal,
+    /** The item's hand check (see quickListPage): absent, every page goes through the schema. */
+    quickItem?: (value: unknown) => z.output<S> | undefined,
   ): Promise<z.output<S>[]> {
     const pageSchema = listResponseSchema(item);
+    const quick = quickItem && ((body: unknown) => quickListPage(body, quickItem));
     const doubtful = (what: string) =>
       new SyncError('transient', `GET ${route} → 200 but ${what}; the list is read again, nothing is changed on its account.`, { status: 200 });
     const read = (startIndex: number, count: number, pageSignal: AbortSignal | undefined, rateLimitAttempts: number) =>
-      this.readPage({ route, schema: pageSchema, filter, startIndex, count, rateLimitAttempts, ...(pageSignal ? { signal: pageSignal } : {}) });
+      this.readPage({
+        route,
+        schema: pageSchema,
+        filter,
+        startIndex,
+        count,
+        rateLimitAttempts,
+        ...(quick ? { quick } : {}),
+        ...(pageSignal ? { signal: pageSignal } : {}),
+      });
 
     const first = await read(1, this.pageSize, signal, 1);
     const total = first.totalResults;
@@ -530,13 +544,14 @@ export class TeamViewerScimClient implements TeamViewerPort, WebApiTransport {
     startIndex: number;
     count: number;
     rateLimitAttempts: number;
+    quick?: (body: unknown) => z.output<S> | undefined;
     signal?: AbortSignal;
   }): Promise<z.output<S>> {
     const query = { ...(page.filter !== undefined ? { filter: page.filter } : {}), startIndex: page.startIndex, count: page.count };
     const call: Call = { method: 'GET', path: page.route, route: page.route, query, ...(page.signal ? { signal: page.signal } : {}) };
     for (let attempt = 1; ; attempt++) {
       try {
-        return this.expect(call, await this.pageSlot(() => this.send(call)), [200], page.schema, 'a SCIM ListResponse');
+        return this.expect(call, await this.pageSlot(() => this.send(call)), [200], page.schema, 'a SCIM ListResponse', page.quick);
       } catch (err) {
         if (!(err instanceof SyncError) || err.failureClass !== 'rate-limited' || attempt >= page.rateLimitAttempts) throw err;
         const wait = err.retryAfterMs ?? backoffDelay(attempt - 1, DEFAULT_BACKOFF);
@@ -554,8 +569,17 @@ export class TeamViewerScimClient implements TeamViewerPort, WebApiTransport {
    * JSON) is transient: retried, and a read that keeps getting it fails without writing. A write
    * that got such an answer may have taken effect, so its retry looks before it writes again.
    */
-  private expect<S extends z.ZodType>(call: Call, answer: Answer, ok: number[], schema: S, what: string): z.output<S> {
+  private expect<S extends z.ZodType>(
+    call: Call,
+    answer: Answer,
+    ok: number[],
+    schema: S,
+    what: string,
+    quick?: (body: unknown) => z.output<S> | undefined,
+  ): z.output<S> {
     if (!ok.includes(answer.status)) throw this.fail(call, answer);
+    const checked = quick?.(answer.body);
+    if (checked !== undefined) return checked;
     const parsed = schema.safeParse(answer.body);
     if (parsed.success) return parsed.data;
     const where = payloadReason(parsed.error, { root: 'body' });

@@ -58,6 +58,17 @@ describe('alerts and audit config', () => {
     expect(webhookUrlSecrets(teams)).toEqual(['0123456789abcdef0123456789abcdef', 'SigPart0123456789abcdefABCDEF']);
   });
 
+  it("takes a URL's password for a secret whatever its length or letters, and a stray % in the path does not fail the config", () => {
+    expect(webhookUrlSecrets('https://alerts:hunter22@hooks.example/notify')).toContain('hunter22');
+    expect(webhookUrlSecrets('https://alerts:correcthorse@hooks.example/notify')).toContain('correcthorse');
+    expect(webhookUrlSecrets('https://hooks.example/100%off/Token0123456789abc')).toEqual(['Token0123456789abc']);
+    const config = parseConfig(`${minimal}alerts:\n  webhooks:\n    - { name: a, url: '\${U}' }\n`, {
+      env: { TV_TOKEN: 'tok-123', U: 'https://alerts:pa55word@hooks.example/notify' },
+    });
+    expect(config.alerts.webhooks).toHaveLength(1);
+    expect(scrubSecrets('the receiver said: bad credentials pa55word')).not.toContain('pa55word');
+  });
+
   it('refuses an unknown alert kind, a file audit without a path, and an odd syslog protocol', () => {
     const env = { TV_TOKEN: 'tok-123', U: 'https://example.test/h' };
     expect(problems(() => parseConfig(`${minimal}alerts:\n  webhooks:\n    - { name: a, url: '\${U}', conditions: [bogus] }\n`, { env }))[0]).toMatch(

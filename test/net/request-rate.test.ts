@@ -31,4 +31,18 @@ describe('createRequestPacer', () => {
   it('refuses a rate that is not positive', () => {
     expect(() => createRequestPacer(0)).toThrow(RangeError);
   });
+
+  it('reads a rate given as a function at every turn: a learned rate that falls slows the pages still to come', async () => {
+    let rate = 1000;
+    const pace = createRequestPacer(() => rate);
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: 5 }, () => pace(async () => undefined)));
+    const fast = performance.now() - t0;
+    rate = 20;
+    const t1 = performance.now();
+    // The burst left by the fast rate is capped at the new rate's second (20): 25 more need 5 × 50 ms at least.
+    await Promise.all(Array.from({ length: 25 }, () => pace(async () => undefined)));
+    expect(fast).toBeLessThan(100);
+    expect(performance.now() - t1).toBeGreaterThanOrEqual(190);
+  });
 });

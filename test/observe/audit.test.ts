@@ -255,4 +255,56 @@ describe('syslog', () => {
     for (const s of sockets) s.destroy();
     server.close();
   });
+
+  it('closes when the syslog server has stopped reading, dropping what it did not take', async () => {
+    const sockets: Socket[] = [];
+    const server = createServer((socket) => {
+      sockets.push(socket);
+      // Accepts, never reads: the kernel's buffers fill and the sender's writes queue up.
+      socket.pause();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const sink = new SyslogAuditSink({ host: '127.0.0.1', port, protocol: 'tcp', facility: 16, appName: 'tvsync' }, capturedLogger().log);
+    await waitFor('the connection', () => sockets.length === 1, 5000);
+    const line = { text: 'x'.repeat(1024 * 1024), severity: 6 };
+    sink.write(Array.from({ length: 64 }, () => line));
+    const closed = await Promise.race([sink.close().then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still open'), 8000))]);
+    expect(closed).toBe('closed');
+    for (const s of sockets) s.destroy();
+    server.close();
+  }, 15_000);
+
+  it('drops lines, and says so, while a connected syslog server reads slower than they come, instead of buffering them without bound', async () => {
+    const sockets: Socket[] = [];
+    let received = 0;
+    let ended: () => void = () => {};
+    const serverEnded = new Promise<void>((resolve) => {
+      ended = resolve;
+    });
+    const server = createServer((socket) => {
+      sockets.push(socket);
+      // Reads nothing until the lines are written, then everything.
+      socket.pause();
+      socket.on('data', (d: Buffer) => {
+        received += d.length;
+      });
+      socket.on('end', () => ended());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const { lines, log } = capturedLogger();
+    const sink = new SyslogAuditSink({ host: '127.0.0.1', port, protocol: 'tcp', facility: 16, appName: 'tvsync' }, log);
+    await waitFor('the connection', () => sockets.length === 1, 5000);
+    const written = 64;
+    const line = { text: 'x'.repeat(1024 * 1024), severity: 6 };
+    sink.write(Array.from({ length: written }, () => line));
+    expect(lines.join('\n')).toMatch(/dropping them until it catches up/);
+    sockets[0]?.resume();
+    await sink.close();
+    await serverEnded;
+    server.close();
+    expect(received).toBeGreaterThan(0);
+    expect(received).toBeLessThan((written * 1024 * 1024) / 2);
+  }, 15_000);
 });

@@ -191,6 +191,13 @@ describe('TvsyncMetrics', () => {
     expect(value(s, 'tvsync_teamviewer_request_duration_seconds_bucket', { sync: 'corp', method: 'GET', route: '/Users', le: '0.1' })).toBe(1);
   });
 
+  it('shows the request rate the sync learned', async () => {
+    const metrics = new TvsyncMetrics({ defaultMetrics: false });
+    metrics.requestRate('corp', 187.46);
+    metrics.requestRate('corp', 149.97);
+    expect(value(parse(await metrics.metrics()), 'tvsync_request_rate', { sync: 'corp' })).toBe(150);
+  });
+
   it('shows quarantine and starts per-sync series at 0', async () => {
     const metrics = new TvsyncMetrics({ defaultMetrics: false });
     metrics.initSyncs(['a', 'b']);

@@ -150,6 +150,46 @@ describe('the group phase guard', () => {
     expect(phase.status === 'synced' && phase.plan.removalsBlocked?.message).toMatch(/token could not be looked up/);
   });
 
+  it('reads again only the links its user phase touched, and sees the links that phase wrote', async () => {
+    // IdP user 3 is new: the user phase creates it (the worker writes its link) and group g gains it.
+    const s = await groupSides({
+      users: [
+        { id: '1', email: 'a@x.test', displayName: 'A', active: true },
+        { id: '3', email: 'c@x.test', displayName: 'C', active: true },
+      ],
+      groups: [{ id: 'g', name: 'G', memberIds: ['1', '3'] }],
+    });
+    const prepared = await readAndPlan(s);
+    expect(prepared.plan.operations.map((op) => [op.kind, op.sourceId])).toEqual(
+      expect.arrayContaining([
+        ['createUser', '3'],
+        ['deactivateUser', '2'],
+      ]),
+    );
+    await s.state.applyLinkChanges(prepared.plan.links);
+    await s.state.setLink('3', 'u9');
+    let fullReads = 0;
+    const loadLinks = s.state.loadLinks.bind(s.state);
+    s.state.loadLinks = () => {
+      fullReads++;
+      return loadLinks();
+    };
+    const results = [
+      { sourceId: '3', kind: 'createUser', status: 'applied' },
+      { sourceId: '2', kind: 'deactivateUser', status: 'applied' },
+    ];
+    const phase = await planGroups(s, groupPhaseInput(prepared.directory), { plan: prepared.plan, results }, { linksBefore: prepared.links });
+    expect(fullReads).toBe(0);
+    expect(prepared.links.get('3')).toBe('u9');
+    expect(phase.status === 'synced' && phase.plan.operations).toEqual(
+      expect.arrayContaining([expect.objectContaining({ kind: 'addGroupMembers', tvGroupId: 't', memberIds: ['u9'] })]),
+    );
+    // The same phase planned from every stored link.
+    const reloaded = await planGroups(s, groupPhaseInput(prepared.directory), { plan: prepared.plan, results });
+    expect(fullReads).toBe(1);
+    expect(reloaded).toEqual(phase);
+  });
+
   it('stores a bounded record of a read with 10 MB values', async () => {
     const huge = 'x'.repeat(10 * 1024 * 1024);
     const s = await groupSides({

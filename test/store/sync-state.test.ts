@@ -33,6 +33,24 @@ describe.each(kinds)('%s sync state', (_kind, make) => {
     expect(Object.fromEntries(await state.loadLinks())).toEqual({ b: 'u2', c: 'u3', d: 'u4' });
   });
 
+  it('answers the links of the users asked for, leaving out those without one, past one read’s worth', async () => {
+    const state = make();
+    const ids = Array.from({ length: 25_000 }, (_, i) => `e${i}`);
+    await state.applyLinkChanges(
+      ids.filter((_, i) => i % 2 === 0).map((id) => ({ action: 'set', sourceId: id, tvUserId: `u-${id}`, reason: 'matched-by-email' })),
+    );
+    const links = await state.getLinks([...ids, 'nobody']);
+    expect(links.size).toBe(12_500);
+    expect(links.get('e24998')).toBe('u-e24998');
+    expect(links.has('e24999')).toBe(false);
+    expect(links.has('nobody')).toBe(false);
+    expect(await state.getLinks([])).toEqual(new Map());
+    const all = await state.loadLinks();
+    expect(all.size).toBe(12_500);
+    expect(all.get('e0')).toBe('u-e0');
+    expect([...all.values()].every((tv) => tv.startsWith('u-e'))).toBe(true);
+  });
+
   it('keeps group links and drops one only while it points where the caller saw it', async () => {
     const state = make();
     await state.setGroupLink('g1', '101');
@@ -78,6 +96,40 @@ describe('deactivation records in Redis', () => {
     await redis.hset(`${prefix}:sync:${sync}:deactivated`, 'u1', 'not json', 'u2', JSON.stringify({ sourceId: '', atMs: 1 }));
     expect(await state.getDeactivated('u1')).toBeUndefined();
     expect((await state.loadDeactivated()).size).toBe(0);
+  });
+});
+
+describe('links in Redis', () => {
+  it('are read whole from a server without HRANDFIELD (before Redis 6.2) too', async () => {
+    const old = new Proxy(redis, {
+      get(target, property, receiver) {
+        if (property === 'hrandfield') return () => Promise.reject(new Error("ERR unknown command 'hrandfield', with args beginning with: "));
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const sync = `old${Math.random().toString(36).slice(2)}`;
+    await new RedisSyncState(redis, prefix, sync).applyLinkChanges([
+      { action: 'set', sourceId: 'a', tvUserId: 'u1', reason: 'matched-by-email' },
+      { action: 'set', sourceId: 'b', tvUserId: 'u2', reason: 'matched-by-email' },
+    ]);
+    const state = new RedisSyncState(old, prefix, sync);
+    expect(await state.loadLinks()).toEqual(
+      new Map([
+        ['a', 'u1'],
+        ['b', 'u2'],
+      ]),
+    );
+    expect(await state.loadLinks()).toEqual(
+      new Map([
+        ['a', 'u1'],
+        ['b', 'u2'],
+      ]),
+    );
+  });
+
+  it('none stored reads as none', async () => {
+    expect(await new RedisSyncState(redis, prefix, 'never-linked').loadLinks()).toEqual(new Map());
   });
 });
 

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createFileSource } from '../../../src/connectors/file/source.js';
+import { createFileSource, quickUserRecord, userRecord } from '../../../src/connectors/file/source.js';
 import { parseCsv } from '../../../src/connectors/file/csv.js';
 
 function dirWith(files: Record<string, string>): string {
@@ -75,5 +75,41 @@ describe('file source', () => {
     expect(ok).toMatchObject({ ok: true, checks: [{ detail: expect.stringContaining('1 users') }] });
     const bad = await source('/nonexistent').check();
     expect(bad.ok).toBe(false);
+  });
+});
+
+describe('the hand check of user records', () => {
+  const good = { id: ' e1 ', email: 'a@x.test', displayName: 'A', givenName: '', familyName: '  ', extra: 1 };
+  /** Records as exporters write them, right and wrong: each differs from a good one in one field. */
+  const variants: unknown[] = [
+    good,
+    { id: 7 },
+    { id: 7.5, active: false },
+    { ...good, active: true },
+    ...['', ' TRUE ', 'false', '1', '0', 'Yes', 'no', 'active', 'Inactive', 'enabled', 'disabled', 'maybe', 'ja'].map((active) => ({ ...good, active })),
+    { ...good, active: 1 },
+    { ...good, active: null },
+    { ...good, id: '' },
+    { ...good, id: '   ' },
+    { ...good, id: null },
+    { ...good, id: true },
+    { email: 'a@x.test' },
+    { ...good, email: null },
+    { ...good, email: 5 },
+    { ...good, preferredLanguage: 'de' },
+    { ...good, preferredLanguage: [] },
+    null,
+    'e1',
+    [good],
+  ];
+
+  it.each(variants.map((v, i) => [i, v]))('variant %i: accepts only what the schema accepts, as the schema gives it', (_i, value) => {
+    const parsed = userRecord.safeParse(value);
+    const quick = quickUserRecord(value);
+    if (!parsed.success) expect(quick).toBeUndefined();
+    else {
+      expect(quick).toBeDefined();
+      expect(quick).toEqual(parsed.data);
+    }
   });
 });
