@@ -1,18 +1,4 @@
-import { OPERATION_KINDS, type CycleReport, type OperationKind } from '../plan/report.js';
-
-const VERB: Record<OperationKind, string> = {
-  createUser: 'created',
-  updateUser: 'updated',
-  reactivateUser: 'reactivated',
-  deactivateUser: 'deactivated',
-  createGroup: 'groups created',
-  renameGroup: 'groups renamed',
-  addGroupMembers: 'member adds',
-  removeGroupMembers: 'member removals',
-  deleteGroup: 'groups deleted',
-  assignRole: 'role assigns',
-  unassignRole: 'role unassigns',
-};
+import { OPERATION_KINDS, OPERATION_VERBS, type CycleReport } from '../plan/report.js';
 
 /** The human form of a report; `maxItems` caps each list (failures, skipped) for overviews. */
 export function renderReport(report: CycleReport, opts: { maxItems?: number } = {}): string {
@@ -23,7 +9,7 @@ export function renderReport(report: CycleReport, opts: { maxItems?: number } = 
   const counts = OPERATION_KINDS.filter((k) => (!k.endsWith('Group') && !k.endsWith('Members') && !k.endsWith('Role')) || report.operations[k].planned > 0).map(
     (k) => {
       const c = report.operations[k];
-      return `${VERB[k]} ${c.applied}/${c.planned}${c.failed ? ` (${c.failed} failed)` : ''}${c.cancelled ? ` (${c.cancelled} cancelled)` : ''}`;
+      return `${OPERATION_VERBS[k]} ${c.applied}/${c.planned}${c.failed ? ` (${c.failed} failed)` : ''}${c.cancelled ? ` (${c.cancelled} cancelled)` : ''}`;
     },
   );
   lines.push(`  ${counts.join(' · ')}${report.adopted ? ` · adopted ${report.adopted}` : ''}`);

@@ -1,5 +1,5 @@
 import { outsideText, secrets } from '../net/secrets.js';
-import { OPERATION_KINDS, type CycleReport, type OperationKind } from '../plan/report.js';
+import { OPERATION_KINDS, OPERATION_VERBS, type CycleReport } from '../plan/report.js';
 import type { ProvisioningLogEntry } from './provisioning-log.js';
 
 /**
@@ -74,20 +74,6 @@ function duration(ms: number): string {
   return `${(ms / 3_600_000).toFixed(1).replace(/\.0$/, '')} h`;
 }
 
-const VERB: Record<OperationKind, string> = {
-  createUser: 'created',
-  updateUser: 'updated',
-  reactivateUser: 'reactivated',
-  deactivateUser: 'deactivated',
-  createGroup: 'groups created',
-  renameGroup: 'groups renamed',
-  addGroupMembers: 'member adds',
-  removeGroupMembers: 'member removals',
-  deleteGroup: 'groups deleted',
-  assignRole: 'role assigns',
-  unassignRole: 'role unassigns',
-};
-
 function syncPath(sync: string, action: string): string {
   return `/status/syncs/${html(encodeURIComponent(sync))}/${action}`;
 }
@@ -116,7 +102,7 @@ function counts(report: CycleReport): string {
     (k) => report.operations[k] && (report.operations[k].planned > 0 || report.operations[k].applied > 0 || report.operations[k].failed > 0),
   ).map((k) => {
     const c = report.operations[k];
-    return `${VERB[k]} ${c.applied}/${c.planned}${c.failed ? ` (${c.failed} failed)` : ''}${c.cancelled ? ` (${c.cancelled} cancelled)` : ''}`;
+    return `${OPERATION_VERBS[k]} ${c.applied}/${c.planned}${c.failed ? ` (${c.failed} failed)` : ''}${c.cancelled ? ` (${c.cancelled} cancelled)` : ''}`;
   });
   if (report.adopted) parts.push(`adopted ${report.adopted}`);
   const writes = parts.length ? html(parts.join(' · ')) : '<span class="muted">no writes</span>';

@@ -20,6 +20,21 @@ export const OPERATION_KINDS: readonly OperationKind[] = [
   'unassignRole',
 ];
 
+/** How a report's counts name each kind of operation ("3 created"), in the CLI and on the status page. */
+export const OPERATION_VERBS: Readonly<Record<OperationKind, string>> = {
+  createUser: 'created',
+  updateUser: 'updated',
+  reactivateUser: 'reactivated',
+  deactivateUser: 'deactivated',
+  createGroup: 'groups created',
+  renameGroup: 'groups renamed',
+  addGroupMembers: 'member adds',
+  removeGroupMembers: 'member removals',
+  deleteGroup: 'groups deleted',
+  assignRole: 'role assigns',
+  unassignRole: 'role unassigns',
+};
+
 /** What happened to one operation, as the operation worker records it. */
 export interface OperationResult {
   key: string;
