@@ -97,6 +97,20 @@ describe.skipIf(!CHROMIUM)('status page in a real browser (skipped when no Chrom
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
+  /**
+   * Presses a form's button and waits for the page it leads to: the POST's answer, then the page
+   * loaded. A form that answered otherwise fails with what the page said, not a bare timeout.
+   */
+  async function press(name: string, landing: string): Promise<void> {
+    const [answer] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST', { timeout: 50_000 }),
+      page.getByRole('button', { name }).click(),
+    ]);
+    await page.waitForLoadState('load', { timeout: 50_000 });
+    const at = new URL(page.url());
+    expect(`${at.pathname}${at.hash}`, `"${name}" answered ${answer.status()}: ${(await page.locator('body').textContent())?.slice(0, 300)}`).toBe(landing);
+  }
+
   it('logs in with the token, approves a held deactivation and starts a sync; the page never shows a secret', async () => {
     // Five leave: more than the threshold of three, so the cycle holds them.
     writeExport(users.slice(0, 5), [], exportDir);
@@ -122,7 +136,7 @@ describe.skipIf(!CHROMIUM)('status page in a real browser (skipped when no Chrom
     await shot('2-logged-in');
 
     const beforeApprove = Date.now();
-    await Promise.all([page.waitForURL(/\/status#sync-corp$/), page.getByRole('button', { name: `Approve what cycle ${held.cycleId} held` }).click()]);
+    await press(`Approve what cycle ${held.cycleId} held`, '/status#sync-corp');
     expect(await page.locator('.notice').textContent()).toContain(
       `Approved 5 deactivations, 0 group deletions and 0 member removals in 0 group(s) held by cycle ${held.cycleId}`,
     );
@@ -137,7 +151,7 @@ describe.skipIf(!CHROMIUM)('status page in a real browser (skipped when no Chrom
     expect(await page.locator('#sync-corp').textContent()).toContain('Nothing is held for approval.');
 
     const beforeSync = Date.now();
-    await Promise.all([page.waitForURL(/\/status#sync-corp$/), page.getByRole('button', { name: 'Sync now' }).click()]);
+    await press('Sync now', '/status#sync-corp');
     expect(await page.locator('.notice').textContent()).toContain('A cycle of sync corp was requested at');
     const manual = await waitForCycleReport(daemon.runtime('corp').store, beforeSync, { timeoutMs: 60_000, pollMs: 50 });
     expect(manual).toMatchObject({ trigger: 'manual', outcome: 'succeeded' });
