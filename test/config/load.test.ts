@@ -4,24 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.js';
-
-const minimal = `
-syncs:
-  - name: corp
-    source: { type: file, path: ./export }
-    target:
-      token: \${TV_TOKEN}
-`;
-
-function problems(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
+import { MINIMAL_CONFIG as minimal, configProblems as problems } from '../support/config.js';
 
 describe('config', () => {
   it('applies defaults and resolves ${ENV}', () => {

@@ -2,26 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../src/config/load.js';
+import { parseConfig } from '../../src/config/load.js';
 import { scrubSecrets, webhookUrlSecrets } from '../../src/net/secrets.js';
-
-const minimal = `
-syncs:
-  - name: corp
-    source: { type: file, path: ./export }
-    target:
-      token: \${TV_TOKEN}
-`;
-
-function problems(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
+import { MINIMAL_CONFIG as minimal, configProblems as problems } from '../support/config.js';
 
 const SLACK = 'https://hooks.slack.example/services/T0AAAAAAA/B0BBBBBBB/slackSecretPart0123456789';
 

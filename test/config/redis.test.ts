@@ -2,10 +2,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../src/config/load.js';
+import { parseConfig } from '../../src/config/load.js';
 import { scrubSecrets } from '../../src/net/secrets.js';
 import { describeRedis, explainRedisFailure, isConnectionError } from '../../src/runtime/redis.js';
 import { queuePrefix, syncKeys } from '../../src/store/keys.js';
+import { configProblems as problems } from '../support/config.js';
 
 const syncs = `
 syncs:
@@ -16,16 +17,6 @@ syncs:
 
 function parse(redis: string, env: Record<string, string> = {}) {
   return parseConfig(`redis:\n${redis}\n${syncs}`, { env: { TV_TOKEN: 'tok-123', ...env }, baseDir: '/etc/tvsync' });
-}
-
-function problems(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
 }
 
 describe('redis: one Redis, Sentinels or a Cluster', () => {
