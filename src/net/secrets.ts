@@ -63,10 +63,32 @@ function secretParts(secret: string): string[] {
     .filter((line) => line.length >= MIN_SECRET && !line.startsWith('-----'));
 }
 
+/** Multiplier of the rolling hash over UTF-16 code units (any odd number spreads them well enough). */
+const HASH_BASE = 0x01000193;
+
+const FILTER_SIZE = 1 << 16;
+const FILTER_MASK = FILTER_SIZE - 1;
+
+/** The rolling hash of text[from, from + gram), in 32 bits. */
+function hashOf(text: string, from: number, gram: number): number {
+  let h = 0;
+  for (let i = from; i < from + gram; i++) h = (Math.imul(h, HASH_BASE) + text.charCodeAt(i)) | 0;
+  return h;
+}
+
+/** The fragments of one length, and their hashes: a text is checked for them without a substring per position. */
+interface GramSet {
+  fragments: Set<string>;
+  /** One byte per 16-bit slice of a hash: most positions are ruled out by one array read. */
+  filter: Uint8Array;
+  /** HASH_BASE^(gram-1), which takes a character out of the rolling hash. */
+  lead: number;
+}
+
 export class SecretScrubber {
   private readonly forms = new Map<string, Form>();
-  /** Fragment of length `gram` → true, per gram length in use. */
-  private readonly grams = new Map<number, Set<string>>();
+  /** Fragments of length `gram`, per gram length in use. */
+  private readonly grams = new Map<number, GramSet>();
 
   /** Registers a secret; values shorter than 4 characters are ignored. */
   add(secret: string | undefined | null): void {
@@ -85,10 +107,15 @@ export class SecretScrubber {
     this.forms.set(text, { text, gram });
     let set = this.grams.get(gram);
     if (!set) {
-      set = new Set();
+      let lead = 1;
+      for (let i = 1; i < gram; i++) lead = Math.imul(lead, HASH_BASE);
+      set = { fragments: new Set(), filter: new Uint8Array(FILTER_SIZE), lead };
       this.grams.set(gram, set);
     }
-    for (let i = 0; i + gram <= text.length; i++) set.add(text.slice(i, i + gram));
+    for (let i = 0; i + gram <= text.length; i++) {
+      set.fragments.add(text.slice(i, i + gram));
+      set.filter[hashOf(text, i, gram) & FILTER_MASK] = 1;
+    }
   }
 
   get size(): number {
@@ -100,10 +127,16 @@ export class SecretScrubber {
     if (this.grams.size === 0 || text.length === 0) return text;
     let marks: Uint8Array | undefined;
     for (const [gram, set] of this.grams) {
-      for (let i = 0; i + gram <= text.length; i++) {
-        if (!set.has(text.slice(i, i + gram))) continue;
-        marks ??= new Uint8Array(text.length);
-        marks.fill(1, i, i + gram);
+      if (text.length < gram) continue;
+      // A rolling hash finds the candidates; only those are cut out and compared.
+      let h = hashOf(text, 0, gram);
+      for (let i = 0; ; i++) {
+        if (set.filter[h & FILTER_MASK] === 1 && set.fragments.has(text.slice(i, i + gram))) {
+          marks ??= new Uint8Array(text.length);
+          marks.fill(1, i, i + gram);
+        }
+        if (i + gram >= text.length) break;
+        h = (Math.imul(h - Math.imul(text.charCodeAt(i), set.lead), HASH_BASE) + text.charCodeAt(i + gram)) | 0;
       }
     }
     if (!marks) return text;

@@ -296,12 +296,14 @@ export class ProvisioningLog {
     this.onWrite?.(entries);
     return new Promise<void>((resolve, reject) => {
       this.waiting.push({ entries, resolve, reject });
-      if (!this.writing) void this.drain();
+      if (this.writing) return;
+      // The first write starts after this tick: outcomes recorded together (see OutcomeLedger) go in one call.
+      this.writing = true;
+      setImmediate(() => void this.drain());
     });
   }
 
   private async drain(): Promise<void> {
-    this.writing = true;
     while (this.waiting.length > 0) {
       const batch = this.waiting.splice(0);
       try {
@@ -335,11 +337,15 @@ export class ProvisioningLog {
     const args = [String(this.maxEntries), String(this.trimBatch)];
     // Messages may quote what TeamViewer or an IdP said: scrubbed again before they are kept.
     for (const entry of entries) {
-      const emails = indexEmails(entry).join(INDEX_SEP);
+      const emails = indexEmails(entry);
       // The cycle id, and an address that is all the index holds, are in fields of their own: not kept twice.
-      const { cycleId: _, ...kept } = entry;
-      if (kept.email !== undefined && kept.members === undefined && kept.email === emails) delete kept.email;
-      args.push(emails, entry.cycleId, JSON.stringify({ ...kept, message: scrubSecrets(entry.message) }));
+      const indexOnly = entry.members === undefined && emails === entry.email;
+      const kept: Record<string, unknown> = {};
+      for (const field of STORED_FIELDS) {
+        if (entry[field] !== undefined && !(field === 'email' && indexOnly)) kept[field] = entry[field];
+      }
+      kept.message = scrubSecrets(entry.message);
+      args.push(emails, entry.cycleId, JSON.stringify(kept));
     }
     return args;
   }
@@ -401,14 +407,38 @@ export class ProvisioningLog {
 }
 
 /** The lower-cased addresses an entry is found by: its own, and its members'. */
-function indexEmails(entry: ProvisioningLogEntry): string[] {
+/** The addresses an entry is indexed under, NUL-separated. */
+function indexEmails(entry: ProvisioningLogEntry): string {
+  // A NUL would split the address in the index; such an address is not indexed.
+  const usable = (email: string | undefined): email is string => !!email && !email.includes(INDEX_SEP);
+  if (!entry.members) return usable(entry.email) ? entry.email.toLowerCase() : '';
   const emails = new Set<string>();
-  for (const email of [entry.email, ...(entry.members ?? []).map((m) => m.email)]) {
-    // A NUL would split the address in the index; such an address is not indexed.
-    if (email && !email.includes(INDEX_SEP)) emails.add(email.toLowerCase());
-  }
-  return [...emails];
+  for (const email of [entry.email, ...entry.members.map((m) => m.email)]) if (usable(email)) emails.add(email.toLowerCase());
+  return [...emails].join(INDEX_SEP);
 }
+
+/** What an entry keeps in the stream, in this order (JSON.stringify leaves out the undefined ones). */
+const STORED_FIELDS = [
+  'at',
+  'kind',
+  'outcome',
+  'email',
+  'sourceId',
+  'tvUserId',
+  'group',
+  'sourceGroupId',
+  'tvGroupId',
+  'members',
+  'role',
+  'roleId',
+  'reason',
+  'failureClass',
+  'before',
+  'after',
+  'adopted',
+  'attempts',
+  'via',
+] as const satisfies readonly (keyof ProvisioningLogEntry)[];
 
 /** The stream id of an index member's padded id ("0000001700000000000-00000000000000000003" → "1700000000000-3"). */
 function streamId(padded: string): string | undefined {

@@ -20,18 +20,15 @@ export interface ApplyContext {
    */
   lookupFirst?: boolean;
   /**
-   * Where the link write of a create goes instead of being waited for here: the caller waits for
-   * it together with the outcome's own write, so both leave in one round trip, the link first.
+   * Where the link of a create goes instead of being written here: the caller writes it with the
+   * outcome, the link first, so both share one round trip (with other operations' outcomes).
    */
-  pendingWrites?: Promise<unknown>[];
+  deferredLinks?: [sourceId: string, tvUserId: string][];
 }
 
-function linkWrite(ctx: ApplyContext, write: Promise<unknown>): Promise<unknown> {
-  if (!ctx.pendingWrites) return write;
-  // Not lost if it fails before the caller waits: the caller's wait throws it.
-  write.catch(() => undefined);
-  ctx.pendingWrites.push(write);
-  return Promise.resolve();
+async function writeLink(ctx: ApplyContext, sourceId: string, tvUserId: string): Promise<void> {
+  if (ctx.deferredLinks) ctx.deferredLinks.push([sourceId, tvUserId]);
+  else await ctx.state.setLink(sourceId, tvUserId);
 }
 
 /** Classes that concern this object only: recorded in the report, never retried. */
@@ -71,7 +68,7 @@ async function applyCreate(op: CreateUserOperation, ctx: ApplyContext): Promise<
     await ctx.state.recordOutsideCompany(emailKey(op.email), { atMs: ctx.nowMs(), message: err.message });
     return { status: 'failed', failureClass: 'owned-outside-company', message };
   }
-  await linkWrite(ctx, ctx.state.setLink(op.sourceId, created.id));
+  await writeLink(ctx, op.sourceId, created.id);
   if (op.reason === 'retry-after-outside-conflict') await ctx.state.clearOutsideCompany(emailKey(op.email));
   return { status: 'applied', tvUserId: created.id, message: `created ${op.email} as ${created.id}` };
 }

@@ -34,6 +34,7 @@ import {
 import { closeRedis, connectRedis, RedisOutage, verifyRedis, withTimeout } from './redis.js';
 import { StateGuard } from './state-guard.js';
 import { buildReport, type CycleReport, type OperationResult } from '../plan/report.js';
+import { OutcomeLedger } from './outcome-ledger.js';
 import type { GroupPlan } from '../plan/group-types.js';
 import type { Plan } from '../plan/types.js';
 import { buildSyncSides } from './wiring.js';
@@ -278,7 +279,11 @@ export class Daemon {
       requestSlots: new RequestSlots(this.redis, queues.operations.toKey('limiter'), () => governor.limiter()),
       closing: () => this.stopping !== undefined,
       ...(opts.onPause ? { onPause: (pause: RateLimitPause) => opts.onPause?.(sync.name, pause) } : {}),
-      ...(opts.onResult ? { onResult: (result: OperationResult, cycleId: string) => opts.onResult?.(sync.name, cycleId, result) } : {}),
+      outcomes: new OutcomeLedger({
+        store,
+        state: sides.state,
+        ...(opts.onResult ? { onResult: (result: OperationResult, cycleId: string) => opts.onResult?.(sync.name, cycleId, result) } : {}),
+      }),
     };
     const cycleDeps: CycleDeps = {
       ...(opts.onResult ? { onResult: (result: OperationResult, cycleId: string) => opts.onResult?.(sync.name, cycleId, result) } : {}),

@@ -13,6 +13,7 @@ import type { FastLaneStore } from '../store/fast-lane.js';
 import type { OperationResult } from '../plan/report.js';
 import { withRequestSlots, type RequestSlots } from './request-slots.js';
 import { describePause, type RateLimitPause, type RateLimitPauseStore } from '../store/rate-limit-pause.js';
+import type { OutcomeLedger } from './outcome-ledger.js';
 
 export interface OperationJobData {
   cycleId: string;
@@ -78,8 +79,8 @@ export interface OperationDeps {
   queue: Queue;
   options: RuntimeOptions;
   log: Logger;
-  /** Called once per recorded outcome (metrics, provisioning log). */
-  onResult?: (result: OperationResult, cycleId: string) => void | Promise<void>;
+  /** Where outcomes (and the links creates made) are written, several operations' at a time. */
+  outcomes: OutcomeLedger;
   /** Where a pause TeamViewer asked for is recorded, for status and metrics. */
   pauses?: RateLimitPauseStore;
   onPause?: (pause: RateLimitPause) => void;
@@ -95,11 +96,20 @@ type Outcome = OperationOutcome | GroupOperationOutcome | { status: 'cancelled';
 
 export function toResult(data: Pick<OperationJobData, 'key' | 'op'>, attempts: number, outcome: Outcome): OperationResult {
   const { op } = data;
-  const base = { key: data.key, kind: op.kind, status: outcome.status, message: outcome.message, attempts };
   let result: OperationResult;
   if (isGroupOperation(op)) {
     const after = op.kind === 'createGroup' || op.kind === 'renameGroup' ? { displayName: op.displayName } : {};
-    result = { ...base, sourceId: op.sourceGroupId, group: 'displayName' in op ? op.displayName : op.tvGroupId, sourceGroupId: op.sourceGroupId, after };
+    result = {
+      key: data.key,
+      kind: op.kind,
+      status: outcome.status,
+      message: outcome.message,
+      attempts,
+      sourceId: op.sourceGroupId,
+      group: 'displayName' in op ? op.displayName : op.tvGroupId,
+      sourceGroupId: op.sourceGroupId,
+      after,
+    };
     if (op.kind === 'renameGroup') result.before = { displayName: op.before };
     const tvGroupId = 'tvGroupId' in outcome && outcome.tvGroupId !== undefined ? outcome.tvGroupId : 'tvGroupId' in op ? op.tvGroupId : undefined;
     if (tvGroupId !== undefined) result.tvGroupId = tvGroupId;
@@ -110,7 +120,7 @@ export function toResult(data: Pick<OperationJobData, 'key' | 'op'>, attempts: n
     }
   } else {
     const after = op.kind === 'createUser' ? { displayName: op.user.displayName, active: op.user.active } : { ...op.changes };
-    result = { ...base, sourceId: op.sourceId, email: op.email, after };
+    result = { key: data.key, kind: op.kind, status: outcome.status, message: outcome.message, attempts, sourceId: op.sourceId, email: op.email, after };
     if (op.kind !== 'createUser') result.before = op.before;
     if ('tvUserId' in outcome && outcome.tvUserId !== undefined) result.tvUserId = outcome.tvUserId;
   }
@@ -133,6 +143,15 @@ interface OperationAttempt {
   maybeApplied: boolean;
   markMaybeApplied: () => Promise<unknown>;
   client: SyncSides['client'];
+  /** Where the writes of recorded outcomes go: the job waits for them all before it completes. */
+  written: Promise<void>[];
+}
+
+/** The job's outcomes written now, without waiting for others to join them: then the job may end. */
+async function settle(deps: OperationDeps, written: readonly Promise<void>[]): Promise<void> {
+  if (written.length === 0) return;
+  deps.outcomes.flush();
+  await Promise.all(written);
 }
 
 /**
@@ -144,23 +163,29 @@ interface OperationAttempt {
 export async function processOperation(job: Job<OperationJobData>, deps: OperationDeps): Promise<OperationResult | undefined> {
   const { cycleId, key, op } = job.data;
   const redelivered = job.attemptsMade > 0 || job.attemptsStarted > 1;
-  return runOperation(
-    {
-      cycleId,
-      key,
-      op,
-      attempts: job.attemptsMade + 1,
-      // A stalled job's worker died (or was cut off) during an attempt whose answer nobody saw.
-      lookupFirst: job.data.maybeApplied === true || job.stalledCounter > 0,
-      // Finished jobs are removed, so only a re-delivery or a resumed cycle's job can find its
-      // outcome recorded; a fresh plan's first delivery saves the round trip.
-      mayBeDone: redelivered || job.data.resumed === true,
-      maybeApplied: job.data.maybeApplied === true,
-      markMaybeApplied: () => job.updateData({ ...job.data, maybeApplied: true }),
-      client: deps.sides.client,
-    },
-    deps,
-  );
+  const written: Promise<void>[] = [];
+  try {
+    return await runOperation(
+      {
+        cycleId,
+        key,
+        op,
+        attempts: job.attemptsMade + 1,
+        // A stalled job's worker died (or was cut off) during an attempt whose answer nobody saw.
+        lookupFirst: job.data.maybeApplied === true || job.stalledCounter > 0,
+        // Finished jobs are removed, so only a re-delivery or a resumed cycle's job can find its
+        // outcome recorded; a fresh plan's first delivery saves the round trip.
+        mayBeDone: redelivered || job.data.resumed === true,
+        maybeApplied: job.data.maybeApplied === true,
+        markMaybeApplied: () => job.updateData({ ...job.data, maybeApplied: true }),
+        client: deps.sides.client,
+        written,
+      },
+      deps,
+    );
+  } finally {
+    await settle(deps, written);
+  }
 }
 
 /**
@@ -181,52 +206,63 @@ export async function processOperationBatch(job: Job<OperationBatchJobData>, dep
   const client = deps.requestSlots ? withRequestSlots(deps.sides.client, deps.requestSlots, () => left) : deps.sides.client;
   let retry: unknown;
   let started = false;
-  for (const { key, op } of job.data.batch) {
-    if (started && (signal?.aborted || deps.closing?.())) {
-      // Shutting down: the operations not begun go back to the queue, the recorded ones are skipped when it returns.
-      await job.moveToDelayed(Date.now(), token);
-      throw new DelayedError();
-    }
-    started = true;
-    try {
-      await runOperation(
-        {
-          cycleId,
-          key,
-          op,
-          attempts: job.attemptsMade + 1,
-          // A stalled batch may have died during any of its operations: each without an outcome looks first.
-          lookupFirst: maybeApplied.has(key) || stalled,
-          mayBeDone: redelivered || stalled || job.data.resumed === true,
-          maybeApplied: maybeApplied.has(key),
-          markMaybeApplied: () => {
-            maybeApplied.add(key);
-            return job.updateData({ ...job.data, maybeApplied: [...maybeApplied] });
+  // Outcomes are written a few operations at a time (see OutcomeLedger); the job ends only once they are in Redis.
+  const written: Promise<void>[] = [];
+  try {
+    for (const { key, op } of job.data.batch) {
+      if (started && (signal?.aborted || deps.closing?.())) {
+        // Shutting down: the operations not begun go back to the queue, the recorded ones are skipped when it returns.
+        await settle(deps, written.splice(0));
+        await job.moveToDelayed(Date.now(), token);
+        throw new DelayedError();
+      }
+      started = true;
+      try {
+        await runOperation(
+          {
+            cycleId,
+            key,
+            op,
+            attempts: job.attemptsMade + 1,
+            // A stalled batch may have died during any of its operations: each without an outcome looks first.
+            lookupFirst: maybeApplied.has(key) || stalled,
+            mayBeDone: redelivered || stalled || job.data.resumed === true,
+            maybeApplied: maybeApplied.has(key),
+            markMaybeApplied: () => {
+              maybeApplied.add(key);
+              return job.updateData({ ...job.data, maybeApplied: [...maybeApplied] });
+            },
+            client,
+            written,
           },
-          client,
-        },
-        deps,
-      );
-    } catch (err) {
-      // A 429 pauses the whole queue: the batch goes back as it is, its attempts unspent.
-      if (err instanceof RateLimitError) throw err;
-      // The others still run; the batch is retried (with backoff) for this one afterwards.
-      retry ??= err;
-    } finally {
-      left--;
+          deps,
+        );
+      } catch (err) {
+        // A 429 pauses the whole queue: the batch goes back as it is, its attempts unspent.
+        if (err instanceof RateLimitError) throw err;
+        // The others still run; the batch is retried (with backoff) for this one afterwards.
+        retry ??= err;
+      } finally {
+        left--;
+      }
     }
+  } finally {
+    await settle(deps, written);
   }
   if (retry !== undefined) throw retry;
 }
 
 async function runOperation(attempt: OperationAttempt, deps: OperationDeps): Promise<OperationResult | undefined> {
   const { cycleId, key, op, attempts, lookupFirst } = attempt;
-  // A create's link write, sent with the outcome's.
-  const pendingWrites: Promise<unknown>[] = [];
-  const record = async (outcome: Outcome) => {
+  // A create's link, written with the outcome.
+  const deferredLinks: [string, string][] = [];
+  const record = (outcome: Outcome) => {
     const result = toResult(attempt, attempts, outcome);
-    // The outcome, the writes it follows and its observers (provisioning log, metrics) are written side by side: one round trip.
-    await Promise.all([...pendingWrites, deps.store.recordResult(cycleId, result), deps.onResult?.(result, cycleId)]);
+    // The outcome, the link it follows and its observers (provisioning log, metrics) are written with other operations' outcomes.
+    const written = deps.outcomes.add({ cycleId, result, links: deferredLinks });
+    // Waited for when the job ends; a failure seen before then is not an unhandled one.
+    written.catch(() => undefined);
+    attempt.written.push(written);
     deps.log[result.status === 'failed' ? 'warn' : 'info'](
       {
         cycle: cycleId,
@@ -249,8 +285,8 @@ async function runOperation(attempt: OperationAttempt, deps: OperationDeps): Pro
   try {
     const outcome = isGroupOperation(op)
       ? await applyGroupOperation(op, { client: attempt.client, state: deps.sides.state, batchSize: deps.sides.sync.groups.batchSize })
-      : await applyUserOperation(op, { client: attempt.client, state: deps.sides.state, nowMs: deps.sides.now, lookupFirst, pendingWrites });
-    const result = await record(outcome);
+      : await applyUserOperation(op, { client: attempt.client, state: deps.sides.state, nowMs: deps.sides.now, lookupFirst, deferredLinks });
+    const result = record(outcome);
     if (op.kind === 'deactivateUser' && outcome.status === 'applied')
       await deps.fastLane?.reserve('deactivations', `${cycleId}:${op.tvUserId}`, Date.now(), deps.sides.sync.fastLane.window);
     return result;

@@ -46,6 +46,17 @@ export const REPORTS_KEPT = 50;
  * A cycle's durable record: its plan (persisted before any write, so a crash after planning
  * loses nothing), the outcome of each operation, a stop flag, and the sync's last reports.
  */
+/**
+ * An outcome as JSON, scrubbed again (outside text was scrubbed where it entered; this pass guards
+ * what is kept). The JSON text is scrubbed as one string, which finds a secret in any field; where
+ * that changed anything, the fields are scrubbed one by one instead, so a redaction never cuts a
+ * JSON escape in half.
+ */
+function keptJson(result: OperationResult): string {
+  const json = JSON.stringify(result);
+  return scrubSecrets(json) === json ? json : JSON.stringify(secrets.scrubDeep(result));
+}
+
 export class CycleStore {
   private readonly keys: ReturnType<typeof syncKeys>;
 
@@ -113,11 +124,18 @@ export class CycleStore {
   }
 
   async recordResult(cycleId: string, result: OperationResult): Promise<void> {
+    await this.recordResults(cycleId, [result]);
+  }
+
+  /** Several outcomes of one cycle, in one HSET. */
+  async recordResults(cycleId: string, results: readonly OperationResult[]): Promise<void> {
+    if (results.length === 0) return;
     const key = this.keys.cycleResults(cycleId);
-    // Outside text was scrubbed where it entered; this second pass guards what is kept. The expiry
-    // bounds an outcome that lands after its cycle finished (and folded the others away).
-    // Two plain commands: auto-pipelining sends them in one write, with other operations' commands of the tick.
-    await Promise.all([this.redis.hset(key, result.key, JSON.stringify(secrets.scrubDeep(result))), this.redis.expire(key, FINISHED_TTL_S)]);
+    const fields: string[] = [];
+    for (const result of results) fields.push(result.key, keptJson(result));
+    // The expiry bounds an outcome that lands after its cycle finished (and folded the others away).
+    // Two plain commands: auto-pipelining sends them in one write, with other commands of the tick.
+    await Promise.all([this.redis.hset(key, ...fields), this.redis.expire(key, FINISHED_TTL_S)]);
   }
 
   /**

@@ -24,6 +24,8 @@ export interface SyncState {
   /** How many users the sync links to: the sliding-window threshold's base. */
   linkCount(): Promise<number>;
   setLink(sourceId: string, tvUserId: string): Promise<void>;
+  /** Several links in one write (the outcomes of creates written together). */
+  setLinks(links: readonly (readonly [sourceId: string, tvUserId: string])[]): Promise<void>;
   applyLinkChanges(changes: readonly LinkChange[]): Promise<void>;
   /** IdP group id → TeamViewer group id. */
   loadGroupLinks(): Promise<Map<string, string>>;
@@ -145,6 +147,10 @@ export class RedisSyncState implements SyncState {
 
   async setLink(sourceId: string, tvUserId: string): Promise<void> {
     await this.redis.hset(this.links, sourceId, tvUserId);
+  }
+
+  async setLinks(links: readonly (readonly [sourceId: string, tvUserId: string])[]): Promise<void> {
+    if (links.length) await this.redis.hset(this.links, ...links.flat());
   }
 
   async applyLinkChanges(changes: readonly LinkChange[]): Promise<void> {
@@ -290,6 +296,9 @@ export class MemorySyncState implements SyncState {
   }
   async setLink(sourceId: string, tvUserId: string): Promise<void> {
     this.links.set(sourceId, tvUserId);
+  }
+  async setLinks(links: readonly (readonly [sourceId: string, tvUserId: string])[]): Promise<void> {
+    for (const [sourceId, tvUserId] of links) this.links.set(sourceId, tvUserId);
   }
   async applyLinkChanges(changes: readonly LinkChange[]): Promise<void> {
     for (const change of changes) {

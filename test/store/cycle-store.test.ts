@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Plan } from '../../src/plan/types.js';
 import { buildReport, type OperationResult } from '../../src/plan/report.js';
 import { CycleStore } from '../../src/store/cycle-store.js';
+import { REDACTED, registerSecret, secrets } from '../../src/net/secrets.js';
 import { syncKeys } from '../../src/store/keys.js';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
 
@@ -111,5 +112,28 @@ describe('a cycle record', () => {
         ['createUser.e2', 'cancelled'],
       ]),
     );
+  });
+});
+
+describe('outcomes kept', () => {
+  it('are scrubbed of a secret in any field, and stay readable JSON when the secret needs escaping', async () => {
+    const { store: s } = store();
+    const secret = 'pa"ss\\word-4711-secret';
+    registerSecret(secret);
+    try {
+      await s.recordResults('c1', [
+        { ...applied(1), message: `TeamViewer said: bad token ${secret}` },
+        { ...applied(2), email: `x${secret.slice(3, 14)}@corp.example` },
+        applied(3),
+      ]);
+      const results = await s.results('c1');
+      expect(results).toHaveLength(3);
+      const text = JSON.stringify(results);
+      expect(text).not.toContain('word-471');
+      expect(results.find((r) => r.key === 'createUser.e1')?.message).toBe(`TeamViewer said: bad token ${REDACTED}`);
+      expect(results.find((r) => r.key === 'createUser.e3')).toEqual(applied(3));
+    } finally {
+      secrets.clear();
+    }
   });
 });
