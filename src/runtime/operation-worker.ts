@@ -144,14 +144,39 @@ interface OperationAttempt {
   markMaybeApplied: () => Promise<unknown>;
   client: SyncSides['client'];
   /** Where the writes of recorded outcomes go: the job waits for them all before it completes. */
-  written: Promise<void>[];
+  written: OutcomeWrite[];
 }
 
-/** The job's outcomes written now, without waiting for others to join them: then the job may end. */
-async function settle(deps: OperationDeps, written: readonly Promise<void>[]): Promise<void> {
-  if (written.length === 0) return;
+/** The write of one operation's outcome, under way in the OutcomeLedger. */
+interface OutcomeWrite {
+  key: string;
+  write: Promise<void>;
+}
+
+/**
+ * Writes the job's outcomes now, without waiting for others to join them, and waits for every one.
+ * An outcome whose write failed leaves its operation to run again, and its create may have gone
+ * through: those operations are marked maybe-applied first, so the retry looks before it creates.
+ * (Where the mark cannot be written either, Redis is gone: the job stalls, and a stalled job looks
+ * up every create.) Returns the write's error, if any.
+ */
+async function settle(deps: OperationDeps, written: readonly OutcomeWrite[], markMaybeApplied: (keys: string[]) => Promise<unknown>): Promise<unknown> {
+  if (written.length === 0) return undefined;
   deps.outcomes.flush();
-  await Promise.all(written);
+  const settled = await Promise.allSettled(written.map((w) => w.write));
+  const failed = written.filter((_, i) => settled[i]?.status === 'rejected').map((w) => w.key);
+  if (failed.length === 0) return undefined;
+  await markMaybeApplied(failed).catch(() => undefined);
+  return settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')?.reason;
+}
+
+/**
+ * What a job throws once its outcomes are settled: a 429 or a hand-back keeps its meaning (the
+ * job goes back unspent, its failed writes marked); otherwise a failed write fails the job.
+ */
+function afterSettle(failure: { err: unknown } | undefined, writeError: unknown): unknown {
+  if (failure && (failure.err instanceof RateLimitError || failure.err instanceof DelayedError || writeError === undefined)) return failure.err;
+  return writeError;
 }
 
 /**
@@ -163,9 +188,12 @@ async function settle(deps: OperationDeps, written: readonly Promise<void>[]): P
 export async function processOperation(job: Job<OperationJobData>, deps: OperationDeps): Promise<OperationResult | undefined> {
   const { cycleId, key, op } = job.data;
   const redelivered = job.attemptsMade > 0 || job.attemptsStarted > 1;
-  const written: Promise<void>[] = [];
+  const markMaybeApplied = () => job.updateData({ ...job.data, maybeApplied: true });
+  const written: OutcomeWrite[] = [];
+  let result: OperationResult | undefined;
+  let failure: { err: unknown } | undefined;
   try {
-    return await runOperation(
+    result = await runOperation(
       {
         cycleId,
         key,
@@ -177,15 +205,18 @@ export async function processOperation(job: Job<OperationJobData>, deps: Operati
         // outcome recorded; a fresh plan's first delivery saves the round trip.
         mayBeDone: redelivered || job.data.resumed === true,
         maybeApplied: job.data.maybeApplied === true,
-        markMaybeApplied: () => job.updateData({ ...job.data, maybeApplied: true }),
+        markMaybeApplied,
         client: deps.sides.client,
         written,
       },
       deps,
     );
-  } finally {
-    await settle(deps, written);
+  } catch (err) {
+    failure = { err };
   }
+  const thrown = afterSettle(failure, await settle(deps, written, markMaybeApplied));
+  if (thrown !== undefined) throw thrown;
+  return result;
 }
 
 /**
@@ -206,13 +237,19 @@ export async function processOperationBatch(job: Job<OperationBatchJobData>, dep
   const client = deps.requestSlots ? withRequestSlots(deps.sides.client, deps.requestSlots, () => left) : deps.sides.client;
   let retry: unknown;
   let started = false;
+  const markMaybeApplied = (keys: string[]) => {
+    for (const key of keys) maybeApplied.add(key);
+    return job.updateData({ ...job.data, maybeApplied: [...maybeApplied] });
+  };
   // Outcomes are written a few operations at a time (see OutcomeLedger); the job ends only once they are in Redis.
-  const written: Promise<void>[] = [];
+  const written: OutcomeWrite[] = [];
+  let failure: { err: unknown } | undefined;
   try {
     for (const { key, op } of job.data.batch) {
       if (started && (signal?.aborted || deps.closing?.())) {
         // Shutting down: the operations not begun go back to the queue, the recorded ones are skipped when it returns.
-        await settle(deps, written.splice(0));
+        const writeError = await settle(deps, written.splice(0), markMaybeApplied);
+        if (writeError !== undefined) throw writeError;
         await job.moveToDelayed(Date.now(), token);
         throw new DelayedError();
       }
@@ -228,10 +265,7 @@ export async function processOperationBatch(job: Job<OperationBatchJobData>, dep
             lookupFirst: maybeApplied.has(key) || stalled,
             mayBeDone: redelivered || stalled || job.data.resumed === true,
             maybeApplied: maybeApplied.has(key),
-            markMaybeApplied: () => {
-              maybeApplied.add(key);
-              return job.updateData({ ...job.data, maybeApplied: [...maybeApplied] });
-            },
+            markMaybeApplied: () => markMaybeApplied([key]),
             client,
             written,
           },
@@ -246,9 +280,11 @@ export async function processOperationBatch(job: Job<OperationBatchJobData>, dep
         left--;
       }
     }
-  } finally {
-    await settle(deps, written);
+  } catch (err) {
+    failure = { err };
   }
+  const thrown = afterSettle(failure, await settle(deps, written, markMaybeApplied));
+  if (thrown !== undefined) throw thrown;
   if (retry !== undefined) throw retry;
 }
 
@@ -256,13 +292,19 @@ async function runOperation(attempt: OperationAttempt, deps: OperationDeps): Pro
   const { cycleId, key, op, attempts, lookupFirst } = attempt;
   // A create's link, written with the outcome.
   const deferredLinks: [string, string][] = [];
+  let marked = attempt.maybeApplied;
+  const markOnce = async () => {
+    if (marked) return;
+    marked = true;
+    await attempt.markMaybeApplied();
+  };
   const record = (outcome: Outcome) => {
     const result = toResult(attempt, attempts, outcome);
     // The outcome, the link it follows and its observers (provisioning log, metrics) are written with other operations' outcomes.
     const written = deps.outcomes.add({ cycleId, result, links: deferredLinks });
     // Waited for when the job ends; a failure seen before then is not an unhandled one.
     written.catch(() => undefined);
-    attempt.written.push(written);
+    attempt.written.push({ key, write: written });
     deps.log[result.status === 'failed' ? 'warn' : 'info'](
       {
         cycle: cycleId,
@@ -291,6 +333,8 @@ async function runOperation(attempt: OperationAttempt, deps: OperationDeps): Pro
       await deps.fastLane?.reserve('deactivations', `${cycleId}:${op.tvUserId}`, Date.now(), deps.sides.sync.fastLane.window);
     return result;
   } catch (err) {
+    // A create went through before this failure (its link is waiting to be written): a retry must find the user, not create another.
+    if (deferredLinks.length > 0) await markOnce();
     if (err instanceof SyncError && err.failureClass === 'rate-limited') {
       // The whole queue waits, on every replica, and the job keeps its attempts. The wait is
       // capped: the limiter lives in Redis, so an absurd Retry-After would freeze the sync for days.
@@ -313,7 +357,7 @@ async function runOperation(attempt: OperationAttempt, deps: OperationDeps): Pro
     }
     // BullMQ keeps a failed attempt's message and stack in Redis: only scrubbed text goes there.
     const message = scrubSecrets(err instanceof Error ? err.message : String(err));
-    if (err instanceof SyncError && err.maybeApplied && !attempt.maybeApplied) await attempt.markMaybeApplied();
+    if (err instanceof SyncError && err.maybeApplied) await markOnce();
     if (attempts < deps.options.opAttempts) throw err instanceof SyncError ? err : new Error(message);
     return record({
       status: 'failed',

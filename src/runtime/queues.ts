@@ -63,7 +63,7 @@ export const DEFAULT_RUNTIME: RuntimeOptions = {
   shutdownGraceMs: 25_000,
   lockDurationMs: 30_000,
   stalledIntervalMs: 30_000,
-  opJobsPerCycle: 64,
+  opJobsPerCycle: 256,
   opBatchMax: 100,
   stateCheckMs: 5000,
 };

@@ -48,13 +48,15 @@ export const REPORTS_KEPT = 50;
  */
 /**
  * An outcome as JSON, scrubbed again (outside text was scrubbed where it entered; this pass guards
- * what is kept). The JSON text is scrubbed as one string, which finds a secret in any field; where
- * that changed anything, the fields are scrubbed one by one instead, so a redaction never cuts a
- * JSON escape in half.
+ * what is kept). A JSON text without a backslash holds every string as it is, so scrubbing it as one
+ * text finds what scrubbing each field would. Where it holds an escape (a quote, a backslash, a
+ * control character, a lone surrogate), or the scrub found something, the fields are scrubbed one
+ * by one instead: an escape would hide a secret from the one-text scrub, and a redaction must never
+ * cut an escape in half.
  */
 function keptJson(result: OperationResult): string {
   const json = JSON.stringify(result);
-  return scrubSecrets(json) === json ? json : JSON.stringify(secrets.scrubDeep(result));
+  return !json.includes('\\') && scrubSecrets(json) === json ? json : JSON.stringify(secrets.scrubDeep(result));
 }
 
 export class CycleStore {

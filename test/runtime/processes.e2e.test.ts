@@ -88,7 +88,7 @@ describe('crash safety', () => {
   it('a worker killed with SIGKILL in the middle of batch jobs: the next one creates nobody twice', async () => {
     const prefix = testPrefix('crash-batch');
     prefixes.push(prefix);
-    // 1,200 operations go eighteen to a job (operationBatchSize): the kill lands inside several batches.
+    // 1,200 operations go four to a job (operationBatchSize): the kill lands inside several batches.
     const users = people(1200, 40_000);
     const config = configWith(users, prefix, 'requestsPerSecond: 1000\n      concurrency: 4\n');
     tv.emulator.configure({ latencyMs: 15 });

@@ -137,3 +137,21 @@ describe('outcomes kept', () => {
     }
   });
 });
+
+describe('outcomes kept, secrets that JSON escapes', () => {
+  it('redacts a secret whose escaped form is in a message, which the JSON text hides behind a second escape', async () => {
+    const { store: s } = store();
+    const secret = 'ab"cd"ef"gh';
+    registerSecret(secret);
+    try {
+      // A server that echoed the secret inside its own JSON, quoted back in an error message.
+      const echoed = JSON.stringify(secret).slice(1, -1);
+      await s.recordResults('c2', [{ ...applied(4), message: `TeamViewer said: {"token":"${echoed}"}` }]);
+      const [kept] = await s.results('c2');
+      expect(kept?.message).not.toContain(echoed);
+      expect(kept?.message).toContain(REDACTED);
+    } finally {
+      secrets.clear();
+    }
+  });
+});
