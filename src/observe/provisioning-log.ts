@@ -341,8 +341,8 @@ export class ProvisioningLog {
       // The cycle id, and an address that is all the index holds, are in fields of their own: not kept twice.
       const indexOnly = entry.members === undefined && emails === entry.email;
       const kept: Record<string, unknown> = {};
-      for (const field of STORED_FIELDS) {
-        if (entry[field] !== undefined && !(field === 'email' && indexOnly)) kept[field] = entry[field];
+      for (const [field, value] of Object.entries(entry)) {
+        if (value !== undefined && field !== 'cycleId' && !(field === 'email' && indexOnly)) kept[field] = value;
       }
       kept.message = scrubSecrets(entry.message);
       args.push(emails, entry.cycleId, JSON.stringify(kept));
@@ -406,7 +406,6 @@ export class ProvisioningLog {
   }
 }
 
-/** The lower-cased addresses an entry is found by: its own, and its members'. */
 /** The addresses an entry is indexed under, NUL-separated. */
 function indexEmails(entry: ProvisioningLogEntry): string {
   // A NUL would split the address in the index; such an address is not indexed.
@@ -416,29 +415,6 @@ function indexEmails(entry: ProvisioningLogEntry): string {
   for (const email of [entry.email, ...entry.members.map((m) => m.email)]) if (usable(email)) emails.add(email.toLowerCase());
   return [...emails].join(INDEX_SEP);
 }
-
-/** What an entry keeps in the stream, in this order (JSON.stringify leaves out the undefined ones). */
-const STORED_FIELDS = [
-  'at',
-  'kind',
-  'outcome',
-  'email',
-  'sourceId',
-  'tvUserId',
-  'group',
-  'sourceGroupId',
-  'tvGroupId',
-  'members',
-  'role',
-  'roleId',
-  'reason',
-  'failureClass',
-  'before',
-  'after',
-  'adopted',
-  'attempts',
-  'via',
-] as const satisfies readonly (keyof ProvisioningLogEntry)[];
 
 /** The stream id of an index member's padded id ("0000001700000000000-00000000000000000003" → "1700000000000-3"). */
 function streamId(padded: string): string | undefined {

@@ -35,6 +35,22 @@ function mine(from: number, to: number) {
   });
 }
 
+/**
+ * Starts a worker, asks for a cycle of the users numbered [from, to), and kills the worker as a
+ * crash would (SIGKILL) once at least `atLeast` of them exist. Returns the cycle's request time and
+ * how many users were created before the kill.
+ */
+async function killMidCycle(config: string, queues: ReturnType<typeof openQueues>, [from, to]: [number, number], atLeast: number) {
+  const first = spawnDaemon(['--role', 'worker', '--config', config], env);
+  const { requestedAt } = await requestCycle(queues.cycles, 'corp');
+  await until(() => mine(from, to).length >= atLeast, 60_000, 'the first worker to create users');
+  first.kill('SIGKILL');
+  await exited(first);
+  const createdBeforeKill = mine(from, to).length;
+  expect(createdBeforeKill).toBeLessThan(to - from);
+  return { requestedAt, createdBeforeKill };
+}
+
 /** A config for these users with the given target tuning and short stall times. */
 function configWith(users: ReturnType<typeof people>, prefix: string, targetTuning: string, syncExtra = '') {
   const path = writeConfig({ exportDir: writeExport(users), baseUrl: tv.baseUrl, prefix });
@@ -52,13 +68,7 @@ describe('crash safety', () => {
     tv.emulator.configure({ latencyMs: 15 });
     const queues = openQueues('corp', redis, prefix);
     try {
-      const first = spawnDaemon(['--role', 'worker', '--config', config], env);
-      const { requestedAt } = await requestCycle(queues.cycles, 'corp');
-      await until(() => mine(20_000, 20_400).length >= 120, 60_000, 'the first worker to create users');
-      first.kill('SIGKILL');
-      await exited(first);
-      const createdBeforeKill = mine(20_000, 20_400).length;
-      expect(createdBeforeKill).toBeLessThan(400);
+      const { requestedAt } = await killMidCycle(config, queues, [20_000, 20_400], 120);
 
       const second = spawnDaemon(['--role', 'worker', '--config', config], env);
       try {
@@ -94,13 +104,7 @@ describe('crash safety', () => {
     tv.emulator.configure({ latencyMs: 15 });
     const queues = openQueues('corp', redis, prefix);
     try {
-      const first = spawnDaemon(['--role', 'worker', '--config', config], env);
-      const { requestedAt } = await requestCycle(queues.cycles, 'corp');
-      await until(() => mine(40_000, 41_200).length >= 300, 60_000, 'the first worker to create users');
-      first.kill('SIGKILL');
-      await exited(first);
-      const createdBeforeKill = mine(40_000, 41_200).length;
-      expect(createdBeforeKill).toBeLessThan(1200);
+      const { requestedAt, createdBeforeKill } = await killMidCycle(config, queues, [40_000, 41_200], 300);
 
       tv.emulator.resetStats();
       const second = spawnDaemon(['--role', 'worker', '--config', config], env);

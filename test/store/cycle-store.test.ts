@@ -115,12 +115,21 @@ describe('a cycle record', () => {
   });
 });
 
+/** Runs `fn` with `secret` registered with the process's scrubber, and forgets it after. */
+async function withSecret(secret: string, fn: () => Promise<void>): Promise<void> {
+  registerSecret(secret);
+  try {
+    await fn();
+  } finally {
+    secrets.clear();
+  }
+}
+
 describe('outcomes kept', () => {
   it('are scrubbed of a secret in any field, and stay readable JSON when the secret needs escaping', async () => {
     const { store: s } = store();
     const secret = 'pa"ss\\word-4711-secret';
-    registerSecret(secret);
-    try {
+    await withSecret(secret, async () => {
       await s.recordResults('c1', [
         { ...applied(1), message: `TeamViewer said: bad token ${secret}` },
         { ...applied(2), email: `x${secret.slice(3, 14)}@corp.example` },
@@ -132,26 +141,19 @@ describe('outcomes kept', () => {
       expect(text).not.toContain('word-471');
       expect(results.find((r) => r.key === 'createUser.e1')?.message).toBe(`TeamViewer said: bad token ${REDACTED}`);
       expect(results.find((r) => r.key === 'createUser.e3')).toEqual(applied(3));
-    } finally {
-      secrets.clear();
-    }
+    });
   });
-});
 
-describe('outcomes kept, secrets that JSON escapes', () => {
   it('redacts a secret whose escaped form is in a message, which the JSON text hides behind a second escape', async () => {
     const { store: s } = store();
     const secret = 'ab"cd"ef"gh';
-    registerSecret(secret);
-    try {
+    await withSecret(secret, async () => {
       // A server that echoed the secret inside its own JSON, quoted back in an error message.
       const echoed = JSON.stringify(secret).slice(1, -1);
       await s.recordResults('c2', [{ ...applied(4), message: `TeamViewer said: {"token":"${echoed}"}` }]);
       const [kept] = await s.results('c2');
       expect(kept?.message).not.toContain(echoed);
       expect(kept?.message).toContain(REDACTED);
-    } finally {
-      secrets.clear();
-    }
+    });
   });
 });

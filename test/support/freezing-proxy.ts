@@ -1,5 +1,5 @@
-import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
+import { listenLocally } from './redis-server.js';
 
 interface Link {
   client: Socket;
@@ -42,12 +42,9 @@ export async function startFreezingProxy(
     client.on('error', () => {});
     upstream.on('error', () => {});
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
+  const port = await listenLocally(server);
   return {
-    url: `redis://127.0.0.1:${address.port}`,
+    url: `redis://127.0.0.1:${port}`,
     freeze(predicate) {
       match = predicate;
       for (const link of links) if (predicate(link.last)) link.frozen = true;

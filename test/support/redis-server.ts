@@ -8,14 +8,45 @@ export const haveRedisServer = spawnSync('redis-server', ['--version'], { stdio:
 /** Appended to the name of a skipped suite, so the run says why. */
 export const NO_REDIS_SERVER = haveRedisServer ? '' : ' (skipped: redis-server is not on PATH)';
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
+/** Starts `server` on a free port of 127.0.0.1 and gives the port. */
+export async function listenLocally(server: Server): Promise<number> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const address = server.address();
-  server.close();
-  if (address === null || typeof address === 'string') throw new Error('no free port');
+  if (address === null || typeof address === 'string') throw new Error('no port');
   return address.port;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  const port = await listenLocally(server);
+  server.close();
+  return port;
+}
+
+/** Whether a Redis (or Sentinel) at `url` answers PING, on a one-shot connection. */
+export async function answersAt(url: string): Promise<boolean> {
+  const client = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** One command to the Redis (or Sentinel) at `url`, on a connection of its own. */
+export async function commandAt(url: string, name: string, ...args: (string | number)[]): Promise<unknown> {
+  const client = new Redis(url, { maxRetriesPerRequest: 1, retryStrategy: () => null });
+  client.on('error', () => {});
+  try {
+    return await client.call(name, ...args);
+  } finally {
+    client.disconnect();
+  }
 }
 
 /** A redis-server of the test's own on a free port, without persistence: a restart comes back empty. */
@@ -44,23 +75,10 @@ export class RedisServer {
       stdio: 'ignore',
     });
     for (let i = 0; i < 100; i++) {
-      if (await this.answers()) return;
+      if (await answersAt(this.url)) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`redis-server on port ${this.port} did not start`);
-  }
-
-  private async answers(): Promise<boolean> {
-    const client = new Redis(this.url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      return (await client.ping()) === 'PONG';
-    } catch {
-      return false;
-    } finally {
-      client.disconnect();
-    }
   }
 
   /** Kills the process as a crash would (SIGKILL) and waits until it is gone. */
@@ -74,14 +92,8 @@ export class RedisServer {
   }
 
   /** One command on a connection of its own. */
-  async command(name: string, ...args: (string | number)[]): Promise<unknown> {
-    const client = new Redis(this.url, { maxRetriesPerRequest: 1 });
-    client.on('error', () => {});
-    try {
-      return await client.call(name, ...args);
-    } finally {
-      client.disconnect();
-    }
+  command(name: string, ...args: (string | number)[]): Promise<unknown> {
+    return commandAt(this.url, name, ...args);
   }
 }
 
@@ -93,12 +105,9 @@ export async function startSilentServer(): Promise<{ url: string; close: () => P
     socket.on('data', () => {});
     socket.on('close', () => sockets.delete(socket));
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
+  const port = await listenLocally(server);
   return {
-    url: `redis://127.0.0.1:${address.port}`,
+    url: `redis://127.0.0.1:${port}`,
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -3,25 +3,13 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { RedisServer, freePort } from './redis-server.js';
+import { RedisServer, answersAt, commandAt, freePort } from './redis-server.js';
 import { waitFor } from './wait.js';
 
 /** Debian ships Sentinel as redis-sentinel; without it, redis-server runs as one with --sentinel. */
 const haveRedisSentinel = spawnSync('redis-sentinel', ['--version'], { stdio: 'ignore' }).status === 0;
 
-async function answers(port: number): Promise<boolean> {
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
+const at = (port: number) => `redis://127.0.0.1:${port}`;
 
 /** A probe for waitFor that counts a refused or failed command as "not yet". */
 function settled(probe: () => Promise<boolean>): () => Promise<boolean> {
@@ -29,14 +17,8 @@ function settled(probe: () => Promise<boolean>): () => Promise<boolean> {
 }
 
 /** One command to the process on `port`, on a connection of its own. */
-export async function commandOn(port: number, name: string, ...args: (string | number)[]): Promise<unknown> {
-  const client = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => null });
-  client.on('error', () => {});
-  try {
-    return await client.call(name, ...args);
-  } finally {
-    client.disconnect();
-  }
+export function commandOn(port: number, name: string, ...args: (string | number)[]): Promise<unknown> {
+  return commandAt(at(port), name, ...args);
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -73,7 +55,7 @@ class SentinelProcess {
     );
     const child = haveRedisSentinel ? spawn('redis-sentinel', [conf], { stdio: 'ignore' }) : spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
     const sentinel = new SentinelProcess(port, child);
-    await waitFor(`the Sentinel on port ${port} to answer`, () => answers(port), 10_000);
+    await waitFor(`the Sentinel on port ${port} to answer`, () => answersAt(at(port)), 10_000);
     return sentinel;
   }
 
