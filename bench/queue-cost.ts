@@ -93,9 +93,9 @@ async function queued(users: number, concurrency: number, redisUrl: string, late
       cpu = process.cpuUsage();
       await hooks.onPlanned?.(sync, cycleId, plan);
     },
-    onResult: async (sync, cycleId, result, via) => {
-      await hooks.onResult?.(sync, cycleId, result, via);
-      recorded++;
+    onResults: async (sync, cycleId, results, via) => {
+      await hooks.onResults?.(sync, cycleId, results, via);
+      recorded += results.length;
       lastAt = performance.now();
       if (recorded === users) cpuMs = cpuMsSince(cpu);
     },

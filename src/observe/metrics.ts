@@ -309,8 +309,24 @@ export class TvsyncMetrics {
   }
 
   operationRecorded(sync: string, result: OperationResult): void {
-    this.operations.inc({ sync, kind: result.kind, outcome: result.status });
-    if (result.status === 'failed') this.operationFailures.inc({ sync, kind: result.kind, failure_class: result.failureClass ?? 'unknown' });
+    this.operationsRecorded(sync, [result]);
+  }
+
+  /** Outcomes written together: each counter moves once per kind and outcome, not once per operation. */
+  operationsRecorded(sync: string, results: readonly OperationResult[]): void {
+    const outcomes = new Map<string, { kind: string; outcome: string; n: number }>();
+    const failures = new Map<string, { kind: string; failureClass: string; n: number }>();
+    for (const { kind, status, failureClass = 'unknown' } of results) {
+      const seen = outcomes.get(`${kind}\0${status}`);
+      if (seen) seen.n++;
+      else outcomes.set(`${kind}\0${status}`, { kind, outcome: status, n: 1 });
+      if (status !== 'failed') continue;
+      const failed = failures.get(`${kind}\0${failureClass}`);
+      if (failed) failed.n++;
+      else failures.set(`${kind}\0${failureClass}`, { kind, failureClass, n: 1 });
+    }
+    for (const { kind, outcome, n } of outcomes.values()) this.operations.inc({ sync, kind, outcome }, n);
+    for (const { kind, failureClass, n } of failures.values()) this.operationFailures.inc({ sync, kind, failure_class: failureClass }, n);
   }
 
   teamviewerResponse(sync: string, info: ResponseInfo): void {

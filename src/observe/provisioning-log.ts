@@ -216,8 +216,18 @@ export class ProvisioningLog {
   }
 
   async recordResult(cycleId: string, result: OperationResult, atMs: number = Date.now(), via?: FastLaneOrigin): Promise<void> {
+    await this.recordResults(cycleId, [result], atMs, via);
+  }
+
+  /** Outcomes recorded together (one write of the OutcomeLedger): one entry each, written in one call. */
+  async recordResults(cycleId: string, results: readonly OperationResult[], atMs: number = Date.now(), via?: FastLaneOrigin): Promise<void> {
+    const at = new Date(atMs).toISOString();
+    await this.writeMany(results.map((result) => this.entryOf(cycleId, result, at, via)));
+  }
+
+  private entryOf(cycleId: string, result: OperationResult, at: string, via: FastLaneOrigin | undefined): ProvisioningLogEntry {
     const entry: ProvisioningLogEntry = {
-      at: new Date(atMs).toISOString(),
+      at,
       cycleId,
       kind: result.kind,
       outcome: result.status,
@@ -238,7 +248,7 @@ export class ProvisioningLog {
     if (result.failureClass !== undefined) entry.failureClass = result.failureClass;
     if (result.adopted) entry.adopted = true;
     if (via) entry.via = via;
-    await this.writeMany([entry]);
+    return entry;
   }
 
   async recordSkipped(cycleId: string, items: readonly SkippedItem[], atMs: number = Date.now()): Promise<void> {

@@ -72,7 +72,8 @@ export interface DaemonOptions {
   onPlanned?: (sync: string, cycleId: string, plan: Plan) => void | Promise<void>;
   /** Called once per cycle with its group plan, after it is persisted (the provisioning log records the group skips). */
   onGroupsPlanned?: (sync: string, cycleId: string, plan: GroupPlan) => void | Promise<void>;
-  onResult?: (sync: string, cycleId: string, result: OperationResult, via?: FastLaneOrigin) => void | Promise<void>;
+  /** Outcomes as they are recorded, several at a time where they were written together (metrics, provisioning log). */
+  onResults?: (sync: string, cycleId: string, results: readonly OperationResult[], via?: FastLaneOrigin) => void | Promise<void>;
   onResponse?: (sync: string, info: ResponseInfo) => void;
   /** The request rate in force for a sync's operations, each time it is decided. */
   onRequestRate?: (sync: string, rate: number) => void;
@@ -282,11 +283,11 @@ export class Daemon {
       outcomes: new OutcomeLedger({
         store,
         state: sides.state,
-        ...(opts.onResult ? { onResult: (result: OperationResult, cycleId: string) => opts.onResult?.(sync.name, cycleId, result) } : {}),
+        ...(opts.onResults ? { onResults: (results: readonly OperationResult[], cycleId: string) => opts.onResults?.(sync.name, cycleId, results) } : {}),
       }),
     };
     const cycleDeps: CycleDeps = {
-      ...(opts.onResult ? { onResult: (result: OperationResult, cycleId: string) => opts.onResult?.(sync.name, cycleId, result) } : {}),
+      ...(opts.onResults ? { onResult: (result: OperationResult, cycleId: string) => opts.onResults?.(sync.name, cycleId, [result]) } : {}),
       sides,
       store,
       operations: queues.operations,
@@ -330,7 +331,9 @@ export class Daemon {
       approvals,
       log,
       hooks: fastLaneHooks,
-      ...(opts.onResult ? { onResult: (result: OperationResult, runId: string, via?: FastLaneOrigin) => opts.onResult?.(sync.name, runId, result, via) } : {}),
+      ...(opts.onResults
+        ? { onResult: (result: OperationResult, runId: string, via?: FastLaneOrigin) => opts.onResults?.(sync.name, runId, [result], via) }
+        : {}),
     };
     const operationPulse = new WorkerPulse();
     const operationWorker = new Worker<OperationJobData | UserSyncJobData, OperationResult | UserSyncReport | undefined>(

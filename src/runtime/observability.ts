@@ -49,7 +49,7 @@ function messageOf(err: unknown): string {
 
 type Hooks = Pick<
   DaemonOptions,
-  'onReport' | 'onResult' | 'onResponse' | 'onPlanned' | 'onGroupsPlanned' | 'onPause' | 'onUserSync' | 'onHints' | 'onPoll' | 'onRequestRate'
+  'onReport' | 'onResults' | 'onResponse' | 'onPlanned' | 'onGroupsPlanned' | 'onPause' | 'onUserSync' | 'onHints' | 'onPoll' | 'onRequestRate'
 >;
 
 /**
@@ -119,10 +119,10 @@ export class Observability {
       onResponse: (sync, info) => this.metrics.teamviewerResponse(sync, info),
       onPause: (sync, pause) => this.metrics.rateLimitPause(sync, pause),
       onRequestRate: (sync, rate) => this.metrics.requestRate(sync, rate),
-      onResult: (sync, cycleId, result, via) =>
-        safely('an operation', async () => {
-          this.metrics.operationRecorded(sync, result);
-          await this.provisioningLog(sync).recordResult(cycleId, result, Date.now(), via);
+      onResults: (sync, cycleId, results, via) =>
+        safely(results.length === 1 ? 'an operation' : 'operations', async () => {
+          this.metrics.operationsRecorded(sync, results);
+          await this.provisioningLog(sync).recordResults(cycleId, results, Date.now(), via);
         }),
       onUserSync: (sync, report) => safely('a user sync', () => this.metrics.userSyncFinished(sync, report)),
       onHints: (sync, feed, hints, detectedAtMs) => this.metrics.changesSeen(sync, feed, hints, detectedAtMs),

@@ -13,8 +13,8 @@ export interface LedgerEntry {
 export interface OutcomeLedgerDeps {
   store: Pick<CycleStore, 'recordResults'>;
   state: Pick<SyncState, 'setLinks'>;
-  /** The observers of every written outcome (metrics, provisioning log). */
-  onResult?: (result: OperationResult, cycleId: string) => void | Promise<void>;
+  /** The observers of the outcomes of each write (metrics, provisioning log). */
+  onResults?: (results: readonly OperationResult[], cycleId: string) => void | Promise<void>;
 }
 
 export interface OutcomeLedgerOptions {
@@ -26,7 +26,8 @@ export interface OutcomeLedgerOptions {
 
 export const DEFAULT_LEDGER: OutcomeLedgerOptions = { lingerMs: 10, maxPending: 200 };
 
-interface Waiting extends LedgerEntry {
+interface Waiting {
+  entry: LedgerEntry;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -54,7 +55,7 @@ export class OutcomeLedger {
   /** Queues an outcome; the promise settles when it is written (or its write failed). */
   add(entry: LedgerEntry): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.waiting.push({ ...entry, resolve, reject });
+      this.waiting.push({ entry, resolve, reject });
       if (this.waiting.length >= this.options.maxPending) this.flush();
       else this.timer ??= setTimeout(() => this.flush(), this.options.lingerMs);
     });
@@ -69,21 +70,24 @@ export class OutcomeLedger {
     this.waiting = [];
     const byCycle = new Map<string, Waiting[]>();
     for (const w of batch) {
-      const group = byCycle.get(w.cycleId);
+      const group = byCycle.get(w.entry.cycleId);
       if (group) group.push(w);
-      else byCycle.set(w.cycleId, [w]);
+      else byCycle.set(w.entry.cycleId, [w]);
     }
     for (const [cycleId, group] of byCycle) void this.write(cycleId, group);
   }
 
   private async write(cycleId: string, group: readonly Waiting[]): Promise<void> {
     try {
-      const links = group.flatMap((w) => w.links ?? []);
+      const links: (readonly [string, string])[] = [];
+      const results: OperationResult[] = [];
+      for (const { entry } of group) {
+        if (entry.links) links.push(...entry.links);
+        results.push(entry.result);
+      }
       // Issued in the same tick on one connection: the links reach Redis before the outcomes naming them.
       const linksWritten = links.length ? this.deps.state.setLinks(links) : undefined;
-      const results = group.map((w) => w.result);
-      const observed = this.deps.onResult ? results.map((r) => this.deps.onResult?.(r, cycleId)) : [];
-      await Promise.all([linksWritten, this.deps.store.recordResults(cycleId, results), ...observed]);
+      await Promise.all([linksWritten, this.deps.store.recordResults(cycleId, results), this.deps.onResults?.(results, cycleId)]);
       for (const w of group) w.resolve();
     } catch (err) {
       for (const w of group) w.reject(err);

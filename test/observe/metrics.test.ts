@@ -176,6 +176,27 @@ describe('TvsyncMetrics', () => {
     expect(value(s, 'tvsync_operation_failures_total', { sync: 'corp', kind: 'addGroupMembers', failure_class: 'not-found' })).toBe(1);
   });
 
+  it('counts outcomes written together as it counts them one by one', async () => {
+    const batch = [
+      result(),
+      result({ kind: 'updateUser', status: 'failed', failureClass: 'invalid' }),
+      result(),
+      result({ kind: 'updateUser', status: 'failed' }),
+      result({ kind: 'updateUser', status: 'failed', failureClass: 'invalid' }),
+      result({ kind: 'deactivateUser', status: 'cancelled' }),
+    ];
+    const together = new TvsyncMetrics({ defaultMetrics: false });
+    together.operationsRecorded('corp', batch);
+    const oneByOne = new TvsyncMetrics({ defaultMetrics: false });
+    for (const r of batch) oneByOne.operationRecorded('corp', r);
+    const s = parse(await together.metrics());
+    expect(s).toEqual(parse(await oneByOne.metrics()));
+    expect(value(s, 'tvsync_operations_total', { sync: 'corp', kind: 'createUser', outcome: 'applied' })).toBe(2);
+    expect(value(s, 'tvsync_operations_total', { sync: 'corp', kind: 'updateUser', outcome: 'failed' })).toBe(3);
+    expect(value(s, 'tvsync_operation_failures_total', { sync: 'corp', kind: 'updateUser', failure_class: 'invalid' })).toBe(2);
+    expect(value(s, 'tvsync_operation_failures_total', { sync: 'corp', kind: 'updateUser', failure_class: 'unknown' })).toBe(1);
+  });
+
   it('counts TeamViewer answers, their time and 429s', async () => {
     const metrics = new TvsyncMetrics({ defaultMetrics: false });
     metrics.teamviewerResponse('corp', { method: 'GET', path: '/Users', status: 200, ms: 120 });

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { renderLogEntries } from '../../src/cli/render-log.js';
 import { ProvisioningLog, type ProvisioningLogEntry } from '../../src/observe/provisioning-log.js';
 import type { SkippedItem } from '../../src/plan/types.js';
@@ -488,6 +488,30 @@ describe('writing the provisioning log', () => {
     } finally {
       monitor.disconnect();
     }
+  });
+
+  it('writes outcomes recorded together in one call, one entry each, all at the same time', async () => {
+    const log = newLog();
+    const results = Array.from(
+      { length: 30 },
+      (_, i): OperationResult => ({ ...created, key: `createUser.s-${i}`, sourceId: `s-${i}`, email: `P${i}@corp.example` }),
+    );
+    const failedOne: OperationResult = { ...failed, key: 'deactivateUser.s-99' };
+    const pipeline = vi.spyOn(redis, 'pipeline');
+    try {
+      await log.recordResults('c-many', [...results, failedOne], T0);
+      // One pipeline holding one script call (up to 250 entries go in a call).
+      expect(pipeline).toHaveBeenCalledTimes(1);
+      expect(pipeline.mock.results[0]?.value.length).toBe(1);
+    } finally {
+      pipeline.mockRestore();
+    }
+    const found = await log.query({ cycleId: 'c-many', limit: 100 });
+    expect(found).toHaveLength(31);
+    expect(new Set(found.map((e) => e.at))).toEqual(new Set(['2026-11-23T21:40:00.000Z']));
+    expect(found.find((e) => e.outcome === 'failed')).toMatchObject({ kind: 'deactivateUser', failureClass: 'forbidden', tvUserId: 'u7' });
+    // Each is found by its own address.
+    expect((await log.query({ email: 'p17@corp.example' })).map((e) => e.sourceId)).toEqual(['s-17']);
   });
 
   it('keeps the cycle id and an address the index holds once, and gives the entry back whole', async () => {
