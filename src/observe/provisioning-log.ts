@@ -350,11 +350,9 @@ export class ProvisioningLog {
       const emails = indexEmails(entry);
       // The cycle id, and an address that is all the index holds, are in fields of their own: not kept twice.
       const indexOnly = entry.members === undefined && emails === entry.email;
-      const kept: Record<string, unknown> = {};
-      for (const [field, value] of Object.entries(entry)) {
-        if (value !== undefined && field !== 'cycleId' && !(field === 'email' && indexOnly)) kept[field] = value;
-      }
-      kept.message = scrubSecrets(entry.message);
+      // Every field of the entry is kept; JSON leaves out the ones set to undefined here.
+      const kept: Partial<ProvisioningLogEntry> = { ...entry, cycleId: undefined, message: scrubSecrets(entry.message) };
+      if (indexOnly) kept.email = undefined;
       args.push(emails, entry.cycleId, JSON.stringify(kept));
     }
     return args;
