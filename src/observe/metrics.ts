@@ -308,10 +308,6 @@ export class TvsyncMetrics {
     this.feedRequests.inc({ sync, feed: status.feed }, status.requests);
   }
 
-  operationRecorded(sync: string, result: OperationResult): void {
-    this.operationsRecorded(sync, [result]);
-  }
-
   /** Outcomes written together: each counter moves once per kind and outcome, not once per operation. */
   operationsRecorded(sync: string, results: readonly OperationResult[]): void {
     const outcomes = new Map<string, { kind: string; outcome: string; n: number }>();

@@ -43,10 +43,6 @@ const FINISHED_TTL_S = 3 * 86_400;
 export const REPORTS_KEPT = 50;
 
 /**
- * A cycle's durable record: its plan (persisted before any write, so a crash after planning
- * loses nothing), the outcome of each operation, a stop flag, and the sync's last reports.
- */
-/**
  * An outcome as JSON, scrubbed again (outside text was scrubbed where it entered; this pass guards
  * what is kept). A JSON text without a backslash holds every string as it is, so scrubbing it as one
  * text finds what scrubbing each field would. Where it holds an escape (a quote, a backslash, a
@@ -59,6 +55,10 @@ function keptJson(result: OperationResult): string {
   return !json.includes('\\') && scrubSecrets(json) === json ? json : JSON.stringify(secrets.scrubDeep(result));
 }
 
+/**
+ * A cycle's durable record: its plan (persisted before any write, so a crash after planning
+ * loses nothing), the outcome of each operation, a stop flag, and the sync's last reports.
+ */
 export class CycleStore {
   private readonly keys: ReturnType<typeof syncKeys>;
 

@@ -52,16 +52,18 @@ describe('HTTP server', () => {
   }
 
   beforeAll(async () => {
-    metrics.operationRecorded('corp', {
-      key: 'k',
-      kind: 'createUser',
-      sourceId: 's1',
-      email: 'a@corp.example',
-      after: {},
-      status: 'applied',
-      message: 'created',
-      attempts: 1,
-    });
+    metrics.operationsRecorded('corp', [
+      {
+        key: 'k',
+        kind: 'createUser',
+        sourceId: 's1',
+        email: 'a@corp.example',
+        after: {},
+        status: 'applied',
+        message: 'created',
+        attempts: 1,
+      },
+    ]);
     server = await startHttpServer({
       host: '127.0.0.1',
       port: 0,

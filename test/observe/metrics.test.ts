@@ -149,22 +149,24 @@ describe('TvsyncMetrics', () => {
 
   it('counts operations by outcome and failures by class', async () => {
     const metrics = new TvsyncMetrics({ defaultMetrics: false });
-    metrics.operationRecorded('corp', result());
-    metrics.operationRecorded('corp', result());
-    metrics.operationRecorded('corp', result({ kind: 'updateUser', status: 'failed', failureClass: 'invalid' }));
-    metrics.operationRecorded('corp', result({ kind: 'updateUser', status: 'failed' }));
-    metrics.operationRecorded('corp', result({ kind: 'deactivateUser', status: 'cancelled' }));
-    metrics.operationRecorded('corp', {
-      key: 'addGroupMembers.g1.0',
-      kind: 'addGroupMembers',
-      sourceId: 'g1',
-      group: 'Sales',
-      after: {},
-      status: 'failed',
-      failureClass: 'not-found',
-      message: 'add to Sales: 404',
-      attempts: 1,
-    });
+    metrics.operationsRecorded('corp', [result()]);
+    metrics.operationsRecorded('corp', [result()]);
+    metrics.operationsRecorded('corp', [result({ kind: 'updateUser', status: 'failed', failureClass: 'invalid' })]);
+    metrics.operationsRecorded('corp', [result({ kind: 'updateUser', status: 'failed' })]);
+    metrics.operationsRecorded('corp', [result({ kind: 'deactivateUser', status: 'cancelled' })]);
+    metrics.operationsRecorded('corp', [
+      {
+        key: 'addGroupMembers.g1.0',
+        kind: 'addGroupMembers',
+        sourceId: 'g1',
+        group: 'Sales',
+        after: {},
+        status: 'failed',
+        failureClass: 'not-found',
+        message: 'add to Sales: 404',
+        attempts: 1,
+      },
+    ]);
     const s = parse(await metrics.metrics());
     expect(value(s, 'tvsync_operations_total', { sync: 'corp', kind: 'createUser', outcome: 'applied' })).toBe(2);
     expect(value(s, 'tvsync_operations_total', { sync: 'corp', kind: 'updateUser', outcome: 'failed' })).toBe(2);
@@ -188,7 +190,7 @@ describe('TvsyncMetrics', () => {
     const together = new TvsyncMetrics({ defaultMetrics: false });
     together.operationsRecorded('corp', batch);
     const oneByOne = new TvsyncMetrics({ defaultMetrics: false });
-    for (const r of batch) oneByOne.operationRecorded('corp', r);
+    for (const r of batch) oneByOne.operationsRecorded('corp', [r]);
     const s = parse(await together.metrics());
     expect(s).toEqual(parse(await oneByOne.metrics()));
     expect(value(s, 'tvsync_operations_total', { sync: 'corp', kind: 'createUser', outcome: 'applied' })).toBe(2);
@@ -261,7 +263,7 @@ describe('TvsyncMetrics', () => {
 
   it('still answers a scrape when the queue depth fails or hangs', async () => {
     const metrics = new TvsyncMetrics({ defaultMetrics: false, queueCollectTimeoutMs: 100 });
-    metrics.operationRecorded('corp', result());
+    metrics.operationsRecorded('corp', [result()]);
     metrics.registerQueueDepth(() => Promise.reject(new Error('redis down')));
     let s = parse(await metrics.metrics());
     expect(find(s, 'tvsync_queue_jobs')).toHaveLength(0);
