@@ -41,6 +41,15 @@ const person = (run: string, i: number) => ({ id: `${run}${i}`, email: `${run}${
 interface PathRun {
   ms: number;
   cpuMs: number;
+  /** The queue path's: the CPU Redis spent over the timed cycle, and the commands it answered. */
+  redis?: { cpuMs: number; commands: number };
+}
+
+/** Redis's own CPU time so far (every thread) and the commands it has answered, from INFO. */
+async function redisUsage(redis: ReturnType<typeof connectRedis>): Promise<{ cpuMs: number; commands: number }> {
+  const info = await redis.info();
+  const field = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+  return { cpuMs: (field('used_cpu_sys') + field('used_cpu_user')) * 1000, commands: field('total_commands_processed') };
 }
 
 const cpuMsSince = (start: NodeJS.CpuUsage) => {
@@ -133,9 +142,15 @@ async function queued(users: number, concurrency: number, redisUrl: string, late
     };
     if (WARM_UP > 0) await cycle(warmUp, WARM_UP);
     timing = true;
+    const redisBefore = await redisUsage(redis);
     await cycle([...warmUp, ...timed], users);
+    const redisAfter = await redisUsage(redis);
     if (recorded !== users) throw new Error(`${recorded} of ${users} outcomes observed`);
-    return { ms: lastAt - plannedAt, cpuMs };
+    return {
+      ms: lastAt - plannedAt,
+      cpuMs,
+      redis: { cpuMs: redisAfter.cpuMs - redisBefore.cpuMs, commands: redisAfter.commands - redisBefore.commands },
+    };
   } finally {
     await daemon.stop();
     await redis.quit();
@@ -173,6 +188,9 @@ async function compare(users: number, concurrency: number, latencyMs: number, re
     // Where the difference goes: the worker's own CPU for each operation against the client's alone.
     directCpuUsPerOp: Math.round(median(pairs.map(({ d }) => (d.cpuMs * 1000) / users))),
     queueCpuUsPerOp: Math.round(median(pairs.map(({ q }) => (q.cpuMs * 1000) / users))),
+    // Redis's share, over the whole timed cycle (its plan and report too): what a deployment sizes Redis by.
+    redisCpuUsPerOp: Math.round(median(pairs.map(({ q }) => ((q.redis?.cpuMs ?? Number.NaN) * 1000) / users))),
+    redisCommandsPerOp: Number(median(pairs.map(({ q }) => (q.redis?.commands ?? Number.NaN) / users)).toFixed(1)),
   };
 }
 
