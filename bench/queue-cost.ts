@@ -41,11 +41,11 @@ const person = (run: string, i: number) => ({ id: `${run}${i}`, email: `${run}${
 interface PathRun {
   ms: number;
   cpuMs: number;
-  /** The queue path's: the CPU Redis spent over the timed cycle, and the commands it answered. */
+  /** The queue path's: the CPU Redis spent over the timed cycle, and the commands it ran (those inside scripts too). */
   redis?: { cpuMs: number; commands: number };
 }
 
-/** Redis's own CPU time so far (every thread) and the commands it has answered, from INFO. */
+/** Redis's own CPU time so far (every thread) and the commands it has run, scripts' own included, from INFO. */
 async function redisUsage(redis: ReturnType<typeof connectRedis>): Promise<{ cpuMs: number; commands: number }> {
   const info = await redis.info();
   const field = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
