@@ -13,6 +13,7 @@ import { DEFAULT_RUNTIME, operationBatchSize } from '../src/runtime/queues.js';
 import { createTeamViewerClient } from '../src/runtime/wiring.js';
 import { RedisServer } from '../test/support/redis-server.js';
 import { BENCH_TOKEN, startEmulatorProcess } from './emulator-process.js';
+import { infoField, median } from './figures.js';
 
 const TARGET_RATIO = 1.25;
 
@@ -41,14 +42,22 @@ const person = (run: string, i: number) => ({ id: `${run}${i}`, email: `${run}${
 interface PathRun {
   ms: number;
   cpuMs: number;
-  /** The queue path's: the CPU Redis spent over the timed cycle, and the commands it ran (those inside scripts too). */
-  redis?: { cpuMs: number; commands: number };
+}
+
+/** The queue path's run, with the CPU Redis spent over the timed cycle and the commands it ran (those inside scripts too). */
+interface QueueRun extends PathRun {
+  redis: RedisUsage;
+}
+
+interface RedisUsage {
+  cpuMs: number;
+  commands: number;
 }
 
 /** Redis's own CPU time so far (every thread) and the commands it has run, scripts' own included, from INFO. */
-async function redisUsage(redis: ReturnType<typeof connectRedis>): Promise<{ cpuMs: number; commands: number }> {
+async function redisUsage(redis: ReturnType<typeof connectRedis>): Promise<RedisUsage> {
   const info = await redis.info();
-  const field = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+  const field = (name: string) => infoField(info, name) ?? Number.NaN;
   return { cpuMs: (field('used_cpu_sys') + field('used_cpu_user')) * 1000, commands: field('total_commands_processed') };
 }
 
@@ -92,7 +101,7 @@ async function direct(users: number, concurrency: number, redisUrl: string, dir:
  * users; the timed cycle creates the others. Each run has a sync of its own, so none starts
  * from a request rate another run's latency taught.
  */
-async function queued(users: number, concurrency: number, redisUrl: string, latencyMs: number, run: string): Promise<PathRun> {
+async function queued(users: number, concurrency: number, redisUrl: string, latencyMs: number, run: string): Promise<QueueRun> {
   const emulator = await startEmulatorProcess(latencyMs);
   const dir = mkdtempSync(join(tmpdir(), 'tvsync-bench-'));
   const warmUp = Array.from({ length: WARM_UP }, (_, i) => person('warm-', i));
@@ -164,15 +173,9 @@ async function queued(users: number, concurrency: number, redisUrl: string, late
  */
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-
 /** Both paths at one concurrency and latency, REPEATS pairs: throughput, their ratio, and this process's CPU per operation (medians). */
 async function compare(users: number, concurrency: number, latencyMs: number, redisUrl: string, dir: string) {
-  const pairs: { d: PathRun; q: PathRun }[] = [];
+  const pairs: { d: PathRun; q: QueueRun }[] = [];
   for (let run = 0; run < REPEATS; run++) {
     const d = await direct(users, concurrency, redisUrl, dir, latencyMs);
     pairs.push({ d, q: await queued(users, concurrency, redisUrl, latencyMs, `r${run}`) });
@@ -189,8 +192,8 @@ async function compare(users: number, concurrency: number, latencyMs: number, re
     directCpuUsPerOp: Math.round(median(pairs.map(({ d }) => (d.cpuMs * 1000) / users))),
     queueCpuUsPerOp: Math.round(median(pairs.map(({ q }) => (q.cpuMs * 1000) / users))),
     // Redis's share, over the whole timed cycle (its plan and report too): what a deployment sizes Redis by.
-    redisCpuUsPerOp: Math.round(median(pairs.map(({ q }) => ((q.redis?.cpuMs ?? Number.NaN) * 1000) / users))),
-    redisCommandsPerOp: Number(median(pairs.map(({ q }) => (q.redis?.commands ?? Number.NaN) / users)).toFixed(1)),
+    redisCpuUsPerOp: Math.round(median(pairs.map(({ q }) => (q.redis.cpuMs * 1000) / users))),
+    redisCommandsPerOp: Number(median(pairs.map(({ q }) => q.redis.commands / users)).toFixed(1)),
   };
 }
 

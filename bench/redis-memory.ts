@@ -11,6 +11,7 @@ import { Observability } from '../src/runtime/observability.js';
 import { requestCycle, waitForCycleReport } from '../src/runtime/trigger.js';
 import { RedisServer } from '../test/support/redis-server.js';
 import { BENCH_TOKEN, startEmulatorProcess } from './emulator-process.js';
+import { infoField } from './figures.js';
 
 const MB = 1024 * 1024;
 const TARGET_MB = 80;
@@ -45,8 +46,7 @@ async function breakdown(redis: Redis): Promise<Record<string, number>> {
 
 async function usedMemory(redis: Redis): Promise<{ used: number; peak: number }> {
   const info = await redis.info('memory');
-  const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? 0);
-  return { used: field('used_memory'), peak: field('used_memory_peak') };
+  return { used: infoField(info, 'used_memory') ?? 0, peak: infoField(info, 'used_memory_peak') ?? 0 };
 }
 
 /**
@@ -90,7 +90,7 @@ syncs:
     await new Promise((r) => setTimeout(r, 1000));
     const after = await usedMemory(redis);
     const leftMb = (after.used - before.used) / MB;
-    const commands = Number(/^total_commands_processed:(\d+)/m.exec(await redis.info('stats'))?.[1] ?? 0);
+    const commands = infoField(await redis.info('stats'), 'total_commands_processed') ?? 0;
     const perCommand = [...(await redis.info('commandstats')).matchAll(/^cmdstat_(\S+):calls=(\d+)/gm)]
       .map(([, name, calls]) => [name!, Number((Number(calls) / users).toFixed(2))] as const)
       .sort((a, b) => b[1] - a[1])

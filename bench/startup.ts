@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from './figures.js';
 
 /**
  * Start-up of whole processes of the compiled CLI (what the container runs), against the floor:
@@ -75,12 +76,6 @@ async function measure(args: string[], env: NodeJS.ProcessEnv, scratch: string):
   // GNU time adds "Command exited with non-zero status" above the figure.
   const peakKiB = Number(readFileSync(report, 'utf8').trim().split('\n').pop());
   return { ms, peakKiB, code, stdout, stderr };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 interface Case {
