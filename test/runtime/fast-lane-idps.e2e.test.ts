@@ -14,7 +14,7 @@ import { startJumpcloudFake } from '../support/fakes/jumpcloud.js';
 import { startOktaFake } from '../support/fakes/okta.js';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
 import { FAST } from '../support/runtime.js';
-import { waitFor } from '../support/wait.js';
+import { waitFor, waitForIdle } from '../support/wait.js';
 import { freePort } from '../support/redis-server.js';
 
 /*
@@ -167,11 +167,7 @@ describe.each(IDPS)('fast lane against $kind', (idp) => {
       );
     });
     // A user sync hands over its report after its writes: TeamViewer can hold every change a moment before the last report comes.
-    const operations = daemon.runtime('corp').queues.operations;
-    await waitFor('every user sync finished', async () => {
-      const counts = await operations.getJobCounts('active', 'waiting', 'delayed', 'prioritized');
-      return Object.values(counts).every((n) => n === 0) || undefined;
-    });
+    await waitForIdle('every user sync finished', daemon.runtime('corp').queues.operations);
     expect(reports.filter((r) => r.outcome === 'applied').every((r) => r.trigger === 'event')).toBe(true);
     // Each write's latency is measured from the IdP's own time of the change (a cycle a group event asked for may have made some of them).
     // Through the fast lane: user syncs, and cycles a change asked for (a feed may ask for one when an event concerns a group).

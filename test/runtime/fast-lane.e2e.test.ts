@@ -9,7 +9,7 @@ import { provisioned, runCycle } from '../support/cycle.js';
 import { startEmulator } from '../support/fixtures.js';
 import { dropPrefix, testPrefix } from '../support/redis.js';
 import { ScriptedDirectory, startScriptedDaemon } from '../support/scripted-source.js';
-import { waitFor } from '../support/wait.js';
+import { waitFor, waitForIdle } from '../support/wait.js';
 
 type Started = Awaited<ReturnType<typeof startEmulator>>;
 let tv: Started;
@@ -124,6 +124,8 @@ describe('fast lane', () => {
     const released = await approveFastLane(daemon.redis, prefix, 'corp');
     expect(released.deactivations).toBe(2);
     await waitFor('the approved deactivations', () => ([20, 21, 22, 23].every((i) => tvUser(`fast${i}@corp.example`)?.active === false) ? true : undefined));
+    // A user sync uses its approval after the deactivation TeamViewer already shows.
+    await waitForIdle('the approved user syncs finished', daemon.runtime('corp').queues.operations);
     expect(await fastLane.held()).toEqual([]);
     expect(await daemon.runtime('corp').approvals.deactivations()).toEqual(new Set());
     expect(tvUser('fast24@corp.example')?.active).toBe(true);

@@ -18,7 +18,7 @@ import { TOKEN, people, silentLog, startEmulator, writeExport } from '../support
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
 import { FAST } from '../support/runtime.js';
 import { ScriptedDirectory, startScriptedDaemon } from '../support/scripted-source.js';
-import { waitFor } from '../support/wait.js';
+import { waitFor, waitForIdle } from '../support/wait.js';
 
 type Group = { id: string; name: string; members: string[] };
 let tv: Awaited<ReturnType<typeof startEmulator>>;
@@ -168,6 +168,8 @@ describe('a recycled address in the fast lane', () => {
 
     directory.remove('idp-r30');
     await waitFor('the leaver deactivated', () => tvUser('fastr30@corp.example')?.active === false);
+    // The user sync records the deactivation after TeamViewer shows it.
+    await waitForIdle("the leaver's user sync finished", daemon.runtime('corp').queues.operations);
     expect(await state.getDeactivated(oldId)).toMatchObject({ sourceId: 'idp-r30' });
     // The link goes (an operator cleaned up, say); tvsync's record of the deactivation stays.
     await daemon.redis.hdel(syncKeys(prefix, 'corp').links, 'idp-r30');
@@ -183,6 +185,7 @@ describe('a recycled address in the fast lane', () => {
     const released = await approveFastLane(daemon.redis, prefix, 'corp');
     expect(released).toMatchObject({ deactivations: 0, recycledAddresses: 1 });
     await waitFor('the newcomer reactivated', () => tvUser('fastr30@corp.example')?.active === true);
+    await waitForIdle("the newcomer's user sync finished", daemon.runtime('corp').queues.operations);
     expect(tvUser('fastr30@corp.example')).toMatchObject({ id: oldId, displayName: 'Fast New' });
     expect(await state.getLink('idp-r30-new')).toBe(oldId);
     expect(await fastLane.held()).toEqual([]);
