@@ -170,14 +170,19 @@ async function runCycle(job: Job<CycleJobData>, deps: CycleDeps, token?: string,
       results,
       ...extra,
     });
-    // Health first: whoever sees the report (sync-now --wait, run --once) then sees the quarantine it caused or lifted.
+    // Health and the observers (metrics, alerts) first: whoever sees the report (sync-now --wait,
+    // run --once, which then closes the alerts) also sees the quarantine, metrics and alert it caused.
     await afterCycle(report, deps);
+    try {
+      await deps.onReport?.(report);
+    } catch (err) {
+      log.warn({ err: err instanceof Error ? err.message : String(err) }, 'an observer of the cycle report failed');
+    }
     await deps.store.finish(cycleId, report, results);
     log[report.outcome === 'failed' ? 'error' : 'info'](
       { outcome: report.outcome, durationMs: report.durationMs, operations: report.operations, failure: report.failure },
       'cycle finished',
     );
-    await deps.onReport?.(report);
     return report;
   };
 

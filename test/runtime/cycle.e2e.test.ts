@@ -1,10 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { DirectoryUser } from '../../src/model/directory.js';
-import type { Daemon } from '../../src/runtime/daemon.js';
+import { Daemon } from '../../src/runtime/daemon.js';
 import type { CycleReport } from '../../src/plan/report.js';
 import { runCycle, startWorker } from '../support/cycle.js';
-import { TOKEN, people, startEmulator, writeExport } from '../support/fixtures.js';
+import { TOKEN, people, silentLog, startEmulator, writeExport } from '../support/fixtures.js';
+import { FAST } from '../support/runtime.js';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
 
 type Started = Awaited<ReturnType<typeof startEmulator>>;
@@ -197,5 +198,32 @@ describe('a cycle that runs out of time', () => {
     const next = await runCycle(daemon);
     expect(next.outcome).toBe('succeeded');
     expect(provisioned().filter((u) => new RegExp(`^person${String(from).slice(0, 2)}\\d{3}@`).test(u.userName))).toHaveLength(40);
+  });
+});
+
+describe('the end of a cycle', () => {
+  it('hands the report to its observers (metrics, alerts) before it stores it, and one that fails loses nothing', async () => {
+    const prefix = testPrefix('observers');
+    prefixes.push(prefix);
+    const config = configFor(writeExport(people(3, 14_000)), { prefix });
+    // `run --once` and `sync-now --wait` act on the stored report: by then the alert must be on its way.
+    const storedWhenObserved: (CycleReport | undefined)[] = [];
+    let fail = false;
+    const daemon = await Daemon.start(config, silentLog, {
+      scheduler: false,
+      worker: true,
+      runtime: FAST,
+      onReport: async (report) => {
+        storedWhenObserved.push(await daemon.runtime('corp').store.report(report.cycleId));
+        if (fail) throw new Error('the webhook queue is gone');
+      },
+    });
+    daemons.push(daemon);
+    expect((await runCycle(daemon)).outcome).toBe('succeeded');
+    fail = true;
+    const second = await runCycle(daemon);
+    expect(second.outcome).toBe('succeeded');
+    expect(storedWhenObserved).toEqual([undefined, undefined]);
+    expect((await daemon.runtime('corp').store.report(second.cycleId))?.cycleId).toBe(second.cycleId);
   });
 });
