@@ -12,6 +12,7 @@ import { FAST } from '../support/runtime.js';
 import { runCycle } from '../support/cycle.js';
 import { TOKEN, people, silentLog, startEmulator, writeConfig, writeExport } from '../support/fixtures.js';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.js';
+import { waitFor } from '../support/wait.js';
 
 type Started = Awaited<ReturnType<typeof startEmulator>>;
 let tv: Started;
@@ -60,8 +61,12 @@ describe('the audit stream', () => {
     const second = await runCycle(daemon);
     expect(second.operations.deactivateUser.applied).toBe(1);
 
+    // The log records an outcome alongside the cycle's own record of it: the last may come a moment after the report.
+    const logged = await waitFor('the deactivation logged', async () => {
+      const entries = await observability.provisioningLog('corp').query({ limit: 1000 });
+      return entries.some((e) => e.cycleId === second.cycleId && e.kind === 'deactivateUser') && entries;
+    });
     observability.audit?.flush();
-    const logged = await observability.provisioningLog('corp').query({ limit: 1000 });
     const records = text
       .split('\n')
       .filter(Boolean)

@@ -148,7 +148,11 @@ describe('a recycled address', () => {
     expect(report.operations.reactivateUser.applied).toBe(1);
     expect(tvUser(kim.email ?? '')).toMatchObject({ id: kimId, active: true, displayName: 'Kim Two' });
     expect(await sync.daemon.runtime('corp').sides.state.getLink('emp-kim-2')).toBe(kimId);
-    const logged = await sync.log.query({ email: kim.email ?? '' });
+    // The log records an outcome alongside the cycle's own record of it: it may come a moment after the report.
+    const logged = await waitFor('the reactivation logged', async () => {
+      const entries = await sync.log.query({ email: kim.email ?? '' });
+      return entries.some((e) => e.kind === 'reactivateUser') && entries;
+    });
     expect(logged.find((e) => e.kind === 'reactivateUser')?.message).toMatch(/recycled address \(policy.recycledAddresses: reactivate\).*emp-092000/);
   });
 });

@@ -14,6 +14,7 @@ import { TOKEN, people, startEmulator, writeExport } from '../support/fixtures.j
 import { NO_REDIS_SERVER, haveRedisServer } from '../support/redis-server.js';
 import { ClusterTopology } from '../support/redis-topology.js';
 import { FAST } from '../support/runtime.js';
+import { waitFor } from '../support/wait.js';
 
 // Names whose hash tags fall in different thirds of the slots, so on three masters they live apart.
 const SYNCS = { alpha: people(30, 60_000), beta: people(25, 70_000) };
@@ -59,10 +60,16 @@ syncs:${sync('alpha', SYNCS.alpha, alphaTv.baseUrl)}${sync('beta', SYNCS.beta, b
     expect(provisioned(alphaTv.emulator).map((u) => u.userName)).toEqual(SYNCS.alpha.map((u) => u.email).sort());
     expect(provisioned(betaTv.emulator).map((u) => u.userName)).toEqual(SYNCS.beta.map((u) => u.email).sort());
     // The provisioning log (a stream and its index, written by one script) and readiness work on the Cluster.
-    const created = (await observability.provisioningLog('alpha').query({ limit: 1000 })).filter((e) => e.kind === 'createUser' && e.outcome === 'applied');
+    // The log records an outcome alongside the cycle's own record of it: the last may come a moment after the report.
+    const created = await waitFor('every create logged', async () => {
+      const entries = (await observability.provisioningLog('alpha').query({ limit: 1000 })).filter((e) => e.kind === 'createUser' && e.outcome === 'applied');
+      return entries.length >= SYNCS.alpha.length && entries;
+    });
     expect(created.map((e) => e.email).sort()).toEqual(SYNCS.alpha.map((u) => u.email).sort());
-    const first = await observability.provisioningLog('beta').query({ email: SYNCS.beta[0]!.email });
-    expect(first.map((e) => e.kind)).toContain('createUser');
+    await waitFor('a beta create logged', async () => {
+      const first = await observability.provisioningLog('beta').query({ email: SYNCS.beta[0]!.email });
+      return first.some((e) => e.kind === 'createUser');
+    });
     expect((await observability.readiness(daemon)).ready).toBe(true);
     // A second cycle reads the links and plans nothing: the state lived through.
     const again = await runCycle(daemon, 'alpha');
