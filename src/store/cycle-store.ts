@@ -193,17 +193,20 @@ export class CycleStore {
 
   /**
    * Marks the cycle done with its report. The outcomes the report was built from are folded into
-   * the cycle's record, gzipped: one value instead of a hash field per operation.
+   * the cycle's record, gzipped: one value instead of a hash field per operation. Only those leave
+   * the hash: one recorded since they were read (an operation of a stopped cycle still running,
+   * or cancelled) stays there, as one recorded after the fold does.
    */
   async finish(cycleId: string, finished: CycleReport, results: readonly OperationResult[]): Promise<void> {
     const reports = this.keys.reports;
     const report = secrets.scrubDeep(finished);
     const folded = await pack(results);
-    const replies = await this.redis
+    const tx = this.redis
       .multi()
       .hset(this.keys.cycle(cycleId), 'status', 'done', 'report', JSON.stringify(report), 'results', folded)
-      .expire(this.keys.cycle(cycleId), FINISHED_TTL_S)
-      .del(this.keys.cycleResults(cycleId))
+      .expire(this.keys.cycle(cycleId), FINISHED_TTL_S);
+    if (results.length) tx.hdel(this.keys.cycleResults(cycleId), ...results.map((r) => r.key));
+    const replies = await tx
       .lpush(reports, JSON.stringify(report))
       .ltrim(reports, 0, REPORTS_KEPT - 1)
       .exec();

@@ -91,6 +91,26 @@ describe('a cycle record', () => {
     expect(await cycles.stoppedOrDone('c1', 'createUser.e7')).toEqual([undefined, true]);
   });
 
+  it('keeps an outcome recorded while the cycle was finishing, after the outcomes it folded were read', async () => {
+    const { store: cycles, keys } = store();
+    await cycles.begin('c1', 'manual', 1);
+    await cycles.recordResult('c1', applied(1));
+    await cycles.stop('c1', 'the cycle ended: out of time');
+    const results = await cycles.results('c1');
+    // An operation past its stop check when the cycle stopped: it ran, and its outcome lands now.
+    await cycles.recordResult('c1', applied(2));
+    await cycles.finish('c1', buildReport({ sync: 'corp', cycleId: 'c1', trigger: 'manual', startedAtMs: 1, finishedAtMs: 2, results }), results);
+
+    expect(await redis.hkeys(keys.cycleResults('c1'))).toEqual(['createUser.e2']);
+    expect(new Map((await cycles.results('c1')).map((r) => [r.key, r.status]))).toEqual(
+      new Map([
+        ['createUser.e1', 'applied'],
+        ['createUser.e2', 'applied'],
+      ]),
+    );
+    expect(await cycles.stoppedOrDone('c1', 'createUser.e2')).toEqual(['the cycle ended: out of time', true]);
+  });
+
   it('after a stopped cycle finished, a late outcome is kept (with an expiry) but never replaces an earlier one', async () => {
     const { store: cycles, keys } = store();
     await cycles.begin('c1', 'manual', 1);
