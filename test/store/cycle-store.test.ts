@@ -60,6 +60,19 @@ function store() {
   return { store: new CycleStore(redis, prefix, 'corp'), keys: syncKeys(prefix, 'corp') };
 }
 
+/**
+ * Cycle c1 with one applied outcome, stopped out of time and finished; `meanwhile` runs between
+ * reading the outcomes the report is built from and folding them into the record.
+ */
+async function finishStopped(cycles: CycleStore, meanwhile: () => Promise<void> = async () => {}): Promise<void> {
+  await cycles.begin('c1', 'manual', 1);
+  await cycles.recordResult('c1', applied(1));
+  await cycles.stop('c1', 'the cycle ended: out of time');
+  const results = await cycles.results('c1');
+  await meanwhile();
+  await cycles.finish('c1', buildReport({ sync: 'corp', cycleId: 'c1', trigger: 'manual', startedAtMs: 1, finishedAtMs: 2, results }), results);
+}
+
 describe('a cycle record', () => {
   it('keeps a large plan compressed and gives it back as it was; a plan stored as plain JSON is still read', async () => {
     const { store: cycles, keys } = store();
@@ -93,13 +106,8 @@ describe('a cycle record', () => {
 
   it('keeps an outcome recorded while the cycle was finishing, after the outcomes it folded were read', async () => {
     const { store: cycles, keys } = store();
-    await cycles.begin('c1', 'manual', 1);
-    await cycles.recordResult('c1', applied(1));
-    await cycles.stop('c1', 'the cycle ended: out of time');
-    const results = await cycles.results('c1');
     // An operation past its stop check when the cycle stopped: it ran, and its outcome lands now.
-    await cycles.recordResult('c1', applied(2));
-    await cycles.finish('c1', buildReport({ sync: 'corp', cycleId: 'c1', trigger: 'manual', startedAtMs: 1, finishedAtMs: 2, results }), results);
+    await finishStopped(cycles, () => cycles.recordResult('c1', applied(2)));
 
     expect(await redis.hkeys(keys.cycleResults('c1'))).toEqual(['createUser.e2']);
     expect(new Map((await cycles.results('c1')).map((r) => [r.key, r.status]))).toEqual(
@@ -113,11 +121,7 @@ describe('a cycle record', () => {
 
   it('after a stopped cycle finished, a late outcome is kept (with an expiry) but never replaces an earlier one', async () => {
     const { store: cycles, keys } = store();
-    await cycles.begin('c1', 'manual', 1);
-    await cycles.recordResult('c1', applied(1));
-    await cycles.stop('c1', 'the cycle ended: out of time');
-    const results = await cycles.results('c1');
-    await cycles.finish('c1', buildReport({ sync: 'corp', cycleId: 'c1', trigger: 'manual', startedAtMs: 1, finishedAtMs: 2, results }), results);
+    await finishStopped(cycles);
 
     // An operation still queued has no outcome yet: it is cancelled and says so.
     expect(await cycles.stoppedOrDone('c1', 'createUser.e2')).toEqual(['the cycle ended: out of time', false]);
